@@ -1,0 +1,84 @@
+/**
+ * The agent: the small program every container runs. It starts generic (so a
+ * runtime can keep a few warm and a cold start costs only the user's import),
+ * is told once which bundle and function to load, runs `enter`, serves the
+ * handler, reports readiness, and on stop drains in-flight requests and runs
+ * `exit` within the grace period. It knows nothing of pools or the gateway.
+ */
+import { pathToFileURL } from "node:url";
+import { isFunctionDefinition, type StartedFunction } from "../sdk/contract.js";
+import type { AgentMessage, DriverMessage, LoadMessage } from "./protocol.js";
+import { assertPortFree, serveHandler, waitForPort, type Serving } from "./serve.js";
+
+let started: StartedFunction | undefined;
+let serving: Serving | undefined;
+let stopping = false;
+
+function send(message: AgentMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send) return resolve();
+    process.send(message, undefined, {}, () => resolve());
+  });
+}
+
+async function load(message: LoadMessage): Promise<void> {
+  Object.assign(process.env, message.env);
+  process.chdir(message.cwd);
+  const module = (await import(pathToFileURL(message.bundlePath).href)) as Record<string, unknown>;
+  const definition = module[message.functionName];
+  if (!isFunctionDefinition(definition)) {
+    throw new Error(`the bundle has no berth function exported as "${message.functionName}"`);
+  }
+  const manifest = definition.describe(message.functionName);
+  if (manifest.kind === "server" && manifest.port !== undefined) await assertPortFree(manifest.port);
+  started = await definition.start({ params: message.params });
+  if (started.handler.type === "port") await waitForPort(started.handler.port, message.startupTimeoutMs);
+  serving = await serveHandler(started.handler, message.socketPath);
+  await send({ type: "ready", endpoint: serving.endpoint });
+}
+
+async function stop(graceMs: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const deadline = Date.now() + graceMs;
+  const hardStop = setTimeout(() => process.exit(0), graceMs + 1000);
+  hardStop.unref();
+  try {
+    await serving?.close(graceMs);
+    await withTimeout(started?.stop() ?? Promise.resolve(), Math.max(0, deadline - Date.now()));
+  } catch (error) {
+    console.error("exit hook failed:", error);
+  }
+  exitWithChildren(0);
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  return Promise.race([promise, new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
+}
+
+/** The runtime starts the agent as a process-group leader, so servers the user spawned die with it. */
+function exitWithChildren(code: number): never {
+  process.exitCode = code;
+  try {
+    process.kill(-process.pid, "SIGKILL");
+  } catch {}
+  process.exit(code);
+}
+
+process.on("message", (message: DriverMessage) => {
+  if (message.type === "load") {
+    load(message).catch((error: unknown) => {
+      const text = error instanceof Error ? error.message : String(error);
+      console.error(error instanceof Error && error.stack ? error.stack : text);
+      void send({ type: "failed", message: text }).then(() => exitWithChildren(1));
+    });
+  } else if (message.type === "stop") {
+    void stop(message.graceMs);
+  }
+});
+
+process.on("SIGTERM", () => void stop(30_000));
+// The driver's death closes the IPC channel: a container must not outlive its platform.
+process.on("disconnect", () => exitWithChildren(0));
+
+void send({ type: "idle" });

@@ -1,0 +1,137 @@
+/**
+ * Bundles a user's app with esbuild into one ES module and reads its
+ * manifest. Two passes: a probe bundle is imported (in a child process) to
+ * learn the functions and their images; the final bundle then leaves the
+ * images' npm packages external, to be resolved from the image at run time.
+ * The SDK (`berth`) is always bundled in, at the platform's own version.
+ */
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build, type BuildFailure, type Message, type Plugin } from "esbuild";
+import type { AppManifest } from "../sdk/contract.js";
+import type { DescribeResult } from "./describe.js";
+
+const SDK_ENTRY = fileURLToPath(new URL("../sdk/index.js", import.meta.url));
+const DESCRIBE_MAIN = fileURLToPath(new URL("./describe.js", import.meta.url));
+
+export interface BundleResult {
+  code: Uint8Array;
+  /** SHA-256 of `code`. */
+  hash: string;
+  manifest: AppManifest;
+  /** Absolute paths of the local files the app imports (what `serve` watches). */
+  inputs: string[];
+}
+
+/** A problem in the user's code, worded for them; `serve` prints it and keeps the last good version. */
+export class BundleError extends Error {
+  override readonly name = "BundleError";
+}
+
+export async function bundleApp(entry: string): Promise<BundleResult> {
+  const entryPath = resolve(entry);
+  const probe = await esbuildPass(entryPath, []);
+  const manifest = await describe(probe.code);
+  const external = imagePackages(manifest);
+  const final = external.length === 0 ? probe : await esbuildPass(entryPath, external);
+  return {
+    code: final.code,
+    hash: createHash("sha256").update(final.code).digest("hex"),
+    manifest,
+    inputs: probe.inputs,
+  };
+}
+
+/** `hono@4` → `hono`, `@hono/node-server@^1` → `@hono/node-server`. */
+export function packageName(spec: string): string {
+  const at = spec.indexOf("@", spec.startsWith("@") ? 1 : 0);
+  return at === -1 ? spec : spec.slice(0, at);
+}
+
+function imagePackages(manifest: AppManifest): string[] {
+  const names = new Set<string>();
+  for (const fn of manifest.functions) {
+    for (const step of fn.image.steps) if (step.kind === "npm") for (const spec of step.packages) names.add(packageName(spec));
+  }
+  return [...names].flatMap((name) => [name, `${name}/*`]);
+}
+
+/** Bare imports that cannot be resolved here stay external: they may exist only in the image. */
+const leaveUnresolvedExternal: Plugin = {
+  name: "berth-unresolved-external",
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^[^./]/ }, async (args) => {
+      if (args.pluginData?.berthProbe || args.path === "berth" || args.path.startsWith("node:")) return undefined;
+      const result = await pluginBuild.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: { berthProbe: true },
+      });
+      return result.errors.length > 0 ? { path: args.path, external: true } : undefined;
+    });
+  },
+};
+
+async function esbuildPass(entryPath: string, external: string[]): Promise<{ code: Uint8Array; inputs: string[] }> {
+  try {
+    const result = await build({
+      entryPoints: [entryPath],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      metafile: true,
+      logLevel: "silent",
+      alias: { berth: SDK_ENTRY },
+      external,
+      plugins: [leaveUnresolvedExternal],
+      // CommonJS packages bundled into ESM still call require() for Node built-ins.
+      banner: { js: 'import { createRequire as __berthCreateRequire } from "node:module"; const require = __berthCreateRequire(import.meta.url);' },
+    });
+    const inputs = Object.keys(result.metafile.inputs)
+      .filter((path) => !path.includes("node_modules") && !path.startsWith("<"))
+      .map((path) => resolve(path));
+    return { code: result.outputFiles[0]!.contents, inputs };
+  } catch (error) {
+    const failure = error as BuildFailure;
+    if (Array.isArray(failure.errors)) throw new BundleError(failure.errors.map(formatMessage).join("\n"));
+    throw error;
+  }
+}
+
+function formatMessage(message: Message): string {
+  const where = message.location ? `${message.location.file}:${message.location.line}:${message.location.column + 1}: ` : "";
+  const line = message.location?.lineText ? `\n    ${message.location.lineText}` : "";
+  return `${where}error: ${message.text}${line}`;
+}
+
+async function describe(code: Uint8Array): Promise<AppManifest> {
+  const dir = mkdtempSync(join(tmpdir(), "berth-probe-"));
+  const file = join(dir, "probe.mjs");
+  try {
+    writeFileSync(file, code);
+    const stdout = await new Promise<string>((resolveOutput, reject) => {
+      execFile(process.execPath, [DESCRIBE_MAIN, file], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => {
+        if (error && !out) reject(new BundleError(`importing the app failed: ${err.trim() || error.message}`));
+        else resolveOutput(out);
+      });
+    });
+    const last = stdout.trim().split("\n").pop() ?? "";
+    let result: DescribeResult;
+    try {
+      result = JSON.parse(last) as DescribeResult;
+    } catch {
+      throw new BundleError(`importing the app failed: unexpected output ${JSON.stringify(last.slice(0, 200))}`);
+    }
+    if (!result.ok) throw new BundleError(result.error);
+    return result.manifest;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The control API client: the only way the CLI talks to a platform, local
+ * or remote. Connection failures become one-line errors that say what to do.
+ */
+import type { LogEntry } from "../control/logs.js";
+import type { DeployResult } from "../control/platform.js";
+import type { AppManifest } from "../sdk/contract.js";
+
+export class CliError extends Error {
+  override readonly name = "CliError";
+}
+
+export interface AppSummary {
+  name: string;
+  workspace: string;
+  state: string;
+  ephemeral: boolean;
+  version: number | null;
+  updatedAt: number;
+  functions: { name: string; kind: string; url: string }[];
+}
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly workspace?: string,
+  ) {}
+
+  private url(path: string, query: Record<string, string> = {}): string {
+    const url = new URL(path, this.baseUrl);
+    if (this.workspace) url.searchParams.set("workspace", this.workspace);
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+    return url.toString();
+  }
+
+  private async call(path: string, init: RequestInit = {}, query: Record<string, string> = {}): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(this.url(path, query), init);
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      throw new CliError(
+        `no berth server reachable at ${this.baseUrl} (${cause}): start one with \`npx berth server\`, or point --server / BERTH_SERVER at yours`,
+      );
+    }
+    if (!response.ok && response.headers.get("content-type")?.includes("application/json")) {
+      const body = (await response.json()) as { error?: { message?: string; issues?: { loc: unknown[]; message: string }[] } };
+      const issues = body.error?.issues?.map((i) => `\n  ${i.loc.join(".")}: ${i.message}`).join("") ?? "";
+      throw new CliError(`${body.error?.message ?? `HTTP ${response.status}`}${issues}`);
+    }
+    if (!response.ok) throw new CliError(`the server answered HTTP ${response.status} to ${path}`);
+    return response;
+  }
+
+  async health(): Promise<{ ok: boolean; workspace: string }> {
+    return (await (await this.call("/api/health")).json()) as { ok: boolean; workspace: string };
+  }
+
+  async uploadBlob(hash: string, data: Uint8Array): Promise<void> {
+    await this.call(`/api/blobs/${hash}`, { method: "PUT", body: new Uint8Array(data), headers: { "content-type": "application/octet-stream" } });
+  }
+
+  async deploy(
+    request: { bundleHash: string; manifest: AppManifest; ephemeral: boolean },
+    onProgress: (message: string) => void,
+  ): Promise<DeployResult> {
+    const response = await this.call("/api/apps", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+    });
+    let result: DeployResult | undefined;
+    for await (const event of ndjson(response)) {
+      const message = event as { type: string; message?: string; error?: { message: string } };
+      if (message.type === "progress") onProgress(message.message ?? "");
+      else if (message.type === "error") throw new CliError(message.error?.message ?? "deploy failed");
+      else if (message.type === "result") result = event as unknown as DeployResult;
+    }
+    if (!result) throw new CliError("the server ended the deployment without a result");
+    return result;
+  }
+
+  async listApps(): Promise<AppSummary[]> {
+    return ((await (await this.call("/api/apps")).json()) as { apps: AppSummary[] }).apps;
+  }
+
+  async stopApp(name: string): Promise<void> {
+    await this.call(`/api/apps/${encodeURIComponent(name)}/stop`, { method: "POST" });
+  }
+
+  async stats(name: string): Promise<unknown> {
+    return (await this.call(`/api/apps/${encodeURIComponent(name)}/stats`)).json();
+  }
+
+  /** Streams log entries until `signal` aborts (with `follow`) or the recent ones are printed. */
+  async logs(name: string, follow: boolean, onEntry: (entry: LogEntry) => void, signal?: AbortSignal): Promise<void> {
+    const response = await this.call(`/api/apps/${encodeURIComponent(name)}/logs`, { signal }, follow ? { follow: "1" } : {});
+    try {
+      for await (const entry of ndjson(response)) onEntry(entry as unknown as LogEntry);
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+    }
+  }
+}
+
+async function* ndjson(response: Response): AsyncGenerator<Record<string, unknown>> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (line) yield JSON.parse(line) as Record<string, unknown>;
+    }
+  }
+}

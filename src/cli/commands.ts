@@ -1,0 +1,81 @@
+/** `berth server`, `berth deploy` and `berth app ...`: thin wrappers over the control API. */
+import { resolve } from "node:path";
+import { TypeChecker } from "../bundler/typecheck.js";
+import { startServer } from "../server/start.js";
+import { ApiClient } from "./client.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
+import { formatLog, green, status } from "./output.js";
+import { ship } from "./ship.js";
+
+export interface ClientFlags {
+  server?: string;
+  workspace?: string;
+}
+
+export function clientFor(flags: ClientFlags): ApiClient {
+  return new ApiClient(serverUrl(flags.server) ?? `http://localhost:${DEFAULT_PORT}`, workspace(flags.workspace));
+}
+
+export async function serverCommand(flags: { port?: string; host?: string; home?: string; domain?: string; workspace?: string }) {
+  const home = berthHome(flags.home);
+  const server = await startServer({
+    home,
+    port: flags.port ? Number(flags.port) : DEFAULT_PORT,
+    host: flags.host,
+    domain: flags.domain,
+    workspace: flags.workspace ?? DEFAULT_WORKSPACE,
+    onLog: (entry) => process.stdout.write(`${entry.app} ${formatLog(entry)}\n`),
+  });
+  status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
+  const stop = async () => {
+    status("Shutting down: draining containers...");
+    await server.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop());
+}
+
+export async function deployCommand(file: string, flags: ClientFlags & { typecheck?: boolean }) {
+  const client = clientFor(flags);
+  await client.health();
+  const entry = resolve(file);
+  const { result } = await ship(client, {
+    entry,
+    ephemeral: false,
+    checker: flags.typecheck === false ? undefined : new TypeChecker(entry),
+  });
+  status(green(`✓ Deployed app "${result.app.name}" (version ${result.version})`));
+  for (const fn of result.functions) process.stdout.write(`${fn.name.padEnd(16)} ${fn.url}\n`);
+}
+
+export async function appListCommand(flags: ClientFlags & { json?: boolean }) {
+  const apps = await clientFor(flags).listApps();
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(apps, null, 2)}\n`);
+    return;
+  }
+  if (apps.length === 0) {
+    status("No apps. Deploy one with `npx berth deploy app.ts`.");
+    return;
+  }
+  for (const app of apps) {
+    process.stdout.write(`${app.name}  ${app.state}  v${app.version ?? "-"}${app.ephemeral ? "  (serve)" : ""}\n`);
+    for (const fn of app.functions) process.stdout.write(`  ${fn.name.padEnd(16)} ${fn.url}\n`);
+  }
+}
+
+export async function appStopCommand(name: string, flags: ClientFlags) {
+  await clientFor(flags).stopApp(name);
+  status(green(`✓ Stopped app "${name}"`));
+}
+
+export async function appLogsCommand(name: string, flags: ClientFlags & { follow?: boolean }) {
+  const abort = new AbortController();
+  process.on("SIGINT", () => abort.abort());
+  await clientFor(flags).logs(name, flags.follow ?? false, (entry) => process.stdout.write(`${formatLog(entry)}\n`), abort.signal);
+}
+
+export async function appStatsCommand(name: string, flags: ClientFlags) {
+  process.stdout.write(`${JSON.stringify(await clientFor(flags).stats(name), null, 2)}\n`);
+}

@@ -1,0 +1,121 @@
+/**
+ * `berth serve app.ts`: runs an app ephemerally with `-dev` URLs, streams its
+ * logs, and redeploys on every change to a file it imports. A change that
+ * does not bundle or type-check is reported and the last good version keeps
+ * serving. Ctrl-C stops the app and, if it started one, the embedded platform.
+ */
+import { watch, type FSWatcher } from "chokidar";
+import { resolve } from "node:path";
+import { TypeChecker } from "../bundler/typecheck.js";
+import { startServer, type RunningServer } from "../server/start.js";
+import { ApiClient, CliError } from "./client.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
+import { formatLog, green, red, status } from "./output.js";
+import { CodeError, ship } from "./ship.js";
+
+export interface ServeFlags {
+  port?: string;
+  server?: string;
+  workspace?: string;
+  home?: string;
+  typecheck?: boolean;
+}
+
+export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
+  const entry = resolve(file);
+  let embedded: RunningServer | undefined;
+  let baseUrl = serverUrl(flags.server);
+  if (!baseUrl) {
+    embedded = await startEmbedded(flags);
+    baseUrl = embedded.url;
+  }
+  const client = new ApiClient(baseUrl, workspace(flags.workspace));
+  await client.health();
+  const checker = flags.typecheck === false ? undefined : new TypeChecker(entry);
+
+  let appName: string | undefined;
+  let watcher: FSWatcher | undefined;
+  const logsAbort = new AbortController();
+  let shuttingDown = false;
+
+  const shutdown = async (code: number) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    status("Stopping...");
+    await watcher?.close();
+    logsAbort.abort();
+    if (appName) await client.stopApp(appName).catch(() => {});
+    await embedded?.close();
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void shutdown(0));
+  process.on("SIGTERM", () => void shutdown(0));
+
+  const deployOnce = async (): Promise<boolean> => {
+    try {
+      const { bundle, result } = await ship(client, { entry, ephemeral: true, checker });
+      const first = appName === undefined;
+      if (appName !== undefined && appName !== result.app.name) await client.stopApp(appName).catch(() => {});
+      if (appName !== result.app.name) {
+        appName = result.app.name;
+        void client.logs(appName, true, (line) => process.stdout.write(`${formatLog(line)}\n`), logsAbort.signal).catch(() => {});
+      }
+      status(first ? green(`✓ Serving app "${result.app.name}" (version ${result.version})`) : green(`✓ Reloaded (version ${result.version})`));
+      for (const fn of result.functions) status(`  ${fn.name.padEnd(16)} ${fn.url}`);
+      watcher?.add(bundle.inputs);
+      if (!watcher) watcher = startWatching(bundle.inputs);
+      return true;
+    } catch (error) {
+      if (error instanceof CodeError || error instanceof CliError) {
+        status(red(`✗ ${error.message}`));
+        if (appName) status("  (still serving the last good version)");
+        return false;
+      }
+      throw error;
+    }
+  };
+
+  let running = false;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  const reload = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    await deployOnce();
+    running = false;
+    if (again) {
+      again = false;
+      void reload();
+    }
+  };
+  const startWatching = (inputs: string[]) =>
+    watch(inputs, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } }).on("all", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void reload(), 50);
+    });
+
+  if (!(await deployOnce())) {
+    // Nothing is served yet, but the file is watched so fixing it starts the app.
+    watcher = watch(entry, { ignoreInitial: true }).on("all", () => void reload());
+  }
+  status("Watching for changes; Ctrl-C to stop.");
+}
+
+async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
+  const options = {
+    home: berthHome(flags.home),
+    port: flags.port ? Number(flags.port) : DEFAULT_PORT,
+    workspace: DEFAULT_WORKSPACE,
+    ephemeralState: true,
+  };
+  try {
+    return await startServer(options);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || flags.port) throw error;
+    status(`port ${DEFAULT_PORT} is in use; the embedded platform takes a free port instead`);
+    return startServer({ ...options, port: 0 });
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The shared path of `serve` and `deploy`: bundle, type-check, upload,
+ * deploy, with a progress line for each long step.
+ */
+import { basename } from "node:path";
+import { bundleApp, type BundleResult } from "../bundler/bundle.js";
+import type { TypeChecker } from "../bundler/typecheck.js";
+import type { DeployResult } from "../control/platform.js";
+import type { ApiClient } from "./client.js";
+import { dim, status } from "./output.js";
+
+export interface ShipOptions {
+  entry: string;
+  ephemeral: boolean;
+  /** Absent with --no-typecheck. */
+  checker?: TypeChecker;
+}
+
+export interface Shipped {
+  bundle: BundleResult;
+  result: DeployResult;
+}
+
+/** A problem with the user's code (bundling, types, import): `serve` shows it and keeps serving. */
+export class CodeError extends Error {
+  override readonly name = "CodeError";
+}
+
+export async function ship(client: ApiClient, options: ShipOptions): Promise<Shipped> {
+  const started = Date.now();
+  status(dim(`Bundling ${basename(options.entry)}...`));
+  let bundle: BundleResult;
+  try {
+    bundle = await bundleApp(options.entry);
+  } catch (error) {
+    if ((error as Error).name === "BundleError") throw new CodeError((error as Error).message);
+    throw error;
+  }
+  if (options.checker) {
+    const errors = options.checker.check();
+    if (errors) throw new CodeError(`type errors:\n${errors.trimEnd()}`);
+  }
+  status(dim(`Bundled ${bundle.manifest.functions.length} function(s), ${(bundle.code.byteLength / 1024).toFixed(1)} KiB in ${Date.now() - started} ms`));
+  await client.uploadBlob(bundle.hash, bundle.code);
+  const result = await client.deploy(
+    { bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral: options.ephemeral },
+    (message) => status(dim(message)),
+  );
+  return { bundle, result };
+}

@@ -1,0 +1,112 @@
+/**
+ * The control plane's HTTP API, served on the gateway's bare host. The CLI
+ * uses nothing else, whether the platform is a remote `berth server` or the
+ * one `berth serve` embeds, so both behave the same.
+ *
+ *   GET  /api/health
+ *   PUT  /api/blobs/:sha256            raw bytes (a bundle)
+ *   POST /api/apps                     deploy; streams NDJSON progress, then the result
+ *   GET  /api/apps                     list
+ *   POST /api/apps/:name/stop
+ *   GET  /api/apps/:name/stats
+ *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
+ */
+import { Hono, type Context } from "hono";
+import { stream } from "hono/streaming";
+import { BerthError, errorBody } from "../errors/codes.js";
+import { deployRequestSchema } from "./api-schema.js";
+import type { BlobStore } from "./blobs.js";
+import type { LogHub } from "./logs.js";
+import type { Platform } from "./platform.js";
+
+export interface ApiOptions {
+  platform: Platform;
+  blobs: BlobStore;
+  logs: LogHub;
+  /** Workspace used when a request names none. */
+  defaultWorkspace: string;
+  /** Largest bundle accepted, in bytes. */
+  maxBundleBytes?: number;
+}
+
+export const API_VERSION = 1;
+
+export function createControlApi(options: ApiOptions): Hono {
+  const { platform, blobs, logs } = options;
+  const api = new Hono();
+  const workspaceOf = (c: Context) => c.req.query("workspace") ?? options.defaultWorkspace;
+
+  api.onError((error, c) => {
+    if (error instanceof BerthError) return c.json(error.toJSON(), error.status as 400);
+    console.error("control api:", error);
+    return c.json(errorBody("internal_error"), 500);
+  });
+  api.notFound((c) => c.json(errorBody("not_found", `no API route ${c.req.method} ${c.req.path}`), 404));
+
+  api.get("/api/health", (c) => c.json({ ok: true, api: API_VERSION, workspace: options.defaultWorkspace }));
+
+  api.put("/api/blobs/:hash", async (c) => {
+    const limit = options.maxBundleBytes ?? 256 * 1024 * 1024;
+    const declared = Number(c.req.header("content-length") ?? "0");
+    if (declared > limit) throw new BerthError("payload_too_large", `bundles are limited to ${limit} bytes`);
+    const data = new Uint8Array(await c.req.arrayBuffer());
+    if (data.byteLength > limit) throw new BerthError("payload_too_large", `bundles are limited to ${limit} bytes`);
+    try {
+      return c.json({ hash: blobs.put(data, c.req.param("hash")) }, 201);
+    } catch (error) {
+      throw new BerthError("invalid_input", (error as Error).message);
+    }
+  });
+
+  api.post("/api/apps", async (c) => {
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch {
+      throw new BerthError("bad_request", "the body must be JSON");
+    }
+    const parsed = deployRequestSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new BerthError("invalid_input", undefined, {
+        issues: parsed.error.issues.map((issue) => ({ loc: issue.path, message: issue.message })),
+      });
+    }
+    const request = { ...parsed.data, workspace: parsed.data.workspace ?? options.defaultWorkspace };
+    c.header("content-type", "application/x-ndjson");
+    return stream(c, async (out) => {
+      const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
+      try {
+        const result = await platform.deploy(request, (message) => void send({ type: "progress", message }));
+        await send({ type: "result", ...result });
+      } catch (error) {
+        const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error", (error as Error).message);
+        await send({ type: "error", ...body });
+      }
+    });
+  });
+
+  api.get("/api/apps", (c) => c.json({ apps: platform.listApps(c.req.query("all") ? undefined : workspaceOf(c)) }));
+
+  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceOf(c), c.req.param("name")) }));
+
+  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceOf(c), c.req.param("name")) }));
+
+  api.get("/api/apps/:name/logs", (c) => {
+    const key = `${workspaceOf(c)}/${c.req.param("name")}`;
+    const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
+    c.header("content-type", "application/x-ndjson");
+    return stream(c, async (out) => {
+      for (const entry of logs.recent(key)) await out.write(`${JSON.stringify(entry)}\n`);
+      if (!follow) return;
+      await new Promise<void>((resolve) => {
+        const unsubscribe = logs.subscribe(key, (entry) => void out.write(`${JSON.stringify(entry)}\n`));
+        out.onAbort(() => {
+          unsubscribe();
+          resolve();
+        });
+      });
+    });
+  });
+
+  return api;
+}

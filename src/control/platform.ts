@@ -1,0 +1,293 @@
+/**
+ * The control plane's core: apps, versions and the live services that serve
+ * them. A deployment builds images, records a version, and then swaps the
+ * routes of its functions to new services in one step, so a request is
+ * always answered by exactly one version; the services it replaced drain
+ * (their in-flight and queued inputs finish) in the background.
+ */
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Dispatcher } from "undici";
+import { BerthError } from "../errors/codes.js";
+import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
+import type { ImageBuilder } from "../image/builder.js";
+import { connectUpstream } from "../gateway/proxy.js";
+import { FunctionService } from "../router/service.js";
+import type { PoolOptions } from "../router/pool.js";
+import type { RuntimeDriver } from "../runtime/types.js";
+import type { BlobStore } from "./blobs.js";
+import { functionLabel, hostLabel, validateLabelOverride } from "./labels.js";
+import type { LogHub } from "./logs.js";
+import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
+
+export interface PlatformOptions {
+  store: StateStore;
+  blobs: BlobStore;
+  images: ImageBuilder;
+  driver: RuntimeDriver;
+  logs: LogHub;
+  /** Directory for run directories (bundle + image packages). */
+  runRoot: string;
+  /** Base domain of function hosts. */
+  domain: string;
+  /** The public port, for the URLs printed to users. */
+  publicPort: () => number;
+  /** Inputs allowed to wait per pool. Default 1000. */
+  queueLimit?: number;
+  /** Milliseconds draining containers get to finish. Default 30 000. */
+  drainGraceMs?: number;
+  now?: () => number;
+}
+
+export interface DeployRequest {
+  workspace: string;
+  ephemeral: boolean;
+  bundleHash: string;
+  manifest: AppManifest;
+}
+
+export interface FunctionSummary {
+  name: string;
+  kind: FunctionManifest["kind"];
+  url: string;
+}
+
+export interface DeployResult {
+  app: AppRecord;
+  version: number;
+  functions: FunctionSummary[];
+}
+
+type Service = FunctionService<Dispatcher>;
+
+export class Platform {
+  private readonly routes = new Map<string, Service>();
+  /** Host labels currently owned by each app (`<workspace>/<name>`). */
+  private readonly appRoutes = new Map<string, string[]>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: PlatformOptions) {
+    this.now = options.now ?? Date.now;
+    mkdirSync(options.runRoot, { recursive: true });
+  }
+
+  lookup(host: string): Service | undefined {
+    return this.routes.get(host);
+  }
+
+  /** Brings back every deployed app after a restart; ephemeral leftovers of a crashed `serve` are removed. */
+  async restore(): Promise<void> {
+    for (const app of this.options.store.listApps()) {
+      if (app.ephemeral) {
+        this.options.store.deleteApp(app.id);
+        continue;
+      }
+      if (app.state !== "deployed" || !app.currentVersionId) continue;
+      const version = this.options.store.getVersion(app.currentVersionId)!;
+      try {
+        await this.activate(app, version, () => {});
+      } catch (error) {
+        console.error(`berth: could not restore ${app.workspace}/${app.name}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  async deploy(request: DeployRequest, progress: (line: string) => void): Promise<DeployResult> {
+    const { workspace, manifest } = request;
+    if (!this.options.blobs.has(request.bundleHash)) {
+      throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
+    }
+    this.checkLabels(workspace, manifest, request.ephemeral);
+    for (const fn of manifest.functions) {
+      for (const secret of fn.secrets) {
+        if (secret.kind === "name") {
+          throw new BerthError("invalid_input", `function ${fn.name} names secret "${secret.name}", which does not exist`);
+        }
+      }
+    }
+    await this.buildImages(manifest, progress);
+    const { app, version } = this.options.store.recordDeployment({
+      workspace,
+      name: manifest.name,
+      ephemeral: request.ephemeral,
+      bundleHash: request.bundleHash,
+      manifest,
+      now: this.now(),
+    });
+    await this.activate(app, version, progress);
+    return { app, version: version.number, functions: this.summarise(app, manifest) };
+  }
+
+  /** Stops an app: its URLs stop answering at once, its containers drain. */
+  async stop(workspace: string, name: string): Promise<AppRecord> {
+    const app = this.options.store.getApp(workspace, name);
+    if (!app) throw new BerthError("not_found", `no app named "${name}" in workspace "${workspace}"`);
+    const drained = this.unroute(app);
+    if (app.ephemeral) this.options.store.deleteApp(app.id);
+    else this.options.store.setAppState(app.id, "stopped", this.now());
+    await drained;
+    return { ...app, state: "stopped" };
+  }
+
+  listApps(workspace?: string): Array<AppRecord & { version: number | null; functions: FunctionSummary[] }> {
+    return this.options.store.listApps(workspace).map((app) => {
+      const version = app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
+      return {
+        ...app,
+        version: version?.number ?? null,
+        functions: version && app.state === "deployed" ? this.summarise(app, version.manifest) : [],
+      };
+    });
+  }
+
+  stats(workspace: string, name: string) {
+    const hosts = this.appRoutes.get(`${workspace}/${name}`) ?? [];
+    return hosts.map((host) => {
+      const service = this.routes.get(host)!;
+      return { function: service.identity.functionName, host, pools: service.stats() };
+    });
+  }
+
+  async close(): Promise<void> {
+    const services = [...this.routes.values()];
+    this.routes.clear();
+    await Promise.all(services.map((service) => service.drain(0)));
+  }
+
+  private checkLabels(workspace: string, manifest: AppManifest, ephemeral: boolean): void {
+    if (manifest.functions.length === 0) {
+      throw new BerthError("invalid_input", `app "${manifest.name}" defines no web functions`);
+    }
+    const seen = new Map<string, string>();
+    for (const fn of manifest.functions) {
+      const host = this.hostFor(workspace, manifest.name, fn, ephemeral);
+      const other = seen.get(host);
+      if (other) throw new BerthError("invalid_input", `functions ${other} and ${fn.name} have the same URL label; give one a different label`);
+      seen.set(host, fn.name);
+      const owner = this.routes.get(host);
+      if (owner && (owner.identity.appName !== manifest.name || owner.identity.workspace !== workspace)) {
+        throw new BerthError("invalid_input", `the URL of ${fn.name} (${host}) is already used by app "${owner.identity.appName}"`);
+      }
+    }
+  }
+
+  private hostFor(workspace: string, appName: string, fn: FunctionManifest, ephemeral: boolean): string {
+    const label = fn.label !== undefined ? validateLabelOverride(fn.label) : functionLabel(appName, fn.name);
+    return hostLabel(workspace, label, ephemeral);
+  }
+
+  private async buildImages(manifest: AppManifest, progress: (line: string) => void): Promise<void> {
+    const seen = new Set<string>();
+    for (const fn of manifest.functions) {
+      const key = JSON.stringify(fn.image);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      await this.options.images.build(fn.image, progress);
+    }
+  }
+
+  /** Creates the services of a version and points the app's hosts at them. */
+  private async activate(app: AppRecord, version: VersionRecord, progress: (line: string) => void): Promise<void> {
+    const appKey = `${app.workspace}/${app.name}`;
+    const services: Service[] = [];
+    for (const fn of version.manifest.functions) {
+      const image = await this.options.images.build(fn.image, progress);
+      const runDir = this.runDir(version.bundleHash, image.hash, image.dir);
+      const env = { ...image.env, ...inlineSecrets(fn), ...fn.env };
+      const host = this.hostFor(app.workspace, app.name, fn, app.ephemeral);
+      const identity = { workspace: app.workspace, appName: app.name, functionName: fn.name, versionId: version.id, hostLabel: host };
+      services.push(new FunctionService(identity, fn, (params, key) => this.poolOptions(appKey, identity, fn, runDir, env, params, key)));
+    }
+    const previous = this.appRoutes.get(appKey) ?? [];
+    const replaced: Service[] = [];
+    for (const host of previous) {
+      const old = this.routes.get(host);
+      if (old) replaced.push(old);
+      this.routes.delete(host);
+    }
+    for (const service of services) this.routes.set(service.identity.hostLabel, service);
+    this.appRoutes.set(appKey, services.map((service) => service.identity.hostLabel));
+    for (const service of services) service.warmUp();
+    void Promise.all(replaced.map((service) => service.drain(this.options.drainGraceMs ?? 30_000)));
+  }
+
+  private unroute(app: AppRecord): Promise<void> {
+    const appKey = `${app.workspace}/${app.name}`;
+    const hosts = this.appRoutes.get(appKey) ?? [];
+    this.appRoutes.delete(appKey);
+    const drains = hosts.map((host) => {
+      const service = this.routes.get(host);
+      this.routes.delete(host);
+      return service?.drain(this.options.drainGraceMs ?? 30_000);
+    });
+    return Promise.all(drains).then(() => {});
+  }
+
+  private poolOptions(
+    appKey: string,
+    identity: FunctionService<Dispatcher>["identity"],
+    fn: FunctionManifest,
+    runDir: string,
+    env: Record<string, string>,
+    params: Record<string, unknown>,
+    key: string,
+  ): PoolOptions<Dispatcher> {
+    const scaling = fn.scaling;
+    return {
+      name: key ? `${identity.appName}.${fn.name}[${key}]` : `${identity.appName}.${fn.name}`,
+      scaling: {
+        minContainers: scaling.minContainers,
+        maxContainers: scaling.maxContainers,
+        bufferContainers: scaling.bufferContainers,
+        scaledownWindowMs: scaling.scaledownWindow * 1000,
+        maxInputs: scaling.maxInputs,
+        targetInputs: scaling.targetInputs,
+      },
+      queueLimit: this.options.queueLimit ?? 1000,
+      driver: this.options.driver,
+      containerSpec: (id) => ({
+        id,
+        functionName: fn.name,
+        bundlePath: join(runDir, "app.mjs"),
+        cwd: runDir,
+        env: { ...env, ...(fn.port !== undefined ? { PORT: String(fn.port) } : {}) },
+        params,
+        startupTimeoutMs: fn.startupTimeout * 1000,
+      }),
+      log: (container, line, stream) =>
+        this.options.logs.write(appKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line }),
+      attach: (endpoint) => connectUpstream(endpoint, Math.min(scaling.maxInputs, 256)),
+      detach: (upstream) => void upstream.destroy().catch(() => {}),
+      now: this.now,
+    };
+  }
+
+  /** `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs` beside the image's `node_modules`. */
+  private runDir(bundleHash: string, imageHash: string, imageDir: string): string {
+    const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${imageHash.slice(0, 16)}`);
+    if (!existsSync(join(dir, "app.mjs"))) {
+      mkdirSync(dir, { recursive: true });
+      if (existsSync(join(imageDir, "node_modules")) && !existsSync(join(dir, "node_modules"))) {
+        symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
+      }
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+      writeFileSync(join(dir, "app.mjs"), this.options.blobs.get(bundleHash));
+    }
+    return dir;
+  }
+
+  private summarise(app: AppRecord, manifest: AppManifest): FunctionSummary[] {
+    const port = this.options.publicPort();
+    return manifest.functions.map((fn) => ({
+      name: fn.name,
+      kind: fn.kind,
+      url: `http://${this.hostFor(app.workspace, app.name, fn, app.ephemeral)}.${this.options.domain}${port === 80 ? "" : `:${port}`}/`,
+    }));
+  }
+}
+
+function inlineSecrets(fn: FunctionManifest): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const secret of fn.secrets) if (secret.kind === "inline") Object.assign(env, secret.values);
+  return env;
+}

@@ -1,0 +1,154 @@
+/**
+ * The embedded state store: SQLite through better-sqlite3, in WAL mode so a
+ * `kill -9` loses nothing that was acknowledged. `:memory:` serves `berth
+ * serve`'s throwaway platform.
+ */
+import Database from "better-sqlite3";
+import { randomUUID } from "node:crypto";
+import type { AppManifest } from "../../sdk/contract.js";
+import type { AppRecord, AppState, StateStore, VersionRecord } from "./types.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS apps (
+  id TEXT PRIMARY KEY,
+  workspace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  ephemeral INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  current_version_id TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (workspace, name)
+);
+CREATE TABLE IF NOT EXISTS versions (
+  id TEXT PRIMARY KEY,
+  app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+  number INTEGER NOT NULL,
+  bundle_hash TEXT NOT NULL,
+  manifest TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (app_id, number)
+);
+`;
+
+interface AppRow {
+  id: string;
+  workspace: string;
+  name: string;
+  ephemeral: number;
+  state: AppState;
+  current_version_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface VersionRow {
+  id: string;
+  app_id: string;
+  number: number;
+  bundle_hash: string;
+  manifest: string;
+  created_at: number;
+}
+
+function toApp(row: AppRow): AppRecord {
+  return {
+    id: row.id,
+    workspace: row.workspace,
+    name: row.name,
+    ephemeral: row.ephemeral === 1,
+    state: row.state,
+    currentVersionId: row.current_version_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toVersion(row: VersionRow): VersionRecord {
+  return {
+    id: row.id,
+    appId: row.app_id,
+    number: row.number,
+    bundleHash: row.bundle_hash,
+    manifest: JSON.parse(row.manifest) as AppManifest,
+    createdAt: row.created_at,
+  };
+}
+
+export class SqliteStore implements StateStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.exec(SCHEMA);
+  }
+
+  recordDeployment(input: {
+    workspace: string;
+    name: string;
+    ephemeral: boolean;
+    bundleHash: string;
+    manifest: AppManifest;
+    now: number;
+  }): { app: AppRecord; version: VersionRecord } {
+    return this.db.transaction(() => {
+      let app = this.getApp(input.workspace, input.name);
+      if (!app) {
+        const id = randomUUID();
+        this.db
+          .prepare(
+            "INSERT INTO apps (id, workspace, name, ephemeral, state, current_version_id, created_at, updated_at) VALUES (?, ?, ?, ?, 'deployed', NULL, ?, ?)",
+          )
+          .run(id, input.workspace, input.name, input.ephemeral ? 1 : 0, input.now, input.now);
+        app = this.getApp(input.workspace, input.name)!;
+      }
+      const previous = this.db.prepare("SELECT MAX(number) AS n FROM versions WHERE app_id = ?").get(app.id) as { n: number | null };
+      const versionId = randomUUID();
+      this.db
+        .prepare("INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(versionId, app.id, (previous.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now);
+      this.db
+        .prepare("UPDATE apps SET current_version_id = ?, state = 'deployed', ephemeral = ?, updated_at = ? WHERE id = ?")
+        .run(versionId, input.ephemeral ? 1 : 0, input.now, app.id);
+      return { app: this.getApp(input.workspace, input.name)!, version: this.getVersion(versionId)! };
+    })();
+  }
+
+  getApp(workspace: string, name: string): AppRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM apps WHERE workspace = ? AND name = ?").get(workspace, name) as AppRow | undefined;
+    return row && toApp(row);
+  }
+
+  listApps(workspace?: string): AppRecord[] {
+    const rows = (
+      workspace === undefined
+        ? this.db.prepare("SELECT * FROM apps ORDER BY workspace, name").all()
+        : this.db.prepare("SELECT * FROM apps WHERE workspace = ? ORDER BY name").all(workspace)
+    ) as AppRow[];
+    return rows.map(toApp);
+  }
+
+  getVersion(id: string): VersionRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM versions WHERE id = ?").get(id) as VersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  listVersions(appId: string): VersionRecord[] {
+    return (this.db.prepare("SELECT * FROM versions WHERE app_id = ? ORDER BY number").all(appId) as VersionRow[]).map(toVersion);
+  }
+
+  setAppState(appId: string, state: AppState, now: number): void {
+    this.db.prepare("UPDATE apps SET state = ?, updated_at = ? WHERE id = ?").run(state, now, appId);
+  }
+
+  deleteApp(appId: string): void {
+    this.db.prepare("DELETE FROM apps WHERE id = ?").run(appId);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The state store interface: everything the control plane must remember
+ * across restarts. Two implementations are planned (SQLite embedded, which
+ * exists, and PostgreSQL for several gateways), so methods are small,
+ * transactional units and return plain records.
+ */
+import type { AppManifest } from "../../sdk/contract.js";
+
+export type AppState = "deployed" | "stopped";
+
+export interface AppRecord {
+  id: string;
+  workspace: string;
+  name: string;
+  /** Ephemeral apps (`berth serve`) end with their CLI session and get `-dev` URLs. */
+  ephemeral: boolean;
+  state: AppState;
+  /** Id of the version that serves traffic. */
+  currentVersionId: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface VersionRecord {
+  id: string;
+  appId: string;
+  /** 1, 2, 3 ... per app. */
+  number: number;
+  /** SHA-256 of the bundle in the blob store. */
+  bundleHash: string;
+  manifest: AppManifest;
+  createdAt: number;
+}
+
+export interface StateStore {
+  /** Creates the app if needed and records a new version that becomes current, atomically. */
+  recordDeployment(input: {
+    workspace: string;
+    name: string;
+    ephemeral: boolean;
+    bundleHash: string;
+    manifest: AppManifest;
+    now: number;
+  }): { app: AppRecord; version: VersionRecord };
+  getApp(workspace: string, name: string): AppRecord | undefined;
+  listApps(workspace?: string): AppRecord[];
+  getVersion(id: string): VersionRecord | undefined;
+  listVersions(appId: string): VersionRecord[];
+  setAppState(appId: string, state: AppState, now: number): void;
+  deleteApp(appId: string): void;
+  close(): void;
+}

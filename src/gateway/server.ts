@@ -1,0 +1,119 @@
+/**
+ * The gateway: the platform's single HTTP entry point. It answers the bare
+ * host with the control API and every `<workspace>--<label>` host by proxying
+ * to a container of that function.
+ *
+ * The request path, in this order, because each step is cheaper than the
+ * next and must not be skipped by it:
+ *
+ *   host ─▶ route ─▶ queue (slot on a ready container) ─▶ proxy
+ *    │        │         │                                   │
+ *   404      404       503 queue_full / startup_failed     502 container failed
+ *   unknown  unknown   (Retry-After)                        504 past `timeout`
+ *
+ * A denied request never reaches the queue, so it never starts a container.
+ */
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { randomBytes } from "node:crypto";
+import type { Dispatcher } from "undici";
+import { classifyHost } from "../control/labels.js";
+import type { FunctionService } from "../router/service.js";
+import { PoolError } from "../router/pool.js";
+import { forward, requestHeaders } from "./proxy.js";
+import { sendError } from "./respond.js";
+
+export interface RouteLookup {
+  lookup(hostLabel: string): FunctionService<Dispatcher> | undefined;
+}
+
+export interface GatewayOptions {
+  /** Base domain of function hosts. Default "localhost". */
+  domain: string;
+  routes: RouteLookup;
+  /** Serves the bare host: control API, dashboard, metrics. */
+  control: RequestListener;
+  /** Trust client-sent X-Forwarded-* headers (only behind a proxy you run). Default false. */
+  trustForwarding?: boolean;
+}
+
+export const REQUEST_ID_HEADER = "berth-request-id";
+
+const idPrefix = randomBytes(4).toString("hex");
+let requestCounter = 0;
+
+export function createGateway(options: GatewayOptions): Server {
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    handle(options, req, res).catch((error: unknown) => {
+      console.error("gateway: unexpected error", error);
+      sendError(res, "internal_error");
+    });
+  });
+  return server;
+}
+
+async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const host = classifyHost(req.headers.host, options.domain);
+  if (host.kind === "control") return options.control(req, res);
+  const service = host.kind === "function" ? options.routes.lookup(host.hostLabel) : undefined;
+  if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
+
+  requestCounter += 1;
+  const requestId = `${idPrefix}-${requestCounter.toString(36)}`;
+  const idHeader: [string, string] = [REQUEST_ID_HEADER, requestId];
+
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort(new Error("client disconnected"));
+  };
+  res.once("close", onClose);
+
+  let lease;
+  try {
+    lease = await service.pool().acquire(controller.signal);
+  } catch (error) {
+    if (error instanceof PoolError) {
+      if (error.code === "aborted") return;
+      const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
+      if (error.code === "queue_full" || error.code === "startup_failed") headers["retry-after"] = "1";
+      return sendError(res, error.code, error.message, headers);
+    }
+    throw error;
+  }
+
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error("timeout"));
+  }, service.timeoutMs);
+  try {
+    const clientIp = normaliseAddress(req.socket.remoteAddress);
+    const forwardedFor =
+      options.trustForwarding && req.headers["x-forwarded-for"] ? `${req.headers["x-forwarded-for"]}, ${clientIp}` : clientIp;
+    const headers = requestHeaders(
+      req,
+      { forwardedFor, proto: "http", host: req.headers.host ?? "" },
+      options.trustForwarding ?? false,
+    );
+    await forward(lease.upstream, req, res, headers, [idHeader], controller.signal);
+  } catch {
+    if (timedOut) {
+      sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
+        [REQUEST_ID_HEADER]: requestId,
+      });
+    } else if (!controller.signal.aborted) {
+      sendError(res, "upstream_failed", undefined, { [REQUEST_ID_HEADER]: requestId });
+    } else {
+      res.destroy();
+    }
+  } finally {
+    clearTimeout(timer);
+    res.off("close", onClose);
+    lease.release();
+  }
+}
+
+/** `::ffff:127.0.0.1` → `127.0.0.1`: clients see the address family they connected with. */
+export function normaliseAddress(address: string | undefined): string {
+  if (!address) return "";
+  return address.startsWith("::ffff:") ? address.slice(7) : address;
+}

@@ -1,0 +1,309 @@
+/**
+ * A container pool: the containers of one function version (and parameter
+ * set), the queue of inputs waiting for a slot, and the loop that asks the
+ * autoscaler how many containers to run. Every input goes to the least-loaded
+ * ready container below `maxInputs`; when none has a free slot it waits in a
+ * bounded queue. A request never goes to a starting, draining or dead
+ * container. The pool knows nothing of HTTP: the gateway attaches its
+ * upstream connection to each container through `attach`.
+ */
+import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
+import type { Container, ContainerEndpoint, ContainerSpec, LogSink, RuntimeDriver } from "../runtime/types.js";
+
+export interface PoolOptions<U> {
+  /** Shown in logs: `<app>.<function>` and the parameter set, if any. */
+  name: string;
+  scaling: AutoscalerSpec;
+  /** Inputs allowed to wait for a slot; beyond it `acquire` fails with `queue_full`. */
+  queueLimit: number;
+  driver: RuntimeDriver;
+  /** Builds the spec of a new container. */
+  containerSpec(id: string): ContainerSpec;
+  /** Receives container output and the pool's own events. */
+  log(containerId: string, line: string, stream: "stdout" | "stderr" | "system"): void;
+  /** Opens the gateway's connection to a ready container. */
+  attach(endpoint: ContainerEndpoint): U;
+  /** Closes it when the container leaves the pool. */
+  detach(upstream: U): void;
+  now(): number;
+}
+
+export type PoolErrorCode = "queue_full" | "startup_failed" | "stopped" | "aborted";
+
+export class PoolError extends Error {
+  constructor(
+    readonly code: PoolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Lease<U> {
+  readonly containerId: string;
+  readonly upstream: U;
+  /** Gives the slot back; call exactly once. */
+  release(): void;
+}
+
+interface Member<U> {
+  id: string;
+  phase: ContainerPhase;
+  inFlight: number;
+  idleSince: number | null;
+  startedAt: number;
+  container?: Container;
+  upstream?: U;
+}
+
+interface Waiter<U> {
+  resolve(lease: Lease<U>): void;
+  reject(error: PoolError): void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+export interface PoolStats {
+  starting: number;
+  ready: number;
+  draining: number;
+  inFlight: number;
+  queued: number;
+  coldStarts: number;
+  startFailures: number;
+  lastError?: string;
+}
+
+/** Start-up failures back off: 1 s, 2 s, 4 s ... up to 30 s, so a broken function never spins. */
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
+
+let nextContainerNumber = 0;
+
+export class Pool<U> {
+  private readonly members = new Map<string, Member<U>>();
+  private readonly queue: Waiter<U>[] = [];
+  private stopping = false;
+  private timer: NodeJS.Timeout | undefined;
+  private coldStarts = 0;
+  private startFailures = 0;
+  private consecutiveFailures = 0;
+  private backoffUntil = 0;
+  private lastError: string | undefined;
+  private drained: Promise<void> | undefined;
+  private resolveDrained: (() => void) | undefined;
+
+  constructor(private readonly options: PoolOptions<U>) {}
+
+  /** Starts the `minContainers` right away rather than on the first request. */
+  warmUp(): void {
+    this.reconcile();
+  }
+
+  /** Waits for a slot on a ready container. Rejects with a `PoolError` when it cannot get one. */
+  acquire(signal?: AbortSignal): Promise<Lease<U>> {
+    if (this.stopping) return Promise.reject(new PoolError("stopped", "this version of the function is shutting down"));
+    const member = this.pickReady();
+    if (member) return Promise.resolve(this.lease(member));
+    if (this.queue.length >= this.options.queueLimit) {
+      return Promise.reject(new PoolError("queue_full", `the function's queue is full (${this.options.queueLimit} waiting)`));
+    }
+    const now = this.options.now();
+    if (now < this.backoffUntil && this.liveCount() === 0) {
+      return Promise.reject(new PoolError("startup_failed", this.lastError ?? "the function failed to start"));
+    }
+    return new Promise<Lease<U>>((resolve, reject) => {
+      const waiter: Waiter<U> = { resolve, reject, signal };
+      if (signal) {
+        waiter.onAbort = () => {
+          this.removeWaiter(waiter);
+          reject(new PoolError("aborted", "the client went away"));
+        };
+        signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      this.queue.push(waiter);
+      this.reconcile();
+    });
+  }
+
+  /** Stops taking new inputs; serves what is queued and in flight, then stops every container. */
+  drain(graceMs: number): Promise<void> {
+    if (!this.drained) {
+      this.stopping = true;
+      this.drained = new Promise((resolve) => (this.resolveDrained = resolve));
+      this.graceMs = graceMs;
+      this.reconcile();
+    }
+    return this.drained;
+  }
+
+  private graceMs = 30_000;
+
+  stats(): PoolStats {
+    const stats: PoolStats = {
+      starting: 0,
+      ready: 0,
+      draining: 0,
+      inFlight: 0,
+      queued: this.queue.length,
+      coldStarts: this.coldStarts,
+      startFailures: this.startFailures,
+    };
+    for (const member of this.members.values()) {
+      stats[member.phase] += 1;
+      stats.inFlight += member.inFlight;
+    }
+    if (this.lastError) stats.lastError = this.lastError;
+    return stats;
+  }
+
+  private pickReady(): Member<U> | undefined {
+    let best: Member<U> | undefined;
+    for (const member of this.members.values()) {
+      if (member.phase !== "ready" || member.inFlight >= this.options.scaling.maxInputs) continue;
+      if (!best || member.inFlight < best.inFlight) best = member;
+    }
+    return best;
+  }
+
+  private lease(member: Member<U>): Lease<U> {
+    member.inFlight += 1;
+    member.idleSince = null;
+    let released = false;
+    return {
+      containerId: member.id,
+      upstream: member.upstream!,
+      release: () => {
+        if (released) return;
+        released = true;
+        member.inFlight -= 1;
+        if (member.inFlight === 0) member.idleSince = this.options.now();
+        this.dispatch();
+        this.reconcile();
+      },
+    };
+  }
+
+  /** Hands free slots to waiting inputs, oldest first. */
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const member = this.pickReady();
+      if (!member) return;
+      const waiter = this.queue.shift()!;
+      if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+      waiter.resolve(this.lease(member));
+    }
+  }
+
+  private removeWaiter(waiter: Waiter<U>): void {
+    const index = this.queue.indexOf(waiter);
+    if (index >= 0) this.queue.splice(index, 1);
+  }
+
+  private liveCount(): number {
+    let live = 0;
+    for (const member of this.members.values()) if (member.phase !== "draining") live += 1;
+    return live;
+  }
+
+  private reconcile(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const now = this.options.now();
+    if (this.stopping) return this.reconcileStopping();
+    const observation = {
+      queued: this.queue.length,
+      containers: [...this.members.values()].map(({ id, phase, inFlight, idleSince, startedAt }) => ({
+        id,
+        phase,
+        inFlight,
+        idleSince,
+        startedAt,
+      })),
+    };
+    const decision = decide(this.options.scaling, observation, now);
+    if (now >= this.backoffUntil) for (let i = 0; i < decision.start; i += 1) this.startContainer();
+    for (const id of decision.retire) this.retire(this.members.get(id)!, this.graceMs);
+    const wakeAt = nextWakeup(this.options.scaling, observation, now);
+    const backoffWake = this.backoffUntil > now && this.queue.length > 0 ? this.backoffUntil : null;
+    const next = [wakeAt, backoffWake].filter((t): t is number => t !== null);
+    if (next.length > 0) {
+      this.timer = setTimeout(() => this.reconcile(), Math.max(0, Math.min(...next) - now));
+      this.timer.unref();
+    }
+  }
+
+  /** While draining: only the queue may still start containers; idle ones go at once. */
+  private reconcileStopping(): void {
+    if (this.queue.length > 0 && this.liveCount() === 0 && this.options.now() >= this.backoffUntil) this.startContainer();
+    for (const member of this.members.values()) {
+      if (member.phase === "ready" && member.inFlight === 0 && this.queue.length === 0) this.retire(member, this.graceMs);
+    }
+    if (this.members.size === 0 && this.queue.length === 0) this.resolveDrained?.();
+  }
+
+  private startContainer(): void {
+    nextContainerNumber += 1;
+    const id = `c${nextContainerNumber.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.now() };
+    this.members.set(id, member);
+    this.coldStarts += 1;
+    const log: LogSink = (line, stream) => this.options.log(id, line, stream);
+    this.options.driver.start(this.options.containerSpec(id), log).then(
+      (container) => this.onReady(member, container),
+      (error: Error) => this.onStartFailed(member, error),
+    );
+  }
+
+  private onReady(member: Member<U>, container: Container): void {
+    member.container = container;
+    member.upstream = this.options.attach(container.endpoint);
+    member.phase = "ready";
+    member.idleSince = this.options.now();
+    this.consecutiveFailures = 0;
+    void container.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
+    this.dispatch();
+    this.reconcile();
+  }
+
+  private onStartFailed(member: Member<U>, error: Error): void {
+    this.members.delete(member.id);
+    this.startFailures += 1;
+    this.consecutiveFailures += 1;
+    this.lastError = error.message;
+    const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (this.consecutiveFailures - 1), BACKOFF_MAX_MS);
+    this.backoffUntil = this.options.now() + backoff;
+    this.options.log(member.id, `${error.message} (retrying no sooner than ${backoff / 1000} s)`, "system");
+    // Inputs waiting for this start have no container coming: fail them with the cause rather than let them hang.
+    if (this.liveCount() === 0) this.failQueue(new PoolError("startup_failed", error.message));
+    this.reconcile();
+  }
+
+  private onExit(member: Member<U>, code: number | null, signal: string | null): void {
+    if (!this.members.has(member.id)) return;
+    this.members.delete(member.id);
+    if (member.upstream) this.options.detach(member.upstream);
+    if (member.phase !== "draining") {
+      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`})`;
+      this.options.log(member.id, this.lastError, "system");
+    }
+    this.reconcile();
+  }
+
+  private retire(member: Member<U>, graceMs: number): void {
+    if (member.phase === "draining") return;
+    member.phase = "draining";
+    void member.container?.stop(graceMs).then(() => {
+      this.members.delete(member.id);
+      if (member.upstream) this.options.detach(member.upstream);
+      this.reconcile();
+    });
+  }
+
+  private failQueue(error: PoolError): void {
+    for (const waiter of this.queue.splice(0)) {
+      if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+      waiter.reject(error);
+    }
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The `process` runtime: each container is a Node child process running the
+ * agent, serving on a Unix socket. Zero setup, no isolation beyond a process.
+ *
+ * Cold starts: a fresh `node` costs ~90 ms before any user code runs, so the
+ * driver keeps `warmAgents` generic agents started ahead of time; a start
+ * takes one (only the user's import and `enter` remain) and a replacement is
+ * spawned in the background.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { AgentMessage, DriverMessage, LoadMessage } from "../agent/protocol.js";
+import {
+  ContainerStartError,
+  type Container,
+  type ContainerEndpoint,
+  type ContainerExit,
+  type ContainerSpec,
+  type LogSink,
+  type RuntimeDriver,
+} from "./types.js";
+
+const AGENT_MAIN = fileURLToPath(new URL("../agent/main.js", import.meta.url));
+
+/** Variables a container inherits from the platform's environment; nothing else leaks in. */
+const INHERITED_ENV = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "NODE_OPTIONS"];
+
+export interface ProcessDriverOptions {
+  /** Generic agents kept started ahead of demand. Default 2. */
+  warmAgents?: number;
+}
+
+interface Agent {
+  child: ChildProcess;
+  idle: Promise<void>;
+  exited: Promise<ContainerExit>;
+  log?: LogSink;
+}
+
+export class ProcessDriver implements RuntimeDriver {
+  readonly name = "process";
+  private readonly socketDir = mkdtempSync(join(tmpdir(), "berth-"));
+  private readonly warm: Agent[] = [];
+  private readonly running = new Set<Agent>();
+  private readonly warmTarget: number;
+  private closed = false;
+
+  constructor(options: ProcessDriverOptions = {}) {
+    this.warmTarget = options.warmAgents ?? 2;
+    this.refill();
+  }
+
+  async start(spec: ContainerSpec, log: LogSink): Promise<Container> {
+    if (this.closed) throw new ContainerStartError("the runtime is shutting down");
+    const agent = this.warm.shift() ?? this.spawnAgent();
+    this.refill();
+    agent.log = log;
+    this.running.add(agent);
+    void agent.exited.then(() => this.running.delete(agent));
+    try {
+      await agent.idle;
+      const endpoint = await this.load(agent, spec);
+      return {
+        id: spec.id,
+        endpoint,
+        exited: agent.exited,
+        stop: (graceMs) => this.stopAgent(agent, graceMs),
+      };
+    } catch (error) {
+      agent.child.kill("SIGKILL");
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.warm, ...this.running];
+    this.warm.length = 0;
+    await Promise.all(all.map((agent) => this.stopAgent(agent, 0)));
+    rmSync(this.socketDir, { recursive: true, force: true });
+  }
+
+  private load(agent: Agent, spec: ContainerSpec): Promise<ContainerEndpoint> {
+    const message: LoadMessage = {
+      type: "load",
+      bundlePath: spec.bundlePath,
+      functionName: spec.functionName,
+      cwd: spec.cwd,
+      socketPath: join(this.socketDir, `${spec.id}.sock`),
+      env: spec.env,
+      params: spec.params,
+      startupTimeoutMs: spec.startupTimeoutMs,
+    };
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new ContainerStartError(`container did not become ready within ${spec.startupTimeoutMs / 1000} s (startupTimeout)`));
+      }, spec.startupTimeoutMs);
+      const onMessage = (reply: AgentMessage) => {
+        if (reply.type === "ready") {
+          cleanup();
+          resolve(reply.endpoint);
+        } else if (reply.type === "failed") {
+          cleanup();
+          reject(new ContainerStartError(`container failed to start: ${reply.message}`));
+        }
+      };
+      const onExit = (code: number | null, signal: string | null) => {
+        cleanup();
+        reject(new ContainerStartError(`container exited during start-up (${signal ?? `code ${code}`})`));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        agent.child.off("message", onMessage);
+        agent.child.off("exit", onExit);
+      };
+      agent.child.on("message", onMessage);
+      agent.child.once("exit", onExit);
+      agent.child.send(message satisfies DriverMessage);
+    });
+  }
+
+  private async stopAgent(agent: Agent, graceMs: number): Promise<ContainerExit> {
+    const { child } = agent;
+    if (child.exitCode === null && child.signalCode === null) {
+      if (graceMs > 0 && child.connected) {
+        child.send({ type: "stop", graceMs } satisfies DriverMessage);
+        const timer = setTimeout(() => killGroup(child), graceMs + 2000);
+        timer.unref();
+        void agent.exited.then(() => clearTimeout(timer));
+      } else {
+        killGroup(child);
+      }
+    }
+    return agent.exited;
+  }
+
+  private refill(): void {
+    while (!this.closed && this.warm.length < this.warmTarget) this.warm.push(this.spawnAgent());
+  }
+
+  private spawnAgent(): Agent {
+    const env: Record<string, string> = {};
+    for (const key of INHERITED_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
+    const child = fork(AGENT_MAIN, [], {
+      env,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      serialization: "json",
+    });
+    const agent: Agent = {
+      child,
+      idle: new Promise((resolve, reject) => {
+        const onMessage = (message: AgentMessage) => {
+          if (message.type === "idle") {
+            child.off("message", onMessage);
+            resolve();
+          }
+        };
+        child.on("message", onMessage);
+        child.once("exit", () => reject(new ContainerStartError("the container's agent exited before it was ready")));
+      }),
+      exited: new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal }))),
+    };
+    agent.idle.catch(() => {});
+    for (const [stream, source] of [["stdout", child.stdout], ["stderr", child.stderr]] as const) {
+      createInterface({ input: source!, crlfDelay: Infinity }).on("line", (line) => agent.log?.(line, stream));
+    }
+    // A spare that dies is only dropped: refilling here could spin if agents die at birth; the next start refills.
+    void agent.exited.then(() => {
+      const index = this.warm.indexOf(agent);
+      if (index >= 0) this.warm.splice(index, 1);
+    });
+    return agent;
+  }
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, "SIGKILL");
+  } catch {
+    child.kill("SIGKILL");
+  }
+}

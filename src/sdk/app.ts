@@ -1,0 +1,285 @@
+/**
+ * `App` and the function builder: the user-facing verbs that turn plain
+ * TypeScript into berth functions. Each builder method returns a
+ * `FunctionDefinition` (see contract.ts) that the user exports; the export
+ * name becomes the function's name.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import {
+  BERTH_FUNCTION,
+  type ContainerHandler,
+  type FunctionDefinition,
+  type FunctionKind,
+  type FunctionManifest,
+  type StartContext,
+  type StartedFunction,
+} from "./contract.js";
+import { createEndpointFetch, type EndpointHandler, type EndpointOptions } from "./endpoint.js";
+import { Image } from "./image.js";
+import type { Secret } from "./secret.js";
+import { validate } from "./schema.js";
+
+export interface AppOptions {
+  /** Default image of every function in the app. Default `Image.debianSlim()`. */
+  image?: Image;
+  /** Secrets every function of the app receives. */
+  secrets?: Secret[];
+  /** Environment variables every function of the app receives. */
+  env?: Record<string, string>;
+}
+
+/** Options of `app.function()`. Times are in seconds. */
+export interface FunctionOptions<S = unknown, P = Record<string, unknown>> {
+  /** Overrides the app's image. */
+  image?: Image;
+  /** Secrets injected as environment variables. */
+  secrets?: Secret[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Seconds one call may run before it is answered 504. Default 300. */
+  timeout?: number;
+  /** Seconds a container may take to become ready. Default 60. */
+  startupTimeout?: number;
+  /** Containers kept warm with no traffic. Default 0. */
+  minContainers?: number;
+  /** Upper bound on containers. Default 100. */
+  maxContainers?: number;
+  /** Idle containers kept beyond current demand. Default 0. */
+  bufferContainers?: number;
+  /** Seconds an idle container stays up before it is retired. Default 60. */
+  scaledownWindow?: number;
+  /** Inputs one container takes at once (`maxInputs`, default 1) and the autoscaler's target per container (`targetInputs`, default `maxInputs`). */
+  concurrency?: { maxInputs?: number; targetInputs?: number };
+  /** Standard Schema (an object schema) of parameters read from the query string; each distinct set gets its own container pool. */
+  params?: StandardSchemaV1<unknown, P>;
+  /** Runs once per container before it takes traffic; its result is the handler's `state`. */
+  enter?: (context: { params: P }) => S | Promise<S>;
+  /** Runs when the container shuts down (30 s grace period). */
+  exit?: (context: { params: P; state: S }) => void | Promise<void>;
+  /** Reserved for runtimes with resource limits: CPU cores. */
+  cpu?: number;
+  /** Reserved for runtimes with resource limits: memory in MiB. */
+  memory?: number;
+}
+
+/** Options shared by the whole-app kinds (`fetchApp`, `nodeApp`, `webServer`). */
+export interface WebAppOptions {
+  /** URL label override. */
+  label?: string;
+  /** Demand `Berth-Key`/`Berth-Secret` proxy-auth headers, checked by the gateway. */
+  requiresProxyAuth?: boolean;
+}
+
+export interface WebServerOptions extends WebAppOptions {
+  /** Port the server listens on inside the container. */
+  port: number;
+  /** Seconds to wait for the port to accept connections. Default 60. */
+  startupTimeout?: number;
+}
+
+/** Anything with a web-standard fetch handler: a Hono app, `{ fetch }`, ... */
+export interface FetchApp {
+  fetch(request: Request, ...rest: any[]): Response | Promise<Response>;
+}
+
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+const DEFAULTS = {
+  timeout: 300,
+  startupTimeout: 60,
+  minContainers: 0,
+  maxContainers: 100,
+  bufferContainers: 0,
+  scaledownWindow: 60,
+  maxInputs: 1,
+} as const;
+
+/**
+ * An app groups functions under one name, deployed and stopped together.
+ *
+ * @example
+ * const app = new App("web-demo", { image: Image.debianSlim().npmInstall("hono@4") });
+ * export const hello = app.function().webEndpoint(() => "Hello world!");
+ */
+export class App {
+  constructor(
+    readonly name: string,
+    private readonly options: AppOptions = {},
+  ) {
+    if (typeof name !== "string" || !name.trim()) throw new Error("App needs a name: new App(\"my-app\")");
+  }
+
+  /** Declares a function; finish it with one of the web verbs. */
+  function<S = unknown, P = Record<string, unknown>>(options: FunctionOptions<S, P> = {}): FunctionBuilder<S, P> {
+    return new FunctionBuilder<S, P>(this.name, this.options, options);
+  }
+}
+
+export class FunctionBuilder<S, P> {
+  constructor(
+    private readonly appName: string,
+    private readonly appOptions: AppOptions,
+    private readonly options: FunctionOptions<S, P>,
+  ) {}
+
+  /**
+   * A simple endpoint: query and JSON body validated by Standard Schemas, return value JSON-encoded.
+   *
+   * @example app.function().webEndpoint({ query: z.object({ x: z.coerce.number() }) }, ({ query }) => ({ square: query.x ** 2 }))
+   */
+  webEndpoint<Q = Record<string, string | string[]>, B = unknown>(
+    handler: EndpointHandler<Q, B, S, P>,
+  ): FunctionDefinition;
+  webEndpoint<Q = Record<string, string | string[]>, B = unknown>(
+    options: EndpointOptions<Q, B>,
+    handler: EndpointHandler<Q, B, S, P>,
+  ): FunctionDefinition;
+  webEndpoint(a: unknown, b?: unknown): FunctionDefinition {
+    const [web, handler] = (typeof a === "function" ? [{}, a] : [a ?? {}, b]) as [
+      EndpointOptions<any, any>,
+      EndpointHandler<any, any, any, any>,
+    ];
+    if (typeof handler !== "function") throw new Error("webEndpoint needs a handler function");
+    // Built once here so that definition errors (a GET with a body schema) surface at import time.
+    createEndpointFetch("definition-check", web, handler, { state: undefined, params: {} });
+    return this.define("endpoint", web, { method: web.method ?? "GET", docs: web.docs ?? false }, (name, scope) => ({
+      type: "fetch",
+      fetch: createEndpointFetch(name, web, handler, scope),
+    }));
+  }
+
+  /**
+   * A whole app with a fetch handler (Hono, itty-router, a plain `{ fetch }`).
+   *
+   * @example app.function({ concurrency: { maxInputs: 1000 } }).fetchApp(() => honoApp)
+   */
+  fetchApp(factory: (context: { params: P; state: S }) => FetchApp | Promise<FetchApp>): FunctionDefinition;
+  fetchApp(options: WebAppOptions, factory: (context: { params: P; state: S }) => FetchApp | Promise<FetchApp>): FunctionDefinition;
+  fetchApp(a: unknown, b?: unknown): FunctionDefinition {
+    const [web, factory] = splitOptions<(context: { params: P; state: S }) => FetchApp | Promise<FetchApp>>(a, b, "fetchApp");
+    return this.define("fetch", web, {}, async (name, scope) => {
+      const app = await factory(scope as { params: P; state: S });
+      if (!app || typeof (app as FetchApp).fetch !== "function") {
+        throw new Error(`fetchApp factory of ${name} must return an object with a fetch(request) method, got ${describeValue(app)}`);
+      }
+      return { type: "fetch", fetch: (request: Request) => app.fetch(request) };
+    });
+  }
+
+  /**
+   * A whole Node app: any `(req, res)` listener (Express, Fastify's `server`, Koa's `callback()`).
+   *
+   * @example app.function().nodeApp(() => expressApp)
+   */
+  nodeApp(factory: (context: { params: P; state: S }) => NodeListener | Promise<NodeListener>): FunctionDefinition;
+  nodeApp(options: WebAppOptions, factory: (context: { params: P; state: S }) => NodeListener | Promise<NodeListener>): FunctionDefinition;
+  nodeApp(a: unknown, b?: unknown): FunctionDefinition {
+    const [web, factory] = splitOptions<(context: { params: P; state: S }) => NodeListener | Promise<NodeListener>>(a, b, "nodeApp");
+    return this.define("node", web, {}, async (name, scope) => {
+      const listener = await factory(scope as { params: P; state: S });
+      if (typeof listener !== "function") {
+        throw new Error(`nodeApp factory of ${name} must return a (req, res) function, got ${describeValue(listener)}`);
+      }
+      return { type: "node", listener };
+    });
+  }
+
+  /**
+   * Any HTTP server listening on `port` inside the container; `start` launches it.
+   *
+   * @example app.function().webServer({ port: 8000 }, () => { spawn("python3", ["-m", "http.server", "8000"]) })
+   */
+  webServer(options: WebServerOptions, start: (context: { params: P; state: S }) => unknown): FunctionDefinition {
+    if (!options || !Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
+      throw new Error("webServer needs { port } with an integer from 1 to 65535");
+    }
+    if (typeof start !== "function") throw new Error("webServer needs a start function");
+    const extra = { port: options.port, startupTimeout: options.startupTimeout };
+    return this.define("server", options, extra, async (_name, scope) => {
+      await start(scope as { params: P; state: S });
+      return { type: "port", port: options.port };
+    });
+  }
+
+  private define(
+    kind: FunctionKind,
+    web: { label?: string; requiresProxyAuth?: boolean },
+    extra: { method?: string; docs?: boolean; port?: number; startupTimeout?: number },
+    build: (name: string, scope: { params: Record<string, unknown>; state: unknown }) => Promise<ContainerHandler> | ContainerHandler,
+  ): FunctionDefinition {
+    const { appName, appOptions, options } = this;
+    const image = options.image ?? appOptions.image ?? Image.debianSlim();
+    const secrets = [...(appOptions.secrets ?? []), ...(options.secrets ?? [])];
+    const maxInputs = options.concurrency?.maxInputs ?? DEFAULTS.maxInputs;
+    const paramNames = objectSchemaKeys(options.params);
+    let definedName = "function";
+    return {
+      [BERTH_FUNCTION]: true,
+      appName,
+      describe(name: string): FunctionManifest {
+        definedName = name;
+        return {
+          name,
+          kind,
+          ...(web.label !== undefined ? { label: web.label } : {}),
+          ...(extra.method !== undefined ? { method: extra.method } : {}),
+          ...(extra.docs !== undefined ? { docs: extra.docs } : {}),
+          ...(extra.port !== undefined ? { port: extra.port } : {}),
+          requiresProxyAuth: web.requiresProxyAuth ?? false,
+          image: image.toSpec(),
+          secrets: secrets.map((secret) => secret.toSpec()),
+          env: { ...appOptions.env, ...options.env },
+          params: paramNames,
+          scaling: {
+            minContainers: options.minContainers ?? DEFAULTS.minContainers,
+            maxContainers: options.maxContainers ?? DEFAULTS.maxContainers,
+            bufferContainers: options.bufferContainers ?? DEFAULTS.bufferContainers,
+            scaledownWindow: options.scaledownWindow ?? DEFAULTS.scaledownWindow,
+            maxInputs,
+            targetInputs: options.concurrency?.targetInputs ?? maxInputs,
+          },
+          timeout: options.timeout ?? DEFAULTS.timeout,
+          startupTimeout: extra.startupTimeout ?? options.startupTimeout ?? DEFAULTS.startupTimeout,
+        };
+      },
+      async start(context: StartContext): Promise<StartedFunction> {
+        let params = context.params;
+        if (options.params) {
+          const parsed = await validate(options.params, context.params, "params");
+          if (!parsed.ok) throw new Error(`invalid params: ${parsed.issues.map((i) => `${i.loc.join(".")}: ${i.message}`).join("; ")}`);
+          params = parsed.value as Record<string, unknown>;
+        }
+        const state = options.enter ? await options.enter({ params: params as P }) : undefined;
+        const handler = await build(definedName, { params, state });
+        return {
+          handler,
+          async stop() {
+            if (options.exit) await options.exit({ params: params as P, state: state as S });
+          },
+        };
+      },
+    };
+  }
+}
+
+function splitOptions<F>(a: unknown, b: unknown, verb: string): [WebAppOptions, F] {
+  const [web, factory] = typeof a === "function" ? [{}, a] : [a ?? {}, b];
+  if (typeof factory !== "function") throw new Error(`${verb} needs a factory function`);
+  return [web as WebAppOptions, factory as F];
+}
+
+/** Keys of an object schema, read from its JSON Schema when the library exposes one. */
+function objectSchemaKeys(schema: StandardSchemaV1 | undefined): string[] {
+  if (!schema) return [];
+  const shape = (schema as { shape?: Record<string, unknown>; entries?: Record<string, unknown> }).shape ??
+    (schema as { entries?: Record<string, unknown> }).entries;
+  if (shape && typeof shape === "object") return Object.keys(shape).sort();
+  throw new Error("params must be an object schema (z.object or v.object)");
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? `an object with keys [${Object.keys(value as object).join(", ")}]` : typeof value;
+}

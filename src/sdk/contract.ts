@@ -1,0 +1,120 @@
+/**
+ * The contract between user code (the SDK bundled into it) and the platform.
+ *
+ * The SDK is bundled into every user bundle, so the platform never shares a
+ * module instance with it: the CLI and the agent find berth functions among a
+ * bundle's exports by the `BERTH_FUNCTION` symbol (registered with
+ * `Symbol.for`, so it is the same in every copy of the SDK) and talk to them
+ * only through the types below. Nothing here imports platform code.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export const BERTH_FUNCTION: unique symbol = Symbol.for("berth.function") as never;
+
+/** How a function answers HTTP: the closed set of web function kinds. */
+export type FunctionKind = "endpoint" | "fetch" | "node" | "server";
+
+/** The image a function runs in, as a serialisable, content-hashable spec. */
+export interface ImageSpec {
+  /** Base image name; `debian-slim` is the only one today. */
+  base: "debian-slim";
+  /** Steps in the order they were declared. */
+  steps: ImageStep[];
+}
+
+export type ImageStep =
+  | { kind: "npm"; packages: string[] }
+  | { kind: "run"; commands: string[] }
+  | { kind: "env"; vars: Record<string, string> };
+
+/** A secret reference as it travels in the manifest (never its values when named). */
+export type SecretSpec =
+  | { kind: "name"; name: string; requiredKeys: string[] }
+  | { kind: "inline"; values: Record<string, string> };
+
+/** Everything the platform needs to know about one function, serialisable to JSON. */
+export interface FunctionManifest {
+  /** The export name; unique within the app. */
+  name: string;
+  kind: FunctionKind;
+  /** The user's URL label override; without one the platform derives `<app>-<function>`. */
+  label?: string;
+  /** Only for `endpoint`: the HTTP method it accepts. */
+  method?: string;
+  /** Only for `endpoint`: whether `/docs` and `/openapi.json` are served. */
+  docs?: boolean;
+  /** Only for `server`: the port the user's server listens on. */
+  port?: number;
+  requiresProxyAuth: boolean;
+  image: ImageSpec;
+  secrets: SecretSpec[];
+  /** Extra environment variables for the container. */
+  env: Record<string, string>;
+  /** Names of the parameters that select a container pool (from the `params` schema). */
+  params: string[];
+  scaling: ScalingSpec;
+  /** Seconds a call may run before it gets 504. Default 300. */
+  timeout: number;
+  /** Seconds a container may take to become ready. Default 60 (server functions: their own). */
+  startupTimeout: number;
+}
+
+/** Autoscaling options of one function, resolved to numbers. */
+export interface ScalingSpec {
+  /** Containers kept running with no traffic. Default 0. */
+  minContainers: number;
+  /** Upper bound on containers. Default 100. */
+  maxContainers: number;
+  /** Idle containers kept beyond demand. Default 0. */
+  bufferContainers: number;
+  /** Seconds a container stays up with no inputs before it is retired. Default 60. */
+  scaledownWindow: number;
+  /** Inputs one container serves at once. Default 1. */
+  maxInputs: number;
+  /** Inputs per container the autoscaler aims for. Default `maxInputs`. */
+  targetInputs: number;
+}
+
+export interface AppManifest {
+  name: string;
+  functions: FunctionManifest[];
+}
+
+/** What the agent receives when it asks a function to start inside a container. */
+export interface StartContext {
+  /** Validated parameter values of this container's pool (empty when the function has none). */
+  params: Record<string, unknown>;
+}
+
+/** What a started function hands the agent to serve. */
+export type ContainerHandler =
+  | { type: "fetch"; fetch(request: Request): Promise<Response> | Response }
+  | { type: "node"; listener(req: IncomingMessage, res: ServerResponse): void }
+  | { type: "port"; port: number };
+
+export interface StartedFunction {
+  handler: ContainerHandler;
+  /** Runs the function's `exit` hook; the agent bounds it by the grace period. */
+  stop(): Promise<void>;
+}
+
+/** The runtime face of an exported berth function. */
+export interface FunctionDefinition {
+  readonly [BERTH_FUNCTION]: true;
+  /** The manifest without the name, which only the export knows. */
+  describe(name: string): FunctionManifest;
+  /** Runs `enter` and builds the handler for one container. */
+  start(context: StartContext): Promise<StartedFunction>;
+  readonly appName: string;
+}
+
+/** One reason a request's input was refused; the 422 body lists them. */
+export interface FieldIssue {
+  /** Where the field is: `["query", "x"]`, `["body", "items", 0, "name"]`. */
+  loc: (string | number)[];
+  message: string;
+}
+
+export function isFunctionDefinition(value: unknown): value is FunctionDefinition {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BERTH_FUNCTION] === true;
+}

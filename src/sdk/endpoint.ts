@@ -1,0 +1,367 @@
+/**
+ * A simple web endpoint (`webEndpoint`) as a web-standard fetch handler: method
+ * and CORS handling, query and JSON body validation with Standard Schemas,
+ * FastAPI-like 422s, turning return values into responses, and the optional
+ * `/docs` and `/openapi.json`. It is bundled into user bundles, so it depends
+ * on nothing from the platform: the agent only sees `(Request) => Response`.
+ */
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { FieldIssue } from "./contract.js";
+import { buildOpenApiDocument, renderDocsPage } from "./openapi.js";
+import { isStandardSchema, validate } from "./schema.js";
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export const HTTP_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+export interface EndpointOptions<Q = Record<string, string | string[]>, B = unknown> {
+  /** HTTP method accepted. Default "GET". */
+  method?: HttpMethod;
+  /**
+   * Standard Schema for the query string. Values are strings (a repeated key
+   * gives an array of strings), so use coercing schemas like `z.coerce.number()`.
+   */
+  query?: StandardSchemaV1<unknown, Q>;
+  /** Standard Schema for a JSON body. Without one, any JSON value is accepted for non-GET methods. */
+  body?: StandardSchemaV1<unknown, B>;
+  /** Serve `/docs` and `/openapi.json`. Default false. */
+  docs?: boolean;
+  /** URL label override. */
+  label?: string;
+  /** Demand proxy-auth headers (checked by the gateway). Default false. */
+  requiresProxyAuth?: boolean;
+}
+
+export interface EndpointContext<Q, B, S = unknown, P = Record<string, unknown>> {
+  query: Q;
+  body: B;
+  params: P;
+  request: Request;
+  /** client address as the gateway saw it */
+  clientIp: string;
+  /** what `enter` returned */
+  state: S;
+}
+
+export type EndpointHandler<Q, B, S, P> = (ctx: EndpointContext<Q, B, S, P>) => unknown;
+
+const JSON_HEADERS = { "content-type": "application/json" } as const;
+const BYTES_HEADERS = { "content-type": "application/octet-stream" } as const;
+const DOCS_PATH = "/docs";
+const OPENAPI_PATH = "/openapi.json";
+const DOCS_ALLOW = "GET, HEAD, OPTIONS";
+
+/**
+ * Builds the fetch handler of one endpoint. Definition mistakes throw here, at
+ * import/start time, so they surface in `berth serve` rather than per request.
+ * `scope.state` is read on every request, so it may be filled in after this
+ * call (once `enter` has run).
+ */
+export function createEndpointFetch(
+  name: string,
+  options: EndpointOptions<any, any>,
+  handler: EndpointHandler<any, any, any, any>,
+  scope: { state: unknown; params: Record<string, unknown> },
+): (request: Request) => Promise<Response> {
+  const method = resolveMethod(name, options.method);
+  if (options.query !== undefined && !isStandardSchema(options.query)) {
+    throw new Error(`berth: endpoint "${name}": \`query\` must be a Standard Schema (zod, valibot, arktype, ...)`);
+  }
+  if (options.body !== undefined && !isStandardSchema(options.body)) {
+    throw new Error(`berth: endpoint "${name}": \`body\` must be a Standard Schema (zod, valibot, arktype, ...)`);
+  }
+  if (method === "GET" && options.body !== undefined) {
+    throw new Error(
+      `berth: endpoint "${name}" accepts GET, which carries no body, but has a \`body\` schema; ` +
+        `set \`method: "POST"\` (or PUT/PATCH/DELETE) or move the fields into \`query\``,
+    );
+  }
+  if (typeof handler !== "function") {
+    throw new Error(`berth: endpoint "${name}": the handler must be a function`);
+  }
+
+  const querySchema = options.query as StandardSchemaV1 | undefined;
+  const bodySchema = options.body as StandardSchemaV1 | undefined;
+  const takesBody = method !== "GET";
+  const allow = method === "GET" ? DOCS_ALLOW : `${method}, OPTIONS`;
+  const docs = options.docs === true;
+  // Schemas never change, so the documents are built once, on first request.
+  let docsCache: { json: string; html: string } | undefined;
+  const docsDocuments = () => {
+    if (docsCache === undefined) {
+      const document = buildOpenApiDocument({ name, method, query: querySchema, body: bodySchema });
+      docsCache = { json: JSON.stringify(document), html: renderDocsPage(document) };
+    }
+    return docsCache;
+  };
+
+  async function serveEndpoint(request: Request, search: string): Promise<Response> {
+    const issues: FieldIssue[] = [];
+    let query: unknown = parseQuery(search);
+    if (querySchema) {
+      const result = await validate(querySchema, query, "query");
+      if (result.ok) query = result.value;
+      else issues.push(...result.issues);
+    }
+
+    let body: unknown = undefined;
+    if (takesBody) {
+      const read = await readJsonBody(request);
+      if (read.kind === "unsupported") {
+        const message =
+          read.contentType === null
+            ? 'The request body must be JSON: send it with "Content-Type: application/json"'
+            : `Unsupported Content-Type "${read.contentType}": this endpoint takes a JSON body; send it with "Content-Type: application/json"`;
+        return errorResponse(415, "unsupported_media_type", message);
+      }
+      if (read.kind === "malformed") {
+        issues.push({ loc: ["body"], message: read.message });
+      } else if (bodySchema) {
+        const result = await validate(bodySchema, read.value, "body");
+        if (result.ok) body = result.value;
+        // The schema's own complaint about `undefined` ("expected object,
+        // received undefined") says less than this.
+        else if (read.value === undefined) issues.push({ loc: ["body"], message: "body is required" });
+        else issues.push(...result.issues);
+      } else {
+        body = read.value;
+      }
+    }
+
+    if (issues.length > 0) {
+      return jsonResponse(422, { error: { code: "invalid_input", message: "Invalid request input", issues } });
+    }
+
+    const result = await handler({
+      query,
+      body,
+      params: scope.params,
+      request,
+      clientIp: clientIpOf(request),
+      state: scope.state,
+    });
+    return toResponse(result, name);
+  }
+
+  return async function endpointFetch(request: Request): Promise<Response> {
+    const requestMethod = request.method;
+    const { path, search } = splitUrl(request.url);
+    const isDocs = docs && (path === DOCS_PATH || path === OPENAPI_PATH);
+    let response: Response;
+    try {
+      if (requestMethod === "OPTIONS") {
+        response = answerOptions(request, isDocs ? DOCS_ALLOW : allow);
+      } else if (isDocs) {
+        if (requestMethod === "GET" || requestMethod === "HEAD") {
+          const documents = docsDocuments();
+          response =
+            path === OPENAPI_PATH
+              ? new Response(documents.json, { headers: JSON_HEADERS })
+              : new Response(documents.html, { headers: { "content-type": "text/html; charset=utf-8" } });
+        } else {
+          response = methodNotAllowed(requestMethod, DOCS_ALLOW);
+        }
+      } else if (requestMethod === method || (requestMethod === "HEAD" && method === "GET")) {
+        response = await serveEndpoint(request, search);
+      } else {
+        response = methodNotAllowed(requestMethod, allow);
+      }
+    } catch (error) {
+      console.error(`[${name}] request failed:`, error);
+      response = errorResponse(500, "internal_error", "Internal Server Error");
+    }
+    // `Response.error()` (status 0) cannot be rebuilt, so it is left as it is.
+    if (requestMethod === "HEAD" && response.body !== null && response.status >= 200) {
+      await response.body.cancel().catch(() => {});
+      response = new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
+    }
+    if (request.headers.has("origin")) response = withAllowOrigin(response);
+    return response;
+  };
+}
+
+function resolveMethod(name: string, method: unknown): HttpMethod {
+  if (method === undefined) return "GET";
+  if (typeof method === "string" && (HTTP_METHODS as readonly string[]).includes(method)) return method as HttpMethod;
+  const upper = typeof method === "string" ? method.toUpperCase() : "";
+  const hint = (HTTP_METHODS as readonly string[]).includes(upper) ? ` (did you mean "${upper}"?)` : "";
+  throw new Error(
+    `berth: endpoint "${name}": unsupported method ${JSON.stringify(method)}${hint}; use one of ${HTTP_METHODS.map((m) => `"${m}"`).join(", ")}`,
+  );
+}
+
+/** Path and query of an absolute URL without a full parse: this runs on every request. */
+function splitUrl(url: string): { path: string; search: string } {
+  const authority = url.indexOf("://");
+  let start = url.indexOf("/", authority === -1 ? 0 : authority + 3);
+  if (start === -1) start = url.length;
+  let end = url.indexOf("#", start);
+  if (end === -1) end = url.length;
+  const question = url.indexOf("?", start);
+  if (question === -1 || question > end) return { path: url.slice(start, end) || "/", search: "" };
+  return { path: url.slice(start, question) || "/", search: url.slice(question + 1, end) };
+}
+
+function parseQuery(search: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  if (search === "") return query;
+  for (const [key, value] of new URLSearchParams(search)) {
+    const previous = Object.hasOwn(query, key) ? query[key] : undefined;
+    const next = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+    // A plain assignment to "__proto__" would replace the object's prototype.
+    if (key === "__proto__") Object.defineProperty(query, key, { value: next, enumerable: true, writable: true, configurable: true });
+    else query[key] = next;
+  }
+  return query;
+}
+
+function clientIpOf(request: Request): string {
+  const forwarded = request.headers.get("x-forwarded-for");
+  if (forwarded === null) return "";
+  const comma = forwarded.indexOf(",");
+  return (comma === -1 ? forwarded : forwarded.slice(0, comma)).trim();
+}
+
+function isJsonMediaType(contentType: string): boolean {
+  const semicolon = contentType.indexOf(";");
+  const type = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+  return type === "application/json" || (type.startsWith("application/") && type.endsWith("+json"));
+}
+
+type BodyRead =
+  | { kind: "value"; value: unknown }
+  | { kind: "unsupported"; contentType: string | null }
+  | { kind: "malformed"; message: string };
+
+async function readJsonBody(request: Request): Promise<BodyRead> {
+  if (request.body === null || request.headers.get("content-length") === "0") return { kind: "value", value: undefined };
+  const contentType = request.headers.get("content-type");
+  // Refuse before reading: the body may be large and is useless to us.
+  if (contentType !== null && !isJsonMediaType(contentType)) return { kind: "unsupported", contentType };
+  const text = await request.text();
+  // A chunked body may turn out empty; only then is a missing type harmless.
+  if (text === "") return { kind: "value", value: undefined };
+  if (contentType === null) return { kind: "unsupported", contentType };
+  try {
+    return { kind: "value", value: JSON.parse(text) };
+  } catch (error) {
+    return { kind: "malformed", message: `Invalid JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+function answerOptions(request: Request, allow: string): Response {
+  const requestedMethod = request.headers.get("access-control-request-method");
+  if (requestedMethod === null) return new Response(null, { status: 204, headers: { allow } });
+  // Simple endpoints are meant to be called from browsers anywhere, as on Modal.
+  const headers = new Headers({
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": allow,
+    "access-control-max-age": "600",
+  });
+  const requestedHeaders = request.headers.get("access-control-request-headers");
+  if (requestedHeaders !== null) headers.set("access-control-allow-headers", requestedHeaders);
+  return new Response(null, { status: 204, headers });
+}
+
+function methodNotAllowed(requestMethod: string, allow: string): Response {
+  const expected = allow === DOCS_ALLOW ? "GET" : allow.slice(0, allow.indexOf(","));
+  const response = errorResponse(405, "method_not_allowed", `Method ${requestMethod} is not allowed here; send a ${expected} request`);
+  response.headers.set("allow", allow);
+  return response;
+}
+
+/** Adds the permissive CORS origin unless the handler chose its own. */
+function withAllowOrigin(response: Response): Response {
+  if (response.headers.has("access-control-allow-origin")) return response;
+  try {
+    response.headers.set("access-control-allow-origin", "*");
+    return response;
+  } catch {
+    // Headers of fetched or `Response.redirect` responses are immutable.
+    if (response.status < 200) return response;
+    const copy = new Response(response.body, response);
+    copy.headers.set("access-control-allow-origin", "*");
+    return copy;
+  }
+}
+
+function jsonResponse(status: number, value: unknown): Response {
+  return new Response(JSON.stringify(value), { status, headers: JSON_HEADERS });
+}
+
+function errorResponse(status: number, code: string, message: string): Response {
+  return jsonResponse(status, { error: { code, message } });
+}
+
+interface ResponseLike {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/** A Response from another fetch implementation (e.g. the `undici` package). */
+function isResponseLike(value: object): value is ResponseLike {
+  const v = value as Partial<Record<keyof ResponseLike | "arrayBuffer", unknown>>;
+  return (
+    typeof v.status === "number" &&
+    typeof v.arrayBuffer === "function" &&
+    "body" in v &&
+    typeof v.headers === "object" &&
+    v.headers !== null &&
+    typeof (v.headers as { get?: unknown }).get === "function"
+  );
+}
+
+function toResponse(value: unknown, name: string): Response {
+  if (value instanceof Response) return value;
+  if (value === undefined || value === null) return new Response("null", { headers: JSON_HEADERS });
+  if (typeof value === "object") {
+    if (value instanceof ReadableStream) return new Response(value, { headers: BYTES_HEADERS });
+    // Bytes as JSON would be an object of numbered keys: nobody wants that.
+    if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
+      return new Response(value as Uint8Array<ArrayBuffer> | ArrayBuffer, { headers: BYTES_HEADERS });
+    }
+    if (value instanceof Blob) return new Response(value);
+    if (isResponseLike(value)) {
+      return new Response(value.body, { status: value.status, statusText: value.statusText, headers: value.headers });
+    }
+    if (Symbol.asyncIterator in value) {
+      return new Response(iterableStream(value as AsyncIterable<unknown>, name), { headers: BYTES_HEADERS });
+    }
+  }
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
+  return new Response(json, { headers: JSON_HEADERS });
+}
+
+function iterableStream(iterable: AsyncIterable<unknown>, name: string): ReadableStream<Uint8Array> {
+  const iterator = iterable[Symbol.asyncIterator]();
+  const encoder = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done } = await iterator.next();
+        if (done) return controller.close();
+        if (typeof value === "string") controller.enqueue(encoder.encode(value));
+        else if (value instanceof Uint8Array) controller.enqueue(value);
+        else throw new TypeError(`a streamed chunk must be a string or a Uint8Array, got ${value === null ? "null" : typeof value}`);
+      } catch (error) {
+        // The status line is already sent: all we can do is cut the stream and log why.
+        console.error(`[${name}] response stream failed:`, error);
+        controller.error(error);
+        await closeIterator(iterator);
+      }
+    },
+    async cancel() {
+      // The client went away: let the generator run its `finally` blocks.
+      await closeIterator(iterator);
+    },
+  });
+}
+
+async function closeIterator(iterator: AsyncIterator<unknown>): Promise<void> {
+  try {
+    await iterator.return?.();
+  } catch {}
+}

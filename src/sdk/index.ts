@@ -1,0 +1,10 @@
+/**
+ * berth's SDK: what user code imports. It describes apps and functions and,
+ * inside a container, serves them; it knows nothing of the platform.
+ */
+export { App, FunctionBuilder } from "./app.js";
+export type { AppOptions, FunctionOptions, WebAppOptions, WebServerOptions, FetchApp, NodeListener } from "./app.js";
+export type { EndpointOptions, EndpointContext, EndpointHandler, HttpMethod } from "./endpoint.js";
+export { Image } from "./image.js";
+export { Secret } from "./secret.js";
+export type { FunctionDefinition } from "./contract.js";
