@@ -10,13 +10,11 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { build, type BuildFailure, type Message, type Plugin } from "esbuild";
+import { DESCRIBE_MAIN, SDK_ENTRY } from "../paths.js";
 import type { AppManifest } from "../sdk/contract.js";
 import type { DescribeResult } from "./describe.js";
 
-const SDK_ENTRY = fileURLToPath(new URL("../sdk/index.js", import.meta.url));
-const DESCRIBE_MAIN = fileURLToPath(new URL("./describe.js", import.meta.url));
 
 export interface BundleResult {
   code: Uint8Array;

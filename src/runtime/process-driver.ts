@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { AGENT_MAIN } from "../paths.js";
 import type { AgentMessage, DriverMessage, LoadMessage } from "../agent/protocol.js";
 import {
   ContainerStartError,
@@ -24,7 +24,6 @@ import {
   type RuntimeDriver,
 } from "./types.js";
 
-const AGENT_MAIN = fileURLToPath(new URL("../agent/main.js", import.meta.url));
 
 /** Variables a container inherits from the platform's environment; nothing else leaks in. */
 const INHERITED_ENV = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "NODE_OPTIONS"];

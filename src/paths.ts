@@ -1,0 +1,22 @@
+/**
+ * Locations of berth's own compiled entry points. Child processes (the
+ * agent, the manifest reader) and the SDK bundled into user code always come
+ * from `dist/`, whether the caller runs compiled or from source under tsx.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "bin", "berth.js"))) return dir;
+    if (dirname(dir) === dir) throw new Error("berth: cannot find its package root");
+  }
+}
+
+export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+const DIST = join(PACKAGE_ROOT, "dist");
+
+export const AGENT_MAIN = join(DIST, "agent", "main.js");
+export const DESCRIBE_MAIN = join(DIST, "bundler", "describe.js");
+export const SDK_ENTRY = join(DIST, "sdk", "index.js");

@@ -1,0 +1,78 @@
+/**
+ * Test support: a real berth platform on a free loopback port with a
+ * throwaway home, deployed to through the real bundler and control API, and
+ * an HTTP client that resolves `*.localhost` to 127.0.0.1 (Node's resolver
+ * does not, unlike curl and browsers). Every platform is closed after its
+ * test, even a failing one.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { TestContext } from "node:test";
+import { Agent, fetch as undiciFetch, type RequestInit, type Response } from "undici";
+import { bundleApp } from "../../src/bundler/bundle.js";
+import { ApiClient } from "../../src/cli/client.js";
+import type { DeployResult } from "../../src/control/platform.js";
+import { startServer, type RunningServer, type ServerOptions } from "../../src/server/start.js";
+
+export const REPO = resolve(import.meta.dirname, "..", "..");
+
+/** Resolves every host to loopback: tests only ever talk to this machine. */
+export const loopback = new Agent({
+  connect: {
+    lookup: (_hostname: string, options: unknown, callback: unknown) => {
+      const cb = (typeof options === "function" ? options : callback) as (...args: unknown[]) => void;
+      const all = typeof options === "object" && options !== null && (options as { all?: boolean }).all;
+      if (all) cb(null, [{ address: "127.0.0.1", family: 4 }]);
+      else cb(null, "127.0.0.1", 4);
+    },
+  },
+});
+
+export function request(url: string, init: RequestInit = {}): Promise<Response> {
+  return undiciFetch(url, { ...init, dispatcher: loopback, redirect: "manual" });
+}
+
+export interface TestPlatform {
+  server: RunningServer;
+  client: ApiClient;
+  home: string;
+  /** Bundles and deploys an app file (relative to the repo); returns the deploy result. */
+  deploy(file: string, options?: { ephemeral?: boolean }): Promise<DeployResult>;
+  /** URL of a function in the last deploy of its app. */
+  url(result: DeployResult, functionName: string): string;
+}
+
+export async function startPlatform(t: TestContext, options: Partial<ServerOptions> = {}): Promise<TestPlatform> {
+  const home = options.home ?? mkdtempSync(join(tmpdir(), "berth-test-"));
+  const server = await startServer({ home, port: 0, workspace: "test", warmAgents: 1, ...options });
+  t.after(async () => {
+    await server.close();
+    if (!options.home) rmSync(home, { recursive: true, force: true });
+  });
+  const client = new ApiClient(server.url);
+  return {
+    server,
+    client,
+    home,
+    async deploy(file, { ephemeral = false } = {}) {
+      const bundle = await bundleApp(resolve(REPO, file));
+      await client.uploadBlob(bundle.hash, bundle.code);
+      return client.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral }, () => {});
+    },
+    url(result, functionName) {
+      const fn = result.functions.find((f) => f.name === functionName);
+      if (!fn) throw new Error(`no function ${functionName} in ${result.functions.map((f) => f.name).join(", ")}`);
+      return fn.url;
+    },
+  };
+}
+
+/** Writes a temporary app file (in the repo, so `berth` and zod resolve) and removes it after the test. */
+export function tempApp(t: TestContext, name: string, source: string): string {
+  const dir = mkdtempSync(join(REPO, "test", ".tmp-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, name);
+  writeFileSync(path, source);
+  return path;
+}
