@@ -10,14 +10,19 @@
  *   POST /api/apps/:name/stop
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
+ *   ...  tokens, secrets, workspace limits: see security-api.ts
+ *
+ * Every route but health needs an API token on a `berth server` and acts on
+ * the token's workspace (see security-api.ts).
  */
-import { Hono, type Context } from "hono";
+import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { BerthError, errorBody } from "../errors/codes.js";
 import { deployRequestSchema } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
 import type { Platform } from "./platform.js";
+import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
 export interface ApiOptions {
   platform: Platform;
@@ -27,14 +32,15 @@ export interface ApiOptions {
   defaultWorkspace: string;
   /** Largest bundle accepted, in bytes. */
   maxBundleBytes?: number;
+  security: SecurityApiOptions;
 }
 
 export const API_VERSION = 1;
 
-export function createControlApi(options: ApiOptions): Hono {
+export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
   const { platform, blobs, logs } = options;
-  const api = new Hono();
-  const workspaceOf = (c: Context) => c.req.query("workspace") ?? options.defaultWorkspace;
+  const api = new Hono<ApiEnv>();
+  api.use("/api/*", authenticate(options.security));
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return c.json(error.toJSON(), error.status as 400);
@@ -43,7 +49,7 @@ export function createControlApi(options: ApiOptions): Hono {
   });
   api.notFound((c) => c.json(errorBody("not_found", `no API route ${c.req.method} ${c.req.path}`), 404));
 
-  api.get("/api/health", (c) => c.json({ ok: true, api: API_VERSION, workspace: options.defaultWorkspace }));
+  api.get("/api/health", (c) => c.json({ ok: true, api: API_VERSION, workspace: options.defaultWorkspace, auth: options.security.requireAuth }));
 
   api.put("/api/blobs/:hash", async (c) => {
     const limit = options.maxBundleBytes ?? 256 * 1024 * 1024;
@@ -71,7 +77,7 @@ export function createControlApi(options: ApiOptions): Hono {
         issues: parsed.error.issues.map((issue) => ({ loc: issue.path, message: issue.message })),
       });
     }
-    const request = { ...parsed.data, workspace: parsed.data.workspace ?? options.defaultWorkspace };
+    const request = { ...parsed.data, workspace: workspaceFor(c, parsed.data.workspace) };
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
       const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
@@ -85,14 +91,17 @@ export function createControlApi(options: ApiOptions): Hono {
     });
   });
 
-  api.get("/api/apps", (c) => c.json({ apps: platform.listApps(c.req.query("all") ? undefined : workspaceOf(c)) }));
+  api.get("/api/apps", (c) => {
+    if (c.req.query("all")) requireAdmin(c, "listing every workspace's apps");
+    return c.json({ apps: platform.listApps(c.req.query("all") ? undefined : workspaceFor(c)) });
+  });
 
-  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceOf(c), c.req.param("name")) }));
+  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), c.req.param("name")) }));
 
-  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceOf(c), c.req.param("name")) }));
+  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceFor(c), c.req.param("name")) }));
 
   api.get("/api/apps/:name/logs", (c) => {
-    const key = `${workspaceOf(c)}/${c.req.param("name")}`;
+    const key = `${workspaceFor(c)}/${c.req.param("name")}`;
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
@@ -107,6 +116,8 @@ export function createControlApi(options: ApiOptions): Hono {
       });
     });
   });
+
+  securityRoutes(api, options.security);
 
   return api;
 }

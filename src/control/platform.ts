@@ -18,6 +18,8 @@ import type { RuntimeDriver } from "../runtime/types.js";
 import type { BlobStore } from "./blobs.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "./labels.js";
 import type { LogHub } from "./logs.js";
+import { redactor, type Redact } from "./redact.js";
+import type { SecretService } from "./secrets.js";
 import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
 
 export interface PlatformOptions {
@@ -36,6 +38,8 @@ export interface PlatformOptions {
   queueLimit?: number;
   /** Milliseconds draining containers get to finish. Default 30 000. */
   drainGraceMs?: number;
+  /** Resolves named secrets; without it a function that names one cannot deploy. */
+  secrets?: SecretService;
   now?: () => number;
 }
 
@@ -93,18 +97,12 @@ export class Platform {
   }
 
   async deploy(request: DeployRequest, progress: (line: string) => void): Promise<DeployResult> {
-    const { workspace, manifest } = request;
+    const { workspace } = request;
     if (!this.options.blobs.has(request.bundleHash)) {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
     }
-    this.checkLabels(workspace, manifest, request.ephemeral);
-    for (const fn of manifest.functions) {
-      for (const secret of fn.secrets) {
-        if (secret.kind === "name") {
-          throw new BerthError("invalid_input", `function ${fn.name} names secret "${secret.name}", which does not exist`);
-        }
-      }
-    }
+    this.checkLabels(workspace, request.manifest, request.ephemeral);
+    const manifest = this.options.secrets?.prepare(workspace, request.manifest) ?? request.manifest;
     await this.buildImages(manifest, progress);
     const { app, version } = this.options.store.recordDeployment({
       workspace,
@@ -193,10 +191,12 @@ export class Platform {
     for (const fn of version.manifest.functions) {
       const image = await this.options.images.build(fn.image, progress);
       const runDir = this.runDir(version.bundleHash, image.hash, image.dir);
-      const env = { ...image.env, ...inlineSecrets(fn), ...fn.env };
+      const secretEnv = this.secretEnvironment(app.workspace, fn);
+      const env = { ...image.env, ...secretEnv, ...fn.env };
+      const redact = redactor(Object.values(secretEnv));
       const host = this.hostFor(app.workspace, app.name, fn, app.ephemeral);
       const identity = { workspace: app.workspace, appName: app.name, functionName: fn.name, versionId: version.id, hostLabel: host };
-      services.push(new FunctionService(identity, fn, (params, key) => this.poolOptions(appKey, identity, fn, runDir, env, params, key)));
+      services.push(new FunctionService(identity, fn, (params, key) => this.poolOptions(appKey, identity, fn, runDir, env, redact, params, key)));
     }
     const previous = this.appRoutes.get(appKey) ?? [];
     const replaced: Service[] = [];
@@ -229,6 +229,7 @@ export class Platform {
     fn: FunctionManifest,
     runDir: string,
     env: Record<string, string>,
+    redact: Redact,
     params: Record<string, unknown>,
     key: string,
   ): PoolOptions<Dispatcher> {
@@ -255,11 +256,18 @@ export class Platform {
         startupTimeoutMs: fn.startupTimeout * 1000,
       }),
       log: (container, line, stream) =>
-        this.options.logs.write(appKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line }),
+        this.options.logs.write(appKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
       attach: (endpoint) => connectUpstream(endpoint, Math.min(scaling.maxInputs, 256)),
       detach: (upstream) => void upstream.destroy().catch(() => {}),
       now: this.now,
     };
+  }
+
+  private secretEnvironment(workspace: string, fn: FunctionManifest): Record<string, string> {
+    if (this.options.secrets) return this.options.secrets.environment(workspace, fn);
+    const named = fn.secrets.find((secret) => secret.kind === "name");
+    if (named) throw new BerthError("invalid_input", `function ${fn.name} names secret "${named.name}", but this platform has no secret store`);
+    return Object.assign({}, ...fn.secrets.map((secret) => (secret.kind === "inline" ? secret.values : {}))) as Record<string, string>;
   }
 
   /** `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs` beside the image's `node_modules`. */
@@ -286,8 +294,3 @@ export class Platform {
   }
 }
 
-function inlineSecrets(fn: FunctionManifest): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const secret of fn.secrets) if (secret.kind === "inline") Object.assign(env, secret.values);
-  return env;
-}

@@ -21,6 +21,13 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/**
+ * Request headers that stop at the gateway: `Expect` (the gateway answers
+ * 100-continue itself) and the proxy-auth credentials, which belong to the
+ * workspace, not to the function.
+ */
+const GATEWAY_ONLY = new Set(["expect", "berth-key", "berth-secret"]);
+
 /** Forwarding headers a client could forge; replaced unless the peer is a trusted proxy. */
 const FORWARDING = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"]);
 
@@ -44,7 +51,7 @@ export function requestHeaders(req: IncomingMessage, forwarding: ForwardingInfo,
   const headers: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || GATEWAY_ONLY.has(name)) continue;
     if (FORWARDING.has(name) && !trustForwarding) continue;
     if (name === "x-forwarded-for") continue;
     headers.push(raw[i]!, raw[i + 1]!);
@@ -53,11 +60,6 @@ export function requestHeaders(req: IncomingMessage, forwarding: ForwardingInfo,
   if (!trustForwarding || req.headers["x-forwarded-proto"] === undefined) headers.push("x-forwarded-proto", forwarding.proto);
   if (!trustForwarding || req.headers["x-forwarded-host"] === undefined) headers.push("x-forwarded-host", forwarding.host);
   return headers;
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers["content-length"];
-  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
 /**
@@ -72,13 +74,15 @@ export async function forward(
   headers: string[],
   extraResponseHeaders: [string, string][],
   signal: AbortSignal,
+  /** The request body as the gateway's guards pass it on (metered when chunked), or null. */
+  body: NodeJS.ReadableStream | null,
 ): Promise<void> {
   await upstream.stream(
     {
       path: req.url ?? "/",
       method: req.method as Dispatcher.HttpMethod,
       headers,
-      body: hasBody(req) ? req : null,
+      body: body as Dispatcher.DispatchOptions["body"],
       signal,
     },
     ({ statusCode, headers: responseHeaders }) => {

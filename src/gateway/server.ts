@@ -4,14 +4,19 @@
  * to a container of that function.
  *
  * The request path, in this order, because each step is cheaper than the
- * next and must not be skipped by it:
+ * next and must not be skipped by it (the parser's own refusals come first:
+ * 400 malformed or smuggling-shaped messages, 431 oversized heads, 408 slow
+ * heads; see guards.ts):
  *
- *   host ─▶ route ─▶ queue (slot on a ready container) ─▶ proxy
- *    │        │         │                                   │
- *   404      404       503 queue_full / startup_failed     502 container failed
- *   unknown  unknown   (Retry-After)                        504 past `timeout`
+ *   host ─▶ route ─▶ auth ─▶ rate limit ─▶ limits ─▶ queue ─▶ proxy
+ *    │        │        │         │            │         │        │
+ *   404      404      401       429          431       503      502 container failed
+ *   unknown  unknown  proxy     Retry-After  headers   full /   504 past `timeout`
+ *                     auth                   413 body  startup  413 chunked body over the limit
  *
- * A denied request never reaches the queue, so it never starts a container.
+ * Auth comes before the rate limit so that strangers cannot spend a
+ * workspace's budget. A denied request never reaches the queue, so it never
+ * starts a container.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
@@ -19,6 +24,8 @@ import type { Dispatcher } from "undici";
 import { classifyHost } from "../control/labels.js";
 import type { FunctionService } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
+import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
+import { Guards, hardenServer, serverOptions } from "./guards.js";
 import { forward, requestHeaders } from "./proxy.js";
 import { sendError } from "./respond.js";
 
@@ -32,8 +39,10 @@ export interface GatewayOptions {
   routes: RouteLookup;
   /** Serves the bare host: control API, dashboard, metrics. */
   control: RequestListener;
-  /** Trust client-sent X-Forwarded-* headers (only behind a proxy you run). Default false. */
-  trustForwarding?: boolean;
+  /** Proxies whose X-Forwarded-* headers are believed (`--trust-proxy`). Default: none. */
+  trustedProxies?: TrustedProxies;
+  /** Proxy auth, rate limits and size limits. */
+  guards: Guards;
 }
 
 export const REQUEST_ID_HEADER = "berth-request-id";
@@ -42,16 +51,20 @@ const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
 
 export function createGateway(options: GatewayOptions): Server {
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    handle(options, req, res).catch((error: unknown) => {
+  const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    handle(options, req, res, expectsContinue).catch((error: unknown) => {
       console.error("gateway: unexpected error", error);
       sendError(res, "internal_error");
     });
-  });
+  };
+  const server = createServer({ keepAliveTimeout: 65_000, ...serverOptions(options.guards.limits) }, listener(false));
+  hardenServer(server, options.guards.limits);
+  // `Expect: 100-continue` is answered only once the guards pass, so a refused upload is never sent.
+  server.on("checkContinue", listener(true));
   return server;
 }
 
-async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
   const host = classifyHost(req.headers.host, options.domain);
   if (host.kind === "control") return options.control(req, res);
   const service = host.kind === "function" ? options.routes.lookup(host.hostLabel) : undefined;
@@ -60,6 +73,14 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   requestCounter += 1;
   const requestId = `${idPrefix}-${requestCounter.toString(36)}`;
   const idHeader: [string, string] = [REQUEST_ID_HEADER, requestId];
+  const idHeaders = { [REQUEST_ID_HEADER]: requestId };
+
+  const { guards } = options;
+  const route = { workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth };
+  if (!guards.authorize(route, req, res, idHeaders)) return;
+  if (!guards.admitRate(route, req, res, idHeaders)) return;
+  if (!guards.checkLimits(req, res, idHeaders)) return;
+  if (expectsContinue) res.writeContinue();
 
   const controller = new AbortController();
   const onClose = () => {
@@ -85,18 +106,16 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
     timedOut = true;
     controller.abort(new Error("timeout"));
   }, service.timeoutMs);
+  const metered = guards.meterBody(req);
   try {
-    const clientIp = normaliseAddress(req.socket.remoteAddress);
-    const forwardedFor =
-      options.trustForwarding && req.headers["x-forwarded-for"] ? `${req.headers["x-forwarded-for"]}, ${clientIp}` : clientIp;
-    const headers = requestHeaders(
-      req,
-      { forwardedFor, proto: "http", host: req.headers.host ?? "" },
-      options.trustForwarding ?? false,
-    );
-    await forward(lease.upstream, req, res, headers, [idHeader], controller.signal);
+    const peer = normaliseAddress(req.socket.remoteAddress);
+    const client = clientAddress(peer, req.headersDistinct["x-forwarded-for"]?.join(", "), options.trustedProxies ?? NO_TRUSTED_PROXIES);
+    const headers = requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
+    await forward(lease.upstream, req, res, headers, [idHeader], controller.signal, metered.body);
   } catch {
-    if (timedOut) {
+    if (metered.exceeded()) {
+      guards.refuseBody(req, res, idHeaders);
+    } else if (timedOut) {
       sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
         [REQUEST_ID_HEADER]: requestId,
       });
@@ -112,8 +131,4 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   }
 }
 
-/** `::ffff:127.0.0.1` → `127.0.0.1`: clients see the address family they connected with. */
-export function normaliseAddress(address: string | undefined): string {
-  if (!address) return "";
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
-}
+const NO_TRUSTED_PROXIES = new TrustedProxies();

@@ -12,6 +12,13 @@ import { BlobStore } from "../control/blobs.js";
 import { LogHub, type LogEntry } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
+import { TokenService } from "../control/auth.js";
+import { loadOrCreateKey } from "../control/crypto.js";
+import { SecretService } from "../control/secrets.js";
+import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
+import { TrustedProxies } from "../gateway/client-ip.js";
+import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
+import { RateLimiter, type RateLimit } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { ImageBuilder } from "../image/builder.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
@@ -33,6 +40,16 @@ export interface ServerOptions {
   onLog?: (entry: LogEntry) => void;
   /** Generic agents kept warm by the process runtime. */
   warmAgents?: number;
+  /** Demand an API token on the control API (`berth server`). Default false (the embedded platform). */
+  requireAuth?: boolean;
+  /** Addresses and CIDR ranges of proxies whose X-Forwarded-* headers are believed. Default none. */
+  trustProxy?: string[];
+  /** Body and header limits of the gateway; see GatewayLimits for the defaults. */
+  limits?: Partial<GatewayLimits>;
+  /** Rate limit of workspaces without their own. Default 200/s, burst 1000. */
+  rateLimit?: RateLimit;
+  /** The secrets key file, kept apart from the database. Default `<home>/secrets.key`. */
+  secretKeyFile?: string;
 }
 
 export interface RunningServer {
@@ -40,8 +57,13 @@ export interface RunningServer {
   /** `http://localhost:<port>`, the control API's base URL. */
   url: string;
   platform: Platform;
+  tokens: TokenService;
+  /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
+  bootstrapToken?: string;
   close(): Promise<void>;
 }
+
+export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true });
@@ -51,6 +73,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const driver = new ProcessDriver({ warmAgents: options.warmAgents });
   const logs = new LogHub(options.onLog);
   const domain = options.domain ?? "localhost";
+  // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
+  const security = new SqliteSecurityStore(join(options.home, "state.db"));
+  const tokens = new TokenService(security);
+  const secrets = new SecretService(security, loadOrCreateKey(options.secretKeyFile ?? join(options.home, "secrets.key")));
+  const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
+  for (const limit of security.listLimits()) rateLimiter.setLimit(limit.workspace, limit);
+  const requireAuth = options.requireAuth ?? false;
+  const bootstrapToken =
+    requireAuth && !tokens.hasApiTokens()
+      ? tokens.createApiToken({ workspace: options.workspace, admin: true, name: "bootstrap admin" }).token
+      : undefined;
   let port = options.port;
   const platform = new Platform({
     store,
@@ -61,11 +94,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     runRoot: join(options.home, "run"),
     domain,
     publicPort: () => port,
+    secrets,
   });
-  const api = createControlApi({ platform, blobs, logs, defaultWorkspace: options.workspace });
+  const api = createControlApi({
+    platform,
+    blobs,
+    logs,
+    defaultWorkspace: options.workspace,
+    security: { tokens, secrets, store: security, rateLimiter, requireAuth, defaultWorkspace: options.workspace },
+  });
   const gateway = createGateway({
     domain,
     routes: platform,
+    trustedProxies: new TrustedProxies(options.trustProxy),
+    guards: new Guards({
+      limits: { ...DEFAULT_LIMITS, ...options.limits },
+      proxyAuth: tokens,
+      rateLimiter,
+      now: () => performance.now(),
+    }),
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
   });
   await new Promise<void>((resolve, reject) => {
@@ -80,6 +127,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port,
     url: `http://localhost:${port}`,
     platform,
+    tokens,
+    bootstrapToken,
     close() {
       closing ??= (async () => {
         gateway.close();
@@ -87,6 +136,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await platform.close();
         await driver.close();
         store.close();
+        security.close();
       })();
       return closing;
     },

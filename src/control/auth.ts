@@ -1,0 +1,161 @@
+/**
+ * Workspaces' credentials: API tokens for the control API and proxy-auth
+ * tokens for protected endpoints. Issues them (the secret is shown once and
+ * only its hash is kept), lists them without secrets, revokes them, and
+ * checks presented credentials.
+ *
+ * Valid tokens are also held in memory by id, so a check costs one map
+ * lookup and one SHA-256 and never waits on the disk; revoking removes the
+ * entry in the same call, so a revoked token is refused by the very next
+ * request. (Several gateways sharing one database will need a change feed
+ * for that; one process needs nothing more.)
+ */
+import { BerthError } from "../errors/codes.js";
+import { hashSecret, randomId, randomSecret, secretMatches } from "./crypto.js";
+import type { SecurityStore, TokenKind, TokenRecord } from "./store/security.js";
+
+/** Lowercase letters, digits and single dashes: a workspace is the first part of every URL, before `--`. */
+export const WORKSPACE_PATTERN = /^[a-z0-9](?:-?[a-z0-9])*$/;
+const MAX_WORKSPACE = 30;
+
+export function checkWorkspaceName(name: string): string {
+  if (name.length > MAX_WORKSPACE || !WORKSPACE_PATTERN.test(name)) {
+    throw new BerthError(
+      "invalid_input",
+      `workspace "${name}" is not valid: use 1-${MAX_WORKSPACE} lowercase letters, digits and single dashes, e.g. "team-a"`,
+    );
+  }
+  return name;
+}
+
+/** Who a valid API token speaks for. */
+export interface Principal {
+  tokenId: string;
+  workspace: string;
+  admin: boolean;
+}
+
+/** A token as listed: everything but the secret's hash. */
+export interface TokenView {
+  id: string;
+  kind: TokenKind;
+  workspace: string;
+  admin: boolean;
+  name: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface IssuedApiToken extends TokenView {
+  /** `bt_<id>_<secret>`: what `--token` and `BERTH_TOKEN` take. Shown once. */
+  token: string;
+}
+
+export interface IssuedProxyToken extends TokenView {
+  /** `wk-…`, sent as `Berth-Key`. */
+  key: string;
+  /** `ws-…`, sent as `Berth-Secret`. Shown once. */
+  secret: string;
+}
+
+const API_PREFIX = "bt_";
+const API_ID_LENGTH = API_PREFIX.length + 16;
+const PROXY_KEY_PREFIX = "wk-";
+const PROXY_SECRET_PREFIX = "ws-";
+const MAX_NAME = 100;
+
+export class TokenService {
+  private readonly valid = new Map<string, TokenRecord>();
+
+  constructor(
+    private readonly store: SecurityStore,
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const token of store.listTokens()) if (token.revokedAt === null) this.valid.set(token.id, token);
+  }
+
+  /** True once any valid API token exists (a fresh server has none and bootstraps one). */
+  hasApiTokens(): boolean {
+    for (const token of this.valid.values()) if (token.kind === "api") return true;
+    return false;
+  }
+
+  createApiToken(input: { workspace: string; admin?: boolean; name?: string }): IssuedApiToken {
+    const id = randomId(API_PREFIX);
+    const secret = randomSecret("");
+    const record = this.insert(id, "api", input.workspace, input.admin ?? false, input.name, secret);
+    return { ...view(record), token: `${id}_${secret}` };
+  }
+
+  createProxyToken(input: { workspace: string; name?: string }): IssuedProxyToken {
+    const key = randomId(PROXY_KEY_PREFIX);
+    const secret = randomSecret(PROXY_SECRET_PREFIX);
+    const record = this.insert(key, "proxy", input.workspace, false, input.name, secret);
+    return { ...view(record), key, secret };
+  }
+
+  list(workspace?: string): TokenView[] {
+    return this.store.listTokens(workspace).map(view);
+  }
+
+  get(id: string): TokenView | undefined {
+    const token = this.store.getToken(id);
+    return token && view(token);
+  }
+
+  /** Revokes at once; false when no valid token has that id. */
+  revoke(id: string): boolean {
+    this.valid.delete(id);
+    return this.store.revokeToken(id, this.now());
+  }
+
+  /** The principal of `bt_<id>_<secret>`, or undefined for anything else (unknown, revoked, malformed). */
+  authenticate(token: string | undefined): Principal | undefined {
+    if (token === undefined || !token.startsWith(API_PREFIX) || token[API_ID_LENGTH] !== "_") return undefined;
+    const record = this.valid.get(token.slice(0, API_ID_LENGTH));
+    if (record === undefined || record.kind !== "api") return undefined;
+    if (!secretMatches(token.slice(API_ID_LENGTH + 1), record.secretHash)) return undefined;
+    return { tokenId: record.id, workspace: record.workspace, admin: record.admin };
+  }
+
+  /** Whether `Berth-Key`/`Berth-Secret` are a valid proxy token of `workspace`. */
+  checkProxy(workspace: string, key: string | undefined, secret: string | undefined): boolean {
+    if (key === undefined || secret === undefined) return false;
+    const record = this.valid.get(key);
+    // The secret is hashed even for an unknown key, so timing does not tell which keys exist.
+    const matches = secretMatches(secret, record?.secretHash ?? UNKNOWN_HASH);
+    return record !== undefined && matches && record.kind === "proxy" && record.workspace === workspace;
+  }
+
+  private insert(id: string, kind: TokenKind, workspace: string, admin: boolean, name: string | undefined, secret: string): TokenRecord {
+    checkWorkspaceName(workspace);
+    if (name !== undefined && name.length > MAX_NAME) throw new BerthError("invalid_input", `token names are limited to ${MAX_NAME} characters`);
+    const record: TokenRecord = {
+      id,
+      kind,
+      workspace,
+      admin,
+      name: name ?? "",
+      secretHash: hashSecret(secret),
+      createdAt: this.now(),
+      revokedAt: null,
+    };
+    this.store.insertToken(record);
+    this.valid.set(id, record);
+    return record;
+  }
+}
+
+const UNKNOWN_HASH = hashSecret(PROXY_SECRET_PREFIX);
+
+function view(token: TokenRecord): TokenView {
+  return {
+    id: token.id,
+    kind: token.kind,
+    workspace: token.workspace,
+    admin: token.admin,
+    name: token.name,
+    createdAt: token.createdAt,
+    revokedAt: token.revokedAt,
+  };
+}

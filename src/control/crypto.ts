@@ -1,0 +1,76 @@
+/**
+ * The platform's cryptography, in one place: random credentials and their
+ * hashes, and the authenticated encryption of secret values under a key
+ * file kept apart from the database. Everything is node:crypto.
+ *
+ * Credentials carry 256 random bits, so a single SHA-256 is a sound way to
+ * store them: there is nothing to brute-force that a slow hash (scrypt)
+ * would protect, and verifying stays cheap enough for the gateway's hot path
+ * (about 1 µs per proxy-auth check).
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+
+/** `prefix` + `hexBytes` random bytes in lowercase hex: ids people can read and paste. */
+export function randomId(prefix: string, hexBytes = 8): string {
+  return `${prefix}${randomBytes(hexBytes).toString("hex")}`;
+}
+
+/** `prefix` + 32 random bytes in base64url: a credential's secret part. */
+export function randomSecret(prefix: string): string {
+  return `${prefix}${randomBytes(32).toString("base64url")}`;
+}
+
+export function hashSecret(secret: string): Buffer {
+  return createHash("sha256").update(secret).digest();
+}
+
+/** Compares a presented secret with a stored hash in time independent of where they differ. */
+export function secretMatches(presented: string, storedHash: Buffer): boolean {
+  const hash = hashSecret(presented);
+  return hash.length === storedHash.length && timingSafeEqual(hash, storedHash);
+}
+
+const KEY_BYTES = 32;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+/**
+ * Reads the 256-bit secrets key, creating it (mode 0600) on first use. The
+ * key never goes into the database, so a copied or leaked `state.db` holds
+ * only ciphertext; back the key file up separately.
+ */
+export function loadOrCreateKey(path: string): Buffer {
+  if (existsSync(path)) {
+    const mode = statSync(path).mode & 0o777;
+    if (mode & 0o077) chmodSync(path, 0o600);
+    const key = Buffer.from(readFileSync(path, "utf8").trim(), "base64");
+    if (key.length !== KEY_BYTES) throw new Error(`the secrets key file ${path} is corrupt: expected ${KEY_BYTES} bytes in base64`);
+    return key;
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  const key = randomBytes(KEY_BYTES);
+  writeFileSync(path, `${key.toString("base64")}\n`, { mode: 0o600, flag: "wx" });
+  return key;
+}
+
+/**
+ * AES-256-GCM: `nonce ‖ tag ‖ ciphertext`. `context` (e.g. `workspace/name`)
+ * is authenticated but not stored, so a ciphertext copied onto another
+ * secret's row does not decrypt.
+ */
+export function seal(key: Buffer, plaintext: string, context: string): Buffer {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  cipher.setAAD(Buffer.from(context));
+  const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
+  return Buffer.concat([nonce, cipher.getAuthTag(), ciphertext]);
+}
+
+export function open(key: Buffer, sealed: Buffer, context: string): string {
+  const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, NONCE_BYTES));
+  decipher.setAAD(Buffer.from(context));
+  decipher.setAuthTag(sealed.subarray(NONCE_BYTES, NONCE_BYTES + TAG_BYTES));
+  return Buffer.concat([decipher.update(sealed.subarray(NONCE_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8");
+}

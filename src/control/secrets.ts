@@ -1,0 +1,138 @@
+/**
+ * Secrets: named sets of environment variables, sealed with AES-256-GCM
+ * under the key file before they reach the store, opened only to build the
+ * environment of the containers of functions that name them. Listing shows
+ * names and key names, never values.
+ *
+ * Inline secrets (`Secret.fromDict`, `Secret.fromDotenv`) arrive in the
+ * deployment's manifest; `prepare` seals them as hidden secrets named by
+ * their content hash and leaves only that name in the manifest the store
+ * records, so no value is kept in plain text at rest.
+ */
+import { createHash } from "node:crypto";
+import { BerthError } from "../errors/codes.js";
+import type { AppManifest, FunctionManifest, SecretSpec } from "../sdk/contract.js";
+import { open, seal } from "./crypto.js";
+import type { SecurityStore } from "./store/security.js";
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
+/** Hidden secrets made from inline values; `:` cannot appear in a user's secret name. */
+const INLINE_PREFIX = "inline:";
+const MAX_KEYS = 200;
+const MAX_VALUE_BYTES = 64 * 1024;
+
+export interface SecretView {
+  name: string;
+  keys: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export class SecretService {
+  constructor(
+    private readonly store: SecurityStore,
+    private readonly key: Buffer,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Creates the secret, or replaces all its keys if it exists. */
+  create(workspace: string, name: string, values: Record<string, string>): SecretView {
+    if (!NAME_PATTERN.test(name)) {
+      throw new BerthError("invalid_input", `secret name "${name}" is not valid: use letters, digits, ".", "_" and "-" (at most 128)`);
+    }
+    return this.put(workspace, name, values);
+  }
+
+  list(workspace: string): SecretView[] {
+    return this.store
+      .listSecrets(workspace)
+      .filter((secret) => !secret.name.startsWith(INLINE_PREFIX))
+      .map(({ name, keys, createdAt, updatedAt }) => ({ name, keys, createdAt, updatedAt }));
+  }
+
+  delete(workspace: string, name: string): boolean {
+    if (name.startsWith(INLINE_PREFIX)) return false;
+    return this.store.deleteSecret(workspace, name);
+  }
+
+  /**
+   * Checks a deployment's secrets before anything is built: every named
+   * secret exists in the workspace with its required keys. Returns the
+   * manifest with inline values sealed away and replaced by references.
+   */
+  prepare(workspace: string, manifest: AppManifest): AppManifest {
+    const functions = manifest.functions.map((fn) => ({
+      ...fn,
+      secrets: fn.secrets.map((spec): SecretSpec => {
+        if (spec.kind === "inline") {
+          const digest = createHash("sha256").update(JSON.stringify(Object.entries(spec.values).sort())).digest("hex");
+          const name = `${INLINE_PREFIX}${digest.slice(0, 32)}`;
+          if (!this.store.getSecret(workspace, name)) this.put(workspace, name, spec.values);
+          return { kind: "name", name, requiredKeys: [] };
+        }
+        this.check(workspace, fn, spec);
+        return spec;
+      }),
+    }));
+    return { ...manifest, functions };
+  }
+
+  /** The environment variables of a function's secrets, later secrets overriding earlier ones. */
+  environment(workspace: string, fn: FunctionManifest): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const spec of fn.secrets) {
+      if (spec.kind === "inline") Object.assign(env, spec.values);
+      else Object.assign(env, this.check(workspace, fn, spec));
+    }
+    return env;
+  }
+
+  private check(workspace: string, fn: FunctionManifest, spec: Extract<SecretSpec, { kind: "name" }>): Record<string, string> {
+    const record = this.store.getSecret(workspace, spec.name);
+    if (!record) {
+      throw new BerthError(
+        "invalid_input",
+        `function ${fn.name} names secret "${spec.name}", which does not exist in workspace "${workspace}": create it with \`berth secret create ${spec.name} KEY=VALUE\``,
+      );
+    }
+    const missing = spec.requiredKeys.filter((key) => !record.keys.includes(key));
+    if (missing.length > 0) {
+      throw new BerthError(
+        "invalid_input",
+        `secret "${spec.name}" (used by ${fn.name}) lacks required key(s) ${missing.join(", ")}; it has ${record.keys.join(", ") || "no keys"}`,
+      );
+    }
+    return JSON.parse(open(this.key, record.sealed, context(workspace, spec.name))) as Record<string, string>;
+  }
+
+  private put(workspace: string, name: string, values: Record<string, string>): SecretView {
+    const keys = Object.keys(values);
+    if (keys.length === 0) throw new BerthError("invalid_input", `secret "${name}" needs at least one KEY=VALUE`);
+    if (keys.length > MAX_KEYS) throw new BerthError("invalid_input", `a secret holds at most ${MAX_KEYS} keys`);
+    for (const key of keys) {
+      if (!KEY_PATTERN.test(key)) {
+        throw new BerthError("invalid_input", `"${key}" is not a valid environment variable name: use letters, digits and "_", not starting with a digit`);
+      }
+      const value = values[key];
+      if (typeof value !== "string") throw new BerthError("invalid_input", `the value of ${key} must be a string`);
+      if (Buffer.byteLength(value) > MAX_VALUE_BYTES) throw new BerthError("invalid_input", `the value of ${key} is larger than ${MAX_VALUE_BYTES} bytes`);
+    }
+    const now = this.now();
+    const existing = this.store.getSecret(workspace, name);
+    const record = {
+      workspace,
+      name,
+      keys,
+      sealed: seal(this.key, JSON.stringify(values), context(workspace, name)),
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+    this.store.putSecret(record);
+    return { name, keys, createdAt: record.createdAt, updatedAt: now };
+  }
+}
+
+function context(workspace: string, name: string): string {
+  return `berth-secret:${workspace}/${name}`;
+}

@@ -1,0 +1,162 @@
+/**
+ * The control API's security: who is calling (an API token, or nobody for
+ * the embedded platform of `berth serve`, which listens only on loopback
+ * for its own CLI) and which workspace a call may touch, plus the routes
+ * that manage tokens, secrets and workspace rate limits.
+ *
+ *   POST   /api/tokens                 { kind: "api" | "proxy", name?, admin?, workspace? } → the token, shown once
+ *   GET    /api/tokens[?all=1]         list, without secrets
+ *   DELETE /api/tokens/:id             revoke, effective at once
+ *   PUT    /api/secrets/:name          { values: { KEY: "value" } } → names and keys only
+ *   GET    /api/secrets                names and keys only
+ *   DELETE /api/secrets/:name
+ *   PUT    /api/workspaces/:name/limit { rate, burst } (admin tokens only)
+ *
+ * A member token acts on its own workspace only (403 otherwise); an admin
+ * token (the one a fresh server prints) acts on any, chosen with
+ * `?workspace=`.
+ */
+import type { Context, Hono, MiddlewareHandler } from "hono";
+import { z } from "zod";
+import { BerthError } from "../errors/codes.js";
+import type { RateLimiter } from "../gateway/rate-limiter.js";
+import { checkWorkspaceName, type Principal, type TokenService } from "./auth.js";
+import type { SecretService } from "./secrets.js";
+import type { SecurityStore } from "./store/security.js";
+
+export type ApiEnv = { Variables: { principal: Principal } };
+
+export interface SecurityApiOptions {
+  tokens: TokenService;
+  secrets: SecretService;
+  store: SecurityStore;
+  rateLimiter: RateLimiter;
+  /** Demand an API token on every call but health. False only for `berth serve`'s embedded platform. */
+  requireAuth: boolean;
+  defaultWorkspace: string;
+}
+
+/** Resolves the caller; 401 without a valid token when tokens are required. */
+export function authenticate(options: SecurityApiOptions): MiddlewareHandler<ApiEnv> {
+  const local: Principal = { tokenId: "local", workspace: options.defaultWorkspace, admin: true };
+  return async (c, next) => {
+    if (c.req.path === "/api/health") return next();
+    if (!options.requireAuth) {
+      c.set("principal", local);
+      return next();
+    }
+    const header = c.req.header("authorization");
+    const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+    const principal = options.tokens.authenticate(token);
+    if (!principal) {
+      c.header("www-authenticate", 'Bearer realm="berth"');
+      throw new BerthError(
+        "unauthorized",
+        token === undefined
+          ? "this server requires an API token: pass --token, set BERTH_TOKEN, or run `berth login`"
+          : "the API token is invalid or revoked",
+      );
+    }
+    c.set("principal", principal);
+    return next();
+  };
+}
+
+/** The workspace a call acts on: the requested one if the caller may, else 403. */
+export function workspaceFor(c: Context<ApiEnv>, requested?: string): string {
+  const principal = c.get("principal");
+  const workspace = requested ?? c.req.query("workspace") ?? principal.workspace;
+  if (!principal.admin && workspace !== principal.workspace) {
+    throw new BerthError("forbidden", `this token belongs to workspace "${principal.workspace}" and cannot act on "${workspace}"`);
+  }
+  return workspace;
+}
+
+export function requireAdmin(c: Context<ApiEnv>, action: string): void {
+  if (!c.get("principal").admin) throw new BerthError("forbidden", `${action} needs an admin token`);
+}
+
+const tokenRequest = z.object({
+  kind: z.enum(["api", "proxy"]).default("api"),
+  name: z.string().max(100).optional(),
+  admin: z.boolean().default(false),
+  workspace: z.string().optional(),
+});
+
+const secretRequest = z.object({ values: z.record(z.string(), z.string()) });
+
+const limitRequest = z.object({
+  rate: z.number().positive().max(1_000_000),
+  burst: z.number().int().min(1).max(10_000_000),
+});
+
+async function parse<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    throw new BerthError("bad_request", "the body must be JSON");
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new BerthError("invalid_input", undefined, {
+      issues: parsed.error.issues.map((issue) => ({ loc: issue.path, message: issue.message })),
+    });
+  }
+  return parsed.data;
+}
+
+export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): void {
+  const { tokens, secrets } = options;
+
+  api.post("/api/tokens", async (c) => {
+    const body = await parse(c, tokenRequest);
+    const workspace = checkWorkspaceName(workspaceFor(c, body.workspace));
+    if (body.admin) requireAdmin(c, "creating an admin token");
+    const issued =
+      body.kind === "proxy"
+        ? tokens.createProxyToken({ workspace, name: body.name })
+        : tokens.createApiToken({ workspace, name: body.name, admin: body.admin });
+    return c.json({ token: issued }, 201);
+  });
+
+  api.get("/api/tokens", (c) => {
+    if (c.req.query("all")) {
+      requireAdmin(c, "listing every workspace's tokens");
+      return c.json({ tokens: tokens.list() });
+    }
+    return c.json({ tokens: tokens.list(workspaceFor(c)) });
+  });
+
+  api.delete("/api/tokens/:id", (c) => {
+    const id = c.req.param("id");
+    const token = tokens.get(id);
+    if (!token || token.revokedAt !== null) throw new BerthError("not_found", `no valid token with id "${id}"`);
+    workspaceFor(c, token.workspace);
+    tokens.revoke(id);
+    return c.json({ revoked: id });
+  });
+
+  api.put("/api/secrets/:name", async (c) => {
+    const body = await parse(c, secretRequest);
+    return c.json({ secret: secrets.create(workspaceFor(c), c.req.param("name"), body.values) }, 201);
+  });
+
+  api.get("/api/secrets", (c) => c.json({ secrets: secrets.list(workspaceFor(c)) }));
+
+  api.delete("/api/secrets/:name", (c) => {
+    const name = c.req.param("name");
+    const workspace = workspaceFor(c);
+    if (!secrets.delete(workspace, name)) throw new BerthError("not_found", `no secret named "${name}" in workspace "${workspace}"`);
+    return c.json({ deleted: name });
+  });
+
+  api.put("/api/workspaces/:name/limit", async (c) => {
+    requireAdmin(c, "changing a workspace's rate limit");
+    const workspace = checkWorkspaceName(c.req.param("name"));
+    const limit = await parse(c, limitRequest);
+    options.store.setLimit({ workspace, ...limit });
+    options.rateLimiter.setLimit(workspace, limit);
+    return c.json({ workspace, ...limit });
+  });
+}

@@ -1,0 +1,144 @@
+/**
+ * The security store on SQLite: its own connection to the state database
+ * (WAL lets it share the file with the app store), its own tables.
+ */
+import Database from "better-sqlite3";
+import type { SecretRecord, SecurityStore, TokenRecord, WorkspaceLimit } from "./security.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  workspace TEXT NOT NULL,
+  admin INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS secrets (
+  workspace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  keys TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace, name)
+);
+CREATE TABLE IF NOT EXISTS workspace_limits (
+  workspace TEXT PRIMARY KEY,
+  rate REAL NOT NULL,
+  burst REAL NOT NULL
+);
+`;
+
+interface TokenRow {
+  id: string;
+  kind: TokenRecord["kind"];
+  workspace: string;
+  admin: number;
+  name: string;
+  secret_hash: Buffer;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+interface SecretRow {
+  workspace: string;
+  name: string;
+  keys: string;
+  sealed: Buffer;
+  created_at: number;
+  updated_at: number;
+}
+
+const toToken = (row: TokenRow): TokenRecord => ({
+  id: row.id,
+  kind: row.kind,
+  workspace: row.workspace,
+  admin: row.admin === 1,
+  name: row.name,
+  secretHash: row.secret_hash,
+  createdAt: row.created_at,
+  revokedAt: row.revoked_at,
+});
+
+const toSecret = (row: SecretRow): SecretRecord => ({
+  workspace: row.workspace,
+  name: row.name,
+  keys: JSON.parse(row.keys) as string[],
+  sealed: row.sealed,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export class SqliteSecurityStore implements SecurityStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+  }
+
+  insertToken(token: TokenRecord): void {
+    this.db
+      .prepare("INSERT INTO tokens (id, kind, workspace, admin, name, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(token.id, token.kind, token.workspace, token.admin ? 1 : 0, token.name, token.secretHash, token.createdAt, token.revokedAt);
+  }
+
+  getToken(id: string): TokenRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM tokens WHERE id = ?").get(id) as TokenRow | undefined;
+    return row && toToken(row);
+  }
+
+  listTokens(workspace?: string): TokenRecord[] {
+    const rows = (
+      workspace === undefined
+        ? this.db.prepare("SELECT * FROM tokens ORDER BY created_at, id").all()
+        : this.db.prepare("SELECT * FROM tokens WHERE workspace = ? ORDER BY created_at, id").all(workspace)
+    ) as TokenRow[];
+    return rows.map(toToken);
+  }
+
+  revokeToken(id: string, now: number): boolean {
+    return this.db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(now, id).changes === 1;
+  }
+
+  putSecret(secret: SecretRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO secrets (workspace, name, keys, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (workspace, name) DO UPDATE SET keys = excluded.keys, sealed = excluded.sealed, updated_at = excluded.updated_at`,
+      )
+      .run(secret.workspace, secret.name, JSON.stringify(secret.keys), secret.sealed, secret.createdAt, secret.updatedAt);
+  }
+
+  getSecret(workspace: string, name: string): SecretRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM secrets WHERE workspace = ? AND name = ?").get(workspace, name) as SecretRow | undefined;
+    return row && toSecret(row);
+  }
+
+  listSecrets(workspace: string): SecretRecord[] {
+    return (this.db.prepare("SELECT * FROM secrets WHERE workspace = ? ORDER BY name").all(workspace) as SecretRow[]).map(toSecret);
+  }
+
+  deleteSecret(workspace: string, name: string): boolean {
+    return this.db.prepare("DELETE FROM secrets WHERE workspace = ? AND name = ?").run(workspace, name).changes === 1;
+  }
+
+  setLimit(limit: WorkspaceLimit): void {
+    this.db
+      .prepare("INSERT INTO workspace_limits (workspace, rate, burst) VALUES (?, ?, ?) ON CONFLICT (workspace) DO UPDATE SET rate = excluded.rate, burst = excluded.burst")
+      .run(limit.workspace, limit.rate, limit.burst);
+  }
+
+  listLimits(): WorkspaceLimit[] {
+    return this.db.prepare("SELECT workspace, rate, burst FROM workspace_limits ORDER BY workspace").all() as WorkspaceLimit[];
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

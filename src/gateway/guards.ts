@@ -1,0 +1,234 @@
+/**
+ * The gateway's guards: the steps of the request chain that refuse a
+ * request before it may cost a container (proxy auth, the workspace's rate
+ * limit, size limits), the metering of chunked bodies against the size
+ * limit while they stream, and the HTTP server settings that bound what a
+ * client can make the parser hold (header size and count, slow headers) and
+ * how parse errors are answered.
+ *
+ * Every refusal is answered from the error table with `Connection: close`
+ * where the request body was not read, so a refused body never becomes the
+ * start of the next request on the connection.
+ */
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { Transform, type TransformCallback } from "node:stream";
+import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
+import type { RateLimiter } from "./rate-limiter.js";
+import { sendError } from "./respond.js";
+
+export interface GatewayLimits {
+  /** Largest request body in bytes, declared or chunked. Default 4 GiB. */
+  maxBodyBytes: number;
+  /** Largest request head (request line + headers) in bytes. Default 16 KiB (Node's default). */
+  maxHeaderBytes: number;
+  /** Most header fields in one request. Default 100. */
+  maxHeaderCount: number;
+  /** Milliseconds a client has to send the complete request head. Default 10 000. */
+  headersTimeoutMs: number;
+  /** Milliseconds between the server's sweeps for slow clients (Node checks timeouts only then). Default 1 000. */
+  timeoutCheckIntervalMs: number;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  maxBodyBytes: 4 * 1024 ** 3,
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  headersTimeoutMs: 10_000,
+  timeoutCheckIntervalMs: 1_000,
+};
+
+export interface ProxyAuthCheck {
+  checkProxy(workspace: string, key: string | undefined, secret: string | undefined): boolean;
+}
+
+export interface GuardOptions {
+  limits: GatewayLimits;
+  /** Checks `Berth-Key`/`Berth-Secret`; without it protected endpoints refuse every request. */
+  proxyAuth?: ProxyAuthCheck;
+  /** Per-workspace buckets; without it nothing is rate limited. */
+  rateLimiter?: RateLimiter;
+  /** Monotonic milliseconds for the rate limiter. */
+  now: () => number;
+}
+
+/** What a guard needs of a route: whose it is and whether it is protected. */
+export interface GuardedRoute {
+  workspace: string;
+  requiresProxyAuth: boolean;
+}
+
+export const PROXY_KEY_HEADER = "berth-key";
+export const PROXY_SECRET_HEADER = "berth-secret";
+
+export class Guards {
+  constructor(private readonly options: GuardOptions) {}
+
+  get limits(): GatewayLimits {
+    return this.options.limits;
+  }
+
+  /** Proxy auth: a protected endpoint needs a valid proxy token of its own workspace. */
+  authorize(route: GuardedRoute, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
+    if (!route.requiresProxyAuth) return true;
+    const key = header(req, PROXY_KEY_HEADER);
+    const secret = header(req, PROXY_SECRET_HEADER);
+    if (this.options.proxyAuth?.checkProxy(route.workspace, key, secret)) return true;
+    const message =
+      key === undefined || secret === undefined
+        ? "This endpoint requires proxy auth: send the Berth-Key (wk-...) and Berth-Secret (ws-...) headers of a proxy token (`berth token create --proxy`)."
+        : "Invalid proxy auth credentials for this endpoint.";
+    refuse(req, res, "unauthorized", message, { ...headers, "www-authenticate": 'Berth-Key realm="berth"' });
+    return false;
+  }
+
+  /** The workspace's token bucket: 429 with `Retry-After` once it is empty. */
+  admitRate(route: GuardedRoute, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
+    const limiter = this.options.rateLimiter;
+    if (!limiter) return true;
+    const decision = limiter.take(route.workspace, this.options.now());
+    if (decision.allowed) return true;
+    refuse(req, res, "rate_limited", undefined, { ...headers, "retry-after": String(decision.retryAfterSeconds) });
+    return false;
+  }
+
+  /** Header count and declared body size; a chunked body is metered as it streams (`meterBody`). */
+  checkLimits(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
+    const { maxHeaderCount, maxBodyBytes } = this.options.limits;
+    if (req.rawHeaders.length / 2 > maxHeaderCount) {
+      refuse(req, res, "headers_too_large", `A request may carry at most ${maxHeaderCount} header fields.`, headers);
+      return false;
+    }
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > maxBodyBytes) {
+      refuse(req, res, "payload_too_large", tooLarge(maxBodyBytes), headers);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The body to forward: the request itself when its length is declared
+   * (the parser already stops at that length and it was checked above), a
+   * counting pass-through when it is chunked.
+   */
+  meterBody(req: IncomingMessage): MeteredBody {
+    const length = req.headers["content-length"];
+    if (req.headers["transfer-encoding"] === undefined) {
+      return { body: length !== undefined && length !== "0" ? req : null, exceeded: () => false };
+    }
+    const meter = new ByteMeter(this.options.limits.maxBodyBytes);
+    req.pipe(meter);
+    // A client that goes away mid-body must end the upstream request too.
+    req.once("aborted", () => meter.destroy(new Error("client disconnected")));
+    return { body: meter, exceeded: () => meter.exceeded };
+  }
+
+  /** Answers a request whose chunked body went over the limit, and closes the connection. */
+  refuseBody(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void {
+    req.unpipe();
+    refuse(req, res, "payload_too_large", tooLarge(this.options.limits.maxBodyBytes), headers);
+  }
+}
+
+export interface MeteredBody {
+  body: NodeJS.ReadableStream | null;
+  /** True once the body went over the limit (the forward then fails and the caller answers 413). */
+  exceeded(): boolean;
+}
+
+class ByteMeter extends Transform {
+  exceeded = false;
+  private count = 0;
+
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.count += chunk.length;
+    if (this.count > this.limit) {
+      this.exceeded = true;
+      callback(new Error("request body over the limit"));
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function tooLarge(limit: number): string {
+  return `Request bodies are limited to ${limit} bytes.`;
+}
+
+/**
+ * A refusal: when the body has not been read, the connection closes after
+ * the answer (reading an unwanted body to keep the connection would let a
+ * client make us read gigabytes), and is cut if the client keeps sending.
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, code: ErrorCode, message: string | undefined, headers: Record<string, string>): void {
+  const bodyPending = !req.complete;
+  sendError(res, code, message, bodyPending ? { ...headers, connection: "close" } : headers);
+  if (bodyPending) {
+    res.once("finish", () => {
+      const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+      timer.unref();
+      req.socket.once("close", () => clearTimeout(timer));
+    });
+  }
+}
+
+/** Milliseconds a refused connection may keep sending after the answer, so the client can read it before the reset. */
+const LINGER_MS = 1_000;
+
+/** Node's server options that enforce `limits` in the parser. */
+export function serverOptions(limits: GatewayLimits): ServerOptions {
+  return {
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    // Bodies of up to 4 GiB may take long: the function's timeout bounds a
+    // call once it is forwarded; only the head has a deadline of its own.
+    requestTimeout: 0,
+    connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
+  };
+}
+
+const CLIENT_ERRORS: Record<string, ErrorCode> = {
+  HPE_HEADER_OVERFLOW: "headers_too_large",
+  ERR_HTTP_REQUEST_TIMEOUT: "request_timeout",
+};
+
+/**
+ * Answers what the parser refuses (llhttp: conflicting Content-Length and
+ * Transfer-Encoding, duplicate lengths, malformed chunks, oversized heads,
+ * slow heads) with the error table's JSON and closes the connection, so
+ * nothing after a malformed message is ever read as a request.
+ */
+export function hardenServer(server: Server, limits: GatewayLimits): void {
+  server.maxHeadersCount = limits.maxHeaderCount + 1;
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (socket.writable && !(pending && pending.headersSent) && error.code !== "ECONNRESET") {
+      const code = CLIENT_ERRORS[error.code ?? ""] ?? "bad_request";
+      const body = JSON.stringify(errorBody(code, code === "bad_request" ? `Malformed HTTP request: ${error.message}.` : undefined));
+      socket.end(
+        `HTTP/1.1 ${ERRORS[code].status} ${REASONS[code] ?? "Bad Request"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+      timer.unref();
+      socket.once("close", () => clearTimeout(timer));
+    } else {
+      socket.destroy();
+    }
+  });
+}
+
+const REASONS: Partial<Record<ErrorCode, string>> = {
+  bad_request: "Bad Request",
+  headers_too_large: "Request Header Fields Too Large",
+  request_timeout: "Request Timeout",
+};
