@@ -20,10 +20,36 @@ export interface AppSummary {
   functions: { name: string; kind: string; url: string }[];
 }
 
+export interface TokenSummary {
+  id: string;
+  kind: "api" | "proxy";
+  workspace: string;
+  admin: boolean;
+  name: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** A new token: `token` for API tokens, `key` and `secret` for proxy tokens. */
+export interface IssuedToken extends TokenSummary {
+  token?: string;
+  key?: string;
+  secret?: string;
+}
+
+export interface SecretSummary {
+  name: string;
+  keys: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
     private readonly workspace?: string,
+    /** API token (`bt_…`), sent as `Authorization: Bearer`. */
+    private readonly token?: string,
   ) {}
 
   private url(path: string, query: Record<string, string> = {}): string {
@@ -36,7 +62,9 @@ export class ApiClient {
   private async call(path: string, init: RequestInit = {}, query: Record<string, string> = {}): Promise<Response> {
     let response: Response;
     try {
-      response = await fetch(this.url(path, query), init);
+      const headers = new Headers(init.headers);
+      if (this.token) headers.set("authorization", `Bearer ${this.token}`);
+      response = await fetch(this.url(path, query), { ...init, headers });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new CliError(
@@ -52,8 +80,41 @@ export class ApiClient {
     return response;
   }
 
-  async health(): Promise<{ ok: boolean; workspace: string }> {
-    return (await (await this.call("/api/health")).json()) as { ok: boolean; workspace: string };
+  async health(): Promise<{ ok: boolean; workspace: string; auth?: boolean }> {
+    return (await (await this.call("/api/health")).json()) as { ok: boolean; workspace: string; auth?: boolean };
+  }
+
+  private async json<T>(path: string, method: string, body?: unknown, query: Record<string, string> = {}): Promise<T> {
+    const init: RequestInit = body === undefined ? { method } : { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+    return (await (await this.call(path, init, query)).json()) as T;
+  }
+
+  async createToken(request: { kind: "api" | "proxy"; name?: string; admin?: boolean; workspace?: string }): Promise<IssuedToken> {
+    return (await this.json<{ token: IssuedToken }>("/api/tokens", "POST", request)).token;
+  }
+
+  async listTokens(all = false): Promise<TokenSummary[]> {
+    return (await this.json<{ tokens: TokenSummary[] }>("/api/tokens", "GET", undefined, all ? { all: "1" } : {})).tokens;
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    await this.json(`/api/tokens/${encodeURIComponent(id)}`, "DELETE");
+  }
+
+  async createSecret(name: string, values: Record<string, string>): Promise<SecretSummary> {
+    return (await this.json<{ secret: SecretSummary }>(`/api/secrets/${encodeURIComponent(name)}`, "PUT", { values })).secret;
+  }
+
+  async listSecrets(): Promise<SecretSummary[]> {
+    return (await this.json<{ secrets: SecretSummary[] }>("/api/secrets", "GET")).secrets;
+  }
+
+  async deleteSecret(name: string): Promise<void> {
+    await this.json(`/api/secrets/${encodeURIComponent(name)}`, "DELETE");
+  }
+
+  async setWorkspaceLimit(workspace: string, limit: { rate: number; burst: number }): Promise<void> {
+    await this.json(`/api/workspaces/${encodeURIComponent(workspace)}/limit`, "PUT", limit);
   }
 
   async uploadBlob(hash: string, data: Uint8Array): Promise<void> {

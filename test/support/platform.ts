@@ -38,11 +38,12 @@ export interface TestPlatform {
   client: ApiClient;
   home: string;
   /** Bundles and deploys an app file (relative to the repo); returns the deploy result. */
-  deploy(file: string, options?: { ephemeral?: boolean }): Promise<DeployResult>;
+  deploy(file: string, options?: { ephemeral?: boolean; client?: ApiClient }): Promise<DeployResult>;
   /** URL of a function in the last deploy of its app. */
   url(result: DeployResult, functionName: string): string;
 }
 
+/** `requireAuth: true` starts a platform like `berth server`: the client then carries the bootstrap admin token. */
 export async function startPlatform(t: TestContext, options: Partial<ServerOptions> = {}): Promise<TestPlatform> {
   const home = options.home ?? mkdtempSync(join(tmpdir(), "berth-test-"));
   const server = await startServer({ home, port: 0, workspace: "test", warmAgents: 1, ...options });
@@ -50,15 +51,15 @@ export async function startPlatform(t: TestContext, options: Partial<ServerOptio
     await server.close();
     if (!options.home) rmSync(home, { recursive: true, force: true });
   });
-  const client = new ApiClient(server.url);
+  const client = new ApiClient(server.url, undefined, server.bootstrapToken);
   return {
     server,
     client,
     home,
-    async deploy(file, { ephemeral = false } = {}) {
+    async deploy(file, { ephemeral = false, client: as = client } = {}) {
       const bundle = await bundleApp(resolve(REPO, file));
-      await client.uploadBlob(bundle.hash, bundle.code);
-      return client.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral }, () => {});
+      await as.uploadBlob(bundle.hash, bundle.code);
+      return as.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral }, () => {});
     },
     url(result, functionName) {
       const fn = result.functions.find((f) => f.name === functionName);
