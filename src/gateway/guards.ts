@@ -99,6 +99,12 @@ export class Guards {
       refuse(req, res, "headers_too_large", `A request may carry at most ${maxHeaderCount} header fields.`, headers);
       return false;
     }
+    // llhttp hands such a request over before failing on its body; RFC 9112 §6.3 says 400 and close.
+    const codings = req.headers["transfer-encoding"];
+    if (codings !== undefined && !FINAL_CHUNKED.test(codings)) {
+      refuse(req, res, "bad_request", "Transfer-Encoding must end with chunked.", headers);
+      return false;
+    }
     const declared = req.headers["content-length"];
     if (declared !== undefined && Number(declared) > maxBodyBytes) {
       refuse(req, res, "payload_too_large", tooLarge(maxBodyBytes), headers);
@@ -130,6 +136,8 @@ export class Guards {
     refuse(req, res, "payload_too_large", tooLarge(this.options.limits.maxBodyBytes), headers);
   }
 }
+
+const FINAL_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 
 export interface MeteredBody {
   body: NodeJS.ReadableStream | null;
