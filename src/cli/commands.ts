@@ -6,17 +6,22 @@ import { ApiClient } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
 import { formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
+import { readConfig, tokenFor } from "./credentials.js";
+import { announceBootstrapToken, securityOptions, type ServerFlags } from "./server-flags.js";
 
 export interface ClientFlags {
   server?: string;
   workspace?: string;
+  token?: string;
 }
 
+/** The server from --server, BERTH_SERVER, `berth login`, else localhost; the token from --token, BERTH_TOKEN, the config file. */
 export function clientFor(flags: ClientFlags): ApiClient {
-  return new ApiClient(serverUrl(flags.server) ?? `http://localhost:${DEFAULT_PORT}`, workspace(flags.workspace));
+  const base = serverUrl(flags.server) ?? readConfig().server ?? `http://localhost:${DEFAULT_PORT}`;
+  return new ApiClient(base, workspace(flags.workspace), tokenFor(base, flags.token));
 }
 
-export async function serverCommand(flags: { port?: string; host?: string; home?: string; domain?: string; workspace?: string }) {
+export async function serverCommand(flags: ServerFlags) {
   const home = berthHome(flags.home);
   const server = await startServer({
     home,
@@ -25,8 +30,10 @@ export async function serverCommand(flags: { port?: string; host?: string; home?
     domain: flags.domain,
     workspace: flags.workspace ?? DEFAULT_WORKSPACE,
     onLog: (entry) => process.stdout.write(`${entry.app} ${formatLog(entry)}\n`),
+    ...securityOptions(flags),
   });
   status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
+  if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   const stop = async () => {
     status("Shutting down: draining containers...");
     await server.close();

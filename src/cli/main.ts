@@ -5,6 +5,16 @@
 import { Command } from "commander";
 import { appListCommand, appLogsCommand, appStatsCommand, appStopCommand, deployCommand, serverCommand } from "./commands.js";
 import { serveCommand } from "./serve.js";
+import {
+  loginCommand,
+  secretCreateCommand,
+  secretDeleteCommand,
+  secretListCommand,
+  tokenCreateCommand,
+  tokenListCommand,
+  tokenRevokeCommand,
+  workspaceLimitCommand,
+} from "./security-commands.js";
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
@@ -15,7 +25,8 @@ export async function main(argv: string[]): Promise<void> {
   const clientOptions = (command: Command) =>
     command
       .option("--server <url>", "berth server to talk to (env BERTH_SERVER; default http://localhost:8600)")
-      .option("--workspace <name>", "workspace (env BERTH_WORKSPACE; default: the server's)");
+      .option("--workspace <name>", "workspace (env BERTH_WORKSPACE; default: the token's)")
+      .option("--token <token>", "API token (env BERTH_TOKEN; default: the one `berth login` saved)");
 
   program
     .command("serve")
@@ -24,6 +35,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--port <port>", "port of the embedded platform (default 8600)")
     .option("--server <url>", "serve on this berth server instead of an embedded one (env BERTH_SERVER)")
     .option("--workspace <name>", "workspace (env BERTH_WORKSPACE)")
+    .option("--token <token>", "API token for --server (env BERTH_TOKEN)")
     .option("--home <dir>", "state directory for images and bundles (env BERTH_HOME; default ~/.berth)")
     .option("--no-typecheck", "skip the TypeScript type check")
     .action(serveCommand);
@@ -36,6 +48,11 @@ export async function main(argv: string[]): Promise<void> {
     .option("--home <dir>", "state directory (env BERTH_HOME; default ~/.berth)")
     .option("--domain <domain>", "base domain of endpoint URLs (default localhost)")
     .option("--workspace <name>", "default workspace (default local)")
+    .option("--trust-proxy <addresses>", "comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are trusted")
+    .option("--rate-limit <n>", "requests/s per workspace without its own limit (default 200)")
+    .option("--burst <n>", "burst per workspace (default 5 s worth: 1000)")
+    .option("--max-body <size>", "largest request body, e.g. 4GiB, 100MiB (default 4GiB)")
+    .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (default <home>/secrets.key)")
     .action(serverCommand);
 
   clientOptions(
@@ -55,6 +72,50 @@ export async function main(argv: string[]): Promise<void> {
   clientOptions(app.command("stats").description("containers, in-flight and queued inputs per function").argument("<name>")).action(
     appStatsCommand,
   );
+
+  const token = program.command("token").description("API tokens (control API, deploy) and proxy-auth tokens (protected endpoints)");
+  clientOptions(
+    token
+      .command("create")
+      .description("issue a token; its secret is shown once")
+      .option("--proxy", "a proxy-auth token (Berth-Key wk-... / Berth-Secret ws-...) instead of an API token")
+      .option("--admin", "an admin API token: acts on every workspace (needs an admin token)")
+      .option("--name <text>", "a note shown by `token list`")
+      .option("--home <dir>", "issue directly in this server state directory, without a running server")
+      .option("--json", "print JSON"),
+  ).action(tokenCreateCommand);
+  clientOptions(
+    token.command("list").description("list tokens (never their secrets)").option("--all", "every workspace (admin)").option("--json", "print JSON"),
+  ).action(tokenListCommand);
+  clientOptions(token.command("revoke").description("revoke a token at once").argument("<id>", "bt_... or wk-...")).action(tokenRevokeCommand);
+
+  clientOptions(
+    program.command("login").description("check a token against a server and save both for later commands (mode 0600)"),
+  ).action(loginCommand);
+
+  const secret = program.command("secret").description("secrets: environment variables injected into the functions that name them");
+  clientOptions(
+    secret
+      .command("create")
+      .description("create or replace a secret")
+      .argument("<name>")
+      .argument("[pairs...]", "KEY=VALUE pairs")
+      .option("--from-dotenv <file>", "read KEY=VALUE lines from a .env file"),
+  ).action(secretCreateCommand);
+  clientOptions(secret.command("list").description("secret names and key names (never values)").option("--json", "print JSON")).action(
+    secretListCommand,
+  );
+  clientOptions(secret.command("delete").description("delete a secret").argument("<name>")).action(secretDeleteCommand);
+
+  const workspace = program.command("workspace").description("workspace settings");
+  clientOptions(
+    workspace
+      .command("limit")
+      .description("set a workspace's rate limit (admin token)")
+      .argument("<name>")
+      .requiredOption("--rate <n>", "requests per second")
+      .requiredOption("--burst <n>", "requests at once from a full bucket"),
+  ).action(workspaceLimitCommand);
 
   await program.parseAsync(argv);
 }

@@ -12,6 +12,7 @@ import { ApiClient, CliError } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
 import { formatLog, green, red, status } from "./output.js";
 import { CodeError, ship } from "./ship.js";
+import { readConfig, tokenFor } from "./credentials.js";
 
 export interface ServeFlags {
   port?: string;
@@ -19,17 +20,18 @@ export interface ServeFlags {
   workspace?: string;
   home?: string;
   typecheck?: boolean;
+  token?: string;
 }
 
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
   const entry = resolve(file);
   let embedded: RunningServer | undefined;
-  let baseUrl = serverUrl(flags.server);
+  let baseUrl = serverUrl(flags.server) ?? readConfig().server;
   if (!baseUrl) {
     embedded = await startEmbedded(flags);
     baseUrl = embedded.url;
   }
-  const client = new ApiClient(baseUrl, workspace(flags.workspace));
+  const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? undefined : tokenFor(baseUrl, flags.token));
   await client.health();
   const checker = flags.typecheck === false ? undefined : new TypeChecker(entry);
 

@@ -1,0 +1,57 @@
+/**
+ * The CLI's credentials file, `$BERTH_HOME/config.json` (mode 0600): the
+ * default server (`berth login`) and an API token per server URL. A token
+ * comes from `--token`, then `BERTH_TOKEN`, then this file.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { berthHome } from "./config.js";
+import { CliError } from "./client.js";
+
+export interface CliConfig {
+  /** Server used when neither --server nor BERTH_SERVER says otherwise. */
+  server?: string;
+  /** API tokens by server base URL (`http://localhost:8600`). */
+  tokens?: Record<string, string>;
+}
+
+export function configPath(home = berthHome()): string {
+  return join(home, "config.json");
+}
+
+export function readConfig(home?: string): CliConfig {
+  const path = configPath(home);
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as CliConfig;
+  } catch (error) {
+    throw new CliError(`cannot read ${path}: ${(error as Error).message}; fix or delete it`);
+  }
+}
+
+/** Writes the file with mode 0600 (through a temporary file, so a crash never leaves half a file). */
+export function writeConfig(config: CliConfig, home?: string): string {
+  const path = configPath(home);
+  mkdirSync(join(path, ".."), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(temporary, 0o600);
+  renameSync(temporary, path);
+  return path;
+}
+
+/** Remembers `token` for `server` (and makes it the default server when `makeDefault`). */
+export function saveToken(server: string, token: string, options: { makeDefault?: boolean; home?: string } = {}): string {
+  const config = readConfig(options.home);
+  config.tokens = { ...config.tokens, [normalise(server)]: token };
+  if (options.makeDefault) config.server = normalise(server);
+  return writeConfig(config, options.home);
+}
+
+export function tokenFor(server: string, flag?: string): string | undefined {
+  return flag ?? (process.env.BERTH_TOKEN || undefined) ?? readConfig().tokens?.[normalise(server)];
+}
+
+function normalise(server: string): string {
+  return server.replace(/\/+$/, "");
+}

@@ -1,0 +1,130 @@
+/**
+ * `berth token ...`, `berth secret ...`, `berth login` and `berth workspace
+ * limit`: thin wrappers over the control API's security routes. Secrets'
+ * values go to the server and are never printed back.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { TokenService } from "../control/auth.js";
+import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
+import { parseDotenv } from "../sdk/secret.js";
+import { CliError, type IssuedToken, type TokenSummary } from "./client.js";
+import { clientFor, type ClientFlags } from "./commands.js";
+import { DEFAULT_WORKSPACE, serverUrl } from "./config.js";
+import { saveToken } from "./credentials.js";
+import { dim, green, status } from "./output.js";
+
+export interface TokenCreateFlags extends ClientFlags {
+  proxy?: boolean;
+  admin?: boolean;
+  name?: string;
+  json?: boolean;
+  /** Issue the token directly in this state directory, without a server (recovery, scripting). */
+  home?: string;
+}
+
+export async function tokenCreateCommand(flags: TokenCreateFlags): Promise<void> {
+  const kind = flags.proxy ? "proxy" : "api";
+  const issued: IssuedToken = flags.home
+    ? issueOffline(flags.home, { kind, admin: flags.admin, name: flags.name, workspace: flags.workspace })
+    : await clientFor(flags).createToken({ kind, admin: flags.admin, name: flags.name, workspace: flags.workspace });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(issued, null, 2)}\n`);
+    return;
+  }
+  if (kind === "proxy") {
+    status(green(`✓ Created proxy token ${issued.key} for workspace "${issued.workspace}" (shown once; store it now)`));
+    process.stdout.write(`Berth-Key: ${issued.key}\nBerth-Secret: ${issued.secret}\n`);
+  } else {
+    status(green(`✓ Created ${issued.admin ? "admin " : ""}API token ${issued.id} for workspace "${issued.workspace}" (shown once; store it now)`));
+    process.stdout.write(`${issued.token}\n`);
+    status(dim("Use it with --token, BERTH_TOKEN, or `berth login --token <token> --server <url>`."));
+  }
+}
+
+function issueOffline(home: string, request: { kind: "api" | "proxy"; admin?: boolean; name?: string; workspace?: string }) {
+  const store = new SqliteSecurityStore(join(home, "state.db"));
+  try {
+    const tokens = new TokenService(store);
+    const workspace = request.workspace ?? DEFAULT_WORKSPACE;
+    return request.kind === "proxy"
+      ? tokens.createProxyToken({ workspace, name: request.name })
+      : tokens.createApiToken({ workspace, name: request.name, admin: request.admin });
+  } finally {
+    store.close();
+  }
+}
+
+export async function tokenListCommand(flags: ClientFlags & { all?: boolean; json?: boolean }): Promise<void> {
+  const tokens = await clientFor(flags).listTokens(flags.all);
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+    return;
+  }
+  if (tokens.length === 0) return status("No tokens.");
+  for (const token of tokens) process.stdout.write(`${describeToken(token)}\n`);
+}
+
+function describeToken(token: TokenSummary): string {
+  const kind = token.kind === "proxy" ? "proxy" : token.admin ? "api (admin)" : "api";
+  const state = token.revokedAt === null ? "valid" : `revoked ${new Date(token.revokedAt).toISOString()}`;
+  return [token.id.padEnd(20), kind.padEnd(12), token.workspace.padEnd(12), new Date(token.createdAt).toISOString(), state, token.name].join("  ");
+}
+
+export async function tokenRevokeCommand(id: string, flags: ClientFlags): Promise<void> {
+  await clientFor(flags).revokeToken(id);
+  status(green(`✓ Revoked ${id}; it is refused from now on`));
+}
+
+/** Stores `token` for the server (and makes that server the default), after checking that it works. */
+export async function loginCommand(flags: ClientFlags & { token?: string }): Promise<void> {
+  if (!flags.token) throw new CliError("berth login needs --token <token> (from `berth token create` or a fresh server's output)");
+  const client = clientFor(flags);
+  await client.listTokens();
+  const path = saveToken(client.baseUrl, flags.token, { makeDefault: serverUrl(flags.server) !== undefined });
+  status(green(`✓ Logged in to ${client.baseUrl}; token saved in ${path} (mode 0600)`));
+}
+
+export async function secretCreateCommand(name: string, pairs: string[], flags: ClientFlags & { fromDotenv?: string }): Promise<void> {
+  const values: Record<string, string> = flags.fromDotenv ? parseDotenv(readDotenv(flags.fromDotenv)) : {};
+  for (const pair of pairs) {
+    const equals = pair.indexOf("=");
+    if (equals <= 0) throw new CliError(`"${pair.split("=")[0]}..." is not KEY=VALUE`);
+    values[pair.slice(0, equals)] = pair.slice(equals + 1);
+  }
+  if (Object.keys(values).length === 0) throw new CliError("give the secret at least one KEY=VALUE, or --from-dotenv <file>");
+  const secret = await clientFor(flags).createSecret(name, values);
+  status(green(`✓ Saved secret "${secret.name}" with key(s) ${secret.keys.join(", ")}`));
+}
+
+function readDotenv(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+export async function secretListCommand(flags: ClientFlags & { json?: boolean }): Promise<void> {
+  const secrets = await clientFor(flags).listSecrets();
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(secrets, null, 2)}\n`);
+    return;
+  }
+  if (secrets.length === 0) return status("No secrets. Create one with `berth secret create NAME KEY=VALUE`.");
+  for (const secret of secrets) process.stdout.write(`${secret.name.padEnd(24)} ${secret.keys.join(", ")}\n`);
+}
+
+export async function secretDeleteCommand(name: string, flags: ClientFlags): Promise<void> {
+  await clientFor(flags).deleteSecret(name);
+  status(green(`✓ Deleted secret "${name}"`));
+}
+
+export async function workspaceLimitCommand(name: string, flags: ClientFlags & { rate: string; burst: string }): Promise<void> {
+  const rate = Number(flags.rate);
+  const burst = Number(flags.burst);
+  if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new CliError("--rate must be > 0 and --burst an integer ≥ 1");
+  await clientFor(flags).setWorkspaceLimit(name, { rate, burst });
+  status(green(`✓ Workspace "${name}": ${rate} requests/s, burst ${burst}`));
+}
+

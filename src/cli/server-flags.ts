@@ -1,0 +1,54 @@
+/**
+ * `berth server`'s security flags turned into server options, and the
+ * one-time announcement of a fresh server's admin token.
+ */
+import type { ServerOptions } from "../server/start.js";
+import { CliError } from "./client.js";
+import { saveToken } from "./credentials.js";
+import { green, status } from "./output.js";
+
+export interface ServerFlags {
+  port?: string;
+  host?: string;
+  home?: string;
+  domain?: string;
+  workspace?: string;
+  /** Comma-separated addresses and CIDR ranges. */
+  trustProxy?: string;
+  rateLimit?: string;
+  burst?: string;
+  maxBody?: string;
+  secretKeyFile?: string;
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** `4GiB`, `512m`, `1000000` → bytes. */
+export function parseSize(text: string): number {
+  const match = SIZE.exec(text.trim());
+  if (!match) throw new CliError(`"${text}" is not a size: use bytes or a unit, e.g. 4GiB, 512MiB, 100k`);
+  return Math.floor(Number(match[1]) * UNITS[(match[2] ?? "").charAt(0).toLowerCase()]!);
+}
+
+export function securityOptions(flags: ServerFlags): Partial<ServerOptions> {
+  const options: Partial<ServerOptions> = { requireAuth: true };
+  if (flags.trustProxy) options.trustProxy = flags.trustProxy.split(",").map((entry) => entry.trim()).filter(Boolean);
+  if (flags.rateLimit !== undefined || flags.burst !== undefined) {
+    const rate = Number(flags.rateLimit ?? 200);
+    const burst = Number(flags.burst ?? rate * 5);
+    if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new CliError("--rate-limit must be > 0 and --burst an integer ≥ 1");
+    options.rateLimit = { rate, burst };
+  }
+  if (flags.maxBody !== undefined) options.limits = { maxBodyBytes: parseSize(flags.maxBody) };
+  if (flags.secretKeyFile !== undefined) options.secretKeyFile = flags.secretKeyFile;
+  return options;
+}
+
+/** Prints the admin token a fresh server created, once, and saves it for the local CLI. */
+export function announceBootstrapToken(url: string, token: string, home: string): void {
+  const path = saveToken(url, token, { home });
+  status(green("✓ First start: created an admin API token for this server (shown only now):"));
+  process.stdout.write(`${token}\n`);
+  status(`  Saved for the local CLI in ${path} (mode 0600). Elsewhere: berth login --server <url> --token <token>`);
+}
