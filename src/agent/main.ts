@@ -22,7 +22,8 @@ function send(message: AgentMessage): Promise<void> {
 }
 
 async function load(message: LoadMessage): Promise<void> {
-  Object.assign(process.env, message.env);
+  // Tells the SDK it runs in a container (e.g. `Secret.fromDotenv` then needs no file).
+  Object.assign(process.env, message.env, { BERTH_CONTAINER: "1" });
   process.chdir(message.cwd);
   const module = (await import(pathToFileURL(message.bundlePath).href)) as Record<string, unknown>;
   const definition = module[message.functionName];

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { SecretSpec } from "./contract.js";
 
 export class Secret {
-  private constructor(private readonly spec: SecretSpec) {}
+  private constructor(private readonly spec: SecretSpec | (() => SecretSpec)) {}
 
   /**
    * A secret stored on the platform (`berth secret create NAME K=V`).
@@ -23,14 +23,30 @@ export class Secret {
     return new Secret({ kind: "inline", values: { ...values } });
   }
 
-  /** Values read from a `.env` file when the app is deployed. */
+  /**
+   * Values read from a `.env` file (relative to the working directory) when
+   * the app is deployed; they are sealed by the platform like named secrets.
+   * Inside a container the file is not needed: its values arrive as
+   * environment variables.
+   *
+   * @example Secret.fromDotenv(".env.production")
+   */
   static fromDotenv(path = ".env"): Secret {
-    return new Secret({ kind: "inline", values: parseDotenv(readFileSync(path, "utf8")) });
+    return new Secret(() => {
+      if (process.env.BERTH_CONTAINER === "1") return { kind: "inline", values: {} };
+      let text: string;
+      try {
+        text = readFileSync(path, "utf8");
+      } catch (error) {
+        throw new Error(`Secret.fromDotenv: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      }
+      return { kind: "inline", values: parseDotenv(text) };
+    });
   }
 
   /** @internal */
   toSpec(): SecretSpec {
-    return structuredClone(this.spec);
+    return typeof this.spec === "function" ? this.spec() : structuredClone(this.spec);
   }
 }
 
