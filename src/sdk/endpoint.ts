@@ -8,6 +8,7 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { FieldIssue } from "./contract.js";
 import { buildOpenApiDocument, renderDocsPage } from "./openapi.js";
+import { corsPolicy, type CorsOption } from "./cors.js";
 import { isStandardSchema, validate } from "./schema.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -30,6 +31,14 @@ export interface EndpointOptions<Q = Record<string, string | string[]>, B = unkn
   label?: string;
   /** Demand proxy-auth headers (checked by the gateway). Default false. */
   requiresProxyAuth?: boolean;
+  /**
+   * CORS: `true` (default) answers preflights and adds
+   * `Access-Control-Allow-Origin: *`; `false` adds nothing; `{ origins: [...] }`
+   * allows only those origins.
+   *
+   * @example { cors: { origins: ["https://app.example.com"], credentials: true } }
+   */
+  cors?: CorsOption;
 }
 
 export interface EndpointContext<Q, B, S = unknown, P = Record<string, unknown>> {
@@ -80,6 +89,7 @@ export function createEndpointFetch(
     throw new Error(`berth: endpoint "${name}": the handler must be a function`);
   }
 
+  const cors = corsPolicy(name, options.cors);
   const querySchema = options.query as StandardSchemaV1 | undefined;
   const bodySchema = options.body as StandardSchemaV1 | undefined;
   const takesBody = method !== "GET";
@@ -150,7 +160,7 @@ export function createEndpointFetch(
     let response: Response;
     try {
       if (requestMethod === "OPTIONS") {
-        response = answerOptions(request, isDocs ? DOCS_ALLOW : allow);
+        response = cors.preflight(request, isDocs ? DOCS_ALLOW : allow);
       } else if (isDocs) {
         if (requestMethod === "GET" || requestMethod === "HEAD") {
           const documents = docsDocuments();
@@ -175,8 +185,7 @@ export function createEndpointFetch(
       await response.body.cancel().catch(() => {});
       response = new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
     }
-    if (request.headers.has("origin")) response = withAllowOrigin(response);
-    return response;
+    return cors.decorate(request, response);
   };
 }
 
@@ -249,40 +258,11 @@ async function readJsonBody(request: Request): Promise<BodyRead> {
   }
 }
 
-function answerOptions(request: Request, allow: string): Response {
-  const requestedMethod = request.headers.get("access-control-request-method");
-  if (requestedMethod === null) return new Response(null, { status: 204, headers: { allow } });
-  // Simple endpoints are meant to be called from browsers anywhere, as on Modal.
-  const headers = new Headers({
-    "access-control-allow-origin": "*",
-    "access-control-allow-methods": allow,
-    "access-control-max-age": "600",
-  });
-  const requestedHeaders = request.headers.get("access-control-request-headers");
-  if (requestedHeaders !== null) headers.set("access-control-allow-headers", requestedHeaders);
-  return new Response(null, { status: 204, headers });
-}
-
 function methodNotAllowed(requestMethod: string, allow: string): Response {
   const expected = allow === DOCS_ALLOW ? "GET" : allow.slice(0, allow.indexOf(","));
   const response = errorResponse(405, "method_not_allowed", `Method ${requestMethod} is not allowed here; send a ${expected} request`);
   response.headers.set("allow", allow);
   return response;
-}
-
-/** Adds the permissive CORS origin unless the handler chose its own. */
-function withAllowOrigin(response: Response): Response {
-  if (response.headers.has("access-control-allow-origin")) return response;
-  try {
-    response.headers.set("access-control-allow-origin", "*");
-    return response;
-  } catch {
-    // Headers of fetched or `Response.redirect` responses are immutable.
-    if (response.status < 200) return response;
-    const copy = new Response(response.body, response);
-    copy.headers.set("access-control-allow-origin", "*");
-    return copy;
-  }
 }
 
 function jsonResponse(status: number, value: unknown): Response {

@@ -5,6 +5,7 @@
 export { App, FunctionBuilder } from "./app.js";
 export type { AppOptions, FunctionOptions, WebAppOptions, WebServerOptions, FetchApp, NodeListener } from "./app.js";
 export type { EndpointOptions, EndpointContext, EndpointHandler, HttpMethod } from "./endpoint.js";
+export type { CorsOption, CorsOptions } from "./cors.js";
 export { Image } from "./image.js";
 export { Secret } from "./secret.js";
 export type { FunctionDefinition } from "./contract.js";
