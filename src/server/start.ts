@@ -46,8 +46,8 @@ export interface ServerOptions {
   trustProxy?: string[];
   /** Body and header limits of the gateway; see GatewayLimits for the defaults. */
   limits?: Partial<GatewayLimits>;
-  /** Rate limit of workspaces without their own. Default 200/s, burst 1000. */
-  rateLimit?: RateLimit;
+  /** Rate limit of workspaces without their own. Default 200/s, burst 1000; null turns rate limiting off (benchmarks). */
+  rateLimit?: RateLimit | null;
   /** The secrets key file, kept apart from the database. Default `<home>/secrets.key`. */
   secretKeyFile?: string;
 }
@@ -78,6 +78,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tokens = new TokenService(security);
   const secrets = new SecretService(security, loadOrCreateKey(options.secretKeyFile ?? join(options.home, "secrets.key")));
   const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
+  const limitRates = options.rateLimit !== null;
   for (const limit of security.listLimits()) rateLimiter.setLimit(limit.workspace, limit);
   const requireAuth = options.requireAuth ?? false;
   const bootstrapToken =
@@ -110,7 +111,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     guards: new Guards({
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       proxyAuth: tokens,
-      rateLimiter,
+      rateLimiter: limitRates ? rateLimiter : undefined,
       now: () => performance.now(),
     }),
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
