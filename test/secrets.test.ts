@@ -127,3 +127,28 @@ test("secret list, replace and delete; workspaces do not see each other's secret
   assert.deepEqual(await platform.client.listSecrets(), []);
   await assert.rejects(platform.client.deleteSecret("db"), /no secret named "db"/);
 });
+
+test("a start-up failure that mentions a secret is redacted in the 503, stats and logs", async (t) => {
+  const platform = await startPlatform(t);
+  await platform.client.createSecret("leaky", { LEAK: "leaked-value-99d0c1" });
+  const app = tempApp(
+    t,
+    "leaky.ts",
+    `
+import { App, Secret } from "berth";
+const app = new App("leaky");
+export const f = app
+  .function({ secrets: [Secret.fromName("leaky")], enter: () => { throw new Error("cannot use " + process.env.LEAK); } })
+  .webEndpoint(() => "never");
+`,
+  );
+  const url = platform.url(await platform.deploy(app), "f");
+  const response = await request(url);
+  const body = await response.text();
+  assert.equal(response.status, 503);
+  assert.match(body, /\[redacted\]/);
+  const lines: string[] = [];
+  await platform.client.logs("leaky", false, (entry) => lines.push(entry.line));
+  const everything = [body, JSON.stringify(await platform.client.stats("leaky")), ...lines].join("\n");
+  assert.ok(!everything.includes("leaked-value-99d0c1"), everything);
+});

@@ -18,7 +18,7 @@ import type { RuntimeDriver } from "../runtime/types.js";
 import type { BlobStore } from "./blobs.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "./labels.js";
 import type { LogHub } from "./logs.js";
-import { redactor, type Redact } from "./redact.js";
+import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
 import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
 
@@ -245,7 +245,7 @@ export class Platform {
         targetInputs: scaling.targetInputs,
       },
       queueLimit: this.options.queueLimit ?? 1000,
-      driver: this.options.driver,
+      driver: redactingDriver(this.options.driver, redact),
       containerSpec: (id) => ({
         id,
         functionName: fn.name,

@@ -7,6 +7,8 @@
  * Values shorter than 6 characters are left alone: replacing every "1" or
  * "yes" would garble logs while hiding nothing worth guessing.
  */
+import { ContainerStartError, type RuntimeDriver } from "../runtime/types.js";
+
 const MIN_LENGTH = 6;
 const MASK = "[redacted]";
 
@@ -20,4 +22,25 @@ export function redactor(values: Iterable<string>): Redact {
     for (const secret of secrets) if (line.includes(secret)) line = line.split(secret).join(MASK);
     return line;
   };
+}
+
+/**
+ * A driver whose start-up errors are redacted: a container's failure message
+ * (often the user's exception text) is repeated to HTTP clients (503),
+ * `berth app stats` and the logs. Everything but `start` goes to the driver
+ * itself, so the wrapper keeps up with whatever the driver interface grows.
+ */
+export function redactingDriver(driver: RuntimeDriver, redact: Redact): RuntimeDriver {
+  const start: RuntimeDriver["start"] = (spec, log) =>
+    driver.start(spec, log).catch((error: unknown) => {
+      if (error instanceof ContainerStartError) throw new ContainerStartError(redact(error.message));
+      throw error;
+    });
+  return new Proxy(driver, {
+    get(target, property) {
+      if (property === "start") return start;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
