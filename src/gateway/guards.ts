@@ -10,9 +10,9 @@
  * where the request body was not read, so a refused body never becomes the
  * start of the next request on the connection.
  */
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { Transform, type TransformCallback } from "node:stream";
+import { Transform, type Duplex, type TransformCallback } from "node:stream";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { sendError } from "./respond.js";
@@ -70,47 +70,67 @@ export class Guards {
 
   /** Proxy auth: a protected endpoint needs a valid proxy token of its own workspace. */
   authorize(route: GuardedRoute, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
-    if (!route.requiresProxyAuth) return true;
-    const key = header(req, PROXY_KEY_HEADER);
-    const secret = header(req, PROXY_SECRET_HEADER);
-    if (this.options.proxyAuth?.checkProxy(route.workspace, key, secret)) return true;
-    const message =
-      key === undefined || secret === undefined
-        ? "This endpoint requires proxy auth: send the Berth-Key (wk-...) and Berth-Secret (ws-...) headers of a proxy token (`berth token create --proxy`)."
-        : "Invalid proxy auth credentials for this endpoint.";
-    refuse(req, res, "unauthorized", message, { ...headers, "www-authenticate": 'Berth-Key realm="berth"' });
-    return false;
+    return this.pass(this.authDenial(route, req), req, res, headers);
   }
 
   /** The workspace's token bucket: 429 with `Retry-After` once it is empty. */
   admitRate(route: GuardedRoute, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
-    const limiter = this.options.rateLimiter;
-    if (!limiter) return true;
-    const decision = limiter.take(route.workspace, this.options.now());
-    if (decision.allowed) return true;
-    refuse(req, res, "rate_limited", undefined, { ...headers, "retry-after": String(decision.retryAfterSeconds) });
+    return this.pass(this.rateDenial(route), req, res, headers);
+  }
+
+  /** Header count, framing and declared body size; a chunked body is metered as it streams (`meterBody`). */
+  checkLimits(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
+    return this.pass(this.limitDenial(req), req, res, headers);
+  }
+
+  /**
+   * The same three steps for an HTTP upgrade (WebSocket), which has no
+   * ServerResponse: a refusal is written to the socket, which is then closed.
+   */
+  admitUpgrade(route: GuardedRoute, req: IncomingMessage, socket: Duplex, headers: Record<string, string>): boolean {
+    const denial = this.authDenial(route, req) ?? this.rateDenial(route) ?? this.limitDenial(req);
+    if (!denial) return true;
+    writeRaw(socket, denial.code, denial.message, { ...headers, ...denial.headers });
     return false;
   }
 
-  /** Header count and declared body size; a chunked body is metered as it streams (`meterBody`). */
-  checkLimits(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
+  private pass(denial: Denial | null, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
+    if (!denial) return true;
+    refuse(req, res, denial.code, denial.message, { ...headers, ...denial.headers });
+    return false;
+  }
+
+  private authDenial(route: GuardedRoute, req: IncomingMessage): Denial | null {
+    if (!route.requiresProxyAuth) return null;
+    const key = header(req, PROXY_KEY_HEADER);
+    const secret = header(req, PROXY_SECRET_HEADER);
+    if (this.options.proxyAuth?.checkProxy(route.workspace, key, secret)) return null;
+    const message =
+      key === undefined || secret === undefined
+        ? "This endpoint requires proxy auth: send the Berth-Key (wk-...) and Berth-Secret (ws-...) headers of a proxy token (`berth token create --proxy`)."
+        : "Invalid proxy auth credentials for this endpoint.";
+    return { code: "unauthorized", message, headers: { "www-authenticate": 'Berth-Key realm="berth"' } };
+  }
+
+  private rateDenial(route: GuardedRoute): Denial | null {
+    const limiter = this.options.rateLimiter;
+    if (!limiter) return null;
+    const decision = limiter.take(route.workspace, this.options.now());
+    if (decision.allowed) return null;
+    return { code: "rate_limited", headers: { "retry-after": String(decision.retryAfterSeconds) } };
+  }
+
+  private limitDenial(req: IncomingMessage): Denial | null {
     const { maxHeaderCount, maxBodyBytes } = this.options.limits;
     if (req.rawHeaders.length / 2 > maxHeaderCount) {
-      refuse(req, res, "headers_too_large", `A request may carry at most ${maxHeaderCount} header fields.`, headers);
-      return false;
+      return { code: "headers_too_large", message: `A request may carry at most ${maxHeaderCount} header fields.` };
     }
     // llhttp hands such a request over before failing on its body; RFC 9112 §6.3 says 400 and close.
     const codings = req.headers["transfer-encoding"];
-    if (codings !== undefined && !FINAL_CHUNKED.test(codings)) {
-      refuse(req, res, "bad_request", "Transfer-Encoding must end with chunked.", headers);
-      return false;
-    }
+    if (codings !== undefined && !FINAL_CHUNKED.test(codings)) return { code: "bad_request", message: "Transfer-Encoding must end with chunked." };
     const declared = req.headers["content-length"];
-    if (declared !== undefined && Number(declared) > maxBodyBytes) {
-      refuse(req, res, "payload_too_large", tooLarge(maxBodyBytes), headers);
-      return false;
-    }
-    return true;
+    if (declared !== undefined && Number(declared) > maxBodyBytes) return { code: "payload_too_large", message: tooLarge(maxBodyBytes) };
+    return null;
   }
 
   /**
@@ -138,6 +158,13 @@ export class Guards {
 }
 
 const FINAL_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
+
+/** Why a guard refused a request: a code of the error table, with extra detail and headers. */
+interface Denial {
+  code: ErrorCode;
+  message?: string;
+  headers?: Record<string, string>;
+}
 
 export interface MeteredBody {
   body: NodeJS.ReadableStream | null;
@@ -222,21 +249,21 @@ export function hardenServer(server: Server, limits: GatewayLimits): void {
     const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (socket.writable && !(pending && pending.headersSent) && error.code !== "ECONNRESET") {
       const code = CLIENT_ERRORS[error.code ?? ""] ?? "bad_request";
-      const body = JSON.stringify(errorBody(code, code === "bad_request" ? `Malformed HTTP request: ${error.message}.` : undefined));
-      socket.end(
-        `HTTP/1.1 ${ERRORS[code].status} ${REASONS[code] ?? "Bad Request"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-      const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-      timer.unref();
-      socket.once("close", () => clearTimeout(timer));
+      writeRaw(socket, code, code === "bad_request" ? `Malformed HTTP request: ${error.message}.` : undefined, {});
     } else {
       socket.destroy();
     }
   });
 }
 
-const REASONS: Partial<Record<ErrorCode, string>> = {
-  bad_request: "Bad Request",
-  headers_too_large: "Request Header Fields Too Large",
-  request_timeout: "Request Timeout",
-};
+/** Writes an error-table answer straight to a socket (no ServerResponse exists) and closes it. */
+function writeRaw(socket: Duplex, code: ErrorCode, message: string | undefined, headers: Record<string, string>): void {
+  const body = JSON.stringify(errorBody(code, message));
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  socket.end(
+    `HTTP/1.1 ${ERRORS[code].status} ${STATUS_CODES[ERRORS[code].status] ?? ""}\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
+}
