@@ -68,3 +68,14 @@ test("upgrades are refused with 401 / 429 / 431 on the socket before anything el
   tokens.revoke(proxy.id);
   assert.match(await exchange(port, upgrade(good)), /^HTTP\/1\.1 401 /);
 });
+
+test("a token issued straight into the store (berth token create --home) works on a running server at once", (t) => {
+  const store = new SqliteSecurityStore(":memory:");
+  t.after(() => store.close());
+  const running = new TokenService(store);
+  const offline = new TokenService(store).createApiToken({ workspace: "ws", admin: true });
+  assert.deepEqual(running.authenticate(offline.token), { tokenId: offline.id, workspace: "ws", admin: true });
+  running.revoke(offline.id);
+  assert.equal(running.authenticate(offline.token), undefined);
+  assert.equal(new TokenService(store).authenticate(offline.token), undefined, "revocation is stored");
+});

@@ -4,11 +4,12 @@
  * only its hash is kept), lists them without secrets, revokes them, and
  * checks presented credentials.
  *
- * Valid tokens are also held in memory by id, so a check costs one map
- * lookup and one SHA-256 and never waits on the disk; revoking removes the
- * entry in the same call, so a revoked token is refused by the very next
- * request. (Several gateways sharing one database will need a change feed
- * for that; one process needs nothing more.)
+ * Valid tokens are also held in memory by id, so a check of a known token
+ * costs one map lookup and one SHA-256; an unknown id costs one indexed
+ * SQLite read (a token issued offline with `--home` is found that way).
+ * Revoking removes the entry in the same call, so a revoked token is refused
+ * by the very next request. (Several gateways sharing one database will need
+ * a change feed for revocations; one process needs nothing more.)
  */
 import { BerthError } from "../errors/codes.js";
 import { hashSecret, randomId, randomSecret, secretMatches } from "./crypto.js";
@@ -112,7 +113,7 @@ export class TokenService {
   /** The principal of `bt_<id>_<secret>`, or undefined for anything else (unknown, revoked, malformed). */
   authenticate(token: string | undefined): Principal | undefined {
     if (token === undefined || !token.startsWith(API_PREFIX) || token[API_ID_LENGTH] !== "_") return undefined;
-    const record = this.valid.get(token.slice(0, API_ID_LENGTH));
+    const record = this.lookup(token.slice(0, API_ID_LENGTH));
     if (record === undefined || record.kind !== "api") return undefined;
     if (!secretMatches(token.slice(API_ID_LENGTH + 1), record.secretHash)) return undefined;
     return { tokenId: record.id, workspace: record.workspace, admin: record.admin };
@@ -121,10 +122,23 @@ export class TokenService {
   /** Whether `Berth-Key`/`Berth-Secret` are a valid proxy token of `workspace`. */
   checkProxy(workspace: string, key: string | undefined, secret: string | undefined): boolean {
     if (key === undefined || secret === undefined) return false;
-    const record = this.valid.get(key);
+    const record = this.lookup(key);
     // The secret is hashed even for an unknown key, so timing does not tell which keys exist.
     const matches = secretMatches(secret, record?.secretHash ?? UNKNOWN_HASH);
     return record !== undefined && matches && record.kind === "proxy" && record.workspace === workspace;
+  }
+
+  /**
+   * A valid token by id: from memory, else from the store, so a token issued
+   * by `berth token create --home` while the server runs works at once.
+   */
+  private lookup(id: string): TokenRecord | undefined {
+    const cached = this.valid.get(id);
+    if (cached !== undefined) return cached;
+    const stored = this.store.getToken(id);
+    if (stored === undefined || stored.revokedAt !== null) return undefined;
+    this.valid.set(id, stored);
+    return stored;
   }
 
   private insert(id: string, kind: TokenKind, workspace: string, admin: boolean, name: string | undefined, secret: string): TokenRecord {
