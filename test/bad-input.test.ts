@@ -38,7 +38,7 @@ export const boom = app.function().webEndpoint(() => { throw new Error("secret i
   assert.doesNotMatch(body, /secret internals/);
   assert.deepEqual(JSON.parse(body), { error: { code: "internal_error", message: "Internal Server Error" } });
   const lines: string[] = [];
-  await platform.client.logs("boom", false, (entry) => lines.push(entry.line));
+  await platform.client.logs("boom", {}, (entry) => lines.push(entry.line));
   assert.ok(lines.some((line) => line.includes("secret internals")), lines.join("\n"));
 });
 

@@ -98,13 +98,14 @@ test("server + deploy: URLs survive kill -9 and restart; serve apps on a server 
   assert.equal(await list.exited, 0);
   assert.match(list.output(), /hello\s+deployed\s+v1/);
 
-  const file = tempApp(t, "app.ts", app("served"));
-  const serve = berth(t, ["serve", file, "--server", server], { BERTH_HOME: home });
-  const [, devUrl] = await serve.waitFor(/answer\s+(http:\/\/\S+-dev\.localhost:\d+\/)/);
-  assert.equal(await text(devUrl!), "served");
+  // Serving the deployed app's own file makes a separate -dev app; Ctrl-C removes only that one.
+  const serve = berth(t, ["serve", "examples/hello.ts", "--server", server], { BERTH_HOME: home });
+  const [, devUrl] = await serve.waitFor(/f\s+(http:\/\/local--hello-f-dev\.localhost:\d+\/)/);
+  assert.equal(await text(devUrl!), "Hello world!");
   serve.child.kill("SIGINT");
   assert.equal(await serve.exited, 0);
   assert.equal((await request(devUrl!)).status, 404);
+  assert.equal(await text(url!), "Hello world!");
 
   const stop = berth(t, ["app", "stop", "hello", "--server", server], { BERTH_HOME: home });
   assert.equal(await stop.exited, 0);

@@ -65,17 +65,18 @@ export async function appListCommand(flags: ClientFlags & { json?: boolean }) {
   }
 }
 
-export async function appStopCommand(name: string, flags: ClientFlags) {
-  await clientFor(flags).stopApp(name);
+export async function appStopCommand(name: string, flags: ClientFlags & { dev?: boolean }) {
+  await clientFor(flags).stopApp(name, flags.dev);
   status(green(`✓ Stopped app "${name}"`));
 }
 
-export async function appLogsCommand(name: string, flags: ClientFlags & { follow?: boolean }) {
+export async function appLogsCommand(name: string, flags: ClientFlags & { follow?: boolean; dev?: boolean }) {
   const abort = new AbortController();
   process.on("SIGINT", () => abort.abort());
-  await clientFor(flags).logs(name, flags.follow ?? false, (entry) => process.stdout.write(`${formatLog(entry)}\n`), abort.signal);
+  const options = { follow: flags.follow, dev: flags.dev, signal: abort.signal };
+  await clientFor(flags).logs(name, options, (entry) => process.stdout.write(`${formatLog(entry)}\n`));
 }
 
-export async function appStatsCommand(name: string, flags: ClientFlags) {
-  process.stdout.write(`${JSON.stringify(await clientFor(flags).stats(name), null, 2)}\n`);
+export async function appStatsCommand(name: string, flags: ClientFlags & { dev?: boolean }) {
+  process.stdout.write(`${JSON.stringify(await clientFor(flags).stats(name, flags.dev), null, 2)}\n`);
 }

@@ -17,7 +17,7 @@ import { BerthError, errorBody } from "../errors/codes.js";
 import { deployRequestSchema } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
-import type { Platform } from "./platform.js";
+import { appKey, type Platform } from "./platform.js";
 
 export interface ApiOptions {
   platform: Platform;
@@ -35,6 +35,8 @@ export function createControlApi(options: ApiOptions): Hono {
   const { platform, blobs, logs } = options;
   const api = new Hono();
   const workspaceOf = (c: Context) => c.req.query("workspace") ?? options.defaultWorkspace;
+  /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
+  const devOf = (c: Context) => c.req.query("dev") === "1";
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return c.json(error.toJSON(), error.status as 400);
@@ -87,12 +89,12 @@ export function createControlApi(options: ApiOptions): Hono {
 
   api.get("/api/apps", (c) => c.json({ apps: platform.listApps(c.req.query("all") ? undefined : workspaceOf(c)) }));
 
-  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceOf(c), c.req.param("name")) }));
+  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceOf(c), c.req.param("name"), devOf(c)) }));
 
-  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceOf(c), c.req.param("name")) }));
+  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceOf(c), c.req.param("name"), devOf(c)) }));
 
   api.get("/api/apps/:name/logs", (c) => {
-    const key = `${workspaceOf(c)}/${c.req.param("name")}`;
+    const key = appKey(workspaceOf(c), c.req.param("name"), devOf(c));
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
