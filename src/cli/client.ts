@@ -64,10 +64,18 @@ export class ApiClient {
     request: { bundleHash: string; manifest: AppManifest; ephemeral: boolean },
     onProgress: (message: string) => void,
   ): Promise<DeployResult> {
-    const response = await this.call("/api/apps", {
+    return this.progressCall("/api/apps", request, onProgress);
+  }
+
+  async rollback(name: string, version: number | undefined, onProgress: (message: string) => void): Promise<DeployResult> {
+    return this.progressCall(`/api/apps/${encodeURIComponent(name)}/rollback`, version === undefined ? {} : { version }, onProgress);
+  }
+
+  private async progressCall(path: string, body: unknown, onProgress: (message: string) => void): Promise<DeployResult> {
+    const response = await this.call(path, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(request),
+      body: JSON.stringify(body),
     });
     let result: DeployResult | undefined;
     for await (const event of ndjson(response)) {

@@ -4,7 +4,7 @@ import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer } from "../server/start.js";
 import { ApiClient } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
-import { formatLog, green, status } from "./output.js";
+import { dim, formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
 
 export interface ClientFlags {
@@ -63,6 +63,13 @@ export async function appListCommand(flags: ClientFlags & { json?: boolean }) {
     process.stdout.write(`${app.name}  ${app.state}  v${app.version ?? "-"}${app.ephemeral ? "  (serve)" : ""}\n`);
     for (const fn of app.functions) process.stdout.write(`  ${fn.name.padEnd(16)} ${fn.url}\n`);
   }
+}
+
+export async function appRollbackCommand(name: string, flags: ClientFlags & { version?: string }) {
+  const version = flags.version === undefined ? undefined : Number(flags.version);
+  const result = await clientFor(flags).rollback(name, version, (message) => status(dim(message)));
+  status(green(`✓ Rolled back app "${name}": now version ${result.version}`));
+  for (const fn of result.functions) process.stdout.write(`${fn.name.padEnd(16)} ${fn.url}\n`);
 }
 
 export async function appStopCommand(name: string, flags: ClientFlags & { dev?: boolean }) {

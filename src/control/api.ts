@@ -8,6 +8,7 @@
  *   POST /api/apps                     deploy; streams NDJSON progress, then the result
  *   GET  /api/apps                     list
  *   POST /api/apps/:name/stop
+ *   POST /api/apps/:name/rollback      {"version"?: n}; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
  */
@@ -74,17 +75,16 @@ export function createControlApi(options: ApiOptions): Hono {
       });
     }
     const request = { ...parsed.data, workspace: parsed.data.workspace ?? options.defaultWorkspace };
-    c.header("content-type", "application/x-ndjson");
-    return stream(c, async (out) => {
-      const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
-      try {
-        const result = await platform.deploy(request, (message) => void send({ type: "progress", message }));
-        await send({ type: "result", ...result });
-      } catch (error) {
-        const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error", (error as Error).message);
-        await send({ type: "error", ...body });
-      }
-    });
+    return progressStream(c, (progress) => platform.deploy(request, progress));
+  });
+
+  api.post("/api/apps/:name/rollback", async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { version?: unknown };
+    if (body.version !== undefined && !(Number.isInteger(body.version) && (body.version as number) > 0)) {
+      throw new BerthError("invalid_input", "version must be a positive integer");
+    }
+    const version = body.version as number | undefined;
+    return progressStream(c, (progress) => platform.rollback(workspaceOf(c), c.req.param("name"), version, progress));
   });
 
   api.get("/api/apps", (c) => c.json({ apps: platform.listApps(c.req.query("all") ? undefined : workspaceOf(c)) }));
@@ -111,4 +111,19 @@ export function createControlApi(options: ApiOptions): Hono {
   });
 
   return api;
+}
+
+/** Long steps answer NDJSON: `progress` lines as they happen, then one `result` or `error` line. */
+function progressStream(c: Context, run: (progress: (message: string) => void) => Promise<unknown>): Response {
+  c.header("content-type", "application/x-ndjson");
+  return stream(c, async (out) => {
+    const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
+    try {
+      const result = await run((message) => void send({ type: "progress", message }));
+      await send({ type: "result", ...(result as object) });
+    } catch (error) {
+      const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error", (error as Error).message);
+      await send({ type: "error", ...body });
+    }
+  });
 }

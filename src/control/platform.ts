@@ -118,6 +118,24 @@ export class Platform {
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
 
+  /**
+   * Redeploys an earlier version's bundle and manifest as a new version
+   * (so the history only grows). Without `toVersion`, the one before the
+   * current version.
+   */
+  async rollback(workspace: string, name: string, toVersion: number | undefined, progress: (line: string) => void): Promise<DeployResult> {
+    const app = this.options.store.getApp(workspace, name);
+    if (!app?.currentVersionId) throw new BerthError("not_found", `no deployed app named "${name}" in workspace "${workspace}"`);
+    const versions = this.options.store.listVersions(app.id);
+    const current = versions.find((v) => v.id === app.currentVersionId)!;
+    const target = toVersion === undefined ? versions.filter((v) => v.number < current.number).at(-1) : versions.find((v) => v.number === toVersion);
+    if (!target) {
+      throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current.number}` : `app "${name}" has no version ${toVersion}`);
+    }
+    progress(`rolling back to version ${target.number}`);
+    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest }, progress);
+  }
+
   /** Stops an app: its URLs stop answering at once, its containers drain. */
   async stop(workspace: string, name: string, ephemeral = false): Promise<AppRecord> {
     const app = this.options.store.getApp(workspace, name, ephemeral);
