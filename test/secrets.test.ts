@@ -82,7 +82,7 @@ export const without = app.function().webEndpoint(show);
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline && !lines.some((line) => line.includes("[redacted]"))) {
     lines.length = 0;
-    await platform.client.logs("secrets", false, (entry) => lines.push(JSON.stringify(entry)));
+    await platform.client.logs("secrets", {}, (entry) => lines.push(JSON.stringify(entry)));
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   assert.ok(lines.some((line) => line.includes("env is") && line.includes("[redacted]")), lines.join("\n"));
@@ -148,7 +148,7 @@ export const f = app
   assert.equal(response.status, 503);
   assert.match(body, /\[redacted\]/);
   const lines: string[] = [];
-  await platform.client.logs("leaky", false, (entry) => lines.push(entry.line));
+  await platform.client.logs("leaky", {}, (entry) => lines.push(entry.line));
   const everything = [body, JSON.stringify(await platform.client.stats("leaky")), ...lines].join("\n");
   assert.ok(!everything.includes("leaked-value-99d0c1"), everything);
 });

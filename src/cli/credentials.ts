@@ -52,6 +52,13 @@ export function tokenFor(server: string, flag?: string): string | undefined {
   return flag ?? (process.env.BERTH_TOKEN || undefined) ?? readConfig().tokens?.[normalise(server)];
 }
 
+/** `http://127.0.0.1:8600/` and `http://localhost:8600` are the same server to the file. */
 function normalise(server: string): string {
-  return server.replace(/\/+$/, "");
+  try {
+    const url = new URL(server);
+    if (url.hostname === "127.0.0.1" || url.hostname === "[::1]") url.hostname = "localhost";
+    return url.origin;
+  } catch {
+    return server.replace(/\/+$/, "");
+  }
 }

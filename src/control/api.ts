@@ -8,6 +8,7 @@
  *   POST /api/apps                     deploy; streams NDJSON progress, then the result
  *   GET  /api/apps                     list
  *   POST /api/apps/:name/stop
+ *   POST /api/apps/:name/rollback      {"version"?: n}; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
  *   ...  tokens, secrets, workspace limits: see security-api.ts
@@ -15,13 +16,13 @@
  * Every route but health needs an API token on a `berth server` and acts on
  * the token's workspace (see security-api.ts).
  */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import { BerthError, errorBody } from "../errors/codes.js";
 import { deployRequestSchema } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
-import type { Platform } from "./platform.js";
+import { appKey, type Platform } from "./platform.js";
 import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
 export interface ApiOptions {
@@ -41,6 +42,8 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
   const { platform, blobs, logs } = options;
   const api = new Hono<ApiEnv>();
   api.use("/api/*", authenticate(options.security));
+  /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
+  const devOf = (c: Context) => c.req.query("dev") === "1";
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return c.json(error.toJSON(), error.status as 400);
@@ -78,17 +81,16 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
       });
     }
     const request = { ...parsed.data, workspace: workspaceFor(c, parsed.data.workspace) };
-    c.header("content-type", "application/x-ndjson");
-    return stream(c, async (out) => {
-      const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
-      try {
-        const result = await platform.deploy(request, (message) => void send({ type: "progress", message }));
-        await send({ type: "result", ...result });
-      } catch (error) {
-        const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error", (error as Error).message);
-        await send({ type: "error", ...body });
-      }
-    });
+    return progressStream(c, (progress) => platform.deploy(request, progress));
+  });
+
+  api.post("/api/apps/:name/rollback", async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { version?: unknown };
+    if (body.version !== undefined && !(Number.isInteger(body.version) && (body.version as number) > 0)) {
+      throw new BerthError("invalid_input", "version must be a positive integer");
+    }
+    const version = body.version as number | undefined;
+    return progressStream(c, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), version, progress));
   });
 
   api.get("/api/apps", (c) => {
@@ -96,12 +98,12 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
     return c.json({ apps: platform.listApps(c.req.query("all") ? undefined : workspaceFor(c)) });
   });
 
-  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), c.req.param("name")) }));
+  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), c.req.param("name"), devOf(c)) }));
 
-  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceFor(c), c.req.param("name")) }));
+  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceFor(c), c.req.param("name"), devOf(c)) }));
 
   api.get("/api/apps/:name/logs", (c) => {
-    const key = `${workspaceFor(c)}/${c.req.param("name")}`;
+    const key = appKey(workspaceFor(c), c.req.param("name"), devOf(c));
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
@@ -120,4 +122,19 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
   securityRoutes(api, options.security);
 
   return api;
+}
+
+/** Long steps answer NDJSON: `progress` lines as they happen, then one `result` or `error` line. */
+function progressStream(c: Context, run: (progress: (message: string) => void) => Promise<unknown>): Response {
+  c.header("content-type", "application/x-ndjson");
+  return stream(c, async (out) => {
+    const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
+    try {
+      const result = await run((message) => void send({ type: "progress", message }));
+      await send({ type: "result", ...(result as object) });
+    } catch (error) {
+      const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error", (error as Error).message);
+      await send({ type: "error", ...body });
+    }
+  });
 }

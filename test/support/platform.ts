@@ -38,7 +38,7 @@ export interface TestPlatform {
   client: ApiClient;
   home: string;
   /** Bundles and deploys an app file (relative to the repo); returns the deploy result. */
-  deploy(file: string, options?: { ephemeral?: boolean; client?: ApiClient }): Promise<DeployResult>;
+  deploy(file: string, options?: { ephemeral?: boolean; progress?: (line: string) => void; client?: ApiClient }): Promise<DeployResult>;
   /** URL of a function in the last deploy of its app. */
   url(result: DeployResult, functionName: string): string;
 }
@@ -56,10 +56,10 @@ export async function startPlatform(t: TestContext, options: Partial<ServerOptio
     server,
     client,
     home,
-    async deploy(file, { ephemeral = false, client: as = client } = {}) {
+    async deploy(file, { ephemeral = false, progress = () => {}, client: as = client } = {}) {
       const bundle = await bundleApp(resolve(REPO, file));
       await as.uploadBlob(bundle.hash, bundle.code);
-      return as.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral }, () => {});
+      return as.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral }, progress);
     },
     url(result, functionName) {
       const fn = result.functions.find((f) => f.name === functionName);
