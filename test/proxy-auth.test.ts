@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
 import { test, type TestContext } from "node:test";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 
@@ -127,4 +128,26 @@ test("a rate-limited request never starts a container", async (t) => {
   assert.equal(refused.status, 429);
   assert.ok(Number(refused.headers.get("retry-after")) >= 1);
   assert.equal(await coldStarts(platform, "guarded"), before);
+});
+
+test("refusals of bodiless requests keep the connection; refusals with an unread body close it", async (t) => {
+  const platform = await startPlatform(t, { requireAuth: true });
+  const { urls } = await deployGuarded(t, platform);
+  const url = new URL(urls[0]!);
+  const answers = await new Promise<string>((resolve) => {
+    const socket = connect(Number(url.port), "127.0.0.1");
+    let text = "";
+    const timer = setTimeout(() => socket.destroy(), 3000);
+    socket.on("data", (data) => (text += data.toString()));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+    const get = `GET / HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`;
+    // Two GETs, then a POST whose 1 MB body is never sent, then a GET that must not be answered.
+    socket.write(`${get}${get}POST / HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 1000000\r\n\r\n${get}`);
+  });
+  const statuses = [...answers.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+  assert.deepEqual(statuses, ["401", "401", "401"]);
+  assert.equal((answers.match(/connection: close/gi) ?? []).length, 1, "only the refusal with a pending body closes");
 });

@@ -206,7 +206,8 @@ function tooLarge(limit: number): string {
  * client make us read gigabytes), and is cut if the client keeps sending.
  */
 function refuse(req: IncomingMessage, res: ServerResponse, code: ErrorCode, message: string | undefined, headers: Record<string, string>): void {
-  const bodyPending = !req.complete;
+  const declaresBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
+  const bodyPending = declaresBody && !req.complete;
   sendError(res, code, message, bodyPending ? { ...headers, connection: "close" } : headers);
   if (bodyPending) {
     res.once("finish", () => {
