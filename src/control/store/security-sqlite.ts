@@ -74,12 +74,15 @@ const toSecret = (row: SecretRow): SecretRecord => ({
 
 export class SqliteSecurityStore implements SecurityStore {
   private readonly db: Database.Database;
+  /** Prepared once: the gateway reads a token by id for every unknown proxy key it is shown. */
+  private readonly tokenById: Database.Statement<[string], TokenRow>;
 
   constructor(path: string) {
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(SCHEMA);
+    this.tokenById = this.db.prepare("SELECT * FROM tokens WHERE id = ?");
   }
 
   insertToken(token: TokenRecord): void {
@@ -89,7 +92,7 @@ export class SqliteSecurityStore implements SecurityStore {
   }
 
   getToken(id: string): TokenRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM tokens WHERE id = ?").get(id) as TokenRow | undefined;
+    const row = this.tokenById.get(id);
     return row && toToken(row);
   }
 
