@@ -12,7 +12,7 @@
  */
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { Transform, type Duplex, type TransformCallback } from "node:stream";
+import type { Duplex } from "node:stream";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { sendError } from "./respond.js";
@@ -134,25 +134,32 @@ export class Guards {
   }
 
   /**
-   * The body to forward: the request itself when its length is declared
-   * (the parser already stops at that length and it was checked above), a
-   * counting pass-through when it is chunked.
+   * Counts a chunked body as it streams and calls `onExceeded` (which aborts
+   * the forward) once it passes the limit. A declared length needs nothing:
+   * it was checked above and the parser stops there. Call it in the same
+   * tick as the code that reads the body starts listening: a `data`
+   * listener starts the flow.
    */
-  meterBody(req: IncomingMessage): MeteredBody {
-    const length = req.headers["content-length"];
-    if (req.headers["transfer-encoding"] === undefined) {
-      return { body: length !== undefined && length !== "0" ? req : null, exceeded: () => false };
-    }
-    const meter = new ByteMeter(this.options.limits.maxBodyBytes);
-    req.pipe(meter);
-    // A client that goes away mid-body must end the upstream request too.
-    req.once("aborted", () => meter.destroy(new Error("client disconnected")));
-    return { body: meter, exceeded: () => meter.exceeded };
+  meterBody(req: IncomingMessage, onExceeded: () => void): MeteredBody {
+    if (req.headers["transfer-encoding"] === undefined) return NOT_METERED;
+    const limit = this.options.limits.maxBodyBytes;
+    let count = 0;
+    let exceeded = false;
+    const onData = (chunk: Buffer) => {
+      count += chunk.length;
+      if (count <= limit) return;
+      exceeded = true;
+      req.off("data", onData);
+      // Stop reading: an endless body must not keep this process busy until the connection closes.
+      req.pause();
+      onExceeded();
+    };
+    req.on("data", onData);
+    return { exceeded: () => exceeded };
   }
 
   /** Answers a request whose chunked body went over the limit, and closes the connection. */
   refuseBody(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void {
-    req.unpipe();
     refuse(req, res, "payload_too_large", tooLarge(this.options.limits.maxBodyBytes), headers);
   }
 }
@@ -167,29 +174,11 @@ interface Denial {
 }
 
 export interface MeteredBody {
-  body: NodeJS.ReadableStream | null;
   /** True once the body went over the limit (the forward then fails and the caller answers 413). */
   exceeded(): boolean;
 }
 
-class ByteMeter extends Transform {
-  exceeded = false;
-  private count = 0;
-
-  constructor(private readonly limit: number) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.count += chunk.length;
-    if (this.count > this.limit) {
-      this.exceeded = true;
-      callback(new Error("request body over the limit"));
-      return;
-    }
-    callback(null, chunk);
-  }
-}
+const NOT_METERED: MeteredBody = { exceeded: () => false };
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];

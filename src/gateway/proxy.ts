@@ -1,12 +1,10 @@
 /**
- * The streaming proxy from a client request to a container: headers are
- * copied from the raw header list (so repeated headers and their order
- * survive), hop-by-hop headers are dropped, the gateway's forwarding headers
- * are set, and bodies stream both ways without being held in memory.
+ * What the gateway sends upstream: headers are copied from the raw header
+ * list (so repeated headers and their order survive), hop-by-hop headers are
+ * dropped, and the gateway's forwarding headers are set. The bytes are
+ * carried by `Upstream` (upstream.ts).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { Pool as UndiciPool, type Dispatcher } from "undici";
-import type { ContainerEndpoint } from "../runtime/types.js";
+import type { IncomingMessage } from "node:http";
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -19,14 +17,12 @@ const HOP_BY_HOP = new Set([
   "trailer",
   "transfer-encoding",
   "upgrade",
+  // The gateway answers `Expect: 100-continue` itself; the container gets the body either way.
+  "expect",
 ]);
 
-/**
- * Request headers that stop at the gateway: `Expect` (the gateway answers
- * 100-continue itself) and the proxy-auth credentials, which belong to the
- * workspace, not to the function.
- */
-const GATEWAY_ONLY = new Set(["expect", "berth-key", "berth-secret"]);
+/** The proxy-auth credentials stop at the gateway: they belong to the workspace, not to the function. */
+const CREDENTIALS = new Set(["berth-key", "berth-secret"]);
 
 /** Forwarding headers a client could forge; replaced unless the peer is a trusted proxy. */
 const FORWARDING = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"]);
@@ -38,20 +34,12 @@ export interface ForwardingInfo {
   host: string;
 }
 
-/** Opens the keep-alive connection pool to a container. */
-export function connectUpstream(endpoint: ContainerEndpoint, connections: number): Dispatcher {
-  const options = { connections, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 };
-  return "socketPath" in endpoint
-    ? new UndiciPool("http://localhost", { ...options, socketPath: endpoint.socketPath })
-    : new UndiciPool(`http://${endpoint.host}:${endpoint.port}`, options);
-}
-
 export function requestHeaders(req: IncomingMessage, forwarding: ForwardingInfo, trustForwarding: boolean): string[] {
   const raw = req.rawHeaders;
   const headers: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || GATEWAY_ONLY.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || CREDENTIALS.has(name)) continue;
     if (FORWARDING.has(name) && !trustForwarding) continue;
     if (name === "x-forwarded-for") continue;
     headers.push(raw[i]!, raw[i + 1]!);
@@ -60,39 +48,4 @@ export function requestHeaders(req: IncomingMessage, forwarding: ForwardingInfo,
   if (!trustForwarding || req.headers["x-forwarded-proto"] === undefined) headers.push("x-forwarded-proto", forwarding.proto);
   if (!trustForwarding || req.headers["x-forwarded-host"] === undefined) headers.push("x-forwarded-host", forwarding.host);
   return headers;
-}
-
-/**
- * Forwards one request and streams the response back. Resolves when the
- * response is complete; rejects with the upstream error (the caller decides
- * between 502 and 504, or destroys a response already under way).
- */
-export async function forward(
-  upstream: Dispatcher,
-  req: IncomingMessage,
-  res: ServerResponse,
-  headers: string[],
-  extraResponseHeaders: [string, string][],
-  signal: AbortSignal,
-  /** The request body as the gateway's guards pass it on (metered when chunked), or null. */
-  body: NodeJS.ReadableStream | null,
-): Promise<void> {
-  await upstream.stream(
-    {
-      path: req.url ?? "/",
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      body: body as Dispatcher.DispatchOptions["body"],
-      signal,
-    },
-    ({ statusCode, headers: responseHeaders }) => {
-      for (const [name, value] of Object.entries(responseHeaders)) {
-        if (value === undefined || HOP_BY_HOP.has(name)) continue;
-        res.setHeader(name, value);
-      }
-      for (const [name, value] of extraResponseHeaders) res.setHeader(name, value);
-      res.writeHead(statusCode);
-      return res;
-    },
-  );
 }

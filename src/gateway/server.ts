@@ -20,17 +20,17 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import type { Dispatcher } from "undici";
 import { classifyHost } from "../control/labels.js";
 import type { FunctionService } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
-import { Guards, hardenServer, serverOptions } from "./guards.js";
-import { forward, requestHeaders } from "./proxy.js";
+import { Guards, hardenServer, serverOptions, type MeteredBody } from "./guards.js";
+import { requestHeaders } from "./proxy.js";
+import { UpstreamError, type Upstream } from "./upstream.js";
 import { sendError } from "./respond.js";
 
 export interface RouteLookup {
-  lookup(hostLabel: string): FunctionService<Dispatcher> | undefined;
+  lookup(hostLabel: string): FunctionService<Upstream> | undefined;
 }
 
 export interface GatewayOptions {
@@ -46,6 +46,9 @@ export interface GatewayOptions {
 }
 
 export const REQUEST_ID_HEADER = "berth-request-id";
+
+/** Tries per request when containers turn out to be unreachable before answering. */
+const MAX_ATTEMPTS = 3;
 
 const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
@@ -72,7 +75,6 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
 
   requestCounter += 1;
   const requestId = `${idPrefix}-${requestCounter.toString(36)}`;
-  const idHeader: [string, string] = [REQUEST_ID_HEADER, requestId];
   const idHeaders = { [REQUEST_ID_HEADER]: requestId };
 
   const { guards } = options;
@@ -88,46 +90,56 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   };
   res.once("close", onClose);
 
-  let lease;
-  try {
-    lease = await service.pool().acquire(controller.signal);
-  } catch (error) {
-    if (error instanceof PoolError) {
-      if (error.code === "aborted") return;
-      const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
-      if (error.code === "queue_full" || error.code === "startup_failed") headers["retry-after"] = "1";
-      return sendError(res, error.code, error.message, headers);
-    }
-    throw error;
-  }
+  const peer = normaliseAddress(req.socket.remoteAddress);
+  const client = clientAddress(peer, req.headersDistinct["x-forwarded-for"]?.join(", "), options.trustedProxies ?? NO_TRUSTED_PROXIES);
+  const headers = requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
 
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort(new Error("timeout"));
   }, service.timeoutMs);
-  const metered = guards.meterBody(req);
+  let metered: MeteredBody | undefined;
   try {
-    const peer = normaliseAddress(req.socket.remoteAddress);
-    const client = clientAddress(peer, req.headersDistinct["x-forwarded-for"]?.join(", "), options.trustedProxies ?? NO_TRUSTED_PROXIES);
-    const headers = requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
-    await forward(lease.upstream, req, res, headers, [idHeader], controller.signal, metered.body);
-  } catch {
-    if (metered.exceeded()) {
-      guards.refuseBody(req, res, idHeaders);
-    } else if (timedOut) {
-      sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
-        [REQUEST_ID_HEADER]: requestId,
-      });
-    } else if (!controller.signal.aborted) {
-      sendError(res, "upstream_failed", undefined, { [REQUEST_ID_HEADER]: requestId });
-    } else {
-      res.destroy();
+    // A container that died an instant ago may still be picked; a request it never received goes to another.
+    for (let attempt = 1; ; attempt += 1) {
+      let lease;
+      try {
+        lease = await service.pool().acquire(controller.signal);
+      } catch (error) {
+        if (!(error instanceof PoolError)) throw error;
+        if (error.code === "aborted") return;
+        const errorHeaders: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
+        if (error.code === "queue_full" || error.code === "startup_failed") errorHeaders["retry-after"] = "1";
+        return sendError(res, error.code, error.message, errorHeaders);
+      }
+      try {
+        // Attached in the same tick as the upstream's reader, so neither misses a chunk.
+        metered ??= guards.meterBody(req, () => controller.abort(new Error("request body over the limit")));
+        await lease.upstream.forward(req, res, headers, [REQUEST_ID_HEADER, requestId], controller.signal);
+        lease.release();
+        return;
+      } catch (error) {
+        const resend = error instanceof UpstreamError && error.retryable && !controller.signal.aborted;
+        lease.release(resend);
+        if (resend && attempt < MAX_ATTEMPTS) continue;
+        if (metered?.exceeded()) {
+          guards.refuseBody(req, res, idHeaders);
+        } else if (timedOut) {
+          sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
+            [REQUEST_ID_HEADER]: requestId,
+          });
+        } else if (!controller.signal.aborted) {
+          sendError(res, "upstream_failed", undefined, { [REQUEST_ID_HEADER]: requestId });
+        } else {
+          res.destroy();
+        }
+        return;
+      }
     }
   } finally {
     clearTimeout(timer);
     res.off("close", onClose);
-    lease.release();
   }
 }
 
