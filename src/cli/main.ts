@@ -97,27 +97,29 @@ export async function main(argv: string[]): Promise<void> {
   ).action(appStatsCommand);
 
   const token = program.command("token").description("API tokens (control API, deploy) and proxy-auth tokens (protected endpoints)");
-  clientOptions(
+  // Token and secret verbs also work on a state directory directly (no server configured or running, or --home).
+  const localOptions = (command: Command) =>
+    clientOptions(command).option("--home <dir>", "work in this state directory instead of a server (default without a server: BERTH_HOME or ~/.berth)");
+  localOptions(
     token
       .command("create")
       .description("issue a token; its secret is shown once")
       .option("--proxy", "a proxy-auth token (Berth-Key wk-... / Berth-Secret ws-...) instead of an API token")
       .option("--admin", "an admin API token: acts on every workspace (needs an admin token)")
       .option("--name <text>", "a note shown by `token list`")
-      .option("--home <dir>", "issue directly in this server state directory, without a running server")
       .option("--json", "print JSON"),
   ).action(tokenCreateCommand);
-  clientOptions(
+  localOptions(
     token.command("list").description("list tokens (never their secrets)").option("--all", "every workspace (admin)").option("--json", "print JSON"),
   ).action(tokenListCommand);
-  clientOptions(token.command("revoke").description("revoke a token at once").argument("<id>", "bt_... or wk-...")).action(tokenRevokeCommand);
+  localOptions(token.command("revoke").description("revoke a token at once").argument("<id>", "bt_... or wk-...")).action(tokenRevokeCommand);
 
   clientOptions(
     program.command("login").description("check a token against a server and save both for later commands (mode 0600)"),
   ).action(loginCommand);
 
   const secret = program.command("secret").description("secrets: environment variables injected into the functions that name them");
-  clientOptions(
+  localOptions(
     secret
       .command("create")
       .description("create or replace a secret")
@@ -125,10 +127,10 @@ export async function main(argv: string[]): Promise<void> {
       .argument("[pairs...]", "KEY=VALUE pairs")
       .option("--from-dotenv <file>", "read KEY=VALUE lines from a .env file"),
   ).action(secretCreateCommand);
-  clientOptions(secret.command("list").description("secret names and key names (never values)").option("--json", "print JSON")).action(
+  localOptions(secret.command("list").description("secret names and key names (never values)").option("--json", "print JSON")).action(
     secretListCommand,
   );
-  clientOptions(secret.command("delete").description("delete a secret").argument("<name>")).action(secretDeleteCommand);
+  localOptions(secret.command("delete").description("delete a secret").argument("<name>")).action(secretDeleteCommand);
 
   const workspace = program.command("workspace").description("workspace settings");
   clientOptions(

@@ -1,33 +1,53 @@
 /**
  * `berth token ...`, `berth secret ...`, `berth login` and `berth workspace
- * limit`: thin wrappers over the control API's security routes. Secrets'
- * values go to the server and are never printed back.
+ * limit`: thin wrappers over the control API's security routes (or, with no
+ * server, over the state directory: local-security.ts). Secrets' values are
+ * never printed back.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { TokenService } from "../control/auth.js";
-import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
 import { parseDotenv } from "../sdk/secret.js";
-import { CliError, type IssuedToken, type TokenSummary } from "./client.js";
+import { CliError, type TokenSummary } from "./client.js";
 import { clientFor, type ClientFlags } from "./commands.js";
-import { DEFAULT_WORKSPACE, serverUrl } from "./config.js";
-import { saveToken } from "./credentials.js";
+import { berthHome, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
+import { readConfig, saveToken } from "./credentials.js";
+import { LocalSecurity, type SecurityClient } from "./local-security.js";
 import { dim, green, status } from "./output.js";
 
-export interface TokenCreateFlags extends ClientFlags {
+export interface SecurityFlags extends ClientFlags {
+  /** Work directly in this state directory instead of talking to a server. */
+  home?: string;
+}
+
+export interface TokenCreateFlags extends SecurityFlags {
   proxy?: boolean;
   admin?: boolean;
   name?: string;
   json?: boolean;
-  /** Issue the token directly in this state directory, without a server (recovery, scripting). */
-  home?: string;
+}
+
+/**
+ * A server when one is configured (--server, BERTH_SERVER, `berth login`) or
+ * answers on the default port; else, like `berth serve`, the state
+ * directory itself (`--home`, BERTH_HOME, ~/.berth).
+ */
+export async function securityClient(flags: SecurityFlags): Promise<SecurityClient> {
+  if (flags.home) return new LocalSecurity(flags.home, workspace(flags.workspace) ?? DEFAULT_WORKSPACE);
+  const client = clientFor(flags);
+  if (serverUrl(flags.server) ?? readConfig().server) return client;
+  try {
+    await client.health();
+    return client;
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    const home = berthHome();
+    status(dim(`No berth server at ${client.baseUrl}: using the state directory ${home} (what \`berth serve\` uses).`));
+    return new LocalSecurity(home, workspace(flags.workspace) ?? DEFAULT_WORKSPACE);
+  }
 }
 
 export async function tokenCreateCommand(flags: TokenCreateFlags): Promise<void> {
   const kind = flags.proxy ? "proxy" : "api";
-  const issued: IssuedToken = flags.home
-    ? issueOffline(flags.home, { kind, admin: flags.admin, name: flags.name, workspace: flags.workspace })
-    : await clientFor(flags).createToken({ kind, admin: flags.admin, name: flags.name, workspace: flags.workspace });
+  const issued = await (await securityClient(flags)).createToken({ kind, admin: flags.admin, name: flags.name, workspace: flags.workspace });
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(issued, null, 2)}\n`);
     return;
@@ -42,21 +62,8 @@ export async function tokenCreateCommand(flags: TokenCreateFlags): Promise<void>
   }
 }
 
-function issueOffline(home: string, request: { kind: "api" | "proxy"; admin?: boolean; name?: string; workspace?: string }) {
-  const store = new SqliteSecurityStore(join(home, "state.db"));
-  try {
-    const tokens = new TokenService(store);
-    const workspace = request.workspace ?? DEFAULT_WORKSPACE;
-    return request.kind === "proxy"
-      ? tokens.createProxyToken({ workspace, name: request.name })
-      : tokens.createApiToken({ workspace, name: request.name, admin: request.admin });
-  } finally {
-    store.close();
-  }
-}
-
-export async function tokenListCommand(flags: ClientFlags & { all?: boolean; json?: boolean }): Promise<void> {
-  const tokens = await clientFor(flags).listTokens(flags.all);
+export async function tokenListCommand(flags: SecurityFlags & { all?: boolean; json?: boolean }): Promise<void> {
+  const tokens = await (await securityClient(flags)).listTokens(flags.all);
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
     return;
@@ -71,8 +78,8 @@ function describeToken(token: TokenSummary): string {
   return [token.id.padEnd(20), kind.padEnd(12), token.workspace.padEnd(12), new Date(token.createdAt).toISOString(), state, token.name].join("  ");
 }
 
-export async function tokenRevokeCommand(id: string, flags: ClientFlags): Promise<void> {
-  await clientFor(flags).revokeToken(id);
+export async function tokenRevokeCommand(id: string, flags: SecurityFlags): Promise<void> {
+  await (await securityClient(flags)).revokeToken(id);
   status(green(`✓ Revoked ${id}; it is refused from now on`));
 }
 
@@ -85,7 +92,7 @@ export async function loginCommand(flags: ClientFlags & { token?: string }): Pro
   status(green(`✓ Logged in to ${client.baseUrl}; token saved in ${path} (mode 0600)`));
 }
 
-export async function secretCreateCommand(name: string, pairs: string[], flags: ClientFlags & { fromDotenv?: string }): Promise<void> {
+export async function secretCreateCommand(name: string, pairs: string[], flags: SecurityFlags & { fromDotenv?: string }): Promise<void> {
   const values: Record<string, string> = flags.fromDotenv ? parseDotenv(readDotenv(flags.fromDotenv)) : {};
   for (const pair of pairs) {
     const equals = pair.indexOf("=");
@@ -93,7 +100,7 @@ export async function secretCreateCommand(name: string, pairs: string[], flags: 
     values[pair.slice(0, equals)] = pair.slice(equals + 1);
   }
   if (Object.keys(values).length === 0) throw new CliError("give the secret at least one KEY=VALUE, or --from-dotenv <file>");
-  const secret = await clientFor(flags).createSecret(name, values);
+  const secret = await (await securityClient(flags)).createSecret(name, values);
   status(green(`✓ Saved secret "${secret.name}" with key(s) ${secret.keys.join(", ")}`));
 }
 
@@ -105,8 +112,8 @@ function readDotenv(path: string): string {
   }
 }
 
-export async function secretListCommand(flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const secrets = await clientFor(flags).listSecrets();
+export async function secretListCommand(flags: SecurityFlags & { json?: boolean }): Promise<void> {
+  const secrets = await (await securityClient(flags)).listSecrets();
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(secrets, null, 2)}\n`);
     return;
@@ -115,8 +122,8 @@ export async function secretListCommand(flags: ClientFlags & { json?: boolean })
   for (const secret of secrets) process.stdout.write(`${secret.name.padEnd(24)} ${secret.keys.join(", ")}\n`);
 }
 
-export async function secretDeleteCommand(name: string, flags: ClientFlags): Promise<void> {
-  await clientFor(flags).deleteSecret(name);
+export async function secretDeleteCommand(name: string, flags: SecurityFlags): Promise<void> {
+  await (await securityClient(flags)).deleteSecret(name);
   status(green(`✓ Deleted secret "${name}"`));
 }
 

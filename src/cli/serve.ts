@@ -13,6 +13,7 @@ import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from
 import { formatLog, green, red, status } from "./output.js";
 import { CodeError, ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
+import { secretKeyFile } from "./local-security.js";
 
 export interface ServeFlags {
   port?: string;
@@ -108,11 +109,13 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
 }
 
 async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
+  const home = berthHome(flags.home);
   const options = {
-    home: berthHome(flags.home),
+    home,
     port: flags.port ? Number(flags.port) : DEFAULT_PORT,
     workspace: DEFAULT_WORKSPACE,
     ephemeralState: true,
+    secretKeyFile: secretKeyFile(home),
   };
   try {
     return await startServer(options);

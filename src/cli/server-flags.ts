@@ -41,7 +41,9 @@ export function securityOptions(flags: ServerFlags): Partial<ServerOptions> {
     options.rateLimit = { rate, burst };
   }
   if (flags.maxBody !== undefined) options.limits = { maxBodyBytes: parseSize(flags.maxBody) };
-  if (flags.secretKeyFile !== undefined) options.secretKeyFile = flags.secretKeyFile;
+  if (flags.secretKeyFile !== undefined || process.env.BERTH_SECRET_KEY_FILE) {
+    options.secretKeyFile = flags.secretKeyFile ?? process.env.BERTH_SECRET_KEY_FILE;
+  }
   return options;
 }
 
