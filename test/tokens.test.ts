@@ -39,6 +39,8 @@ test("every control API call but health needs a valid token: 401 with WWW-Authen
   }
   const ok = await request(`${base}/api/apps`, { headers: { authorization: `Bearer ${platform.server.bootstrapToken}` } });
   assert.equal(ok.status, 200);
+  const lower = await request(`${base}/api/apps`, { headers: { authorization: `bearer ${platform.server.bootstrapToken}` } });
+  assert.equal(lower.status, 200, "the scheme is case-insensitive");
 });
 
 test("workspace scoping: a member token acts on its own workspace only; revocation is immediate", async (t) => {

@@ -46,7 +46,8 @@ export function authenticate(options: SecurityApiOptions): MiddlewareHandler<Api
       return next();
     }
     const header = c.req.header("authorization");
-    const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+    // RFC 9110 §11.1: the scheme is case-insensitive.
+    const token = header !== undefined && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
     const principal = options.tokens.authenticate(token);
     if (!principal) {
       c.header("www-authenticate", 'Bearer realm="berth"');
