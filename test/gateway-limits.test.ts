@@ -103,6 +103,11 @@ test("declared body over the limit: 413 before a container starts, also with Exp
   const fine = await raw(port, [`PUT /ok HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, body]);
   assert.match(fine.text, /^HTTP\/1\.1 100 Continue/);
   assert.match(fine.text, /\{"path":"\/ok","bytes":1000\}/);
+
+  // The control API's uploads get their 100 Continue too.
+  const hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+  const upload = await raw(port, [`PUT /api/blobs/${hello} HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, "hello"]);
+  assert.match(upload.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /);
 });
 
 test("chunked body over the limit: 413 and the connection closes; an endless body is cut off", async (t) => {

@@ -69,7 +69,10 @@ export function createGateway(options: GatewayOptions): Server {
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
   const host = classifyHost(req.headers.host, options.domain);
-  if (host.kind === "control") return options.control(req, res);
+  if (host.kind === "control") {
+    if (expectsContinue) res.writeContinue();
+    return options.control(req, res);
+  }
   const service = host.kind === "function" ? options.routes.lookup(host.hostLabel) : undefined;
   if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
 
