@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { ApiClient } from "../src/cli/client.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
 
@@ -49,8 +49,25 @@ test("a missing secret or required key fails the deploy with a clear error, nami
   assert.deepEqual(await platform.client.listApps(), [], "nothing was deployed");
 });
 
+/** Keeps a copy of the body of every control API response the client reads during the test. */
+function recordApiResponses(t: TestContext): string[] {
+  const bodies: string[] = [];
+  const original = globalThis.fetch;
+  globalThis.fetch = async (...args: Parameters<typeof fetch>) => {
+    const response = await original(...args);
+    bodies.push(await response.clone().text());
+    return response;
+  };
+  t.after(() => {
+    globalThis.fetch = original;
+  });
+  return bodies;
+}
+
 test("secrets reach only the functions that name them; fromDict and fromDotenv work; values are sealed at rest and redacted from logs", async (t) => {
-  const platform = await startPlatform(t);
+  const apiResponses = recordApiResponses(t);
+  const echoed: string[] = [];
+  const platform = await startPlatform(t, { onLog: (entry) => echoed.push(JSON.stringify(entry)) });
   await platform.client.createSecret("named", { NAMED_VALUE: "named-value-0c9e77" });
   const dir = tempApp(t, ".env", "DOTENV_VALUE='dotenv-value-51ab3f'\n# a comment\nexport OTHER=x\n");
   const app = tempApp(
@@ -87,17 +104,15 @@ export const without = app.function().webEndpoint(show);
   }
   assert.ok(lines.some((line) => line.includes("env is") && line.includes("[redacted]")), lines.join("\n"));
 
-  // Every API response of this run.
-  const responses = [
-    JSON.stringify(await platform.client.listApps()),
-    JSON.stringify(await platform.client.listSecrets()),
-    JSON.stringify(await platform.client.stats("secrets")),
-    JSON.stringify(await platform.client.listTokens()),
-    JSON.stringify(result),
-  ];
+  // Every API response of this run (recorded as the client read them), every log line the server echoed.
+  await platform.client.listApps();
+  await platform.client.stats("secrets");
+  await platform.client.listTokens();
+  assert.ok(apiResponses.length >= 6, `recorded ${apiResponses.length} API responses`);
+  assert.ok(echoed.some((line) => line.includes("[redacted]")));
   for (const value of values) {
-    for (const line of lines) assert.ok(!line.includes(value), `log line shows ${value}: ${line}`);
-    for (const body of responses) assert.ok(!body.includes(value), `an API response shows ${value}`);
+    for (const line of [...lines, ...echoed]) assert.ok(!line.includes(value), `log line shows ${value}: ${line}`);
+    for (const body of apiResponses) assert.ok(!body.includes(value), `an API response shows ${value}: ${body}`);
     assert.ok(!databaseBytes(platform.home).includes(value), `the database holds ${value} in plain text`);
   }
   assert.deepEqual(
