@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -37,6 +38,26 @@ test("every control API call but health needs a valid token: 401 with WWW-Authen
       assert.equal(((await response.json()) as { error: { code: string } }).error.code, "unauthorized");
     }
   }
+  // An unauthenticated upload is answered at once and its connection closed, not drained.
+  const port = Number(new URL(base).port);
+  const refused = await new Promise<{ text: string; closed: boolean }>((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    let text = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closed: false });
+    }, 5000);
+    socket.on("data", (data) => (text += data.toString()));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve({ text, closed: true });
+    });
+    socket.on("error", () => {});
+    socket.write(`PUT /api/blobs/${"0".repeat(64)} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000000\r\n\r\n${"x".repeat(1000)}`);
+  });
+  assert.match(refused.text, /^HTTP\/1\.1 401 /);
+  assert.ok(refused.closed, "the connection was closed");
+
   const ok = await request(`${base}/api/apps`, { headers: { authorization: `Bearer ${platform.server.bootstrapToken}` } });
   assert.equal(ok.status, 200);
   const lower = await request(`${base}/api/apps`, { headers: { authorization: `bearer ${platform.server.bootstrapToken}` } });

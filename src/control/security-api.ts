@@ -51,6 +51,8 @@ export function authenticate(options: SecurityApiOptions): MiddlewareHandler<Api
     const principal = options.tokens.authenticate(token);
     if (!principal) {
       c.header("www-authenticate", 'Bearer realm="berth"');
+      // The body (maybe a 256 MiB bundle) is never read: close rather than drain it for a stranger.
+      c.header("connection", "close");
       throw new BerthError(
         "unauthorized",
         token === undefined
