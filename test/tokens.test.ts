@@ -96,6 +96,8 @@ test("workspace scoping: a member token acts on its own workspace only; revocati
   });
   assert.equal(forged.status, 403);
 
+  await assert.rejects(new ApiClient(platform.server.url, "Bad--Name", platform.server.bootstrapToken).listSecrets(), /workspace "Bad--Name" is not valid/);
+
   // A member may issue proxy tokens for its own workspace.
   const proxy = await member.createToken({ kind: "proxy" });
   assert.equal(proxy.workspace, "team-a");

@@ -72,7 +72,7 @@ export function workspaceFor(c: Context<ApiEnv>, requested?: string): string {
   if (!principal.admin && workspace !== principal.workspace) {
     throw new BerthError("forbidden", `this token belongs to workspace "${principal.workspace}" and cannot act on "${workspace}"`);
   }
-  return workspace;
+  return checkWorkspaceName(workspace);
 }
 
 export function requireAdmin(c: Context<ApiEnv>, action: string): void {
@@ -114,7 +114,7 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
 
   api.post("/api/tokens", async (c) => {
     const body = await parse(c, tokenRequest);
-    const workspace = checkWorkspaceName(workspaceFor(c, body.workspace));
+    const workspace = workspaceFor(c, body.workspace);
     if (body.admin) requireAdmin(c, "creating an admin token");
     const issued =
       body.kind === "proxy"
