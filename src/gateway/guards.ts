@@ -1,21 +1,19 @@
 /**
  * The gateway's guards: the steps of the request chain that refuse a
  * request before it may cost a container (proxy auth, the workspace's rate
- * limit, size limits), the metering of chunked bodies against the size
- * limit while they stream, and the HTTP server settings that bound what a
- * client can make the parser hold (header size and count, slow headers) and
- * how parse errors are answered.
+ * limit, size limits), and the metering of chunked bodies against the size
+ * limit while they stream. What the parser itself refuses is in
+ * hardening.ts.
  *
  * Every refusal is answered from the error table with `Connection: close`
  * where the request body was not read, so a refused body never becomes the
  * start of the next request on the connection.
  */
-import { STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
+import type { ErrorCode } from "../errors/codes.js";
 import type { RateLimiter } from "./rate-limiter.js";
-import { sendError } from "./respond.js";
+import { REFUSAL_LINGER_MS, sendError, sendSocketError } from "./respond.js";
 
 export interface GatewayLimits {
   /** Largest request body in bytes, declared or chunked. Default 4 GiB. */
@@ -90,7 +88,7 @@ export class Guards {
   admitUpgrade(route: GuardedRoute, req: IncomingMessage, socket: Duplex, headers: Record<string, string>): boolean {
     const denial = this.authDenial(route, req) ?? this.rateDenial(route) ?? this.limitDenial(req);
     if (!denial) return true;
-    writeRaw(socket, denial.code, denial.message, { ...headers, ...denial.headers });
+    sendSocketError(socket, denial.code, denial.message, { ...headers, ...denial.headers });
     return false;
   }
 
@@ -200,60 +198,10 @@ function refuse(req: IncomingMessage, res: ServerResponse, code: ErrorCode, mess
   sendError(res, code, message, bodyPending ? { ...headers, connection: "close" } : headers);
   if (bodyPending) {
     res.once("finish", () => {
-      const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+      const timer = setTimeout(() => req.socket.destroy(), REFUSAL_LINGER_MS);
       timer.unref();
       req.socket.once("close", () => clearTimeout(timer));
     });
   }
 }
 
-/** Milliseconds a refused connection may keep sending after the answer, so the client can read it before the reset. */
-const LINGER_MS = 1_000;
-
-/** Node's server options that enforce `limits` in the parser. */
-export function serverOptions(limits: GatewayLimits): ServerOptions {
-  return {
-    maxHeaderSize: limits.maxHeaderBytes,
-    headersTimeout: limits.headersTimeoutMs,
-    // Bodies of up to 4 GiB may take long: the function's timeout bounds a
-    // call once it is forwarded; only the head has a deadline of its own.
-    requestTimeout: 0,
-    connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
-  };
-}
-
-const CLIENT_ERRORS: Record<string, ErrorCode> = {
-  HPE_HEADER_OVERFLOW: "headers_too_large",
-  ERR_HTTP_REQUEST_TIMEOUT: "request_timeout",
-};
-
-/**
- * Answers what the parser refuses (llhttp: conflicting Content-Length and
- * Transfer-Encoding, duplicate lengths, malformed chunks, oversized heads,
- * slow heads) with the error table's JSON and closes the connection, so
- * nothing after a malformed message is ever read as a request.
- */
-export function hardenServer(server: Server, limits: GatewayLimits): void {
-  server.maxHeadersCount = limits.maxHeaderCount + 1;
-  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
-    const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (socket.writable && !(pending && pending.headersSent) && error.code !== "ECONNRESET") {
-      const code = CLIENT_ERRORS[error.code ?? ""] ?? "bad_request";
-      writeRaw(socket, code, code === "bad_request" ? `Malformed HTTP request: ${error.message}.` : undefined, {});
-    } else {
-      socket.destroy();
-    }
-  });
-}
-
-/** Writes an error-table answer straight to a socket (no ServerResponse exists) and closes it. */
-function writeRaw(socket: Duplex, code: ErrorCode, message: string | undefined, headers: Record<string, string>): void {
-  const body = JSON.stringify(errorBody(code, message));
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
-  socket.end(
-    `HTTP/1.1 ${ERRORS[code].status} ${STATUS_CODES[ERRORS[code].status] ?? ""}\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-  timer.unref();
-  socket.once("close", () => clearTimeout(timer));
-}

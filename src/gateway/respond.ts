@@ -1,5 +1,6 @@
 /** Writes the gateway's own answers (errors) in the shape of the error table. */
-import type { ServerResponse } from "node:http";
+import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 
 export function sendError(
@@ -19,4 +20,20 @@ export function sendError(
     "content-length": Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/** Milliseconds a refused connection may keep sending after the answer, so the client can read it before the reset. */
+export const REFUSAL_LINGER_MS = 1_000;
+
+/** Writes an error answer straight to a socket (parse errors and upgrades have no ServerResponse), then closes it. */
+export function sendSocketError(socket: Duplex, code: ErrorCode, message: string | undefined, headers: Record<string, string>): void {
+  const body = JSON.stringify(errorBody(code, message));
+  const status = ERRORS[code].status;
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
 }

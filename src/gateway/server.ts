@@ -6,7 +6,7 @@
  * The request path, in this order, because each step is cheaper than the
  * next and must not be skipped by it (the parser's own refusals come first:
  * 400 malformed or smuggling-shaped messages, 431 oversized heads, 408 slow
- * heads; see guards.ts):
+ * heads; see hardening.ts):
  *
  *   host ─▶ route ─▶ auth ─▶ rate limit ─▶ limits ─▶ queue ─▶ proxy
  *    │        │        │         │            │         │        │
@@ -24,7 +24,8 @@ import { classifyHost } from "../control/labels.js";
 import type { FunctionService } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
-import { Guards, hardenServer, serverOptions, type MeteredBody } from "./guards.js";
+import type { Guards, MeteredBody } from "./guards.js";
+import { hardenServer, serverOptions } from "./hardening.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
 import { sendError } from "./respond.js";
