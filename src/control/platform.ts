@@ -37,8 +37,8 @@ export interface PlatformOptions {
   queueLimit?: number;
   /** Milliseconds draining containers get to finish. Default 30 000. */
   drainGraceMs?: number;
-  /** Resolves named secrets; without it a function that names one cannot deploy. */
-  secrets?: SecretService;
+  /** Seals inline secrets at deploy time and resolves every secret a function names into its environment. */
+  secrets: SecretService;
   now?: () => number;
 }
 
@@ -101,7 +101,7 @@ export class Platform {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
     }
     this.checkLabels(workspace, request.manifest, request.ephemeral);
-    const manifest = this.options.secrets?.prepare(workspace, request.manifest) ?? request.manifest;
+    const manifest = this.options.secrets.prepare(workspace, request.manifest);
     await this.buildImages(manifest, progress);
     const { app, version } = this.options.store.recordDeployment({
       workspace,
@@ -210,7 +210,7 @@ export class Platform {
     for (const fn of version.manifest.functions) {
       const image = await this.options.images.build(fn.image, progress);
       const runDir = this.runDir(version.bundleHash, image.hash, image.dir);
-      const secretEnv = this.secretEnvironment(app.workspace, fn);
+      const secretEnv = this.options.secrets.environment(app.workspace, fn);
       const env = { ...image.env, ...secretEnv, ...fn.env };
       const redact = redactor(Object.values(secretEnv));
       const host = this.hostFor(app.workspace, app.name, fn, app.ephemeral);
@@ -289,13 +289,6 @@ export class Platform {
       detach: (upstream) => upstream.close(),
       now: this.now,
     };
-  }
-
-  private secretEnvironment(workspace: string, fn: FunctionManifest): Record<string, string> {
-    if (this.options.secrets) return this.options.secrets.environment(workspace, fn);
-    const named = fn.secrets.find((secret) => secret.kind === "name");
-    if (named) throw new BerthError("invalid_input", `function ${fn.name} names secret "${named.name}", but this platform has no secret store`);
-    return Object.assign({}, ...fn.secrets.map((secret) => (secret.kind === "inline" ? secret.values : {}))) as Record<string, string>;
   }
 
   /** `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs` beside the image's `node_modules`. */
