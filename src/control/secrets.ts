@@ -82,6 +82,7 @@ export class SecretService {
   environment(workspace: string, fn: FunctionManifest): Record<string, string> {
     const env: Record<string, string> = {};
     for (const spec of fn.secrets) {
+      // Only versions recorded before `prepare` sealed inline values still carry them.
       if (spec.kind === "inline") Object.assign(env, spec.values);
       else Object.assign(env, this.check(workspace, fn, spec));
     }
