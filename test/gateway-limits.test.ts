@@ -11,7 +11,14 @@ import { test, type TestContext } from "node:test";
 import { request as undiciRequest } from "undici";
 import { loopback, request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 
-const LIMITS = { maxBodyBytes: 1024 * 1024, maxHeaderBytes: 4096, maxHeaderCount: 30, headersTimeoutMs: 300, timeoutCheckIntervalMs: 100 };
+const LIMITS = {
+  maxBodyBytes: 1024 * 1024,
+  maxHeaderBytes: 4096,
+  maxHeaderCount: 30,
+  headersTimeoutMs: 300,
+  timeoutCheckIntervalMs: 100,
+  bodyIdleTimeoutMs: 500,
+};
 
 const COUNTER_APP = `
 import { App } from "berth";
@@ -22,12 +29,23 @@ export const count = app.function({ concurrency: { maxInputs: 10 } }).nodeApp(()
   req.on("data", (chunk) => (bytes += chunk.length));
   req.on("end", () => res.end(JSON.stringify({ path: req.url, bytes })));
 });
+// Reads nothing for 1.5 s: the gateway holds the client back, which is not the client stalling.
+export const slowReader = app.function().nodeApp(() => (req, res) => {
+  req.pause();
+  setTimeout(() => {
+    let bytes = 0;
+    req.on("data", (chunk) => (bytes += chunk.length));
+    req.on("end", () => res.end(JSON.stringify({ bytes })));
+    req.resume();
+  }, 1500);
+});
 `;
 
-async function setup(t: TestContext): Promise<{ platform: TestPlatform; url: URL; port: number }> {
+async function setup(t: TestContext): Promise<{ platform: TestPlatform; url: URL; port: number; slowReader: string }> {
   const platform = await startPlatform(t, { limits: LIMITS });
-  const url = new URL(platform.url(await platform.deploy(tempApp(t, "sink.ts", COUNTER_APP)), "count"));
-  return { platform, url, port: Number(url.port) };
+  const result = await platform.deploy(tempApp(t, "sink.ts", COUNTER_APP));
+  const url = new URL(platform.url(result, "count"));
+  return { platform, url, port: Number(url.port), slowReader: platform.url(result, "slowReader") };
 }
 
 async function coldStarts(platform: TestPlatform): Promise<number> {
@@ -146,6 +164,25 @@ test("chunked body over the limit: 413 and the connection closes; an endless bod
     duplex: "half",
   });
   assert.deepEqual(await ok.json(), { path: "/", bytes: 8000 });
+});
+
+test("a body that stalls is cut with 408; a slow but steady body and a slow reader are not", async (t) => {
+  const { url, port, slowReader } = await setup(t);
+  const stalled = await raw(port, [`POST / HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 1000\r\n\r\n`, "x".repeat(10)], { waitMs: 5000 });
+  assert.equal(statusOf(stalled), 408);
+  assert.match(stalled.text, /No part of the request body arrived for 0.5 s/);
+  assert.ok(stalled.closed);
+
+  // 10 bytes every 200 ms (under the 500 ms idle limit) for about 2 s: slow, but never idle.
+  const pieces = Array.from({ length: 10 }, () => "y".repeat(10));
+  const steady = await raw(port, [`POST /steady HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n`, ...pieces], { gapMs: 200, waitMs: 8000 });
+  assert.match(steady.text, /^HTTP\/1\.1 200 /);
+  assert.match(steady.text, /\{"path":"\/steady","bytes":100\}/);
+
+  const size = LIMITS.maxBodyBytes;
+  const slow = await request(slowReader, { method: "POST", body: Buffer.alloc(size, 3) });
+  assert.equal(slow.status, 200);
+  assert.deepEqual(await slow.json(), { bytes: size });
 });
 
 test("oversized heads get 431, header floods get 431, slow heads are cut with 408", async (t) => {

@@ -11,7 +11,7 @@ export const ERRORS = {
   not_found: { status: 404, message: "Not found." },
   unknown_host: { status: 404, message: "No berth function answers at this host." },
   method_not_allowed: { status: 405, message: "This endpoint does not accept that method." },
-  request_timeout: { status: 408, message: "The request headers were not received in time." },
+  request_timeout: { status: 408, message: "The request was not received in time." },
   payload_too_large: { status: 413, message: "The request body is larger than the limit." },
   unsupported_media_type: { status: 415, message: "The request body must be JSON (Content-Type: application/json)." },
   invalid_input: { status: 422, message: "Invalid request input." },

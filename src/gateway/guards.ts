@@ -1,8 +1,8 @@
 /**
  * The gateway's guards: the steps of the request chain that refuse a
  * request before it may cost a container (proxy auth, the workspace's rate
- * limit, size limits), and the metering of chunked bodies against the size
- * limit while they stream. What the parser itself refuses is in
+ * limit, size limits), and the watch over bodies while they stream (size
+ * of chunked bodies, stalls). What the parser itself refuses is in
  * hardening.ts.
  *
  * Every refusal is answered from the error table with `Connection: close`
@@ -26,6 +26,8 @@ export interface GatewayLimits {
   headersTimeoutMs: number;
   /** Milliseconds between the server's sweeps for slow clients (Node checks timeouts only then). Default 1 000. */
   timeoutCheckIntervalMs: number;
+  /** Milliseconds a request body may go without a byte arriving before the request is cut. Default 60 000. */
+  bodyIdleTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -34,6 +36,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxHeaderCount: 100,
   headersTimeoutMs: 10_000,
   timeoutCheckIntervalMs: 1_000,
+  bodyIdleTimeoutMs: 60_000,
 };
 
 export interface ProxyAuthCheck {
@@ -132,36 +135,60 @@ export class Guards {
   }
 
   /**
-   * Counts a chunked body as it streams and calls `onExceeded` (which aborts
-   * the forward) once it passes the limit. A declared length needs nothing:
-   * it was checked above and the parser stops there. Call it in the same
-   * tick as the code that reads the body starts listening: a `data`
-   * listener starts the flow.
+   * Watches a request body as it streams: a chunked one is counted against
+   * the size limit (a declared length needs nothing: it was checked above
+   * and the parser stops there), and any body that stalls for
+   * `bodyIdleTimeoutMs` is cut, so a client trickling bytes cannot hold a
+   * container slot until the function's timeout. `onStop` aborts the
+   * forward; `stopped()` then says why. Call it in the same tick as the code
+   * that reads the body starts listening: a `data` listener starts the flow.
    */
-  meterBody(req: IncomingMessage, onExceeded: () => void): MeteredBody {
-    if (req.headers["transfer-encoding"] === undefined) return NOT_METERED;
-    const limit = this.options.limits.maxBodyBytes;
+  watchBody(req: IncomingMessage, onStop: () => void): BodyWatch {
+    const chunked = req.headers["transfer-encoding"] !== undefined;
+    if (!chunked && (req.headers["content-length"] ?? "0") === "0") return NOT_WATCHED;
+    const { maxBodyBytes, bodyIdleTimeoutMs } = this.options.limits;
     let count = 0;
-    let exceeded = false;
-    const onData = (chunk: Buffer) => {
-      count += chunk.length;
-      if (count <= limit) return;
-      exceeded = true;
-      req.off("data", onData);
-      // Stop reading: an endless body must not keep this process busy until the connection closes.
+    let lastData = performance.now();
+    let stopped: BodyStop | null = null;
+    const stop = (reason: BodyStop) => {
+      stopped = reason;
+      done();
+      // Stop reading: an endless or stalled body must not keep this process busy.
       req.pause();
-      onExceeded();
+      onStop();
+    };
+    const onData = (chunk: Buffer) => {
+      lastData = performance.now();
+      count += chunk.length;
+      if (chunked && count > maxBodyBytes) stop("too_large");
+    };
+    // One timer per request, re-armed only when it fires: no timer work per chunk.
+    const check = () => {
+      // Paused means the container reads slowly and we hold the client back: not the client's stall.
+      if (req.isPaused()) lastData = performance.now();
+      const idle = performance.now() - lastData;
+      if (idle >= bodyIdleTimeoutMs) stop("stalled");
+      else timer = setTimeout(check, bodyIdleTimeoutMs - idle);
+    };
+    let timer = setTimeout(check, bodyIdleTimeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      req.off("end", done);
+      req.off("close", done);
     };
     req.on("data", onData);
-    return { exceeded: () => exceeded };
+    req.once("end", done);
+    req.once("close", done);
+    return { stopped: () => stopped };
   }
 
-  /** Answers a request whose chunked body went over the limit, and closes the connection. */
-  refuseBody(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void {
-    refuse(req, res, "payload_too_large", tooLarge(this.options.limits.maxBodyBytes), headers);
+  /** Answers a request whose body `watchBody` stopped, and closes the connection. */
+  refuseBody(req: IncomingMessage, res: ServerResponse, reason: BodyStop, headers: Record<string, string>): void {
+    if (reason === "too_large") refuse(req, res, "payload_too_large", tooLarge(this.options.limits.maxBodyBytes), headers);
+    else refuse(req, res, "request_timeout", `No part of the request body arrived for ${this.options.limits.bodyIdleTimeoutMs / 1000} s.`, headers);
   }
 }
-
 const FINAL_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 
 /** Why a guard refused a request: a code of the error table, with extra detail and headers. */
@@ -171,12 +198,15 @@ interface Denial {
   headers?: Record<string, string>;
 }
 
-export interface MeteredBody {
-  /** True once the body went over the limit (the forward then fails and the caller answers 413). */
-  exceeded(): boolean;
+/** Why `watchBody` stopped a body: over the size limit (413) or stalled (408). */
+export type BodyStop = "too_large" | "stalled";
+
+export interface BodyWatch {
+  /** Why the body was stopped (the forward then fails and the caller answers), or null. */
+  stopped(): BodyStop | null;
 }
 
-const NOT_METERED: MeteredBody = { exceeded: () => false };
+const NOT_WATCHED: BodyWatch = { stopped: () => null };
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];

@@ -13,6 +13,7 @@
  *   404      404      401       429          431       503      502 container failed
  *   unknown  unknown  proxy     Retry-After  headers   full /   504 past `timeout`
  *                     auth                   413 body  startup  413 chunked body over the limit
+ *                                                                   408 body stalled
  *
  * Auth comes before the rate limit so that strangers cannot spend a
  * workspace's budget. A denied request never reaches the queue, so it never
@@ -24,7 +25,7 @@ import { classifyHost } from "../control/labels.js";
 import type { FunctionService } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
-import type { Guards, MeteredBody } from "./guards.js";
+import type { BodyWatch, Guards } from "./guards.js";
 import { hardenServer, serverOptions } from "./hardening.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
@@ -103,7 +104,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
     timedOut = true;
     controller.abort(new Error("timeout"));
   }, service.timeoutMs);
-  let metered: MeteredBody | undefined;
+  let body: BodyWatch | undefined;
   try {
     // A container that died an instant ago may still be picked; a request it never received goes to another.
     for (let attempt = 1; ; attempt += 1) {
@@ -119,7 +120,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
       }
       try {
         // Attached in the same tick as the upstream's reader, so neither misses a chunk.
-        metered ??= guards.meterBody(req, () => controller.abort(new Error("request body over the limit")));
+        body ??= guards.watchBody(req, () => controller.abort(new Error("request body refused")));
         await lease.upstream.forward(req, res, headers, [REQUEST_ID_HEADER, requestId], controller.signal);
         lease.release();
         return;
@@ -127,8 +128,9 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
         const resend = error instanceof UpstreamError && error.retryable && !controller.signal.aborted;
         lease.release(resend);
         if (resend && attempt < MAX_ATTEMPTS) continue;
-        if (metered?.exceeded()) {
-          guards.refuseBody(req, res, idHeaders);
+        const stopped = body?.stopped();
+        if (stopped) {
+          guards.refuseBody(req, res, stopped, idHeaders);
         } else if (timedOut) {
           sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
             [REQUEST_ID_HEADER]: requestId,
