@@ -215,6 +215,7 @@ test("smuggling-shaped messages get 400, the connection closes, and nothing behi
     "obfuscated TE": `POST / HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n${smuggled}`,
     "TE chunked twice": `POST / HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n${smuggled}`,
     "space before colon": `POST / HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    "two hosts": `GET / HTTP/1.1\r\nHost: ${host}\r\nHost: other--app.localhost\r\nConnection: close\r\n\r\n`,
   };
   for (const [what, message] of Object.entries(cases)) {
     const exchange = await raw(port, [message]);

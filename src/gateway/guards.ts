@@ -126,6 +126,8 @@ export class Guards {
     if (req.rawHeaders.length / 2 > maxHeaderCount) {
       return { code: "headers_too_large", message: `A request may carry at most ${maxHeaderCount} header fields.` };
     }
+    // RFC 9112 §3.2: two Host fields are a 400; the gateway routed on the first, the container could read another.
+    if (countHeader(req.rawHeaders, "host") > 1) return { code: "bad_request", message: "A request must carry exactly one Host header." };
     // llhttp hands such a request over before failing on its body; RFC 9112 §6.3 says 400 and close.
     const codings = req.headers["transfer-encoding"];
     if (codings !== undefined && !FINAL_CHUNKED.test(codings)) return { code: "bad_request", message: "Transfer-Encoding must end with chunked." };
@@ -207,6 +209,16 @@ export interface BodyWatch {
 }
 
 const NOT_WATCHED: BodyWatch = { stopped: () => null };
+
+/** How many times `name` (lowercase) occurs in a raw header list. */
+function countHeader(raw: string[], name: string): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const field = raw[i]!;
+    if (field.length === name.length && field.toLowerCase() === name) count++;
+  }
+  return count;
+}
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
