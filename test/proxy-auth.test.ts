@@ -110,7 +110,9 @@ test("rate limit: 429 with Retry-After beyond the burst, admitted again after re
   assert.equal((await request(open)).status, 200, "admitted again once the bucket refilled");
 
   // A tighter limit for this workspace applies at once.
+  assert.deepEqual(await platform.client.workspaceLimit("test"), { workspace: "test", rate: 20, burst: 10, custom: false });
   await platform.client.setWorkspaceLimit("test", { rate: 1, burst: 2 });
+  assert.deepEqual(await platform.client.workspaceLimit("test"), { workspace: "test", rate: 1, burst: 2, custom: true });
   const after = [];
   for (let i = 0; i < 4; i++) after.push((await request(open)).status);
   assert.deepEqual(after.slice(2), [429, 429]);

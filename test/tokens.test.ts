@@ -128,16 +128,19 @@ test("tokens are stored hashed and listed without secrets", async (t) => {
   assert.ok(!listing.includes("secretHash"));
 });
 
-test("a restarted server keeps its tokens and does not print a new admin token", async (t) => {
+test("a restarted server keeps its tokens and workspace limits and does not print a new admin token", async (t) => {
   const home = mkdtempSync(join(tmpdir(), "berth-tokens-"));
   t.after(() => rmSync(home, { recursive: true, force: true }));
   const first = await startPlatform(t, { requireAuth: true, home });
   const bootstrap = first.server.bootstrapToken!;
   assert.ok(bootstrap);
+  await first.client.setWorkspaceLimit("test", { rate: 7, burst: 9 });
   await first.server.close();
   const second = await startPlatform(t, { requireAuth: true, home });
   assert.equal(second.server.bootstrapToken, undefined);
-  assert.ok((await new ApiClient(second.server.url, undefined, bootstrap).listTokens()).length >= 1);
+  const again = new ApiClient(second.server.url, undefined, bootstrap);
+  assert.ok((await again.listTokens()).length >= 1);
+  assert.deepEqual(await again.workspaceLimit("test"), { workspace: "test", rate: 7, burst: 9, custom: true }, "workspace limits persist");
 });
 
 test("CLI: login saves the token in a mode-0600 file that later commands use; --token and BERTH_TOKEN work", async (t) => {

@@ -113,6 +113,10 @@ export class ApiClient {
     await this.json(`/api/secrets/${encodeURIComponent(name)}`, "DELETE");
   }
 
+  async workspaceLimit(workspace: string): Promise<{ workspace: string; rate: number; burst: number; custom: boolean }> {
+    return this.json(`/api/workspaces/${encodeURIComponent(workspace)}/limit`, "GET");
+  }
+
   async setWorkspaceLimit(workspace: string, limit: { rate: number; burst: number }): Promise<void> {
     await this.json(`/api/workspaces/${encodeURIComponent(workspace)}/limit`, "PUT", limit);
   }

@@ -136,10 +136,10 @@ export async function main(argv: string[]): Promise<void> {
   clientOptions(
     workspace
       .command("limit")
-      .description("set a workspace's rate limit (admin token)")
+      .description("show a workspace's rate limit, or set it with --rate (admin token)")
       .argument("<name>")
-      .requiredOption("--rate <n>", "requests per second")
-      .requiredOption("--burst <n>", "requests at once from a full bucket"),
+      .option("--rate <n>", "requests per second")
+      .option("--burst <n>", "requests at once from a full bucket (default 5 s worth)"),
   ).action(workspaceLimitCommand);
 
   await program.parseAsync(argv);

@@ -127,11 +127,16 @@ export async function secretDeleteCommand(name: string, flags: SecurityFlags): P
   status(green(`✓ Deleted secret "${name}"`));
 }
 
-export async function workspaceLimitCommand(name: string, flags: ClientFlags & { rate: string; burst: string }): Promise<void> {
+export async function workspaceLimitCommand(name: string, flags: ClientFlags & { rate?: string; burst?: string }): Promise<void> {
+  const client = clientFor(flags);
+  if (flags.rate === undefined && flags.burst === undefined) {
+    const limit = await client.workspaceLimit(name);
+    process.stdout.write(`${limit.workspace}: ${limit.rate} requests/s, burst ${limit.burst}${limit.custom ? "" : " (the server's default)"}\n`);
+    return;
+  }
   const rate = Number(flags.rate);
-  const burst = Number(flags.burst);
+  const burst = Number(flags.burst ?? rate * 5);
   if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new CliError("--rate must be > 0 and --burst an integer ≥ 1");
-  await clientFor(flags).setWorkspaceLimit(name, { rate, burst });
+  await client.setWorkspaceLimit(name, { rate, burst });
   status(green(`✓ Workspace "${name}": ${rate} requests/s, burst ${burst}`));
 }
-

@@ -10,6 +10,7 @@
  *   PUT    /api/secrets/:name          { values: { KEY: "value" } } → names and keys only
  *   GET    /api/secrets                names and keys only
  *   DELETE /api/secrets/:name
+ *   GET    /api/workspaces/:name/limit → { workspace, rate, burst, custom }
  *   PUT    /api/workspaces/:name/limit { rate, burst } (admin tokens only)
  *
  * A member token acts on its own workspace only (403 otherwise); an admin
@@ -152,6 +153,12 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
     const workspace = workspaceFor(c);
     if (!secrets.delete(workspace, name)) throw new BerthError("not_found", `no secret named "${name}" in workspace "${workspace}"`);
     return c.json({ deleted: name });
+  });
+
+  api.get("/api/workspaces/:name/limit", (c) => {
+    const workspace = workspaceFor(c, c.req.param("name"));
+    const custom = options.store.listLimits().some((limit) => limit.workspace === workspace);
+    return c.json({ workspace, ...options.rateLimiter.limitOf(workspace), custom });
   });
 
   api.put("/api/workspaces/:name/limit", async (c) => {

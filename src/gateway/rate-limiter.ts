@@ -143,6 +143,11 @@ export class RateLimiter {
     this.#buckets.get(key)?.setLimit(limit);
   }
 
+  /** The limit that applies to `key`: its own, or the default. */
+  limitOf(key: string): RateLimit {
+    return this.#limits.get(key) ?? this.#defaultLimit;
+  }
+
   take(key: string, now: number): RateDecision {
     if (now >= this.#sweepAtTime) this.#sweep(now);
     let bucket = this.#buckets.get(key);
