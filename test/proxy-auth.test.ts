@@ -5,11 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { connect } from "node:net";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 
-const PROTECTED_APP = `
+/** Every web function kind, protected; `port` is the webServer's (free on this machine). */
+const protectedApp = (port: number) => `
+import { createServer } from "node:http";
 import { App } from "berth";
 const app = new App("guarded");
 const echo = (request: Request) =>
@@ -20,12 +22,27 @@ export const node = app.function().nodeApp({ requiresProxyAuth: true }, () => (r
   res.setHeader("content-type", "application/json");
   res.end(JSON.stringify({ key: req.headers["berth-key"] ?? null, secret: req.headers["berth-secret"] ?? null }));
 });
+export const server = app.function().webServer({ port: ${port}, requiresProxyAuth: true }, () => {
+  createServer((req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ key: req.headers["berth-key"] ?? null, secret: req.headers["berth-secret"] ?? null }));
+  }).listen(${port}, "127.0.0.1");
+});
 export const open = app.function().webEndpoint(() => "open");
 `;
 
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 async function deployGuarded(t: TestContext, platform: TestPlatform) {
-  const result = await platform.deploy(tempApp(t, "guarded.ts", PROTECTED_APP));
-  const urls = ["endpoint", "fetcher", "node"].map((name) => platform.url(result, name));
+  const result = await platform.deploy(tempApp(t, "guarded.ts", protectedApp(await freePort())));
+  const urls = ["endpoint", "fetcher", "node", "server"].map((name) => platform.url(result, name));
   return { result, urls, open: platform.url(result, "open") };
 }
 
