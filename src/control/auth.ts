@@ -7,9 +7,11 @@
  * Valid tokens are also held in memory by id, so a check of a known token
  * costs one map lookup and one SHA-256; an unknown id costs one indexed
  * SQLite read (a token issued offline with `--home` is found that way).
- * Revoking removes the entry in the same call, so a revoked token is refused
- * by the very next request. (Several gateways sharing one database will need
- * a change feed for revocations; one process needs nothing more.)
+ * Revoking through this service removes the entry in the same call, so the
+ * very next request is refused; a revocation written to the store by
+ * another process (`berth token revoke --home`, another gateway) is seen
+ * within REVALIDATE_MS, because a cached entry older than that is read
+ * again (one read per token per second, not per request).
  */
 import { BerthError } from "../errors/codes.js";
 import { hashSecret, randomId, randomSecret, secretMatches } from "./crypto.js";
@@ -66,18 +68,20 @@ const PROXY_SECRET_PREFIX = "ws-";
 const MAX_NAME = 100;
 
 export class TokenService {
-  private readonly valid = new Map<string, TokenRecord>();
+  /** Valid tokens by id, with the time (`now()`) each was last read from the store. */
+  private readonly valid = new Map<string, { record: TokenRecord; readAt: number }>();
 
   constructor(
     private readonly store: SecurityStore,
     private readonly now: () => number = Date.now,
   ) {
-    for (const token of store.listTokens()) if (token.revokedAt === null) this.valid.set(token.id, token);
+    const readAt = now();
+    for (const record of store.listTokens()) if (record.revokedAt === null) this.valid.set(record.id, { record, readAt });
   }
 
   /** True once any valid API token exists (a fresh server has none and bootstraps one). */
   hasApiTokens(): boolean {
-    for (const token of this.valid.values()) if (token.kind === "api") return true;
+    for (const { record } of this.valid.values()) if (record.kind === "api") return true;
     return false;
   }
 
@@ -133,11 +137,15 @@ export class TokenService {
    * by `berth token create --home` while the server runs works at once.
    */
   private lookup(id: string): TokenRecord | undefined {
+    const now = this.now();
     const cached = this.valid.get(id);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && now - cached.readAt < REVALIDATE_MS) return cached.record;
     const stored = this.store.getToken(id);
-    if (stored === undefined || stored.revokedAt !== null) return undefined;
-    this.valid.set(id, stored);
+    if (stored === undefined || stored.revokedAt !== null) {
+      this.valid.delete(id);
+      return undefined;
+    }
+    this.valid.set(id, { record: stored, readAt: now });
     return stored;
   }
 
@@ -155,12 +163,15 @@ export class TokenService {
       revokedAt: null,
     };
     this.store.insertToken(record);
-    this.valid.set(id, record);
+    this.valid.set(id, { record, readAt: this.now() });
     return record;
   }
 }
 
 const UNKNOWN_HASH = hashSecret(PROXY_SECRET_PREFIX);
+
+/** Milliseconds a cached token is trusted before the store is asked again (revocations by other processes). */
+const REVALIDATE_MS = 1_000;
 
 function view(token: TokenRecord): TokenView {
   return {
