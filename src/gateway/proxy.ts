@@ -31,12 +31,24 @@ export interface ForwardingInfo {
   host: string;
 }
 
+/** Where each upstream pool connects, for traffic undici does not carry (WebSocket upgrades). */
+const endpoints = new WeakMap<Dispatcher, ContainerEndpoint>();
+
 /** Opens the keep-alive connection pool to a container. */
 export function connectUpstream(endpoint: ContainerEndpoint, connections: number): Dispatcher {
   const options = { connections, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 };
-  return "socketPath" in endpoint
-    ? new UndiciPool("http://localhost", { ...options, socketPath: endpoint.socketPath })
-    : new UndiciPool(`http://${endpoint.host}:${endpoint.port}`, options);
+  const pool =
+    "socketPath" in endpoint
+      ? new UndiciPool("http://localhost", { ...options, socketPath: endpoint.socketPath })
+      : new UndiciPool(`http://${endpoint.host}:${endpoint.port}`, options);
+  endpoints.set(pool, endpoint);
+  return pool;
+}
+
+export function endpointOf(upstream: Dispatcher): ContainerEndpoint {
+  const endpoint = endpoints.get(upstream);
+  if (!endpoint) throw new Error("upstream was not opened by connectUpstream");
+  return endpoint;
 }
 
 export function requestHeaders(req: IncomingMessage, forwarding: ForwardingInfo, trustForwarding: boolean): string[] {

@@ -6,10 +6,13 @@
  * The request path, in this order, because each step is cheaper than the
  * next and must not be skipped by it:
  *
- *   host ─▶ route ─▶ queue (slot on a ready container) ─▶ proxy
- *    │        │         │                                   │
- *   404      404       503 queue_full / startup_failed     502 container failed
- *   unknown  unknown   (Retry-After)                        504 past `timeout`
+ *   host ─▶ route ─▶ params ─▶ queue (slot on a ready container) ─▶ proxy
+ *    │        │        │         │                                   │
+ *   404      404      422       503 queue_full / startup_failed     502 container failed
+ *   unknown  unknown  invalid   (Retry-After)                        504 past `timeout`
+ *
+ * `params` picks the container pool of a parametrized function (params.ts).
+ * WebSocket upgrades take the same steps in upgrade.ts.
  *
  * A denied request never reaches the queue, so it never starts a container.
  */
@@ -19,8 +22,10 @@ import type { Dispatcher } from "undici";
 import { classifyHost } from "../control/labels.js";
 import type { FunctionService } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
+import { resolveParams } from "./params.js";
 import { forward, requestHeaders } from "./proxy.js";
 import { sendError } from "./respond.js";
+import { createUpgradeHandler } from "./upgrade.js";
 
 export interface RouteLookup {
   lookup(hostLabel: string): FunctionService<Dispatcher> | undefined;
@@ -48,7 +53,29 @@ export function createGateway(options: GatewayOptions): Server {
       sendError(res, "internal_error");
     });
   });
+  server.on(
+    "upgrade",
+    createUpgradeHandler({
+      domain: options.domain,
+      routes: options.routes,
+      headersFor: (req) => upstreamHeaders(options, req),
+      requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
+    }),
+  );
   return server;
+}
+
+function nextRequestId(): string {
+  requestCounter += 1;
+  return `${idPrefix}-${requestCounter.toString(36)}`;
+}
+
+/** The client's headers plus the gateway's forwarding headers: what the container receives. */
+function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[] {
+  const clientIp = normaliseAddress(req.socket.remoteAddress);
+  const forwardedFor =
+    options.trustForwarding && req.headers["x-forwarded-for"] ? `${req.headers["x-forwarded-for"]}, ${clientIp}` : clientIp;
+  return requestHeaders(req, { forwardedFor, proto: "http", host: req.headers.host ?? "" }, options.trustForwarding ?? false);
 }
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -57,8 +84,10 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   const service = host.kind === "function" ? options.routes.lookup(host.hostLabel) : undefined;
   if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
 
-  requestCounter += 1;
-  const requestId = `${idPrefix}-${requestCounter.toString(36)}`;
+  const selected = resolveParams(service.manifest, req.url);
+  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", {}, { issues: selected.issues });
+
+  const requestId = nextRequestId();
   const idHeader: [string, string] = [REQUEST_ID_HEADER, requestId];
 
   const controller = new AbortController();
@@ -69,7 +98,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
 
   let lease;
   try {
-    lease = await service.pool().acquire(controller.signal);
+    lease = await service.pool(selected.params, selected.key).acquire(controller.signal);
   } catch (error) {
     if (error instanceof PoolError) {
       if (error.code === "aborted") return;
@@ -86,15 +115,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
     controller.abort(new Error("timeout"));
   }, service.timeoutMs);
   try {
-    const clientIp = normaliseAddress(req.socket.remoteAddress);
-    const forwardedFor =
-      options.trustForwarding && req.headers["x-forwarded-for"] ? `${req.headers["x-forwarded-for"]}, ${clientIp}` : clientIp;
-    const headers = requestHeaders(
-      req,
-      { forwardedFor, proto: "http", host: req.headers.host ?? "" },
-      options.trustForwarding ?? false,
-    );
-    await forward(lease.upstream, req, res, headers, [idHeader], controller.signal);
+    await forward(lease.upstream, req, res, upstreamHeaders(options, req), [idHeader], controller.signal);
   } catch {
     if (timedOut) {
       sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {

@@ -17,6 +17,7 @@ export interface ServiceIdentity {
 
 export class FunctionService<U> {
   private readonly pools = new Map<string, Pool<U>>();
+  private readonly draining = new AbortController();
 
   constructor(
     readonly identity: ServiceIdentity,
@@ -39,12 +40,22 @@ export class FunctionService<U> {
     return pool;
   }
 
-  /** Starts `minContainers` of the default pool. */
+  /** Starts `minContainers` of the default pool; a parametrized function's pools exist only once a request names their set. */
   warmUp(): void {
-    if (this.manifest.scaling.minContainers > 0) this.pool().warmUp();
+    if (this.manifest.scaling.minContainers > 0 && this.manifest.params.length === 0) this.pool().warmUp();
+  }
+
+  /**
+   * Aborted when the service starts draining (redeploy, app stop, shutdown):
+   * long-lived connections (WebSockets) close themselves on it, since their
+   * inputs would otherwise hold the drain open until the grace period ends.
+   */
+  get drainSignal(): AbortSignal {
+    return this.draining.signal;
   }
 
   async drain(graceMs: number): Promise<void> {
+    this.draining.abort();
     await Promise.all([...this.pools.values()].map((pool) => pool.drain(graceMs)));
   }
 
