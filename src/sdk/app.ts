@@ -5,6 +5,7 @@
  * name becomes the function's name.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer, type AddressInfo } from "node:net";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import {
   BERTH_FUNCTION,
@@ -73,8 +74,13 @@ export interface WebAppOptions {
 }
 
 export interface WebServerOptions extends WebAppOptions {
-  /** Port the server listens on inside the container. */
-  port: number;
+  /**
+   * Port the server listens on inside the container (also in `PORT`). Omit it
+   * to get a free port per container in `port` and `PORT`: under the process
+   * runtime containers share the host's network, so only that lets several
+   * replicas or parameter sets run at once.
+   */
+  port?: number;
   /** Seconds to wait for the port to accept connections. Default 60. */
   startupTimeout?: number;
 }
@@ -213,16 +219,20 @@ export class FunctionBuilder<S, P> {
    * Any HTTP server listening on `port` inside the container; `start` launches it.
    *
    * @example app.function().webServer({ port: 8000 }, () => { spawn("python3", ["-m", "http.server", "8000"]) })
+   * @example app.function().webServer({}, ({ port }) => { spawn("python3", ["-m", "http.server", String(port)]) })
    */
-  webServer(options: WebServerOptions, start: (context: { params: P; state: S }) => unknown): FunctionDefinition {
-    if (!options || !Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
-      throw new Error("webServer needs { port } with an integer from 1 to 65535");
+  webServer(options: WebServerOptions, start: (context: { params: P; state: S; port: number }) => unknown): FunctionDefinition {
+    const fixed = options?.port;
+    if (!options || (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1 || fixed > 65535))) {
+      throw new Error("webServer needs options, with port (if given) an integer from 1 to 65535");
     }
     if (typeof start !== "function") throw new Error("webServer needs a start function");
-    const extra = { port: options.port, startupTimeout: options.startupTimeout };
+    const extra = { port: fixed, startupTimeout: options.startupTimeout };
     return this.define("server", options, extra, async (_name, scope) => {
-      await start(scope as { params: P; state: S });
-      return { type: "port", port: options.port };
+      const port = fixed ?? (await freePort());
+      process.env.PORT = String(port);
+      await start({ ...(scope as { params: P; state: S }), port });
+      return { type: "port", port };
     });
   }
 
@@ -286,6 +296,17 @@ export class FunctionBuilder<S, P> {
       },
     };
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "0.0.0.0", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 function splitOptions<F>(a: unknown, b: unknown, verb: string): [WebAppOptions, F] {

@@ -43,7 +43,7 @@ export interface FunctionManifest {
   method?: string;
   /** Only for `endpoint`: whether `/docs` and `/openapi.json` are served. */
   docs?: boolean;
-  /** Only for `server`: the port the user's server listens on. */
+  /** Only for `server`: the port the user's server listens on; absent, each container gets a free one. */
   port?: number;
   requiresProxyAuth: boolean;
   image: ImageSpec;
