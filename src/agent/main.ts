@@ -23,6 +23,7 @@ function send(message: AgentMessage): Promise<void> {
 }
 
 async function load(message: LoadMessage): Promise<void> {
+  const deadline = Date.now() + message.startupTimeoutMs;
   Object.assign(process.env, message.env);
   process.chdir(message.cwd);
   const module = (await import(pathToFileURL(message.bundlePath).href)) as Record<string, unknown>;
@@ -34,7 +35,7 @@ async function load(message: LoadMessage): Promise<void> {
   if (manifest.kind === "server" && manifest.port !== undefined) await claimPort(manifest.port);
   started = await definition.start({ params: message.params });
   const { handler } = started;
-  if (handler.type === "port") await waitForPort(handler.port, message.startupTimeoutMs);
+  if (handler.type === "port") await waitForPort(handler.port, deadline, message.startupTimeoutMs);
   serving = await serveHandler(handler, message.socketPath);
   await send({ type: "ready", endpoint: serving.endpoint });
   if (handler.type === "port") {

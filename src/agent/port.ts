@@ -62,9 +62,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Resolves once `port` accepts a TCP connection on loopback, or rejects after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Resolves once `port` accepts a TCP connection on loopback, or rejects at
+ * `deadline` (epoch ms) naming `timeoutMs`, the user's whole startupTimeout.
+ */
+export async function waitForPort(port: number, deadline: number, timeoutMs: number): Promise<void> {
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     if (await acceptsConnections(port)) return;
     if (Date.now() >= deadline) {
