@@ -126,6 +126,12 @@ test("Hono: server-sent events arrive one by one, and a client abort reaches the
     if (!aborted) await new Promise((resolve) => setTimeout(resolve, 100));
   }
   assert.ok(aborted, "the container's request signal never aborted after the client went away");
+  let inFlight = -1;
+  for (let i = 0; i < 100 && inFlight !== 0; i += 1) {
+    inFlight = platform.server.platform.stats("test", "honoapp")[0]!.pools[0]!.inFlight;
+    if (inFlight !== 0) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(inFlight, 0, "the aborted request's slot is released");
 });
 
 test("Hono: WebSockets through @hono/node-ws's upgradeWebSocket", async (t) => {

@@ -5,7 +5,15 @@
  * together is all it does; the routing of each input happens in `Pool`.
  */
 import type { FunctionManifest } from "../sdk/contract.js";
-import { Pool, type PoolOptions, type PoolStats } from "./pool.js";
+import { Pool, PoolError, type PoolOptions, type PoolStats } from "./pool.js";
+
+/**
+ * Parameter sets with containers or queued inputs that one function may have
+ * at once. Every distinct `?param=` value a client invents would otherwise
+ * start its own containers without bound; pools with nothing left in them
+ * are forgotten to make room.
+ */
+export const MAX_ACTIVE_PARAM_SETS = 100;
 
 export interface ServiceIdentity {
   workspace: string;
@@ -30,10 +38,18 @@ export class FunctionService<U> {
     return this.manifest.timeout * 1000;
   }
 
-  /** The pool of a parameter set; `key` is its canonical form (empty without parameters). */
+  /**
+   * The pool of a parameter set; `key` is its canonical form (empty without
+   * parameters). Throws a `queue_full` PoolError when `MAX_ACTIVE_PARAM_SETS`
+   * sets are busy.
+   */
   pool(params: Record<string, unknown> = {}, key = ""): Pool<U> {
     let pool = this.pools.get(key);
     if (!pool) {
+      if (this.pools.size >= MAX_ACTIVE_PARAM_SETS) this.forgetIdlePools();
+      if (this.pools.size >= MAX_ACTIVE_PARAM_SETS) {
+        throw new PoolError("queue_full", `${MAX_ACTIVE_PARAM_SETS} parameter sets of this function are already active; retry later`);
+      }
       pool = new Pool(this.makePool(params, key));
       this.pools.set(key, pool);
     }
@@ -57,6 +73,13 @@ export class FunctionService<U> {
   async drain(graceMs: number): Promise<void> {
     this.draining.abort();
     await Promise.all([...this.pools.values()].map((pool) => pool.drain(graceMs)));
+  }
+
+  private forgetIdlePools(): void {
+    for (const [key, pool] of this.pools) {
+      const { starting, ready, draining, queued, inFlight } = pool.stats();
+      if (starting + ready + draining + queued + inFlight === 0) this.pools.delete(key);
+    }
   }
 
   stats(): Array<PoolStats & { params: string }> {
