@@ -56,7 +56,14 @@ export const web = app.function({ concurrency: { maxInputs: 10 } }).nodeApp(() =
   api.get("/redirect", (_req, res) => res.redirect(302, "/elsewhere?x=1"));
   const server = createServer(api);
   const wss = new WebSocketServer({ server, path: "/socket" });
-  wss.on("connection", (ws) => ws.on("message", (data, isBinary) => ws.send(isBinary ? data : "express:" + data.toString(), { binary: isBinary })));
+  wss.on("connection", (ws, req) => {
+    ws.send(JSON.stringify({ url: req.url, forwardedFor: req.headers["x-forwarded-for"], forwardedHost: req.headers["x-forwarded-host"], cookie: req.headers.cookie }));
+    ws.on("message", (data, isBinary) => {
+      const text = data.toString();
+      if (!isBinary && text.startsWith("close:")) return ws.close(Number(text.slice(6)), "bye from the app");
+      ws.send(isBinary ? data : "express:" + text, { binary: isBinary });
+    });
+  });
   return server;
 });
 
@@ -112,17 +119,25 @@ test("Express: every method, full path and query, repeated headers and cookies, 
   await redirect.text();
 });
 
-test("Express: ws attached to the app's own http.Server relays text and binary", async (t) => {
+test("Express: ws attached to the app's own http.Server gets the path, query and headers, relays text, binary and close codes", async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy(tempApp(t, "express.ts", EXPRESS_APP)), "web");
-  const ws = await connectWs(t, `${url}socket`);
+  const ws0 = await connectWs(t, `${url}socket?a=1&b=%2F`, { headers: { cookie: "s=1; t=2", "x-forwarded-for": "6.6.6.6" } });
+  const greeting = new Promise<string>((resolve) => ws0.once("message", (data: Buffer) => resolve(data.toString())));
+  const ws = ws0;
+  assert.deepEqual(JSON.parse(await greeting), {
+    url: "/socket?a=1&b=%2F",
+    forwardedFor: "127.0.0.1",
+    forwardedHost: new URL(url).host,
+    cookie: "s=1; t=2",
+  });
   assert.equal(await roundTrip(ws, "ping"), "express:ping");
   const binary = new Promise<Buffer>((resolve) => ws.once("message", (data: Buffer, isBinary: boolean) => isBinary && resolve(data)));
   ws.send(Buffer.from([0, 1, 2, 255]));
   assert.deepEqual([...(await binary)], [0, 1, 2, 255]);
   const done = closed(ws);
-  ws.close(4001, "custom code");
-  assert.equal((await done).code, 4001, "the app's close code comes back through the gateway");
+  ws.send("close:4002");
+  assert.deepEqual(await done, { code: 4002, reason: "bye from the app" }, "the app's close code and reason reach the client");
 });
 
 test("Fastify 5: a Fastify instance is made ready and served", async (t) => {

@@ -22,7 +22,7 @@ export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024;
 /** A side whose peer is slower than this many buffered bytes stops being read until it catches up. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
-export const CLOSE_GOING_AWAY = 1001;
+const CLOSE_GOING_AWAY = 1001;
 
 const server = new WebSocketServer({
   noServer: true,
