@@ -1,33 +1,36 @@
 /**
  * WebSocket echo round trips/s through berth's gateway next to a direct
  * connection to the same `ws` server in the same container, measured in the
- * same run (bench/load.ts in its own process: each connection sends 64 bytes
- * and waits for the echo before sending again).
+ * same run (bench/support/ws-load.ts in its own process).
  *
- *   npx tsx bench/websocket.ts [--seconds=5] [--connections=20]
+ *   npx tsx bench/websocket.ts [seconds=5] [connections=20]
  */
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { request } from "undici";
-import { deployBench } from "./platform.js";
-import { load, numberArg, printTable } from "./support.js";
+import { deployBench } from "./support/deploy.js";
+import { printTable } from "./support/table.js";
+import { runWsLoad } from "./support/ws-load.js";
 
-const durationMs = numberArg("seconds", 5) * 1000;
-const connections = numberArg("connections", 20);
+const seconds = Number(process.argv[2] ?? 5);
+const connections = Number(process.argv[3] ?? 20);
 
-const berth = await deployBench(fileURLToPath(new URL("./apps/ws-echo.ts", import.meta.url)), "echo");
+const berth = await deployBench(join(import.meta.dirname, "apps", "ws-echo.ts"), "echo");
 try {
-  const answer = await request(berth.origin, { headers: { host: berth.host } });
-  const port = Number(await answer.body.text());
-  const directUrl = `http://127.0.0.1:${port}/`;
-  const gateway = { url: berth.origin, host: berth.host };
-  await load({ kind: "ws", url: directUrl, connections, durationMs: 1000 });
-  await load({ kind: "ws", ...gateway, connections, durationMs: 1000 });
-  const direct = await load({ kind: "ws", url: directUrl, connections, durationMs });
-  const proxied = await load({ kind: "ws", ...gateway, connections, durationMs });
-  printTable(`WebSocket echo (64 B), ${connections} connections, ${durationMs / 1000} s each`, "round trips/s", [
-    { name: "direct to the container's ws server", result: direct },
-    { name: "through the berth gateway", result: proxied },
-  ]);
+  // The echo server answers plain GETs with its port, so it can be reached without the gateway too.
+  const answer = await request(`http://127.0.0.1:${berth.port}/`, { headers: { host: berth.host } });
+  const serverPort = Number(await answer.body.text());
+  await runWsLoad(serverPort, "/", "127.0.0.1", connections, 1);
+  await runWsLoad(berth.port, "/", berth.host, connections, 1);
+  const direct = await runWsLoad(serverPort, "/", "127.0.0.1", connections, seconds);
+  const proxied = await runWsLoad(berth.port, "/", berth.host, connections, seconds);
+  printTable(
+    `WebSocket echo (64 B): ${connections} connections, ${seconds} s each`,
+    ["path", "round trips/s", "p50 ms", "p99 ms", "errors", "ratio"],
+    [
+      ["direct to the container's ws server", direct.rps, direct.p50, direct.p99, direct.errors, 1],
+      ["through the berth gateway", proxied.rps, proxied.p50, proxied.p99, proxied.errors, proxied.rps / direct.rps],
+    ],
+  );
 } finally {
   await berth.close();
 }

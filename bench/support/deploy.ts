@@ -1,18 +1,19 @@
 /**
- * Starts a throwaway berth platform in this process and deploys one bench
- * app to it through the real bundler and control API.
+ * Starts a throwaway berth platform in this process and deploys any one
+ * bench app to it through the real bundler and control API (run.ts's
+ * `benchPlatform` always deploys bench/apps/hello.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bundleApp } from "../src/bundler/bundle.js";
-import { ApiClient } from "../src/cli/client.js";
-import { startServer, type RunningServer } from "../src/server/start.js";
+import { bundleApp } from "../../src/bundler/bundle.js";
+import { ApiClient } from "../../src/cli/client.js";
+import { startServer, type RunningServer } from "../../src/server/start.js";
 
 export interface BenchPlatform {
   server: RunningServer;
-  /** `http://127.0.0.1:<port>/` and the Host header of the deployed function. */
-  origin: string;
+  /** The gateway's port on 127.0.0.1 and the Host header of the deployed function. */
+  port: number;
   host: string;
   close(): Promise<void>;
 }
@@ -27,7 +28,7 @@ export async function deployBench(file: string, functionName: string): Promise<B
   const url = new URL(result.functions.find((fn) => fn.name === functionName)!.url);
   return {
     server,
-    origin: `http://127.0.0.1:${server.port}/`,
+    port: server.port,
     host: url.host,
     async close() {
       await server.close();
