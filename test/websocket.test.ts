@@ -46,6 +46,7 @@ function start({ port }: { port: number }) {
 export const echo = app.function({ concurrency: { maxInputs: 100 } }).webServer({}, start);
 export const single = app.function({ concurrency: { maxInputs: 1 }, maxContainers: 1 }).webServer({}, start);
 export const brief = app.function({ timeout: 1, concurrency: { maxInputs: 10 } }).webServer({}, start);
+export const plain = app.function().webEndpoint(() => "no sockets here");
 `;
 
 async function deployWs(t: TestContext): Promise<{ platform: TestPlatform; file: string; url: (name: string) => string }> {
@@ -170,6 +171,11 @@ test("garbage frames are answered with 1002 and the slot is released; refused an
   const wrongPath = await refusedUpgrade(t, `${url("echo")}nope`);
   assert.equal(wrongPath.status, 400, "the app's own refusal reaches the client");
   assert.ok(wrongPath.headers["berth-request-id"]);
+
+  const simple = await refusedUpgrade(t, url("plain"));
+  assert.equal(simple.status, 400);
+  assert.match((JSON.parse(simple.body) as { error: { message: string } }).error.message, /Simple endpoints .* do not accept WebSockets/);
+  assert.equal(platform.server.platform.stats("test", "wsraw").find((s) => s.function === "plain")!.pools.length, 0, "no container was started");
 
   const unknown = await refusedUpgrade(t, `http://test--nothing-here.localhost:${target.port}/ws`);
   assert.equal(unknown.status, 404);

@@ -1,22 +1,26 @@
 /**
  * The gateway's chain for WebSocket upgrades, the twin of the HTTP chain in
- * server.ts with the same steps and statuses (answered as raw HTTP on the
- * socket, since an upgrade has no ServerResponse):
+ * server.ts with the same steps and statuses. Refusals are written with a
+ * `ServerResponse` bound to the upgrade's socket, so every `res`-based step
+ * of the HTTP chain can run here unchanged.
  *
  *   host ─▶ route ─▶ handshake ─▶ params ─▶ queue ─▶ relay (websocket.ts)
  *    │        │         │            │         │         │
  *   404      404       400          422       503       502 / the app's own refusal
+ *
+ * The handshake step also refuses simple endpoints (webEndpoint), which
+ * serve no WebSockets, before a container is involved.
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
 import { classifyHost } from "../control/labels.js";
-import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 import { PoolError } from "../router/pool.js";
 import type { FunctionService } from "../router/service.js";
 import { resolveParams } from "./params.js";
 import { endpointOf } from "./proxy.js";
-import { isWebSocketHandshake, refuseUpgrade, relayWebSocket } from "./websocket.js";
+import { sendError } from "./respond.js";
+import { isWebSocketHandshake, relayWebSocket, upgradeResponse } from "./websocket.js";
 
 export interface UpgradeDeps {
   domain: string;
@@ -30,24 +34,29 @@ export interface UpgradeDeps {
 export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     socket.on("error", () => socket.destroy());
-    handleUpgrade(deps, req, socket, head).catch((error: unknown) => {
+    const res = upgradeResponse(req, socket);
+    handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
       console.error("gateway: unexpected error in a WebSocket upgrade", error);
-      refuse(socket, "internal_error");
+      sendError(res, "internal_error");
     });
   };
 }
 
-async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: ServerResponse, socket: Duplex, head: Buffer): Promise<void> {
   const host = classifyHost(req.headers.host, deps.domain);
   const service = host.kind === "function" ? deps.routes.lookup(host.hostLabel) : undefined;
-  if (!service) return refuse(socket, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
+  if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
   if (!isWebSocketHandshake(req)) {
-    return refuse(socket, "bad_request", "Only RFC 6455 WebSocket upgrades (GET, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid key) are accepted.");
+    return sendError(res, "bad_request", "Only RFC 6455 WebSocket upgrades (GET, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid key) are accepted.");
+  }
+  if (service.manifest.kind === "endpoint") {
+    return sendError(res, "bad_request", "Simple endpoints (webEndpoint) do not accept WebSockets; serve them with fetchApp, nodeApp or webServer.");
   }
   const selected = resolveParams(service.manifest, req.url);
-  if (!selected.ok) return refuse(socket, "invalid_input", "Invalid parameters.", { issues: selected.issues });
+  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", {}, { issues: selected.issues });
 
   const idHeader = deps.requestId();
+  const idHeaders = { [idHeader[0]]: idHeader[1] };
   const controller = new AbortController();
   const onGone = () => controller.abort();
   socket.once("close", onGone);
@@ -57,9 +66,9 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Du
   } catch (error) {
     if (!(error instanceof PoolError)) throw error;
     if (error.code === "aborted") return;
-    const headers: Record<string, string> = { [idHeader[0]]: idHeader[1] };
+    const headers: Record<string, string> = { ...idHeaders };
     if (error.code === "queue_full" || error.code === "startup_failed") headers["retry-after"] = "1";
-    return refuse(socket, error.code, error.message, {}, headers);
+    return sendError(res, error.code, error.message, headers);
   } finally {
     socket.off("close", onGone);
   }
@@ -69,10 +78,7 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Du
     idleMs: service.timeoutMs,
     drain: service.drainSignal,
     responseHeaders: [idHeader],
+    upstreamFailed: () => sendError(res, "upstream_failed", "The function's container failed to accept the WebSocket connection.", idHeaders),
     done: () => lease.release(),
   });
-}
-
-function refuse(socket: Duplex, code: ErrorCode, message?: string, details: Record<string, unknown> = {}, headers: Record<string, string> = {}): void {
-  refuseUpgrade(socket, ERRORS[code].status, JSON.stringify(errorBody(code, message, details)), headers);
 }

@@ -11,7 +11,8 @@
  * The connection holds one pool lease for its whole life: an open WebSocket
  * is one input against `maxInputs`.
  */
-import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { ContainerEndpoint } from "../runtime/types.js";
@@ -43,8 +44,10 @@ export interface RelayOptions {
   idleMs: number;
   /** Aborted when the function version drains: the socket closes with 1001. */
   drain: AbortSignal;
-  /** Headers added to an HTTP answer when the upgrade is refused. */
+  /** Headers added to the app's HTTP answer when it refuses the upgrade. */
   responseHeaders: [string, string][];
+  /** Answers the client when the container cannot be reached (the gateway's 502). */
+  upstreamFailed(): void;
   /** Called exactly once, when both sides are closed (or the upgrade failed). */
   done(): void;
 }
@@ -64,14 +67,17 @@ export function isWebSocketHandshake(req: IncomingMessage): boolean {
   );
 }
 
-/** Writes a plain HTTP answer on a socket that asked to upgrade, then closes it. */
-export function refuseUpgrade(socket: Duplex, status: number, body: string, headers: Record<string, string> = {}): void {
-  if (socket.destroyed) return;
-  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}`];
-  for (const [name, value] of Object.entries({ ...headers, "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), connection: "close" })) {
-    lines.push(`${name}: ${value}`);
-  }
-  socket.end(`${lines.join("\r\n")}\r\n\r\n${body}`);
+/**
+ * A `ServerResponse` written straight to a socket that asked to upgrade, so
+ * refusals on the upgrade path go through the same `sendError` (and any
+ * other `res`-based gateway step) as plain requests; the socket closes after it.
+ */
+export function upgradeResponse(req: IncomingMessage, socket: Duplex): ServerResponse {
+  const res = new ServerResponse(req);
+  res.assignSocket(socket as Socket);
+  res.shouldKeepAlive = false;
+  res.once("finish", () => socket.end());
+  return res;
 }
 
 export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, options: RelayOptions): void {
@@ -103,8 +109,7 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
     if (phase !== "connecting") return;
     phase = "failed";
     socket.off("close", onClientGone);
-    const body = JSON.stringify({ error: { code: "upstream_failed", message: "The function's container failed to accept the WebSocket connection." } });
-    refuseUpgrade(socket, 502, body, Object.fromEntries(options.responseHeaders));
+    options.upstreamFailed();
     finish();
   });
   upstream.once("open", () => {
