@@ -103,7 +103,10 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
     phase = "refused";
     socket.off("close", onClientGone);
     relayRefusal(response, socket, options.responseHeaders);
-    response.once("close", finish);
+    response.once("close", () => {
+      upstream.terminate();
+      finish();
+    });
   });
   upstream.on("error", () => {
     if (phase !== "connecting") return;
@@ -128,10 +131,18 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
 
 /** Relays messages both ways until either side closes; then closes the other with the same code. */
 function bridge(client: WebSocket, upstream: WebSocket, options: RelayOptions, finish: () => void): void {
-  let idle: NodeJS.Timeout | undefined;
+  // One timer per connection, re-armed only when it fires: a message just stamps the time.
+  let lastActivity = performance.now();
   const touch = () => {
-    clearTimeout(idle);
-    idle = setTimeout(() => closeBoth(CLOSE_GOING_AWAY, "idle timeout"), options.idleMs);
+    lastActivity = performance.now();
+  };
+  let idle: NodeJS.Timeout | undefined;
+  const armIdle = (ms: number) => {
+    idle = setTimeout(() => {
+      const quiet = performance.now() - lastActivity;
+      if (quiet >= options.idleMs) closeBoth(CLOSE_GOING_AWAY, "idle timeout");
+      else armIdle(options.idleMs - quiet);
+    }, ms);
     idle.unref();
   };
   const closeBoth = (code: number, reason: string) => {
@@ -141,7 +152,7 @@ function bridge(client: WebSocket, upstream: WebSocket, options: RelayOptions, f
   const onDrain = () => closeBoth(CLOSE_GOING_AWAY, "the function is being redeployed or stopped");
   options.drain.addEventListener("abort", onDrain, { once: true });
   if (options.drain.aborted) onDrain();
-  touch();
+  armIdle(options.idleMs);
 
   pipeMessages(client, upstream, touch);
   pipeMessages(upstream, client, touch);
