@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { request as rawRequest } from "undici";
 import { loopback, request, startPlatform, tempApp } from "./support/platform.js";
-import { closed, connectWs, roundTrip } from "./support/websocket.js";
+import { closed, connectWs, nextMessage, roundTrip } from "./support/websocket.js";
 
 test("the flask-app example: Express 5 POST /echo", async (t) => {
   const platform = await startPlatform(t);
@@ -122,19 +122,18 @@ test("Express: every method, full path and query, repeated headers and cookies, 
 test("Express: ws attached to the app's own http.Server gets the path, query and headers, relays text, binary and close codes", async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy(tempApp(t, "express.ts", EXPRESS_APP)), "web");
-  const ws0 = await connectWs(t, `${url}socket?a=1&b=%2F`, { headers: { cookie: "s=1; t=2", "x-forwarded-for": "6.6.6.6" } });
-  const greeting = new Promise<string>((resolve) => ws0.once("message", (data: Buffer) => resolve(data.toString())));
-  const ws = ws0;
-  assert.deepEqual(JSON.parse(await greeting), {
+  const ws = await connectWs(t, `${url}socket?a=1&b=%2F`, { headers: { cookie: "s=1; t=2", "x-forwarded-for": "6.6.6.6" } });
+  assert.deepEqual(JSON.parse((await nextMessage(ws)).data.toString()), {
     url: "/socket?a=1&b=%2F",
     forwardedFor: "127.0.0.1",
     forwardedHost: new URL(url).host,
     cookie: "s=1; t=2",
   });
   assert.equal(await roundTrip(ws, "ping"), "express:ping");
-  const binary = new Promise<Buffer>((resolve) => ws.once("message", (data: Buffer, isBinary: boolean) => isBinary && resolve(data)));
   ws.send(Buffer.from([0, 1, 2, 255]));
-  assert.deepEqual([...(await binary)], [0, 1, 2, 255]);
+  const binary = await nextMessage(ws);
+  assert.equal(binary.isBinary, true);
+  assert.deepEqual([...binary.data], [0, 1, 2, 255]);
   const done = closed(ws);
   ws.send("close:4002");
   assert.deepEqual(await done, { code: 4002, reason: "bye from the app" }, "the app's close code and reason reach the client");

@@ -7,11 +7,10 @@
  */
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Dispatcher } from "undici";
 import { BerthError } from "../errors/codes.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
 import type { ImageBuilder } from "../image/builder.js";
-import { connectUpstream } from "../gateway/proxy.js";
+import { Upstream } from "../gateway/upstream.js";
 import { FunctionService } from "../router/service.js";
 import type { PoolOptions } from "../router/pool.js";
 import type { RuntimeDriver } from "../runtime/types.js";
@@ -58,7 +57,7 @@ export interface DeployResult {
   functions: FunctionSummary[];
 }
 
-type Service = FunctionService<Dispatcher>;
+type Service = FunctionService<Upstream>;
 
 export class Platform {
   private readonly routes = new Map<string, Service>();
@@ -252,13 +251,13 @@ export class Platform {
 
   private poolOptions(
     logKey: string,
-    identity: FunctionService<Dispatcher>["identity"],
+    identity: Service["identity"],
     fn: FunctionManifest,
     runDir: string,
     env: Record<string, string>,
     params: Record<string, unknown>,
     key: string,
-  ): PoolOptions<Dispatcher> {
+  ): PoolOptions<Upstream> {
     const scaling = fn.scaling;
     return {
       name: key ? `${identity.appName}.${fn.name}[${key}]` : `${identity.appName}.${fn.name}`,
@@ -283,8 +282,8 @@ export class Platform {
       }),
       log: (container, line, stream) =>
         this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line }),
-      attach: (endpoint) => connectUpstream(endpoint, Math.min(scaling.maxInputs, 256)),
-      detach: (upstream) => void upstream.destroy().catch(() => {}),
+      attach: (endpoint) => new Upstream(endpoint),
+      detach: (upstream) => upstream.close(),
       now: this.now,
     };
   }

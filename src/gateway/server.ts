@@ -18,17 +18,17 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import type { Dispatcher } from "undici";
 import { classifyHost } from "../control/labels.js";
 import type { FunctionService } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
 import { resolveParams } from "./params.js";
-import { forward, requestHeaders } from "./proxy.js";
+import { requestHeaders } from "./proxy.js";
+import { UpstreamError, type Upstream } from "./upstream.js";
 import { sendError } from "./respond.js";
 import { createUpgradeHandler } from "./upgrade.js";
 
 export interface RouteLookup {
-  lookup(hostLabel: string): FunctionService<Dispatcher> | undefined;
+  lookup(hostLabel: string): FunctionService<Upstream> | undefined;
 }
 
 export interface GatewayOptions {
@@ -42,6 +42,9 @@ export interface GatewayOptions {
 }
 
 export const REQUEST_ID_HEADER = "berth-request-id";
+
+/** Tries per request when containers turn out to be unreachable before answering. */
+const MAX_ATTEMPTS = 3;
 
 const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
@@ -88,7 +91,6 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", {}, { issues: selected.issues });
 
   const requestId = nextRequestId();
-  const idHeader: [string, string] = [REQUEST_ID_HEADER, requestId];
 
   const controller = new AbortController();
   const onClose = () => {
@@ -96,18 +98,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   };
   res.once("close", onClose);
 
-  let lease;
-  try {
-    lease = await service.pool(selected.params, selected.key).acquire(controller.signal);
-  } catch (error) {
-    if (error instanceof PoolError) {
-      if (error.code === "aborted") return;
-      const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
-      if (error.code === "queue_full" || error.code === "startup_failed") headers["retry-after"] = "1";
-      return sendError(res, error.code, error.message, headers);
-    }
-    throw error;
-  }
+  const headers = upstreamHeaders(options, req);
 
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -115,21 +106,41 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
     controller.abort(new Error("timeout"));
   }, service.timeoutMs);
   try {
-    await forward(lease.upstream, req, res, upstreamHeaders(options, req), [idHeader], controller.signal);
-  } catch {
-    if (timedOut) {
-      sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
-        [REQUEST_ID_HEADER]: requestId,
-      });
-    } else if (!controller.signal.aborted) {
-      sendError(res, "upstream_failed", undefined, { [REQUEST_ID_HEADER]: requestId });
-    } else {
-      res.destroy();
+    // A container that died an instant ago may still be picked; a request it never received goes to another.
+    for (let attempt = 1; ; attempt += 1) {
+      let lease;
+      try {
+        lease = await service.pool(selected.params, selected.key).acquire(controller.signal);
+      } catch (error) {
+        if (!(error instanceof PoolError)) throw error;
+        if (error.code === "aborted") return;
+        const errorHeaders: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
+        if (error.code === "queue_full" || error.code === "startup_failed") errorHeaders["retry-after"] = "1";
+        return sendError(res, error.code, error.message, errorHeaders);
+      }
+      try {
+        await lease.upstream.forward(req, res, headers, [REQUEST_ID_HEADER, requestId], controller.signal);
+        lease.release();
+        return;
+      } catch (error) {
+        const resend = error instanceof UpstreamError && error.retryable && !controller.signal.aborted;
+        lease.release(resend);
+        if (resend && attempt < MAX_ATTEMPTS) continue;
+        if (timedOut) {
+          sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
+            [REQUEST_ID_HEADER]: requestId,
+          });
+        } else if (!controller.signal.aborted) {
+          sendError(res, "upstream_failed", undefined, { [REQUEST_ID_HEADER]: requestId });
+        } else {
+          res.destroy();
+        }
+        return;
+      }
     }
   } finally {
     clearTimeout(timer);
     res.off("close", onClose);
-    lease.release();
   }
 }
 

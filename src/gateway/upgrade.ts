@@ -13,18 +13,17 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { Dispatcher } from "undici";
 import { classifyHost } from "../control/labels.js";
 import { PoolError } from "../router/pool.js";
 import type { FunctionService } from "../router/service.js";
 import { resolveParams } from "./params.js";
-import { endpointOf } from "./proxy.js";
 import { sendError } from "./respond.js";
+import type { Upstream } from "./upstream.js";
 import { isWebSocketHandshake, relayWebSocket, upgradeResponse } from "./websocket.js";
 
 export interface UpgradeDeps {
   domain: string;
-  routes: { lookup(hostLabel: string): FunctionService<Dispatcher> | undefined };
+  routes: { lookup(hostLabel: string): FunctionService<Upstream> | undefined };
   /** The request headers the container receives (forwarding headers applied). */
   headersFor(req: IncomingMessage): string[];
   /** The response header that carries the request id, and a fresh id. */
@@ -73,7 +72,7 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
     socket.off("close", onGone);
   }
   relayWebSocket(req, socket, head, {
-    endpoint: endpointOf(lease.upstream),
+    endpoint: lease.upstream.endpoint,
     headers: deps.headersFor(req),
     idleMs: service.timeoutMs,
     drain: service.drainSignal,

@@ -42,8 +42,11 @@ export class PoolError extends Error {
 export interface Lease<U> {
   readonly containerId: string;
   readonly upstream: U;
-  /** Gives the slot back; call exactly once. */
-  release(): void;
+  /**
+   * Gives the slot back; call exactly once. `broken`: the container could
+   * not be reached, so it takes no more inputs and is stopped.
+   */
+  release(broken?: boolean): void;
 }
 
 interface Member<U> {
@@ -173,10 +176,14 @@ export class Pool<U> {
     return {
       containerId: member.id,
       upstream: member.upstream!,
-      release: () => {
+      release: (broken = false) => {
         if (released) return;
         released = true;
         member.inFlight -= 1;
+        if (broken && member.phase === "ready") {
+          this.options.log(member.id, "container unreachable; replacing it", "system");
+          this.retire(member, this.graceMs);
+        }
         if (member.inFlight === 0) member.idleSince = this.options.now();
         this.dispatch();
         this.reconcile();

@@ -18,6 +18,15 @@ export function connectWs(t: TestContext, url: string, options: ClientOptions = 
     lookup: loopbackLookup as never,
   });
   t.after(() => ws.terminate());
+  // Collected from the start: a message may arrive in the same read as the handshake, before a test listens.
+  const inbox: Inbox = { messages: [], waiters: [] };
+  inboxes.set(ws, inbox);
+  ws.on("message", (data: RawData, isBinary: boolean) => {
+    const message = { data: Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]), isBinary };
+    const waiter = inbox.waiters.shift();
+    if (waiter) waiter(message);
+    else inbox.messages.push(message);
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("WebSocket did not open in time")), WAIT_MS);
     ws.once("open", () => {
@@ -55,17 +64,34 @@ export async function refusedUpgrade(t: TestContext, url: string): Promise<{ sta
   throw new Error("the upgrade was accepted");
 }
 
-export function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
+interface Message {
+  data: Buffer;
+  isBinary: boolean;
+}
+
+interface Inbox {
+  messages: Message[];
+  waiters: ((message: Message) => void)[];
+}
+
+const inboxes = new WeakMap<WebSocket, Inbox>();
+
+/** The next message not yet taken, received or to come (sockets opened with `connectWs`). */
+export function nextMessage(ws: WebSocket): Promise<Message> {
+  const inbox = inboxes.get(ws);
+  if (!inbox) throw new Error("nextMessage needs a socket opened with connectWs");
+  const queued = inbox.messages.shift();
+  if (queued) return Promise.resolve(queued);
   return new Promise((resolve, reject) => {
+    const waiter = (message: Message) => {
+      clearTimeout(timer);
+      resolve(message);
+    };
     const timer = setTimeout(() => {
-      ws.off("message", onMessage);
+      inbox.waiters.splice(inbox.waiters.indexOf(waiter), 1);
       reject(new Error("no message in time"));
     }, WAIT_MS);
-    const onMessage = (data: RawData, isBinary: boolean) => {
-      clearTimeout(timer);
-      resolve({ data: Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]), isBinary });
-    };
-    ws.once("message", onMessage);
+    inbox.waiters.push(waiter);
   });
 }
 
