@@ -189,6 +189,18 @@ test("garbage frames are answered with 1002 and the slot is released; refused an
   await eventually(() => reply.includes("\r\n\r\n"), "a reply to the malformed handshake");
   assert.match(reply, /^HTTP\/1\.1 400 /);
 
+  // An upgrade to another protocol (curl --http2 sends h2c) is served as the plain request it also is.
+  const h2c = connect({ host: "127.0.0.1", port: Number(target.port) });
+  t.after(() => h2c.destroy());
+  let plain = "";
+  const h2cDone = new Promise<void>((resolve) => h2c.once("close", () => resolve()));
+  h2c.on("data", (chunk: Buffer) => (plain += chunk.toString()));
+  h2c.on("error", () => {});
+  h2c.write(`GET /status HTTP/1.1\r\nHost: ${target.host}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n`);
+  await Promise.race([h2cDone, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+  assert.match(plain, /^HTTP\/1\.1 200 /);
+  assert.match(plain, /"open":\d+/);
+
   // The gateway is unharmed.
   const ws = await connectWs(t, `${url("echo")}ws`);
   assert.equal(await roundTrip(ws, "still fine"), "still fine");

@@ -50,12 +50,13 @@ const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
 
 export function createGateway(options: GatewayOptions): Server {
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const listener: RequestListener = (req, res) => {
     handle(options, req, res).catch((error: unknown) => {
       console.error("gateway: unexpected error", error);
       sendError(res, "internal_error");
     });
-  });
+  };
+  const server = createServer({ keepAliveTimeout: 65_000 }, listener);
   server.on(
     "upgrade",
     createUpgradeHandler({
@@ -63,6 +64,7 @@ export function createGateway(options: GatewayOptions): Server {
       routes: options.routes,
       headersFor: (req) => upstreamHeaders(options, req),
       requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
+      plain: listener,
     }),
   );
   return server;

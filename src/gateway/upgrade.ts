@@ -28,17 +28,27 @@ export interface UpgradeDeps {
   headersFor(req: IncomingMessage): string[];
   /** The response header that carries the request id, and a fresh id. */
   requestId(): [string, string];
+  /** The plain HTTP chain, for requests that offer an upgrade other than WebSocket. */
+  plain(req: IncomingMessage, res: ServerResponse): void;
 }
 
 export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     socket.on("error", () => socket.destroy());
     const res = upgradeResponse(req, socket);
+    // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
+    if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
     handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
       console.error("gateway: unexpected error in a WebSocket upgrade", error);
       sendError(res, "internal_error");
     });
   };
+}
+
+/** Node stops parsing an upgrade request after its head, so only a bodiless one can be served as plain HTTP. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
 async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: ServerResponse, socket: Duplex, head: Buffer): Promise<void> {
