@@ -79,11 +79,21 @@ export async function waitForPort(port: number, deadline: number, timeoutMs: num
   }
 }
 
-/** Calls `onLost` once, when a server that was accepting connections on `port` stops (it exited or closed). */
+/**
+ * Calls `onLost` once, when a server that was accepting connections on
+ * `port` stops (it exited or closed). Only a refusal counts, twice in a row:
+ * a server too busy to accept at once is slow, not gone.
+ */
 export function watchPort(port: number, onLost: () => void): void {
+  let refusals = 0;
+  let probing = false;
   const timer = setInterval(() => {
-    void acceptsConnections(port).then((ok) => {
-      if (ok) return;
+    if (probing) return;
+    probing = true;
+    void probe(port).then((result) => {
+      probing = false;
+      refusals = result === "refused" ? refusals + 1 : 0;
+      if (refusals < 2) return;
       clearInterval(timer);
       onLost();
     });
@@ -91,13 +101,21 @@ export function watchPort(port: number, onLost: () => void): void {
   timer.unref();
 }
 
-function acceptsConnections(port: number): Promise<boolean> {
+async function acceptsConnections(port: number): Promise<boolean> {
+  return (await probe(port)) === "accepted";
+}
+
+function probe(port: number): Promise<"accepted" | "refused" | "failed"> {
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port });
+    socket.setTimeout(WATCH_INTERVAL_MS, () => {
+      socket.destroy();
+      resolve("failed");
+    });
     socket.once("connect", () => {
       socket.destroy();
-      resolve(true);
+      resolve("accepted");
     });
-    socket.once("error", () => resolve(false));
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code === "ECONNREFUSED" ? "refused" : "failed"));
   });
 }
