@@ -65,6 +65,10 @@ export const fn = app
 export const required = app
   .function({ params: z.object({ region: z.string().min(2) }) })
   .webEndpoint(({ params }) => ({ region: params.region }));
+
+export const regexed = app
+  .function({ params: z.object({ code: z.string().regex(/^[a-z]+$/).default("eu"), pattern: z.string().min(2).default("xx") }) })
+  .webEndpoint(({ params }) => params);
 `;
 
 test("params: defaults, coercion, one pool and one enter per set, 422 for invalid, missing or repeated values", async (t) => {
@@ -117,6 +121,18 @@ test("params: defaults, coercion, one pool and one enter per set, 422 for invali
   const region = await request(`${requiredUrl}?region=eu`);
   assert.equal(region.status, 200);
   assert.deepEqual(await region.json(), { region: "eu" });
+
+  // Regexes run only in the container (never user regexes on client input in the gateway): a mismatch fails that set's start.
+  const regexedUrl = platform.url(result, "regexed");
+  const lower = await request(`${regexedUrl}?code=us`);
+  assert.equal(lower.status, 200);
+  assert.deepEqual(await lower.json(), { code: "us", pattern: "xx" });
+  const upper = await request(`${regexedUrl}?code=US`);
+  assert.equal(upper.status, 503);
+  assert.match(((await upper.json()) as { error: { message: string } }).error.message, /invalid params: params\.code: .*must match pattern/);
+  const shortPattern = await request(`${regexedUrl}?pattern=x`);
+  assert.equal(shortPattern.status, 422, "a field named pattern keeps its other constraints in the gateway");
+  await shortPattern.text();
 });
 
 test("params select the pool of WebSocket connections too, and invalid ones are refused with 422", async (t) => {

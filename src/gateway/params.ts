@@ -8,6 +8,10 @@
  * default `"."` share containers. The container validates again with the
  * real schema (refinements JSON Schema cannot express are caught there, as a
  * start-up failure).
+ *
+ * Regular expressions (`pattern`) are left to the container too: a user's
+ * regex run on client input in the shared gateway could stall every
+ * function with catastrophic backtracking.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import type { FieldIssue, FunctionManifest } from "../sdk/contract.js";
@@ -41,10 +45,28 @@ function validator(manifest: FunctionManifest): ValidateFunction {
   let validate = compiled.get(manifest);
   if (!validate) {
     const { $schema: _dialect, ...schema } = manifest.paramsSchema!;
-    validate = ajv.compile(schema);
+    validate = ajv.compile(withoutPatterns(schema) as Record<string, unknown>);
     compiled.set(manifest, validate);
   }
   return validate;
+}
+
+/** A copy of a JSON Schema without `pattern` keywords (a property *named* "pattern" stays). */
+function withoutPatterns(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutPatterns);
+  if (typeof schema !== "object" || schema === null) return schema;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === "pattern" && typeof value === "string") continue;
+    if (key === "properties" || key === "$defs" || key === "definitions") {
+      copy[key] = Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([name, sub]) => [name, withoutPatterns(sub)]));
+    } else if (key === "default" || key === "const" || key === "enum" || key === "examples") {
+      copy[key] = value;
+    } else {
+      copy[key] = withoutPatterns(value);
+    }
+  }
+  return copy;
 }
 
 function toIssue(error: ErrorObject): FieldIssue {
