@@ -5,7 +5,7 @@
  * always answered by exactly one version; the services it replaced drain
  * (their in-flight and queued inputs finish) in the background.
  */
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError } from "../errors/codes.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
@@ -297,7 +297,10 @@ export class Platform {
         symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
       }
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
-      writeFileSync(join(dir, "app.mjs"), this.options.blobs.get(bundleHash));
+      // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
+      const partial = join(dir, `app.mjs.${process.pid}.tmp`);
+      writeFileSync(partial, this.options.blobs.get(bundleHash));
+      renameSync(partial, join(dir, "app.mjs"));
     }
     return dir;
   }

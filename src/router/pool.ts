@@ -95,6 +95,8 @@ export class Pool<U> {
   private lastError: string | undefined;
   private drained: Promise<void> | undefined;
   private resolveDrained: (() => void) | undefined;
+  /** Milliseconds retiring containers get to finish in-flight inputs and run `exit`. */
+  private graceMs = 30_000;
 
   constructor(private readonly options: PoolOptions<U>) {}
 
@@ -139,8 +141,6 @@ export class Pool<U> {
     }
     return this.drained;
   }
-
-  private graceMs = 30_000;
 
   stats(): PoolStats {
     const stats: PoolStats = {

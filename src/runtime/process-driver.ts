@@ -151,6 +151,8 @@ export class ProcessDriver implements RuntimeDriver {
     for (const key of INHERITED_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
     const child = fork(AGENT_MAIN, [], {
       env,
+      // Not the platform's own flags (a TypeScript loader, test-runner options): the agent is plain compiled JS.
+      execArgv: [],
       detached: true,
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "json",
