@@ -32,6 +32,7 @@ function start({ port }: { port: number }) {
     extensions.push(req.headers["sec-websocket-extensions"] ?? null);
     ws.on("message", (data, isBinary) => {
       const text = isBinary ? "" : data.toString();
+      if (text === "die") process.exit(1);
       if (text.startsWith("big:")) ws.send(Buffer.alloc(Number(text.slice(4)), 97), { binary: true });
       else ws.send(data as Buffer, { binary: isBinary });
     });
@@ -100,7 +101,7 @@ test("relays text, binary and subprotocols; 2 MiB passes, larger closes with 100
   await eventually(async () => (await serverView(url("echo"))).closes.filter((code) => code === 1009).length === 2, "the app to see both 1009 closes");
 });
 
-test("each open connection is one input against maxInputs; a vanished client releases its slot", async (t) => {
+test("each open connection is one input against maxInputs; a vanished client or container releases its slot", async (t) => {
   const { platform, url } = await deployWs(t);
   const first = await connectWs(t, `${url("single")}ws`);
   assert.equal(await roundTrip(first, "a"), "a");
@@ -115,7 +116,9 @@ test("each open connection is one input against maxInputs; a vanished client rel
   first.terminate();
   const ws2 = await second;
   assert.equal(await roundTrip(ws2, "b"), "b");
-  ws2.terminate();
+  const crashed = closed(ws2);
+  ws2.send("die");
+  assert.deepEqual(await crashed, { code: 1011, reason: "the function's container closed the connection abnormally" });
   await eventually(() => inFlight(platform, "single").inFlight === 0, "the slots to be released");
 });
 

@@ -163,7 +163,9 @@ function bridge(client: WebSocket, upstream: WebSocket, options: RelayOptions, f
     side.on("error", (error: Error & { code?: string }) => errorCode.set(side, closeCodeOf(error)));
     side.once("close", (code, reason) => {
       const relayed = errorCode.get(side) ?? code;
-      if (relayed === 1006) other.terminate();
+      // A vanished client is passed on as such (1006); a vanished container is explained to the client (1011).
+      if (relayed === 1006 && side === client) other.terminate();
+      else if (relayed === 1006) closeWith(other, 1011, "the function's container closed the connection abnormally");
       else if (relayed === 1005) closeWith(other, 1000, "");
       else closeWith(other, relayed, reason.toString());
     });
