@@ -37,7 +37,7 @@ test("the server-files example: each ?root= gets its own pool of python file ser
   await explicitDefault.text();
 
   const pools = platform.server.platform.stats("test", "server")[0]!.pools;
-  assert.deepEqual(pools.map((pool) => pool.params).sort(), [`[["root","."]]`, `[["root","/"]]`, JSON.stringify([["root", served]])].sort());
+  assert.deepEqual(pools.map((pool) => pool.params).sort(), [`root="."`, `root="/"`, `root=${JSON.stringify(served)}`].sort());
   for (const pool of pools) assert.equal(pool.coldStarts, 1, `one container for ${pool.params}`);
 });
 

@@ -37,7 +37,11 @@ export function resolveParams(manifest: FunctionManifest, target: string | undef
   if (issues.length > 0) return { ok: false, issues };
   const validate = validator(manifest);
   if (!validate(values)) return { ok: false, issues: (validate.errors ?? []).map(toIssue) };
-  const key = JSON.stringify(manifest.params.filter((name) => values[name] !== undefined).map((name) => [name, values[name]]));
+  // `root="/" n=2`: names in manifest order (sorted), values as JSON, so "1" and 1 stay apart; shown in logs and stats.
+  const key = manifest.params
+    .filter((name) => values[name] !== undefined)
+    .map((name) => `${name}=${JSON.stringify(values[name])}`)
+    .join(" ");
   return { ok: true, params: values, key };
 }
 
