@@ -146,9 +146,8 @@ test("redeploy and app stop close open sockets with 1001", async (t) => {
   assert.equal((await onStop).code, 1001);
 });
 
-test("garbage frames are answered with 1002 and the slot is released; refused and malformed upgrades get HTTP errors", async (t) => {
-  const { platform, url } = await deployWs(t);
-  const target = new URL(url("echo"));
+/** Opens a WebSocket by hand on a raw socket, sends `frame`, and returns the code of the close frame the gateway answers with. */
+async function closeCodeAfterRawFrame(t: TestContext, target: URL, frame: Buffer): Promise<number> {
   const socket = connect({ host: "127.0.0.1", port: Number(target.port) });
   t.after(() => socket.destroy());
   let received = Buffer.alloc(0);
@@ -162,12 +161,20 @@ test("garbage frames are answered with 1002 and the slot is released; refused an
   await eventually(() => received.includes("\r\n\r\n"), "the handshake response");
   assert.match(received.toString("latin1"), /^HTTP\/1\.1 101 /);
   const headerEnd = received.indexOf("\r\n\r\n") + 4;
-  // An unmasked frame with all RSV bits and a reserved opcode: three protocol errors in one byte.
-  socket.write(Buffer.from([0xff, 0x05, 1, 2, 3, 4, 5]));
+  socket.write(frame);
   await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 15_000))]);
   const frames = received.subarray(headerEnd);
   assert.equal(frames[0], 0x88, "a close frame");
-  assert.equal(frames.readUInt16BE(2), 1002);
+  return frames.readUInt16BE(2);
+}
+
+test("garbage frames are answered with 1002, invalid UTF-8 with 1007, and the slots are released; refused and malformed upgrades get HTTP errors", async (t) => {
+  const { platform, url } = await deployWs(t);
+  const target = new URL(url("echo"));
+  // An unmasked frame with all RSV bits and a reserved opcode: three protocol errors in one byte.
+  assert.equal(await closeCodeAfterRawFrame(t, target, Buffer.from([0xff, 0x05, 1, 2, 3, 4, 5])), 1002);
+  // A masked (zero key) final text frame whose two bytes are not UTF-8.
+  assert.equal(await closeCodeAfterRawFrame(t, target, Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe])), 1007);
   await eventually(() => inFlight(platform, "echo").inFlight === 0, "the garbage connection's slot to be released");
 
   const wrongPath = await refusedUpgrade(t, `${url("echo")}nope`);
