@@ -170,3 +170,42 @@ test("refusals of bodiless requests keep the connection; refusals with an unread
   assert.deepEqual(statuses, ["401", "401", "401"]);
   assert.equal((answers.match(/connection: close/gi) ?? []).length, 1, "only the refusal with a pending body closes");
 });
+
+test("WebSocket upgrades take the same guards: 401 without credentials, 429 past the limit, no container started", async (t) => {
+  const platform = await startPlatform(t, { requireAuth: true, rateLimit: { rate: 0.01, burst: 2 } });
+  const { result } = await deployGuarded(t, platform);
+  const url = new URL(platform.url(result, "fetcher"));
+  const proxy = await platform.client.createToken({ kind: "proxy" });
+  const upgrade = (extra: string) =>
+    new Promise<string>((resolve) => {
+      const socket = connect(Number(url.port), "127.0.0.1");
+      let text = "";
+      const timer = setTimeout(() => socket.destroy(), 3000);
+      socket.on("data", (data) => {
+        text += data.toString();
+        if (text.includes("\r\n\r\n")) socket.destroy();
+      });
+      socket.on("close", () => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      socket.on("error", () => {});
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\n${extra}\r\n`,
+      );
+    });
+  const credentials = `Berth-Key: ${proxy.key}\r\nBerth-Secret: ${proxy.secret}\r\n`;
+
+  const anonymous = await upgrade("");
+  assert.match(anonymous, /^HTTP\/1\.1 401 /);
+  assert.match(anonymous, /www-authenticate: Berth-Key/i);
+  assert.match(await upgrade(`Berth-Key: ${proxy.key}\r\nBerth-Secret: ws-guess\r\n`), /^HTTP\/1\.1 401 /);
+  assert.equal(await coldStarts(platform, "guarded"), 0, "a refused upgrade started a container");
+
+  // The bucket holds 2: two admitted upgrades (whatever the app answers), then 429.
+  assert.doesNotMatch(await upgrade(credentials), /^HTTP\/1\.1 4(01|29) /);
+  assert.doesNotMatch(await upgrade(credentials), /^HTTP\/1\.1 4(01|29) /);
+  const limited = await upgrade(credentials);
+  assert.match(limited, /^HTTP\/1\.1 429 /);
+  assert.match(limited, /retry-after: \d+/i);
+});

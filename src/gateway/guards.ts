@@ -10,10 +10,9 @@
  * start of the next request on the connection.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
 import type { ErrorCode } from "../errors/codes.js";
 import type { RateLimiter } from "./rate-limiter.js";
-import { REFUSAL_LINGER_MS, sendError, sendSocketError } from "./respond.js";
+import { REFUSAL_LINGER_MS, sendError } from "./respond.js";
 
 export interface GatewayLimits {
   /** Largest request body in bytes, declared or chunked. Default 4 GiB. */
@@ -82,17 +81,6 @@ export class Guards {
   /** Header count, framing and declared body size; a chunked body is metered as it streams (`meterBody`). */
   checkLimits(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
     return this.pass(this.limitDenial(req), req, res, headers);
-  }
-
-  /**
-   * The same three steps for an HTTP upgrade (WebSocket), which has no
-   * ServerResponse: a refusal is written to the socket, which is then closed.
-   */
-  admitUpgrade(route: GuardedRoute, req: IncomingMessage, socket: Duplex, headers: Record<string, string>): boolean {
-    const denial = this.authDenial(route, req) ?? this.rateDenial(route) ?? this.limitDenial(req);
-    if (!denial) return true;
-    sendSocketError(socket, denial.code, denial.message, { ...headers, ...denial.headers });
-    return false;
   }
 
   private pass(denial: Denial | null, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {

@@ -8,16 +8,19 @@
  * 400 malformed or smuggling-shaped messages, 431 oversized heads, 408 slow
  * heads; see hardening.ts):
  *
- *   host ─▶ route ─▶ auth ─▶ rate limit ─▶ limits ─▶ queue ─▶ proxy
- *    │        │        │         │            │         │        │
- *   404      404      401       429          431       503      502 container failed
- *   unknown  unknown  proxy     Retry-After  headers   full /   504 past `timeout`
- *                     auth                   413 body  startup  413 chunked body over the limit
- *                                                                   408 body stalled
+ *   host ─▶ route ─▶ auth ─▶ rate limit ─▶ limits ─▶ params ─▶ queue ─▶ proxy
+ *    │        │        │         │            │         │         │        │
+ *   404      404      401       429          431       422       503      502 container failed
+ *   unknown  unknown  proxy     Retry-After  headers   invalid   full /   504 past `timeout`
+ *                     auth                   413 body            startup  413 chunked body over the limit
+ *                                            400 two Hosts,                408 body stalled
+ *                                            bad framing
  *
  * Auth comes before the rate limit so that strangers cannot spend a
- * workspace's budget. A denied request never reaches the queue, so it never
- * starts a container.
+ * workspace's budget, and before params so they learn nothing of the
+ * function. `params` picks the container pool of a parametrized function
+ * (params.ts). WebSocket upgrades take the same steps in upgrade.ts. A
+ * denied request never reaches the queue, so it never starts a container.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
@@ -27,9 +30,11 @@ import { PoolError } from "../router/pool.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
 import type { BodyWatch, Guards } from "./guards.js";
 import { hardenServer, serverOptions } from "./hardening.js";
+import { resolveParams } from "./params.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
 import { sendError } from "./respond.js";
+import { createUpgradeHandler } from "./upgrade.js";
 
 export interface RouteLookup {
   lookup(hostLabel: string): FunctionService<Upstream> | undefined;
@@ -66,7 +71,36 @@ export function createGateway(options: GatewayOptions): Server {
   hardenServer(server, options.guards.limits);
   // `Expect: 100-continue` is answered only once the guards pass, so a refused upload is never sent.
   server.on("checkContinue", listener(true));
+  server.on(
+    "upgrade",
+    createUpgradeHandler({
+      domain: options.domain,
+      routes: options.routes,
+      headersFor: (req) => upstreamHeaders(options, req),
+      requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
+      admit: (service, req, res, idHeaders) => admit(options.guards, service, req, res, idHeaders),
+      plain: listener(false),
+    }),
+  );
   return server;
+}
+
+function nextRequestId(): string {
+  requestCounter += 1;
+  return `${idPrefix}-${requestCounter.toString(36)}`;
+}
+
+/** The client's headers plus the gateway's forwarding headers: what the container receives. */
+function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[] {
+  const peer = normaliseAddress(req.socket.remoteAddress);
+  const client = clientAddress(peer, req.headersDistinct["x-forwarded-for"]?.join(", "), options.trustedProxies ?? NO_TRUSTED_PROXIES);
+  return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
+}
+
+/** auth → rate limit → limits: each answers its own refusal; true when the request may go on. */
+function admit(guards: Guards, service: FunctionService<Upstream>, req: IncomingMessage, res: ServerResponse, idHeaders: Record<string, string>): boolean {
+  const route = { workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth };
+  return guards.authorize(route, req, res, idHeaders) && guards.admitRate(route, req, res, idHeaders) && guards.checkLimits(req, res, idHeaders);
 }
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
@@ -78,15 +112,12 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   const service = host.kind === "function" ? options.routes.lookup(host.hostLabel) : undefined;
   if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
 
-  requestCounter += 1;
-  const requestId = `${idPrefix}-${requestCounter.toString(36)}`;
+  const requestId = nextRequestId();
   const idHeaders = { [REQUEST_ID_HEADER]: requestId };
+  if (!admit(options.guards, service, req, res, idHeaders)) return;
 
-  const { guards } = options;
-  const route = { workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth };
-  if (!guards.authorize(route, req, res, idHeaders)) return;
-  if (!guards.admitRate(route, req, res, idHeaders)) return;
-  if (!guards.checkLimits(req, res, idHeaders)) return;
+  const selected = resolveParams(service.manifest, req.url);
+  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", idHeaders, { issues: selected.issues });
   if (expectsContinue) res.writeContinue();
 
   const controller = new AbortController();
@@ -95,9 +126,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   };
   res.once("close", onClose);
 
-  const peer = normaliseAddress(req.socket.remoteAddress);
-  const client = clientAddress(peer, req.headersDistinct["x-forwarded-for"]?.join(", "), options.trustedProxies ?? NO_TRUSTED_PROXIES);
-  const headers = requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
+  const headers = upstreamHeaders(options, req);
 
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -110,7 +139,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
     for (let attempt = 1; ; attempt += 1) {
       let lease;
       try {
-        lease = await service.pool().acquire(controller.signal);
+        lease = await service.pool(selected.params, selected.key).acquire(controller.signal);
       } catch (error) {
         if (!(error instanceof PoolError)) throw error;
         if (error.code === "aborted") return;
@@ -120,7 +149,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
       }
       try {
         // Attached in the same tick as the upstream's reader, so neither misses a chunk.
-        body ??= guards.watchBody(req, () => controller.abort(new Error("request body refused")));
+        body ??= options.guards.watchBody(req, () => controller.abort(new Error("request body refused")));
         await lease.upstream.forward(req, res, headers, [REQUEST_ID_HEADER, requestId], controller.signal);
         lease.release();
         return;
@@ -130,7 +159,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
         if (resend && attempt < MAX_ATTEMPTS) continue;
         const stopped = body?.stopped();
         if (stopped) {
-          guards.refuseBody(req, res, stopped, idHeaders);
+          options.guards.refuseBody(req, res, stopped, idHeaders);
         } else if (timedOut) {
           sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
             [REQUEST_ID_HEADER]: requestId,
