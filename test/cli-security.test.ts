@@ -5,9 +5,11 @@
  * never shows the secret's value.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { test } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
-import { request, tempApp } from "./support/platform.js";
+import { REPO, request, tempApp } from "./support/platform.js";
 
 const VALUE = "tok-serve-5c1e2a";
 
@@ -17,8 +19,24 @@ test("secret and proxy token created with --home are used by berth serve; serve 
   const created = berth(t, ["secret", "create", "my-web-auth-token", `AUTH_TOKEN=${VALUE}`, "--home", home], env);
   assert.equal(await created.exited, 0, created.output());
   assert.doesNotMatch(created.output(), new RegExp(VALUE));
+  const piped = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(process.execPath, [join(REPO, "bin", "berth.js"), "secret", "create", "from-stdin", "--from-dotenv", "-", "--home", home], {
+      env: { ...process.env, ...env, NO_COLOR: "1" },
+    });
+    let output = "";
+    child.stdout.on("data", (data: Buffer) => (output += data.toString()));
+    child.stderr.on("data", (data: Buffer) => (output += data.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+    child.stdin.end("DB_URL=postgres://u:p@db/x\nDB_POOL=4\n");
+  });
+  assert.equal(piped.code, 0, piped.output);
   const listed = berth(t, ["secret", "list", "--home", home], env);
   assert.equal(await listed.exited, 0, listed.output());
+  assert.match(listed.output(), /from-stdin\s+DB_URL, DB_POOL/);
   assert.match(listed.output(), /my-web-auth-token\s+AUTH_TOKEN/);
   const proxy = berth(t, ["token", "create", "--proxy", "--json", "--home", home], env);
   assert.equal(await proxy.exited, 0, proxy.output());

@@ -125,7 +125,7 @@ export async function main(argv: string[]): Promise<void> {
       .description("create or replace a secret")
       .argument("<name>")
       .argument("[pairs...]", "KEY=VALUE pairs")
-      .option("--from-dotenv <file>", "read KEY=VALUE lines from a .env file"),
+      .option("--from-dotenv <file>", "read KEY=VALUE lines from a .env file (- for standard input)"),
   ).action(secretCreateCommand);
   localOptions(secret.command("list").description("secret names and key names (never values)").option("--json", "print JSON")).action(
     secretListCommand,

@@ -104,9 +104,10 @@ export async function secretCreateCommand(name: string, pairs: string[], flags: 
   status(green(`✓ Saved secret "${secret.name}" with key(s) ${secret.keys.join(", ")}`));
 }
 
+/** `-` reads standard input, so values need not appear in the shell history: `pass show db | berth secret create db --from-dotenv -`. */
 function readDotenv(path: string): string {
   try {
-    return readFileSync(path, "utf8");
+    return readFileSync(path === "-" ? 0 : path, "utf8");
   } catch (error) {
     throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
