@@ -16,3 +16,10 @@ test("no values: lines pass through untouched", () => {
   const line = "plain line";
   assert.equal(redact(line), line);
 });
+
+test("a multi-line value is masked line by line, as logs arrive", () => {
+  const key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----";
+  const redact = redactor([key]);
+  assert.equal(redact("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "[redacted]");
+  assert.equal(redact("loaded -----BEGIN KEY-----"), "loaded [redacted]");
+});

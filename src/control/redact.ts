@@ -15,8 +15,10 @@ const MASK = "[redacted]";
 export type Redact = (line: string) => string;
 
 export function redactor(values: Iterable<string>): Redact {
+  // Logs arrive line by line, so a multi-line value (a PEM key) is masked line by line.
+  const pieces = [...values].flatMap((value) => value.split(/\r?\n/));
   // Longest first, so a value that contains another is masked whole.
-  const secrets = [...new Set(values)].filter((value) => value.length >= MIN_LENGTH).sort((a, b) => b.length - a.length);
+  const secrets = [...new Set(pieces)].filter((value) => value.length >= MIN_LENGTH).sort((a, b) => b.length - a.length);
   if (secrets.length === 0) return (line) => line;
   return (line) => {
     for (const secret of secrets) if (line.includes(secret)) line = line.split(secret).join(MASK);
