@@ -17,7 +17,7 @@ const LIMITS = {
   maxHeaderCount: 30,
   headersTimeoutMs: 300,
   timeoutCheckIntervalMs: 100,
-  bodyIdleTimeoutMs: 500,
+  bodyIdleTimeoutMs: 1000,
 };
 
 const COUNTER_APP = `
@@ -29,7 +29,7 @@ export const count = app.function({ concurrency: { maxInputs: 10 } }).nodeApp(()
   req.on("data", (chunk) => (bytes += chunk.length));
   req.on("end", () => res.end(JSON.stringify({ path: req.url, bytes })));
 });
-// Reads nothing for 1.5 s: the gateway holds the client back, which is not the client stalling.
+// Reads nothing for 2 s (past the 1 s idle limit): the gateway holds the client back, which is not the client stalling.
 export const slowReader = app.function().nodeApp(() => (req, res) => {
   req.pause();
   setTimeout(() => {
@@ -37,7 +37,7 @@ export const slowReader = app.function().nodeApp(() => (req, res) => {
     req.on("data", (chunk) => (bytes += chunk.length));
     req.on("end", () => res.end(JSON.stringify({ bytes })));
     req.resume();
-  }, 1500);
+  }, 2000);
 });
 `;
 
@@ -170,12 +170,12 @@ test("a body that stalls is cut with 408; a slow but steady body and a slow read
   const { url, port, slowReader } = await setup(t);
   const stalled = await raw(port, [`POST / HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 1000\r\n\r\n`, "x".repeat(10)], { waitMs: 5000 });
   assert.equal(statusOf(stalled), 408);
-  assert.match(stalled.text, /No part of the request body arrived for 0.5 s/);
+  assert.match(stalled.text, /No part of the request body arrived for 1 s/);
   assert.ok(stalled.closed);
 
-  // 10 bytes every 200 ms (under the 500 ms idle limit) for about 2 s: slow, but never idle.
+  // 10 bytes every 100 ms (a tenth of the 1 s idle limit) for about 1 s: slow, but never idle.
   const pieces = Array.from({ length: 10 }, () => "y".repeat(10));
-  const steady = await raw(port, [`POST /steady HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n`, ...pieces], { gapMs: 200, waitMs: 8000 });
+  const steady = await raw(port, [`POST /steady HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n`, ...pieces], { gapMs: 100, waitMs: 8000 });
   assert.match(steady.text, /^HTTP\/1\.1 200 /);
   assert.match(steady.text, /\{"path":"\/steady","bytes":100\}/);
 
