@@ -10,6 +10,7 @@
  *   POST /api/apps/:name/stop
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
+ *   GET  /metrics                      Prometheus text exposition
  */
 import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
@@ -17,6 +18,7 @@ import { BerthError, errorBody } from "../errors/codes.js";
 import { deployRequestSchema } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
+import type { Metrics } from "../metrics/metrics.js";
 import type { Platform } from "./platform.js";
 
 export interface ApiOptions {
@@ -27,6 +29,7 @@ export interface ApiOptions {
   defaultWorkspace: string;
   /** Largest bundle accepted, in bytes. */
   maxBundleBytes?: number;
+  metrics: Metrics;
 }
 
 export const API_VERSION = 1;
@@ -89,7 +92,13 @@ export function createControlApi(options: ApiOptions): Hono {
 
   api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceOf(c), c.req.param("name")) }));
 
-  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceOf(c), c.req.param("name")) }));
+  api.get("/api/apps/:name/stats", (c) => {
+    const [workspace, name] = [workspaceOf(c), c.req.param("name")];
+    const functions = platform.stats(workspace, name).map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, fn.function) }));
+    return c.json({ functions });
+  });
+
+  api.get("/metrics", async (c) => c.body(await options.metrics.text(), 200, { "content-type": options.metrics.contentType }));
 
   api.get("/api/apps/:name/logs", (c) => {
     const key = `${workspaceOf(c)}/${c.req.param("name")}`;

@@ -4,9 +4,10 @@
  * survive), hop-by-hop headers are dropped, the gateway's forwarding headers
  * are set, and bodies stream both ways without being held in memory.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import { Pool as UndiciPool, type Dispatcher } from "undici";
 import type { ContainerEndpoint } from "../runtime/types.js";
+import type { ResponseTarget } from "./calls.js";
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -61,16 +62,16 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * Forwards one request and streams the response back. Resolves when the
- * response is complete; rejects with the upstream error (the caller decides
- * between 502 and 504, or destroys a response already under way).
+ * Forwards one request and streams the response to where `target` says
+ * (the client, or a result URL's buffer). Resolves when the response is
+ * complete; rejects with the upstream error (the caller decides between 502
+ * and 504, or cuts a response already under way).
  */
 export async function forward(
   upstream: Dispatcher,
   req: IncomingMessage,
-  res: ServerResponse,
+  target: ResponseTarget,
   headers: string[],
-  extraResponseHeaders: [string, string][],
   signal: AbortSignal,
 ): Promise<void> {
   await upstream.stream(
@@ -82,13 +83,13 @@ export async function forward(
       signal,
     },
     ({ statusCode, headers: responseHeaders }) => {
-      for (const [name, value] of Object.entries(responseHeaders)) {
+      const out: OutgoingHttpHeaders = {};
+      for (const name in responseHeaders) {
+        const value = responseHeaders[name];
         if (value === undefined || HOP_BY_HOP.has(name)) continue;
-        res.setHeader(name, value);
+        out[name] = value;
       }
-      for (const [name, value] of extraResponseHeaders) res.setHeader(name, value);
-      res.writeHead(statusCode);
-      return res;
+      return target.open(statusCode, out);
     },
   );
 }

@@ -6,10 +6,13 @@
  * The request path, in this order, because each step is cheaper than the
  * next and must not be skipped by it:
  *
- *   host ─▶ route ─▶ queue (slot on a ready container) ─▶ proxy
- *    │        │         │                                   │
- *   404      404       503 queue_full / startup_failed     502 container failed
- *   unknown  unknown   (Retry-After)                        504 past `timeout`
+ *   host ─▶ route ─▶ result URL? ─▶ queue (slot on a ready container) ─▶ proxy
+ *    │        │         │             │                                   │
+ *   404      404       the parked     503 queue_full / startup_failed     502 container failed
+ *   unknown  unknown   call's answer  / stopped (Retry-After)             504 past `timeout`
+ *                      (calls.ts)                                         303 to a result URL when
+ *                                                                         no answer has started
+ *                                                                         within the call delay
  *
  * A denied request never reaches the queue, so it never starts a container.
  */
@@ -17,8 +20,9 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { randomBytes } from "node:crypto";
 import type { Dispatcher } from "undici";
 import { classifyHost } from "../control/labels.js";
-import type { FunctionService } from "../router/service.js";
+import type { FunctionService, ServiceIdentity } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
+import { CallRegistry, type Call } from "./calls.js";
 import { forward, requestHeaders } from "./proxy.js";
 import { sendError } from "./respond.js";
 
@@ -34,6 +38,15 @@ export interface GatewayOptions {
   control: RequestListener;
   /** Trust client-sent X-Forwarded-* headers (only behind a proxy you run). Default false. */
   trustForwarding?: boolean;
+  /** Long calls and their result URLs. */
+  calls: CallRegistry;
+  /** Told of every proxied request's outcome (metrics). */
+  observer?: RequestObserver;
+}
+
+export interface RequestObserver {
+  /** `totalMs` from arrival to the end of the response; `queueMs` waiting for a container slot. */
+  requestDone(identity: ServiceIdentity, status: number, totalMs: number, queueMs: number): void;
 }
 
 export const REQUEST_ID_HEADER = "berth-request-id";
@@ -52,6 +65,7 @@ export function createGateway(options: GatewayOptions): Server {
 }
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const arrived = performance.now();
   const host = classifyHost(req.headers.host, options.domain);
   if (host.kind === "control") return options.control(req, res);
   const service = host.kind === "function" ? options.routes.lookup(host.hostLabel) : undefined;
@@ -59,31 +73,37 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
 
   requestCounter += 1;
   const requestId = `${idPrefix}-${requestCounter.toString(36)}`;
-  const idHeader: [string, string] = [REQUEST_ID_HEADER, requestId];
+  const idHeader = { [REQUEST_ID_HEADER]: requestId };
+  if (CallRegistry.isResultUrl(req.url)) return options.calls.follow(service.identity.hostLabel, req, res, idHeader);
 
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) controller.abort(new Error("client disconnected"));
-  };
-  res.once("close", onClose);
+  const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
+  try {
+    await proxyCall(options, service, call, req);
+  } finally {
+    call.settle();
+    // 499 (nginx's "client closed request"): the client left before any answer.
+    options.observer?.requestDone(service.identity, call.status || 499, performance.now() - arrived, call.queueMs);
+  }
+}
 
+async function proxyCall(options: GatewayOptions, service: FunctionService<Dispatcher>, call: Call, req: IncomingMessage): Promise<void> {
+  const queuedAt = performance.now();
   let lease;
   try {
-    lease = await service.pool().acquire(controller.signal);
+    lease = await service.pool().acquire(call.signal);
   } catch (error) {
-    if (error instanceof PoolError) {
-      if (error.code === "aborted") return;
-      const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
-      if (error.code === "queue_full" || error.code === "startup_failed") headers["retry-after"] = "1";
-      return sendError(res, error.code, error.message, headers);
-    }
-    throw error;
+    if (!(error instanceof PoolError)) throw error;
+    if (error.code === "aborted") return;
+    const retry = error.code === "queue_full" || error.code === "startup_failed" || error.code === "stopped";
+    return call.fail(error.code, error.message, retry ? { "retry-after": String(error.retryAfter) } : {});
+  } finally {
+    call.queueMs = performance.now() - queuedAt;
   }
 
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    controller.abort(new Error("timeout"));
+    call.abort(new Error("timeout"));
   }, service.timeoutMs);
   try {
     const clientIp = normaliseAddress(req.socket.remoteAddress);
@@ -94,20 +114,13 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
       { forwardedFor, proto: "http", host: req.headers.host ?? "" },
       options.trustForwarding ?? false,
     );
-    await forward(lease.upstream, req, res, headers, [idHeader], controller.signal);
+    await forward(lease.upstream, req, call, headers, call.signal);
   } catch {
-    if (timedOut) {
-      sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
-        [REQUEST_ID_HEADER]: requestId,
-      });
-    } else if (!controller.signal.aborted) {
-      sendError(res, "upstream_failed", undefined, { [REQUEST_ID_HEADER]: requestId });
-    } else {
-      res.destroy();
-    }
+    if (timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
+    else if (!call.signal.aborted) call.fail("upstream_failed");
+    else call.cut();
   } finally {
     clearTimeout(timer);
-    res.off("close", onClose);
     lease.release();
   }
 }

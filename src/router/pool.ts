@@ -26,7 +26,15 @@ export interface PoolOptions<U> {
   /** Closes it when the container leaves the pool. */
   detach(upstream: U): void;
   now(): number;
+  /** Told of each container's start, failure and crash (metrics count them). */
+  onEvent?(event: PoolEvent): void;
 }
+
+export type PoolEvent =
+  | { type: "starting"; containerId: string }
+  | { type: "ready"; containerId: string; /** ms from the start request to ready */ startMs: number }
+  | { type: "start_failed"; containerId: string; message: string }
+  | { type: "crashed"; containerId: string; message: string };
 
 export type PoolErrorCode = "queue_full" | "startup_failed" | "stopped" | "aborted";
 
@@ -34,6 +42,8 @@ export class PoolError extends Error {
   constructor(
     readonly code: PoolErrorCode,
     message: string,
+    /** Seconds after which a retry can succeed, when the pool knows (a start-up backoff). */
+    readonly retryAfter = 1,
   ) {
     super(message);
   }
@@ -71,6 +81,8 @@ export interface PoolStats {
   queued: number;
   coldStarts: number;
   startFailures: number;
+  /** Milliseconds until the next start attempt after failures (0 when not backing off). */
+  backoffMs: number;
   lastError?: string;
 }
 
@@ -110,7 +122,8 @@ export class Pool<U> {
     }
     const now = this.options.now();
     if (now < this.backoffUntil && this.liveCount() === 0) {
-      return Promise.reject(new PoolError("startup_failed", this.lastError ?? "the function failed to start"));
+      const wait = Math.ceil((this.backoffUntil - now) / 1000);
+      return Promise.reject(new PoolError("startup_failed", this.lastError ?? "the function failed to start", wait));
     }
     return new Promise<Lease<U>>((resolve, reject) => {
       const waiter: Waiter<U> = { resolve, reject, signal };
@@ -148,6 +161,7 @@ export class Pool<U> {
       queued: this.queue.length,
       coldStarts: this.coldStarts,
       startFailures: this.startFailures,
+      backoffMs: Math.max(0, this.backoffUntil - this.options.now()),
     };
     for (const member of this.members.values()) {
       stats[member.phase] += 1;
@@ -222,10 +236,16 @@ export class Pool<U> {
       })),
     };
     const decision = decide(this.options.scaling, observation, now);
-    if (now >= this.backoffUntil) for (let i = 0; i < decision.start; i += 1) this.startContainer();
-    for (const id of decision.retire) this.retire(this.members.get(id)!, this.graceMs);
+    const backingOff = now < this.backoffUntil;
+    if (!backingOff) for (let i = 0; i < decision.start; i += 1) this.startContainer();
+    for (const id of decision.retire) {
+      const member = this.members.get(id)!;
+      this.options.log(id, `scaling down: idle for ${Math.round((now - member.idleSince!) / 1000)} s`, "system");
+      this.retire(member, this.graceMs);
+    }
     const wakeAt = nextWakeup(this.options.scaling, observation, now);
-    const backoffWake = this.backoffUntil > now && this.queue.length > 0 ? this.backoffUntil : null;
+    // Demand or minContainers still want a start the backoff held back: try again when it ends.
+    const backoffWake = backingOff && decision.start > 0 ? this.backoffUntil : null;
     const next = [wakeAt, backoffWake].filter((t): t is number => t !== null);
     if (next.length > 0) {
       this.timer = setTimeout(() => this.reconcile(), Math.max(0, Math.min(...next) - now));
@@ -248,6 +268,7 @@ export class Pool<U> {
     const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.now() };
     this.members.set(id, member);
     this.coldStarts += 1;
+    this.options.onEvent?.({ type: "starting", containerId: id });
     const log: LogSink = (line, stream) => this.options.log(id, line, stream);
     this.options.driver.start(this.options.containerSpec(id), log).then(
       (container) => this.onReady(member, container),
@@ -261,6 +282,7 @@ export class Pool<U> {
     member.phase = "ready";
     member.idleSince = this.options.now();
     this.consecutiveFailures = 0;
+    this.options.onEvent?.({ type: "ready", containerId: member.id, startMs: this.options.now() - member.startedAt });
     void container.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
     this.dispatch();
     this.reconcile();
@@ -274,6 +296,7 @@ export class Pool<U> {
     const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (this.consecutiveFailures - 1), BACKOFF_MAX_MS);
     this.backoffUntil = this.options.now() + backoff;
     this.options.log(member.id, `${error.message} (retrying no sooner than ${backoff / 1000} s)`, "system");
+    this.options.onEvent?.({ type: "start_failed", containerId: member.id, message: error.message });
     // Inputs waiting for this start have no container coming: fail them with the cause rather than let them hang.
     if (this.liveCount() === 0) this.failQueue(new PoolError("startup_failed", error.message));
     this.reconcile();
@@ -284,8 +307,9 @@ export class Pool<U> {
     this.members.delete(member.id);
     if (member.upstream) this.options.detach(member.upstream);
     if (member.phase !== "draining") {
-      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`})`;
+      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`}) with ${member.inFlight} request(s) in flight; it is replaced when demand needs it`;
       this.options.log(member.id, this.lastError, "system");
+      this.options.onEvent?.({ type: "crashed", containerId: member.id, message: this.lastError });
     }
     this.reconcile();
   }

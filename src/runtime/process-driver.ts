@@ -70,7 +70,8 @@ export class ProcessDriver implements RuntimeDriver {
         stop: (graceMs) => this.stopAgent(agent, graceMs),
       };
     } catch (error) {
-      agent.child.kill("SIGKILL");
+      // The whole group: a server the user's start code spawned must not outlive a failed start.
+      killGroup(agent.child);
       throw error;
     }
   }

@@ -12,7 +12,9 @@ import { BlobStore } from "../control/blobs.js";
 import { LogHub, type LogEntry } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
+import { CallRegistry } from "../gateway/calls.js";
 import { createGateway } from "../gateway/server.js";
+import { Metrics } from "../metrics/metrics.js";
 import { ImageBuilder } from "../image/builder.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
 
@@ -33,6 +35,12 @@ export interface ServerOptions {
   onLog?: (entry: LogEntry) => void;
   /** Generic agents kept warm by the process runtime. */
   warmAgents?: number;
+  /** Requests allowed to wait per function pool before 503 queue_full. Default 1000. */
+  queueLimit?: number;
+  /** Milliseconds a call may go without starting its response before the client gets a 303 to its result URL. Default 150 000. */
+  callDelayMs?: number;
+  /** Milliseconds a finished call's result waits at its result URL. Default 60 000. */
+  callResultTtlMs?: number;
 }
 
 export interface RunningServer {
@@ -52,6 +60,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const logs = new LogHub(options.onLog);
   const domain = options.domain ?? "localhost";
   let port = options.port;
+  // Scraped later, so the platform it reads from can be created after it.
+  const metrics = new Metrics({ services: () => platform.services() });
   const platform = new Platform({
     store,
     blobs,
@@ -61,12 +71,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     runRoot: join(options.home, "run"),
     domain,
     publicPort: () => port,
+    queueLimit: options.queueLimit,
+    onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
   });
-  const api = createControlApi({ platform, blobs, logs, defaultWorkspace: options.workspace });
+  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs });
+  const api = createControlApi({ platform, blobs, logs, metrics, defaultWorkspace: options.workspace });
   const gateway = createGateway({
     domain,
     routes: platform,
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
+    calls,
+    observer: metrics,
   });
   await new Promise<void>((resolve, reject) => {
     gateway.once("error", reject);
@@ -84,6 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       closing ??= (async () => {
         gateway.close();
         gateway.closeAllConnections();
+        calls.close();
         await platform.close();
         await driver.close();
         store.close();

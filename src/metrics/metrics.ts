@@ -1,0 +1,165 @@
+/**
+ * Per-function metrics: Prometheus counters, histograms and gauges (served at
+ * `/metrics` on the bare host) and the recent-latency window behind the p50 and
+ * p99 of `berth app stats`. It only receives events (a request finished, a
+ * container started, failed or crashed) and reads pool stats when scraped;
+ * it never touches a request or a container. Each platform owns its own
+ * registry, so several platforms in one process (tests) do not mix.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { PoolEvent, PoolStats } from "../router/pool.js";
+import type { ServiceIdentity } from "../router/service.js";
+import { LatencyWindow, type LatencySummary } from "./latency.js";
+
+/** What the gauges read when scraped: every service still running, including versions that are draining. */
+export interface ServiceSource {
+  services(): Iterable<{ identity: ServiceIdentity; stats(): PoolStats[] }>;
+}
+
+type Labels = "workspace" | "app" | "function";
+
+/** Seconds: from a hello-world hit (~1 ms) to the longest default timeout (300 s). */
+const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 150, 300];
+const START_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<Labels | "status">;
+  private readonly duration: Histogram<Labels>;
+  private readonly queueWait: Histogram<Labels>;
+  private readonly coldStarts: Counter<Labels>;
+  private readonly startDuration: Histogram<Labels>;
+  private readonly startFailures: Counter<Labels>;
+  private readonly crashes: Counter<Labels>;
+  private readonly windows = new Map<string, LatencyWindow>();
+
+  constructor(source: ServiceSource) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: "berth_requests_total",
+      help: "Requests answered per function, by HTTP status (including the gateway's own 5xx).",
+      labelNames: ["workspace", "app", "function", "status"],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: "berth_request_duration_seconds",
+      help: "Time from a request's arrival at the gateway to the end of its response, queueing included.",
+      labelNames: ["workspace", "app", "function"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: "berth_queue_wait_seconds",
+      help: "Time a request waited for a slot on a ready container.",
+      labelNames: ["workspace", "app", "function"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.coldStarts = new Counter({
+      name: "berth_cold_starts_total",
+      help: "Containers started (each one a cold start).",
+      labelNames: ["workspace", "app", "function"],
+      registers,
+    });
+    this.startDuration = new Histogram({
+      name: "berth_container_start_seconds",
+      help: "Time from asking the runtime for a container to the container being ready (enter hook included).",
+      labelNames: ["workspace", "app", "function"],
+      buckets: START_BUCKETS,
+      registers,
+    });
+    this.startFailures = new Counter({
+      name: "berth_container_start_failures_total",
+      help: "Containers that failed to become ready (crash, exception in enter, startupTimeout).",
+      labelNames: ["workspace", "app", "function"],
+      registers,
+    });
+    this.crashes = new Counter({
+      name: "berth_container_crashes_total",
+      help: "Ready containers that exited without being asked to.",
+      labelNames: ["workspace", "app", "function"],
+      registers,
+    });
+    new Gauge({
+      name: "berth_containers",
+      help: "Containers by state.",
+      labelNames: ["workspace", "app", "function", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const service of source.services()) {
+          const labels = labelsOf(service.identity);
+          for (const stats of service.stats()) {
+            for (const state of ["starting", "ready", "draining"] as const) this.inc({ ...labels, state }, stats[state]);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: "berth_inputs_in_flight",
+      help: "Requests being served by containers now.",
+      labelNames: ["workspace", "app", "function"],
+      registers,
+      collect() {
+        this.reset();
+        for (const service of source.services()) {
+          for (const stats of service.stats()) this.inc(labelsOf(service.identity), stats.inFlight);
+        }
+      },
+    });
+    new Gauge({
+      name: "berth_inputs_queued",
+      help: "Requests waiting for a free container.",
+      labelNames: ["workspace", "app", "function"],
+      registers,
+      collect() {
+        this.reset();
+        for (const service of source.services()) {
+          for (const stats of service.stats()) this.inc(labelsOf(service.identity), stats.queued);
+        }
+      },
+    });
+  }
+
+  /** A proxied request is over: `totalMs` from arrival to the end of its response, `queueMs` waiting for a slot. */
+  requestDone(identity: ServiceIdentity, status: number, totalMs: number, queueMs: number): void {
+    const labels = labelsOf(identity);
+    this.requests.inc({ ...labels, status: String(status) });
+    this.duration.observe(labels, totalMs / 1000);
+    this.queueWait.observe(labels, queueMs / 1000);
+    const key = windowKey(identity.workspace, identity.appName, identity.functionName);
+    let window = this.windows.get(key);
+    if (!window) this.windows.set(key, (window = new LatencyWindow()));
+    window.add(totalMs);
+  }
+
+  poolEvent(identity: ServiceIdentity, event: PoolEvent): void {
+    const labels = labelsOf(identity);
+    if (event.type === "starting") this.coldStarts.inc(labels);
+    else if (event.type === "ready") this.startDuration.observe(labels, event.startMs / 1000);
+    else if (event.type === "start_failed") this.startFailures.inc(labels);
+    else if (event.type === "crashed") this.crashes.inc(labels);
+  }
+
+  /** p50/p99 in ms over the function's recent requests (all versions). */
+  latency(workspace: string, app: string, fn: string): LatencySummary {
+    return this.windows.get(windowKey(workspace, app, fn))?.summary() ?? { count: 0, p50: null, p99: null };
+  }
+
+  /** The Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+function labelsOf(identity: ServiceIdentity): Record<Labels, string> {
+  return { workspace: identity.workspace, app: identity.appName, function: identity.functionName };
+}
+
+function windowKey(workspace: string, app: string, fn: string): string {
+  return `${workspace}/${app}/${fn}`;
+}
