@@ -271,6 +271,7 @@ export class Platform {
         targetInputs: scaling.targetInputs,
       },
       queueLimit: this.options.queueLimit ?? 1000,
+      exitGraceMs: this.options.drainGraceMs ?? 30_000,
       driver: this.options.driver,
       containerSpec: (id) => ({
         id,

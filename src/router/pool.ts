@@ -16,6 +16,8 @@ export interface PoolOptions<U> {
   scaling: AutoscalerSpec;
   /** Inputs allowed to wait for a slot; beyond it `acquire` fails with `queue_full`. */
   queueLimit: number;
+  /** Milliseconds a retired container gets for its `exit` hook (it has no inputs left by then). Default 30 000. */
+  exitGraceMs?: number;
   driver: RuntimeDriver;
   /** Builds the spec of a new container. */
   containerSpec(id: string): ContainerSpec;
@@ -103,9 +105,12 @@ export class Pool<U> {
   private backoffUntil = 0;
   private lastError: string | undefined;
   private drained: Promise<void> | undefined;
+  private graceMs: number;
   private resolveDrained: (() => void) | undefined;
 
-  constructor(private readonly options: PoolOptions<U>) {}
+  constructor(private readonly options: PoolOptions<U>) {
+    this.graceMs = options.exitGraceMs ?? 30_000;
+  }
 
   /** Starts the `minContainers` right away rather than on the first request. */
   warmUp(): void {
@@ -150,7 +155,6 @@ export class Pool<U> {
     return this.drained;
   }
 
-  private graceMs = 30_000;
 
   stats(): PoolStats {
     const stats: PoolStats = {
@@ -307,7 +311,7 @@ export class Pool<U> {
     this.members.delete(member.id);
     if (member.upstream) this.options.detach(member.upstream);
     if (member.phase !== "draining") {
-      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`}) with ${member.inFlight} request(s) in flight; it is replaced when demand needs it`;
+      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`}); its in-flight requests got 502, and it is replaced as demand needs`;
       this.options.log(member.id, this.lastError, "system");
       this.options.onEvent?.({ type: "crashed", containerId: member.id, message: this.lastError });
     }

@@ -41,6 +41,8 @@ export interface ServerOptions {
   callDelayMs?: number;
   /** Milliseconds a finished call's result waits at its result URL. Default 60 000. */
   callResultTtlMs?: number;
+  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. */
+  exitGraceMs?: number;
 }
 
 export interface RunningServer {
@@ -72,6 +74,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     domain,
     publicPort: () => port,
     queueLimit: options.queueLimit,
+    drainGraceMs: options.exitGraceMs,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
   });
   const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs });
