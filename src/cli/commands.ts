@@ -6,6 +6,7 @@ import { ApiClient } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
 import { formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
+import { formatStatsTable, type StatsFunction } from "./stats-table.js";
 
 export interface ClientFlags {
   server?: string;
@@ -76,6 +77,7 @@ export async function appLogsCommand(name: string, flags: ClientFlags & { follow
   await clientFor(flags).logs(name, flags.follow ?? false, (entry) => process.stdout.write(`${formatLog(entry)}\n`), abort.signal);
 }
 
-export async function appStatsCommand(name: string, flags: ClientFlags) {
-  process.stdout.write(`${JSON.stringify(await clientFor(flags).stats(name), null, 2)}\n`);
+export async function appStatsCommand(name: string, flags: ClientFlags & { json?: boolean }) {
+  const stats = (await clientFor(flags).stats(name)) as { functions: StatsFunction[] };
+  process.stdout.write(flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions));
 }

@@ -52,7 +52,11 @@ export async function main(argv: string[]): Promise<void> {
   clientOptions(
     app.command("logs").description("print an app's recent logs").argument("<name>").option("-f, --follow", "keep following"),
   ).action(appLogsCommand);
-  clientOptions(app.command("stats").description("containers, in-flight and queued inputs per function").argument("<name>")).action(
+  clientOptions(app
+      .command("stats")
+      .description("containers by state, in-flight and queued inputs, cold starts and p50/p99 latency per function")
+      .argument("<name>")
+      .option("--json", "print JSON")).action(
     appStatsCommand,
   );
 
