@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer } from "../server/start.js";
-import { ApiClient } from "./client.js";
+import { ApiClient, CliError } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
 import { formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
@@ -17,14 +17,28 @@ export function clientFor(flags: ClientFlags): ApiClient {
   return new ApiClient(serverUrl(flags.server) ?? `http://localhost:${DEFAULT_PORT}`, workspace(flags.workspace));
 }
 
-export async function serverCommand(flags: { port?: string; host?: string; home?: string; domain?: string; workspace?: string }) {
+export interface ServerFlags {
+  port?: string;
+  host?: string;
+  home?: string;
+  domain?: string;
+  workspace?: string;
+  queueLimit?: string;
+  callDelay?: string;
+}
+
+export async function serverCommand(flags: ServerFlags) {
   const home = berthHome(flags.home);
+  const queueLimit = flags.queueLimit === undefined ? undefined : numberFlag("--queue-limit", flags.queueLimit, { integer: true });
+  const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
   const server = await startServer({
     home,
     port: flags.port ? Number(flags.port) : DEFAULT_PORT,
     host: flags.host,
     domain: flags.domain,
     workspace: flags.workspace ?? DEFAULT_WORKSPACE,
+    queueLimit,
+    callDelayMs: callDelay === undefined ? undefined : callDelay * 1000,
     onLog: (entry) => process.stdout.write(`${entry.app} ${formatLog(entry)}\n`),
   });
   status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
@@ -35,6 +49,13 @@ export async function serverCommand(flags: { port?: string; host?: string; home?
   };
   process.on("SIGINT", () => void stop());
   process.on("SIGTERM", () => void stop());
+}
+
+function numberFlag(flag: string, value: string, rules: { integer?: boolean; positive?: boolean }): number {
+  const parsed = Number(value);
+  const ok = value.trim() !== "" && Number.isFinite(parsed) && parsed >= 0 && (!rules.integer || Number.isInteger(parsed)) && (!rules.positive || parsed > 0);
+  if (!ok) throw new CliError(`${flag} takes ${rules.integer ? "a whole number ≥ 0" : "a number of seconds > 0"}, not "${value}"`);
+  return parsed;
 }
 
 export async function deployCommand(file: string, flags: ClientFlags & { typecheck?: boolean }) {

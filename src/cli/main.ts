@@ -36,6 +36,8 @@ export async function main(argv: string[]): Promise<void> {
     .option("--home <dir>", "state directory (env BERTH_HOME; default ~/.berth)")
     .option("--domain <domain>", "base domain of endpoint URLs (default localhost)")
     .option("--workspace <name>", "default workspace (default local)")
+    .option("--queue-limit <n>", "requests allowed to wait per function before 503 (default 1000)")
+    .option("--call-delay <seconds>", "seconds without a response before a call is answered 303 to its result URL (default 150)")
     .action(serverCommand);
 
   clientOptions(
