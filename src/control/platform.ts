@@ -167,9 +167,10 @@ export class Platform {
     }));
   }
 
+  /** Stops serving and drains everything; the caller has cut client connections, so only `exit` hooks remain to wait for. */
   async close(): Promise<void> {
     this.routes.clear();
-    await Promise.all([...this.running].map((service) => service.drain(0)));
+    await Promise.all([...this.running].map((service) => service.drain(this.options.drainGraceMs ?? 30_000)));
   }
 
   private checkLabels(workspace: string, manifest: AppManifest, ephemeral: boolean): void {

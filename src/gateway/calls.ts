@@ -106,7 +106,8 @@ export class CallRegistry {
 }
 
 export class Call implements ResponseTarget {
-  readonly id = randomBytes(16).toString("hex");
+  /** The result URL's id, drawn only when the call is parked (most calls never are). */
+  id = "";
   /** Aborts the upstream work: the client left before a 303, an unclaimed result expired, or a follower left mid-stream. */
   readonly signal: AbortSignal;
   /** Status of the call's answer once known (0 until then), for metrics. */
@@ -212,6 +213,7 @@ export class Call implements ResponseTarget {
       return;
     }
     this.parked = true;
+    this.id = randomBytes(16).toString("hex");
     this.registry.park(this);
     redirect(this.res, this.id, "The call has not answered yet.", this.extraHeaders);
   }
