@@ -318,12 +318,18 @@ export class Pool<U> {
     this.reconcile();
   }
 
+  /**
+   * Only ever called with no inputs in flight, so the gateway's keep-alive
+   * connections are closed first: the container's server would otherwise wait
+   * on them for the whole grace period before running `exit`.
+   */
   private retire(member: Member<U>, graceMs: number): void {
     if (member.phase === "draining") return;
     member.phase = "draining";
+    if (member.upstream) this.options.detach(member.upstream);
+    member.upstream = undefined;
     void member.container?.stop(graceMs).then(() => {
       this.members.delete(member.id);
-      if (member.upstream) this.options.detach(member.upstream);
       this.reconcile();
     });
   }
