@@ -8,6 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { request, startPlatform, tempApp } from "./support/platform.js";
@@ -141,6 +143,48 @@ test("an exception in enter is a start-up failure: 503 with its message, in the 
   assert.ok(retries.length >= 2);
   assert.match(retries[1]!.line, /retrying no sooner than 2 s/);
 });
+
+const CLOSING_SERVER_APP = (port: number) => `
+import { createServer } from "node:http";
+import { App } from "berth";
+const app = new App("closing");
+export const srv = app.function({ maxContainers: 1 }).webServer({ port: ${port} }, () => {
+  const server = createServer((req, res) => {
+    if (req.url === "/close") {
+      res.end("closing", () => {
+        server.close();
+        server.closeAllConnections();
+      });
+      return;
+    }
+    res.end(String(process.pid));
+  });
+  server.listen(${port}, "127.0.0.1");
+});
+`;
+
+test("a container that refuses connections is taken out of service and the request goes to a new one", async (t) => {
+  const platform = await startPlatform(t);
+  const port = await freePort();
+  const url = platform.url(await platform.deploy(tempApp(t, "closing.ts", CLOSING_SERVER_APP(port))), "srv");
+  const before = await (await request(url)).text();
+  assert.equal(await (await request(`${url}close`)).text(), "closing");
+  // The container's server is gone but the container is not: the request must not see a 502.
+  const after = await request(url);
+  assert.equal(after.status, 200);
+  assert.notEqual(await after.text(), before);
+  await waitForLog(platform, "closing", /refused a connection; it was taken out of service/);
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 function alive(pid: number): boolean {
   try {

@@ -54,8 +54,12 @@ export class PoolError extends Error {
 export interface Lease<U> {
   readonly containerId: string;
   readonly upstream: U;
-  /** Gives the slot back; call exactly once. */
-  release(): void;
+  /**
+   * Gives the slot back; call exactly once. "unreachable" says the container
+   * refused the connection: it is taken out of routing at once rather than
+   * when its exit is noticed.
+   */
+  release(outcome?: "done" | "unreachable"): void;
 }
 
 interface Member<U> {
@@ -191,11 +195,16 @@ export class Pool<U> {
     return {
       containerId: member.id,
       upstream: member.upstream!,
-      release: () => {
+      release: (outcome = "done") => {
         if (released) return;
         released = true;
         member.inFlight -= 1;
         if (member.inFlight === 0) member.idleSince = this.options.now();
+        if (outcome === "unreachable" && member.phase === "ready") {
+          this.lastError = `container ${member.id} refused a connection; it was taken out of service`;
+          this.options.log(member.id, this.lastError, "system");
+          this.retire(member, this.graceMs);
+        }
         this.dispatch();
         this.reconcile();
       },
@@ -319,7 +328,8 @@ export class Pool<U> {
   }
 
   /**
-   * Only ever called with no inputs in flight, so the gateway's keep-alive
+   * Called with no inputs in flight (or for a container that refuses
+   * connections, whose inputs are lost anyway), so the gateway's keep-alive
    * connections are closed first: the container's server would otherwise wait
    * on them for the whole grace period before running `exit`.
    */
