@@ -57,7 +57,7 @@ test("live reload (an ephemeral redeploy) lets the old version finish its reques
   const url = platform.url(await platform.deploy(file, { ephemeral: true }), "work");
   assert.match(url, /-dev\./);
   const slow = request(url);
-  await waitFor("the request to be in flight", async () => (await stats(platform, "drain"))[0]!.pools[0]?.inFlight === 1 || undefined);
+  await waitFor("the request to be in flight", async () => (await stats(platform, "drain", true))[0]!.pools[0]?.inFlight === 1 || undefined);
   writeFileSync(file, versioned("new", 0));
   await platform.deploy(file, { ephemeral: true });
   assert.deepEqual(await (await request(url)).json(), { version: "new" });

@@ -54,21 +54,21 @@ test("stats API, `berth app stats` and /metrics report per-function figures", as
     (error: { code: number; stderr: string }) => error,
   );
   assert.equal((missing as { code: number }).code, 1);
-  assert.match((missing as { stderr: string }).stderr, /no app named "nope"/);
+  assert.match((missing as { stderr: string }).stderr, /no deployed app named "nope"/);
 
   const metrics = await request(`${platform.server.url}/metrics`);
   assert.equal(metrics.status, 200);
   assert.match(metrics.headers.get("content-type")!, /^text\/plain/);
   const text = await metrics.text();
-  const labels = 'workspace="test",app="observed",function="hello"';
+  const labels = 'workspace="test",app="observed",function="hello",dev="false"';
   assert.match(text, new RegExp(`berth_requests_total\\{${labels},status="200"\\} 4`));
-  assert.match(text, /berth_requests_total\{workspace="test",app="observed",function="broken",status="503"\} 1/);
+  assert.match(text, /berth_requests_total\{workspace="test",app="observed",function="broken",dev="false",status="503"\} 1/);
   assert.match(text, new RegExp(`berth_request_duration_seconds_count\\{${labels}\\} 4`));
   assert.match(text, new RegExp(`berth_request_duration_seconds_bucket\\{le="\\+Inf",${labels}\\} 4`));
   assert.match(text, new RegExp(`berth_queue_wait_seconds_count\\{${labels}\\} 4`));
   assert.match(text, new RegExp(`berth_cold_starts_total\\{${labels}\\} 1`));
   assert.match(text, new RegExp(`berth_container_start_seconds_count\\{${labels}\\} 1`));
-  assert.match(text, /berth_container_start_failures_total\{workspace="test",app="observed",function="broken"\} 1/);
+  assert.match(text, /berth_container_start_failures_total\{workspace="test",app="observed",function="broken",dev="false"\} 1/);
   assert.match(text, new RegExp(`berth_containers\\{${labels},state="ready"\\} 1`));
   assert.match(text, new RegExp(`berth_inputs_in_flight\\{${labels}\\} 0`));
 });

@@ -32,10 +32,9 @@ export class BundleError extends Error {
 
 export async function bundleApp(entry: string): Promise<BundleResult> {
   const entryPath = resolve(entry);
-  const probe = await esbuildPass(entryPath, []);
+  const probe = await esbuildPass(entryPath, [], "stub");
   const manifest = await describe(probe.code);
-  const external = imagePackages(manifest);
-  const final = external.length === 0 ? probe : await esbuildPass(entryPath, external);
+  const final = await esbuildPass(entryPath, imagePackages(manifest), "external");
   return {
     code: final.code,
     hash: createHash("sha256").update(final.code).digest("hex"),
@@ -58,24 +57,41 @@ function imagePackages(manifest: AppManifest): string[] {
   return [...names].flatMap((name) => [name, `${name}/*`]);
 }
 
-/** Bare imports that cannot be resolved here stay external: they may exist only in the image. */
-const leaveUnresolvedExternal: Plugin = {
-  name: "berth-unresolved-external",
-  setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^[^./]/ }, async (args) => {
-      if (args.pluginData?.berthProbe || args.path === "berth" || args.path.startsWith("node:")) return undefined;
-      const result = await pluginBuild.resolve(args.path, {
-        kind: args.kind,
-        resolveDir: args.resolveDir,
-        importer: args.importer,
-        pluginData: { berthProbe: true },
+/**
+ * Bare imports that cannot be resolved here may exist only in the image.
+ * In the final bundle they stay external (resolved in the container); in the
+ * probe, which only needs the app's shape, they become a stub that answers
+ * any use with itself, so top-level code like `new Hono()` still runs.
+ */
+function unresolvedImports(mode: "stub" | "external"): Plugin {
+  return {
+    name: "berth-unresolved",
+    setup(pluginBuild) {
+      pluginBuild.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if (args.pluginData?.berthProbe || args.path === "berth" || args.path.startsWith("node:")) return undefined;
+        const result = await pluginBuild.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: { berthProbe: true },
+        });
+        if (result.errors.length === 0) return undefined;
+        return mode === "external" ? { path: args.path, external: true } : { path: args.path, namespace: "berth-stub" };
       });
-      return result.errors.length > 0 ? { path: args.path, external: true } : undefined;
-    });
-  },
-};
+      pluginBuild.onLoad({ filter: /.*/, namespace: "berth-stub" }, () => ({
+        loader: "js",
+        contents:
+          "const stub = new Proxy(function () {}, { get: (_t, key) => (key === '__esModule' ? false : key === Symbol.toPrimitive ? () => '' : stub), apply: () => stub, construct: () => stub });\nmodule.exports = stub;",
+      }));
+    },
+  };
+}
 
-async function esbuildPass(entryPath: string, external: string[]): Promise<{ code: Uint8Array; inputs: string[] }> {
+async function esbuildPass(
+  entryPath: string,
+  external: string[],
+  unresolved: "stub" | "external",
+): Promise<{ code: Uint8Array; inputs: string[] }> {
   try {
     const result = await build({
       entryPoints: [entryPath],
@@ -88,7 +104,7 @@ async function esbuildPass(entryPath: string, external: string[]): Promise<{ cod
       logLevel: "silent",
       alias: { berth: SDK_ENTRY },
       external,
-      plugins: [leaveUnresolvedExternal],
+      plugins: [unresolvedImports(unresolved)],
       // CommonJS packages bundled into ESM still call require() for Node built-ins.
       banner: { js: 'import { createRequire as __berthCreateRequire } from "node:module"; const require = __berthCreateRequire(import.meta.url);' },
     });

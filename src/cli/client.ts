@@ -64,10 +64,18 @@ export class ApiClient {
     request: { bundleHash: string; manifest: AppManifest; ephemeral: boolean },
     onProgress: (message: string) => void,
   ): Promise<DeployResult> {
-    const response = await this.call("/api/apps", {
+    return this.progressCall("/api/apps", request, onProgress);
+  }
+
+  async rollback(name: string, version: number | undefined, onProgress: (message: string) => void): Promise<DeployResult> {
+    return this.progressCall(`/api/apps/${encodeURIComponent(name)}/rollback`, version === undefined ? {} : { version }, onProgress);
+  }
+
+  private async progressCall(path: string, body: unknown, onProgress: (message: string) => void): Promise<DeployResult> {
+    const response = await this.call(path, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(request),
+      body: JSON.stringify(body),
     });
     let result: DeployResult | undefined;
     for await (const event of ndjson(response)) {
@@ -84,17 +92,22 @@ export class ApiClient {
     return ((await (await this.call("/api/apps")).json()) as { apps: AppSummary[] }).apps;
   }
 
-  async stopApp(name: string): Promise<void> {
-    await this.call(`/api/apps/${encodeURIComponent(name)}/stop`, { method: "POST" });
+  /** `dev` names the app `serve` runs rather than the deployed app of the same name. */
+  async stopApp(name: string, dev = false): Promise<void> {
+    await this.call(`/api/apps/${encodeURIComponent(name)}/stop`, { method: "POST" }, dev ? { dev: "1" } : {});
   }
 
-  async stats(name: string): Promise<unknown> {
-    return (await this.call(`/api/apps/${encodeURIComponent(name)}/stats`)).json();
+  async stats(name: string, dev = false): Promise<unknown> {
+    return (await this.call(`/api/apps/${encodeURIComponent(name)}/stats`, {}, dev ? { dev: "1" } : {})).json();
   }
 
   /** Streams log entries until `signal` aborts (with `follow`) or the recent ones are printed. */
-  async logs(name: string, follow: boolean, onEntry: (entry: LogEntry) => void, signal?: AbortSignal): Promise<void> {
-    const response = await this.call(`/api/apps/${encodeURIComponent(name)}/logs`, { signal }, follow ? { follow: "1" } : {});
+  async logs(name: string, options: { follow?: boolean; dev?: boolean; signal?: AbortSignal }, onEntry: (entry: LogEntry) => void): Promise<void> {
+    const query: Record<string, string> = {};
+    if (options.follow) query.follow = "1";
+    if (options.dev) query.dev = "1";
+    const { signal } = options;
+    const response = await this.call(`/api/apps/${encodeURIComponent(name)}/logs`, { signal }, query);
     try {
       for await (const entry of ndjson(response)) onEntry(entry as unknown as LogEntry);
     } catch (error) {

@@ -4,7 +4,7 @@ import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer } from "../server/start.js";
 import { ApiClient, CliError } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
-import { formatLog, green, status } from "./output.js";
+import { dim, formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
 import { formatStatsTable, type StatsFunction } from "./stats-table.js";
 
@@ -87,18 +87,27 @@ export async function appListCommand(flags: ClientFlags & { json?: boolean }) {
   }
 }
 
-export async function appStopCommand(name: string, flags: ClientFlags) {
-  await clientFor(flags).stopApp(name);
+export async function appRollbackCommand(name: string, flags: ClientFlags & { version?: string }) {
+  const version = flags.version === undefined ? undefined : Number(flags.version);
+  const result = await clientFor(flags).rollback(name, version, (message) => status(dim(message)));
+  status(green(`✓ Rolled back app "${name}": now version ${result.version}`));
+  for (const fn of result.functions) process.stdout.write(`${fn.name.padEnd(16)} ${fn.url}\n`);
+}
+
+export async function appStopCommand(name: string, flags: ClientFlags & { dev?: boolean }) {
+  await clientFor(flags).stopApp(name, flags.dev);
   status(green(`✓ Stopped app "${name}"`));
 }
 
-export async function appLogsCommand(name: string, flags: ClientFlags & { follow?: boolean }) {
+export async function appLogsCommand(name: string, flags: ClientFlags & { follow?: boolean; dev?: boolean }) {
   const abort = new AbortController();
   process.on("SIGINT", () => abort.abort());
-  await clientFor(flags).logs(name, flags.follow ?? false, (entry) => process.stdout.write(`${formatLog(entry)}\n`), abort.signal);
+  const options = { follow: flags.follow, dev: flags.dev, signal: abort.signal };
+  await clientFor(flags).logs(name, options, (entry) => process.stdout.write(`${formatLog(entry)}\n`));
 }
 
-export async function appStatsCommand(name: string, flags: ClientFlags & { json?: boolean }) {
-  const stats = (await clientFor(flags).stats(name)) as { functions: StatsFunction[] };
-  process.stdout.write(flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions));
+export async function appStatsCommand(name: string, flags: ClientFlags & { dev?: boolean; json?: boolean }) {
+  const stats = (await clientFor(flags).stats(name, flags.dev)) as { functions: StatsFunction[] };
+  process.stdout.write(flags.json ? `${JSON.stringify(stats, null, 2)}
+` : formatStatsTable(stats.functions));
 }

@@ -3,7 +3,15 @@
  * (see client.ts); `serve` and `server` also start a platform in-process.
  */
 import { Command } from "commander";
-import { appListCommand, appLogsCommand, appStatsCommand, appStopCommand, deployCommand, serverCommand } from "./commands.js";
+import {
+  appListCommand,
+  appLogsCommand,
+  appRollbackCommand,
+  appStatsCommand,
+  appStopCommand,
+  deployCommand,
+  serverCommand,
+} from "./commands.js";
 import { serveCommand } from "./serve.js";
 
 export async function main(argv: string[]): Promise<void> {
@@ -50,17 +58,33 @@ export async function main(argv: string[]): Promise<void> {
 
   const app = program.command("app").description("manage deployed apps");
   clientOptions(app.command("list").description("list apps and their URLs").option("--json", "print JSON")).action(appListCommand);
-  clientOptions(app.command("stop").description("stop an app; its containers drain").argument("<name>")).action(appStopCommand);
+  const dev = "the app `berth serve` runs, not the deployed app of that name";
   clientOptions(
-    app.command("logs").description("print an app's recent logs").argument("<name>").option("-f, --follow", "keep following"),
+    app
+      .command("rollback")
+      .description("redeploy an earlier version as a new version (default: the one before the current)")
+      .argument("<name>")
+      .option("--version <n>", "the version to go back to"),
+  ).action(appRollbackCommand);
+  clientOptions(app.command("stop").description("stop an app; its containers drain").argument("<name>").option("--dev", dev)).action(
+    appStopCommand,
+  );
+  clientOptions(
+    app
+      .command("logs")
+      .description("print an app's recent logs")
+      .argument("<name>")
+      .option("-f, --follow", "keep following")
+      .option("--dev", dev),
   ).action(appLogsCommand);
-  clientOptions(app
+  clientOptions(
+    app
       .command("stats")
       .description("containers by state, in-flight and queued inputs, cold starts and p50/p99 latency per function")
       .argument("<name>")
-      .option("--json", "print JSON")).action(
-    appStatsCommand,
-  );
+      .option("--dev", dev)
+      .option("--json", "print JSON"),
+  ).action(appStatsCommand);
 
   await program.parseAsync(argv);
 }

@@ -44,7 +44,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     status("Stopping...");
     await watcher?.close();
     logsAbort.abort();
-    if (appName) await client.stopApp(appName).catch(() => {});
+    if (appName) await client.stopApp(appName, true).catch(() => {});
     await embedded?.close();
     process.exit(code);
   };
@@ -55,10 +55,11 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     try {
       const { bundle, result } = await ship(client, { entry, ephemeral: true, checker });
       const first = appName === undefined;
-      if (appName !== undefined && appName !== result.app.name) await client.stopApp(appName).catch(() => {});
+      if (appName !== undefined && appName !== result.app.name) await client.stopApp(appName, true).catch(() => {});
       if (appName !== result.app.name) {
         appName = result.app.name;
-        void client.logs(appName, true, (line) => process.stdout.write(`${formatLog(line)}\n`), logsAbort.signal).catch(() => {});
+        const follow = { follow: true, dev: true, signal: logsAbort.signal };
+        void client.logs(appName, follow, (line) => process.stdout.write(`${formatLog(line)}\n`)).catch(() => {});
       }
       status(first ? green(`✓ Serving app "${result.app.name}" (version ${result.version})`) : green(`✓ Reloaded (version ${result.version})`));
       for (const fn of result.functions) status(`  ${fn.name.padEnd(16)} ${fn.url}`);

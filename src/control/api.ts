@@ -8,6 +8,7 @@
  *   POST /api/apps                     deploy; streams NDJSON progress, then the result
  *   GET  /api/apps                     list
  *   POST /api/apps/:name/stop
+ *   POST /api/apps/:name/rollback      {"version"?: n}; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
  *   GET  /metrics                      Prometheus text exposition
@@ -19,7 +20,7 @@ import { deployRequestSchema } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
 import type { Metrics } from "../metrics/metrics.js";
-import type { Platform } from "./platform.js";
+import { appKey, type Platform } from "./platform.js";
 
 export interface ApiOptions {
   platform: Platform;
@@ -38,6 +39,8 @@ export function createControlApi(options: ApiOptions): Hono {
   const { platform, blobs, logs } = options;
   const api = new Hono();
   const workspaceOf = (c: Context) => c.req.query("workspace") ?? options.defaultWorkspace;
+  /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
+  const devOf = (c: Context) => c.req.query("dev") === "1";
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return c.json(error.toJSON(), error.status as 400);
@@ -75,33 +78,34 @@ export function createControlApi(options: ApiOptions): Hono {
       });
     }
     const request = { ...parsed.data, workspace: parsed.data.workspace ?? options.defaultWorkspace };
-    c.header("content-type", "application/x-ndjson");
-    return stream(c, async (out) => {
-      const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
-      try {
-        const result = await platform.deploy(request, (message) => void send({ type: "progress", message }));
-        await send({ type: "result", ...result });
-      } catch (error) {
-        const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error", (error as Error).message);
-        await send({ type: "error", ...body });
-      }
-    });
+    return progressStream(c, (progress) => platform.deploy(request, progress));
+  });
+
+  api.post("/api/apps/:name/rollback", async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { version?: unknown };
+    if (body.version !== undefined && !(Number.isInteger(body.version) && (body.version as number) > 0)) {
+      throw new BerthError("invalid_input", "version must be a positive integer");
+    }
+    const version = body.version as number | undefined;
+    return progressStream(c, (progress) => platform.rollback(workspaceOf(c), c.req.param("name"), version, progress));
   });
 
   api.get("/api/apps", (c) => c.json({ apps: platform.listApps(c.req.query("all") ? undefined : workspaceOf(c)) }));
 
-  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceOf(c), c.req.param("name")) }));
+  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceOf(c), c.req.param("name"), devOf(c)) }));
 
   api.get("/api/apps/:name/stats", (c) => {
-    const [workspace, name] = [workspaceOf(c), c.req.param("name")];
-    const functions = platform.stats(workspace, name).map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, fn.function) }));
+    const [workspace, name, dev] = [workspaceOf(c), c.req.param("name"), devOf(c)];
+    const functions = platform
+      .stats(workspace, name, dev)
+      .map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) }));
     return c.json({ functions });
   });
 
   api.get("/metrics", async (c) => c.body(await options.metrics.text(), 200, { "content-type": options.metrics.contentType }));
 
   api.get("/api/apps/:name/logs", (c) => {
-    const key = `${workspaceOf(c)}/${c.req.param("name")}`;
+    const key = appKey(workspaceOf(c), c.req.param("name"), devOf(c));
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
@@ -118,4 +122,19 @@ export function createControlApi(options: ApiOptions): Hono {
   });
 
   return api;
+}
+
+/** Long steps answer NDJSON: `progress` lines as they happen, then one `result` or `error` line. */
+function progressStream(c: Context, run: (progress: (message: string) => void) => Promise<unknown>): Response {
+  c.header("content-type", "application/x-ndjson");
+  return stream(c, async (out) => {
+    const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
+    try {
+      const result = await run((message) => void send({ type: "progress", message }));
+      await send({ type: "result", ...(result as object) });
+    } catch (error) {
+      const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error", (error as Error).message);
+      await send({ type: "error", ...body });
+    }
+  });
 }

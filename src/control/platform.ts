@@ -122,10 +122,28 @@ export class Platform {
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
 
-  /** Stops an app: its URLs stop answering at once, its containers drain. */
-  async stop(workspace: string, name: string): Promise<AppRecord> {
+  /**
+   * Redeploys an earlier version's bundle and manifest as a new version
+   * (so the history only grows). Without `toVersion`, the one before the
+   * current version.
+   */
+  async rollback(workspace: string, name: string, toVersion: number | undefined, progress: (line: string) => void): Promise<DeployResult> {
     const app = this.options.store.getApp(workspace, name);
-    if (!app) throw new BerthError("not_found", `no app named "${name}" in workspace "${workspace}"`);
+    if (!app?.currentVersionId) throw new BerthError("not_found", `no deployed app named "${name}" in workspace "${workspace}"`);
+    const versions = this.options.store.listVersions(app.id);
+    const current = versions.find((v) => v.id === app.currentVersionId)!;
+    const target = toVersion === undefined ? versions.filter((v) => v.number < current.number).at(-1) : versions.find((v) => v.number === toVersion);
+    if (!target) {
+      throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current.number}` : `app "${name}" has no version ${toVersion}`);
+    }
+    progress(`rolling back to version ${target.number}`);
+    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest }, progress);
+  }
+
+  /** Stops an app: its URLs stop answering at once, its containers drain. */
+  async stop(workspace: string, name: string, ephemeral = false): Promise<AppRecord> {
+    const app = this.options.store.getApp(workspace, name, ephemeral);
+    if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     const drained = this.unroute(app);
     if (app.ephemeral) this.options.store.deleteApp(app.id);
     else this.options.store.setAppState(app.id, "stopped", this.now());
@@ -150,13 +168,13 @@ export class Platform {
   }
 
   /** Per function of the app: its current version's pools, then any older versions still draining. */
-  stats(workspace: string, name: string) {
-    if (!this.options.store.getApp(workspace, name)) {
-      throw new BerthError("not_found", `no app named "${name}" in workspace "${workspace}"`);
+  stats(workspace: string, name: string, ephemeral = false) {
+    if (!this.options.store.getApp(workspace, name, ephemeral)) {
+      throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     }
-    const current = new Set((this.appRoutes.get(`${workspace}/${name}`) ?? []).map((host) => this.routes.get(host)!));
+    const current = new Set((this.appRoutes.get(appKey(workspace, name, ephemeral)) ?? []).map((host) => this.routes.get(host)!));
     const draining = [...this.running].filter(
-      (s) => !current.has(s) && s.identity.workspace === workspace && s.identity.appName === name,
+      (s) => !current.has(s) && s.identity.workspace === workspace && s.identity.appName === name && s.identity.ephemeral === ephemeral,
     );
     return [...current, ...draining].map((service) => ({
       function: service.identity.functionName,
@@ -184,7 +202,9 @@ export class Platform {
       if (other) throw new BerthError("invalid_input", `functions ${other} and ${fn.name} have the same URL label; give one a different label`);
       seen.set(host, fn.name);
       const owner = this.routes.get(host);
-      if (owner && (owner.identity.appName !== manifest.name || owner.identity.workspace !== workspace)) {
+      const sameApp =
+        owner && owner.identity.appName === manifest.name && owner.identity.workspace === workspace && owner.identity.ephemeral === ephemeral;
+      if (owner && !sameApp) {
         throw new BerthError("invalid_input", `the URL of ${fn.name} (${host}) is already used by app "${owner.identity.appName}"`);
       }
     }
@@ -207,17 +227,24 @@ export class Platform {
 
   /** Creates the services of a version and points the app's hosts at them. */
   private async activate(app: AppRecord, version: VersionRecord, progress: (line: string) => void): Promise<void> {
-    const appKey = `${app.workspace}/${app.name}`;
+    const key = appKey(app.workspace, app.name, app.ephemeral);
     const services: Service[] = [];
     for (const fn of version.manifest.functions) {
       const image = await this.options.images.build(fn.image, progress);
       const runDir = this.runDir(version.bundleHash, image.hash, image.dir);
       const env = { ...image.env, ...inlineSecrets(fn), ...fn.env };
       const host = this.hostFor(app.workspace, app.name, fn, app.ephemeral);
-      const identity = { workspace: app.workspace, appName: app.name, functionName: fn.name, versionId: version.id, hostLabel: host };
-      services.push(new FunctionService(identity, fn, (params, key) => this.poolOptions(appKey, identity, fn, runDir, env, params, key)));
+      const identity = {
+        workspace: app.workspace,
+        appName: app.name,
+        functionName: fn.name,
+        versionId: version.id,
+        hostLabel: host,
+        ephemeral: app.ephemeral,
+      };
+      services.push(new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(key, identity, fn, runDir, env, params, paramsKey)));
     }
-    const previous = this.appRoutes.get(appKey) ?? [];
+    const previous = this.appRoutes.get(key) ?? [];
     const replaced: Service[] = [];
     for (const host of previous) {
       const old = this.routes.get(host);
@@ -225,7 +252,7 @@ export class Platform {
       this.routes.delete(host);
     }
     for (const service of services) this.routes.set(service.identity.hostLabel, service);
-    this.appRoutes.set(appKey, services.map((service) => service.identity.hostLabel));
+    this.appRoutes.set(key, services.map((service) => service.identity.hostLabel));
     for (const service of services) {
       this.running.add(service);
       service.warmUp();
@@ -240,9 +267,9 @@ export class Platform {
   }
 
   private unroute(app: AppRecord): Promise<void> {
-    const appKey = `${app.workspace}/${app.name}`;
-    const hosts = this.appRoutes.get(appKey) ?? [];
-    this.appRoutes.delete(appKey);
+    const key = appKey(app.workspace, app.name, app.ephemeral);
+    const hosts = this.appRoutes.get(key) ?? [];
+    this.appRoutes.delete(key);
     const drains = hosts.map((host) => {
       const service = this.routes.get(host);
       this.routes.delete(host);
@@ -252,7 +279,7 @@ export class Platform {
   }
 
   private poolOptions(
-    appKey: string,
+    logKey: string,
     identity: FunctionService<Dispatcher>["identity"],
     fn: FunctionManifest,
     runDir: string,
@@ -284,7 +311,7 @@ export class Platform {
         startupTimeoutMs: fn.startupTimeout * 1000,
       }),
       log: (container, line, stream) =>
-        this.options.logs.write(appKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line }),
+        this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line }),
       onEvent: (event) => this.options.onPoolEvent?.(identity, event),
       attach: (endpoint) => connectUpstream(endpoint, Math.min(scaling.maxInputs, 256)),
       detach: (upstream) => void upstream.destroy().catch(() => {}),
@@ -314,6 +341,11 @@ export class Platform {
       url: `http://${this.hostFor(app.workspace, app.name, fn, app.ephemeral)}.${this.options.domain}${port === 80 ? "" : `:${port}`}/`,
     }));
   }
+}
+
+/** Names an app in the route and log tables; a served app and a deployed one of the same name are different apps. */
+export function appKey(workspace: string, name: string, ephemeral: boolean): string {
+  return `${workspace}/${name}${ephemeral ? "/dev" : ""}`;
 }
 
 function inlineSecrets(fn: FunctionManifest): Record<string, string> {

@@ -16,7 +16,8 @@ export interface ServiceSource {
   services(): Iterable<{ identity: ServiceIdentity; stats(): PoolStats[] }>;
 }
 
-type Labels = "workspace" | "app" | "function";
+/** `dev` tells a `berth serve` app from the deployed app of the same name. */
+type Labels = "workspace" | "app" | "function" | "dev";
 
 /** Seconds: from a hello-world hit (~1 ms) to the longest default timeout (300 s). */
 const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 150, 300];
@@ -38,52 +39,52 @@ export class Metrics {
     this.requests = new Counter({
       name: "berth_requests_total",
       help: "Requests answered per function, by HTTP status (including the gateway's own 5xx).",
-      labelNames: ["workspace", "app", "function", "status"],
+      labelNames: ["workspace", "app", "function", "dev", "status"],
       registers,
     });
     this.duration = new Histogram({
       name: "berth_request_duration_seconds",
       help: "Time from a request's arrival at the gateway to the end of its response, queueing included.",
-      labelNames: ["workspace", "app", "function"],
+      labelNames: ["workspace", "app", "function", "dev"],
       buckets: LATENCY_BUCKETS,
       registers,
     });
     this.queueWait = new Histogram({
       name: "berth_queue_wait_seconds",
       help: "Time a request waited for a slot on a ready container.",
-      labelNames: ["workspace", "app", "function"],
+      labelNames: ["workspace", "app", "function", "dev"],
       buckets: LATENCY_BUCKETS,
       registers,
     });
     this.coldStarts = new Counter({
       name: "berth_cold_starts_total",
       help: "Containers started (each one a cold start).",
-      labelNames: ["workspace", "app", "function"],
+      labelNames: ["workspace", "app", "function", "dev"],
       registers,
     });
     this.startDuration = new Histogram({
       name: "berth_container_start_seconds",
       help: "Time from asking the runtime for a container to the container being ready (enter hook included).",
-      labelNames: ["workspace", "app", "function"],
+      labelNames: ["workspace", "app", "function", "dev"],
       buckets: START_BUCKETS,
       registers,
     });
     this.startFailures = new Counter({
       name: "berth_container_start_failures_total",
       help: "Containers that failed to become ready (crash, exception in enter, startupTimeout).",
-      labelNames: ["workspace", "app", "function"],
+      labelNames: ["workspace", "app", "function", "dev"],
       registers,
     });
     this.crashes = new Counter({
       name: "berth_container_crashes_total",
       help: "Ready containers that exited without being asked to.",
-      labelNames: ["workspace", "app", "function"],
+      labelNames: ["workspace", "app", "function", "dev"],
       registers,
     });
     new Gauge({
       name: "berth_containers",
       help: "Containers by state.",
-      labelNames: ["workspace", "app", "function", "state"],
+      labelNames: ["workspace", "app", "function", "dev", "state"],
       registers,
       collect() {
         this.reset();
@@ -98,7 +99,7 @@ export class Metrics {
     new Gauge({
       name: "berth_inputs_in_flight",
       help: "Requests being served by containers now.",
-      labelNames: ["workspace", "app", "function"],
+      labelNames: ["workspace", "app", "function", "dev"],
       registers,
       collect() {
         this.reset();
@@ -110,7 +111,7 @@ export class Metrics {
     new Gauge({
       name: "berth_inputs_queued",
       help: "Requests waiting for a free container.",
-      labelNames: ["workspace", "app", "function"],
+      labelNames: ["workspace", "app", "function", "dev"],
       registers,
       collect() {
         this.reset();
@@ -127,7 +128,7 @@ export class Metrics {
     this.requests.inc({ ...labels, status: String(status) });
     this.duration.observe(labels, totalMs / 1000);
     this.queueWait.observe(labels, queueMs / 1000);
-    const key = windowKey(identity.workspace, identity.appName, identity.functionName);
+    const key = windowKey(identity.workspace, identity.appName, identity.ephemeral, identity.functionName);
     let window = this.windows.get(key);
     if (!window) this.windows.set(key, (window = new LatencyWindow()));
     window.add(totalMs);
@@ -142,8 +143,8 @@ export class Metrics {
   }
 
   /** p50/p99 in ms over the function's recent requests (all versions). */
-  latency(workspace: string, app: string, fn: string): LatencySummary {
-    return this.windows.get(windowKey(workspace, app, fn))?.summary() ?? { count: 0, p50: null, p99: null };
+  latency(workspace: string, app: string, dev: boolean, fn: string): LatencySummary {
+    return this.windows.get(windowKey(workspace, app, dev, fn))?.summary() ?? { count: 0, p50: null, p99: null };
   }
 
   /** The Prometheus text exposition. */
@@ -157,9 +158,9 @@ export class Metrics {
 }
 
 function labelsOf(identity: ServiceIdentity): Record<Labels, string> {
-  return { workspace: identity.workspace, app: identity.appName, function: identity.functionName };
+  return { workspace: identity.workspace, app: identity.appName, function: identity.functionName, dev: String(identity.ephemeral) };
 }
 
-function windowKey(workspace: string, app: string, fn: string): string {
-  return `${workspace}/${app}/${fn}`;
+function windowKey(workspace: string, app: string, dev: boolean, fn: string): string {
+  return `${workspace}/${app}/${dev ? "dev" : "deployed"}/${fn}`;
 }

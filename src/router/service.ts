@@ -13,6 +13,8 @@ export interface ServiceIdentity {
   functionName: string;
   versionId: string;
   hostLabel: string;
+  /** Run by `serve` (`-dev` URLs) rather than deployed. */
+  ephemeral: boolean;
 }
 
 export class FunctionService<U> {

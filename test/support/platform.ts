@@ -38,7 +38,7 @@ export interface TestPlatform {
   client: ApiClient;
   home: string;
   /** Bundles and deploys an app file (relative to the repo); returns the deploy result. */
-  deploy(file: string, options?: { ephemeral?: boolean }): Promise<DeployResult>;
+  deploy(file: string, options?: { ephemeral?: boolean; progress?: (line: string) => void }): Promise<DeployResult>;
   /** URL of a function in the last deploy of its app. */
   url(result: DeployResult, functionName: string): string;
 }
@@ -55,10 +55,10 @@ export async function startPlatform(t: TestContext, options: Partial<ServerOptio
     server,
     client,
     home,
-    async deploy(file, { ephemeral = false } = {}) {
+    async deploy(file, { ephemeral = false, progress = () => {} } = {}) {
       const bundle = await bundleApp(resolve(REPO, file));
       await client.uploadBlob(bundle.hash, bundle.code);
-      return client.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral }, () => {});
+      return client.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral }, progress);
     },
     url(result, functionName) {
       const fn = result.functions.find((f) => f.name === functionName);

@@ -35,8 +35,9 @@ export interface FunctionStats {
   latencyMs: { count: number; p50: number | null; p99: number | null };
 }
 
-export async function stats(platform: TestPlatform, app: string): Promise<FunctionStats[]> {
-  return ((await platform.client.stats(app)) as { functions: FunctionStats[] }).functions;
+/** `dev`: the app `berth serve` runs (an ephemeral deploy), not the deployed one. */
+export async function stats(platform: TestPlatform, app: string, dev = false): Promise<FunctionStats[]> {
+  return ((await platform.client.stats(app, dev)) as { functions: FunctionStats[] }).functions;
 }
 
 /** Containers of an app's current version by state, summed over its pools. */
@@ -51,7 +52,7 @@ export async function containers(platform: TestPlatform, app: string, fn: string
 
 export async function logs(platform: TestPlatform, app: string): Promise<LogEntry[]> {
   const entries: LogEntry[] = [];
-  await platform.client.logs(app, false, (entry) => entries.push(entry));
+  await platform.client.logs(app, {}, (entry) => entries.push(entry));
   return entries;
 }
 

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS apps (
   current_version_id TEXT,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
-  UNIQUE (workspace, name)
+  UNIQUE (workspace, name, ephemeral)
 );
 CREATE TABLE IF NOT EXISTS versions (
   id TEXT PRIMARY KEY,
@@ -95,7 +95,7 @@ export class SqliteStore implements StateStore {
     now: number;
   }): { app: AppRecord; version: VersionRecord } {
     return this.db.transaction(() => {
-      let app = this.getApp(input.workspace, input.name);
+      let app = this.getApp(input.workspace, input.name, input.ephemeral);
       if (!app) {
         const id = randomUUID();
         this.db
@@ -103,7 +103,7 @@ export class SqliteStore implements StateStore {
             "INSERT INTO apps (id, workspace, name, ephemeral, state, current_version_id, created_at, updated_at) VALUES (?, ?, ?, ?, 'deployed', NULL, ?, ?)",
           )
           .run(id, input.workspace, input.name, input.ephemeral ? 1 : 0, input.now, input.now);
-        app = this.getApp(input.workspace, input.name)!;
+        app = this.getApp(input.workspace, input.name, input.ephemeral)!;
       }
       const previous = this.db.prepare("SELECT MAX(number) AS n FROM versions WHERE app_id = ?").get(app.id) as { n: number | null };
       const versionId = randomUUID();
@@ -111,14 +111,16 @@ export class SqliteStore implements StateStore {
         .prepare("INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .run(versionId, app.id, (previous.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now);
       this.db
-        .prepare("UPDATE apps SET current_version_id = ?, state = 'deployed', ephemeral = ?, updated_at = ? WHERE id = ?")
-        .run(versionId, input.ephemeral ? 1 : 0, input.now, app.id);
-      return { app: this.getApp(input.workspace, input.name)!, version: this.getVersion(versionId)! };
+        .prepare("UPDATE apps SET current_version_id = ?, state = 'deployed', updated_at = ? WHERE id = ?")
+        .run(versionId, input.now, app.id);
+      return { app: this.getApp(input.workspace, input.name, input.ephemeral)!, version: this.getVersion(versionId)! };
     })();
   }
 
-  getApp(workspace: string, name: string): AppRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM apps WHERE workspace = ? AND name = ?").get(workspace, name) as AppRow | undefined;
+  getApp(workspace: string, name: string, ephemeral = false): AppRecord | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM apps WHERE workspace = ? AND name = ? AND ephemeral = ?")
+      .get(workspace, name, ephemeral ? 1 : 0) as AppRow | undefined;
     return row && toApp(row);
   }
 

@@ -42,7 +42,8 @@ export interface StateStore {
     manifest: AppManifest;
     now: number;
   }): { app: AppRecord; version: VersionRecord };
-  getApp(workspace: string, name: string): AppRecord | undefined;
+  /** An app is deployed or ephemeral: `serve` of a deployed app's file is a separate app with `-dev` URLs. */
+  getApp(workspace: string, name: string, ephemeral?: boolean): AppRecord | undefined;
   listApps(workspace?: string): AppRecord[];
   getVersion(id: string): VersionRecord | undefined;
   listVersions(appId: string): VersionRecord[];

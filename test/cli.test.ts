@@ -1,0 +1,113 @@
+/**
+ * The `berth` command end to end: `serve` with live reload, `server` +
+ * `deploy` surviving a kill -9, and `app list|stop`, all through the real
+ * binary and real HTTP.
+ */
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { test } from "node:test";
+import { berth, tempHome } from "./support/cli.js";
+import { request, tempApp } from "./support/platform.js";
+
+const app = (answer: string) => `
+import { App } from "berth";
+const app = new App("reload-demo");
+export const answer = app.function().webEndpoint(async () => {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  return ${JSON.stringify(answer)};
+});
+`;
+
+async function text(url: string): Promise<string> {
+  const response = await request(url);
+  assert.equal(response.status, 200, `status of ${url}`);
+  return (await response.json()) as string;
+}
+
+test("serve: prints -dev URLs, reloads on change without failing a request, keeps the last good version on errors", async (t) => {
+  const file = tempApp(t, "app.ts", app("one"));
+  const cli = berth(t, ["serve", file, "--port", "0"], { BERTH_HOME: tempHome(t) });
+  const [, url] = await cli.waitFor(/answer\s+(http:\/\/local--reload-demo-answer-dev\.localhost:\d+\/)/);
+  assert.equal(await text(url!), "one");
+
+  // Requests keep flowing while the code changes under them: none may fail.
+  let stop = false;
+  const answers: string[] = [];
+  const load = (async () => {
+    for (let i = 0; i < 2000 && !stop; i += 1) answers.push(await text(url!));
+  })();
+  writeFileSync(file, app("two"));
+  await cli.waitFor(/Reloaded \(version 2\)/);
+  for (let i = 0; i < 100 && answers.at(-1) !== "two"; i += 1) await new Promise((r) => setTimeout(r, 50));
+  stop = true;
+  await load;
+  assert.equal(answers.at(-1), "two");
+  assert.ok(answers.every((a) => a === "one" || a === "two"));
+
+  writeFileSync(file, `${app("three")}\nexport const broken = ;\n`);
+  await cli.waitFor(/✗ .*app\.ts:\d+:\d+: error/);
+  assert.equal(await text(url!), "two");
+
+  writeFileSync(file, `${app("four")}\nexport const typed: number = "not a number";\n`);
+  await cli.waitFor(/✗ type errors:[\s\S]*TS2322/);
+  assert.equal(await text(url!), "two");
+
+  writeFileSync(file, app("five"));
+  await cli.waitFor(/Reloaded \(version 3\)/);
+  assert.equal(await text(url!), "five");
+
+  cli.child.kill("SIGINT");
+  assert.equal(await cli.exited, 0);
+});
+
+test("serve: a file that defines no App is a clear error", async (t) => {
+  const file = tempApp(t, "empty.ts", `export const x = 1;\n`);
+  const cli = berth(t, ["serve", file, "--port", "0"], { BERTH_HOME: tempHome(t) });
+  await cli.waitFor(/✗ the file exports no berth functions/);
+  cli.child.kill("SIGINT");
+  await cli.exited;
+});
+
+test("deploy with no server fails in one line that says how to start one", async (t) => {
+  const cli = berth(t, ["deploy", "examples/hello.ts", "--server", "http://127.0.0.1:9"], { BERTH_HOME: tempHome(t) });
+  assert.equal(await cli.exited, 1);
+  const lines = cli.output().trim().split("\n");
+  assert.equal(lines.length, 1, cli.output());
+  assert.match(lines[0]!, /no berth server reachable at http:\/\/127\.0\.0\.1:9.*npx berth server/);
+});
+
+test("server + deploy: URLs survive kill -9 and restart; serve apps on a server are removed on Ctrl-C", async (t) => {
+  const home = tempHome(t);
+  const first = berth(t, ["server", "--port", "0"], { BERTH_HOME: home });
+  const [, port] = await first.waitFor(/listening on http:\/\/localhost:(\d+)/);
+  const server = `http://127.0.0.1:${port}`;
+
+  const deploy = berth(t, ["deploy", "examples/hello.ts", "--server", server], { BERTH_HOME: home });
+  assert.equal(await deploy.exited, 0, deploy.output());
+  const [, url] = deploy.output().match(/f\s+(http:\/\/\S+)/)!;
+  assert.match(url!, /^http:\/\/local--hello-f\.localhost:\d+\/$/);
+  assert.equal(await text(url!), "Hello world!");
+
+  process.kill(-first.child.pid!, "SIGKILL");
+  await first.exited;
+  const second = berth(t, ["server", "--port", port!], { BERTH_HOME: home });
+  await second.waitFor(/listening on/);
+  assert.equal(await text(url!), "Hello world!");
+
+  const list = berth(t, ["app", "list", "--server", server], { BERTH_HOME: home });
+  assert.equal(await list.exited, 0);
+  assert.match(list.output(), /hello\s+deployed\s+v1/);
+
+  // Serving the deployed app's own file makes a separate -dev app; Ctrl-C removes only that one.
+  const serve = berth(t, ["serve", "examples/hello.ts", "--server", server], { BERTH_HOME: home });
+  const [, devUrl] = await serve.waitFor(/f\s+(http:\/\/local--hello-f-dev\.localhost:\d+\/)/);
+  assert.equal(await text(devUrl!), "Hello world!");
+  serve.child.kill("SIGINT");
+  assert.equal(await serve.exited, 0);
+  assert.equal((await request(devUrl!)).status, 404);
+  assert.equal(await text(url!), "Hello world!");
+
+  const stop = berth(t, ["app", "stop", "hello", "--server", server], { BERTH_HOME: home });
+  assert.equal(await stop.exited, 0);
+  assert.equal((await request(url!)).status, 404);
+});
