@@ -16,6 +16,7 @@ import { Agent, request } from "undici";
 import { bundleApp } from "../src/bundler/bundle.js";
 import { ApiClient } from "../src/cli/client.js";
 import { startServer } from "../src/server/start.js";
+import { printTable } from "./support/table.js";
 
 const { values } = parseArgs({
   options: {
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
 
     const waves = Math.ceil(REQUESTS / MAX);
     const ideal = median(coldStarts) + waves * WORK_MS;
-    const rows: [string, string, string][] = [
+    const rows: string[][] = [
       ["cold start (one request, minus the handler)", ms(median(coldStarts)), ms(percentile(coldStarts, 0.99))],
       [`ideal: cold start + ${waves} waves × ${WORK_MS} ms`, ms(ideal), ""],
       [`burst: ${REQUESTS} concurrent, time to all done`, ms(median(totals)), ms(percentile(totals, 0.99))],
@@ -99,8 +100,11 @@ async function main(): Promise<void> {
       [`containers that served the burst (max ${MAX})`, String(median(containers)), String(Math.max(...containers))],
       ["non-200 answers", String(errors), ""],
     ];
-    console.log(`\nburst from zero: ${RUNS} runs, ${REQUESTS} requests, maxInputs 1, maxContainers ${MAX}, handler ${WORK_MS} ms\n`);
-    console.log(table(["", "median", "p99 (max over runs)"], rows));
+    printTable(
+      `burst from zero: ${RUNS} runs, ${REQUESTS} requests, maxInputs 1, maxContainers ${MAX}, handler ${WORK_MS} ms`,
+      ["", "median", "p99 (worst run)"],
+      rows,
+    );
   } finally {
     await server.close();
     await loopback.close();
@@ -121,12 +125,6 @@ function percentile(values: number[], p: number): number {
 
 function ms(value: number): string {
   return `${Math.round(value)} ms`;
-}
-
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
-  return [line(headers), `|${widths.map((w, i) => (i === 0 ? `-${"-".repeat(w)}-` : `-${"-".repeat(w)}:`)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
 await main();
