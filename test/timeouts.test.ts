@@ -69,6 +69,11 @@ export const stream = app.function().fetchApp(() => ({
   },
 }));
 
+export const echo = app.function().webEndpoint({ method: "POST" }, async ({ body }) => {
+  await sleep((body as { ms: number }).ms);
+  return body;
+});
+
 export const failing = app.function({ timeout: 2 }).webEndpoint(async () => {
   await sleep(10_000);
   return "never";
@@ -125,13 +130,32 @@ test("long calls: 303 to a result URL that returns the same call's response", as
   assert.ok(first.headers.get("berth-request-id"));
   await first.body?.cancel();
 
-  const followed = await request(new URL(location, url).toString());
+  const following = request(new URL(location, url).toString());
+  await sleep(100);
+  const second = await request(new URL(location, url).toString());
+  assert.equal(second.status, 409, "one client waits for a result at a time");
+  assert.equal(((await second.json()) as { error: { code: string } }).error.code, "result_busy");
+  const post = await request(new URL(location, url).toString(), { method: "POST" });
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
+
+  const followed = await following;
   assert.equal(followed.status, 200);
   assert.deepEqual(await followed.json(), { calls: 2, tag: "long" }, "the call ran once (warm-up + this one)");
 
   const again = await request(new URL(location, url).toString());
   assert.equal(again.status, 404, "a result is handed out once");
   await again.body?.cancel();
+
+  // A POST's body reaches the call that answers at the result URL.
+  const echo = platform.url(result, "echo");
+  assert.equal((await request(echo, { method: "POST", headers: { "content-type": "application/json" }, body: '{"warm":true,"ms":0}' })).status, 200);
+  const posted = await request(echo, { method: "POST", headers: { "content-type": "application/json" }, body: '{"item":"kettle","ms":1500}' });
+  assert.equal(posted.status, 303);
+  await posted.body?.cancel();
+  const echoed = await request(new URL(posted.headers.get("location")!, echo).toString());
+  assert.equal(echoed.status, 200);
+  assert.deepEqual(await echoed.json(), { item: "kettle", ms: 1500 });
 });
 
 test("long calls: a follower still waiting after another delay is redirected again; errors reach the follower", async (t) => {
