@@ -151,6 +151,8 @@ const app = new App("closing");
 export const srv = app.function({ maxContainers: 1 }).webServer({ port: ${port} }, () => {
   const server = createServer((req, res) => {
     if (req.url === "/close") {
+      // No keep-alive: the next request must meet the closed port, not a socket closing under it.
+      res.setHeader("connection", "close");
       res.end("closing", () => {
         server.close();
         server.closeAllConnections();
