@@ -45,6 +45,11 @@ export const burst = app.function({ maxContainers: 10, scaledownWindow: 30 }).we
 
 export const warm = app.function({ minContainers: 2, scaledownWindow: 0.5 }).webEndpoint(() => ({ pid: process.pid }));
 
+export const buffered = app.function({ bufferContainers: 2, scaledownWindow: 30 }).webEndpoint(async () => {
+  await sleep(300);
+  return { pid: process.pid };
+});
+
 export const decay = app.function({ scaledownWindow: 1 }).webEndpoint(() => ({ pid: process.pid }));
 
 export const shared = app.function({ concurrency: { maxInputs: 3 }, maxContainers: 1 }).webEndpoint(async () => {
@@ -122,6 +127,15 @@ test("scaling", async (t) => {
     const c = await containers(platform, "scaling", "warm");
     assert.equal(c.ready, 2);
     assert.equal(c.coldStarts, 2);
+  });
+
+  await t.test("bufferContainers start spare containers while there is demand", async () => {
+    const response = await request(url("buffered"));
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    // One input in flight wanted 1 + 2 buffer containers; the spares stay until the window.
+    await waitFor("three ready containers", async () => (await containers(platform, "scaling", "buffered")).ready === 3 || undefined);
+    assert.equal((await containers(platform, "scaling", "buffered")).coldStarts, 3);
   });
 
   await t.test("scales to zero after the window; the next request still gets 200", async () => {
