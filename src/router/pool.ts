@@ -159,7 +159,6 @@ export class Pool<U> {
     return this.drained;
   }
 
-
   stats(): PoolStats {
     const stats: PoolStats = {
       starting: 0,
