@@ -175,7 +175,7 @@ test("a container that refuses connections is taken out of service and the reque
   const after = await request(url);
   assert.equal(after.status, 200);
   assert.notEqual(await after.text(), before);
-  await waitForLog(platform, "closing", /refused a connection; it was taken out of service/);
+  await waitForLog(platform, "closing", /was unreachable; it was taken out of service/);
 });
 
 function freePort(): Promise<number> {

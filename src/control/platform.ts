@@ -5,13 +5,12 @@
  * always answered by exactly one version; the services it replaced drain
  * (their in-flight and queued inputs finish) in the background.
  */
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Dispatcher } from "undici";
 import { BerthError } from "../errors/codes.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
 import type { ImageBuilder } from "../image/builder.js";
-import { connectUpstream } from "../gateway/proxy.js";
+import { Upstream } from "../gateway/upstream.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { PoolEvent, PoolOptions } from "../router/pool.js";
 import type { RuntimeDriver } from "../runtime/types.js";
@@ -60,7 +59,7 @@ export interface DeployResult {
   functions: FunctionSummary[];
 }
 
-type Service = FunctionService<Dispatcher>;
+type Service = FunctionService<Upstream>;
 
 export class Platform {
   private readonly routes = new Map<string, Service>();
@@ -280,13 +279,13 @@ export class Platform {
 
   private poolOptions(
     logKey: string,
-    identity: FunctionService<Dispatcher>["identity"],
+    identity: Service["identity"],
     fn: FunctionManifest,
     runDir: string,
     env: Record<string, string>,
     params: Record<string, unknown>,
     key: string,
-  ): PoolOptions<Dispatcher> {
+  ): PoolOptions<Upstream> {
     const scaling = fn.scaling;
     return {
       name: key ? `${identity.appName}.${fn.name}[${key}]` : `${identity.appName}.${fn.name}`,
@@ -313,8 +312,8 @@ export class Platform {
       log: (container, line, stream) =>
         this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line }),
       onEvent: (event) => this.options.onPoolEvent?.(identity, event),
-      attach: (endpoint) => connectUpstream(endpoint, Math.min(scaling.maxInputs, 256)),
-      detach: (upstream) => void upstream.destroy().catch(() => {}),
+      attach: (endpoint) => new Upstream(endpoint),
+      detach: (upstream) => upstream.close(),
       now: this.now,
     };
   }
@@ -328,7 +327,10 @@ export class Platform {
         symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
       }
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
-      writeFileSync(join(dir, "app.mjs"), this.options.blobs.get(bundleHash));
+      // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
+      const partial = join(dir, `app.mjs.${process.pid}.tmp`);
+      writeFileSync(partial, this.options.blobs.get(bundleHash));
+      renameSync(partial, join(dir, "app.mjs"));
     }
     return dir;
   }

@@ -20,6 +20,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 import { sendError } from "./respond.js";
+import type { ResponseSink } from "./upstream.js";
 
 export const CALLS_PATH = "/__berth/calls/";
 
@@ -32,7 +33,7 @@ export interface CallOptions {
 
 interface Result {
   status: number;
-  headers: OutgoingHttpHeaders;
+  headers: OutgoingHttpHeaders | string[];
   body: Readable;
 }
 
@@ -40,11 +41,6 @@ interface Follower {
   res: ServerResponse;
   timer: NodeJS.Timeout;
   onClose: () => void;
-}
-
-/** Where a call's response goes; the proxy asks once the upstream's headers arrive. */
-export interface ResponseTarget {
-  open(status: number, headers: OutgoingHttpHeaders): Writable;
 }
 
 export class CallRegistry {
@@ -105,7 +101,11 @@ export class CallRegistry {
   }
 }
 
-export class Call implements ResponseTarget {
+/**
+ * One proxied request. The proxy writes the response into it as into a
+ * `ServerResponse`; where the bytes go is decided when the head arrives.
+ */
+export class Call implements ResponseSink {
   /** The result URL's id, drawn only when the call is parked (most calls never are). */
   id = "";
   /** Aborts the upstream work: the client left before a 303, an unclaimed result expired, or a follower left mid-stream. */
@@ -120,6 +120,9 @@ export class Call implements ResponseTarget {
   private follower: Follower | undefined;
   private deferTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** Where the body goes once the head is written: the client, or the parked result's buffer. */
+  private sink: Writable | undefined;
+  private readonly drainListeners = new Set<() => void>();
 
   constructor(
     private readonly registry: CallRegistry,
@@ -140,17 +143,36 @@ export class Call implements ResponseTarget {
     this.controller.abort(reason);
   }
 
-  open(status: number, headers: OutgoingHttpHeaders): Writable {
+  writeHead(status: number, headers: string[]): void {
     clearTimeout(this.deferTimer);
     this.status = status;
-    const merged = { ...headers, ...this.extraHeaders };
     if (!this.parked) {
-      this.res.writeHead(status, merged);
-      return this.res;
+      this.res.writeHead(status, headers);
+      this.sink = this.res;
+    } else {
+      const body = new PassThrough();
+      this.sink = body;
+      this.ready({ status, headers, body });
     }
-    const body = new PassThrough();
-    this.ready({ status, headers: merged, body });
-    return body;
+    for (const listener of this.drainListeners) this.sink.on("drain", listener);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.sink!.write(chunk);
+  }
+
+  end(): void {
+    this.sink!.end();
+  }
+
+  on(_event: "drain", listener: () => void): void {
+    this.drainListeners.add(listener);
+    this.sink?.on("drain", listener);
+  }
+
+  off(_event: "drain", listener: () => void): void {
+    this.drainListeners.delete(listener);
+    this.sink?.off("drain", listener);
   }
 
   /** The call ended without a response of its own: answer with the error, now or at the result URL. */

@@ -18,16 +18,16 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import type { Dispatcher } from "undici";
 import { classifyHost } from "../control/labels.js";
 import type { FunctionService, ServiceIdentity } from "../router/service.js";
-import { PoolError, type Lease } from "../router/pool.js";
+import { PoolError } from "../router/pool.js";
 import { CallRegistry, type Call } from "./calls.js";
-import { forward, requestHeaders } from "./proxy.js";
+import { requestHeaders } from "./proxy.js";
+import { UpstreamError, type Upstream } from "./upstream.js";
 import { sendError } from "./respond.js";
 
 export interface RouteLookup {
-  lookup(hostLabel: string): FunctionService<Dispatcher> | undefined;
+  lookup(hostLabel: string): FunctionService<Upstream> | undefined;
 }
 
 export interface GatewayOptions {
@@ -50,6 +50,9 @@ export interface RequestObserver {
 }
 
 export const REQUEST_ID_HEADER = "berth-request-id";
+
+/** Tries per request when containers turn out to be unreachable before answering. */
+const MAX_ATTEMPTS = 3;
 
 const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
@@ -78,7 +81,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
 
   const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
   try {
-    await proxyCall(options, service, call, req);
+    await proxyCall(options, service, call, req, requestId);
   } finally {
     call.settle();
     // 499 (nginx's "client closed request"): the client left before any answer.
@@ -86,35 +89,48 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   }
 }
 
-/**
- * Gets a slot and forwards the call. A container that refuses the connection
- * (it died a moment ago and the pool has not seen the exit yet) never got the
- * request, so the call is retried on another slot instead of failing:
- * "costs only its own in-flight requests" holds even in that window.
- */
-async function proxyCall(options: GatewayOptions, service: FunctionService<Dispatcher>, call: Call, req: IncomingMessage): Promise<void> {
+async function proxyCall(
+  options: GatewayOptions,
+  service: FunctionService<Upstream>,
+  call: Call,
+  req: IncomingMessage,
+  requestId: string,
+): Promise<void> {
   const clientIp = normaliseAddress(req.socket.remoteAddress);
   const forwardedFor =
     options.trustForwarding && req.headers["x-forwarded-for"] ? `${req.headers["x-forwarded-for"]}, ${clientIp}` : clientIp;
   const headers = requestHeaders(req, { forwardedFor, proto: "http", host: req.headers.host ?? "" }, options.trustForwarding ?? false);
+
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   try {
+    // A container that died an instant ago may still be picked; a request it never received goes to another.
     for (let attempt = 1; ; attempt += 1) {
-      const lease = await acquire(service, call);
-      if (!lease) return;
+      const queuedAt = performance.now();
+      let lease;
+      try {
+        lease = await service.pool().acquire(call.signal);
+      } catch (error) {
+        if (!(error instanceof PoolError)) throw error;
+        if (error.code === "aborted") return;
+        const retry = error.code === "queue_full" || error.code === "startup_failed" || error.code === "stopped";
+        return call.fail(error.code, error.message, retry ? { "retry-after": String(error.retryAfter) } : {});
+      } finally {
+        call.queueMs += performance.now() - queuedAt;
+      }
+      // `timeout` bounds the call from its first slot, not its time in the queue.
       timer ??= setTimeout(() => {
         timedOut = true;
         call.abort(new Error("timeout"));
       }, service.timeoutMs);
       try {
-        await forward(lease.upstream, req, call, headers, call.signal);
+        await lease.upstream.forward(req, call, headers, [REQUEST_ID_HEADER, requestId], call.signal);
         lease.release();
         return;
       } catch (error) {
-        const unreachable = isUnreachable(error) && !req.readableDidRead && call.status === 0 && !call.signal.aborted;
-        lease.release(unreachable ? "unreachable" : "done");
-        if (unreachable && attempt < MAX_ATTEMPTS) continue;
+        const resend = error instanceof UpstreamError && error.retryable && !call.signal.aborted;
+        lease.release(resend);
+        if (resend && attempt < MAX_ATTEMPTS) continue;
         if (timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
         else if (!call.signal.aborted) call.fail("upstream_failed");
         else call.cut();
@@ -124,31 +140,6 @@ async function proxyCall(options: GatewayOptions, service: FunctionService<Dispa
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A call tries at most this many containers that refuse its connection. */
-const MAX_ATTEMPTS = 3;
-
-/** Waits for a slot; answers the call itself (and returns undefined) when there is none to be had. */
-async function acquire(service: FunctionService<Dispatcher>, call: Call): Promise<Lease<Dispatcher> | undefined> {
-  const queuedAt = performance.now();
-  try {
-    return await service.pool().acquire(call.signal);
-  } catch (error) {
-    if (!(error instanceof PoolError)) throw error;
-    if (error.code === "aborted") return undefined;
-    const retry = error.code === "queue_full" || error.code === "startup_failed" || error.code === "stopped";
-    call.fail(error.code, error.message, retry ? { "retry-after": String(error.retryAfter) } : {});
-    return undefined;
-  } finally {
-    call.queueMs += performance.now() - queuedAt;
-  }
-}
-
-/** Connection refused, or the socket file is gone: the request never reached the container. */
-function isUnreachable(error: unknown): boolean {
-  const code = (error as { code?: string } | null)?.code;
-  return code === "ECONNREFUSED" || code === "ENOENT";
 }
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`: clients see the address family they connected with. */

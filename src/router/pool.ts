@@ -55,11 +55,10 @@ export interface Lease<U> {
   readonly containerId: string;
   readonly upstream: U;
   /**
-   * Gives the slot back; call exactly once. "unreachable" says the container
-   * refused the connection: it is taken out of routing at once rather than
-   * when its exit is noticed.
+   * Gives the slot back; call exactly once. `broken`: the container could
+   * not be reached, so it takes no more inputs and is stopped.
    */
-  release(outcome?: "done" | "unreachable"): void;
+  release(broken?: boolean): void;
 }
 
 interface Member<U> {
@@ -109,8 +108,9 @@ export class Pool<U> {
   private backoffUntil = 0;
   private lastError: string | undefined;
   private drained: Promise<void> | undefined;
-  private graceMs: number;
   private resolveDrained: (() => void) | undefined;
+  /** Milliseconds retiring containers get to run `exit` (their inputs are done by then). */
+  private graceMs: number;
 
   constructor(private readonly options: PoolOptions<U>) {
     this.graceMs = options.exitGraceMs ?? 30_000;
@@ -194,16 +194,16 @@ export class Pool<U> {
     return {
       containerId: member.id,
       upstream: member.upstream!,
-      release: (outcome = "done") => {
+      release: (broken = false) => {
         if (released) return;
         released = true;
         member.inFlight -= 1;
-        if (member.inFlight === 0) member.idleSince = this.options.now();
-        if (outcome === "unreachable" && member.phase === "ready") {
-          this.lastError = `container ${member.id} refused a connection; it was taken out of service`;
+        if (broken && member.phase === "ready") {
+          this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
           this.options.log(member.id, this.lastError, "system");
           this.retire(member, this.graceMs);
         }
+        if (member.inFlight === 0) member.idleSince = this.options.now();
         this.dispatch();
         this.reconcile();
       },

@@ -124,7 +124,7 @@ export class ProcessDriver implements RuntimeDriver {
       };
       agent.child.on("message", onMessage);
       agent.child.once("exit", onExit);
-      agent.child.send(message satisfies DriverMessage);
+      sendTo(agent.child, message);
     });
   }
 
@@ -132,7 +132,7 @@ export class ProcessDriver implements RuntimeDriver {
     const { child } = agent;
     if (child.exitCode === null && child.signalCode === null) {
       if (graceMs > 0 && child.connected) {
-        child.send({ type: "stop", graceMs } satisfies DriverMessage);
+        sendTo(child, { type: "stop", graceMs });
         const timer = setTimeout(() => killGroup(child), graceMs + 2000);
         timer.unref();
         void agent.exited.then(() => clearTimeout(timer));
@@ -152,10 +152,14 @@ export class ProcessDriver implements RuntimeDriver {
     for (const key of INHERITED_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
     const child = fork(AGENT_MAIN, [], {
       env,
+      // Not the platform's own flags (a TypeScript loader, test-runner options): the agent is plain compiled JS.
+      execArgv: [],
       detached: true,
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "json",
     });
+    // Errors of a child (a failed send, a failed kill) end in its exit, which `exited` reports.
+    child.on("error", () => {});
     const agent: Agent = {
       child,
       idle: new Promise((resolve, reject) => {
@@ -181,6 +185,13 @@ export class ProcessDriver implements RuntimeDriver {
     });
     return agent;
   }
+}
+
+/** A dying agent's IPC pipe can break under a send; its exit is reported through `exited`, so the error is only swallowed. */
+function sendTo(child: ChildProcess, message: DriverMessage): void {
+  child.send(message, (error) => {
+    if (error) killGroup(child);
+  });
 }
 
 function killGroup(child: ChildProcess): void {
