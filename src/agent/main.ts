@@ -8,7 +8,8 @@
 import { pathToFileURL } from "node:url";
 import { isFunctionDefinition, type StartedFunction } from "../sdk/contract.js";
 import type { AgentMessage, DriverMessage, LoadMessage } from "./protocol.js";
-import { assertPortFree, serveHandler, waitForPort, type Serving } from "./serve.js";
+import { claimPort, releasePort, waitForPort, watchPort } from "./port.js";
+import { serveHandler, type Serving } from "./serve.js";
 
 let started: StartedFunction | undefined;
 let serving: Serving | undefined;
@@ -22,6 +23,7 @@ function send(message: AgentMessage): Promise<void> {
 }
 
 async function load(message: LoadMessage): Promise<void> {
+  const deadline = Date.now() + message.startupTimeoutMs;
   Object.assign(process.env, message.env);
   process.chdir(message.cwd);
   const module = (await import(pathToFileURL(message.bundlePath).href)) as Record<string, unknown>;
@@ -30,11 +32,19 @@ async function load(message: LoadMessage): Promise<void> {
     throw new Error(`the bundle has no berth function exported as "${message.functionName}"`);
   }
   const manifest = definition.describe(message.functionName);
-  if (manifest.kind === "server" && manifest.port !== undefined) await assertPortFree(manifest.port);
+  if (manifest.kind === "server" && manifest.port !== undefined) await claimPort(manifest.port);
   started = await definition.start({ params: message.params });
-  if (started.handler.type === "port") await waitForPort(started.handler.port, message.startupTimeoutMs);
-  serving = await serveHandler(started.handler, message.socketPath);
+  const { handler } = started;
+  if (handler.type === "port") await waitForPort(handler.port, deadline, message.startupTimeoutMs);
+  serving = await serveHandler(handler, message.socketPath);
   await send({ type: "ready", endpoint: serving.endpoint });
+  if (handler.type === "port") {
+    watchPort(handler.port, () => {
+      if (stopping) return;
+      console.error(`the web server on port ${handler.port} stopped accepting connections (it exited or closed its socket); stopping this container`);
+      exitWithChildren(1);
+    });
+  }
 }
 
 async function stop(graceMs: number): Promise<void> {
@@ -59,6 +69,7 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
 /** The runtime starts the agent as a process-group leader, so servers the user spawned die with it. */
 function exitWithChildren(code: number): never {
   process.exitCode = code;
+  releasePort();
   try {
     process.kill(-process.pid, "SIGKILL");
   } catch {}

@@ -30,6 +30,7 @@ export const functionManifestSchema = z.object({
   secrets: z.array(secretSpec).max(50),
   env: z.record(z.string(), z.string()),
   params: z.array(z.string()).max(20),
+  paramsSchema: z.record(z.string(), z.unknown()).optional(),
   scaling: z
     .object({
       minContainers: z.number().int().min(0).max(1000),

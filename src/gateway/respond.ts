@@ -7,12 +7,13 @@ export function sendError(
   code: ErrorCode,
   message?: string,
   headers: Record<string, string> = {},
+  details: Record<string, unknown> = {},
 ): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody(code, message));
+  const body = JSON.stringify(errorBody(code, message, details));
   res.writeHead(ERRORS[code].status, {
     ...headers,
     "content-type": "application/json",

@@ -6,13 +6,18 @@
  * The request path, in this order, because each step is cheaper than the
  * next and must not be skipped by it:
  *
- *   host ─▶ route ─▶ result URL? ─▶ queue (slot on a ready container) ─▶ proxy
- *    │        │         │             │                                   │
- *   404      404       the parked     503 queue_full / startup_failed     502 container failed
- *   unknown  unknown   call's answer  / stopped (Retry-After)             504 past `timeout`
- *                      (calls.ts)                                         303 to a result URL when
- *                                                                         no answer has started
- *                                                                         within the call delay
+ *   host ─▶ route ─▶ result URL? ─▶ params ─▶ queue (slot on a ready container) ─▶ proxy
+ *    │        │         │            │         │                                   │
+ *   404      404       the parked   422       503 queue_full / startup_failed     502 container failed
+ *   unknown  unknown   call's       invalid   / stopped (Retry-After)             504 past `timeout`
+ *                      answer                                                     303 to a result URL when
+ *                                                                                 no answer has started
+ *                                                                                 within the call delay
+ *
+ * `result URL` answers `/__berth/calls/<id>` from a call that was answered
+ * 303 (calls.ts). `params` picks the container pool of a parametrized
+ * function (params.ts).
+ * WebSocket upgrades take the same steps in upgrade.ts.
  *
  * A denied request never reaches the queue, so it never starts a container.
  */
@@ -22,9 +27,11 @@ import { classifyHost } from "../control/labels.js";
 import type { FunctionService, ServiceIdentity } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
 import { CallRegistry, type Call } from "./calls.js";
+import { resolveParams, type ParamsResult } from "./params.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
 import { sendError } from "./respond.js";
+import { createUpgradeHandler } from "./upgrade.js";
 
 export interface RouteLookup {
   lookup(hostLabel: string): FunctionService<Upstream> | undefined;
@@ -58,13 +65,37 @@ const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
 
 export function createGateway(options: GatewayOptions): Server {
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const listener: RequestListener = (req, res) => {
     handle(options, req, res).catch((error: unknown) => {
       console.error("gateway: unexpected error", error);
       sendError(res, "internal_error");
     });
-  });
+  };
+  const server = createServer({ keepAliveTimeout: 65_000 }, listener);
+  server.on(
+    "upgrade",
+    createUpgradeHandler({
+      domain: options.domain,
+      routes: options.routes,
+      headersFor: (req) => upstreamHeaders(options, req),
+      requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
+      plain: listener,
+    }),
+  );
   return server;
+}
+
+function nextRequestId(): string {
+  requestCounter += 1;
+  return `${idPrefix}-${requestCounter.toString(36)}`;
+}
+
+/** The client's headers plus the gateway's forwarding headers: what the container receives. */
+function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[] {
+  const clientIp = normaliseAddress(req.socket.remoteAddress);
+  const forwardedFor =
+    options.trustForwarding && req.headers["x-forwarded-for"] ? `${req.headers["x-forwarded-for"]}, ${clientIp}` : clientIp;
+  return requestHeaders(req, { forwardedFor, proto: "http", host: req.headers.host ?? "" }, options.trustForwarding ?? false);
 }
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -74,14 +105,16 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   const service = host.kind === "function" ? options.routes.lookup(host.hostLabel) : undefined;
   if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
 
-  requestCounter += 1;
-  const requestId = `${idPrefix}-${requestCounter.toString(36)}`;
+  const requestId = nextRequestId();
   const idHeader = { [REQUEST_ID_HEADER]: requestId };
   if (CallRegistry.isResultUrl(req.url)) return options.calls.follow(service.identity.hostLabel, req, res, idHeader);
 
+  const selected = resolveParams(service.manifest, req.url);
+  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", idHeader, { issues: selected.issues });
+
   const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
   try {
-    await proxyCall(options, service, call, req, requestId);
+    await proxyCall(options, service, selected, call, req, requestId);
   } finally {
     call.settle();
     // 499 (nginx's "client closed request"): the client left before any answer.
@@ -92,15 +125,12 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
 async function proxyCall(
   options: GatewayOptions,
   service: FunctionService<Upstream>,
+  selected: Extract<ParamsResult, { ok: true }>,
   call: Call,
   req: IncomingMessage,
   requestId: string,
 ): Promise<void> {
-  const clientIp = normaliseAddress(req.socket.remoteAddress);
-  const forwardedFor =
-    options.trustForwarding && req.headers["x-forwarded-for"] ? `${req.headers["x-forwarded-for"]}, ${clientIp}` : clientIp;
-  const headers = requestHeaders(req, { forwardedFor, proto: "http", host: req.headers.host ?? "" }, options.trustForwarding ?? false);
-
+  const headers = upstreamHeaders(options, req);
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -109,7 +139,7 @@ async function proxyCall(
       const queuedAt = performance.now();
       let lease;
       try {
-        lease = await service.pool().acquire(call.signal);
+        lease = await service.pool(selected.params, selected.key).acquire(call.signal);
       } catch (error) {
         if (!(error instanceof PoolError)) throw error;
         if (error.code === "aborted") return;

@@ -51,7 +51,8 @@ export class Upstream {
   private readonly idle: Socket[] = [];
   private closed = false;
 
-  constructor(private readonly endpoint: ContainerEndpoint) {}
+  /** `endpoint` is also where the WebSocket relay connects (websocket.ts), since upgrades bypass this client. */
+  constructor(readonly endpoint: ContainerEndpoint) {}
 
   /**
    * Sends `req` (with `headers`, a flat name/value list) and streams the

@@ -5,7 +5,15 @@
  * together is all it does; the routing of each input happens in `Pool`.
  */
 import type { FunctionManifest } from "../sdk/contract.js";
-import { Pool, type PoolOptions, type PoolStats } from "./pool.js";
+import { Pool, PoolError, type PoolOptions, type PoolStats } from "./pool.js";
+
+/**
+ * Parameter sets with containers or queued inputs that one function may have
+ * at once. Every distinct `?param=` value a client invents would otherwise
+ * start its own containers without bound; pools with nothing left in them
+ * are forgotten to make room.
+ */
+export const MAX_ACTIVE_PARAM_SETS = 100;
 
 export interface ServiceIdentity {
   workspace: string;
@@ -19,6 +27,7 @@ export interface ServiceIdentity {
 
 export class FunctionService<U> {
   private readonly pools = new Map<string, Pool<U>>();
+  private readonly draining = new AbortController();
 
   constructor(
     readonly identity: ServiceIdentity,
@@ -31,23 +40,48 @@ export class FunctionService<U> {
     return this.manifest.timeout * 1000;
   }
 
-  /** The pool of a parameter set; `key` is its canonical form (empty without parameters). */
+  /**
+   * The pool of a parameter set; `key` is its canonical form (empty without
+   * parameters). Throws a `queue_full` PoolError when `MAX_ACTIVE_PARAM_SETS`
+   * sets are busy.
+   */
   pool(params: Record<string, unknown> = {}, key = ""): Pool<U> {
     let pool = this.pools.get(key);
     if (!pool) {
+      if (this.pools.size >= MAX_ACTIVE_PARAM_SETS) this.forgetIdlePools();
+      if (this.pools.size >= MAX_ACTIVE_PARAM_SETS) {
+        throw new PoolError("queue_full", `${MAX_ACTIVE_PARAM_SETS} parameter sets of this function are already active; retry later`);
+      }
       pool = new Pool(this.makePool(params, key));
       this.pools.set(key, pool);
     }
     return pool;
   }
 
-  /** Starts `minContainers` of the default pool. */
+  /** Starts `minContainers` of the default pool; a parametrized function's pools exist only once a request names their set. */
   warmUp(): void {
-    if (this.manifest.scaling.minContainers > 0) this.pool().warmUp();
+    if (this.manifest.scaling.minContainers > 0 && this.manifest.params.length === 0) this.pool().warmUp();
+  }
+
+  /**
+   * Aborted when the service starts draining (redeploy, app stop, shutdown):
+   * long-lived connections (WebSockets) close themselves on it, since their
+   * inputs would otherwise hold the drain open until the grace period ends.
+   */
+  get drainSignal(): AbortSignal {
+    return this.draining.signal;
   }
 
   async drain(graceMs: number): Promise<void> {
+    this.draining.abort();
     await Promise.all([...this.pools.values()].map((pool) => pool.drain(graceMs)));
+  }
+
+  private forgetIdlePools(): void {
+    for (const [key, pool] of this.pools) {
+      const { starting, ready, draining, queued, inFlight } = pool.stats();
+      if (starting + ready + draining + queued + inFlight === 0) this.pools.delete(key);
+    }
   }
 
   stats(): Array<PoolStats & { params: string }> {

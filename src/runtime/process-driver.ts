@@ -25,6 +25,9 @@ import {
 } from "./types.js";
 
 
+/** Milliseconds past startupTimeout the agent gets to report its own, more specific, start-up error. */
+const AGENT_REPORT_GRACE_MS = 1000;
+
 /** Variables a container inherits from the platform's environment; nothing else leaks in. */
 const INHERITED_ENV = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "NODE_OPTIONS"];
 
@@ -100,10 +103,11 @@ export class ProcessDriver implements RuntimeDriver {
       startupTimeoutMs: spec.startupTimeoutMs,
     };
     return new Promise((resolve, reject) => {
+      // The agent enforces startupTimeout itself and says why (e.g. which port never opened); this is the backstop for an agent that hangs.
       const timer = setTimeout(() => {
         cleanup();
         reject(new ContainerStartError(`container did not become ready within ${spec.startupTimeoutMs / 1000} s (startupTimeout)`));
-      }, spec.startupTimeoutMs);
+      }, spec.startupTimeoutMs + AGENT_REPORT_GRACE_MS);
       const onMessage = (reply: AgentMessage) => {
         if (reply.type === "ready") {
           cleanup();

@@ -4,7 +4,8 @@
  * `FunctionDefinition` (see contract.ts) that the user exports; the export
  * name becomes the function's name.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer, type AddressInfo } from "node:net";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import {
   BERTH_FUNCTION,
@@ -12,13 +13,14 @@ import {
   type FunctionDefinition,
   type FunctionKind,
   type FunctionManifest,
+  type ServerHook,
   type StartContext,
   type StartedFunction,
 } from "./contract.js";
 import { createEndpointFetch, type EndpointHandler, type EndpointOptions } from "./endpoint.js";
 import { Image } from "./image.js";
 import type { Secret } from "./secret.js";
-import { validate } from "./schema.js";
+import { toJsonSchema, validate } from "./schema.js";
 
 export interface AppOptions {
   /** Default image of every function in the app. Default `Image.debianSlim()`. */
@@ -72,8 +74,13 @@ export interface WebAppOptions {
 }
 
 export interface WebServerOptions extends WebAppOptions {
-  /** Port the server listens on inside the container. */
-  port: number;
+  /**
+   * Port the server listens on inside the container (also in `PORT`). Omit it
+   * to get a free port per container in `port` and `PORT`: under the process
+   * runtime containers share the host's network, so only that lets several
+   * replicas or parameter sets run at once.
+   */
+  port?: number;
   /** Seconds to wait for the port to accept connections. Default 60. */
   startupTimeout?: number;
 }
@@ -81,9 +88,26 @@ export interface WebServerOptions extends WebAppOptions {
 /** Anything with a web-standard fetch handler: a Hono app, `{ fetch }`, ... */
 export interface FetchApp {
   fetch(request: Request, ...rest: any[]): Response | Promise<Response>;
+  /**
+   * Receives the container's `http.Server` before it listens, for WebSockets:
+   * pass @hono/node-ws's `injectWebSocket` here.
+   *
+   * @example
+   * const { injectWebSocket, upgradeWebSocket } = createNodeWebSocket({ app: hono });
+   * return { fetch: hono.fetch, injectWebSocket };
+   */
+  injectWebSocket?(server: Server): void;
 }
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * What a `nodeApp` factory may return: a `(req, res)` listener (Express,
+ * Koa's `callback()`), an `http.Server` that is not listening (its `request`
+ * and `upgrade` listeners serve, so a `ws` server attached to it works), or a
+ * Fastify instance (made ready, then served through its server).
+ */
+export type NodeApp = NodeListener | Server | { server: Server; ready(): PromiseLike<unknown> };
 
 const DEFAULTS = {
   timeout: 300,
@@ -163,7 +187,8 @@ export class FunctionBuilder<S, P> {
       if (!app || typeof (app as FetchApp).fetch !== "function") {
         throw new Error(`fetchApp factory of ${name} must return an object with a fetch(request) method, got ${describeValue(app)}`);
       }
-      return { type: "fetch", fetch: (request: Request) => app.fetch(request) };
+      const attach: ServerHook | undefined = app.injectWebSocket ? (server) => app.injectWebSocket!(server) : undefined;
+      return { type: "fetch", fetch: (request: Request) => app.fetch(request), ...(attach ? { attach } : {}) };
     });
   }
 
@@ -172,16 +197,21 @@ export class FunctionBuilder<S, P> {
    *
    * @example app.function().nodeApp(() => expressApp)
    */
-  nodeApp(factory: (context: { params: P; state: S }) => NodeListener | Promise<NodeListener>): FunctionDefinition;
-  nodeApp(options: WebAppOptions, factory: (context: { params: P; state: S }) => NodeListener | Promise<NodeListener>): FunctionDefinition;
+  nodeApp(factory: (context: { params: P; state: S }) => NodeApp | Promise<NodeApp>): FunctionDefinition;
+  nodeApp(options: WebAppOptions, factory: (context: { params: P; state: S }) => NodeApp | Promise<NodeApp>): FunctionDefinition;
   nodeApp(a: unknown, b?: unknown): FunctionDefinition {
-    const [web, factory] = splitOptions<(context: { params: P; state: S }) => NodeListener | Promise<NodeListener>>(a, b, "nodeApp");
+    const [web, factory] = splitOptions<(context: { params: P; state: S }) => NodeApp | Promise<NodeApp>>(a, b, "nodeApp");
     return this.define("node", web, {}, async (name, scope) => {
-      const listener = await factory(scope as { params: P; state: S });
-      if (typeof listener !== "function") {
-        throw new Error(`nodeApp factory of ${name} must return a (req, res) function, got ${describeValue(listener)}`);
+      const app = await factory(scope as { params: P; state: S });
+      if (typeof app === "function") return { type: "node", listener: app };
+      if (isFastifyLike(app)) {
+        await app.ready();
+        return nodeServerHandler(app.server);
       }
-      return { type: "node", listener };
+      if (isNodeServer(app)) return nodeServerHandler(app);
+      throw new Error(
+        `nodeApp factory of ${name} must return a (req, res) function, an http.Server or a Fastify instance, got ${describeValue(app)}`,
+      );
     });
   }
 
@@ -189,16 +219,20 @@ export class FunctionBuilder<S, P> {
    * Any HTTP server listening on `port` inside the container; `start` launches it.
    *
    * @example app.function().webServer({ port: 8000 }, () => { spawn("python3", ["-m", "http.server", "8000"]) })
+   * @example app.function().webServer({}, ({ port }) => { spawn("python3", ["-m", "http.server", String(port)]) })
    */
-  webServer(options: WebServerOptions, start: (context: { params: P; state: S }) => unknown): FunctionDefinition {
-    if (!options || !Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
-      throw new Error("webServer needs { port } with an integer from 1 to 65535");
+  webServer(options: WebServerOptions, start: (context: { params: P; state: S; port: number }) => unknown): FunctionDefinition {
+    const fixed = options?.port;
+    if (!options || (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1 || fixed > 65535))) {
+      throw new Error("webServer needs options, with port (if given) an integer from 1 to 65535");
     }
     if (typeof start !== "function") throw new Error("webServer needs a start function");
-    const extra = { port: options.port, startupTimeout: options.startupTimeout };
+    const extra = { port: fixed, startupTimeout: options.startupTimeout };
     return this.define("server", options, extra, async (_name, scope) => {
-      await start(scope as { params: P; state: S });
-      return { type: "port", port: options.port };
+      const port = fixed ?? (await freePort());
+      process.env.PORT = String(port);
+      await start({ ...(scope as { params: P; state: S }), port });
+      return { type: "port", port };
     });
   }
 
@@ -212,7 +246,7 @@ export class FunctionBuilder<S, P> {
     const image = options.image ?? appOptions.image ?? Image.debianSlim();
     const secrets = [...(appOptions.secrets ?? []), ...(options.secrets ?? [])];
     const maxInputs = options.concurrency?.maxInputs ?? DEFAULTS.maxInputs;
-    const paramNames = objectSchemaKeys(options.params);
+    const paramsSchema = paramsJsonSchema(options.params);
     let definedName = "function";
     return {
       [BERTH_FUNCTION]: true,
@@ -230,7 +264,8 @@ export class FunctionBuilder<S, P> {
           image: image.toSpec(),
           secrets: secrets.map((secret) => secret.toSpec()),
           env: { ...appOptions.env, ...options.env },
-          params: paramNames,
+          params: paramsSchema ? Object.keys(paramsSchema.properties as object).sort() : [],
+          ...(paramsSchema ? { paramsSchema } : {}),
           scaling: {
             minContainers: options.minContainers ?? DEFAULTS.minContainers,
             maxContainers: options.maxContainers ?? DEFAULTS.maxContainers,
@@ -263,19 +298,63 @@ export class FunctionBuilder<S, P> {
   }
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "0.0.0.0", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 function splitOptions<F>(a: unknown, b: unknown, verb: string): [WebAppOptions, F] {
   const [web, factory] = typeof a === "function" ? [{}, a] : [a ?? {}, b];
   if (typeof factory !== "function") throw new Error(`${verb} needs a factory function`);
   return [web as WebAppOptions, factory as F];
 }
 
-/** Keys of an object schema, read from its JSON Schema when the library exposes one. */
-function objectSchemaKeys(schema: StandardSchemaV1 | undefined): string[] {
-  if (!schema) return [];
-  const shape = (schema as { shape?: Record<string, unknown>; entries?: Record<string, unknown> }).shape ??
-    (schema as { entries?: Record<string, unknown> }).entries;
-  if (shape && typeof shape === "object") return Object.keys(shape).sort();
-  throw new Error("params must be an object schema (z.object or v.object)");
+/**
+ * The JSON Schema of a params schema: the gateway validates query values with
+ * it (see `paramsSchema` in contract.ts), so a library that cannot describe
+ * its schema is refused here, at import time, rather than at the first request.
+ */
+function paramsJsonSchema(schema: StandardSchemaV1 | undefined): Record<string, unknown> | undefined {
+  if (!schema) return undefined;
+  const json = toJsonSchema(schema);
+  if (!json) {
+    throw new Error(
+      "params needs a schema that can describe itself as JSON Schema: zod 4 (z.object), or valibot wrapped in toStandardJsonSchema from @valibot/to-json-schema",
+    );
+  }
+  const properties = json.properties;
+  if (json.type !== "object" || typeof properties !== "object" || properties === null || Object.keys(properties).length === 0) {
+    throw new Error("params must be an object schema with at least one field, e.g. z.object({ root: z.string().default(\".\") })");
+  }
+  return json;
+}
+
+function isNodeServer(value: unknown): value is Server {
+  const candidate = value as Partial<Server> | null;
+  return typeof candidate === "object" && candidate !== null && typeof candidate.listen === "function" && typeof candidate.emit === "function";
+}
+
+function isFastifyLike(value: unknown): value is { server: Server; ready(): PromiseLike<unknown> } {
+  const candidate = value as { server?: unknown; ready?: unknown } | null;
+  return typeof candidate === "object" && candidate !== null && typeof candidate.ready === "function" && isNodeServer(candidate.server);
+}
+
+/** Serves a user's own (not listening) server by re-emitting the container server's events on it. */
+function nodeServerHandler(server: Server): ContainerHandler {
+  return {
+    type: "node",
+    listener: (req, res) => server.emit("request", req, res),
+    attach(ours) {
+      if (server.listenerCount("upgrade") === 0) return;
+      ours.on("upgrade", (req, socket, head) => server.emit("upgrade", req, socket, head));
+    },
+  };
 }
 
 function describeValue(value: unknown): string {

@@ -7,7 +7,7 @@
  * `Symbol.for`, so it is the same in every copy of the SDK) and talk to them
  * only through the types below. Nothing here imports platform code.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
 export const BERTH_FUNCTION: unique symbol = Symbol.for("berth.function") as never;
 
@@ -43,7 +43,7 @@ export interface FunctionManifest {
   method?: string;
   /** Only for `endpoint`: whether `/docs` and `/openapi.json` are served. */
   docs?: boolean;
-  /** Only for `server`: the port the user's server listens on. */
+  /** Only for `server`: the port the user's server listens on; absent, each container gets a free one. */
   port?: number;
   requiresProxyAuth: boolean;
   image: ImageSpec;
@@ -52,6 +52,13 @@ export interface FunctionManifest {
   env: Record<string, string>;
   /** Names of the parameters that select a container pool (from the `params` schema). */
   params: string[];
+  /**
+   * JSON Schema (draft 2020-12, input side) of the `params` object, present
+   * when the function has params. The gateway cannot run the user's schema
+   * library, so it validates, coerces and defaults query values with this
+   * before choosing a pool; the container validates again with the real schema.
+   */
+  paramsSchema?: Record<string, unknown>;
   scaling: ScalingSpec;
   /** Seconds a call may run before it gets 504. Default 300. */
   timeout: number;
@@ -88,9 +95,16 @@ export interface StartContext {
 
 /** What a started function hands the agent to serve. */
 export type ContainerHandler =
-  | { type: "fetch"; fetch(request: Request): Promise<Response> | Response }
-  | { type: "node"; listener(req: IncomingMessage, res: ServerResponse): void }
+  | { type: "fetch"; fetch(request: Request): Promise<Response> | Response; attach?: ServerHook }
+  | { type: "node"; listener(req: IncomingMessage, res: ServerResponse): void; attach?: ServerHook }
   | { type: "port"; port: number };
+
+/**
+ * Called once with the container's HTTP server before it listens, so an app
+ * can take its `upgrade` events (WebSockets: @hono/node-ws's
+ * `injectWebSocket`, a `ws` server attached to the user's own `http.Server`).
+ */
+export type ServerHook = (server: Server) => void;
 
 export interface StartedFunction {
   handler: ContainerHandler;

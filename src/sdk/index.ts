@@ -3,7 +3,7 @@
  * inside a container, serves them; it knows nothing of the platform.
  */
 export { App, FunctionBuilder } from "./app.js";
-export type { AppOptions, FunctionOptions, WebAppOptions, WebServerOptions, FetchApp, NodeListener } from "./app.js";
+export type { AppOptions, FunctionOptions, WebAppOptions, WebServerOptions, FetchApp, NodeApp, NodeListener } from "./app.js";
 export type { EndpointOptions, EndpointContext, EndpointHandler, HttpMethod } from "./endpoint.js";
 export { Image } from "./image.js";
 export { Secret } from "./secret.js";

@@ -1,0 +1,93 @@
+/**
+ * The gateway's chain for WebSocket upgrades, the twin of the HTTP chain in
+ * server.ts with the same steps and statuses. Refusals are written with a
+ * `ServerResponse` bound to the upgrade's socket, so every `res`-based step
+ * of the HTTP chain can run here unchanged.
+ *
+ *   host ─▶ route ─▶ handshake ─▶ params ─▶ queue ─▶ relay (websocket.ts)
+ *    │        │         │            │         │         │
+ *   404      404       400          422       503       502 / the app's own refusal
+ *
+ * The handshake step also refuses simple endpoints (webEndpoint), which
+ * serve no WebSockets, before a container is involved.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { classifyHost } from "../control/labels.js";
+import { PoolError } from "../router/pool.js";
+import type { FunctionService } from "../router/service.js";
+import { resolveParams } from "./params.js";
+import { sendError } from "./respond.js";
+import type { Upstream } from "./upstream.js";
+import { isWebSocketHandshake, relayWebSocket, upgradeResponse } from "./websocket.js";
+
+export interface UpgradeDeps {
+  domain: string;
+  routes: { lookup(hostLabel: string): FunctionService<Upstream> | undefined };
+  /** The request headers the container receives (forwarding headers applied). */
+  headersFor(req: IncomingMessage): string[];
+  /** The response header that carries the request id, and a fresh id. */
+  requestId(): [string, string];
+  /** The plain HTTP chain, for requests that offer an upgrade other than WebSocket. */
+  plain(req: IncomingMessage, res: ServerResponse): void;
+}
+
+export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    socket.on("error", () => socket.destroy());
+    const res = upgradeResponse(req, socket);
+    // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
+    if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
+    handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
+      console.error("gateway: unexpected error in a WebSocket upgrade", error);
+      sendError(res, "internal_error");
+    });
+  };
+}
+
+/** Node stops parsing an upgrade request after its head, so only a bodiless one can be served as plain HTTP. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: ServerResponse, socket: Duplex, head: Buffer): Promise<void> {
+  const host = classifyHost(req.headers.host, deps.domain);
+  const service = host.kind === "function" ? deps.routes.lookup(host.hostLabel) : undefined;
+  if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
+  if (!isWebSocketHandshake(req)) {
+    return sendError(res, "bad_request", "Only RFC 6455 WebSocket upgrades (GET, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid key) are accepted.");
+  }
+  if (service.manifest.kind === "endpoint") {
+    return sendError(res, "bad_request", "Simple endpoints (webEndpoint) do not accept WebSockets; serve them with fetchApp, nodeApp or webServer.");
+  }
+  const selected = resolveParams(service.manifest, req.url);
+  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", {}, { issues: selected.issues });
+
+  const idHeader = deps.requestId();
+  const idHeaders = { [idHeader[0]]: idHeader[1] };
+  const controller = new AbortController();
+  const onGone = () => controller.abort();
+  socket.once("close", onGone);
+  let lease;
+  try {
+    lease = await service.pool(selected.params, selected.key).acquire(controller.signal);
+  } catch (error) {
+    if (!(error instanceof PoolError)) throw error;
+    if (error.code === "aborted") return;
+    const headers: Record<string, string> = { ...idHeaders };
+    if (error.code === "queue_full" || error.code === "startup_failed") headers["retry-after"] = "1";
+    return sendError(res, error.code, error.message, headers);
+  } finally {
+    socket.off("close", onGone);
+  }
+  relayWebSocket(req, socket, head, {
+    endpoint: lease.upstream.endpoint,
+    headers: deps.headersFor(req),
+    idleMs: service.timeoutMs,
+    drain: service.drainSignal,
+    responseHeaders: [idHeader],
+    upstreamFailed: () => sendError(res, "upstream_failed", "The function's container failed to accept the WebSocket connection.", idHeaders),
+    done: () => lease.release(),
+  });
+}
