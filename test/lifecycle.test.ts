@@ -144,6 +144,25 @@ test("an exception in enter is a start-up failure: 503 with its message, in the 
   assert.match(retries[1]!.line, /retrying no sooner than 2 s/);
 });
 
+const SHUTDOWN_APP = (marker: string) => `
+import { writeFileSync } from "node:fs";
+import { App } from "berth";
+const app = new App("shutdown");
+export const f = app.function({
+  exit: () => writeFileSync(${JSON.stringify(marker)}, "exit ran at shutdown"),
+}).webEndpoint(() => "ok");
+`;
+
+test("server shutdown runs the exit hooks of running containers", async (t) => {
+  const platform = await startPlatform(t);
+  const dir = tempApp(t, "marker", "");
+  const marker = join(dir, "..", "shutdown.txt");
+  const result = await platform.deploy(tempApp(t, "shutdown.ts", SHUTDOWN_APP(marker)));
+  assert.equal((await request(platform.url(result, "f"))).status, 200);
+  await platform.server.close();
+  assert.equal(readFileSync(marker, "utf8"), "exit ran at shutdown");
+});
+
 const CLOSING_SERVER_APP = (port: number) => `
 import { createServer } from "node:http";
 import { App } from "berth";
