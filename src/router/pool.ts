@@ -294,7 +294,9 @@ export class Pool<U> {
     member.phase = "ready";
     member.idleSince = this.options.now();
     this.consecutiveFailures = 0;
-    this.options.onEvent?.({ type: "ready", containerId: member.id, startMs: this.options.now() - member.startedAt });
+    const startMs = this.options.now() - member.startedAt;
+    this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
+    this.options.onEvent?.({ type: "ready", containerId: member.id, startMs });
     void container.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
     this.dispatch();
     this.reconcile();
