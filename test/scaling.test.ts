@@ -66,7 +66,7 @@ const QUEUE_APP = `
 import { App } from "berth";
 const app = new App("queue");
 export const narrow = app.function({ maxContainers: 1 }).webEndpoint(async () => {
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await new Promise((resolve) => setTimeout(resolve, 2000));
   return "ok";
 });
 `;
