@@ -6,14 +6,15 @@
  * bare host. Plus unit tests of the latency window and the stats table.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { formatStatsTable } from "../src/cli/stats-table.js";
 import { LatencyWindow } from "../src/metrics/latency.js";
 import { REPO, request, startPlatform, tempApp } from "./support/platform.js";
-import { stats } from "./support/wait.js";
+import { stats, waitFor } from "./support/wait.js";
 
 const run = promisify(execFile);
 
@@ -55,6 +56,17 @@ test("stats API, `berth app stats` and /metrics report per-function figures", as
   );
   assert.equal((missing as { code: number }).code, 1);
   assert.match((missing as { stderr: string }).stderr, /no deployed app named "nope"/);
+
+  // --watch prints the table again and again until Ctrl-C, then exits cleanly.
+  const watch = spawn(process.execPath, [join(REPO, "bin", "berth.js"), "app", "stats", "observed", "--watch", "0.2", "--server", platform.server.url, "--workspace", "test"]);
+  t.after(() => void watch.kill("SIGKILL"));
+  let watched = "";
+  watch.stdout.on("data", (chunk: Buffer) => (watched += chunk.toString()));
+  await waitFor("two printed tables", () => (watched.split("FUNCTION").length > 2 ? true : undefined), 15_000);
+  watch.kill("SIGINT");
+  const [code] = (await once(watch, "exit")) as [number | null];
+  assert.equal(code, 0);
+  assert.match(watched, /every 0\.2 s · Ctrl-C to stop/);
 
   const metrics = await request(`${platform.server.url}/metrics`);
   assert.equal(metrics.status, 200);

@@ -106,8 +106,26 @@ export async function appLogsCommand(name: string, flags: ClientFlags & { follow
   await clientFor(flags).logs(name, options, (entry) => process.stdout.write(`${formatLog(entry)}\n`));
 }
 
-export async function appStatsCommand(name: string, flags: ClientFlags & { dev?: boolean; json?: boolean }) {
-  const stats = (await clientFor(flags).stats(name, flags.dev)) as { functions: StatsFunction[] };
-  process.stdout.write(flags.json ? `${JSON.stringify(stats, null, 2)}
-` : formatStatsTable(stats.functions));
+export async function appStatsCommand(name: string, flags: ClientFlags & { dev?: boolean; json?: boolean; watch?: string | true }) {
+  const client = clientFor(flags);
+  const render = async () => {
+    const stats = (await client.stats(name, flags.dev)) as { functions: StatsFunction[] };
+    return flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions);
+  };
+  if (!flags.watch) {
+    process.stdout.write(await render());
+    return;
+  }
+  const seconds = typeof flags.watch === "string" ? numberFlag("--watch", flags.watch, { positive: true }) : 2;
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  while (!stop.signal.aborted) {
+    const text = await render();
+    const clear = process.stdout.isTTY ? "\x1b[2J\x1b[H" : "";
+    process.stdout.write(`${clear}${dim(`${new Date().toLocaleTimeString()} · every ${seconds} s · Ctrl-C to stop`)}\n${text}\n`);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, seconds * 1000);
+      stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  }
 }

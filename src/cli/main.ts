@@ -83,7 +83,8 @@ export async function main(argv: string[]): Promise<void> {
       .description("containers by state, in-flight and queued inputs, cold starts and p50/p99 latency per function")
       .argument("<name>")
       .option("--dev", dev)
-      .option("--json", "print JSON"),
+      .option("--json", "print JSON")
+      .option("-w, --watch [seconds]", "print again every few seconds (default 2) until Ctrl-C"),
   ).action(appStatsCommand);
 
   await program.parseAsync(argv);
