@@ -2,12 +2,13 @@
 import { resolve } from "node:path";
 import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer } from "../server/start.js";
-import { ApiClient } from "./client.js";
+import { ApiClient, CliError } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
 import { dim, formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
 import { announceBootstrapToken, securityOptions, type ServerFlags } from "./server-flags.js";
+import { formatStatsTable, type StatsFunction } from "./stats-table.js";
 
 export interface ClientFlags {
   server?: string;
@@ -23,12 +24,16 @@ export function clientFor(flags: ClientFlags): ApiClient {
 
 export async function serverCommand(flags: ServerFlags) {
   const home = berthHome(flags.home);
+  const queueLimit = flags.queueLimit === undefined ? undefined : numberFlag("--queue-limit", flags.queueLimit, { integer: true });
+  const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
   const server = await startServer({
     home,
     port: flags.port ? Number(flags.port) : DEFAULT_PORT,
     host: flags.host,
     domain: flags.domain,
     workspace: flags.workspace ?? DEFAULT_WORKSPACE,
+    queueLimit,
+    callDelayMs: callDelay === undefined ? undefined : callDelay * 1000,
     onLog: (entry) => process.stdout.write(`${entry.app} ${formatLog(entry)}\n`),
     ...securityOptions(flags),
   });
@@ -41,6 +46,13 @@ export async function serverCommand(flags: ServerFlags) {
   };
   process.on("SIGINT", () => void stop());
   process.on("SIGTERM", () => void stop());
+}
+
+function numberFlag(flag: string, value: string, rules: { integer?: boolean; positive?: boolean }): number {
+  const parsed = Number(value);
+  const ok = value.trim() !== "" && Number.isFinite(parsed) && parsed >= 0 && (!rules.integer || Number.isInteger(parsed)) && (!rules.positive || parsed > 0);
+  if (!ok) throw new CliError(`${flag} takes ${rules.integer ? "a whole number ≥ 0" : "a number of seconds > 0"}, not "${value}"`);
+  return parsed;
 }
 
 export async function deployCommand(file: string, flags: ClientFlags & { typecheck?: boolean }) {
@@ -91,6 +103,26 @@ export async function appLogsCommand(name: string, flags: ClientFlags & { follow
   await clientFor(flags).logs(name, options, (entry) => process.stdout.write(`${formatLog(entry)}\n`));
 }
 
-export async function appStatsCommand(name: string, flags: ClientFlags & { dev?: boolean }) {
-  process.stdout.write(`${JSON.stringify(await clientFor(flags).stats(name, flags.dev), null, 2)}\n`);
+export async function appStatsCommand(name: string, flags: ClientFlags & { dev?: boolean; json?: boolean; watch?: string | true }) {
+  const client = clientFor(flags);
+  const render = async () => {
+    const stats = (await client.stats(name, flags.dev)) as { functions: StatsFunction[] };
+    return flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions);
+  };
+  if (!flags.watch) {
+    process.stdout.write(await render());
+    return;
+  }
+  const seconds = typeof flags.watch === "string" ? numberFlag("--watch", flags.watch, { positive: true }) : 2;
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  while (!stop.signal.aborted) {
+    const text = await render();
+    const clear = process.stdout.isTTY ? "\x1b[2J\x1b[H" : "";
+    process.stdout.write(`${clear}${dim(`${new Date().toLocaleTimeString()} · every ${seconds} s · Ctrl-C to stop`)}\n${text}\n`);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, seconds * 1000);
+      stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  }
 }

@@ -56,6 +56,8 @@ export async function main(argv: string[]): Promise<void> {
     .option("--home <dir>", "state directory (env BERTH_HOME; default ~/.berth)")
     .option("--domain <domain>", "base domain of endpoint URLs (default localhost)")
     .option("--workspace <name>", "default workspace (default local)")
+    .option("--queue-limit <n>", "requests allowed to wait per function before 503 (default 1000)")
+    .option("--call-delay <seconds>", "seconds without a response before a call is answered 303 to its result URL (default 150)")
     .option("--trust-proxy <addresses>", "comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are trusted")
     .option("--rate-limit <n>", "requests/s per workspace without its own limit (default 200)")
     .option("--burst <n>", "burst per workspace (default 5 s worth: 1000)")
@@ -93,7 +95,13 @@ export async function main(argv: string[]): Promise<void> {
       .option("--dev", dev),
   ).action(appLogsCommand);
   clientOptions(
-    app.command("stats").description("containers, in-flight and queued inputs per function").argument("<name>").option("--dev", dev),
+    app
+      .command("stats")
+      .description("containers by state, in-flight and queued inputs, cold starts and p50/p99 latency per function")
+      .argument("<name>")
+      .option("--dev", dev)
+      .option("--json", "print JSON")
+      .option("-w, --watch [seconds]", "print again every few seconds (default 2) until Ctrl-C"),
   ).action(appStatsCommand);
 
   const token = program.command("token").description("API tokens (control API, deploy) and proxy-auth tokens (protected endpoints)");

@@ -13,6 +13,8 @@ export interface ServerFlags {
   home?: string;
   domain?: string;
   workspace?: string;
+  queueLimit?: string;
+  callDelay?: string;
   /** Comma-separated addresses and CIDR ranges. */
   trustProxy?: string;
   rateLimit?: string;

@@ -11,6 +11,7 @@
  *   POST /api/apps/:name/rollback      {"version"?: n}; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
+ *   GET  /metrics                      Prometheus text exposition
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
  * Every route but health needs an API token on a `berth server` and acts on
@@ -22,6 +23,7 @@ import { BerthError, errorBody } from "../errors/codes.js";
 import { deployRequestSchema } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { appKey, type Platform } from "./platform.js";
 import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
@@ -34,6 +36,7 @@ export interface ApiOptions {
   /** Largest bundle accepted, in bytes. */
   maxBundleBytes?: number;
   security: SecurityApiOptions;
+  metrics: Metrics;
 }
 
 export const API_VERSION = 1;
@@ -100,7 +103,15 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
 
   api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), c.req.param("name"), devOf(c)) }));
 
-  api.get("/api/apps/:name/stats", (c) => c.json({ functions: platform.stats(workspaceFor(c), c.req.param("name"), devOf(c)) }));
+  api.get("/api/apps/:name/stats", (c) => {
+    const [workspace, name, dev] = [workspaceFor(c), c.req.param("name"), devOf(c)];
+    const functions = platform
+      .stats(workspace, name, dev)
+      .map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) }));
+    return c.json({ functions });
+  });
+
+  api.get("/metrics", async (c) => c.body(await options.metrics.text(), 200, { "content-type": options.metrics.contentType }));
 
   api.get("/api/apps/:name/logs", (c) => {
     const key = appKey(workspaceFor(c), c.req.param("name"), devOf(c));

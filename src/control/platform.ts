@@ -11,8 +11,8 @@ import { BerthError } from "../errors/codes.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
 import type { ImageBuilder } from "../image/builder.js";
 import { Upstream } from "../gateway/upstream.js";
-import { FunctionService } from "../router/service.js";
-import type { PoolOptions } from "../router/pool.js";
+import { FunctionService, type ServiceIdentity } from "../router/service.js";
+import type { PoolEvent, PoolOptions } from "../router/pool.js";
 import type { RuntimeDriver } from "../runtime/types.js";
 import type { BlobStore } from "./blobs.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "./labels.js";
@@ -39,6 +39,8 @@ export interface PlatformOptions {
   drainGraceMs?: number;
   /** Seals inline secrets at deploy time and resolves every secret a function names into its environment. */
   secrets: SecretService;
+  /** Told of each container's start, failure and crash (metrics). */
+  onPoolEvent?: (identity: ServiceIdentity, event: PoolEvent) => void;
   now?: () => number;
 }
 
@@ -67,6 +69,8 @@ export class Platform {
   private readonly routes = new Map<string, Service>();
   /** Host labels currently owned by each app (`<workspace>/<name>`). */
   private readonly appRoutes = new Map<string, string[]>();
+  /** Every service with containers, routed or draining: old versions stay here until drained. */
+  private readonly running = new Set<Service>();
   private readonly now: () => number;
 
   constructor(private readonly options: PlatformOptions) {
@@ -155,18 +159,33 @@ export class Platform {
     });
   }
 
-  stats(workspace: string, name: string, ephemeral = false) {
-    const hosts = this.appRoutes.get(appKey(workspace, name, ephemeral)) ?? [];
-    return hosts.map((host) => {
-      const service = this.routes.get(host)!;
-      return { function: service.identity.functionName, host, pools: service.stats() };
-    });
+  /** Live services, routed ones and older versions still draining. */
+  services(): Iterable<Service> {
+    return this.running;
   }
 
+  /** Per function of the app: its current version's pools, then any older versions still draining. */
+  stats(workspace: string, name: string, ephemeral = false) {
+    if (!this.options.store.getApp(workspace, name, ephemeral)) {
+      throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
+    }
+    const current = new Set((this.appRoutes.get(appKey(workspace, name, ephemeral)) ?? []).map((host) => this.routes.get(host)!));
+    const draining = [...this.running].filter(
+      (s) => !current.has(s) && s.identity.workspace === workspace && s.identity.appName === name && s.identity.ephemeral === ephemeral,
+    );
+    return [...current, ...draining].map((service) => ({
+      function: service.identity.functionName,
+      host: service.identity.hostLabel,
+      versionId: service.identity.versionId,
+      draining: !current.has(service),
+      pools: service.stats(),
+    }));
+  }
+
+  /** Stops serving and drains everything; the caller has cut client connections, so only `exit` hooks remain to wait for. */
   async close(): Promise<void> {
-    const services = [...this.routes.values()];
     this.routes.clear();
-    await Promise.all(services.map((service) => service.drain(0)));
+    await Promise.all([...this.running].map((service) => service.drain(this.options.drainGraceMs ?? 30_000)));
   }
 
   private checkLabels(workspace: string, manifest: AppManifest, ephemeral: boolean): void {
@@ -235,8 +254,17 @@ export class Platform {
     }
     for (const service of services) this.routes.set(service.identity.hostLabel, service);
     this.appRoutes.set(key, services.map((service) => service.identity.hostLabel));
-    for (const service of services) service.warmUp();
-    void Promise.all(replaced.map((service) => service.drain(this.options.drainGraceMs ?? 30_000)));
+    for (const service of services) {
+      this.running.add(service);
+      service.warmUp();
+    }
+    for (const service of replaced) void this.retire(service);
+  }
+
+  /** Drains a service that no route leads to any more; it stays visible in stats until it is gone. */
+  private async retire(service: Service): Promise<void> {
+    await service.drain(this.options.drainGraceMs ?? 30_000);
+    this.running.delete(service);
   }
 
   private unroute(app: AppRecord): Promise<void> {
@@ -246,7 +274,7 @@ export class Platform {
     const drains = hosts.map((host) => {
       const service = this.routes.get(host);
       this.routes.delete(host);
-      return service?.drain(this.options.drainGraceMs ?? 30_000);
+      return service && this.retire(service);
     });
     return Promise.all(drains).then(() => {});
   }
@@ -273,6 +301,7 @@ export class Platform {
         targetInputs: scaling.targetInputs,
       },
       queueLimit: this.options.queueLimit ?? 1000,
+      exitGraceMs: this.options.drainGraceMs ?? 30_000,
       driver: redactingDriver(this.options.driver, redact),
       containerSpec: (id) => ({
         id,
@@ -285,6 +314,7 @@ export class Platform {
       }),
       log: (container, line, stream) =>
         this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
+      onEvent: (event) => this.options.onPoolEvent?.(identity, event),
       attach: (endpoint) => new Upstream(endpoint),
       detach: (upstream) => upstream.close(),
       now: this.now,

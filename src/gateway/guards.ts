@@ -173,12 +173,21 @@ export class Guards {
     return { stopped: () => stopped };
   }
 
-  /** Answers a request whose body `watchBody` stopped, and closes the connection. */
-  refuseBody(req: IncomingMessage, res: ServerResponse, reason: BodyStop, headers: Record<string, string>): void {
-    if (reason === "too_large") refuse(req, res, "payload_too_large", tooLarge(this.options.limits.maxBodyBytes), headers);
-    else refuse(req, res, "request_timeout", `No part of the request body arrived for ${this.options.limits.bodyIdleTimeoutMs / 1000} s.`, headers);
+  /**
+   * Answers a request whose body `watchBody` stopped, through `send` (the
+   * call that owns the response), and closes the connection after it.
+   */
+  refuseBody(req: IncomingMessage, res: ServerResponse, reason: BodyStop, send: SendError): void {
+    const { maxBodyBytes, bodyIdleTimeoutMs } = this.options.limits;
+    if (reason === "too_large") send("payload_too_large", tooLarge(maxBodyBytes), { connection: "close" });
+    else send("request_timeout", `No part of the request body arrived for ${bodyIdleTimeoutMs / 1000} s.`, { connection: "close" });
+    closeAfterAnswer(req, res);
   }
 }
+
+/** Sends an error answer from the error table. */
+export type SendError = (code: ErrorCode, message: string | undefined, headers: Record<string, string>) => void;
+
 const FINAL_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 
 /** Why a guard refused a request: a code of the error table, with extra detail and headers. */
@@ -226,12 +235,17 @@ function refuse(req: IncomingMessage, res: ServerResponse, code: ErrorCode, mess
   const declaresBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
   const bodyPending = declaresBody && !req.complete;
   sendError(res, code, message, bodyPending ? { ...headers, connection: "close" } : headers);
-  if (bodyPending) {
-    res.once("finish", () => {
-      const timer = setTimeout(() => req.socket.destroy(), REFUSAL_LINGER_MS);
-      timer.unref();
-      req.socket.once("close", () => clearTimeout(timer));
-    });
-  }
+  if (bodyPending) closeAfterAnswer(req, res);
+}
+
+/** Cuts the connection a moment after the answer is sent, in case the client keeps sending a body we will not read. */
+function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  const close = () => {
+    const timer = setTimeout(() => req.socket.destroy(), REFUSAL_LINGER_MS);
+    timer.unref();
+    req.socket.once("close", () => clearTimeout(timer));
+  };
+  if (res.writableFinished) close();
+  else res.once("finish", close);
 }
 

@@ -8,29 +8,33 @@
  * 400 malformed or smuggling-shaped messages, 431 oversized heads, 408 slow
  * heads; see hardening.ts):
  *
- *   host ─▶ route ─▶ auth ─▶ rate limit ─▶ limits ─▶ params ─▶ queue ─▶ proxy
- *    │        │        │         │            │         │         │        │
- *   404      404      401       429          431       422       503      502 container failed
- *   unknown  unknown  proxy     Retry-After  headers   invalid   full /   504 past `timeout`
- *                     auth                   413 body            startup  413 chunked body over the limit
- *                                            400 two Hosts,                408 body stalled
- *                                            bad framing
+ *   host ─▶ route ─▶ auth ─▶ rate limit ─▶ limits ─▶ result URL? ─▶ params ─▶ queue ─▶ proxy
+ *    │        │        │         │            │          │            │         │        │
+ *   404      404      401       429          431        the parked   422       503      502 container failed
+ *   unknown  unknown  proxy     Retry-After  headers    call's       invalid   full /   504 past `timeout`
+ *                     auth                   413 body   answer                 startup  303 to a result URL when no
+ *                                            400 two Hosts,                    stopped  answer has started in time
+ *                                            bad framing                                413 chunked body over the limit
+ *                                                                                       408 body stalled
  *
  * Auth comes before the rate limit so that strangers cannot spend a
- * workspace's budget, and before params so they learn nothing of the
- * function. `params` picks the container pool of a parametrized function
- * (params.ts). WebSocket upgrades take the same steps in upgrade.ts. A
- * denied request never reaches the queue, so it never starts a container.
+ * workspace's budget, and before result URLs and params so that they reach
+ * nothing of a protected function. `result URL` answers
+ * `/__berth/calls/<id>` from a call that was answered 303 (calls.ts).
+ * `params` picks the container pool of a parametrized function (params.ts).
+ * WebSocket upgrades take the same steps in upgrade.ts. A denied request
+ * never reaches the queue, so it never starts a container.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
 import { classifyHost } from "../control/labels.js";
-import type { FunctionService } from "../router/service.js";
+import type { FunctionService, ServiceIdentity } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
+import { CallRegistry, type Call } from "./calls.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
 import type { BodyWatch, Guards } from "./guards.js";
 import { hardenServer, serverOptions } from "./hardening.js";
-import { resolveParams } from "./params.js";
+import { resolveParams, type ParamsResult } from "./params.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
 import { sendError } from "./respond.js";
@@ -50,6 +54,15 @@ export interface GatewayOptions {
   trustedProxies?: TrustedProxies;
   /** Proxy auth, rate limits and size limits. */
   guards: Guards;
+  /** Long calls and their result URLs. */
+  calls: CallRegistry;
+  /** Told of every proxied request's outcome (metrics). */
+  observer?: RequestObserver;
+}
+
+export interface RequestObserver {
+  /** `totalMs` from arrival to the end of the response; `queueMs` waiting for a container slot. */
+  requestDone(identity: ServiceIdentity, status: number, totalMs: number, queueMs: number): void;
 }
 
 export const REQUEST_ID_HEADER = "berth-request-id";
@@ -104,6 +117,7 @@ function admit(guards: Guards, service: FunctionService<Upstream>, req: Incoming
 }
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+  const arrived = performance.now();
   const host = classifyHost(req.headers.host, options.domain);
   if (host.kind === "control") {
     if (expectsContinue) res.writeContinue();
@@ -113,68 +127,77 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
 
   const requestId = nextRequestId();
-  const idHeaders = { [REQUEST_ID_HEADER]: requestId };
-  if (!admit(options.guards, service, req, res, idHeaders)) return;
+  const idHeader = { [REQUEST_ID_HEADER]: requestId };
+  if (!admit(options.guards, service, req, res, idHeader)) return;
+  if (CallRegistry.isResultUrl(req.url)) return options.calls.follow(service.identity.hostLabel, req, res, idHeader);
 
   const selected = resolveParams(service.manifest, req.url);
-  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", idHeaders, { issues: selected.issues });
+  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", idHeader, { issues: selected.issues });
   if (expectsContinue) res.writeContinue();
 
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) controller.abort(new Error("client disconnected"));
-  };
-  res.once("close", onClose);
+  const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
+  try {
+    await proxyCall(options, service, selected, call, req, res, requestId);
+  } finally {
+    call.settle();
+    // 499 (nginx's "client closed request"): the client left before any answer.
+    options.observer?.requestDone(service.identity, call.status || 499, performance.now() - arrived, call.queueMs);
+  }
+}
 
+async function proxyCall(
+  options: GatewayOptions,
+  service: FunctionService<Upstream>,
+  selected: Extract<ParamsResult, { ok: true }>,
+  call: Call,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+): Promise<void> {
   const headers = upstreamHeaders(options, req);
-
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error("timeout"));
-  }, service.timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
   let body: BodyWatch | undefined;
   try {
     // A container that died an instant ago may still be picked; a request it never received goes to another.
     for (let attempt = 1; ; attempt += 1) {
+      const queuedAt = performance.now();
       let lease;
       try {
-        lease = await service.pool(selected.params, selected.key).acquire(controller.signal);
+        lease = await service.pool(selected.params, selected.key).acquire(call.signal);
       } catch (error) {
         if (!(error instanceof PoolError)) throw error;
         if (error.code === "aborted") return;
-        const errorHeaders: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
-        if (error.code === "queue_full" || error.code === "startup_failed") errorHeaders["retry-after"] = "1";
-        return sendError(res, error.code, error.message, errorHeaders);
+        const retry = error.code === "queue_full" || error.code === "startup_failed" || error.code === "stopped";
+        return call.fail(error.code, error.message, retry ? { "retry-after": String(error.retryAfter) } : {});
+      } finally {
+        call.queueMs += performance.now() - queuedAt;
       }
+      // `timeout` bounds the call from its first slot, not its time in the queue.
+      timer ??= setTimeout(() => {
+        timedOut = true;
+        call.abort(new Error("timeout"));
+      }, service.timeoutMs);
       try {
         // Attached in the same tick as the upstream's reader, so neither misses a chunk.
-        body ??= options.guards.watchBody(req, () => controller.abort(new Error("request body refused")));
-        await lease.upstream.forward(req, res, headers, [REQUEST_ID_HEADER, requestId], controller.signal);
+        body ??= options.guards.watchBody(req, () => call.abort(new Error("request body refused")));
+        await lease.upstream.forward(req, call, headers, [REQUEST_ID_HEADER, requestId], call.signal);
         lease.release();
         return;
       } catch (error) {
-        const resend = error instanceof UpstreamError && error.retryable && !controller.signal.aborted;
+        const resend = error instanceof UpstreamError && error.retryable && !call.signal.aborted;
         lease.release(resend);
         if (resend && attempt < MAX_ATTEMPTS) continue;
         const stopped = body?.stopped();
-        if (stopped) {
-          options.guards.refuseBody(req, res, stopped, idHeaders);
-        } else if (timedOut) {
-          sendError(res, "timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`, {
-            [REQUEST_ID_HEADER]: requestId,
-          });
-        } else if (!controller.signal.aborted) {
-          sendError(res, "upstream_failed", undefined, { [REQUEST_ID_HEADER]: requestId });
-        } else {
-          res.destroy();
-        }
+        if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));
+        else if (timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
+        else if (!call.signal.aborted) call.fail("upstream_failed");
+        else call.cut();
         return;
       }
     }
   } finally {
     clearTimeout(timer);
-    res.off("close", onClose);
   }
 }
 

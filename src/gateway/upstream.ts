@@ -14,7 +14,7 @@
  * otherwise chunked, else Content-Length, else until the connection closes
  * (and then the connection is not reused).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { ContainerEndpoint } from "../runtime/types.js";
 
@@ -34,8 +34,18 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Methods RFC 9110 §9.2.2 lets a client repeat: a request of these that got no answer may be sent again. */
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+/**
+ * Where a response goes: the client's `ServerResponse`, or a call's result
+ * URL once it has been answered 303 (calls.ts). The subset the proxy uses.
+ */
+export interface ResponseSink {
+  writeHead(status: number, headers: string[]): unknown;
+  /** False when the consumer is full: the proxy pauses the container's socket until "drain". */
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  on(event: "drain", listener: () => void): unknown;
+  off(event: "drain", listener: () => void): unknown;
+}
 
 export class Upstream {
   private readonly idle: Socket[] = [];
@@ -52,19 +62,34 @@ export class Upstream {
    */
   forward(
     req: IncomingMessage,
-    res: ServerResponse,
+    res: ResponseSink,
     headers: string[],
     extraHeaders: string[],
     signal: AbortSignal,
   ): Promise<void> {
+    return this.send(req, res, headers, extraHeaders, signal, false);
+  }
+
+  /** `mayHaveReached`: an earlier try on this container may have reached its handler. */
+  private send(
+    req: IncomingMessage,
+    res: ResponseSink,
+    headers: string[],
+    extraHeaders: string[],
+    signal: AbortSignal,
+    mayHaveReached: boolean,
+  ): Promise<void> {
     const reused = this.idle.pop();
-    const exchange = new Exchange(req, res, headers, extraHeaders, signal, reused ?? this.open());
+    const exchange = new Exchange(req, res, headers, extraHeaders, signal, reused ?? this.open(), mayHaveReached);
     return exchange.done.then(
       (socket) => this.release(socket),
       (error: unknown) => {
+        // A connection that broke under us says the container may be dying: its other idle sockets would break the
+        // same way under the next requests, so they go, and the next request learns from a fresh connect.
+        if (!signal.aborted) this.dropIdle();
         // A kept-alive socket the container closed just as we reused it: safe to retry once when nothing was consumed.
         if (reused && exchange.retryable && !signal.aborted) {
-          return this.forward(req, res, headers, extraHeaders, signal);
+          return this.send(req, res, headers, extraHeaders, signal, mayHaveReached || !exchange.notDelivered);
         }
         throw error;
       },
@@ -73,6 +98,10 @@ export class Upstream {
 
   close(): void {
     this.closed = true;
+    this.dropIdle();
+  }
+
+  private dropIdle(): void {
     for (const socket of this.idle.splice(0)) socket.destroy();
   }
 
@@ -118,6 +147,8 @@ class Exchange {
   readonly done: Promise<Socket | null>;
   /** True until a response byte arrives or the request body is read: the request could be sent again. */
   retryable = true;
+  /** The socket failed in a way that proves the request was never written to a live container. */
+  notDelivered = false;
   /** The socket never connected: the request certainly did not reach the container. */
   private connected: boolean;
   private resolve!: (socket: Socket | null) => void;
@@ -134,11 +165,12 @@ class Exchange {
 
   constructor(
     private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly res: ResponseSink,
     headers: string[],
     private readonly extraHeaders: string[],
     private readonly signal: AbortSignal,
     private readonly socket: Socket,
+    private readonly mayHaveReached: boolean,
   ) {
     this.done = new Promise((resolve, reject) => {
       this.resolve = resolve;
@@ -356,12 +388,23 @@ class Exchange {
     this.fail(new UpstreamError("the container closed the connection before the response was complete", this.canResend()));
   };
 
-  private readonly onError = (error: Error): void =>
+  private readonly onError = (error: Error): void => {
+    // EPIPE: the container's end was closed before our request was written. ECONNRESET before any answer: it was
+    // closed with our request still unread in its buffer (a socket closed after reading ends with a FIN instead).
+    // Either way no handler saw the request.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EPIPE" || code === "ECONNRESET") this.notDelivered = true;
     this.fail(new UpstreamError(`connection to the container failed: ${error.message}`, this.canResend()));
+  };
 
+  /**
+   * Only a request that certainly never reached a handler goes to another
+   * container: one that was delivered and then lost its connection may have
+   * crashed the container itself, and sending it on would crash the next one
+   * too (a crash costs only the requests that were in flight on it).
+   */
   private canResend(): boolean {
-    if (this.phase !== Phase.Head || !this.retryable) return false;
-    return !this.connected || IDEMPOTENT.has(this.req.method ?? "");
+    return this.phase === Phase.Head && this.retryable && (!this.connected || this.notDelivered) && !this.mayHaveReached;
   }
 
   private readonly onAbort = (): void => this.fail(new UpstreamError("aborted"));

@@ -16,6 +16,8 @@ export interface PoolOptions<U> {
   scaling: AutoscalerSpec;
   /** Inputs allowed to wait for a slot; beyond it `acquire` fails with `queue_full`. */
   queueLimit: number;
+  /** Milliseconds a retired container gets for its `exit` hook (it has no inputs left by then). Default 30 000. */
+  exitGraceMs?: number;
   driver: RuntimeDriver;
   /** Builds the spec of a new container. */
   containerSpec(id: string): ContainerSpec;
@@ -26,7 +28,15 @@ export interface PoolOptions<U> {
   /** Closes it when the container leaves the pool. */
   detach(upstream: U): void;
   now(): number;
+  /** Told of each container's start, failure and crash (metrics count them). */
+  onEvent?(event: PoolEvent): void;
 }
+
+export type PoolEvent =
+  | { type: "starting"; containerId: string }
+  | { type: "ready"; containerId: string; /** ms from the start request to ready */ startMs: number }
+  | { type: "start_failed"; containerId: string; message: string }
+  | { type: "crashed"; containerId: string; message: string };
 
 export type PoolErrorCode = "queue_full" | "startup_failed" | "stopped" | "aborted";
 
@@ -34,6 +44,8 @@ export class PoolError extends Error {
   constructor(
     readonly code: PoolErrorCode,
     message: string,
+    /** Seconds after which a retry can succeed, when the pool knows (a start-up backoff). */
+    readonly retryAfter = 1,
   ) {
     super(message);
   }
@@ -74,6 +86,8 @@ export interface PoolStats {
   queued: number;
   coldStarts: number;
   startFailures: number;
+  /** Milliseconds until the next start attempt after failures (0 when not backing off). */
+  backoffMs: number;
   lastError?: string;
 }
 
@@ -95,10 +109,12 @@ export class Pool<U> {
   private lastError: string | undefined;
   private drained: Promise<void> | undefined;
   private resolveDrained: (() => void) | undefined;
-  /** Milliseconds retiring containers get to finish in-flight inputs and run `exit`. */
-  private graceMs = 30_000;
+  /** Milliseconds retiring containers get to run `exit` (their inputs are done by then). */
+  private graceMs: number;
 
-  constructor(private readonly options: PoolOptions<U>) {}
+  constructor(private readonly options: PoolOptions<U>) {
+    this.graceMs = options.exitGraceMs ?? 30_000;
+  }
 
   /** Starts the `minContainers` right away rather than on the first request. */
   warmUp(): void {
@@ -115,7 +131,8 @@ export class Pool<U> {
     }
     const now = this.options.now();
     if (now < this.backoffUntil && this.liveCount() === 0) {
-      return Promise.reject(new PoolError("startup_failed", this.lastError ?? "the function failed to start"));
+      const wait = Math.ceil((this.backoffUntil - now) / 1000);
+      return Promise.reject(new PoolError("startup_failed", this.lastError ?? "the function failed to start", wait));
     }
     return new Promise<Lease<U>>((resolve, reject) => {
       const waiter: Waiter<U> = { resolve, reject, signal };
@@ -151,6 +168,7 @@ export class Pool<U> {
       queued: this.queue.length,
       coldStarts: this.coldStarts,
       startFailures: this.startFailures,
+      backoffMs: Math.max(0, this.backoffUntil - this.options.now()),
     };
     for (const member of this.members.values()) {
       stats[member.phase] += 1;
@@ -181,7 +199,8 @@ export class Pool<U> {
         released = true;
         member.inFlight -= 1;
         if (broken && member.phase === "ready") {
-          this.options.log(member.id, "container unreachable; replacing it", "system");
+          this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
+          this.options.log(member.id, this.lastError, "system");
           this.retire(member, this.graceMs);
         }
         if (member.inFlight === 0) member.idleSince = this.options.now();
@@ -229,10 +248,16 @@ export class Pool<U> {
       })),
     };
     const decision = decide(this.options.scaling, observation, now);
-    if (now >= this.backoffUntil) for (let i = 0; i < decision.start; i += 1) this.startContainer();
-    for (const id of decision.retire) this.retire(this.members.get(id)!, this.graceMs);
+    const backingOff = now < this.backoffUntil;
+    if (!backingOff) for (let i = 0; i < decision.start; i += 1) this.startContainer();
+    for (const id of decision.retire) {
+      const member = this.members.get(id)!;
+      this.options.log(id, `scaling down: idle for ${Math.round((now - member.idleSince!) / 1000)} s`, "system");
+      this.retire(member, this.graceMs);
+    }
     const wakeAt = nextWakeup(this.options.scaling, observation, now);
-    const backoffWake = this.backoffUntil > now && this.queue.length > 0 ? this.backoffUntil : null;
+    // Demand or minContainers still want a start the backoff held back: try again when it ends.
+    const backoffWake = backingOff && decision.start > 0 ? this.backoffUntil : null;
     const next = [wakeAt, backoffWake].filter((t): t is number => t !== null);
     if (next.length > 0) {
       this.timer = setTimeout(() => this.reconcile(), Math.max(0, Math.min(...next) - now));
@@ -255,6 +280,7 @@ export class Pool<U> {
     const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.now() };
     this.members.set(id, member);
     this.coldStarts += 1;
+    this.options.onEvent?.({ type: "starting", containerId: id });
     const log: LogSink = (line, stream) => this.options.log(id, line, stream);
     this.options.driver.start(this.options.containerSpec(id), log).then(
       (container) => this.onReady(member, container),
@@ -268,6 +294,9 @@ export class Pool<U> {
     member.phase = "ready";
     member.idleSince = this.options.now();
     this.consecutiveFailures = 0;
+    const startMs = this.options.now() - member.startedAt;
+    this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
+    this.options.onEvent?.({ type: "ready", containerId: member.id, startMs });
     void container.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
     this.dispatch();
     this.reconcile();
@@ -281,6 +310,7 @@ export class Pool<U> {
     const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (this.consecutiveFailures - 1), BACKOFF_MAX_MS);
     this.backoffUntil = this.options.now() + backoff;
     this.options.log(member.id, `${error.message} (retrying no sooner than ${backoff / 1000} s)`, "system");
+    this.options.onEvent?.({ type: "start_failed", containerId: member.id, message: error.message });
     // Inputs waiting for this start have no container coming: fail them with the cause rather than let them hang.
     if (this.liveCount() === 0) this.failQueue(new PoolError("startup_failed", error.message));
     this.reconcile();
@@ -291,18 +321,26 @@ export class Pool<U> {
     this.members.delete(member.id);
     if (member.upstream) this.options.detach(member.upstream);
     if (member.phase !== "draining") {
-      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`})`;
+      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`}); its in-flight requests got 502, and it is replaced as demand needs`;
       this.options.log(member.id, this.lastError, "system");
+      this.options.onEvent?.({ type: "crashed", containerId: member.id, message: this.lastError });
     }
     this.reconcile();
   }
 
+  /**
+   * Called with no inputs in flight (or for a container that refuses
+   * connections, whose inputs are lost anyway), so the gateway's keep-alive
+   * connections are closed first: the container's server would otherwise wait
+   * on them for the whole grace period before running `exit`.
+   */
   private retire(member: Member<U>, graceMs: number): void {
     if (member.phase === "draining") return;
     member.phase = "draining";
+    if (member.upstream) this.options.detach(member.upstream);
+    member.upstream = undefined;
     void member.container?.stop(graceMs).then(() => {
       this.members.delete(member.id);
-      if (member.upstream) this.options.detach(member.upstream);
       this.reconcile();
     });
   }

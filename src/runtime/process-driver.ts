@@ -59,7 +59,6 @@ export class ProcessDriver implements RuntimeDriver {
   async start(spec: ContainerSpec, log: LogSink): Promise<Container> {
     if (this.closed) throw new ContainerStartError("the runtime is shutting down");
     const agent = this.warm.shift() ?? this.spawnAgent();
-    this.refill();
     agent.log = log;
     this.running.add(agent);
     void agent.exited.then(() => this.running.delete(agent));
@@ -73,8 +72,14 @@ export class ProcessDriver implements RuntimeDriver {
         stop: (graceMs) => this.stopAgent(agent, graceMs),
       };
     } catch (error) {
-      agent.child.kill("SIGKILL");
+      // The whole group: a server the user's start code spawned must not outlive a failed start.
+      killGroup(agent.child);
       throw error;
+    } finally {
+      // Spares are replaced once this start is over, not as it begins: in a
+      // burst of 10 starts they would otherwise compete for the CPU with the
+      // containers the burst is waiting for.
+      this.refill();
     }
   }
 

@@ -12,6 +12,7 @@ import { BlobStore } from "../control/blobs.js";
 import { LogHub, type LogEntry } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
+import { CallRegistry } from "../gateway/calls.js";
 import { TokenService } from "../control/auth.js";
 import { loadOrCreateKey } from "../control/crypto.js";
 import { SecretService } from "../control/secrets.js";
@@ -20,6 +21,7 @@ import { TrustedProxies } from "../gateway/client-ip.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
 import { RateLimiter, type RateLimit } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
+import { Metrics } from "../metrics/metrics.js";
 import { ImageBuilder } from "../image/builder.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
 
@@ -50,6 +52,14 @@ export interface ServerOptions {
   rateLimit?: RateLimit | null;
   /** The secrets key file, kept apart from the database. Default `<home>/secrets.key`. */
   secretKeyFile?: string;
+  /** Requests allowed to wait per function pool before 503 queue_full. Default 1000. */
+  queueLimit?: number;
+  /** Milliseconds a call may go without starting its response before the client gets a 303 to its result URL. Default 150 000. */
+  callDelayMs?: number;
+  /** Milliseconds a finished call's result waits at its result URL. Default 60 000. */
+  callResultTtlMs?: number;
+  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. */
+  exitGraceMs?: number;
 }
 
 export interface RunningServer {
@@ -86,6 +96,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ? tokens.createApiToken({ workspace: options.workspace, admin: true, name: "bootstrap admin" }).token
       : undefined;
   let port = options.port;
+  // Scraped later, so the platform it reads from can be created after it.
+  const metrics = new Metrics({ services: () => platform.services() });
   const platform = new Platform({
     store,
     blobs,
@@ -95,12 +107,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     runRoot: join(options.home, "run"),
     domain,
     publicPort: () => port,
+    queueLimit: options.queueLimit,
+    drainGraceMs: options.exitGraceMs,
+    onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
     secrets,
   });
+  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs });
   const api = createControlApi({
     platform,
     blobs,
     logs,
+    metrics,
     defaultWorkspace: options.workspace,
     security: { tokens, secrets, store: security, rateLimiter, requireAuth, defaultWorkspace: options.workspace },
   });
@@ -115,6 +132,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       now: () => performance.now(),
     }),
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
+    calls,
+    observer: metrics,
   });
   await new Promise<void>((resolve, reject) => {
     gateway.once("error", reject);
@@ -134,6 +153,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       closing ??= (async () => {
         gateway.close();
         gateway.closeAllConnections();
+        calls.close();
         await platform.close();
         await driver.close();
         store.close();

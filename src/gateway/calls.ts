@@ -1,0 +1,287 @@
+/**
+ * Long calls and their result URLs (Modal's long-request behaviour). Every
+ * proxied request is a `Call` that owns where its response goes: to the
+ * client that asked, or, when no response has started within the deferral
+ * delay (default 150 s), to whoever follows the 303 it was answered with.
+ * The call itself keeps running exactly once; a result URL only waits for it.
+ *
+ *   client ─▶ call ──(no headers after delay)──▶ 303 Location: /__berth/calls/<id>
+ *                                                  │
+ *   GET /__berth/calls/<id> ─▶ waits ──(done)──▶ the call's response, streamed
+ *                                └──(another delay)──▶ 303 to itself
+ *
+ * A response that has started is never cut by the delay. A parked response
+ * streams into a small buffer and then holds its upstream by backpressure, so
+ * an unclaimed large result pins its container only until it expires
+ * (`resultTtlMs` after it became ready). Results are handed out once.
+ */
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
+import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
+import { sendError } from "./respond.js";
+import type { ResponseSink } from "./upstream.js";
+
+export const CALLS_PATH = "/__berth/calls/";
+
+export interface CallOptions {
+  /** Milliseconds a call may go without starting its response before the client gets a 303. Default 150 000. */
+  delayMs?: number;
+  /** Milliseconds a finished, unclaimed result is kept. Default 60 000. */
+  resultTtlMs?: number;
+}
+
+interface Result {
+  status: number;
+  headers: OutgoingHttpHeaders | string[];
+  body: Readable;
+}
+
+interface Follower {
+  res: ServerResponse;
+  timer: NodeJS.Timeout;
+  onClose: () => void;
+}
+
+export class CallRegistry {
+  readonly delayMs: number;
+  readonly resultTtlMs: number;
+  private readonly parked = new Map<string, Call>();
+
+  constructor(options: CallOptions = {}) {
+    this.delayMs = options.delayMs ?? 150_000;
+    this.resultTtlMs = options.resultTtlMs ?? 60_000;
+  }
+
+  /** Starts tracking one proxied request; `extraHeaders` go on every answer (the request id). */
+  begin(req: IncomingMessage, res: ServerResponse, hostLabel: string, extraHeaders: Record<string, string>): Call {
+    return new Call(this, req, res, hostLabel, extraHeaders);
+  }
+
+  /** Whether `url` is a result URL, so the gateway answers it instead of the function. */
+  static isResultUrl(url: string | undefined): boolean {
+    return url !== undefined && url.startsWith(CALLS_PATH);
+  }
+
+  /** Answers `GET /__berth/calls/<id>`: waits for the call's result and streams it. */
+  follow(hostLabel: string, req: IncomingMessage, res: ServerResponse, extraHeaders: Record<string, string>): void {
+    const id = req.url!.slice(CALLS_PATH.length).split("?")[0]!;
+    const call = this.parked.get(id);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return sendError(res, "method_not_allowed", "Result URLs answer GET only.", { ...extraHeaders, allow: "GET" });
+    }
+    if (!call || call.hostLabel !== hostLabel) {
+      return sendError(
+        res,
+        "not_found",
+        `No pending call ${id}: its result was already fetched, it expired ${this.resultTtlMs / 1000} s after it finished, or the id is wrong.`,
+        extraHeaders,
+      );
+    }
+    call.attach(res, extraHeaders);
+  }
+
+  /** Abandons every parked call (the platform is shutting down). */
+  close(): void {
+    for (const call of this.parked.values()) {
+      call.abort(new Error("the platform is shutting down"));
+      call.cut();
+    }
+    this.parked.clear();
+  }
+
+  /** @internal */
+  park(call: Call): void {
+    this.parked.set(call.id, call);
+  }
+
+  /** @internal */
+  forget(call: Call): void {
+    this.parked.delete(call.id);
+  }
+}
+
+/**
+ * One proxied request. The proxy writes the response into it as into a
+ * `ServerResponse`; where the bytes go is decided when the head arrives.
+ */
+export class Call implements ResponseSink {
+  /** The result URL's id, drawn only when the call is parked (most calls never are). */
+  id = "";
+  /** Aborts the upstream work: the client left before a 303, an unclaimed result expired, or a follower left mid-stream. */
+  readonly signal: AbortSignal;
+  /** Status of the call's answer once known (0 until then), for metrics. */
+  status = 0;
+  /** Milliseconds the call waited for a container slot, for metrics. */
+  queueMs = 0;
+  private readonly controller = new AbortController();
+  private parked = false;
+  private result: Result | undefined;
+  private follower: Follower | undefined;
+  private deferTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Where the body goes once the head is written: the client, or the parked result's buffer. */
+  private sink: Writable | undefined;
+  private readonly drainListeners = new Set<() => void>();
+
+  constructor(
+    private readonly registry: CallRegistry,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    readonly hostLabel: string,
+    private readonly extraHeaders: Record<string, string>,
+  ) {
+    this.signal = this.controller.signal;
+    res.once("close", () => {
+      if (!this.parked && !res.writableFinished) this.abort(new Error("client disconnected"));
+    });
+    this.deferTimer = setTimeout(() => this.defer(), registry.delayMs);
+    this.deferTimer.unref();
+  }
+
+  abort(reason: Error): void {
+    this.controller.abort(reason);
+  }
+
+  writeHead(status: number, headers: string[]): void {
+    clearTimeout(this.deferTimer);
+    this.status = status;
+    if (!this.parked) {
+      this.res.writeHead(status, headers);
+      this.sink = this.res;
+    } else {
+      const body = new PassThrough();
+      this.sink = body;
+      this.ready({ status, headers, body });
+    }
+    for (const listener of this.drainListeners) this.sink.on("drain", listener);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.sink!.write(chunk);
+  }
+
+  end(): void {
+    this.sink!.end();
+  }
+
+  on(_event: "drain", listener: () => void): void {
+    this.drainListeners.add(listener);
+    this.sink?.on("drain", listener);
+  }
+
+  off(_event: "drain", listener: () => void): void {
+    this.drainListeners.delete(listener);
+    this.sink?.off("drain", listener);
+  }
+
+  /** The call ended without a response of its own: answer with the error, now or at the result URL. */
+  fail(code: ErrorCode, message?: string, headers: Record<string, string> = {}): void {
+    clearTimeout(this.deferTimer);
+    if (this.status !== 0) return this.cut();
+    this.status = ERRORS[code].status;
+    if (!this.parked) return sendError(this.res, code, message, { ...headers, ...this.extraHeaders });
+    const text = JSON.stringify(errorBody(code, message));
+    this.ready({
+      status: this.status,
+      headers: { ...headers, ...this.extraHeaders, "content-type": "application/json", "content-length": Buffer.byteLength(text) },
+      body: Readable.from([text]),
+    });
+  }
+
+  /** A response under way broke: whoever receives it sees a cut connection, as from any proxy. */
+  cut(): void {
+    clearTimeout(this.deferTimer);
+    if (this.result) this.result.body.destroy();
+    else if (!this.parked) this.res.destroy();
+  }
+
+  /** Stops the delay once the call is over, however it ended. */
+  settle(): void {
+    clearTimeout(this.deferTimer);
+  }
+
+  /** @internal A follower arrived at the result URL. */
+  attach(res: ServerResponse, extraHeaders: Record<string, string>): void {
+    if (this.follower) {
+      return sendError(res, "result_busy", "Another client is already waiting for this call's result.", extraHeaders);
+    }
+    const onClose = () => {
+      if (this.follower?.res === res) this.detach();
+    };
+    const timer = setTimeout(() => {
+      this.detach();
+      redirect(res, this.id, "The call is still running.", extraHeaders);
+    }, this.registry.delayMs);
+    timer.unref();
+    this.follower = { res, timer, onClose };
+    res.once("close", onClose);
+    this.deliver();
+  }
+
+  private detach(): void {
+    if (!this.follower) return;
+    clearTimeout(this.follower.timer);
+    this.follower.res.off("close", this.follower.onClose);
+    this.follower = undefined;
+  }
+
+  private defer(): void {
+    if (this.res.headersSent || this.controller.signal.aborted) return;
+    // Answering before the body is read would make Node discard the rest of
+    // it, and the call needs it: wait until the client has sent it all.
+    if (!this.req.complete) {
+      this.req.once("end", () => this.defer());
+      return;
+    }
+    this.parked = true;
+    this.id = randomBytes(16).toString("hex");
+    this.registry.park(this);
+    redirect(this.res, this.id, "The call has not answered yet.", this.extraHeaders);
+  }
+
+  private ready(result: Result): void {
+    this.result = result;
+    this.expiryTimer = setTimeout(() => {
+      this.registry.forget(this);
+      result.body.destroy();
+      this.abort(new Error("result expired unclaimed"));
+    }, this.registry.resultTtlMs);
+    this.expiryTimer.unref();
+    this.deliver();
+  }
+
+  private deliver(): void {
+    const follower = this.follower;
+    const result = this.result;
+    if (!follower || !result) return;
+    this.detach();
+    clearTimeout(this.expiryTimer);
+    this.registry.forget(this);
+    follower.res.writeHead(result.status, result.headers);
+    if (follower.res.req?.method === "HEAD") {
+      follower.res.end();
+      result.body.destroy();
+      return;
+    }
+    pipeline(result.body, follower.res, (error) => {
+      if (error) this.abort(error);
+    });
+  }
+}
+
+function redirect(res: ServerResponse, id: string, why: string, extraHeaders: Record<string, string>): void {
+  const location = `${CALLS_PATH}${id}`;
+  const text = JSON.stringify({
+    call: id,
+    location,
+    message: `${why} Follow the Location URL (GET) to wait for its result; it is handed out once.`,
+  });
+  res.writeHead(303, {
+    ...extraHeaders,
+    location,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}

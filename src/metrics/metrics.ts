@@ -1,0 +1,196 @@
+/**
+ * Per-function metrics: Prometheus counters, histograms and gauges (served at
+ * `/metrics` on the bare host) and the recent-latency window behind the p50 and
+ * p99 of `berth app stats`. It only receives events (a request finished, a
+ * container started, failed or crashed) and reads pool stats when scraped;
+ * it never touches a request or a container. Each platform owns its own
+ * registry, so several platforms in one process (tests) do not mix.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { PoolEvent, PoolStats } from "../router/pool.js";
+import type { ServiceIdentity } from "../router/service.js";
+import { LatencyWindow, type LatencySummary } from "./latency.js";
+
+/** What the gauges read when scraped: every service still running, including versions that are draining. */
+export interface ServiceSource {
+  services(): Iterable<{ identity: ServiceIdentity; stats(): PoolStats[] }>;
+}
+
+/** `dev` tells a `berth serve` app from the deployed app of the same name. */
+type Labels = "workspace" | "app" | "function" | "dev";
+
+interface RequestSeries {
+  requests: Map<number, { inc(): void }>;
+  duration: { observe(value: number): void };
+  queueWait: { observe(value: number): void };
+  window: LatencyWindow;
+}
+
+/** Seconds: from a hello-world hit (~1 ms) to the longest default timeout (300 s). */
+const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 150, 300];
+const START_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<Labels | "status">;
+  private readonly duration: Histogram<Labels>;
+  private readonly queueWait: Histogram<Labels>;
+  private readonly coldStarts: Counter<Labels>;
+  private readonly startDuration: Histogram<Labels>;
+  private readonly startFailures: Counter<Labels>;
+  private readonly crashes: Counter<Labels>;
+  private readonly windows = new Map<string, LatencyWindow>();
+  private readonly series = new WeakMap<ServiceIdentity, RequestSeries>();
+
+  constructor(source: ServiceSource) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: "berth_requests_total",
+      help: "Requests answered per function, by HTTP status (including the gateway's own 5xx).",
+      labelNames: ["workspace", "app", "function", "dev", "status"],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: "berth_request_duration_seconds",
+      help: "Time from a request's arrival at the gateway to the end of its response, queueing included.",
+      labelNames: ["workspace", "app", "function", "dev"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: "berth_queue_wait_seconds",
+      help: "Time a request waited for a slot on a ready container.",
+      labelNames: ["workspace", "app", "function", "dev"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.coldStarts = new Counter({
+      name: "berth_cold_starts_total",
+      help: "Containers started (each one a cold start).",
+      labelNames: ["workspace", "app", "function", "dev"],
+      registers,
+    });
+    this.startDuration = new Histogram({
+      name: "berth_container_start_seconds",
+      help: "Time from asking the runtime for a container to the container being ready (enter hook included).",
+      labelNames: ["workspace", "app", "function", "dev"],
+      buckets: START_BUCKETS,
+      registers,
+    });
+    this.startFailures = new Counter({
+      name: "berth_container_start_failures_total",
+      help: "Containers that failed to become ready (crash, exception in enter, startupTimeout).",
+      labelNames: ["workspace", "app", "function", "dev"],
+      registers,
+    });
+    this.crashes = new Counter({
+      name: "berth_container_crashes_total",
+      help: "Ready containers that exited without being asked to.",
+      labelNames: ["workspace", "app", "function", "dev"],
+      registers,
+    });
+    new Gauge({
+      name: "berth_containers",
+      help: "Containers by state.",
+      labelNames: ["workspace", "app", "function", "dev", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const service of source.services()) {
+          const labels = labelsOf(service.identity);
+          for (const stats of service.stats()) {
+            for (const state of ["starting", "ready", "draining"] as const) this.inc({ ...labels, state }, stats[state]);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: "berth_inputs_in_flight",
+      help: "Requests being served by containers now.",
+      labelNames: ["workspace", "app", "function", "dev"],
+      registers,
+      collect() {
+        this.reset();
+        for (const service of source.services()) {
+          for (const stats of service.stats()) this.inc(labelsOf(service.identity), stats.inFlight);
+        }
+      },
+    });
+    new Gauge({
+      name: "berth_inputs_queued",
+      help: "Requests waiting for a free container.",
+      labelNames: ["workspace", "app", "function", "dev"],
+      registers,
+      collect() {
+        this.reset();
+        for (const service of source.services()) {
+          for (const stats of service.stats()) this.inc(labelsOf(service.identity), stats.queued);
+        }
+      },
+    });
+  }
+
+  /** A proxied request is over: `totalMs` from arrival to the end of its response, `queueMs` waiting for a slot. */
+  requestDone(identity: ServiceIdentity, status: number, totalMs: number, queueMs: number): void {
+    const series = this.seriesOf(identity);
+    let requests = series.requests.get(status);
+    if (!requests) series.requests.set(status, (requests = this.requests.labels({ ...labelsOf(identity), status: String(status) })));
+    requests.inc();
+    series.duration.observe(totalMs / 1000);
+    series.queueWait.observe(queueMs / 1000);
+    series.window.add(totalMs);
+  }
+
+  /**
+   * The per-function children of the request metrics, looked up once per
+   * service version: prom-client validates and hashes a label set on every
+   * update otherwise, which was most of the cost of recording a request.
+   */
+  private seriesOf(identity: ServiceIdentity): RequestSeries {
+    let series = this.series.get(identity);
+    if (!series) {
+      const labels = labelsOf(identity);
+      const key = windowKey(identity.workspace, identity.appName, identity.ephemeral, identity.functionName);
+      let window = this.windows.get(key);
+      if (!window) this.windows.set(key, (window = new LatencyWindow()));
+      series = {
+        requests: new Map(),
+        duration: this.duration.labels(labels),
+        queueWait: this.queueWait.labels(labels),
+        window,
+      };
+      this.series.set(identity, series);
+    }
+    return series;
+  }
+
+  poolEvent(identity: ServiceIdentity, event: PoolEvent): void {
+    const labels = labelsOf(identity);
+    if (event.type === "starting") this.coldStarts.inc(labels);
+    else if (event.type === "ready") this.startDuration.observe(labels, event.startMs / 1000);
+    else if (event.type === "start_failed") this.startFailures.inc(labels);
+    else if (event.type === "crashed") this.crashes.inc(labels);
+  }
+
+  /** p50/p99 in ms over the function's recent requests (all versions). */
+  latency(workspace: string, app: string, dev: boolean, fn: string): LatencySummary {
+    return this.windows.get(windowKey(workspace, app, dev, fn))?.summary() ?? { count: 0, p50: null, p99: null };
+  }
+
+  /** The Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+function labelsOf(identity: ServiceIdentity): Record<Labels, string> {
+  return { workspace: identity.workspace, app: identity.appName, function: identity.functionName, dev: String(identity.ephemeral) };
+}
+
+function windowKey(workspace: string, app: string, dev: boolean, fn: string): string {
+  return `${workspace}/${app}/${dev ? "dev" : "deployed"}/${fn}`;
+}

@@ -1,0 +1,67 @@
+/**
+ * Test support for lifecycle tests: bounded polling, log and stats readers
+ * over the real control API. Every wait has a deadline, so a broken platform
+ * fails the test instead of hanging it.
+ */
+import type { LogEntry } from "../../src/control/logs.js";
+import type { PoolStats } from "../../src/router/pool.js";
+import type { TestPlatform } from "./platform.js";
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` every `everyMs` until it returns a truthy value; throws `what` after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+export interface FunctionStats {
+  function: string;
+  host: string;
+  versionId: string;
+  draining: boolean;
+  pools: Array<PoolStats & { params: string }>;
+  latencyMs: { count: number; p50: number | null; p99: number | null };
+}
+
+/** `dev`: the app `berth serve` runs (an ephemeral deploy), not the deployed one. */
+export async function stats(platform: TestPlatform, app: string, dev = false): Promise<FunctionStats[]> {
+  return ((await platform.client.stats(app, dev)) as { functions: FunctionStats[] }).functions;
+}
+
+/** Containers of an app's current version by state, summed over its pools. */
+export async function containers(platform: TestPlatform, app: string, fn: string) {
+  const total = { starting: 0, ready: 0, draining: 0, inFlight: 0, queued: 0, coldStarts: 0, startFailures: 0 };
+  for (const entry of await stats(platform, app)) {
+    if (entry.function !== fn || entry.draining) continue;
+    for (const pool of entry.pools) for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += pool[key];
+  }
+  return total;
+}
+
+export async function logs(platform: TestPlatform, app: string): Promise<LogEntry[]> {
+  const entries: LogEntry[] = [];
+  await platform.client.logs(app, {}, (entry) => entries.push(entry));
+  return entries;
+}
+
+/** Waits until a log line of the app matches `pattern`; returns it. */
+export function waitForLog(platform: TestPlatform, app: string, pattern: RegExp, timeoutMs = 10_000): Promise<LogEntry> {
+  return waitFor(
+    `a log line matching ${pattern}`,
+    async () => (await logs(platform, app)).find((entry) => pattern.test(entry.line)),
+    timeoutMs,
+    100,
+  );
+}
