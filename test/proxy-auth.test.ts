@@ -78,6 +78,9 @@ test("proxy auth: missing, wrong, guessed, foreign and revoked credentials get 4
     }
   }
   assert.equal(await coldStarts(platform, "guarded"), 0, "a refused request started a container");
+  const metrics = await (await request(`${platform.server.url}/metrics`)).text();
+  const refused = [...metrics.matchAll(/^berth_gateway_refusals_total\{[^}]*status="401"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  assert.equal(refused, urls.length * Object.keys(attempts).length, "every refusal is counted in /metrics");
 
   const good = { "berth-key": mine.key!, "berth-secret": mine.secret! };
   for (const url of urls) {

@@ -63,6 +63,8 @@ export interface GatewayOptions {
 export interface RequestObserver {
   /** `totalMs` from arrival to the end of the response; `queueMs` waiting for a container slot. */
   requestDone(identity: ServiceIdentity, status: number, totalMs: number, queueMs: number): void;
+  /** The guards answered `status` (401, 429, 431, 413, 400) before the queue. */
+  requestRefused(identity: ServiceIdentity, status: number): void;
 }
 
 export const REQUEST_ID_HEADER = "berth-request-id";
@@ -128,7 +130,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
 
   const requestId = nextRequestId();
   const idHeader = { [REQUEST_ID_HEADER]: requestId };
-  if (!admit(options.guards, service, req, res, idHeader)) return;
+  if (!admit(options.guards, service, req, res, idHeader)) return options.observer?.requestRefused(service.identity, res.statusCode);
   if (CallRegistry.isResultUrl(req.url)) return options.calls.follow(service.identity.hostLabel, req, res, idHeader);
 
   const selected = resolveParams(service.manifest, req.url);

@@ -39,6 +39,7 @@ export class Metrics {
   private readonly startDuration: Histogram<Labels>;
   private readonly startFailures: Counter<Labels>;
   private readonly crashes: Counter<Labels>;
+  private readonly refusals: Counter<Labels | "status">;
   private readonly windows = new Map<string, LatencyWindow>();
   private readonly series = new WeakMap<ServiceIdentity, RequestSeries>();
 
@@ -89,6 +90,12 @@ export class Metrics {
       labelNames: ["workspace", "app", "function", "dev"],
       registers,
     });
+    this.refusals = new Counter({
+      name: "berth_gateway_refusals_total",
+      help: "Requests the gateway's guards refused before the queue (401 proxy auth, 429 rate limit, 431/413/400 limits), by status.",
+      labelNames: ["workspace", "app", "function", "dev", "status"],
+      registers,
+    });
     new Gauge({
       name: "berth_containers",
       help: "Containers by state.",
@@ -128,6 +135,11 @@ export class Metrics {
         }
       },
     });
+  }
+
+  /** The guards refused a request (it never reached a container, so it is not in the request metrics). */
+  requestRefused(identity: ServiceIdentity, status: number): void {
+    this.refusals.inc({ ...labelsOf(identity), status: String(status) });
   }
 
   /** A proxied request is over: `totalMs` from arrival to the end of its response, `queueMs` waiting for a slot. */
