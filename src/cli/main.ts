@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--rate-limit <n>", "requests/s per workspace without its own limit (default 200)")
     .option("--burst <n>", "burst per workspace (default 5 s worth: 1000)")
     .option("--max-body <size>", "largest request body, e.g. 4GiB, 100MiB (default 4GiB)")
-    .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (default <home>/secrets.key)")
+    .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
     .action(serverCommand);
 
   clientOptions(
