@@ -151,7 +151,7 @@ async function proxyCall(
       // `timeout` bounds the call from its first slot, not its time in the queue.
       timer ??= setTimeout(() => {
         timedOut = true;
-        call.abort(new Error("timeout"));
+        call.abort();
       }, service.timeoutMs);
       try {
         await lease.upstream.forward(req, call, headers, [REQUEST_ID_HEADER, requestId], call.signal);
