@@ -31,8 +31,8 @@ try {
     `Hono "Hello world!": ${connections} connections, ${seconds} s each (same run, ${LOAD_GENERATOR})`,
     ["server", "req/s", "p50 ms", "p99 ms", "errors", "ratio"],
     [
-      ["bare @hono/node-server", direct.rps, direct.p50, direct.p99, direct.errors, 1],
-      ["through the berth gateway", proxied.rps, proxied.p50, proxied.p99, proxied.errors, proxied.rps / direct.rps],
+      ["bare @hono/node-server", direct.rps, direct.p50, direct.p99, String(direct.errors), 1],
+      ["through the berth gateway", proxied.rps, proxied.p50, proxied.p99, String(proxied.errors), proxied.rps / direct.rps],
     ],
   );
 } finally {

@@ -22,8 +22,8 @@ try {
     `Warm throughput, ${connections} connections, ${seconds} s each (same run, ${LOAD_GENERATOR})`,
     ["target", "req/s", "p50 ms", "p99 ms", "errors", "ratio"],
     [
-      ["bare node:http", bare.rps, bare.p50, bare.p99, bare.errors, "1.00"],
-      ["berth gateway → container", gateway.rps, gateway.p50, gateway.p99, gateway.errors, (gateway.rps / bare.rps).toFixed(2)],
+      ["bare node:http", bare.rps, bare.p50, bare.p99, String(bare.errors), "1.00"],
+      ["berth gateway → container", gateway.rps, gateway.p50, gateway.p99, String(gateway.errors), (gateway.rps / bare.rps).toFixed(2)],
     ],
   );
 } finally {
