@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { createHonoApp } from "./apps/hono-routes.js";
 import { deployBench } from "./support/deploy.js";
-import { runLoad } from "./support/run.js";
+import { LOAD_GENERATOR, runLoad } from "./support/run.js";
 import { printTable } from "./support/table.js";
 
 const seconds = Number(process.argv[2] ?? 5);
@@ -28,11 +28,11 @@ try {
   const direct = await runLoad(barePort, "127.0.0.1", connections, seconds);
   const proxied = await runLoad(berth.port, berth.host, connections, seconds);
   printTable(
-    `Hono "Hello world!": ${connections} connections, ${seconds} s each`,
+    `Hono "Hello world!": ${connections} connections, ${seconds} s each (same run, ${LOAD_GENERATOR})`,
     ["server", "req/s", "p50 ms", "p99 ms", "errors", "ratio"],
     [
-      ["bare @hono/node-server", direct.rps, direct.p50, direct.p99, direct.errors, 1],
-      ["through the berth gateway", proxied.rps, proxied.p50, proxied.p99, proxied.errors, proxied.rps / direct.rps],
+      ["bare @hono/node-server", direct.rps, direct.p50, direct.p99, String(direct.errors), 1],
+      ["through the berth gateway", proxied.rps, proxied.p50, proxied.p99, String(proxied.errors), proxied.rps / direct.rps],
     ],
   );
 } finally {

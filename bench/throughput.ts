@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/throughput.ts [seconds=5] [connections=50]
  */
-import { benchPlatform, runLoad, startBaseline } from "./support/run.js";
+import { LOAD_GENERATOR, benchPlatform, runLoad, startBaseline } from "./support/run.js";
 import { printTable } from "./support/table.js";
 
 const seconds = Number(process.argv[2] ?? 5);
@@ -19,11 +19,11 @@ try {
   const bare = await runLoad(baseline.port, "localhost", connections, seconds);
   const gateway = await runLoad(platform.server.port, platform.hosts.hello!, connections, seconds);
   printTable(
-    `Warm throughput, ${connections} connections, ${seconds} s each (same run)`,
+    `Warm throughput, ${connections} connections, ${seconds} s each (same run, ${LOAD_GENERATOR})`,
     ["target", "req/s", "p50 ms", "p99 ms", "errors", "ratio"],
     [
-      ["bare node:http", bare.rps, bare.p50, bare.p99, bare.errors, "1.00"],
-      ["berth gateway → container", gateway.rps, gateway.p50, gateway.p99, gateway.errors, (gateway.rps / bare.rps).toFixed(2)],
+      ["bare node:http", bare.rps, bare.p50, bare.p99, String(bare.errors), "1.00"],
+      ["berth gateway → container", gateway.rps, gateway.p50, gateway.p99, String(gateway.errors), (gateway.rps / bare.rps).toFixed(2)],
     ],
   );
 } finally {

@@ -8,6 +8,7 @@ import { ApiClient } from "../../src/cli/client.js";
 import { startServer, type RunningServer } from "../../src/server/start.js";
 import { BASELINE_SERVER } from "./baseline.js";
 import type { LoadResult } from "./load.js";
+import { hasWrk, runWrk } from "./wrk.js";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 
@@ -42,7 +43,12 @@ export async function startBaseline(): Promise<{ port: number; child: ChildProce
   return { port, child };
 }
 
+/** Names the load generator runLoad uses, for table titles. */
+export const LOAD_GENERATOR = hasWrk() ? "wrk -t1" : "node load generator (install wrk for less noise)";
+
+/** Closed-loop load from a separate process: wrk when installed (wrk.ts), else the node generator (load.ts). */
 export function runLoad(port: number, host: string, connections: number, seconds: number): Promise<LoadResult> {
+  if (hasWrk()) return runWrk(port, host, connections, seconds);
   return new Promise((resolveResult, reject) => {
     const child = spawn(
       process.execPath,

@@ -4,8 +4,8 @@
  * server (a `port` handler) is reached directly.
  */
 import { createServer, type Server } from "node:http";
-import { getRequestListener } from "@hono/node-server";
 import type { ContainerHandler } from "../sdk/contract.js";
+import { fetchListener } from "./fetch-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
 
 export interface Serving {
@@ -18,10 +18,7 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
   if (handler.type === "port") {
     return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {} };
   }
-  const listener =
-    handler.type === "fetch"
-      ? getRequestListener((request: Request) => handler.fetch(request), { overrideGlobalObjects: false })
-      : handler.listener;
+  const listener = handler.type === "fetch" ? fetchListener((request) => handler.fetch(request)) : handler.listener;
   const server = createServer(listener);
   handler.attach?.(server);
   server.keepAliveTimeout = 60_000;

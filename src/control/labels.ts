@@ -90,7 +90,7 @@ export function classifyHost(host: string | undefined, domain: string): HostRout
   const name = hostName(host);
   if (name === null) return UNKNOWN;
   const base = trimDot((domain || "localhost").toLowerCase());
-  if (name === base || name === "localhost" || isIP(name) !== 0) return CONTROL;
+  if (name === base || name === "localhost" || mayBeIp(name)) return CONTROL;
 
   const suffix = `.${base}`;
   if (!name.endsWith(suffix)) return UNKNOWN;
@@ -115,7 +115,7 @@ function hostName(host: string | undefined): string | null {
     name = value.slice(1, close);
     rest = value.slice(close + 1);
     if (isIP(name) !== 6) return null;
-  } else if (isIP(value) === 6) {
+  } else if (value.indexOf(":") !== value.lastIndexOf(":") && isIP(value) === 6) {
     // Not valid in a Host header (IPv6 needs brackets), but unambiguous.
     return value;
   } else {
@@ -127,6 +127,17 @@ function hostName(host: string | undefined): string | null {
   if (rest !== "" && !/^:\d*$/.test(rest)) return null;
   name = trimDot(name);
   return name === "" ? null : name;
+}
+
+/**
+ * `isIP` without its cost on every function host: its IPv6 pattern showed in
+ * the gateway's CPU profile of the hello benchmark (~0.5% of samples). An
+ * IPv4 address ends in a digit and an IPv6 one has a colon; a function host
+ * ends in the domain's letters.
+ */
+function mayBeIp(name: string): boolean {
+  const last = name.charCodeAt(name.length - 1);
+  return ((last >= 48 && last <= 57) || name.includes(":")) && isIP(name) !== 0;
 }
 
 function trimDot(name: string): string {

@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
+import { AbortFlag } from "./abort-flag.js";
 import { sendError } from "./respond.js";
 import type { ResponseSink } from "./upstream.js";
 
@@ -84,7 +85,7 @@ export class CallRegistry {
   /** Abandons every parked call (the platform is shutting down). */
   close(): void {
     for (const call of this.parked.values()) {
-      call.abort(new Error("the platform is shutting down"));
+      call.abort();
       call.cut();
     }
     this.parked.clear();
@@ -109,12 +110,11 @@ export class Call implements ResponseSink {
   /** The result URL's id, drawn only when the call is parked (most calls never are). */
   id = "";
   /** Aborts the upstream work: the client left before a 303, an unclaimed result expired, or a follower left mid-stream. */
-  readonly signal: AbortSignal;
+  readonly signal = new AbortFlag();
   /** Status of the call's answer once known (0 until then), for metrics. */
   status = 0;
   /** Milliseconds the call waited for a container slot, for metrics. */
   queueMs = 0;
-  private readonly controller = new AbortController();
   private parked = false;
   private result: Result | undefined;
   private follower: Follower | undefined;
@@ -131,16 +131,15 @@ export class Call implements ResponseSink {
     readonly hostLabel: string,
     private readonly extraHeaders: Record<string, string>,
   ) {
-    this.signal = this.controller.signal;
     res.once("close", () => {
-      if (!this.parked && !res.writableFinished) this.abort(new Error("client disconnected"));
+      if (!this.parked && !res.writableFinished) this.abort();
     });
     this.deferTimer = setTimeout(() => this.defer(), registry.delayMs);
     this.deferTimer.unref();
   }
 
-  abort(reason: Error): void {
-    this.controller.abort(reason);
+  abort(): void {
+    this.signal.abort();
   }
 
   writeHead(status: number, headers: string[]): void {
@@ -227,7 +226,7 @@ export class Call implements ResponseSink {
   }
 
   private defer(): void {
-    if (this.res.headersSent || this.controller.signal.aborted) return;
+    if (this.res.headersSent || this.signal.aborted) return;
     // Answering before the body is read would make Node discard the rest of
     // it, and the call needs it: wait until the client has sent it all.
     if (!this.req.complete) {
@@ -245,7 +244,7 @@ export class Call implements ResponseSink {
     this.expiryTimer = setTimeout(() => {
       this.registry.forget(this);
       result.body.destroy();
-      this.abort(new Error("result expired unclaimed"));
+      this.abort();
     }, this.registry.resultTtlMs);
     this.expiryTimer.unref();
     this.deliver();
@@ -265,7 +264,7 @@ export class Call implements ResponseSink {
       return;
     }
     pipeline(result.body, follower.res, (error) => {
-      if (error) this.abort(error);
+      if (error) this.abort();
     });
   }
 }

@@ -178,11 +178,11 @@ async function proxyCall(
       // `timeout` bounds the call from its first slot, not its time in the queue.
       timer ??= setTimeout(() => {
         timedOut = true;
-        call.abort(new Error("timeout"));
+        call.abort();
       }, service.timeoutMs);
       try {
         // Attached in the same tick as the upstream's reader, so neither misses a chunk.
-        body ??= options.guards.watchBody(req, () => call.abort(new Error("request body refused")));
+        body ??= options.guards.watchBody(req, () => call.abort());
         await lease.upstream.forward(req, call, headers, [REQUEST_ID_HEADER, requestId], call.signal);
         lease.release();
         return;

@@ -71,10 +71,17 @@ interface Member<U> {
   upstream?: U;
 }
 
+/** What can cancel a wait for a slot: an `AbortSignal`, or the gateway's lighter `AbortFlag`. */
+export interface AbortLike {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
 interface Waiter<U> {
   resolve(lease: Lease<U>): void;
   reject(error: PoolError): void;
-  signal?: AbortSignal;
+  signal?: AbortLike;
   onAbort?: () => void;
 }
 
@@ -122,7 +129,7 @@ export class Pool<U> {
   }
 
   /** Waits for a slot on a ready container. Rejects with a `PoolError` when it cannot get one. */
-  acquire(signal?: AbortSignal): Promise<Lease<U>> {
+  acquire(signal?: AbortLike): Promise<Lease<U>> {
     if (this.stopping) return Promise.reject(new PoolError("stopped", "this version of the function is shutting down"));
     const member = this.pickReady();
     if (member) return Promise.resolve(this.lease(member));

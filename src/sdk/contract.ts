@@ -11,6 +11,13 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
 export const BERTH_FUNCTION: unique symbol = Symbol.for("berth.function") as never;
 
+/**
+ * On a `Response` made by a simple endpoint from a plain value (see
+ * plain-response.ts): its whole body as a string, so the agent can write it
+ * without reading the body stream the response would otherwise need.
+ */
+export const PLAIN_BODY: unique symbol = Symbol.for("berth.plainBody") as never;
+
 /** How a function answers HTTP: the closed set of web function kinds. */
 export type FunctionKind = "endpoint" | "fetch" | "node" | "server";
 

@@ -9,6 +9,7 @@ import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { FieldIssue } from "./contract.js";
 import { buildOpenApiDocument, renderDocsPage } from "./openapi.js";
 import { corsPolicy, type CorsOption } from "./cors.js";
+import { PlainResponse } from "./plain-response.js";
 import { isStandardSchema, validate } from "./schema.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -266,7 +267,7 @@ function methodNotAllowed(requestMethod: string, allow: string): Response {
 }
 
 function jsonResponse(status: number, value: unknown): Response {
-  return new Response(JSON.stringify(value), { status, headers: JSON_HEADERS });
+  return new PlainResponse(JSON.stringify(value), { status, headers: JSON_HEADERS });
 }
 
 function errorResponse(status: number, code: string, message: string): Response {
@@ -295,7 +296,7 @@ function isResponseLike(value: object): value is ResponseLike {
 
 function toResponse(value: unknown, name: string): Response {
   if (value instanceof Response) return value;
-  if (value === undefined || value === null) return new Response("null", { headers: JSON_HEADERS });
+  if (value === undefined || value === null) return new PlainResponse("null", { headers: JSON_HEADERS });
   if (typeof value === "object") {
     if (value instanceof ReadableStream) return new Response(value, { headers: BYTES_HEADERS });
     // Bytes as JSON would be an object of numbered keys: nobody wants that.
@@ -312,7 +313,7 @@ function toResponse(value: unknown, name: string): Response {
   }
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
-  return new Response(json, { headers: JSON_HEADERS });
+  return new PlainResponse(json, { headers: JSON_HEADERS });
 }
 
 function iterableStream(iterable: AsyncIterable<unknown>, name: string): ReadableStream<Uint8Array> {

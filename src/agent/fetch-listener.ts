@@ -1,0 +1,30 @@
+/**
+ * Serves a fetch handler (`(Request) => Response`) on node:http through
+ * @hono/node-server, except for the responses a simple endpoint makes from
+ * plain values (sdk/plain-response.ts): those carry their body as a string,
+ * which is written here directly instead of being streamed out of a web
+ * `ReadableStream`.
+ */
+import type { RequestListener, ServerResponse } from "node:http";
+import { getRequestListener } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import { PLAIN_BODY } from "../sdk/contract.js";
+
+export function fetchListener(fetch: (request: Request) => Response | Promise<Response>): RequestListener {
+  return getRequestListener(
+    async (request, env) => {
+      const response = await fetch(request);
+      const text = (response as { [PLAIN_BODY]?: string })[PLAIN_BODY];
+      if (text === undefined) return response;
+      const outgoing = env.outgoing as ServerResponse;
+      const headers: string[] = [];
+      for (const [name, value] of response.headers) headers.push(name, value);
+      headers.push("content-length", String(Buffer.byteLength(text)));
+      outgoing.writeHead(response.status, headers);
+      outgoing.end(text);
+      // Tells the adapter the answer is already written.
+      return RESPONSE_ALREADY_SENT;
+    },
+    { overrideGlobalObjects: false },
+  );
+}
