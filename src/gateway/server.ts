@@ -108,7 +108,10 @@ function nextRequestId(): string {
 /** The client's headers plus the gateway's forwarding headers: what the container receives. */
 function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[] {
   const peer = normaliseAddress(req.socket.remoteAddress);
-  const client = clientAddress(peer, req.headersDistinct["x-forwarded-for"]?.join(", "), options.trustedProxies ?? NO_TRUSTED_PROXIES);
+  const trusted = options.trustedProxies ?? NO_TRUSTED_PROXIES;
+  // `headersDistinct` is built on first use: only a trusted peer's X-Forwarded-For is worth that.
+  const forwardedFor = trusted.has(peer) ? req.headersDistinct["x-forwarded-for"]?.join(", ") : undefined;
+  const client = clientAddress(peer, forwardedFor, trusted);
   return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
 }
 
