@@ -102,9 +102,17 @@ try {
   await run([...on, "1", credentials]);
 
   const results: { off: Load[]; on: Load[] } = { off: [], on: [] };
+  // ABBA order: which of the two runs goes first alternates, so a drift within a round does not favour either.
   for (let round = 0; round < rounds; round++) {
-    results.off.push(await measure([...off, String(seconds)], seconds));
-    results.on.push(await measure([...on, String(seconds), credentials], seconds));
+    const runOff = async () => results.off.push(await measure([...off, String(seconds)], seconds));
+    const runOn = async () => results.on.push(await measure([...on, String(seconds), credentials], seconds));
+    if (round % 2 === 0) {
+      await runOff();
+      await runOn();
+    } else {
+      await runOn();
+      await runOff();
+    }
   }
   const summary = (loads: Load[]) => ({
     rps: median(loads.map((l) => l.rps)),
@@ -119,7 +127,7 @@ try {
   const pairRatio = median(results.on.map((load, i) => load.rps / results.off[i]!.rps));
   const pairCpu = median(results.on.map((load, i) => load.cpuUs - results.off[i]!.cpuUs));
   table(
-    `Gateway guards, ${connections} connections, ${rounds} alternating rounds of ${seconds} s (medians, same run)`,
+    `Gateway guards, ${connections} connections, ${rounds} rounds of ${seconds} s, ABBA order (medians, same run)`,
     ["gateway", "req/s", "p50 ms", "p99 ms", "non-200", "ratio", "gateway CPU µs/req", "req/s per round"],
     [
       ["no proxy auth, no rate limit", fmt(a.rps, 0), fmt(a.p50, 2), fmt(a.p99, 2), a.errors, "1.00", fmt(a.cpuUs, 1), results.off.map((l) => fmt(l.rps, 0)).join(" ")],
