@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { request, startPlatform, tempApp } from "./support/platform.js";
-import { containers, logs, stats, waitFor, waitForLog } from "./support/wait.js";
+import { alive, containers, logs, stats, waitFor, waitForLog } from "./support/wait.js";
 
 const LIFECYCLE_APP = (pidFile: string) => `
 import { writeFileSync } from "node:fs";
@@ -205,13 +205,4 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { request, startPlatform, tempApp } from "./support/platform.js";
-import { sleep, waitFor, waitForLog } from "./support/wait.js";
+import { alive, sleep, waitFor, waitForLog } from "./support/wait.js";
 
 const TIMEOUT_APP = `
 import { App } from "berth";
@@ -234,13 +234,4 @@ async function followToEnd(response: Awaited<ReturnType<typeof request>>, base: 
     response = await request(new URL(response.headers.get("location")!, base).toString());
   }
   return response;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

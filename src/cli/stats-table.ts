@@ -4,19 +4,10 @@
  * start failures and recent latency; start-up trouble is spelled out under
  * the table. Pure: it formats what the control API returned.
  */
+import type { PoolStats } from "../router/pool.js";
 
-export interface StatsPool {
-  params: string;
-  starting: number;
-  ready: number;
-  draining: number;
-  inFlight: number;
-  queued: number;
-  coldStarts: number;
-  startFailures: number;
-  backoffMs: number;
-  lastError?: string;
-}
+/** One pool as the control API reports it: the pool's own stats and its parameter set. */
+export type StatsPool = PoolStats & { params: string };
 
 export interface StatsFunction {
   function: string;

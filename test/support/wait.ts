@@ -7,6 +7,16 @@ import type { LogEntry } from "../../src/control/logs.js";
 import type { PoolStats } from "../../src/router/pool.js";
 import type { TestPlatform } from "./platform.js";
 
+/** Whether a process is still running (signal 0 only checks). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls `probe` every `everyMs` until it returns a truthy value; throws `what` after `timeoutMs`. */
