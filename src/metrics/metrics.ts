@@ -29,6 +29,8 @@ interface RequestSeries {
 /** Seconds: from a hello-world hit (~1 ms) to the longest default timeout (300 s). */
 const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 150, 300];
 const START_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Every series names the function it is about; a served (`dev`) app and a deployed one are told apart. */
+const FUNCTION_LABELS = ["workspace", "app", "function", "dev"];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -48,52 +50,52 @@ export class Metrics {
     this.requests = new Counter({
       name: "berth_requests_total",
       help: "Requests answered per function, by HTTP status (including the gateway's own 5xx).",
-      labelNames: ["workspace", "app", "function", "dev", "status"],
+      labelNames: [...FUNCTION_LABELS, "status"],
       registers,
     });
     this.duration = new Histogram({
       name: "berth_request_duration_seconds",
       help: "Time from a request's arrival at the gateway to the end of its response, queueing included.",
-      labelNames: ["workspace", "app", "function", "dev"],
+      labelNames: FUNCTION_LABELS,
       buckets: LATENCY_BUCKETS,
       registers,
     });
     this.queueWait = new Histogram({
       name: "berth_queue_wait_seconds",
       help: "Time a request waited for a slot on a ready container.",
-      labelNames: ["workspace", "app", "function", "dev"],
+      labelNames: FUNCTION_LABELS,
       buckets: LATENCY_BUCKETS,
       registers,
     });
     this.coldStarts = new Counter({
       name: "berth_cold_starts_total",
       help: "Containers started (each one a cold start).",
-      labelNames: ["workspace", "app", "function", "dev"],
+      labelNames: FUNCTION_LABELS,
       registers,
     });
     this.startDuration = new Histogram({
       name: "berth_container_start_seconds",
       help: "Time from asking the runtime for a container to the container being ready (enter hook included).",
-      labelNames: ["workspace", "app", "function", "dev"],
+      labelNames: FUNCTION_LABELS,
       buckets: START_BUCKETS,
       registers,
     });
     this.startFailures = new Counter({
       name: "berth_container_start_failures_total",
       help: "Containers that failed to become ready (crash, exception in enter, startupTimeout).",
-      labelNames: ["workspace", "app", "function", "dev"],
+      labelNames: FUNCTION_LABELS,
       registers,
     });
     this.crashes = new Counter({
       name: "berth_container_crashes_total",
       help: "Ready containers that exited without being asked to.",
-      labelNames: ["workspace", "app", "function", "dev"],
+      labelNames: FUNCTION_LABELS,
       registers,
     });
     this.refusals = new Counter({
       name: "berth_gateway_refusals_total",
       help: "Requests the gateway's guards refused before the queue (401 proxy auth, 429 rate limit, 431/413/400 limits), by status.",
-      labelNames: ["workspace", "app", "function", "dev", "status"],
+      labelNames: [...FUNCTION_LABELS, "status"],
       registers,
     });
     new Gauge({
@@ -114,7 +116,7 @@ export class Metrics {
     new Gauge({
       name: "berth_inputs_in_flight",
       help: "Requests being served by containers now.",
-      labelNames: ["workspace", "app", "function", "dev"],
+      labelNames: FUNCTION_LABELS,
       registers,
       collect() {
         this.reset();
@@ -126,7 +128,7 @@ export class Metrics {
     new Gauge({
       name: "berth_inputs_queued",
       help: "Requests waiting for a free container.",
-      labelNames: ["workspace", "app", "function", "dev"],
+      labelNames: FUNCTION_LABELS,
       registers,
       collect() {
         this.reset();
