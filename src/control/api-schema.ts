@@ -3,7 +3,9 @@
  * from a CLI we do not control, so every field is checked before the
  * platform acts on it.
  */
+import type { Context } from "hono";
 import { z } from "zod";
+import { BerthError } from "../errors/codes.js";
 
 const imageStep = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("npm"), packages: z.array(z.string().min(1).max(214)).max(100) }),
@@ -59,3 +61,20 @@ export const deployRequestSchema = z.object({
 });
 
 export type DeployRequestBody = z.infer<typeof deployRequestSchema>;
+
+/** Reads a JSON request body and validates it: 400 when it is not JSON, 422 naming each bad field. */
+export async function parseBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    throw new BerthError("bad_request", "the body must be JSON");
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new BerthError("invalid_input", undefined, {
+      issues: parsed.error.issues.map((issue) => ({ loc: issue.path, message: issue.message })),
+    });
+  }
+  return parsed.data;
+}

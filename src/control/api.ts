@@ -20,7 +20,7 @@
 import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import { BerthError, errorBody } from "../errors/codes.js";
-import { deployRequestSchema } from "./api-schema.js";
+import { deployRequestSchema, parseBody } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
 import type { Metrics } from "../metrics/metrics.js";
@@ -71,19 +71,8 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
   });
 
   api.post("/api/apps", async (c) => {
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch {
-      throw new BerthError("bad_request", "the body must be JSON");
-    }
-    const parsed = deployRequestSchema.safeParse(raw);
-    if (!parsed.success) {
-      throw new BerthError("invalid_input", undefined, {
-        issues: parsed.error.issues.map((issue) => ({ loc: issue.path, message: issue.message })),
-      });
-    }
-    const request = { ...parsed.data, workspace: workspaceFor(c, parsed.data.workspace) };
+    const body = await parseBody(c, deployRequestSchema);
+    const request = { ...body, workspace: workspaceFor(c, body.workspace) };
     return progressStream(c, (progress) => platform.deploy(request, progress));
   });
 

@@ -21,6 +21,7 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { BerthError } from "../errors/codes.js";
 import type { RateLimiter } from "../gateway/rate-limiter.js";
+import { parseBody as parse } from "./api-schema.js";
 import { checkWorkspaceName, type Principal, type TokenService } from "./auth.js";
 import type { SecretService } from "./secrets.js";
 import type { SecurityStore } from "./store/security.js";
@@ -94,21 +95,6 @@ const limitRequest = z.object({
   burst: z.number().int().min(1).max(10_000_000),
 });
 
-async function parse<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  let raw: unknown;
-  try {
-    raw = await c.req.json();
-  } catch {
-    throw new BerthError("bad_request", "the body must be JSON");
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    throw new BerthError("invalid_input", undefined, {
-      issues: parsed.error.issues.map((issue) => ({ loc: issue.path, message: issue.message })),
-    });
-  }
-  return parsed.data;
-}
 
 export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): void {
   const { tokens, secrets } = options;
