@@ -34,7 +34,7 @@ async function issuesOf(response: Response): Promise<{ loc: (string | number)[];
   assert.equal(response.status, 422);
   const body = await json(response);
   assert.equal(body.error.code, "invalid_input");
-  assert.equal(body.error.message, "Invalid request input");
+  assert.equal(body.error.message, "Invalid request input.");
   for (const issue of body.error.issues) {
     assert.ok(Array.isArray(issue.loc));
     assert.equal(typeof issue.message, "string");

@@ -6,6 +6,7 @@
  * on nothing from the platform: the agent only sees `(Request) => Response`.
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
+import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 import type { FieldIssue } from "./contract.js";
 import { buildOpenApiDocument, renderDocsPage } from "./openapi.js";
 import { corsPolicy, type CorsOption } from "./cors.js";
@@ -123,7 +124,7 @@ export function createEndpointFetch(
           read.contentType === null
             ? 'The request body must be JSON: send it with "Content-Type: application/json"'
             : `Unsupported Content-Type "${read.contentType}": this endpoint takes a JSON body; send it with "Content-Type: application/json"`;
-        return errorResponse(415, "unsupported_media_type", message);
+        return errorResponse("unsupported_media_type", message);
       }
       if (read.kind === "malformed") {
         issues.push({ loc: ["body"], message: read.message });
@@ -140,7 +141,7 @@ export function createEndpointFetch(
     }
 
     if (issues.length > 0) {
-      return jsonResponse(422, { error: { code: "invalid_input", message: "Invalid request input", issues } });
+      return errorResponse("invalid_input", undefined, { issues });
     }
 
     const result = await handler({
@@ -179,7 +180,7 @@ export function createEndpointFetch(
       }
     } catch (error) {
       console.error(`[${name}] request failed:`, error);
-      response = errorResponse(500, "internal_error", "Internal Server Error");
+      response = errorResponse("internal_error");
     }
     // `Response.error()` (status 0) cannot be rebuilt, so it is left as it is.
     if (requestMethod === "HEAD" && response.body !== null && response.status >= 200) {
@@ -261,7 +262,7 @@ async function readJsonBody(request: Request): Promise<BodyRead> {
 
 function methodNotAllowed(requestMethod: string, allow: string): Response {
   const expected = allow === DOCS_ALLOW ? "GET" : allow.slice(0, allow.indexOf(","));
-  const response = errorResponse(405, "method_not_allowed", `Method ${requestMethod} is not allowed here; send a ${expected} request`);
+  const response = errorResponse("method_not_allowed", `Method ${requestMethod} is not allowed here; send a ${expected} request`);
   response.headers.set("allow", allow);
   return response;
 }
@@ -270,8 +271,9 @@ function jsonResponse(status: number, value: unknown): Response {
   return new PlainResponse(JSON.stringify(value), { status, headers: JSON_HEADERS });
 }
 
-function errorResponse(status: number, code: string, message: string): Response {
-  return jsonResponse(status, { error: { code, message } });
+/** An answer from the platform's error table, the same shape the gateway answers with. */
+function errorResponse(code: ErrorCode, message?: string, details?: Record<string, unknown>): Response {
+  return jsonResponse(ERRORS[code].status, errorBody(code, message, details));
 }
 
 interface ResponseLike {
