@@ -95,7 +95,7 @@ function respond(call: Call, status: number, body: string): void {
   call.end();
 }
 
-test("a call that answers within the delay is never parked", async (t) => {
+test("a call that answers within the delay is never parked", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const pending = h.send("/work");
   await h.arrived();
@@ -109,7 +109,7 @@ test("a call that answers within the delay is never parked", async (t) => {
   assert.equal(h.clock.pending, 0, "no timer left behind");
 });
 
-test("303 handoff: no answer within the delay → 303 to a result URL, where the call's own answer is handed out once", async (t) => {
+test("303 handoff: no answer within the delay → 303 to a result URL, where the call's own answer is handed out once", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location, answer } = await parked(h);
   assert.match(location, /^\/__berth\/calls\/[0-9a-f]{32}$/);
@@ -133,7 +133,7 @@ test("303 handoff: no answer within the delay → 303 to a result URL, where the
   assert.equal((JSON.parse(again.body) as { error: { code: string } }).error.code, "not_found");
 });
 
-test("a result that is ready before anyone follows waits for the follower", async (t) => {
+test("a result that is ready before anyone follows waits for the follower", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location } = await parked(h);
   respond(call, 200, "ready early");
@@ -143,7 +143,7 @@ test("a result that is ready before anyone follows waits for the follower", asyn
   assert.equal(result.body, "ready early");
 });
 
-test("one waiter: while one client waits at a result URL, another gets 409 result_busy", async (t) => {
+test("one waiter: while one client waits at a result URL, another gets 409 result_busy", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location } = await parked(h);
   const first = h.send(location);
@@ -155,7 +155,7 @@ test("one waiter: while one client waits at a result URL, another gets 409 resul
   assert.equal((await first).body, "for the first");
 });
 
-test("a follower still waiting after another delay is redirected to the same URL; a new follower can then wait", async (t) => {
+test("a follower still waiting after another delay is redirected to the same URL; a new follower can then wait", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location } = await parked(h);
   const waiting = h.send(location);
@@ -172,7 +172,7 @@ test("a follower still waiting after another delay is redirected to the same URL
   assert.equal((await next).body, "finally");
 });
 
-test("expiry: a result nobody claims within resultTtlMs is dropped, its call aborted, its URL 404", async (t) => {
+test("expiry: a result nobody claims within resultTtlMs is dropped, its call aborted, its URL 404", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location } = await parked(h);
   respond(call, 200, "unclaimed");
@@ -185,7 +185,7 @@ test("expiry: a result nobody claims within resultTtlMs is dropped, its call abo
   assert.match(late.body, /expired 60 s after it finished/);
 });
 
-test("HEAD at a result URL gets the head of the answer, no body, and uses the result up", async (t) => {
+test("HEAD at a result URL gets the head of the answer, no body, and uses the result up", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location } = await parked(h);
   respond(call, 200, "body that HEAD does not get");
@@ -196,7 +196,7 @@ test("HEAD at a result URL gets the head of the answer, no body, and uses the re
   assert.equal((await h.send(location)).status, 404);
 });
 
-test("result URLs: other methods get 405; another function's host and unknown ids get 404", async (t) => {
+test("result URLs: other methods get 405; another function's host and unknown ids get 404", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location } = await parked(h);
   const post = await h.send(location, { method: "POST" });
@@ -211,7 +211,7 @@ test("result URLs: other methods get 405; another function's host and unknown id
   assert.equal((await follower).body, "still mine");
 });
 
-test("a call that fails after its 303 hands the error to the follower, from the error table", async (t) => {
+test("a call that fails after its 303 hands the error to the follower, from the error table", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location } = await parked(h);
   const follower = h.send(location);

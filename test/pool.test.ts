@@ -138,7 +138,7 @@ function assertRefusal(error: unknown, code: string, retryAfter: string): BerthE
   return error;
 }
 
-test("routing: each input goes to the least-loaded ready container below maxInputs; the rest wait for a slot", async () => {
+test("routing: each input goes to the least-loaded ready container below maxInputs; the rest wait for a slot", { timeout: 10_000 }, async () => {
   const { pool, driver } = makePool({ minContainers: 2, maxContainers: 2, maxInputs: 2, targetInputs: 2 });
   pool.warmUp();
   assert.equal(driver.starts.length, 2, "minContainers start at once");
@@ -177,7 +177,7 @@ test("routing: each input goes to the least-loaded ready container below maxInpu
   });
 });
 
-test("the queue is bounded: beyond queueLimit an input is refused at once with queue_full and Retry-After", async () => {
+test("the queue is bounded: beyond queueLimit an input is refused at once with queue_full and Retry-After", { timeout: 10_000 }, async () => {
   const { pool, driver } = makePool({ maxContainers: 1 }, { queueLimit: 2 });
   const first = watch(pool.acquire());
   const second = watch(pool.acquire());
@@ -196,7 +196,7 @@ test("the queue is bounded: beyond queueLimit an input is refused at once with q
   assert.equal(second.value().containerId, lease.containerId);
 });
 
-test("draining: new inputs get `stopped`; queued and in-flight ones finish; then every container stops and drain resolves", async () => {
+test("draining: new inputs get `stopped`; queued and in-flight ones finish; then every container stops and drain resolves", { timeout: 10_000 }, async () => {
   const { pool, driver } = makePool({ maxContainers: 1 });
   const inFlight = watch(pool.acquire());
   const queued = watch(pool.acquire());
@@ -223,7 +223,7 @@ test("draining: new inputs get `stopped`; queued and in-flight ones finish; then
   assert.deepEqual(pool.stats(), { starting: 0, ready: 0, draining: 0, inFlight: 0, queued: 0, coldStarts: 1, startFailures: 0, backoffMs: 0 });
 });
 
-test("draining stops idle containers with the drain's grace period and detaches their upstreams", async () => {
+test("draining stops idle containers with the drain's grace period and detaches their upstreams", { timeout: 10_000 }, async () => {
   const { pool, driver } = makePool({ minContainers: 1 });
   pool.warmUp();
   const container = driver.nth(0).ready();
@@ -236,7 +236,7 @@ test("draining stops idle containers with the drain's grace period and detaches 
   assert.equal(upstream.closed, true);
 });
 
-test("a container that crashes while busy: the crash is logged and counted, and waiting inputs get a new container", async () => {
+test("a container that crashes while busy: the crash is logged and counted, and waiting inputs get a new container", { timeout: 10_000 }, async () => {
   const { pool, driver, events, lines } = makePool({ maxContainers: 1 });
   const busy = watch(pool.acquire());
   const waiting = watch(pool.acquire());
@@ -260,7 +260,7 @@ test("a container that crashes while busy: the crash is logged and counted, and 
   assert.equal(pool.stats().ready, 1);
 });
 
-test("a container found unreachable is taken out of service at once", async () => {
+test("a container found unreachable is taken out of service at once", { timeout: 10_000 }, async () => {
   const { pool, driver } = makePool({ maxContainers: 2 });
   const lease = watch(pool.acquire());
   const container = driver.nth(0).ready();
@@ -271,7 +271,7 @@ test("a container found unreachable is taken out of service at once", async () =
   assert.match(pool.stats().lastError ?? "", /unreachable/);
 });
 
-test("start-up failure: waiting inputs get startup_failed with the cause; new ones are refused until the backoff ends, then a start is retried", async () => {
+test("start-up failure: waiting inputs get startup_failed with the cause; new ones are refused until the backoff ends, then a start is retried", { timeout: 10_000 }, async () => {
   const { pool, clock, driver, events } = makePool();
   const waiting = watch(pool.acquire());
   driver.nth(0).fail(startupFailure("container failed to start: enter threw: database unreachable"));
@@ -305,7 +305,7 @@ test("start-up failure: waiting inputs get startup_failed with the cause; new on
   assert.equal(pool.stats().backoffMs, 0);
 });
 
-test("a runtime that fails for its own reasons is reported to the client without its internals", async () => {
+test("a runtime that fails for its own reasons is reported to the client without its internals", { timeout: 10_000 }, async () => {
   const { pool, driver } = makePool();
   const waiting = watch(pool.acquire());
   driver.nth(0).fail(new Error("EAGAIN: fork failed at /srv/berth/internal/path"));
@@ -315,7 +315,7 @@ test("a runtime that fails for its own reasons is reported to the client without
   assert.match(error.message, /the runtime could not start a container/);
 });
 
-test("minContainers held back by a start-up backoff are started when it ends (the wake-up runs on the clock)", async () => {
+test("minContainers held back by a start-up backoff are started when it ends (the wake-up runs on the clock)", { timeout: 10_000 }, async () => {
   const { pool, clock, driver } = makePool({ minContainers: 1 });
   pool.warmUp();
   driver.nth(0).fail(startupFailure("container exited during start-up (code 1)"));
@@ -326,7 +326,7 @@ test("minContainers held back by a start-up backoff are started when it ends (th
   assert.equal(driver.starts.length, 2, "retried when the 1 s backoff ended");
 });
 
-test("scale-down: an idle container is retired when the scaledown window has passed on the clock, not before", async () => {
+test("scale-down: an idle container is retired when the scaledown window has passed on the clock, not before", { timeout: 10_000 }, async () => {
   const { pool, clock, driver, lines } = makePool({ scaledownWindowMs: 60_000 });
   const lease = watch(pool.acquire());
   const container = driver.nth(0).ready();
@@ -342,7 +342,7 @@ test("scale-down: an idle container is retired when the scaledown window has pas
   assert.deepEqual([pool.stats().ready, pool.stats().draining], [0, 0]);
 });
 
-test("an aborted wait leaves the queue and rejects with client_closed", async () => {
+test("an aborted wait leaves the queue and rejects with client_closed", { timeout: 10_000 }, async () => {
   const { pool } = makePool({ maxContainers: 1 });
   const abort = new AbortController();
   const waiting = pool.acquire(abort.signal);
