@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BerthError } from "../src/errors/codes.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
+import { waitFor } from "./support/wait.js";
 
 test("two functions with the same label are refused at deploy", async (t) => {
   const platform = await startPlatform(t);
@@ -160,7 +161,7 @@ export const v = app.function({ concurrency: { maxInputs: 4 } }).webEndpoint(asy
   writeFileSync(file, source("v2"));
   const result = await platform.deploy(file);
   assert.equal(result.version, 2);
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await waitFor("the clients to get answers from the new version", () => answers.has("v2") || undefined);
   stop = true;
   await Promise.all(clients);
   assert.ok(statuses.length > 10);
