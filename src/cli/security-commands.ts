@@ -5,7 +5,7 @@
  * never printed back.
  */
 import { readFileSync } from "node:fs";
-import { BerthError } from "../errors/codes.js";
+import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { parseDotenv } from "../sdk/secret.js";
 import type { TokenView } from "../wire/control-api.js";
 import { clientFor, type ClientFlags } from "./commands.js";
@@ -110,7 +110,7 @@ function readDotenv(path: string): string {
   try {
     return readFileSync(path === "-" ? 0 : path, "utf8");
   } catch (error) {
-    throw new BerthError("invalid_input", `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new BerthError("invalid_input", `cannot read ${path}: ${systemCode(error) ?? messageOf(error)}`);
   }
 }
 

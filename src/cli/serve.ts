@@ -8,7 +8,7 @@ import { watch, type FSWatcher } from "chokidar";
 import { resolve } from "node:path";
 import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer, type RunningServer } from "../server/start.js";
-import { BerthError } from "../errors/codes.js";
+import { BerthError, systemCode } from "../errors/codes.js";
 import { ApiClient } from "./client.js";
 import { createLogger } from "../logging/logger.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
@@ -125,7 +125,7 @@ async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
   try {
     return await startServer(options);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || flags.port) throw error;
+    if (systemCode(error) !== "EADDRINUSE" || flags.port) throw error;
     status(`port ${DEFAULT_PORT} is in use; the embedded platform takes a free port instead`);
     return startServer({ ...options, port: 0 });
   }

@@ -130,3 +130,13 @@ export function issuesOf(error: BerthError): FieldIssue[] {
       typeof issue === "object" && issue !== null && Array.isArray(issue.loc) && typeof issue.message === "string",
   );
 }
+
+/** The `code` of a Node system error (`EADDRINUSE`, `ENOENT`), read from anything thrown. */
+export function systemCode(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined;
+}
+
+/** The message of anything thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

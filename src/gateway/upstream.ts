@@ -16,7 +16,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
-import { BerthError } from "../errors/codes.js";
+import { BerthError, systemCode } from "../errors/codes.js";
 import type { ContainerEndpoint } from "../runtime/types.js";
 
 /** Sockets idle longer than this are closed by us, before the agent's 60 s keep-alive could race a new request. */
@@ -444,7 +444,7 @@ class Exchange {
     // EPIPE: the container's end was closed before our request was written. ECONNRESET before any answer: it was
     // closed with our request still unread in its buffer (a socket closed after reading ends with a FIN instead).
     // Either way no handler saw the request.
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = systemCode(error);
     if (code === "EPIPE" || code === "ECONNRESET") this.notDelivered = true;
     this.fail(new UpstreamError(`connection to the container failed: ${error.message}`, this.canResend()));
   }

@@ -134,5 +134,5 @@ export interface FunctionDefinition {
 export type { FieldIssue } from "../errors/codes.js";
 
 export function isFunctionDefinition(value: unknown): value is FunctionDefinition {
-  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BERTH_FUNCTION] === true;
+  return typeof value === "object" && value !== null && BERTH_FUNCTION in value && value[BERTH_FUNCTION] === true;
 }

@@ -56,6 +56,14 @@ export interface EndpointContext<Q, B, S = unknown, P = Record<string, unknown>>
 
 export type EndpointHandler<Q, B, S, P> = (ctx: EndpointContext<Q, B, S, P>) => unknown;
 
+/**
+ * A handler once `webEndpoint`'s overloads have checked its types: what runs
+ * it passes validated values it knows only as `unknown`. Declared as a
+ * method's type so that any `EndpointHandler<Q, B, S, P>` is one (method
+ * parameters are compared both ways), without a cast.
+ */
+export type ErasedEndpointHandler = { handle(ctx: EndpointContext<unknown, unknown, unknown, unknown>): unknown }["handle"];
+
 const JSON_HEADERS = { "content-type": "application/json" } as const;
 const BYTES_HEADERS = { "content-type": "application/octet-stream" } as const;
 const DOCS_PATH = "/docs";
@@ -70,8 +78,8 @@ const DOCS_ALLOW = "GET, HEAD, OPTIONS";
  */
 export function createEndpointFetch(
   name: string,
-  options: EndpointOptions<any, any>,
-  handler: EndpointHandler<any, any, any, any>,
+  options: EndpointOptions<unknown, unknown>,
+  handler: ErasedEndpointHandler,
   scope: { state: unknown; params: Record<string, unknown> },
 ): (request: Request) => Promise<Response> {
   const method = resolveMethod(name, options.method);
@@ -92,8 +100,8 @@ export function createEndpointFetch(
   }
 
   const cors = corsPolicy(name, options.cors);
-  const querySchema = options.query as StandardSchemaV1 | undefined;
-  const bodySchema = options.body as StandardSchemaV1 | undefined;
+  const querySchema = options.query;
+  const bodySchema = options.body;
   const takesBody = method !== "GET";
   const allow = method === "GET" ? DOCS_ALLOW : `${method}, OPTIONS`;
   const docs = options.docs === true;
@@ -193,9 +201,10 @@ export function createEndpointFetch(
 
 function resolveMethod(name: string, method: unknown): HttpMethod {
   if (method === undefined) return "GET";
-  if (typeof method === "string" && (HTTP_METHODS as readonly string[]).includes(method)) return method as HttpMethod;
+  const known = HTTP_METHODS.find((candidate) => candidate === method);
+  if (known) return known;
   const upper = typeof method === "string" ? method.toUpperCase() : "";
-  const hint = (HTTP_METHODS as readonly string[]).includes(upper) ? ` (did you mean "${upper}"?)` : "";
+  const hint = HTTP_METHODS.some((candidate) => candidate === upper) ? ` (did you mean "${upper}"?)` : "";
   throw new Error(
     `berth: endpoint "${name}": unsupported method ${JSON.stringify(method)}${hint}; use one of ${HTTP_METHODS.map((m) => `"${m}"`).join(", ")}`,
   );
