@@ -105,7 +105,6 @@ const limitRequest = z.object({
   burst: z.number().int().min(1).max(10_000_000),
 });
 
-
 export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): void {
   const { tokens, secrets } = options;
 
