@@ -10,7 +10,9 @@
  *   POST /api/apps/:name/stop
  *   POST /api/apps/:name/rollback      {"version"?: n} or no body; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
- *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
+ *   GET  /api/apps/:name/versions
+ *   GET  /api/apps/:name/logs          one page: ?tail=N | ?after=<cursor>, &since=<ms> &function= &request= &limit=
+ *   GET  /api/apps/:name/logs?follow=1 NDJSON entries as they are written (after ?tail=N or from ?since=<ms>)
  *   GET  /metrics                      Prometheus text exposition
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
@@ -31,14 +33,19 @@ import {
   type DeployResult,
   type Health,
   type LatencySummary,
+  type LogEntry,
+  type Deployer,
+  type LogPage,
   type ProgressLine,
   type RollbackRequest,
+  type VersionList,
 } from "../wire/control-api.js";
-import { deployRequestSchema, parseBody, rollbackRequestSchema } from "./api-schema.js";
+import type { LogHub } from "../logs/hub.js";
+import type { AppLogId, LogQuery } from "../logs/store.js";
+import { deployRequestSchema, logQuerySchema, parseBody, parseQuery, rollbackRequestSchema } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
-import type { LogHub } from "./logs.js";
-import { appKey, type Platform } from "./platform.js";
-import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
+import type { Platform } from "./platform.js";
+import { authenticate, LOCAL_TOKEN_ID, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
 /** What the API reads of the metrics: recent latency for `stats`, and the Prometheus text. */
 export interface ApiMetrics {
@@ -67,6 +74,11 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   api.use("/api/*", authenticate(options.security));
   /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
   const devOf = (c: Context) => c.req.query("dev") === "1";
+  /** Who is calling, as versions record it: the token, by id and name. */
+  const deployerOf = (c: Context<ApiEnv>): Deployer => {
+    const { tokenId } = c.get("principal");
+    return { tokenId, name: tokenId === LOCAL_TOKEN_ID ? "berth serve" : (options.security.tokens.get(tokenId)?.name ?? "") };
+  };
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return answerError(c, error);
@@ -91,13 +103,13 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.post("/api/apps", async (c) => {
     const body: DeployRequest = await parseBody(c, deployRequestSchema);
-    const request = { ...body, workspace: workspaceFor(c, body.workspace) };
+    const request = { ...body, workspace: workspaceFor(c, body.workspace), deployedBy: deployerOf(c) };
     return progressStream(c, logger, (progress) => platform.deploy(request, progress));
   });
 
   api.post("/api/apps/:name/rollback", async (c) => {
     const body: RollbackRequest = await parseBody(c, rollbackRequestSchema, { empty: {} });
-    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), body.version, progress));
+    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), body.version, deployerOf(c), progress));
   });
 
   api.get("/api/apps", (c) => {
@@ -119,19 +131,28 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.get("/metrics", async (c) => c.body(await options.metrics.text(), 200, { "content-type": options.metrics.contentType }));
 
-  api.get("/api/apps/:name/logs", (c) => {
-    const key = appKey(workspaceFor(c), c.req.param("name"), devOf(c));
-    const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
+  api.get("/api/apps/:name/versions", (c) => {
+    const list: VersionList = { versions: platform.versions(workspaceFor(c), c.req.param("name"), devOf(c)) };
+    return c.json(list);
+  });
+
+  api.get("/api/apps/:name/logs", async (c) => {
+    const { follow, request, ...rest } = parseQuery(c, logQuerySchema);
+    const id: AppLogId = { workspace: workspaceFor(c), app: c.req.param("name"), ephemeral: devOf(c) };
+    const query: LogQuery = { ...rest, requestId: request };
+    if (!follow) {
+      const page: LogPage = await logs.read(id, query);
+      return c.json(page);
+    }
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
-      for (const entry of logs.recent(key)) await out.write(`${JSON.stringify(entry)}\n`);
-      if (!follow) return;
-      await new Promise<void>((resolve) => {
-        const unsubscribe = logs.subscribe(key, (entry) => void out.write(`${JSON.stringify(entry)}\n`));
-        out.onAbort(() => {
-          unsubscribe();
-          resolve();
-        });
+      const abort = new AbortController();
+      out.onAbort(() => abort.abort());
+      const send = async (entries: LogEntry[]) => {
+        await out.write(entries.map((entry) => `${JSON.stringify(entry)}\n`).join(""));
+      };
+      await logs.follow(id, query, abort.signal, send).catch((error: unknown) => {
+        if (!abort.signal.aborted) logger.error({ err: error, path: c.req.path }, "following a log failed");
       });
     });
   });

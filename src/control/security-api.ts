@@ -48,9 +48,12 @@ export interface SecurityApiOptions {
   defaultWorkspace: string;
 }
 
+/** The principal of `berth serve`'s embedded platform, which asks for no token. */
+export const LOCAL_TOKEN_ID = "local";
+
 /** Resolves the caller; 401 without a valid token when tokens are required. */
 export function authenticate(options: SecurityApiOptions): MiddlewareHandler<ApiEnv> {
-  const local: Principal = { tokenId: "local", workspace: options.defaultWorkspace, admin: true };
+  const local: Principal = { tokenId: LOCAL_TOKEN_ID, workspace: options.defaultWorkspace, admin: true };
   return async (c, next) => {
     if (c.req.path === "/api/health") return next();
     if (!options.requireAuth) {

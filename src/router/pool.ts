@@ -25,8 +25,10 @@ export interface PoolOptions<U> {
   driver: RuntimeDriver;
   /** Builds the spec of a new container. */
   containerSpec(id: string): ContainerSpec;
-  /** Receives container output and the pool's own events. */
-  log(containerId: string, line: string, stream: "stdout" | "stderr" | "system"): void;
+  /** Receives the pool's own events about a container (ready, crashed, scaled down). */
+  log(containerId: string, line: string, stream: "system"): void;
+  /** Where a new container's own output goes. */
+  output(containerId: string): LogSink;
   /** Opens the gateway's connection to a ready container. */
   attach(endpoint: ContainerEndpoint): U;
   /** Closes it when the container leaves the pool. */
@@ -59,6 +61,12 @@ export interface Lease<U> {
   readonly containerId: string;
   readonly upstream: U;
   /**
+   * Milliseconds of this input's wait that it spent on its container's
+   * start: the overlap of its time in the queue with the container's start
+   * (start request → ready). 0 when it got a container that was already running.
+   */
+  readonly coldStartMs: number;
+  /**
    * Gives the slot back; call exactly once. `broken`: the container could
    * not be reached, so it takes no more inputs and is stopped.
    */
@@ -71,6 +79,8 @@ interface Member<U> {
   inFlight: number;
   idleSince: number | null;
   startedAt: number;
+  /** When it became ready; 0 before. */
+  readyAt: number;
   container?: Container;
   upstream?: U;
 }
@@ -83,6 +93,8 @@ export interface AbortLike {
 }
 
 interface Waiter<U> {
+  /** `clock.now()` when it joined the queue. */
+  queuedAt: number;
   resolve(lease: Lease<U>): void;
   reject(error: BerthError): void;
   signal?: AbortLike;
@@ -133,7 +145,7 @@ export class Pool<U> {
       return Promise.reject(poolRefusal("startup_failed", this.lastError ?? "the function failed to start", wait));
     }
     return new Promise<Lease<U>>((resolve, reject) => {
-      const waiter: Waiter<U> = { resolve, reject, signal };
+      const waiter: Waiter<U> = { queuedAt: now, resolve, reject, signal };
       if (signal) {
         waiter.onAbort = () => {
           this.removeWaiter(waiter);
@@ -186,13 +198,14 @@ export class Pool<U> {
     return best;
   }
 
-  private lease(member: Member<U> & { upstream: U }): Lease<U> {
+  private lease(member: Member<U> & { upstream: U }, coldStartMs = 0): Lease<U> {
     member.inFlight += 1;
     member.idleSince = null;
     let released = false;
     return {
       containerId: member.id,
       upstream: member.upstream,
+      coldStartMs,
       release: (broken = false) => {
         if (released) return;
         released = true;
@@ -215,7 +228,9 @@ export class Pool<U> {
       const waiter = this.queue.shift();
       if (!waiter) return;
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
-      waiter.resolve(this.lease(member));
+      // Dispatched only once the container is ready, so the wait covered its start from max(queued, started) to ready.
+      const coldStartMs = Math.max(0, member.readyAt - Math.max(waiter.queuedAt, member.startedAt));
+      waiter.resolve(this.lease(member, coldStartMs));
     }
   }
 
@@ -273,12 +288,11 @@ export class Pool<U> {
   private startContainer(): void {
     nextContainerNumber += 1;
     const id = `c${nextContainerNumber.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.clock.now() };
+    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.clock.now(), readyAt: 0 };
     this.members.set(id, member);
     this.coldStarts += 1;
     this.options.onEvent?.({ type: "starting", containerId: id });
-    const log: LogSink = (line, stream) => this.options.log(id, line, stream);
-    this.options.driver.start(this.options.containerSpec(id), log).then(
+    this.options.driver.start(this.options.containerSpec(id), this.options.output(id)).then(
       (container) => this.onReady(member, container),
       (error: unknown) => this.onStartFailed(member, error),
     );
@@ -289,6 +303,7 @@ export class Pool<U> {
     member.upstream = this.options.attach(container.endpoint);
     member.phase = "ready";
     member.idleSince = this.options.clock.now();
+    member.readyAt = member.idleSince;
     this.consecutiveFailures = 0;
     const startMs = Math.round(this.options.clock.now() - member.startedAt);
     this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
