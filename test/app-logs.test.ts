@@ -13,6 +13,7 @@ import { test, type TestContext } from "node:test";
 import type { LogEntry, LogPage } from "../src/wire/control-api.js";
 import { berth, tempHome } from "./support/cli.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
+import { closed, connectWs, refusedUpgrade, roundTrip } from "./support/websocket.js";
 import { waitFor } from "./support/wait.js";
 
 const TALK = `import { App } from "berth";
@@ -131,6 +132,42 @@ export const boom = app.function().webEndpoint(() => deep(0));
   for (const line of lines) {
     assert.doesNotMatch(line, /app\.mjs|dist\/agent|file:\/\//, "no frame in the bundle, the agent or a file URL");
   }
+});
+
+test("a WebSocket connection gets one access line when it ends: 101 and its life; a refused upgrade its status", async (t) => {
+  const platform = await startPlatform(t);
+  const file = tempApp(
+    t,
+    "ws.ts",
+    `import { createServer } from "node:http";
+import { App } from "berth";
+import { WebSocketServer } from "ws";
+const app = new App("wslog");
+export const sock = app.function({ concurrency: { maxInputs: 10 } }).webServer({}, ({ port }) => {
+  const http = createServer((_req, res) => res.end("plain"));
+  new WebSocketServer({ server: http, path: "/ws" }).on("connection", (ws) => ws.on("message", (data) => ws.send(data)));
+  http.listen(port, "0.0.0.0");
+});
+`,
+  );
+  const url = platform.url(await platform.deploy(file), "sock");
+  const ws = await connectWs(t, `${url}ws?room=secret-room`);
+  assert.equal(await roundTrip(ws, "hi"), "hi");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  ws.close(1000);
+  await closed(ws);
+  const refused = await refusedUpgrade(t, `${url}nope`);
+  const access = await waitFor("two access lines", async () => {
+    const found = (await entries(platform, "wslog")).filter((e) => e.stream === "access");
+    return found.length === 2 ? found : undefined;
+  });
+  const [open, refusal] = access;
+  assert.equal(open!.access?.status, 101);
+  assert.equal(open!.access?.path, "/ws?room=…");
+  assert.ok(open!.access!.durationMs >= 100, `${open!.access!.durationMs} ms: the connection's life`);
+  assert.match(open!.requestId!, /^[0-9a-f]{8}-\w+$/);
+  assert.equal(refusal!.access?.status, refused.status);
+  assert.equal(refusal!.requestId, refused.headers["berth-request-id"]);
 });
 
 test("logs survive a server restart; a stopped deployed app keeps its log", async (t) => {
