@@ -46,10 +46,16 @@ export function labelOutput(stream: NodeJS.WriteStream): void {
   };
 }
 
+/** The label before every line begun in `chunk`: at its start (if a line starts there) and after each newline but a final one. */
 function labelString(chunk: string, label: string, lineStart: boolean): string {
-  // Every line begun in this chunk: after each newline but a final one.
-  const body = chunk.replace(/\n(?=[^])/g, `\n${label}`);
-  return lineStart ? label + body : body;
+  let out = lineStart ? label : "";
+  let from = 0;
+  // indexOf rather than a regular expression: 2-3 times faster on the long lines a log bomb writes.
+  for (let newline = chunk.indexOf("\n"); newline !== -1 && newline < chunk.length - 1; newline = chunk.indexOf("\n", from)) {
+    out += chunk.slice(from, newline + 1) + label;
+    from = newline + 1;
+  }
+  return from === 0 ? out + chunk : out + chunk.slice(from);
 }
 
 function labelBytes(chunk: Buffer, label: string, lineStart: boolean): Buffer {
