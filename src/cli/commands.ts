@@ -67,6 +67,7 @@ export async function serverCommand(flags: ServerFlags) {
 function echoAppLog(logger: Logger): (entry: LogEntry) => void {
   const safe = process.stdout.isTTY === true ? printable : (text: string) => text;
   return ({ app, function: fn, container, stream, requestId, line }) => {
+    if (!logger.isLevelEnabled(stream === "access" ? "debug" : "info")) return;
     const fields = { app, function: fn, container, stream, requestId };
     if (stream === "access") logger.debug(fields, line);
     else logger.info(fields, safe(line));

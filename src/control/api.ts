@@ -139,6 +139,9 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   api.get("/api/apps/:name/logs", async (c) => {
     const { follow, request, ...rest } = parseQuery(c, logQuerySchema);
     const id: AppLogId = { workspace: workspaceFor(c), app: c.req.param("name"), ephemeral: devOf(c) };
+    if (!platform.has(id.workspace, id.app, id.ephemeral)) {
+      throw new BerthError("not_found", `no ${id.ephemeral ? "served" : "deployed"} app named "${id.app}" in workspace "${id.workspace}"`);
+    }
     const query: LogQuery = { ...rest, requestId: request };
     if (!follow) {
       const page: LogPage = await logs.read(id, query);

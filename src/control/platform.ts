@@ -161,6 +161,11 @@ export class Platform<U> {
     return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest, deployedBy }, progress);
   }
 
+  /** Whether the app exists (a served app exists while `berth serve` runs it). */
+  has(workspace: string, name: string, ephemeral = false): boolean {
+    return this.options.store.getApp(workspace, name, ephemeral) !== undefined;
+  }
+
   /** Every version of an app, oldest first. */
   versions(workspace: string, name: string, ephemeral = false): VersionInfo[] {
     const app = this.options.store.getApp(workspace, name, ephemeral);
