@@ -5,11 +5,11 @@
  * directory names.
  */
 import assert from "node:assert/strict";
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
-import { silentLogger } from "../src/logging/logger.js";
+import { silentLogger, type Logger } from "../src/logging/logger.js";
 import { FileLogStore } from "../src/logs/file-store.js";
 import { MemoryLogStore } from "../src/logs/memory-store.js";
 import type { AppLogId, LogStore } from "../src/logs/store.js";
@@ -158,4 +158,15 @@ test("files: rotation keeps whole segments under the bound; names cannot leave t
   store.append(evil, [entry(1)]);
   assert.ok(existsSync(join(dir, "%2E%2E", "%2E%2E%2F%2E%2E%2Fetc")));
   assert.deepEqual(lines((await store.read(evil, { limit: 10 })).entries), ["line 1"]);
+});
+
+test("files: a disk that refuses writes loses lines, never throws, and warns once per 1000 failures", async (t) => {
+  const blocker = join(tempDir(t), "not-a-directory");
+  writeFileSync(blocker, "");
+  const warnings: unknown[] = [];
+  const logger = { warn: (fields: unknown) => warnings.push(fields) } as unknown as Logger;
+  const store = new FileLogStore(blocker, { logger });
+  for (let n = 0; n < 1001; n += 1) store.append(app, [entry(n)]);
+  assert.equal(warnings.length, 2);
+  assert.deepEqual((await store.read(app, { limit: 10 })).entries, []);
 });

@@ -24,8 +24,8 @@ import { Watchers } from "./watchers.js";
 export const DEFAULT_APP_LOG_BYTES = 16 * 1024 * 1024;
 
 const SEGMENT_FILE = /^(\d{16})\.ndjson$/;
-/** Milliseconds between two warnings about failed writes (a full disk would otherwise warn on every batch). */
-const WARN_EVERY_MS = 60_000;
+/** Failed writes between two warnings (a full disk would otherwise warn on every batch). */
+const WARN_EVERY = 1000;
 
 interface Segment {
   /** Position of its first byte in the app's log. */
@@ -115,7 +115,7 @@ function* linesOf(buffer: Buffer, base: number, from: number): Iterable<StoredLi
 export interface FileLogStoreOptions {
   /** Bytes of log kept per app. Default 16 MiB. */
   maxBytes?: number;
-  /** Told when the disk refuses a write (at most once a minute). */
+  /** Told when the disk refuses a write (the first time, then every 1000th). */
   logger: Logger;
 }
 
@@ -124,7 +124,7 @@ export class FileLogStore implements LogStore {
   private readonly watchers = new Watchers();
   private readonly maxBytes: number;
   private readonly segmentBytes: number;
-  private lastWarning = 0;
+  private failedWrites = 0;
 
   constructor(
     private readonly root: string,
@@ -158,11 +158,10 @@ export class FileLogStore implements LogStore {
       this.write(files, segment!, batch, batchBytes);
       this.trim(files);
     } catch (error) {
-      const now = Date.now();
-      if (now - this.lastWarning >= WARN_EVERY_MS) {
-        this.lastWarning = now;
-        this.options.logger.warn({ err: error, workspace: id.workspace, app: id.app }, "could not write an app's log; its lines are lost");
+      if (this.failedWrites % WARN_EVERY === 0) {
+        this.options.logger.warn({ err: error, workspace: id.workspace, app: id.app, failedWrites: this.failedWrites + 1 }, "could not write an app's log; its lines are lost");
       }
+      this.failedWrites += 1;
     }
     this.watchers.notify(logKey(id));
   }
