@@ -35,6 +35,13 @@ test("writes are echoed at once and stored in one batch 50 ms later; a read stor
   assert.deepEqual(lines((await logs.read(deployed, { limit: 10, tail: 1 })).entries), ["three"]);
 });
 
+test("a line that reaches the hub whole (a start-up error's message) is cut at 32 Ki characters, saying so", async () => {
+  const { logs } = hub();
+  logs.write(deployed, entry("x".repeat(10_000_000), { stream: "system" }));
+  const [stored] = (await logs.read(deployed, { limit: 1 })).entries;
+  assert.equal(stored!.line, `${"x".repeat(32 * 1024)} [cut: 10000000 characters]`);
+});
+
 test("served apps go to their own store, deployed ones to theirs; forgetting drops a served log, keeps a deployed one", async () => {
   const { persistent, ephemeral, logs } = hub();
   logs.write(deployed, entry("kept"));

@@ -9,6 +9,7 @@
  */
 import type { Cancel, Clock } from "../clock/clock.js";
 import type { LogEntry, LogPage } from "../wire/control-api.js";
+import { MAX_LINE_BYTES } from "./lines.js";
 import { logKey, type AppLogId, type LogQuery, type LogStore } from "./store.js";
 
 /** Milliseconds a line may wait in memory before it is stored. */
@@ -17,6 +18,12 @@ const FLUSH_MS = 50;
 const FLUSH_BYTES = 256 * 1024;
 /** Entries per page a follower reads at a time. */
 const FOLLOW_PAGE = 1000;
+/**
+ * Characters of one entry's line at most. Container output is cut into
+ * pieces before it gets here (lines.ts); this bounds what is not, such as
+ * a start-up error's message, which is the user's exception text.
+ */
+const MAX_LINE_CHARS = 2 * MAX_LINE_BYTES;
 
 interface Pending {
   id: AppLogId;
@@ -48,6 +55,7 @@ export class LogHub {
     const key = logKey(id);
     let pending = this.pending.get(key);
     if (!pending) this.pending.set(key, (pending = { id, entries: [], bytes: 0 }));
+    if (entry.line.length > MAX_LINE_CHARS) entry.line = `${entry.line.slice(0, MAX_LINE_CHARS)} [cut: ${entry.line.length} characters]`;
     pending.entries.push(entry);
     pending.bytes += entry.line.length;
     this.options.echo?.(entry);
