@@ -132,6 +132,10 @@ export const boom = app.function().webEndpoint(() => deep(0));
   for (const line of lines) {
     assert.doesNotMatch(line, /app\.mjs|dist\/agent|file:\/\//, "no frame in the bundle, the agent or a file URL");
   }
+  // The map sits beside the bundle, so importing the bundle does not read it.
+  const [runDir] = readdirSync(join(platform.home, "run"));
+  assert.ok(existsSync(join(platform.home, "run", runDir!, "app.mjs.map")));
+  assert.doesNotMatch(readFileSync(join(platform.home, "run", runDir!, "app.mjs"), "utf8"), /sourceMappingURL=data:/);
 });
 
 test("a WebSocket connection gets one access line when it ends: 101 and its life; a refused upgrade its status", async (t) => {

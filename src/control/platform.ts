@@ -7,6 +7,7 @@
  */
 import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { splitSourceMap } from "../agent/stack-traces.js";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
@@ -386,9 +387,12 @@ export class Platform<U> {
         symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
       }
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
-      // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
+      // The source map goes beside the bundle, so importing it does not read the map (the agent reads it for a stack).
+      const { code, map } = splitSourceMap(this.options.blobs.get(bundleHash));
+      if (map) writeFileSync(join(dir, "app.mjs.map"), map);
+      // Written aside and renamed, last: a server killed mid-write must not leave a truncated app.mjs that looks complete.
       const partial = join(dir, `app.mjs.${process.pid}.tmp`);
-      writeFileSync(partial, this.options.blobs.get(bundleHash));
+      writeFileSync(partial, code);
       renameSync(partial, join(dir, "app.mjs"));
     }
     return dir;
