@@ -66,7 +66,7 @@ function run(args: string[]): Promise<string> {
 async function platform(options: Partial<ServerOptions>): Promise<{ server: RunningServer; hosts: Record<string, string>; client: ApiClient; home: string }> {
   const home = mkdtempSync(join(tmpdir(), "berth-bench-"));
   const server = await startServer({ home, port: 0, workspace: "bench", warmAgents: 1, ...options });
-  const client = new ApiClient(server.url, undefined, server.bootstrapToken);
+  const client = new ApiClient(server.url, undefined, server.bootstrapToken ?? server.sessionToken);
   const dir = mkdtempSync(join(REPO, "bench", ".tmp-"));
   try {
     writeFileSync(join(dir, "guards.ts"), APP);
