@@ -51,6 +51,8 @@ export interface WorkspaceCapacity {
   wait(wake: () => void): Cancel;
   /** Asks for an idle container elsewhere to be retired to make room; false when there is none. */
   reclaim(): boolean;
+  /** Says one of this workspace's containers just went idle: if a pool is waiting for a slot, an idle one is retired for it. */
+  offer(): void;
 }
 
 export class Capacity {
@@ -92,6 +94,7 @@ export class Capacity {
       release: () => this.release(workspace),
       wait: (wake) => this.wait(workspace, wake),
       reclaim: () => this.reclaim(workspace),
+      offer: () => this.offer(),
     };
   }
 
@@ -139,6 +142,17 @@ export class Capacity {
     }
     best?.retireSpare();
     return best !== undefined;
+  }
+
+  /**
+   * A container somewhere went idle. Nothing to do unless a pool waits for
+   * a slot (one array length check); then the longest-idle spare container
+   * in that pool's reach is retired, so the waiter need not wait for a
+   * scale-down window.
+   */
+  offer(): void {
+    const first = this.#waiting[0];
+    if (first !== undefined) this.reclaim(first.workspace);
   }
 
   #fits(workspace: string): boolean {

@@ -221,6 +221,8 @@ export class Pool<U> implements IdleContainers {
         if (member.inFlight === 0) member.idleSince = this.options.clock.now();
         this.dispatch();
         this.reconcile();
+        // Still idle after this pool's own queue had its turn: another pool waiting for capacity may have it.
+        if (member.inFlight === 0 && member.phase === "ready") this.options.capacity?.offer();
       },
     };
   }
