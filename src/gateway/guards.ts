@@ -112,10 +112,19 @@ export class Guards {
    * the client keeps sending.
    */
   refuse(req: IncomingMessage, res: ServerResponse, denial: Denial, extraHeaders: Record<string, string>): void {
+    this.refuseThrough(req, res, denial, extraHeaders, (code, message, headers) => sendError(res, code, message, headers));
+  }
+
+  /**
+   * `refuse` for a refusal that comes later in the chain (the pool's: queue
+   * full, at capacity), answered through `send` (the call that owns the
+   * response); the same rule closes the connection of an unread body.
+   */
+  refuseThrough(req: IncomingMessage, res: ServerResponse, denial: Denial, extraHeaders: Record<string, string>, send: SendError): void {
     const headers = { ...extraHeaders, ...denial.headers };
     const declaresBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
     const bodyPending = declaresBody && !req.complete;
-    sendError(res, denial.code, denial.message, bodyPending ? { ...headers, connection: "close" } : headers);
+    send(denial.code, denial.message, bodyPending ? { ...headers, connection: "close" } : headers);
     if (bodyPending) closeAfterAnswer(req, res, this.options.clock);
   }
 

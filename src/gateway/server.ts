@@ -186,7 +186,8 @@ async function proxyCall(
         // The pool's refusals carry their answer, `Retry-After` included (the WebSocket path answers the same).
         if (!(error instanceof BerthError)) throw error;
         if (error.code === "client_closed") return;
-        return call.fail(error.code, error.message, error.headers);
+        const denial = { code: error.code, message: error.message, headers: error.headers };
+        return options.guards.refuseThrough(req, res, denial, {}, (code, message, headers) => call.fail(code, message, headers));
       } finally {
         call.queueMs += options.clock.now() - queuedAt;
       }
