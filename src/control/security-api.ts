@@ -20,6 +20,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Context, Hono, MiddlewareHandler } from "hono";
+import { systemClock, type Clock } from "../clock/clock.js";
 import { z } from "zod";
 import { BerthError } from "../errors/codes.js";
 import type { IssuedToken, RateLimit, SecretView, TokenView, WorkspaceLimitRequest, WorkspaceLimitView } from "../wire/control-api.js";
@@ -75,8 +76,10 @@ export interface SecurityApiOptions {
   failedAuth?: FailedAuthLimit;
   /** The client address of a request, as the gateway sees it (`--trust-proxy` applied). */
   clientOf?: (req: IncomingMessage) => string;
-  /** Milliseconds, monotonic: the failed-auth buckets' time. */
-  now?: () => number;
+  /** The failed-auth buckets' time, and the hold on answers to an address over its limit. Default the system clock. */
+  clock?: Clock;
+  /** Milliseconds an answer to an address over its failed-auth limit is held back. Default 1 000. */
+  failedAuthDelayMs?: number;
 }
 
 /**
@@ -87,13 +90,16 @@ export interface SecurityApiOptions {
 export function authenticate(options: SecurityApiOptions): MiddlewareHandler<ApiEnv> {
   const session: Principal = { tokenId: "session", workspace: options.defaultWorkspace, admin: true };
   const sessionSecret = options.sessionToken === undefined ? undefined : Buffer.from(options.sessionToken);
-  const now = options.now ?? (() => performance.now());
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   return async (c, next) => {
     if (c.req.path === "/api/health") return next();
     const incoming = c.env?.incoming;
     const client = incoming && options.clientOf ? options.clientOf(incoming) : "";
     const limited = options.failedAuth?.check(client, now());
     if (limited && !limited.allowed) {
+      // Held back like the gateway's (guards.ts, FAILED_AUTH_DELAY_MS): a flood waits instead of costing a refusal at full speed.
+      await new Promise<void>((resolve) => clock.after(options.failedAuthDelayMs ?? 1_000, resolve));
       c.header("connection", "close");
       throw new BerthError("rate_limited", "too many failed authentications from your address; retry later", {
         headers: { "retry-after": String(limited.retryAfterSeconds) },

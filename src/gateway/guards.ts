@@ -14,7 +14,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Cancel, Clock } from "../clock/clock.js";
-import type { ErrorCode } from "../errors/codes.js";
+import { ERRORS, type ErrorCode } from "../errors/codes.js";
 import type { FailedAuthLimiter, RateLimiter } from "./rate-limiter.js";
 import { REFUSAL_LINGER_MS, sendError } from "./respond.js";
 
@@ -101,7 +101,17 @@ export class Guards {
     const client = this.options.clientOf ? this.options.clientOf(req) : (req.socket.remoteAddress ?? "");
     const denial = this.check(route, req, client);
     if (!denial) return true;
-    this.refuse(req, res, denial, headers);
+    if (denial.delayMs === undefined) {
+      this.refuse(req, res, denial, headers);
+      return false;
+    }
+    // Held back: the status is known now (metrics read it), the answer comes later unless the client leaves.
+    res.statusCode = ERRORS[denial.code].status;
+    const cancel = this.options.clock.after(denial.delayMs, () => {
+      req.socket.off("close", cancel);
+      this.refuse(req, res, denial, headers);
+    });
+    req.socket.once("close", cancel);
     return false;
   }
 
@@ -155,6 +165,7 @@ export class Guards {
         code: "rate_limited",
         message: "Too many failed authentications from your address; retry later.",
         headers: { "retry-after": String(allowed.retryAfterSeconds) },
+        delayMs: FAILED_AUTH_DELAY_MS,
       };
     }
     const key = header(req, PROXY_KEY_HEADER);
@@ -277,7 +288,18 @@ export interface Denial {
   code: ErrorCode;
   message?: string;
   headers?: Record<string, string>;
+  /** Milliseconds to hold the answer back (a tarpit for addresses over their failed-auth limit); absent: answer at once. */
+  delayMs?: number;
 }
+
+/**
+ * Milliseconds the answer to an address over its failed-auth limit is held
+ * back. An HTTP/1.1 client waits for each answer before it sends the next
+ * request on a connection, so a flood of wrong keys slows to one request
+ * per second per connection instead of costing the gateway a refusal at
+ * full speed; what it costs meanwhile is one timer per connection.
+ */
+export const FAILED_AUTH_DELAY_MS = 1_000;
 
 /** Why `watchBody` stopped a body: over the size limit (413), stalled or too slow (408). */
 export type BodyStop = "too_large" | "stalled" | "too_slow";

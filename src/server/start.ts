@@ -176,7 +176,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       defaultWorkspace: options.workspace,
       failedAuth,
       clientOf,
-      now: () => clock.now(),
+      clock,
     },
     logger: logger.child({ component: "control" }),
   });
