@@ -171,6 +171,30 @@ test("an idle container of another pool is retired to make room; minContainers a
   assert.equal(kept.stats().ready, 1, "a.kept keeps its minContainers");
 });
 
+test("a waiting pool takes one idle container per container it lacks, however often it is nudged", { timeout: 10_000 }, async () => {
+  const { driver, make } = cluster(3);
+  driver.slowStops = true;
+  const a = make("a", "a.busy");
+  const first = [0, 1, 2].map(() => watch(a.acquire()));
+  const containers = [0, 1, 2].map((i) => driver.nth(i).ready());
+  await settle();
+  const leases = first.map((w) => w.value() as Lease<FakeUpstream>);
+  const b = make("b", "b.fn");
+  const waiting = watch(b.acquire());
+  assert.equal(driver.starts.length, 3, "b waits: every container is busy");
+  // a's containers go idle one after the other, each a chance for b; b lacks one container, so one goes.
+  for (const lease of leases) lease.release();
+  const asked = containers.filter((c) => c.stoppedWithGraceMs !== undefined);
+  assert.equal(asked.length, 1, "one of a's idle containers was retired for b, not all three");
+  asked[0]!.exit(0);
+  await settle();
+  assert.equal(driver.starts.length, 4, "its slot went to b");
+  driver.nth(3).ready();
+  await settle();
+  assert.equal(waiting.settled(), "resolved");
+  assert.equal(a.stats().ready, 2);
+});
+
 test("a workspace's cap holds its own pools and leaves other workspaces alone", { timeout: 10_000 }, async () => {
   const { driver, capacity, make } = cluster(10);
   capacity.setWorkspaceLimit("a", 2);

@@ -39,6 +39,7 @@ export interface CapacityOptions {
 interface Waiter {
   workspace: string;
   wake: () => void;
+  nudge?: () => void;
 }
 
 /** One workspace's view: what a pool of that workspace uses. */
@@ -47,8 +48,12 @@ export interface WorkspaceCapacity {
   tryReserve(): boolean;
   /** Gives a slot back (the container has exited, or never started). */
   release(): void;
-  /** Calls `wake` once, when a slot may have freed for this workspace; the pool then tries again. */
-  wait(wake: () => void): Cancel;
+  /**
+   * Calls `wake` once, when a slot may have freed for this workspace; the
+   * pool then tries again. `nudge` is called (and the wait kept) when a
+   * container somewhere went idle: the pool may ask for it to be retired.
+   */
+  wait(wake: () => void, nudge?: () => void): Cancel;
   /** Asks for an idle container elsewhere to be retired to make room; false when there is none. */
   reclaim(): boolean;
   /** Says one of this workspace's containers just went idle: if a pool is waiting for a slot, an idle one is retired for it. */
@@ -92,7 +97,7 @@ export class Capacity {
     return {
       tryReserve: () => this.tryReserve(workspace),
       release: () => this.release(workspace),
-      wait: (wake) => this.wait(workspace, wake),
+      wait: (wake, nudge) => this.wait(workspace, wake, nudge),
       reclaim: () => this.reclaim(workspace),
       offer: () => this.offer(),
     };
@@ -114,8 +119,8 @@ export class Capacity {
     this.#wake();
   }
 
-  wait(workspace: string, wake: () => void): Cancel {
-    const waiter: Waiter = { workspace, wake };
+  wait(workspace: string, wake: () => void, nudge?: () => void): Cancel {
+    const waiter: Waiter = { workspace, wake, nudge };
     this.#waiting.push(waiter);
     return () => {
       const index = this.#waiting.indexOf(waiter);
@@ -146,13 +151,16 @@ export class Capacity {
 
   /**
    * A container somewhere went idle. Nothing to do unless a pool waits for
-   * a slot (one array length check); then the longest-idle spare container
-   * in that pool's reach is retired, so the waiter need not wait for a
-   * scale-down window.
+   * a slot (one array length check); then the oldest waiter is nudged, and
+   * asks for the longest-idle spare container in its reach to be retired if
+   * it still lacks one (it counts what was already retired for it), so it
+   * need not wait for a scale-down window.
    */
   offer(): void {
     const first = this.#waiting[0];
-    if (first !== undefined) this.reclaim(first.workspace);
+    if (first === undefined) return;
+    if (first.nudge) first.nudge();
+    else this.reclaim(first.workspace);
   }
 
   #fits(workspace: string): boolean {

@@ -121,6 +121,8 @@ export class Pool<U> implements IdleContainers {
   /** Set while the pool wants a container that no capacity slot is free for. */
   private blocked = false;
   private cancelCapacityWait: Cancel | undefined;
+  /** Containers of other pools retired to make room for this one that have not yet given their slot back. */
+  private reclaiming = 0;
 
   constructor(private readonly options: PoolOptions<U>) {
     this.graceMs = options.exitGraceMs ?? 30_000;
@@ -266,7 +268,9 @@ export class Pool<U> implements IdleContainers {
     const decision = decide(this.options.scaling, observation, now);
     const backingOff = now < this.backoffUntil;
     this.blocked = false;
-    if (!backingOff) for (let i = 0; i < decision.start && this.startContainer(); i += 1);
+    let started = 0;
+    if (!backingOff) while (started < decision.start && this.startContainer()) started += 1;
+    if (this.blocked) this.reclaimFor(decision.start - started);
     for (const id of decision.retire) {
       const member = this.members.get(id);
       if (!member) continue;
@@ -283,7 +287,7 @@ export class Pool<U> implements IdleContainers {
   /** While draining: only the queue may still start containers; idle ones go at once. */
   private reconcileStopping(): void {
     this.blocked = false;
-    if (this.queue.length > 0 && this.liveCount() === 0 && this.options.clock.now() >= this.backoffUntil) this.startContainer();
+    if (this.queue.length > 0 && this.liveCount() === 0 && this.options.clock.now() >= this.backoffUntil && !this.startContainer()) this.reclaimFor(1);
     const now = this.options.clock.now();
     const expiry = this.expireCapacityWaits(now);
     if (expiry !== null) this.cancelWakeup = this.options.clock.after(Math.max(0, expiry - now), () => this.reconcile());
@@ -302,11 +306,15 @@ export class Pool<U> implements IdleContainers {
     const capacity = this.options.capacity;
     if (capacity && !capacity.tryReserve()) {
       this.blocked = true;
-      this.cancelCapacityWait ??= capacity.wait(() => {
-        this.cancelCapacityWait = undefined;
-        this.reconcile();
-      });
-      capacity.reclaim();
+      this.cancelCapacityWait ??= capacity.wait(
+        () => {
+          this.cancelCapacityWait = undefined;
+          // A slot freed, most likely by one of the containers retired for us.
+          this.reclaiming = Math.max(0, this.reclaiming - 1);
+          this.reconcile();
+        },
+        () => this.reconcile(),
+      );
       return false;
     }
     nextContainerNumber += 1;
@@ -324,6 +332,17 @@ export class Pool<U> implements IdleContainers {
   }
 
   /**
+   * Asks capacity to retire idle containers of other pools for the
+   * `missing` containers this pool could not start, counting those already
+   * retired for it and still exiting, so that a pool reconciled many times
+   * while it waits does not empty the server of idle containers.
+   */
+  private reclaimFor(missing: number): void {
+    const capacity = this.options.capacity;
+    while (capacity && this.reclaiming < missing && capacity.reclaim()) this.reclaiming += 1;
+  }
+
+  /**
    * While the pool is blocked on capacity: fails the inputs that have
    * waited `capacityWaitMs` (503 `at_capacity`) and returns when the next
    * one will have, or null when nothing is waiting on capacity.
@@ -332,6 +351,7 @@ export class Pool<U> implements IdleContainers {
     if (!this.blocked) {
       this.cancelCapacityWait?.();
       this.cancelCapacityWait = undefined;
+      this.reclaiming = 0;
       return null;
     }
     const waitMs = this.options.capacityWaitMs ?? 30_000;

@@ -19,7 +19,10 @@ export class FakeContainer implements Container {
   stoppedWithGraceMs: number | undefined;
   private end!: (exit: ContainerExit) => void;
 
-  constructor(readonly id: string) {
+  constructor(
+    readonly id: string,
+    private readonly slowStop = false,
+  ) {
     this.endpoint = { socketPath: `/fake/${id}.sock` };
     this.exited = new Promise((resolve) => (this.end = resolve));
   }
@@ -30,7 +33,8 @@ export class FakeContainer implements Container {
 
   stop(graceMs: number): Promise<ContainerExit> {
     this.stoppedWithGraceMs = graceMs;
-    this.end({ code: 0, signal: null });
+    // A container that takes its time to exit (its `exit` hook runs) ends when the test calls `exit`.
+    if (!this.slowStop) this.end({ code: 0, signal: null });
     return this.exited;
   }
 }
@@ -45,13 +49,15 @@ export interface PendingStart {
 export class FakeDriver implements RuntimeDriver {
   readonly name = "fake";
   readonly starts: PendingStart[] = [];
+  /** Containers started from now on exit only when the test says, even when asked to stop. */
+  slowStops = false;
 
   start(spec: ContainerSpec): Promise<Container> {
     return new Promise((resolve, reject) => {
       this.starts.push({
         spec,
         ready: () => {
-          const container = new FakeContainer(spec.id);
+          const container = new FakeContainer(spec.id, this.slowStops);
           resolve(container);
           return container;
         },
