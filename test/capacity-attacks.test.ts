@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { test, type TestContext } from "node:test";
+import { berth, tempHome } from "./support/cli.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 import { statusOf } from "./support/raw-http.js";
 
@@ -88,9 +89,12 @@ test("many parameter values: never more containers than the cap; the rest wait a
   assert.ok((await live(platform)).coldStarts <= 3, "no container started beyond the cap");
 });
 
-test("a workspace's own cap holds below the server's, and applies at once", { timeout: 60_000 }, async (t) => {
+test("a workspace's own cap (berth workspace limit --containers) holds below the server's, and applies at once", { timeout: 60_000 }, async (t) => {
   const { platform, param } = await setup(t);
-  const view = await platform.client.setWorkspaceLimit("test", { containers: 1 });
+  const cli = berth(t, ["workspace", "limit", "test", "--containers", "1", "--server", platform.server.url, "--token", platform.token], { BERTH_HOME: tempHome(t) });
+  assert.equal(await cli.exited, 0, cli.output());
+  assert.match(cli.output(), /containers: 1 \(the server's cap: 3\)/);
+  const view = await platform.client.workspaceLimit("test");
   assert.equal(view.containers, 1);
   assert.equal(view.serverContainers, 3);
   const answers = Promise.all(Array.from({ length: 4 }, (_, i) => request(`${param}?v=w-${i}`).then((r) => r.status)));

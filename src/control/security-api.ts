@@ -245,13 +245,17 @@ function storedLimit(options: SecurityApiOptions, workspace: string): WorkspaceL
 /** `request` over `current`: given fields replace, `null` clears, absent ones stay; a rate alone gets a burst of 5 s worth. */
 export function mergeLimit(current: WorkspaceLimit, request: WorkspaceLimitRequest): WorkspaceLimit {
   const pair = (rate: number | null | undefined, burst: number | null | undefined, old: [number?, number?]): [number?, number?] => {
-    if (rate === null || (rate === undefined && burst === null)) return [];
+    if (rate === null) return [];
     const newRate = rate ?? old[0];
     if (newRate === undefined) {
-      if (burst !== undefined) throw new BerthError("invalid_input", "a burst needs a rate: give both", { details: { issues: [{ loc: ["burst"], message: "needs a rate" }] } });
+      if (typeof burst === "number") {
+        throw new BerthError("invalid_input", "a burst needs a rate: give both", { details: { issues: [{ loc: ["burst"], message: "needs a rate" }] } });
+      }
       return [];
     }
-    return [newRate, burst ?? (rate !== undefined ? Math.max(1, Math.ceil(newRate * 5)) : old[1])];
+    // A new rate, or a burst cleared with null, gets 5 s worth; otherwise the burst given, or the one stored.
+    const fiveSeconds = Math.max(1, Math.ceil(newRate * 5));
+    return [newRate, typeof burst === "number" ? burst : burst === null || rate !== undefined ? fiveSeconds : old[1]];
   };
   const [rate, burst] = pair(request.rate, request.burst, [current.rate, current.burst]);
   const [clientRate, clientBurst] = pair(request.clientRate, request.clientBurst, [current.clientRate, current.clientBurst]);
