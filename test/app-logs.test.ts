@@ -76,8 +76,10 @@ test("a request's lines carry its request id, found with --request; one access l
     assert.equal(access.status, 200);
     assert.equal(access.method, "GET");
     assert.ok(access.durationMs >= 20, `${access.durationMs} ms`);
-    assert.ok(access.coldStartMs > 0, "these requests waited for the first container to start");
   }
+  // At least the first waited for the container's start; later ones may have found it ready.
+  const colds = await Promise.all(ids.map(async (id) => (await entries(platform, "talk", { requestId: id })).at(-1)!.access!.coldStartMs));
+  assert.ok(colds.some((ms) => ms > 0), `cold starts: ${colds.join(", ")}`);
   assert.ok(!JSON.stringify(await entries(platform, "talk")).includes("s3cret-query-value"));
   assert.ok(!JSON.stringify(await entries(platform, "talk")).includes("forged-1"));
 
