@@ -315,7 +315,7 @@ export class Platform {
       log: (container, line, stream) =>
         this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
       onEvent: (event) => this.options.onPoolEvent?.(identity, event),
-      attach: (endpoint) => new Upstream(endpoint),
+      attach: (endpoint, log) => new Upstream(endpoint, log),
       detach: (upstream) => upstream.close(),
       now: this.now,
     };

@@ -20,6 +20,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 import { AbortFlag } from "./abort-flag.js";
+import type { CrashScope } from "./crash-guard.js";
 import { sendError } from "./respond.js";
 import type { ResponseSink } from "./upstream.js";
 
@@ -106,7 +107,7 @@ export class CallRegistry {
  * One proxied request. The proxy writes the response into it as into a
  * `ServerResponse`; where the bytes go is decided when the head arrives.
  */
-export class Call implements ResponseSink {
+export class Call implements ResponseSink, CrashScope {
   /** The result URL's id, drawn only when the call is parked (most calls never are). */
   id = "";
   /** Aborts the upstream work: the client left before a 303, an unclaimed result expired, or a follower left mid-stream. */
@@ -144,7 +145,6 @@ export class Call implements ResponseSink {
 
   writeHead(status: number, headers: string[]): void {
     clearTimeout(this.deferTimer);
-    this.status = status;
     if (!this.parked) {
       this.res.writeHead(status, headers);
       this.sink = this.res;
@@ -153,6 +153,8 @@ export class Call implements ResponseSink {
       this.sink = body;
       this.ready({ status, headers, body });
     }
+    // Only once the head is out: a head that could not be written still leaves room for an error answer.
+    this.status = status;
     for (const listener of this.drainListeners) this.sink.on("drain", listener);
   }
 
@@ -192,7 +194,15 @@ export class Call implements ResponseSink {
   cut(): void {
     clearTimeout(this.deferTimer);
     if (this.result) this.result.body.destroy();
-    else if (!this.parked) this.res.destroy();
+    // An answer already complete (an error just sent) is left to reach the client.
+    else if (!this.parked && !this.res.writableEnded) this.res.destroy();
+  }
+
+  /** An unexpected exception while serving this call (crash-guard.ts): 500, or a cut response; the upstream work stops. */
+  crashed(error: unknown): void {
+    console.error(`gateway: unexpected error in request ${this.extraHeaders["berth-request-id"] ?? ""}`, error);
+    this.fail("internal_error");
+    this.abort();
   }
 
   /** Stops the delay once the call is over, however it ended. */

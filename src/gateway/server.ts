@@ -32,6 +32,7 @@ import type { FunctionService, ServiceIdentity } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
 import { CallRegistry, type Call } from "./calls.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
+import { guardSocket, type CrashScope } from "./crash-guard.js";
 import type { BodyWatch, Guards } from "./guards.js";
 import { hardenServer, serverOptions } from "./hardening.js";
 import { resolveParams, type ParamsResult } from "./params.js";
@@ -125,6 +126,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   const arrived = performance.now();
   const host = classifyHost(req.headers.host, options.domain);
   if (host.kind === "control") {
+    guardSocket(req.socket, new ResponseScope(res));
     if (expectsContinue) res.writeContinue();
     return options.control(req, res);
   }
@@ -141,6 +143,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   if (expectsContinue) res.writeContinue();
 
   const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
+  guardSocket(req.socket, call);
   try {
     await proxyCall(options, service, selected, call, req, res, requestId);
   } finally {
@@ -196,8 +199,12 @@ async function proxyCall(
         const stopped = body?.stopped();
         if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));
         else if (timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
-        else if (!call.signal.aborted) call.fail("upstream_failed");
-        else call.cut();
+        else if (call.signal.aborted) call.cut();
+        else if (error instanceof UpstreamError) call.fail(error.code, error.clientMessage);
+        else {
+          console.error(`gateway: unexpected error in request ${requestId}`, error);
+          call.fail("internal_error");
+        }
         return;
       }
     }
@@ -207,3 +214,13 @@ async function proxyCall(
 }
 
 const NO_TRUSTED_PROXIES = new TrustedProxies();
+
+/** A request of the control plane: an unexpected exception ends it with 500 (or a cut response). */
+class ResponseScope implements CrashScope {
+  constructor(private readonly res: ServerResponse) {}
+
+  crashed(error: unknown): void {
+    console.error(`gateway: unexpected error in ${this.res.req.method} ${this.res.req.url}`, error);
+    sendError(this.res, "internal_error");
+  }
+}

@@ -23,8 +23,8 @@ export interface PoolOptions<U> {
   containerSpec(id: string): ContainerSpec;
   /** Receives container output and the pool's own events. */
   log(containerId: string, line: string, stream: "stdout" | "stderr" | "system"): void;
-  /** Opens the gateway's connection to a ready container. */
-  attach(endpoint: ContainerEndpoint): U;
+  /** Opens the gateway's connection to a ready container; `log` writes a system line to that container's log. */
+  attach(endpoint: ContainerEndpoint, log: (line: string) => void): U;
   /** Closes it when the container leaves the pool. */
   detach(upstream: U): void;
   now(): number;
@@ -297,7 +297,7 @@ export class Pool<U> {
 
   private onReady(member: Member<U>, container: Container): void {
     member.container = container;
-    member.upstream = this.options.attach(container.endpoint);
+    member.upstream = this.options.attach(container.endpoint, (line) => this.options.log(member.id, line, "system"));
     member.phase = "ready";
     member.idleSince = this.options.now();
     this.consecutiveFailures = 0;

@@ -18,6 +18,7 @@ import { loadOrCreateKey } from "../control/crypto.js";
 import { SecretService } from "../control/secrets.js";
 import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
 import { TrustedProxies } from "../gateway/client-ip.js";
+import { installCrashGuard } from "../gateway/crash-guard.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
 import { RateLimiter, type RateLimit } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
@@ -135,6 +136,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     calls,
     observer: metrics,
   });
+  const uninstallCrashGuard = installCrashGuard();
   await new Promise<void>((resolve, reject) => {
     gateway.once("error", reject);
     gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
@@ -158,6 +160,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await driver.close();
         store.close();
         security.close();
+        uninstallCrashGuard();
       })();
       return closing;
     },
