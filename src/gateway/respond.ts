@@ -2,6 +2,7 @@
 import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
+import type { CrashScope } from "./crash-guard.js";
 
 export function sendError(
   res: ServerResponse,
@@ -37,4 +38,14 @@ export function sendSocketError(socket: Duplex, code: ErrorCode, message: string
   const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
   timer.unref();
   socket.once("close", () => clearTimeout(timer));
+}
+
+/** A request without a call of its own (control plane, upgrade handshakes): an unexpected exception ends it with 500. */
+export class ResponseScope implements CrashScope {
+  constructor(private readonly res: ServerResponse) {}
+
+  crashed(error: unknown): void {
+    console.error(`gateway: unexpected error in ${this.res.req.method} ${this.res.req.url}`, error);
+    sendError(this.res, "internal_error");
+  }
 }

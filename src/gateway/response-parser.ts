@@ -89,6 +89,25 @@ CHAR_CLASS[0x20] = VALUE;
 CHAR_CLASS[0x09] = VALUE;
 for (const char of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") CHAR_CLASS[char.charCodeAt(0)]! |= TOKEN;
 
+/** Whether `name` may be a field name (RFC 9110 §5.1: a token). */
+export function isFieldName(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let i = 0; i < name.length; i += 1) {
+    const code = name.charCodeAt(i);
+    if (code > 0xff || (CHAR_CLASS[code]! & TOKEN) === 0) return false;
+  }
+  return true;
+}
+
+/** Whether `value` may be a field value or reason phrase: visible characters, spaces, tabs and obs-text only. */
+export function isFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i += 1) {
+    const code = value.charCodeAt(i);
+    if (code > 0xff || (CHAR_CLASS[code]! & VALUE) === 0) return false;
+  }
+  return true;
+}
+
 const CR = 0x0d;
 const LF = 0x0a;
 

@@ -32,13 +32,13 @@ import type { FunctionService, ServiceIdentity } from "../router/service.js";
 import { PoolError } from "../router/pool.js";
 import { CallRegistry, type Call } from "./calls.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
-import { guardSocket, type CrashScope } from "./crash-guard.js";
+import { guardSocket } from "./crash-guard.js";
 import type { BodyWatch, Guards } from "./guards.js";
 import { hardenServer, serverOptions } from "./hardening.js";
 import { resolveParams, type ParamsResult } from "./params.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
-import { sendError } from "./respond.js";
+import { ResponseScope, sendError } from "./respond.js";
 import { createUpgradeHandler } from "./upgrade.js";
 
 export interface RouteLookup {
@@ -215,12 +215,3 @@ async function proxyCall(
 
 const NO_TRUSTED_PROXIES = new TrustedProxies();
 
-/** A request of the control plane: an unexpected exception ends it with 500 (or a cut response). */
-class ResponseScope implements CrashScope {
-  constructor(private readonly res: ServerResponse) {}
-
-  crashed(error: unknown): void {
-    console.error(`gateway: unexpected error in ${this.res.req.method} ${this.res.req.url}`, error);
-    sendError(this.res, "internal_error");
-  }
-}

@@ -9,17 +9,20 @@
  *   404      404       401 / 429 / 431, 413        400          422       503       502 / the app's own refusal
  *
  * The handshake step also refuses simple endpoints (webEndpoint), which
- * serve no WebSockets, before a container is involved.
+ * serve no WebSockets, and malformed `Sec-WebSocket-Protocol` lists, before
+ * a container is involved. Once a lease is taken, every way out gives it
+ * back: the relay's `done`, or the catch below if starting the relay throws.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { classifyHost } from "../control/labels.js";
 import { PoolError } from "../router/pool.js";
 import type { FunctionService } from "../router/service.js";
+import { guardSocket } from "./crash-guard.js";
 import { resolveParams } from "./params.js";
-import { sendError } from "./respond.js";
+import { ResponseScope, sendError } from "./respond.js";
 import type { Upstream } from "./upstream.js";
-import { isWebSocketHandshake, relayWebSocket, upgradeResponse } from "./websocket.js";
+import { handshakeProblem, relayWebSocket, upgradeResponse } from "./websocket.js";
 
 export interface UpgradeDeps {
   domain: string;
@@ -38,6 +41,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
   return (req, socket, head) => {
     socket.on("error", () => socket.destroy());
     const res = upgradeResponse(req, socket);
+    guardSocket(socket, new ResponseScope(res));
     // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
     if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
     handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
@@ -60,9 +64,8 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
   const idHeader = deps.requestId();
   const idHeaders = { [idHeader[0]]: idHeader[1] };
   if (!deps.admit(service, req, res, idHeaders)) return;
-  if (!isWebSocketHandshake(req)) {
-    return sendError(res, "bad_request", "Only RFC 6455 WebSocket upgrades (GET, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid key) are accepted.");
-  }
+  const problem = handshakeProblem(req);
+  if (problem) return sendError(res, "bad_request", problem, idHeaders);
   if (service.manifest.kind === "endpoint") {
     return sendError(res, "bad_request", "Simple endpoints (webEndpoint) do not accept WebSockets; serve them with fetchApp, nodeApp or webServer.");
   }
@@ -84,13 +87,19 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
   } finally {
     socket.off("close", onGone);
   }
-  relayWebSocket(req, socket, head, {
-    endpoint: lease.upstream.endpoint,
-    headers: deps.headersFor(req),
-    idleMs: service.timeoutMs,
-    drain: service.drainSignal,
-    responseHeaders: [idHeader],
-    upstreamFailed: () => sendError(res, "upstream_failed", "The function's container failed to accept the WebSocket connection.", idHeaders),
-    done: () => lease.release(),
-  });
+  try {
+    relayWebSocket(req, socket, head, {
+      endpoint: lease.upstream.endpoint,
+      headers: deps.headersFor(req),
+      idleMs: service.timeoutMs,
+      drain: service.drainSignal,
+      responseHeaders: [idHeader],
+      upstreamFailed: () => sendError(res, "upstream_failed", "The function's container failed to accept the WebSocket connection.", idHeaders),
+      done: () => lease.release(),
+    });
+  } catch (error) {
+    // Releasing twice is harmless (the pool ignores it); keeping a slot forever would jam the function.
+    lease.release();
+    throw error;
+  }
 }

@@ -330,22 +330,32 @@ class Exchange {
     }
     this.retryable = false;
     socket.write(head);
+    // Body events come from Node's stream machinery (often a nextTick, not a socket callback), where the crash guard
+    // could not tell whose an exception is: it is caught here and stays this request's.
     const onData = (chunk: Buffer) => {
-      // All three parts of a chunk are written whatever `write` returns: `false` only asks us to pause after them.
-      if (chunked) {
-        socket.write(`${chunk.length.toString(16)}\r\n`);
-        socket.write(chunk);
-      }
-      const ok = socket.write(chunked ? "\r\n" : chunk);
-      if (!ok) {
-        req.pause();
-        socket.once("drain", () => req.resume());
+      try {
+        // All three parts of a chunk are written whatever `write` returns: `false` only asks us to pause after them.
+        if (chunked) {
+          socket.write(`${chunk.length.toString(16)}\r\n`);
+          socket.write(chunk);
+        }
+        const ok = socket.write(chunked ? "\r\n" : chunk);
+        if (!ok) {
+          req.pause();
+          socket.once("drain", () => req.resume());
+        }
+      } catch (error) {
+        this.crashed(error);
       }
     };
     req.on("data", onData);
     req.once("end", () => {
       req.off("data", onData);
-      if (chunked) socket.write("0\r\n\r\n");
+      try {
+        if (chunked) socket.write("0\r\n\r\n");
+      } catch (error) {
+        this.crashed(error);
+      }
     });
   }
 
