@@ -144,7 +144,7 @@ test("a container that closes mid-handshake, or answers with a malformed head: 5
     for (let i = 0; i < 3; i += 1) {
       const answer = await rawUpgrade(t, url(fn), []);
       assert.equal(answer.status, 502, `${fn}: ${answer.text}`);
-      assert.doesNotMatch(answer.text, /\x01/, "the container's malformed header never reaches the client");
+      assert.ok(!answer.text.includes("\x01"), "the container's malformed header never reaches the client");
     }
     await waitFor(`${fn}'s slot released`, () => inFlight(platform, fn) === 0);
     assert.equal(await (await request(url(fn))).text(), "plain ok");
