@@ -67,6 +67,11 @@ async function deploy(t: TestContext): Promise<{ platform: TestPlatform; url: (f
   return { platform, url: (fn) => platform.url(result, fn) };
 }
 
+/** A plain GET, bounded: a slot leaked by a failed upgrade would make it wait in the queue forever. */
+async function plain(url: string): Promise<string> {
+  return (await request(url, { signal: AbortSignal.timeout(20_000) })).text();
+}
+
 function inFlight(platform: TestPlatform, fn: string): number {
   const stats = platform.server.platform.stats("test", "wsfail").find((s) => s.function === fn)!;
   return stats.pools.reduce((sum, pool) => sum + pool.inFlight, 0);
@@ -113,7 +118,7 @@ test("malformed Sec-WebSocket-Protocol lists get 400 before the queue; maxContai
   assert.equal(inFlight(platform, "chat"), 0);
 
   // A third request, a plain one and then two sockets at once: both containers' slots are free.
-  assert.equal(await (await request(url("chat"))).text(), "plain ok");
+  assert.equal(await plain(url("chat")), "plain ok");
   const first = await connectWs(t, url("chat"), {}, ["chat", "v2"]);
   const second = await connectWs(t, url("chat"), {}, ["v2"]);
   assert.equal(first.protocol, "chat");
@@ -127,7 +132,7 @@ test("malformed Sec-WebSocket-Protocol lists get 400 before the queue; maxContai
 
 test("a container that never answers the upgrade: 502 at the handshake timeout, and its only slot is released", async (t) => {
   const { platform, url } = await deploy(t);
-  assert.equal(await (await request(url("silent"))).text(), "plain ok");
+  assert.equal(await plain(url("silent")), "plain ok");
   const answer = await rawUpgrade(t, url("silent"), []);
   assert.equal(answer.status, 502, answer.text);
   assert.match(answer.text, /failed to accept the WebSocket connection/);
@@ -135,7 +140,7 @@ test("a container that never answers the upgrade: 502 at the handshake timeout, 
   assert.ok(answer.ms >= 1500 && answer.ms < 12_000, `answered after ${answer.ms} ms`);
   await waitFor("the slot released", () => inFlight(platform, "silent") === 0);
   // maxContainers 1, maxInputs 1: a leaked slot would make this wait forever.
-  assert.equal(await (await request(url("silent"))).text(), "plain ok");
+  assert.equal(await plain(url("silent")), "plain ok");
 });
 
 test("a container that closes mid-handshake, or answers with a malformed head: 502, slot released", async (t) => {
@@ -147,6 +152,6 @@ test("a container that closes mid-handshake, or answers with a malformed head: 5
       assert.ok(!answer.text.includes("\x01"), "the container's malformed header never reaches the client");
     }
     await waitFor(`${fn}'s slot released`, () => inFlight(platform, fn) === 0);
-    assert.equal(await (await request(url(fn))).text(), "plain ok");
+    assert.equal(await plain(url(fn)), "plain ok");
   }
 });
