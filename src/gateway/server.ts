@@ -70,13 +70,19 @@ export interface RequestObserver {
 
 export const REQUEST_ID_HEADER = "berth-request-id";
 
+/** The gateway's HTTP server. */
+export interface Gateway extends Server {
+  /** Cuts every open WebSocket at once; `close` and `closeAllConnections` do not reach upgraded connections. */
+  closeWebSockets(): void;
+}
+
 /** Tries per request when containers turn out to be unreachable before answering. */
 const MAX_ATTEMPTS = 3;
 
 const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
 
-export function createGateway(options: GatewayOptions): Server {
+export function createGateway(options: GatewayOptions): Gateway {
   const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     handle(options, req, res, expectsContinue).catch((error: unknown) => {
       console.error("gateway: unexpected error", error);
@@ -87,18 +93,16 @@ export function createGateway(options: GatewayOptions): Server {
   hardenServer(server, options.guards.limits);
   // `Expect: 100-continue` is answered only once the guards pass, so a refused upload is never sent.
   server.on("checkContinue", listener(true));
-  server.on(
-    "upgrade",
-    createUpgradeHandler({
-      domain: options.domain,
-      routes: options.routes,
-      headersFor: (req) => upstreamHeaders(options, req),
-      requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
-      admit: (service, req, res, idHeaders) => admit(options.guards, service, req, res, idHeaders),
-      plain: listener(false),
-    }),
-  );
-  return server;
+  const upgrades = createUpgradeHandler({
+    domain: options.domain,
+    routes: options.routes,
+    headersFor: (req) => upstreamHeaders(options, req),
+    requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
+    admit: (service, req, res, idHeaders) => admit(options.guards, service, req, res, idHeaders),
+    plain: listener(false),
+  });
+  server.on("upgrade", upgrades.handle);
+  return Object.assign(server, { closeWebSockets: upgrades.closeAll });
 }
 
 function nextRequestId(): string {

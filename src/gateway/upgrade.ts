@@ -37,17 +37,32 @@ export interface UpgradeDeps {
   plain(req: IncomingMessage, res: ServerResponse): void;
 }
 
-export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return (req, socket, head) => {
-    socket.on("error", () => socket.destroy());
-    const res = upgradeResponse(req, socket);
-    guardSocket(socket, new ResponseScope(res));
-    // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
-    if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
-    handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
-      console.error("gateway: unexpected error in a WebSocket upgrade", error);
-      sendError(res, "internal_error");
-    });
+export interface UpgradeHandler {
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Cuts every upgraded connection still open (shutdown: a WebSocket peer that ignores its close frame must not hold it up). */
+  closeAll(): void;
+}
+
+export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
+  // Upgraded sockets leave the HTTP server's connection tracking, so `closeAllConnections` does not reach them.
+  const open = new Set<Duplex>();
+  return {
+    handle(req, socket, head) {
+      socket.on("error", () => socket.destroy());
+      open.add(socket);
+      socket.once("close", () => open.delete(socket));
+      const res = upgradeResponse(req, socket);
+      guardSocket(socket, new ResponseScope(res));
+      // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
+      if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
+      handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
+        console.error("gateway: unexpected error in a WebSocket upgrade", error);
+        sendError(res, "internal_error");
+      });
+    },
+    closeAll() {
+      for (const socket of open) socket.destroy();
+    },
   };
 }
 

@@ -59,7 +59,7 @@ export interface ServerOptions {
   callDelayMs?: number;
   /** Milliseconds a finished call's result waits at its result URL. Default 60 000. */
   callResultTtlMs?: number;
-  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. */
+  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. `close` ends within this plus 5 s. */
   exitGraceMs?: number;
 }
 
@@ -75,6 +75,17 @@ export interface RunningServer {
 }
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
+
+const DEFAULT_EXIT_GRACE_MS = 30_000;
+/** Milliseconds an open WebSocket gets to answer its 1001 close frame at shutdown before it is cut. */
+const WEBSOCKET_CLOSE_MS = 1_000;
+/**
+ * `close` ends within the exit grace plus this, whatever is stuck: in-flight
+ * requests are cut at once, WebSockets after WEBSOCKET_CLOSE_MS, `exit`
+ * hooks are killed 2 s after the grace (process-driver.ts), and anything
+ * still holding a container after that is stopped by force.
+ */
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true });
@@ -156,7 +167,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
-        await platform.close();
+        // Draining sends every open WebSocket a 1001 close frame; a peer that has not answered it soon is cut.
+        const drained = platform.close();
+        const cutWebSockets = setTimeout(() => gateway.closeWebSockets(), WEBSOCKET_CLOSE_MS);
+        const graceMs = options.exitGraceMs ?? DEFAULT_EXIT_GRACE_MS;
+        let deadline: NodeJS.Timeout | undefined;
+        const late = await Promise.race([
+          drained.then(() => false),
+          new Promise<boolean>((resolve) => (deadline = setTimeout(() => resolve(true), graceMs + SHUTDOWN_MARGIN_MS))),
+        ]);
+        clearTimeout(deadline);
+        clearTimeout(cutWebSockets);
+        if (late) console.error(`berth: shutdown still waiting after ${(graceMs + SHUTDOWN_MARGIN_MS) / 1000} s; stopping every container now`);
+        gateway.closeWebSockets();
+        // Stops whatever is left at once: containers of a drain that never ended, warm agents.
         await driver.close();
         store.close();
         security.close();
