@@ -17,6 +17,10 @@
  *                                            bad framing                                413 chunked body over the limit
  *                                                                                       408 body stalled
  *
+ * Every proxied response carries `berth-request-id` and `server-timing`
+ * (`serverTiming` below: the wait for a slot, and the cold start when the
+ * request waited for one).
+ *
  * Auth comes before the rate limit so that strangers cannot spend a
  * workspace's budget, and before result URLs and params so that they reach
  * nothing of a protected function. `result URL` answers
@@ -69,6 +73,7 @@ export interface RequestObserver {
 }
 
 export const REQUEST_ID_HEADER = "berth-request-id";
+export const SERVER_TIMING_HEADER = "server-timing";
 
 /** The gateway's HTTP server. */
 export interface Gateway extends Server {
@@ -167,6 +172,7 @@ async function proxyCall(
   requestId: string,
 ): Promise<void> {
   const headers = upstreamHeaders(options, req);
+  let coldStartMs = 0;
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   let body: BodyWatch | undefined;
@@ -185,6 +191,7 @@ async function proxyCall(
       } finally {
         call.queueMs += performance.now() - queuedAt;
       }
+      coldStartMs += lease.coldStartMs;
       // `timeout` bounds the call from its first slot, not its time in the queue.
       timer ??= setTimeout(() => {
         timedOut = true;
@@ -193,7 +200,8 @@ async function proxyCall(
       try {
         // Attached in the same tick as the upstream's reader, so neither misses a chunk.
         body ??= options.guards.watchBody(req, () => call.abort());
-        await lease.upstream.forward(req, call, headers, [REQUEST_ID_HEADER, requestId], call.signal);
+        const extra = [REQUEST_ID_HEADER, requestId, SERVER_TIMING_HEADER, serverTiming(call.queueMs, coldStartMs)];
+        await lease.upstream.forward(req, call, headers, extra, call.signal);
         lease.release();
         return;
       } catch (error) {
@@ -218,4 +226,16 @@ async function proxyCall(
 }
 
 const NO_TRUSTED_PROXIES = new TrustedProxies();
+
+/**
+ * The `server-timing` of a proxied response (W3C Server Timing): how long
+ * the request waited for a container slot, in milliseconds, split into
+ * `cold-start` (the part spent on the start of the container that served
+ * it, present only then) and `queue` (the rest). The two add up to the wait
+ * that `berth_queue_wait_seconds` counts. E.g. `queue;dur=0.2, cold-start;dur=14.8`.
+ */
+export function serverTiming(waitMs: number, coldStartMs: number): string {
+  const queue = `queue;dur=${Math.max(0, waitMs - coldStartMs).toFixed(1)}`;
+  return coldStartMs > 0 ? `${queue}, cold-start;dur=${coldStartMs.toFixed(1)}` : queue;
+}
 

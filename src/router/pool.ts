@@ -55,6 +55,12 @@ export interface Lease<U> {
   readonly containerId: string;
   readonly upstream: U;
   /**
+   * Milliseconds of this input's wait that it spent on its container's
+   * start: the overlap of its time in the queue with the container's start
+   * (start request → ready). 0 when it got a container that was already running.
+   */
+  readonly coldStartMs: number;
+  /**
    * Gives the slot back; call exactly once. `broken`: the container could
    * not be reached, so it takes no more inputs and is stopped.
    */
@@ -67,6 +73,8 @@ interface Member<U> {
   inFlight: number;
   idleSince: number | null;
   startedAt: number;
+  /** When it became ready; 0 before. */
+  readyAt: number;
   container?: Container;
   upstream?: U;
 }
@@ -79,6 +87,8 @@ export interface AbortLike {
 }
 
 interface Waiter<U> {
+  /** `now()` when it joined the queue. */
+  queuedAt: number;
   resolve(lease: Lease<U>): void;
   reject(error: PoolError): void;
   signal?: AbortLike;
@@ -142,7 +152,7 @@ export class Pool<U> {
       return Promise.reject(new PoolError("startup_failed", this.lastError ?? "the function failed to start", wait));
     }
     return new Promise<Lease<U>>((resolve, reject) => {
-      const waiter: Waiter<U> = { resolve, reject, signal };
+      const waiter: Waiter<U> = { queuedAt: now, resolve, reject, signal };
       if (signal) {
         waiter.onAbort = () => {
           this.removeWaiter(waiter);
@@ -194,13 +204,14 @@ export class Pool<U> {
     return best;
   }
 
-  private lease(member: Member<U>): Lease<U> {
+  private lease(member: Member<U>, coldStartMs = 0): Lease<U> {
     member.inFlight += 1;
     member.idleSince = null;
     let released = false;
     return {
       containerId: member.id,
       upstream: member.upstream!,
+      coldStartMs,
       release: (broken = false) => {
         if (released) return;
         released = true;
@@ -224,7 +235,9 @@ export class Pool<U> {
       if (!member) return;
       const waiter = this.queue.shift()!;
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
-      waiter.resolve(this.lease(member));
+      // Dispatched only once the container is ready, so the wait covered its start from max(queued, started) to ready.
+      const coldStartMs = Math.max(0, member.readyAt - Math.max(waiter.queuedAt, member.startedAt));
+      waiter.resolve(this.lease(member, coldStartMs));
     }
   }
 
@@ -284,7 +297,7 @@ export class Pool<U> {
   private startContainer(): void {
     nextContainerNumber += 1;
     const id = `c${nextContainerNumber.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.now() };
+    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.now(), readyAt: 0 };
     this.members.set(id, member);
     this.coldStarts += 1;
     this.options.onEvent?.({ type: "starting", containerId: id });
@@ -300,6 +313,7 @@ export class Pool<U> {
     member.upstream = this.options.attach(container.endpoint, (line) => this.options.log(member.id, line, "system"));
     member.phase = "ready";
     member.idleSince = this.options.now();
+    member.readyAt = member.idleSince;
     this.consecutiveFailures = 0;
     const startMs = this.options.now() - member.startedAt;
     this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
