@@ -4,7 +4,7 @@
  *   bare          a bare node:http server running it: the baseline
  *   gateway→node  through berth's gateway to the `node` function (nodeApp) running it
  *   gateway→hello through the gateway to the `hello` simple endpoint (same answer, through the SDK)
- *   undici proxy  node:http + undici `Pool.request` (support/undici-proxy.ts) in front of the bare server: a reference
+ *   undici proxy  node:http + undici `Pool.request`, body buffered (support/undici-proxy.ts), in front of the bare server: a reference
  *
  * Closed loop (wrk -t1, 50 connections), rounds in alternating order,
  * medians. Also the CPU each process spent per request, read from /proc:
@@ -30,7 +30,7 @@ const LABELS: Record<Side, string> = {
   bare: "bare node:http (the handler)",
   "gateway→node": "berth gateway → nodeApp (the same handler)",
   "gateway→hello": "berth gateway → webEndpoint hello (same answer)",
-  "undici proxy": "undici proxy → bare node:http (reference)",
+  "undici proxy": "undici proxy (buffering) → bare node:http",
 };
 
 interface Measured {

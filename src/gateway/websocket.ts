@@ -14,6 +14,7 @@
  * handshake timeout), a client that leaves, an unexpected exception
  * (crash-guard.ts), calls `done` exactly once, which gives the lease back.
  */
+import { setMaxListeners } from "node:events";
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -200,6 +201,8 @@ function bridge(client: WebSocket, upstream: WebSocket, options: RelayOptions, f
     closeWith(upstream, code, reason);
   };
   const onDrain = () => closeBoth(CLOSE_GOING_AWAY, "the function is being redeployed or stopped");
+  // One listener per open socket of the version: more than Node's default 10 is normal, not a leak.
+  setMaxListeners(0, options.drain);
   options.drain.addEventListener("abort", onDrain, { once: true });
   if (options.drain.aborted) onDrain();
   armIdle(options.idleMs);
