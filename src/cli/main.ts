@@ -63,6 +63,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--burst <n>", "burst per workspace (default 5 s worth: 1000)")
     .option("--max-body <size>", "largest request body, e.g. 4GiB, 100MiB (default 4GiB)")
     .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
+    .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
     .action(serverCommand);
 
   clientOptions(

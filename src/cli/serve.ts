@@ -8,10 +8,12 @@ import { watch, type FSWatcher } from "chokidar";
 import { resolve } from "node:path";
 import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer, type RunningServer } from "../server/start.js";
-import { ApiClient, CliError } from "./client.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
-import { formatLog, green, red, status } from "./output.js";
-import { CodeError, ship } from "./ship.js";
+import { BerthError, systemCode } from "../errors/codes.js";
+import { ApiClient } from "./client.js";
+import { createLogger } from "../logging/logger.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
+import { formatError, formatLog, green, red, status } from "./output.js";
+import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
 
@@ -70,8 +72,9 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       if (!watcher) watcher = startWatching(bundle.inputs);
       return true;
     } catch (error) {
-      if (error instanceof CodeError || error instanceof CliError) {
-        status(red(`✗ ${error.message}`));
+      // The user's code or the server refused the deployment: say why and keep serving.
+      if (error instanceof BerthError) {
+        status(red(`✗ ${formatError(error)}`));
         if (appName) status("  (still serving the last good version)");
         return false;
       }
@@ -112,15 +115,17 @@ async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
   const home = berthHome(flags.home);
   const options = {
     home,
-    port: flags.port ? Number(flags.port) : DEFAULT_PORT,
+    port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     workspace: DEFAULT_WORKSPACE,
     ephemeralState: true,
     secretKeyFile: secretKeyFile(home),
+    // The embedded platform's own problems only, beside the status lines on stderr; stdout is the app's output.
+    logger: createLogger({ level: logLevel(undefined, "warn"), destination: process.stderr }),
   };
   try {
     return await startServer(options);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || flags.port) throw error;
+    if (systemCode(error) !== "EADDRINUSE" || flags.port) throw error;
     status(`port ${DEFAULT_PORT} is in use; the embedded platform takes a free port instead`);
     return startServer({ ...options, port: 0 });
   }

@@ -3,7 +3,7 @@
  * one-time announcement of a fresh server's admin token.
  */
 import type { ServerOptions } from "../server/start.js";
-import { CliError } from "./client.js";
+import { BerthError } from "../errors/codes.js";
 import { saveToken } from "./credentials.js";
 import { green, status } from "./output.js";
 
@@ -21,6 +21,8 @@ export interface ServerFlags {
   burst?: string;
   maxBody?: string;
   secretKeyFile?: string;
+  /** The server log's least severe level (`info` by default). */
+  logLevel?: string;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;
@@ -29,7 +31,7 @@ const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1
 /** `4GiB`, `512m`, `1000000` → bytes. */
 export function parseSize(text: string): number {
   const match = SIZE.exec(text.trim());
-  if (!match) throw new CliError(`"${text}" is not a size: use bytes or a unit, e.g. 4GiB, 512MiB, 100k`);
+  if (!match) throw new BerthError("invalid_input", `"${text}" is not a size: use bytes or a unit, e.g. 4GiB, 512MiB, 100k`);
   return Math.floor(Number(match[1]) * UNITS[(match[2] ?? "").charAt(0).toLowerCase()]!);
 }
 
@@ -39,7 +41,7 @@ export function securityOptions(flags: ServerFlags): Partial<ServerOptions> {
   if (flags.rateLimit !== undefined || flags.burst !== undefined) {
     const rate = Number(flags.rateLimit ?? 200);
     const burst = Number(flags.burst ?? rate * 5);
-    if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new CliError("--rate-limit must be > 0 and --burst an integer ≥ 1");
+    if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new BerthError("invalid_input", "--rate-limit must be > 0 and --burst an integer ≥ 1");
     options.rateLimit = { rate, burst };
   }
   if (flags.maxBody !== undefined) options.limits = { maxBodyBytes: parseSize(flags.maxBody) };

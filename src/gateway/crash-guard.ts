@@ -21,6 +21,7 @@
  * Node 20 (promise hooks on every await), measured with wrk on this machine.
  */
 import { executionAsyncResource } from "node:async_hooks";
+import type { Logger } from "../logging/logger.js";
 
 /** Whatever can end one request (or one connection) cleanly after an unexpected exception. */
 export interface CrashScope {
@@ -35,37 +36,37 @@ export function guardSocket(socket: object, scope: CrashScope): void {
   scopes.set(socket, scope);
 }
 
-let installs = 0;
+/** The servers running in this process: the guard is installed while there is one; the first one's log is used. */
+const loggers: Logger[] = [];
 
-/**
- * Starts the guard for this process (once however many servers run in it);
- * returns its uninstaller.
- */
-export function installCrashGuard(): () => void {
-  if (installs === 0) process.on("uncaughtException", onUncaught);
-  installs += 1;
+/** Starts the guard for this process (once however many servers run in it); returns its uninstaller. */
+export function installCrashGuard(logger: Logger): () => void {
+  if (loggers.length === 0) process.on("uncaughtException", onUncaught);
+  loggers.push(logger);
   let installed = true;
   return () => {
     if (!installed) return;
     installed = false;
-    installs -= 1;
-    if (installs === 0) process.off("uncaughtException", onUncaught);
+    loggers.splice(loggers.indexOf(logger), 1);
+    if (loggers.length === 0) process.off("uncaughtException", onUncaught);
   };
 }
 
 function onUncaught(error: unknown): void {
+  const logger = loggers[0]!;
   const scope = scopeOf(executionAsyncResource());
   if (scope) {
     try {
       scope.crashed(error);
     } catch (secondary) {
-      console.error("gateway: the crash guard could not end the failed request", secondary);
+      logger.error({ err: secondary }, "the crash guard could not end the failed request");
     }
     return;
   }
   // Not a request's: other handlers (a test runner, an embedding application) decide; alone, behave as Node would.
   if (process.listenerCount("uncaughtException") === 1) {
-    console.error("berth: uncaught exception outside any request; exiting", error);
+    logger.fatal({ err: error }, "uncaught exception outside any request; exiting");
+    // The log line is out before the exit: pino writes straight to its stream, and process.stdout writes synchronously on Linux.
     process.exit(1);
   }
 }

@@ -31,9 +31,11 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import { classifyHost } from "../control/labels.js";
+import type { Cancel, Clock } from "../clock/clock.js";
+import { BerthError, ERRORS } from "../errors/codes.js";
+import { classifyHost } from "../hosts/labels.js";
+import type { Logger } from "../logging/logger.js";
 import type { FunctionService, ServiceIdentity } from "../router/service.js";
-import { PoolError } from "../router/pool.js";
 import { CallRegistry, type Call } from "./calls.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
 import { guardSocket } from "./crash-guard.js";
@@ -63,6 +65,10 @@ export interface GatewayOptions {
   calls: CallRegistry;
   /** Told of every proxied request's outcome (metrics). */
   observer?: RequestObserver;
+  /** Times requests (metrics) and bounds each call by the function's timeout. */
+  clock: Clock;
+  /** Where the gateway's own failures go (a request it could not handle: 500). */
+  logger: Logger;
 }
 
 export interface RequestObserver {
@@ -90,7 +96,7 @@ let requestCounter = 0;
 export function createGateway(options: GatewayOptions): Gateway {
   const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     handle(options, req, res, expectsContinue).catch((error: unknown) => {
-      console.error("gateway: unexpected error", error);
+      options.logger.error({ err: error, host: req.headers.host, method: req.method }, "unexpected error handling a request");
       sendError(res, "internal_error");
     });
   };
@@ -105,6 +111,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
     admit: (service, req, res, idHeaders) => admit(options.guards, service, req, res, idHeaders),
     plain: listener(false),
+    logger: options.logger,
   });
   server.on("upgrade", upgrades.handle);
   return Object.assign(server, { closeWebSockets: upgrades.closeAll });
@@ -125,17 +132,16 @@ function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[
   return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
 }
 
-/** auth → rate limit → limits: each answers its own refusal; true when the request may go on. */
+/** auth → rate limit → limits (guards.ts): true when the request may go on, else the refusal is answered. */
 function admit(guards: Guards, service: FunctionService<Upstream>, req: IncomingMessage, res: ServerResponse, idHeaders: Record<string, string>): boolean {
-  const route = { workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth };
-  return guards.authorize(route, req, res, idHeaders) && guards.admitRate(route, req, res, idHeaders) && guards.checkLimits(req, res, idHeaders);
+  return guards.admit({ workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth }, req, res, idHeaders);
 }
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
-  const arrived = performance.now();
+  const arrived = options.clock.now();
   const host = classifyHost(req.headers.host, options.domain);
   if (host.kind === "control") {
-    guardSocket(req.socket, new ResponseScope(res));
+    guardSocket(req.socket, new ResponseScope(res, options.logger));
     if (expectsContinue) res.writeContinue();
     return options.control(req, res);
   }
@@ -158,7 +164,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   } finally {
     call.settle();
     // 499 (nginx's "client closed request"): the client left before any answer.
-    options.observer?.requestDone(service.identity, call.status || 499, performance.now() - arrived, call.queueMs);
+    options.observer?.requestDone(service.identity, call.status || ERRORS.client_closed.status, options.clock.now() - arrived, call.queueMs);
   }
 }
 
@@ -174,29 +180,29 @@ async function proxyCall(
   const headers = upstreamHeaders(options, req);
   let coldStartMs = 0;
   let timedOut = false;
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimeout: Cancel | undefined;
   let body: BodyWatch | undefined;
   try {
     // A container that died an instant ago may still be picked; a request it never received goes to another.
     for (let attempt = 1; ; attempt += 1) {
-      const queuedAt = performance.now();
+      const queuedAt = options.clock.now();
       let lease;
       try {
         lease = await service.pool(selected.params, selected.key).acquire(call.signal);
       } catch (error) {
-        if (!(error instanceof PoolError)) throw error;
-        if (error.code === "aborted") return;
-        const retry = error.code === "queue_full" || error.code === "startup_failed" || error.code === "stopped";
-        return call.fail(error.code, error.message, retry ? { "retry-after": String(error.retryAfter) } : {});
+        // The pool's refusals carry their answer, `Retry-After` included (the WebSocket path answers the same).
+        if (!(error instanceof BerthError)) throw error;
+        if (error.code === "client_closed") return;
+        return call.fail(error.code, error.message, error.headers);
       } finally {
-        call.queueMs += performance.now() - queuedAt;
+        call.queueMs += options.clock.now() - queuedAt;
       }
       coldStartMs += lease.coldStartMs;
       // `timeout` bounds the call from its first slot, not its time in the queue.
-      timer ??= setTimeout(() => {
+      cancelTimeout ??= options.clock.after(service.timeoutMs, () => {
         timedOut = true;
         call.abort();
-      }, service.timeoutMs);
+      });
       try {
         // Attached in the same tick as the upstream's reader, so neither misses a chunk.
         body ??= options.guards.watchBody(req, () => call.abort());
@@ -212,16 +218,16 @@ async function proxyCall(
         if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));
         else if (timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
         else if (call.signal.aborted) call.cut();
-        else if (error instanceof UpstreamError) call.fail(error.code, error.clientMessage);
+        else if (error instanceof UpstreamError) call.fail(error.code, error.message);
         else {
-          console.error(`gateway: unexpected error in request ${requestId}`, error);
+          options.logger.error({ err: error, requestId }, "unexpected error in a request; it got 500");
           call.fail("internal_error");
         }
         return;
       }
     }
   } finally {
-    clearTimeout(timer);
+    cancelTimeout?.();
   }
 }
 

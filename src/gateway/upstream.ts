@@ -20,7 +20,8 @@
  */
 import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
-import type { ErrorCode } from "../errors/codes.js";
+import { BerthError, systemCode } from "../errors/codes.js";
+import type { Logger } from "../logging/logger.js";
 import type { ContainerEndpoint } from "../runtime/types.js";
 import { guardSocket, type CrashScope } from "./crash-guard.js";
 import { ResponseParser, type ResponseError, type ResponseHandler, type ResponseHead } from "./response-parser.js";
@@ -34,18 +35,23 @@ const IDLE_TIMEOUT_MS = 30_000;
  */
 const SWEEP_INTERVAL_MS = 10_000;
 
-export class UpstreamError extends Error {
+/**
+ * Why a forward failed. Its code and message are the client's answer if
+ * nothing was sent yet: `upstream_failed` (502) by default, `internal_error`
+ * (500) for a fault of the gateway's own; `reason` says what happened, for
+ * the logs only.
+ */
+export class UpstreamError extends BerthError {
   override readonly name = "UpstreamError";
   constructor(
-    message: string,
+    readonly reason: string,
     /** The container gave no response and the request can be sent to another one without running twice. */
     readonly retryable = false,
-    /** How the client is answered if nothing was sent yet: 502 by default, 500 for a fault of the gateway's own. */
-    readonly code: ErrorCode = "upstream_failed",
+    code: "upstream_failed" | "internal_error" = "upstream_failed",
     /** The client's message, when the error table's default does not fit. */
-    readonly clientMessage?: string,
+    clientMessage?: string,
   ) {
-    super(message);
+    super(code, clientMessage, { cause: reason });
   }
 }
 
@@ -82,11 +88,13 @@ export class Upstream {
 
   /**
    * `endpoint` is also where the WebSocket relay connects (websocket.ts),
-   * since upgrades bypass this client. `report` receives, once, why a
-   * response of this container was refused (its log).
+   * since upgrades bypass this client. `logger` is the gateway's log (its
+   * own faults); `report` receives, once, why a response of this container
+   * was refused (the container's log, which its owner reads).
    */
   constructor(
     readonly endpoint: ContainerEndpoint,
+    /** @internal */ readonly logger: Logger,
     private readonly report: (line: string) => void = () => {},
   ) {}
 
@@ -255,7 +263,7 @@ class Connection implements ResponseHandler, CrashScope {
   crashed(error: unknown): void {
     if (this.exchange) this.exchange.crashed(error);
     else {
-      console.error("gateway: unexpected error on an idle connection to a container", error);
+      this.owner.logger.error({ err: error }, "unexpected error on an idle connection to a container; closed it");
       this.owner.drop(this);
     }
   }
@@ -410,7 +418,7 @@ class Exchange {
 
   /** A fault of the gateway's own while handling this exchange: logged with its stack, the client gets 500 (or a cut response). */
   crashed(error: unknown): void {
-    console.error("gateway: unexpected error while proxying a response", error);
+    this.connection.upstream.logger.error({ err: error, url: this.req.url }, "unexpected error while proxying a response; the request got 500 or was cut");
     this.fail(new UpstreamError(`unexpected error in the gateway: ${String(error)}`, false, "internal_error"));
   }
 
@@ -424,7 +432,7 @@ class Exchange {
     // EPIPE: the container's end was closed before our request was written. ECONNRESET before any answer: it was
     // closed with our request still unread in its buffer (a socket closed after reading ends with a FIN instead).
     // Either way no handler saw the request.
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = systemCode(error);
     if (code === "EPIPE" || code === "ECONNRESET") this.notDelivered = true;
     this.fail(new UpstreamError(`connection to the container failed: ${error.message}`, this.canResend()));
   }

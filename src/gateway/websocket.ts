@@ -19,6 +19,7 @@ import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from "
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
+import type { Logger } from "../logging/logger.js";
 import type { ContainerEndpoint } from "../runtime/types.js";
 import { guardSocket } from "./crash-guard.js";
 import { isFieldName, isFieldValue } from "./response-parser.js";
@@ -59,6 +60,8 @@ export interface RelayOptions {
   upstreamFailed(): void;
   /** Called exactly once, when both sides are closed (or the upgrade failed). */
   done(): void;
+  /** The gateway's log, for its own faults. */
+  logger: Logger;
 }
 
 /**
@@ -121,14 +124,14 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
     });
   } catch (error) {
     // Whatever the ws client refuses to even try is the gateway's fault, not the container's; the slot goes back.
-    console.error("gateway: could not open a WebSocket to the container", error);
+    options.logger.error({ err: error, url: req.url }, "could not open a WebSocket to the container; the client got 502");
     options.upstreamFailed();
     return finish();
   }
   // From here on an exception in a listener on either socket ends this connection alone, and frees its slot.
   const scope = {
     crashed(error: unknown) {
-      console.error("gateway: unexpected error in a WebSocket relay", error);
+      options.logger.error({ err: error, url: req.url }, "unexpected error in a WebSocket relay; both sides were cut");
       upstream.terminate();
       socket.destroy();
       finish();

@@ -13,6 +13,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { BerthError } from "../errors/codes.js";
 import type { ImageSpec } from "../sdk/contract.js";
 
 export interface BuiltImage {
@@ -101,10 +102,11 @@ function run(command: string, args: string[], cwd: string, env: Record<string, s
         progress(`  ${line}`);
       });
     }
-    child.once("error", reject);
+    child.once("error", (error) => reject(new BerthError("build_failed", `image build failed: cannot run ${command} (${error.message})`, { cause: error })));
     child.once("exit", (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`image build failed: \`${command} ${args.join(" ")}\` exited with code ${code}\n${tail.join("\n")}`));
+      // The step's own output says what went wrong (a package that does not exist, a command that failed): the user's to read.
+      else reject(new BerthError("build_failed", `image build failed: \`${command} ${args.join(" ")}\` exited with code ${code}\n${tail.join("\n")}`));
     });
   });
 }

@@ -15,13 +15,13 @@ import { createInterface } from "node:readline";
 import { AGENT_MAIN } from "../paths.js";
 import type { AgentMessage, DriverMessage, LoadMessage } from "../agent/protocol.js";
 import {
-  ContainerStartError,
   type Container,
   type ContainerEndpoint,
   type ContainerExit,
   type ContainerSpec,
   type LogSink,
   type RuntimeDriver,
+  startupFailure,
 } from "./types.js";
 
 
@@ -57,7 +57,7 @@ export class ProcessDriver implements RuntimeDriver {
   }
 
   async start(spec: ContainerSpec, log: LogSink): Promise<Container> {
-    if (this.closed) throw new ContainerStartError("the runtime is shutting down");
+    if (this.closed) throw startupFailure("the runtime is shutting down");
     const agent = this.warm.shift() ?? this.spawnAgent();
     agent.log = log;
     this.running.add(agent);
@@ -106,7 +106,7 @@ export class ProcessDriver implements RuntimeDriver {
       // The agent enforces startupTimeout itself and says why (e.g. which port never opened); this is the backstop for an agent that hangs.
       const timer = setTimeout(() => {
         cleanup();
-        reject(new ContainerStartError(`container did not become ready within ${spec.startupTimeoutMs / 1000} s (startupTimeout)`));
+        reject(startupFailure(`container did not become ready within ${spec.startupTimeoutMs / 1000} s (startupTimeout)`));
       }, spec.startupTimeoutMs + AGENT_REPORT_GRACE_MS);
       const onMessage = (reply: AgentMessage) => {
         if (reply.type === "ready") {
@@ -114,12 +114,12 @@ export class ProcessDriver implements RuntimeDriver {
           resolve(reply.endpoint);
         } else if (reply.type === "failed") {
           cleanup();
-          reject(new ContainerStartError(`container failed to start: ${reply.message}`));
+          reject(startupFailure(`container failed to start: ${reply.message}`));
         }
       };
       const onExit = (code: number | null, signal: string | null) => {
         cleanup();
-        reject(new ContainerStartError(`container exited during start-up (${signal ?? `code ${code}`})`));
+        reject(startupFailure(`container exited during start-up (${signal ?? `code ${code}`})`));
       };
       const cleanup = () => {
         clearTimeout(timer);
@@ -174,7 +174,7 @@ export class ProcessDriver implements RuntimeDriver {
           }
         };
         child.on("message", onMessage);
-        child.once("exit", () => reject(new ContainerStartError("the container's agent exited before it was ready")));
+        child.once("exit", () => reject(startupFailure("the container's agent exited before it was ready")));
       }),
       exited: new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal }))),
     };

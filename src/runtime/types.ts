@@ -5,6 +5,7 @@
  * hand back where to reach it.
  */
 import type { ContainerEndpoint } from "../agent/protocol.js";
+import { BerthError } from "../errors/codes.js";
 
 export type { ContainerEndpoint };
 
@@ -46,13 +47,13 @@ export interface Container {
 
 export interface RuntimeDriver {
   readonly name: string;
-  /** Starts a container and resolves once it is ready for traffic; rejects with the reason it could not start. */
+  /** Starts a container and resolves once it is ready for traffic; rejects with the reason it could not start (`startupFailure`). */
   start(spec: ContainerSpec, log: LogSink): Promise<Container>;
   /** Stops every container the driver started and any warm spares. */
   close(): Promise<void>;
 }
 
-/** A container that could not start; `message` is safe to show to clients and users. */
-export class ContainerStartError extends Error {
-  override readonly name = "ContainerStartError";
+/** Why a container could not start, as a `startup_failed` error: `message` is shown to clients (503) and users. */
+export function startupFailure(message: string): BerthError {
+  return new BerthError("startup_failed", message);
 }

@@ -12,7 +12,7 @@ import type { TestContext } from "node:test";
 import { Agent, fetch as undiciFetch, type RequestInit, type Response } from "undici";
 import { bundleApp } from "../../src/bundler/bundle.js";
 import { ApiClient } from "../../src/cli/client.js";
-import type { DeployResult } from "../../src/control/platform.js";
+import type { DeployResult } from "../../src/wire/control-api.js";
 import { startServer, type RunningServer, type ServerOptions } from "../../src/server/start.js";
 
 export const REPO = resolve(import.meta.dirname, "..", "..");
