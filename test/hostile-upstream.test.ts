@@ -62,6 +62,18 @@ const SCENARIOS: Record<string, { bytes: string; close?: boolean }> = {
   "/long-body": { bytes: ok("Content-Length: 2") + "okEXTRA" },
   "/close-before-answer": { bytes: "", close: true },
 };
+/** Answers each request, then 100 ms later sends a second response nobody asked for, on the kept-alive connection. */
+export const late = app.function({ maxContainers: 1 }).webServer({}, ({ port }) => {
+  let served = 0;
+  createServer((socket) => {
+    socket.on("error", () => {});
+    socket.on("data", () => {
+      served += 1;
+      socket.write(ok("Content-Length: " + String(served).length) + served);
+      setTimeout(() => socket.write(ok("Content-Length: 8") + "INJECTED"), 100);
+    });
+  }).listen(port, "0.0.0.0");
+});
 export const raw = app.function({ maxContainers: 1 }).webServer({}, ({ port }) => {
   createServer((socket) => {
     let buffered = "";
@@ -148,4 +160,23 @@ test("malformed responses from a raw server: 502 or a cut response, the connecti
   const lines = await refusals(platform, "rawhttp");
   assert.equal(lines.length, 1, `once per container: ${lines.join("\n")}`);
   assert.match(lines[0]!, /X-A header has a control character/);
+});
+
+test("a response nobody asked for, sent on an idle kept-alive connection, never reaches the next client", async (t) => {
+  const platform = await startPlatform(t, { rateLimit: null });
+  const url = platform.url(await platform.deploy(tempApp(t, "raw.ts", RAW_SERVER)), "late");
+  const answers: string[] = [];
+  for (let i = 0; i < 5; i += 1) {
+    answers.push(await (await request(url)).text());
+    // Past the container's unsolicited second answer: the gateway must have dropped that connection.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.ok(!answers.includes("INJECTED"), `answers: ${answers.join(", ")}`);
+  assert.deepEqual(answers, ["1", "2", "3", "4", "5"]);
+  const lines = await waitFor("the refusal in the logs", async () => {
+    const found = await refusals(platform, "rawhttp");
+    return found.length > 0 ? found : undefined;
+  });
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /it sent bytes with no request outstanding .*; the connection was closed/);
 });

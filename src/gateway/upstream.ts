@@ -8,7 +8,7 @@
  * (abort signals, header objects, handler chains); measured in one run
  * (`.scratch`-style A/B of the two proxies, 50 connections), undici's
  * `Pool.stream` cost ~52-74 µs of gateway CPU per request and this ~35 µs;
- * with the per-connection listeners below it is ~33 µs (`npx tsx bench/cpu.ts`).
+ * with the per-connection listeners below it is ~33 µs (then `bench/cpu.ts`, now the CPU columns of `npm run bench -- throughput`).
  *
  * What the container sends back is read by the strict parser in
  * response-parser.ts: a response it refuses ends its request with 502 (or a
@@ -209,7 +209,7 @@ export class Upstream {
  * carries (or, while idle, drop the connection), instead of being attached
  * and removed per request. With the idle sweep and `AbortFlag` this took the
  * gateway from 48 to 35 µs of CPU per request (hello endpoint, wrk, 50
- * connections; `npx tsx bench/cpu.ts`).
+ * connections; then `bench/cpu.ts`, now the CPU columns of `npm run bench -- throughput`).
  */
 class Connection implements ResponseHandler, CrashScope {
   /** The request/response under way, or null while idle. */
