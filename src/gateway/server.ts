@@ -244,4 +244,3 @@ export function serverTiming(waitMs: number, coldStartMs: number): string {
   const queue = `queue;dur=${Math.max(0, waitMs - coldStartMs).toFixed(1)}`;
   return coldStartMs > 0 ? `${queue}, cold-start;dur=${coldStartMs.toFixed(1)}` : queue;
 }
-

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
-import { systemClock } from "../clock/clock.js";
+import { systemClock, type Cancel } from "../clock/clock.js";
 import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
@@ -189,15 +189,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         calls.close();
         // Draining sends every open WebSocket a 1001 close frame; a peer that has not answered it soon is cut.
         const drained = platform.close();
-        const cutWebSockets = setTimeout(() => gateway.closeWebSockets(), WEBSOCKET_CLOSE_MS);
+        const cancelCut = clock.after(WEBSOCKET_CLOSE_MS, () => gateway.closeWebSockets());
         const graceMs = options.exitGraceMs ?? DEFAULT_EXIT_GRACE_MS;
-        let deadline: NodeJS.Timeout | undefined;
+        let cancelDeadline: Cancel | undefined;
         const late = await Promise.race([
           drained.then(() => false),
-          new Promise<boolean>((resolve) => (deadline = setTimeout(() => resolve(true), graceMs + SHUTDOWN_MARGIN_MS))),
+          new Promise<boolean>((resolve) => (cancelDeadline = clock.after(graceMs + SHUTDOWN_MARGIN_MS, () => resolve(true)))),
         ]);
-        clearTimeout(deadline);
-        clearTimeout(cutWebSockets);
+        cancelDeadline?.();
+        cancelCut();
         if (late) serverLogger.error({ waitedMs: graceMs + SHUTDOWN_MARGIN_MS }, "shutdown still waiting after the exit grace; stopping every container now");
         gateway.closeWebSockets();
         // Stops whatever is left at once: containers of a drain that never ended, warm agents.
