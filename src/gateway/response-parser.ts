@@ -110,6 +110,8 @@ export function isFieldValue(value: string): boolean {
 
 const CR = 0x0d;
 const LF = 0x0a;
+/** The empty line that ends a head. */
+const HEAD_END = Buffer.from("\r\n\r\n");
 
 export class ResponseParser {
   private state = State.Idle;
@@ -179,7 +181,15 @@ export class ResponseParser {
           return null;
         case State.Idle:
           return this.fail("it sent bytes with no request outstanding (after the end of the previous response, or before the next request)");
-        case State.Head:
+        case State.Head: {
+          // The common case is a whole head in this chunk: one search and one string for all its lines. Else line by line.
+          let next = this.status === 0 ? this.readWholeHead(chunk, offset) : NEED_MORE;
+          if (next === NEED_MORE) next = this.readLine(chunk, offset);
+          if (next === FAILED) return this.failure;
+          if (next === NEED_MORE) return null;
+          offset = next;
+          break;
+        }
         case State.ChunkSize:
         case State.Trailers: {
           const next = this.readLine(chunk, offset);
@@ -296,14 +306,35 @@ export class ResponseParser {
     if (lf + 1 - offset > this.lineLimit()) return this.failed(this.tooLarge());
     if (lf === offset || chunk[lf - 1] !== CR) return this.failed(`${this.section()} has a line ending in a bare LF (lines must end in CRLF)`);
     if (this.state !== State.ChunkSize) this.sectionBytes += lf + 1 - offset;
-    const end = lf - 1;
+    const line = chunk.toString("latin1", offset, lf - 1);
     let ok: boolean;
-    if (this.state === State.ChunkSize) ok = this.parseChunkSize(chunk, offset, end);
-    else if (this.state === State.Trailers) ok = end === offset ? this.endTrailers() : this.parseField(chunk, offset, end, true);
-    else if (this.status === 0) ok = this.parseStatusLine(chunk, offset, end);
-    else if (end === offset) ok = this.endHead();
-    else ok = this.parseField(chunk, offset, end, false);
+    if (this.state === State.ChunkSize) ok = this.parseChunkSize(line);
+    else if (this.state === State.Trailers) ok = line.length === 0 ? this.endTrailers() : this.parseField(line, 0, line.length, true);
+    else if (this.status === 0) ok = this.parseStatusLine(line, 0, line.length);
+    else if (line.length === 0) ok = this.endHead();
+    else ok = this.parseField(line, 0, line.length, false);
     return ok ? lf + 1 : FAILED;
+  }
+
+  /**
+   * Reads a head that lies whole in `chunk` from `offset` (it ends within the
+   * size limit): the same checks as line by line, on one string. Returns
+   * the offset after it, FAILED, or NEED_MORE when it is not all there.
+   */
+  private readWholeHead(chunk: Buffer, offset: number): number {
+    const end = chunk.indexOf(HEAD_END, offset);
+    if (end < 0 || end + 4 - offset > MAX_HEAD_BYTES) return NEED_MORE;
+    // Up to the CRLF of the last field: every line ends in CRLF; the empty line that ends the head is not included.
+    const text = chunk.toString("latin1", offset, end + 2);
+    for (let start = 0; start < text.length; ) {
+      const lf = text.indexOf("\n", start);
+      if (lf === start || text.charCodeAt(lf - 1) !== 0x0d) return this.failed(`${this.section()} has a line ending in a bare LF (lines must end in CRLF)`);
+      const ok = this.status === 0 ? this.parseStatusLine(text, start, lf - 1) : this.parseField(text, start, lf - 1, false);
+      if (!ok) return FAILED;
+      start = lf + 1;
+    }
+    this.sectionBytes = end + 4 - offset;
+    return this.endHead() ? end + 4 : FAILED;
   }
 
   private failed(message: string): number {
@@ -311,56 +342,47 @@ export class ResponseParser {
     return FAILED;
   }
 
-  private parseStatusLine(chunk: Buffer, start: number, end: number): boolean {
+  private parseStatusLine(text: string, start: number, end: number): boolean {
     // "HTTP/1.x SSS" then optionally " reason"
+    const minor = text.charCodeAt(start + 7);
     const valid =
       end - start >= 12 &&
-      chunk[start] === 0x48 &&
-      chunk[start + 1] === 0x54 &&
-      chunk[start + 2] === 0x54 &&
-      chunk[start + 3] === 0x50 &&
-      chunk[start + 4] === 0x2f &&
-      chunk[start + 5] === 0x31 &&
-      chunk[start + 6] === 0x2e &&
-      (chunk[start + 7] === 0x31 || chunk[start + 7] === 0x30) &&
-      chunk[start + 8] === 0x20 &&
-      isDigit(chunk[start + 9]!) &&
-      isDigit(chunk[start + 10]!) &&
-      isDigit(chunk[start + 11]!) &&
-      (end - start === 12 || chunk[start + 12] === 0x20);
-    if (!valid) return this.refuse(`it sent an invalid status line ${quote(chunk, start, end)}`);
-    const status = (chunk[start + 9]! - 48) * 100 + (chunk[start + 10]! - 48) * 10 + (chunk[start + 11]! - 48);
+      text.startsWith("HTTP/1.", start) &&
+      (minor === 0x31 || minor === 0x30) &&
+      text.charCodeAt(start + 8) === 0x20 &&
+      isDigit(text.charCodeAt(start + 9)) &&
+      isDigit(text.charCodeAt(start + 10)) &&
+      isDigit(text.charCodeAt(start + 11)) &&
+      (end - start === 12 || text.charCodeAt(start + 12) === 0x20);
+    if (!valid) return this.refuse(`it sent an invalid status line ${quote(text, start, end)}`);
+    const status = (text.charCodeAt(start + 9) - 48) * 100 + (text.charCodeAt(start + 10) - 48) * 10 + (text.charCodeAt(start + 11) - 48);
     if (status < 100 || status > 599) return this.refuse(`it sent status ${status}, outside 100-599`);
-    for (let i = start + 13; i < end; i += 1) {
-      if ((CHAR_CLASS[chunk[i]!]! & VALUE) === 0) return this.refuse(`its status line has a control character: ${quote(chunk, start, end)}`);
-    }
+    if (!allText(text, start + 13, end)) return this.refuse(`its status line has a control character: ${quote(text, start, end)}`);
     this.status = status;
-    this.http10 = chunk[start + 7] === 0x30;
+    this.http10 = minor === 0x30;
     return true;
   }
 
-  /** Checks one field line; in a head (not `trailer`) records it and the framing it declares. */
-  private parseField(chunk: Buffer, start: number, end: number, trailer: boolean): boolean {
-    const first = chunk[start]!;
+  /** Checks one field line (`text` from `start` to `end`, without CRLF); in a head (not `trailer`) records it and the framing it declares. */
+  private parseField(text: string, start: number, end: number, trailer: boolean): boolean {
+    const first = text.charCodeAt(start);
     if (first === 0x20 || first === 0x09) return this.refuse("it sent a folded header line (obs-fold, RFC 9112 §5.2)");
     let colon = start;
-    while (colon < end && (CHAR_CLASS[chunk[colon]!]! & TOKEN) !== 0) colon += 1;
-    if (colon === end || chunk[colon] !== 0x3a) {
-      return this.refuse(`it sent a header line that is not "name: value" (invalid character in a name, or no colon): ${quote(chunk, start, end)}`);
+    while (colon < end && (CHAR_CLASS[text.charCodeAt(colon)]! & TOKEN) !== 0) colon += 1;
+    if (colon === end || text.charCodeAt(colon) !== 0x3a) {
+      return this.refuse(`it sent a header line that is not "name: value" (invalid character in a name, or no colon): ${quote(text, start, end)}`);
     }
-    if (colon === start) return this.refuse(`it sent a header with an empty name: ${quote(chunk, start, end)}`);
+    if (colon === start) return this.refuse(`it sent a header with an empty name: ${quote(text, start, end)}`);
     let valueStart = colon + 1;
     let valueEnd = end;
-    while (valueStart < valueEnd && (chunk[valueStart] === 0x20 || chunk[valueStart] === 0x09)) valueStart += 1;
-    while (valueEnd > valueStart && (chunk[valueEnd - 1] === 0x20 || chunk[valueEnd - 1] === 0x09)) valueEnd -= 1;
-    for (let i = valueStart; i < valueEnd; i += 1) {
-      if ((CHAR_CLASS[chunk[i]!]! & VALUE) === 0) {
-        return this.refuse(`the value of its ${chunk.toString("latin1", start, colon)} header has a control character: ${quote(chunk, start, end)}`);
-      }
+    while (valueStart < valueEnd && isSpace(text.charCodeAt(valueStart))) valueStart += 1;
+    while (valueEnd > valueStart && isSpace(text.charCodeAt(valueEnd - 1))) valueEnd -= 1;
+    if (!allText(text, valueStart, valueEnd)) {
+      return this.refuse(`the value of its ${text.slice(start, colon)} header has a control character: ${quote(text, start, end)}`);
     }
     if (trailer) return true;
-    const name = chunk.toString("latin1", start, colon);
-    const value = chunk.toString("latin1", valueStart, valueEnd);
+    const name = text.slice(start, colon);
+    const value = text.slice(valueStart, valueEnd);
     switch (colon - start) {
       case 14:
         if (name.toLowerCase() === "content-length") return this.setContentLength(value);
@@ -458,20 +480,19 @@ export class ResponseParser {
     return true;
   }
 
-  private parseChunkSize(chunk: Buffer, start: number, end: number): boolean {
+  private parseChunkSize(line: string): boolean {
     let size = 0;
-    let i = start;
-    for (; i < end; i += 1) {
-      const digit = hexValue(chunk[i]!);
+    let i = 0;
+    for (; i < line.length; i += 1) {
+      const digit = hexValue(line.charCodeAt(i));
       if (digit < 0) break;
       size = size * 16 + digit;
     }
-    const digits = i - start;
+    const digits = i;
     // After the size: optional whitespace, then nothing or `;` extensions (ignored, but they must be text).
-    while (i < end && (chunk[i] === 0x20 || chunk[i] === 0x09)) i += 1;
-    let valid = digits > 0 && digits <= MAX_CHUNK_SIZE_DIGITS && (i === end || chunk[i] === 0x3b);
-    for (; valid && i < end; i += 1) valid = (CHAR_CLASS[chunk[i]!]! & VALUE) !== 0;
-    if (!valid) return this.refuse(`it sent an invalid chunk-size line ${quote(chunk, start, end)}`);
+    while (i < line.length && isSpace(line.charCodeAt(i))) i += 1;
+    const valid = digits > 0 && digits <= MAX_CHUNK_SIZE_DIGITS && (i === line.length || line.charCodeAt(i) === 0x3b) && allText(line, i, line.length);
+    if (!valid) return this.refuse(`it sent an invalid chunk-size line ${quote(line, 0, line.length)}`);
     if (size === 0) {
       this.state = State.Trailers;
       this.sectionBytes = 0;
@@ -486,6 +507,16 @@ export class ResponseParser {
 /** `readLine`'s results besides an offset. */
 const NEED_MORE = -1;
 const FAILED = -2;
+
+function isSpace(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** Whether `text` from `start` to `end` holds only field-value characters (visible, space, tab, obs-text). */
+function allText(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i += 1) if ((CHAR_CLASS[text.charCodeAt(i)]! & VALUE) === 0) return false;
+  return true;
+}
 
 function isDigit(code: number): boolean {
   return code >= 0x30 && code <= 0x39;
@@ -506,8 +537,8 @@ function removeField(headers: string[], lower: string): void {
 }
 
 /** A line of the container's bytes for a log message: escaped, at most 80 bytes. */
-function quote(chunk: Buffer, start: number, end: number): string {
-  const text = JSON.stringify(chunk.toString("latin1", start, Math.min(end, start + 80)));
-  return end - start > 80 ? `${text}...` : text;
+function quote(text: string, start: number, end: number): string {
+  const quoted = JSON.stringify(text.slice(start, Math.min(end, start + 80)));
+  return end - start > 80 ? `${quoted}...` : quoted;
 }
 
