@@ -8,7 +8,7 @@
  * from round to round; the rate limit is off; the burst / ideal ratio is
  * withheld when any request failed. Never fails on timing.
  *
- *   npx tsx bench/burst.ts [--rounds 3] [--requests 100] [--work-ms 300] [--max-containers 10] [--long]
+ *   npx tsx bench/burst.ts [--rounds 2] [--requests 100] [--work-ms 300] [--max-containers 10] [--long]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,7 +21,7 @@ import { benchFlags } from "./support/options.js";
 import { failureText, loadAverage, ratioText, type Failures } from "./support/report.js";
 import { printTable } from "./support/table.js";
 
-const flags = benchFlags({ rounds: 3, requests: 100, "work-ms": 300, "max-containers": 10 });
+const flags = benchFlags({ rounds: 2, requests: 100, "work-ms": 300, "max-containers": 10 });
 const RUNS = flags.rounds;
 const REQUESTS = flags.requests;
 const WORK_MS = flags["work-ms"];
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const appDir = mkdtempSync(join(REPO, "bench", ".tmp-"));
   const loadBefore = loadAverage();
   const server = await startServer({ home, port: 0, workspace: "bench", rateLimit: null, onLog: () => {} });
-  const client = new ApiClient(server.url);
+  const client = new ApiClient(server.url, undefined, server.sessionToken);
   try {
     const deploy = async (name: string) => {
       const file = join(appDir, `${name}.ts`);

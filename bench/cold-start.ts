@@ -7,7 +7,7 @@
  * alternating order; p50 is the median of the rounds' medians, p99 is over
  * every sample.
  *
- *   npx tsx bench/cold-start.ts [--samples 30] [--rounds 3] [--long]
+ *   npx tsx bench/cold-start.ts [--samples 24] [--rounds 3] [--long]
  */
 import { spawn } from "node:child_process";
 import { request } from "undici";
@@ -18,7 +18,7 @@ import { alternate, median, percentile } from "./support/rounds.js";
 import { benchPlatform, type BenchPlatform } from "./support/run.js";
 import { printTable } from "./support/table.js";
 
-const { samples, rounds } = benchFlags({ samples: 30, rounds: 3 });
+const { samples, rounds } = benchFlags({ samples: 24, rounds: 3 });
 const perRound = Math.max(1, Math.round(samples / rounds));
 
 async function coldStarts(platform: BenchPlatform): Promise<number[]> {

@@ -7,7 +7,7 @@
  * the gateway's peak memory while a 1 GiB body streams through it into a
  * function; then the checks alone.
  *
- *   npx tsx bench/gateway-guards.ts [--seconds 3] [--rounds 4] [--connections 50] [--long]
+ *   npx tsx bench/gateway-guards.ts [--seconds 2] [--rounds 4] [--connections 50] [--long]
  *
  * The load generator runs as a separate process; the gateway and its
  * platform run in this one, so this process's RSS is the gateway's memory.
@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { bundleApp } from "../src/bundler/bundle.js";
 import { ApiClient } from "../src/cli/client.js";
-import { RateLimiter } from "../src/gateway/rate-limiter.js";
+import { FailedAuthLimiter, RateLimiter } from "../src/gateway/rate-limiter.js";
 import { startServer, type RunningServer, type ServerOptions } from "../src/server/start.js";
 import type { LoadResult } from "./support/load.js";
 import { benchFlags } from "./support/options.js";
@@ -27,7 +27,7 @@ import { alternate, median } from "./support/rounds.js";
 import { LOAD_GENERATOR, runLoad } from "./support/run.js";
 import { printTable } from "./support/table.js";
 
-const { seconds, rounds, connections } = benchFlags({ seconds: 3, rounds: 4, connections: 50 });
+const { seconds, rounds, connections } = benchFlags({ seconds: 2, rounds: 4, connections: 50 });
 const REPO = resolve(import.meta.dirname, "..");
 
 const APP = `
@@ -51,7 +51,7 @@ interface Measured extends LoadResult {
 async function platform(options: Partial<ServerOptions>): Promise<{ server: RunningServer; hosts: Record<string, string>; client: ApiClient; home: string }> {
   const home = mkdtempSync(join(tmpdir(), "berth-bench-"));
   const server = await startServer({ home, port: 0, workspace: "bench", warmAgents: 1, ephemeralState: true, onLog: () => {}, ...options });
-  const client = new ApiClient(server.url, undefined, server.bootstrapToken);
+  const client = new ApiClient(server.url, undefined, server.bootstrapToken ?? server.sessionToken);
   const dir = mkdtempSync(join(REPO, "bench", ".tmp-"));
   try {
     writeFileSync(join(dir, "guards.ts"), APP);
@@ -143,13 +143,16 @@ try {
     for (let i = 0; i < iterations; i++) check();
     return Number(process.hrtime.bigint() - started) / iterations;
   };
+  const failedAuth = new FailedAuthLimiter();
   printTable(
     `Guard checks alone, ${iterations} calls each`,
     ["check", "ns per request"],
     [
       ["proxy auth, valid key and secret", fmt(timeIt(() => guarded.server.tokens.checkProxy("bench", proxy.key!, proxy.secret!)), 0)],
-      ["proxy auth, unknown key (one SQLite read)", fmt(timeIt(() => guarded.server.tokens.checkProxy("bench", "wk-0000000000000000", proxy.secret!)), 0)],
-      ["rate limit (token bucket)", fmt(timeIt(() => limiter.take("bench", performance.now())), 0)],
+      ["proxy auth, unknown key (in-memory index, no store read)", fmt(timeIt(() => guarded.server.tokens.checkProxy("bench", "wk-0000000000000000", proxy.secret!)), 0)],
+      ["rate limit (the workspace's bucket)", fmt(timeIt(() => limiter.take("bench", performance.now())), 0)],
+      ["rate limit, public endpoint (the client's share, then the workspace's)", fmt(timeIt(() => limiter.take("bench", performance.now(), "127.0.0.1")), 0)],
+      ["failed-auth check of an address that never failed", fmt(timeIt(() => failedAuth.check("127.0.0.1", performance.now())), 0)],
     ],
   );
 } finally {

@@ -4,7 +4,7 @@
  * process, in one run: closed loop (wrk -t1), rounds in alternating order,
  * medians; a ratio only when no request failed.
  *
- *   npx tsx bench/hono.ts [--seconds 3] [--rounds 4] [--connections 50] [--long]
+ *   npx tsx bench/hono.ts [--seconds 2] [--rounds 4] [--connections 50] [--long]
  */
 import { join } from "node:path";
 import { deployBench } from "./support/deploy.js";
@@ -14,7 +14,7 @@ import { alternate, median } from "./support/rounds.js";
 import { LOAD_GENERATOR, runLoad, startHelper } from "./support/run.js";
 import { printTable } from "./support/table.js";
 
-const { seconds, rounds, connections } = benchFlags({ seconds: 3, rounds: 4, connections: 50 });
+const { seconds, rounds, connections } = benchFlags({ seconds: 2, rounds: 4, connections: 50 });
 
 const SIDES = ["bare", "gateway"] as const;
 type Side = (typeof SIDES)[number];

@@ -7,7 +7,7 @@
  * omission). Rounds in alternating order, medians of p50, p99 and p99.9,
  * and what the gateway adds (the median of the per-round differences).
  *
- *   npx tsx bench/latency.ts [--rate 1000] [--seconds 5] [--rounds 4] [--long]
+ *   npx tsx bench/latency.ts [--rate 1000] [--seconds 4] [--rounds 4] [--long]
  */
 import { benchFlags } from "./support/options.js";
 import { runOpenLoop, type OpenLoopResult } from "./support/open-loop.js";
@@ -16,7 +16,7 @@ import { alternate, median } from "./support/rounds.js";
 import { benchPlatform, runLoad, startBare } from "./support/run.js";
 import { printTable } from "./support/table.js";
 
-const { rate, seconds, rounds } = benchFlags({ rate: 1000, seconds: 5, rounds: 4 });
+const { rate, seconds, rounds } = benchFlags({ rate: 1000, seconds: 4, rounds: 4 });
 
 const SIDES = ["direct", "gateway"] as const;
 type Side = (typeof SIDES)[number];

@@ -12,7 +12,7 @@
  * server), which a busy machine moves less than req/s. A ratio is printed
  * only when no request failed.
  *
- *   npx tsx bench/throughput.ts [--seconds 3] [--rounds 4] [--connections 50] [--long]
+ *   npx tsx bench/throughput.ts [--seconds 2] [--rounds 4] [--connections 50] [--long]
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { benchFlags } from "./support/options.js";
@@ -22,7 +22,7 @@ import { LOAD_GENERATOR, benchPlatform, cpuMicros, runLoad, startBare, startHelp
 import { printTable } from "./support/table.js";
 import type { LoadResult } from "./support/load.js";
 
-const { seconds, rounds, connections } = benchFlags({ seconds: 3, rounds: 4, connections: 50 });
+const { seconds, rounds, connections } = benchFlags({ seconds: 2, rounds: 4, connections: 50 });
 
 const SIDES = ["bare", "gateway→node", "gateway→hello", "undici proxy"] as const;
 type Side = (typeof SIDES)[number];

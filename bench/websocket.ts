@@ -4,7 +4,7 @@
  * (support/ws-load.ts in its own process): rounds in alternating order,
  * medians; a ratio only when no round trip failed.
  *
- *   npx tsx bench/websocket.ts [--seconds 3] [--rounds 4] [--connections 20] [--long]
+ *   npx tsx bench/websocket.ts [--seconds 2] [--rounds 4] [--connections 20] [--long]
  */
 import { join } from "node:path";
 import { request } from "undici";
@@ -15,7 +15,7 @@ import { alternate, median } from "./support/rounds.js";
 import { printTable } from "./support/table.js";
 import { runWsLoad } from "./support/ws-load.js";
 
-const { seconds, rounds, connections } = benchFlags({ seconds: 3, rounds: 4, connections: 20 });
+const { seconds, rounds, connections } = benchFlags({ seconds: 2, rounds: 4, connections: 20 });
 
 const SIDES = ["direct", "gateway"] as const;
 type Side = (typeof SIDES)[number];
