@@ -32,8 +32,15 @@ test("an exception in the gateway ends only its own request (500 or a cut WebSoc
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   let stdout = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  const ready = await waitFor("the fault server to deploy", () => /\{"url".*\}/.exec(stdout)?.[0], 60_000);
-  const { url, wsUrl, port } = JSON.parse(ready) as { url: string; wsUrl: string; port: number };
+  const ready = await waitFor(
+    "the fault server to deploy",
+    () => {
+      if (child.exitCode !== null) throw new Error(`the fault server exited ${child.exitCode}:\n${stdout}\n${stderr}`);
+      return /\{"url".*\}/.exec(stdout)?.[0];
+    },
+    60_000,
+  );
+  const { url, wsUrl, port, token } = JSON.parse(ready) as { url: string; wsUrl: string; port: number; token: string };
 
   assert.equal(await (await request(url)).text(), "got 0");
 
@@ -55,7 +62,7 @@ test("an exception in the gateway ends only its own request (500 or a cut WebSoc
   ws.send("EXPLODE");
   assert.equal((await closed(ws)).code, 1006, "the relay is cut");
   const inFlight = async () => {
-    const stats = (await (await request(`http://localhost:${port}/api/apps/fault/stats`)).json()) as { functions: { function: string; pools: { inFlight: number }[] }[] };
+    const stats = (await (await request(`http://localhost:${port}/api/apps/fault/stats`, { headers: { authorization: `Bearer ${token}` } })).json()) as { functions: { function: string; pools: { inFlight: number }[] }[] };
     return stats.functions.find((fn) => fn.function === "ws")!.pools.reduce((sum, pool) => sum + pool.inFlight, 0);
   };
   await waitFor("the WebSocket's slot to be released", async () => (await inFlight()) === 0);

@@ -60,7 +60,7 @@ test("server-timing: cold-start on the request that started a container, queue o
   assert.match(own.headers.get("server-timing") ?? "", /^db;dur=5\.5, queue;dur=\d+\.\d, cold-start;dur=\d+\.\d$/);
 
   // Metrics count as before: one observation of the queue wait per request.
-  const metrics = await (await request(`${platform.server.url}/metrics`)).text();
+  const metrics = await (await request(`${platform.server.url}/metrics`, { headers: platform.auth })).text();
   const count = (fn: string) => Number(new RegExp(`berth_queue_wait_seconds_count\\{[^}]*function="${fn}"[^}]*\\} (\\d+)`).exec(metrics)?.[1]);
   assert.equal(count("hello"), 4);
   assert.equal(count("busy"), 3);

@@ -11,7 +11,7 @@
  *   listener of the client's socket, which only the process guard sees);
  * - a line `outside` on stdin throws from a timer no request owns.
  *
- * Prints `{"url", "wsUrl", "port"}` once deployed.
+ * Prints `{"url", "wsUrl", "port", "token"}` once deployed (the token is the control API's).
  */
 import http from "node:http";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -70,11 +70,12 @@ export const ws = app.function({ maxContainers: 1, concurrency: { maxInputs: 1 }
 `,
 );
 const bundle = await bundleApp(file);
-const client = new ApiClient(server.url);
+const token = server.bootstrapToken ?? server.sessionToken ?? "";
+const client = new ApiClient(server.url, undefined, token);
 await client.uploadBlob(bundle.hash, bundle.code);
 const result = await client.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral: false }, () => {});
 const url = (name: string) => result.functions.find((fn) => fn.name === name)!.url;
-console.log(JSON.stringify({ url: url("echo"), wsUrl: url("ws"), port: server.port }));
+console.log(JSON.stringify({ url: url("echo"), wsUrl: url("ws"), port: server.port, token }));
 
 process.stdin.on("data", (data) => {
   if (String(data).includes("outside")) {
