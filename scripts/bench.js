@@ -5,10 +5,13 @@
 //   npm run bench -- throughput latency    only these
 //   npm run bench -- --long                twice the rounds and seconds, for steadier figures
 //
-// Every bench turns the rate limit off, runs the same handler on both sides,
-// alternates the order of the sides from round to round, reports medians of
-// rounds, and prints failed requests by status instead of a ratio when any
-// failed. A bench never fails on timing; this exits non-zero only when one crashed.
+// Each bench's own flags (--seconds, --rounds, ...) are in its header comment;
+// run it alone with them: npx tsx bench/throughput.ts --seconds 5 --rounds 6.
+//
+// The comparison benches turn the rate limit off, run the same handler on
+// both sides, alternate the order of the sides from round to round, report
+// medians of rounds, and print failed requests by status instead of a ratio
+// when any failed (hardening.ts measures attacks, limits on, by its own rules). A bench never fails on timing; this exits non-zero only when one crashed.
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -18,6 +21,10 @@ const root = join(import.meta.dirname, "..");
 const args = process.argv.slice(2);
 const flags = args.filter((arg) => arg.startsWith("--"));
 const names = args.filter((arg) => !arg.startsWith("--"));
+if (flags.some((flag) => flag !== "--long")) {
+  console.error("npm run bench takes bench names and --long; for a bench's own flags run it alone: npx tsx bench/throughput.ts --seconds 5");
+  process.exit(2);
+}
 const all = readdirSync(join(root, "bench")).filter((file) => file.endsWith(".ts")).sort();
 const unknown = names.filter((name) => !all.includes(`${basename(name, ".ts")}.ts`));
 if (unknown.length > 0) {
