@@ -26,8 +26,10 @@ export interface PoolOptions<U> {
   driver: RuntimeDriver;
   /** Builds the spec of a new container. */
   containerSpec(id: string): ContainerSpec;
-  /** Receives container output and the pool's own events. */
-  log(containerId: string, line: string, stream: "stdout" | "stderr" | "system"): void;
+  /** Receives the pool's own events about a container (ready, crashed, scaled down). */
+  log(containerId: string, line: string, stream: "system"): void;
+  /** Where a new container's own output goes. */
+  output(containerId: string): LogSink;
   /** Opens the gateway's connection to a ready container; `log` writes a system line to that container's log. */
   attach(endpoint: ContainerEndpoint, log: (line: string) => void): U;
   /** Closes it when the container leaves the pool. */
@@ -98,7 +100,7 @@ export interface AbortLike {
 }
 
 interface Waiter<U> {
-  /** When it was queued: capacity waits time out from here. */
+  /** When it was queued: capacity waits time out from here, and its cold start share is counted from here. */
   since: number;
   resolve(lease: Lease<U>): void;
   reject(error: BerthError): void;
@@ -334,8 +336,7 @@ export class Pool<U> implements IdleContainers {
     this.members.set(id, member);
     this.coldStarts += 1;
     this.options.onEvent?.({ type: "starting", containerId: id });
-    const log: LogSink = (line, stream) => this.options.log(id, line, stream);
-    this.options.driver.start(this.options.containerSpec(id), log).then(
+    this.options.driver.start(this.options.containerSpec(id), this.options.output(id)).then(
       (container) => this.onReady(member, container),
       (error: unknown) => this.onStartFailed(member, error),
     );

@@ -19,7 +19,6 @@ import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
 import type { LiveLimits } from "../control/security-api.js";
-import { LogHub } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
 import { CallRegistry } from "../gateway/calls.js";
@@ -31,6 +30,10 @@ import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
 import { ImageBuilder } from "../image/builder.js";
 import { createLogger, type Logger } from "../logging/logger.js";
+import { AccessLog } from "../logs/access.js";
+import { FileLogStore } from "../logs/file-store.js";
+import { LogHub } from "../logs/hub.js";
+import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
@@ -50,8 +53,12 @@ export interface ServerOptions {
   workspace: string;
   /** Keep state in memory only (the embedded platform of `berth serve`). */
   ephemeralState?: boolean;
-  /** Receives every container log line (the server prints them). */
+  /** Receives every app log line as it is written: containers' output and events, and access lines (the server prints them). */
   onLog?: (entry: LogEntry) => void;
+  /** Bytes of log kept per deployed app (under `<home>/logs`), oldest lines dropped first. Default 16 MiB. */
+  appLogBytes?: number;
+  /** Write an access line per proxied request into the app's log. Default true. */
+  accessLog?: boolean;
   /** Generic agents kept warm by the process runtime. */
   warmAgents?: number;
   /**
@@ -122,13 +129,22 @@ const SHUTDOWN_MARGIN_MS = 5_000;
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true });
   const logger = options.logger ?? createLogger({ level: "warn" });
-  const clock = systemClock;
   const gatewayLogger = logger.child({ component: "gateway" });
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
   const blobs = new BlobStore(join(options.home, "blobs"));
   const images = new ImageBuilder(join(options.home, "images"));
   const driver = new ProcessDriver({ warmAgents: options.warmAgents });
-  const logs = new LogHub(options.onLog);
+  const clock = systemClock;
+  const serverLogger = logger.child({ component: "server" });
+  // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
+  const ephemeralLogs = new MemoryLogStore(options.appLogBytes);
+  const logs = new LogHub({
+    persistent: options.ephemeralState ? ephemeralLogs : new FileLogStore(join(options.home, "logs"), { maxBytes: options.appLogBytes, logger: serverLogger }),
+    ephemeral: ephemeralLogs,
+    clock,
+    echo: options.onLog,
+  });
+  const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
@@ -208,10 +224,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
     calls,
     observer: metrics,
+    access,
     clock,
     logger: gatewayLogger,
   });
-  const serverLogger = logger.child({ component: "server" });
   const uninstallCrashGuard = installCrashGuard(serverLogger);
   await new Promise<void>((resolve, reject) => {
     gateway.once("error", reject);
@@ -249,6 +265,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         gateway.closeWebSockets();
         // Stops whatever is left at once: containers of a drain that never ended, warm agents.
         await driver.close();
+        access?.flush();
+        logs.flush();
         store.close();
         security.close();
         uninstallCrashGuard();
