@@ -39,7 +39,9 @@ const crashed = [];
 for (const file of chosen) {
   console.log(`\n=== bench/${file} ${flags.join(" ")} (load average ${loadAverage()})`);
   const t0 = performance.now();
-  const result = spawnSync(process.execPath, ["--import", "tsx", join("bench", file), ...flags], { cwd: root, stdio: "inherit" });
+  // --long reaches the benches as an environment variable: benches with positional arguments of their own must not see it.
+  const env = { ...process.env, ...(flags.includes("--long") ? { BERTH_BENCH_LONG: "1" } : {}) };
+  const result = spawnSync(process.execPath, ["--import", "tsx", join("bench", file)], { cwd: root, stdio: "inherit", env });
   if (result.status !== 0) crashed.push(file);
   console.log(`=== bench/${file}: ${((performance.now() - t0) / 1000).toFixed(0)} s${result.status === 0 ? "" : `, exited ${result.status ?? result.signal}`}`);
 }

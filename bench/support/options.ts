@@ -1,7 +1,8 @@
 /**
  * The flags every benchmark takes, so `npm run bench` (scripts/bench.js)
  * can pass the same ones to all: `--rounds N`, `--seconds S` and whatever
- * else a bench declares, and `--long`, which doubles the rounds and the
+ * else a bench declares, and `--long` (or BERTH_BENCH_LONG=1, which is how
+ * `npm run bench -- --long` passes it), which doubles the rounds and the
  * seconds for steadier figures (a default `npm run bench` stays within a
  * few minutes on a 2-core machine).
  */
@@ -16,7 +17,8 @@ export function benchFlags<T extends Record<string, number>>(defaults: T): T {
     const given = values[name];
     const value = typeof given === "string" ? Number(given) : fallback;
     if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} takes a positive number, not ${String(given)}`);
-    flags[name] = values.long && (name === "rounds" || name === "seconds" || name === "samples") && typeof given !== "string" ? value * 2 : value;
+    const long = values.long === true || process.env.BERTH_BENCH_LONG === "1";
+    flags[name] = long && (name === "rounds" || name === "seconds" || name === "samples") && typeof given !== "string" ? value * 2 : value;
   }
   return flags as T;
 }
