@@ -42,7 +42,8 @@ import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
  * plane creates pools without knowing the gateway.
  */
 export interface UpstreamConnector<U> {
-  attach(endpoint: ContainerEndpoint): U;
+  /** `log` writes a system line to that container's log (why a response of it was refused, once). */
+  attach(endpoint: ContainerEndpoint, log: (line: string) => void): U;
   detach(upstream: U): void;
 }
 
@@ -384,7 +385,7 @@ export class Platform<U> {
       capacity: this.options.capacity?.forWorkspace(identity.workspace),
       workspace: identity.workspace,
       capacityWaitMs: this.options.capacityWaitMs,
-      attach: (endpoint) => this.options.connector.attach(endpoint),
+      attach: (endpoint, log) => this.options.connector.attach(endpoint, log),
       detach: (upstream) => this.options.connector.detach(upstream),
       clock: this.options.clock,
       logger: this.options.poolLogger,

@@ -30,8 +30,8 @@ export interface PoolOptions<U> {
   log(containerId: string, line: string, stream: "system"): void;
   /** Where a new container's own output goes. */
   output(containerId: string): LogSink;
-  /** Opens the gateway's connection to a ready container. */
-  attach(endpoint: ContainerEndpoint): U;
+  /** Opens the gateway's connection to a ready container; `log` writes a system line to that container's log. */
+  attach(endpoint: ContainerEndpoint, log: (line: string) => void): U;
   /** Closes it when the container leaves the pool. */
   detach(upstream: U): void;
   /** Times containers and runs the autoscaler's wake-ups. */
@@ -408,7 +408,7 @@ export class Pool<U> implements IdleContainers {
 
   private onReady(member: Member<U>, container: Container): void {
     member.container = container;
-    member.upstream = this.options.attach(container.endpoint);
+    member.upstream = this.options.attach(container.endpoint, (line) => this.options.log(member.id, line, "system"));
     member.phase = "ready";
     member.idleSince = this.options.clock.now();
     member.readyAt = member.idleSince;

@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
-import { systemClock } from "../clock/clock.js";
+import { systemClock, type Cancel } from "../clock/clock.js";
 import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
@@ -23,6 +23,7 @@ import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
 import { CallRegistry } from "../gateway/calls.js";
 import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
+import { installCrashGuard } from "../gateway/crash-guard.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
 import { DEFAULT_FAILED_AUTH_LIMIT, FailedAuthLimiter, RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
@@ -93,7 +94,7 @@ export interface ServerOptions {
   callDelayMs?: number;
   /** Milliseconds a finished call's result waits at its result URL. Default 60 000. */
   callResultTtlMs?: number;
-  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. */
+  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. `close` ends within this plus 5 s. */
   exitGraceMs?: number;
   /** The server's own log (its components log to children of it). Default: warnings and errors to stdout. */
   logger?: Logger;
@@ -114,9 +115,21 @@ export interface RunningServer {
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 
+const DEFAULT_EXIT_GRACE_MS = 30_000;
+/** Milliseconds an open WebSocket gets to answer its 1001 close frame at shutdown before it is cut. */
+const WEBSOCKET_CLOSE_MS = 1_000;
+/**
+ * `close` ends within the exit grace plus this, whatever is stuck: in-flight
+ * requests are cut at once, WebSockets after WEBSOCKET_CLOSE_MS, `exit`
+ * hooks are killed 2 s after the grace (process-driver.ts), and anything
+ * still holding a container after that is stopped by force.
+ */
+const SHUTDOWN_MARGIN_MS = 5_000;
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true });
   const logger = options.logger ?? createLogger({ level: "warn" });
+  const gatewayLogger = logger.child({ component: "gateway" });
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
   const blobs = new BlobStore(join(options.home, "blobs"));
   const images = new ImageBuilder(join(options.home, "images"));
@@ -169,12 +182,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     drainGraceMs: options.exitGraceMs,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
     secrets,
-    connector: { attach: (endpoint) => new Upstream(endpoint), detach: (upstream) => upstream.close() },
+    connector: { attach: (endpoint, log) => new Upstream(endpoint, gatewayLogger, log), detach: (upstream) => upstream.close() },
     clock,
     logger: logger.child({ component: "control" }),
     poolLogger: logger.child({ component: "router" }),
   });
-  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs, clock });
+  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs, clock, logger: gatewayLogger });
   const api = createControlApi({
     platform,
     blobs,
@@ -213,8 +226,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     observer: metrics,
     access,
     clock,
-    logger: logger.child({ component: "gateway" }),
+    logger: gatewayLogger,
   });
+  const uninstallCrashGuard = installCrashGuard(serverLogger);
   await new Promise<void>((resolve, reject) => {
     gateway.once("error", reject);
     gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
@@ -236,12 +250,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
-        await platform.close();
+        // Draining sends every open WebSocket a 1001 close frame; a peer that has not answered it soon is cut.
+        const drained = platform.close();
+        const cancelCut = clock.after(WEBSOCKET_CLOSE_MS, () => gateway.closeWebSockets());
+        const graceMs = options.exitGraceMs ?? DEFAULT_EXIT_GRACE_MS;
+        let cancelDeadline: Cancel | undefined;
+        const late = await Promise.race([
+          drained.then(() => false),
+          new Promise<boolean>((resolve) => (cancelDeadline = clock.after(graceMs + SHUTDOWN_MARGIN_MS, () => resolve(true)))),
+        ]);
+        cancelDeadline?.();
+        cancelCut();
+        if (late) serverLogger.error({ waitedMs: graceMs + SHUTDOWN_MARGIN_MS }, "shutdown still waiting after the exit grace; stopping every container now");
+        gateway.closeWebSockets();
+        // Stops whatever is left at once: containers of a drain that never ended, warm agents.
         await driver.close();
         access?.flush();
         logs.flush();
         store.close();
         security.close();
+        uninstallCrashGuard();
       })();
       return closing;
     },
