@@ -37,6 +37,17 @@ export interface IssuedToken extends TokenSummary {
   secret?: string;
 }
 
+export interface ImageListing {
+  id: string;
+  steps: string[];
+  layers: number;
+  sizeBytes: number;
+  createdAt: number;
+  lastUsedAt: number;
+  /** `workspace/app` of each app whose containers run the image now. */
+  usedBy: string[];
+}
+
 export interface SecretSummary {
   name: string;
   keys: string[];
@@ -164,6 +175,20 @@ export class ApiClient {
 
   async stats(name: string, dev = false): Promise<unknown> {
     return (await this.call(`/api/apps/${encodeURIComponent(name)}/stats`, {}, dev ? { dev: "1" } : {})).json();
+  }
+
+  async listImages(): Promise<ImageListing[]> {
+    return (await this.json<{ images: ImageListing[] }>("/api/images", "GET")).images;
+  }
+
+  async pruneImages(all: boolean): Promise<{ images: string[]; layers: string[]; bytes: number }> {
+    return this.json("/api/images/prune", "POST", { all });
+  }
+
+  /** The OCI layout of a function's image, as a tar stream, and its tag. */
+  async exportImage(app: string, fn: string, dev = false): Promise<{ ref: string; body: ReadableStream<Uint8Array> }> {
+    const response = await this.call(`/api/apps/${encodeURIComponent(app)}/functions/${encodeURIComponent(fn)}/image`, {}, dev ? { dev: "1" } : {});
+    return { ref: response.headers.get("berth-image-ref") ?? "", body: response.body! };
   }
 
   /** Streams log entries until `signal` aborts (with `follow`) or the recent ones are printed. */

@@ -4,10 +4,11 @@ import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer } from "../server/start.js";
 import { ApiClient, CliError } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
-import { dim, formatLog, green, status } from "./output.js";
+import { dim, formatLog, green, red, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
-import { announceBootstrapToken, securityOptions, type ServerFlags } from "./server-flags.js";
+import { RuntimeUnavailableError } from "../server/runtime.js";
+import { announceBootstrapToken, buildCaFlag, imageCacheFlag, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
 import { formatStatsTable, type StatsFunction } from "./stats-table.js";
 
 export interface ClientFlags {
@@ -26,8 +27,12 @@ export async function serverCommand(flags: ServerFlags) {
   const home = berthHome(flags.home);
   const queueLimit = flags.queueLimit === undefined ? undefined : numberFlag("--queue-limit", flags.queueLimit, { integer: true });
   const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
+  const runtime = runtimeFlag(flags.runtime, "sandbox");
   const server = await startServer({
     home,
+    runtime,
+    imageCache: imageCacheFlag(flags.imageCache),
+    buildCaFile: buildCaFlag(flags.buildCaFile),
     port: flags.port ? Number(flags.port) : DEFAULT_PORT,
     host: flags.host,
     domain: flags.domain,
@@ -36,8 +41,14 @@ export async function serverCommand(flags: ServerFlags) {
     callDelayMs: callDelay === undefined ? undefined : callDelay * 1000,
     onLog: (entry) => process.stdout.write(`${entry.app} ${formatLog(entry)}\n`),
     ...securityOptions(flags),
+  }).catch((error: unknown) => {
+    if (error instanceof RuntimeUnavailableError) {
+      throw new CliError(`the sandbox runtime cannot run here: ${error.message}; or run \`berth server --runtime process\` (one trusted user, no isolation)`);
+    }
+    throw error;
   });
-  status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
+  for (const warning of server.warnings) status(red(`warning: ${warning}`));
+  status(green(`✓ berth server listening on ${server.url} (state in ${home}; runtime: ${server.runtime})`));
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   const stop = async () => {
     status("Shutting down: draining containers...");

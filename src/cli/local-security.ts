@@ -11,6 +11,7 @@ import { loadOrCreateKey } from "../control/crypto.js";
 import { SecretService } from "../control/secrets.js";
 import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
 import { BerthError } from "../errors/codes.js";
+import { prepareHome } from "../server/home.js";
 import type { ApiClient, IssuedToken, SecretSummary, TokenSummary } from "./client.js";
 
 /** What the token and secret verbs need, from a server or from a state directory. */
@@ -57,6 +58,7 @@ export class LocalSecurity implements SecurityClient {
   }
 
   private with<T>(use: (services: { tokens: TokenService; secrets: SecretService }) => T): T {
+    prepareHome(this.home);
     const store = new SqliteSecurityStore(join(this.home, "state.db"));
     const keyFile = secretKeyFile(this.home);
     try {

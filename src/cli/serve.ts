@@ -14,6 +14,9 @@ import { formatLog, green, red, status } from "./output.js";
 import { CodeError, ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
+import type { RuntimeName } from "../server/runtime.js";
+import { sandboxSupport } from "../sandbox/tools.js";
+import { buildCaFlag, imageCacheFlag, runtimeFlag } from "./server-flags.js";
 
 export interface ServeFlags {
   port?: string;
@@ -22,6 +25,8 @@ export interface ServeFlags {
   home?: string;
   typecheck?: boolean;
   token?: string;
+  runtime?: string;
+  imageCache?: string;
 }
 
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
@@ -108,10 +113,22 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   status("Watching for changes; Ctrl-C to stop.");
 }
 
+/** The sandbox when this machine can run it; otherwise the process runtime, said in one line, so `serve` works on a fresh machine. */
+function serveRuntime(flag: string | undefined): RuntimeName {
+  if (flag !== undefined) return runtimeFlag(flag, "sandbox");
+  const support = sandboxSupport();
+  if (support.ok) return "sandbox";
+  status(`${support.problem}: serving with the process runtime (no isolation between functions and this machine)`);
+  return "process";
+}
+
 async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
   const home = berthHome(flags.home);
   const options = {
     home,
+    runtime: serveRuntime(flags.runtime),
+    imageCache: imageCacheFlag(flags.imageCache),
+    buildCaFile: buildCaFlag(undefined),
     port: flags.port ? Number(flags.port) : DEFAULT_PORT,
     workspace: DEFAULT_WORKSPACE,
     ephemeralState: true,

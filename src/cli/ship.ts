@@ -8,6 +8,7 @@ import type { TypeChecker } from "../bundler/typecheck.js";
 import type { DeployResult } from "../control/platform.js";
 import type { ApiClient } from "./client.js";
 import { dim, status } from "./output.js";
+import { uploadLocalFiles } from "./local-files.js";
 
 export interface ShipOptions {
   entry: string;
@@ -42,8 +43,9 @@ export async function ship(client: ApiClient, options: ShipOptions): Promise<Shi
   }
   status(dim(`Bundled ${bundle.manifest.functions.length} function(s), ${(bundle.code.byteLength / 1024).toFixed(1)} KiB in ${Date.now() - started} ms`));
   await client.uploadBlob(bundle.hash, bundle.code);
+  const manifest = await uploadLocalFiles(client, bundle.manifest);
   const result = await client.deploy(
-    { bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral: options.ephemeral },
+    { bundleHash: bundle.hash, manifest, ephemeral: options.ephemeral },
     (message) => status(dim(message)),
   );
   return { bundle, result };

@@ -11,12 +11,19 @@
  *   POST /api/apps/:name/rollback      {"version"?: n}; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
+ *   GET  /api/apps/:name/functions/:fn/image   the function's image as an OCI layout, in a tar stream
+ *   GET  /api/images                   the image cache, with the apps using each image (admin)
+ *   POST /api/images/prune             {"all"?: true}: removes images no running version uses (admin)
  *   GET  /metrics                      Prometheus text exposition
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
  * Every route but health needs an API token on a `berth server` and acts on
  * the token's workspace (see security-api.ts).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
 import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import { BerthError, errorBody } from "../errors/codes.js";
@@ -24,6 +31,7 @@ import { deployRequestSchema, parseBody } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
 import type { Metrics } from "../metrics/metrics.js";
+import { TarWriter, writeTree } from "../image/tar.js";
 import { appKey, type Platform } from "./platform.js";
 import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
@@ -98,6 +106,34 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
       .stats(workspace, name, dev)
       .map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) }));
     return c.json({ functions });
+  });
+
+  api.get("/api/images", (c) => {
+    requireAdmin(c, "listing the server's image cache");
+    return c.json({ images: platform.listImages() });
+  });
+
+  api.post("/api/images/prune", async (c) => {
+    requireAdmin(c, "pruning the server's image cache");
+    const body = (await c.req.json().catch(() => ({}))) as { all?: unknown };
+    return c.json(platform.pruneImages(body.all === true));
+  });
+
+  api.get("/api/apps/:name/functions/:fn/image", async (c) => {
+    const out = mkdtempSync(join(tmpdir(), "berth-export-"));
+    try {
+      const { ref } = await platform.exportImage(workspaceFor(c), c.req.param("name"), c.req.param("fn"), devOf(c), out);
+      const body = new PassThrough();
+      const writer = new TarWriter(body);
+      void writeTree(writer, out, { ids: () => [0, 0] })
+        .then(() => writer.finish())
+        .then(() => body.end(), (error: unknown) => body.destroy(error as Error))
+        .finally(() => rmSync(out, { recursive: true, force: true }));
+      return new Response(Readable.toWeb(body) as ReadableStream, { headers: { "content-type": "application/x-tar", "berth-image-ref": ref } });
+    } catch (error) {
+      rmSync(out, { recursive: true, force: true });
+      throw error;
+    }
   });
 
   api.get("/metrics", async (c) => c.body(await options.metrics.text(), 200, { "content-type": options.metrics.contentType }));

@@ -1,7 +1,9 @@
 /**
- * The blob store: immutable, content-addressed files (bundles today, image
- * layers later) under `<root>/sha256/<hash>`. Writes go to a temporary file
- * and are renamed into place, so a reader never sees half a blob.
+ * The blob store: immutable, content-addressed files (bundles, and the
+ * archives of `addLocalFile`/`addLocalDir`) under `<root>/sha256/<hash>`,
+ * readable by the server's user only (0600 in 0700 directories). Writes go to
+ * a temporary file and are renamed into place, so a reader never sees half a
+ * blob.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -9,7 +11,7 @@ import { join } from "node:path";
 
 export class BlobStore {
   constructor(private readonly root: string) {
-    mkdirSync(join(root, "sha256"), { recursive: true });
+    mkdirSync(join(root, "sha256"), { recursive: true, mode: 0o700 });
   }
 
   static hash(data: Uint8Array | string): string {
@@ -32,7 +34,7 @@ export class BlobStore {
     const target = this.path(hash);
     if (!existsSync(target)) {
       const temporary = `${target}.${randomBytes(6).toString("hex")}.tmp`;
-      writeFileSync(temporary, data);
+      writeFileSync(temporary, data, { mode: 0o600 });
       renameSync(temporary, target);
     }
     return hash;

@@ -8,8 +8,9 @@
 import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError } from "../errors/codes.js";
-import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
-import type { ImageBuilder } from "../image/builder.js";
+import { DEFAULT_RESOURCES, type AppManifest, type FunctionManifest } from "../sdk/contract.js";
+import type { BuiltImage, ImageBuilder, ImageSummary, PruneResult } from "../image/builder.js";
+import { AGENT_BUNDLE } from "../paths.js";
 import { Upstream } from "../gateway/upstream.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { PoolEvent, PoolOptions } from "../router/pool.js";
@@ -71,11 +72,13 @@ export class Platform {
   private readonly appRoutes = new Map<string, string[]>();
   /** Every service with containers, routed or draining: old versions stay here until drained. */
   private readonly running = new Set<Service>();
+  /** The image each service's containers run: what `image prune` must keep. */
+  private readonly serviceImages = new Map<Service, string>();
   private readonly now: () => number;
 
   constructor(private readonly options: PlatformOptions) {
     this.now = options.now ?? Date.now;
-    mkdirSync(options.runRoot, { recursive: true });
+    mkdirSync(options.runRoot, { recursive: true, mode: 0o700 });
   }
 
   lookup(host: string): Service | undefined {
@@ -105,6 +108,7 @@ export class Platform {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
     }
     this.checkLabels(workspace, request.manifest, request.ephemeral);
+    this.checkUploads(request.manifest);
     const manifest = this.options.secrets.prepare(workspace, request.manifest);
     await this.buildImages(manifest, progress);
     const { app, version } = this.options.store.recordDeployment({
@@ -182,6 +186,47 @@ export class Platform {
     }));
   }
 
+  /** The images this server knows, each with the apps whose containers run it. */
+  listImages(): Array<ImageSummary & { usedBy: string[] }> {
+    const users = new Map<string, Set<string>>();
+    for (const [service, image] of this.serviceImages) {
+      const { workspace, appName, ephemeral } = service.identity;
+      users.set(image, (users.get(image) ?? new Set()).add(`${workspace}/${appName}${ephemeral ? " (serve)" : ""}`));
+    }
+    return this.options.images.list().map((image) => ({ ...image, usedBy: [...(users.get(image.id) ?? [])].sort() }));
+  }
+
+  /** Removes every image no running version uses (and, with `all`, the Debian and Node base layers too). */
+  pruneImages(all: boolean): PruneResult {
+    return this.options.images.prune(new Set(this.serviceImages.values()), all);
+  }
+
+  /**
+   * Writes the OCI image layout of a function of an app's current version:
+   * its image's layers and one more with the bundle and the agent, tagged
+   * `<app>-<function>`.
+   */
+  async exportImage(workspace: string, name: string, functionName: string, ephemeral: boolean, out: string): Promise<{ ref: string }> {
+    const app = this.options.store.getApp(workspace, name, ephemeral);
+    const version = app?.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
+    if (!app || !version) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
+    const fn = version.manifest.functions.find((f) => f.name === functionName);
+    if (!fn) throw new BerthError("not_found", `app "${name}" has no function "${functionName}" (it has ${version.manifest.functions.map((f) => f.name).join(", ")})`);
+    const exporter = this.options.images.exportOci?.bind(this.options.images);
+    if (!exporter) throw new BerthError("invalid_input", "image export needs the sandbox runtime's images; this server runs the process runtime");
+    const image = await this.options.images.build(fn.image, () => {});
+    const ref = functionLabel(name, functionName);
+    await exporter(image.id, out, {
+      ref,
+      appFiles: [
+        { path: "/berth/app/app.mjs", source: this.options.blobs.path(version.bundleHash) },
+        { path: "/berth/agent.mjs", source: AGENT_BUNDLE },
+      ],
+      labels: { "berth.app": name, "berth.function": functionName, "berth.version": String(version.number) },
+    });
+    return { ref };
+  }
+
   /** Stops serving and drains everything; the caller has cut client connections, so only `exit` hooks remain to wait for. */
   async close(): Promise<void> {
     this.routes.clear();
@@ -207,6 +252,17 @@ export class Platform {
     }
   }
 
+  /** `addLocalFile/Dir` steps name blobs the CLI uploaded before deploying. */
+  private checkUploads(manifest: AppManifest): void {
+    for (const fn of manifest.functions) {
+      for (const step of fn.image.steps) {
+        if (step.kind === "copy" && !this.options.blobs.has(step.blob)) {
+          throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) have not been uploaded`);
+        }
+      }
+    }
+  }
+
   private hostFor(workspace: string, appName: string, fn: FunctionManifest, ephemeral: boolean): string {
     const label = fn.label !== undefined ? validateLabelOverride(fn.label) : functionLabel(appName, fn.name);
     return hostLabel(workspace, label, ephemeral);
@@ -228,9 +284,18 @@ export class Platform {
     const services: Service[] = [];
     for (const fn of version.manifest.functions) {
       const image = await this.options.images.build(fn.image, progress);
-      const runDir = this.runDir(version.bundleHash, image.hash, image.dir);
+      const runDir = this.runDir(version.bundleHash, image);
       const secretEnv = this.options.secrets.environment(app.workspace, fn);
-      const env = { ...image.env, ...secretEnv, ...fn.env };
+      // The container's whole environment: the image's, secrets, the function's own, then who it is (which the function cannot override).
+      const env = {
+        ...image.env,
+        ...secretEnv,
+        ...fn.env,
+        BERTH_APP: app.name,
+        BERTH_FUNCTION: fn.name,
+        BERTH_VERSION: String(version.number),
+        BERTH_CONTAINER: "1",
+      };
       const redact = redactor(Object.values(secretEnv));
       const host = this.hostFor(app.workspace, app.name, fn, app.ephemeral);
       const identity = {
@@ -242,8 +307,10 @@ export class Platform {
         ephemeral: app.ephemeral,
       };
       services.push(
-        new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(key, identity, fn, runDir, env, redact, params, paramsKey)),
+        new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(key, identity, fn, image, runDir, env, redact, params, paramsKey)),
       );
+      this.serviceImages.set(services.at(-1)!, image.id);
+      this.options.driver.prepare?.({ id: image.id, rootfs: image.rootfs }, resourcesOf(fn).network);
     }
     const previous = this.appRoutes.get(key) ?? [];
     const replaced: Service[] = [];
@@ -265,6 +332,7 @@ export class Platform {
   private async retire(service: Service): Promise<void> {
     await service.drain(this.options.drainGraceMs ?? 30_000);
     this.running.delete(service);
+    this.serviceImages.delete(service);
   }
 
   private unroute(app: AppRecord): Promise<void> {
@@ -283,6 +351,7 @@ export class Platform {
     logKey: string,
     identity: Service["identity"],
     fn: FunctionManifest,
+    image: BuiltImage,
     runDir: string,
     env: Record<string, string>,
     redact: Redact,
@@ -307,10 +376,13 @@ export class Platform {
         id,
         functionName: fn.name,
         bundlePath: join(runDir, "app.mjs"),
-        cwd: runDir,
+        image: { id: image.id, rootfs: image.rootfs },
+        cwd: image.workdir ?? runDir,
         env: { ...env, ...(fn.port !== undefined ? { PORT: String(fn.port) } : {}) },
         params,
         startupTimeoutMs: fn.startupTimeout * 1000,
+        limits: { memoryMiB: resourcesOf(fn).memory, cpu: resourcesOf(fn).cpu },
+        network: resourcesOf(fn).network,
       }),
       log: (container, line, stream) =>
         this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
@@ -321,18 +393,21 @@ export class Platform {
     };
   }
 
-  /** `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs` beside the image's `node_modules`. */
-  private runDir(bundleHash: string, imageHash: string, imageDir: string): string {
-    const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${imageHash.slice(0, 16)}`);
+  /**
+   * `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs`, beside the
+   * image's `node_modules` for host images (a sandbox gets a copy of the
+   * bundle in its own mount instead).
+   */
+  private runDir(bundleHash: string, image: BuiltImage): string {
+    const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${image.id.slice(0, 16)}`);
     if (!existsSync(join(dir, "app.mjs"))) {
-      mkdirSync(dir, { recursive: true });
-      if (existsSync(join(imageDir, "node_modules")) && !existsSync(join(dir, "node_modules"))) {
-        symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
-      }
-      writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const modules = image.nodeModulesDir && join(image.nodeModulesDir, "node_modules");
+      if (modules && existsSync(modules) && !existsSync(join(dir, "node_modules"))) symlinkSync(modules, join(dir, "node_modules"), "dir");
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }), { mode: 0o600 });
       // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
       const partial = join(dir, `app.mjs.${process.pid}.tmp`);
-      writeFileSync(partial, this.options.blobs.get(bundleHash));
+      writeFileSync(partial, this.options.blobs.get(bundleHash), { mode: 0o600 });
       renameSync(partial, join(dir, "app.mjs"));
     }
     return dir;
@@ -346,6 +421,11 @@ export class Platform {
       url: `http://${this.hostFor(app.workspace, app.name, fn, app.ephemeral)}.${this.options.domain}${port === 80 ? "" : `:${port}`}/`,
     }));
   }
+}
+
+/** A function's limits and network; manifests from before they existed get the defaults. */
+export function resourcesOf(fn: FunctionManifest) {
+  return fn.resources ?? DEFAULT_RESOURCES;
 }
 
 /** Names an app in the route and log tables; a served app and a deployed one of the same name are different apps. */

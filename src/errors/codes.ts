@@ -16,6 +16,7 @@ export const ERRORS = {
   payload_too_large: { status: 413, message: "The request body is larger than the limit." },
   unsupported_media_type: { status: 415, message: "The request body must be JSON (Content-Type: application/json)." },
   invalid_input: { status: 422, message: "Invalid request input." },
+  image_build_failed: { status: 422, message: "A step of the function's image failed to build." },
   rate_limited: { status: 429, message: "Too many requests for this workspace; retry later." },
   headers_too_large: { status: 431, message: "The request headers are too large." },
   internal_error: { status: 500, message: "Internal Server Error" },

@@ -5,7 +5,6 @@
  */
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { mkdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
 import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
@@ -22,8 +21,8 @@ import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js
 import { RateLimiter, type RateLimit } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Metrics } from "../metrics/metrics.js";
-import { ImageBuilder } from "../image/builder.js";
-import { ProcessDriver } from "../runtime/process-driver.js";
+import { homePermissionWarnings, prepareHome, tightenDatabase } from "./home.js";
+import { createRuntime, type RuntimeName } from "./runtime.js";
 
 export interface ServerOptions {
   /** State directory: database, blobs, images. */
@@ -40,8 +39,14 @@ export interface ServerOptions {
   ephemeralState?: boolean;
   /** Receives every container log line (the server prints them). */
   onLog?: (entry: LogEntry) => void;
-  /** Generic agents kept warm by the process runtime. */
+  /** `sandbox` (isolated containers on layered images) or `process` (child processes, one trusted user). Default `process`; `berth server` defaults to `sandbox`. */
+  runtime?: RuntimeName;
+  /** Generic agents (process runtime) or sandboxes per recently used image (sandbox runtime) kept warm. Default 2. */
   warmAgents?: number;
+  /** Where the sandbox runtime keeps its layered images, shared by every server that names it. Default /var/lib/berth/images. */
+  imageCache?: string;
+  /** A PEM bundle of extra certificate authorities image build steps trust (registries behind a TLS-intercepting proxy). */
+  buildCaFile?: string;
   /** Demand an API token on the control API (`berth server`). Default false (the embedded platform). */
   requireAuth?: boolean;
   /** Addresses and CIDR ranges of proxies whose X-Forwarded-* headers are believed. Default none. */
@@ -70,21 +75,34 @@ export interface RunningServer {
   tokens: TokenService;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
+  /** The runtime containers run on. */
+  runtime: RuntimeName;
+  /** Files of the state directory other users can read, one line each with its fix (the CLI prints them). */
+  warnings: string[];
   close(): Promise<void>;
 }
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  mkdirSync(options.home, { recursive: true });
+  prepareHome(options.home);
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
   const blobs = new BlobStore(join(options.home, "blobs"));
-  const images = new ImageBuilder(join(options.home, "images"));
-  const driver = new ProcessDriver({ warmAgents: options.warmAgents });
+  const runtimeName = options.runtime ?? "process";
+  const runtime = createRuntime({
+    runtime: runtimeName,
+    home: options.home,
+    imageCache: options.imageCache,
+    buildCaFile: options.buildCaFile,
+    warm: options.warmAgents,
+    blobPath: (hash) => (/^[0-9a-f]{64}$/.test(hash) && blobs.has(hash) ? blobs.path(hash) : undefined),
+  });
+  const { driver, images } = runtime;
   const logs = new LogHub(options.onLog);
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = new SqliteSecurityStore(join(options.home, "state.db"));
+  tightenDatabase(options.home);
   const tokens = new TokenService(security);
   const secrets = new SecretService(security, loadOrCreateKey(options.secretKeyFile ?? join(options.home, "secrets.key")));
   const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
@@ -135,10 +153,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     calls,
     observer: metrics,
   });
-  await new Promise<void>((resolve, reject) => {
-    gateway.once("error", reject);
-    gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      gateway.once("error", reject);
+      gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
+    });
+  } catch (error) {
+    // The port is taken (`serve` then tries another): nothing started here may outlive this attempt.
+    calls.close();
+    await runtime.close();
+    store.close();
+    security.close();
+    throw error;
+  }
   port = (gateway.address() as AddressInfo).port;
   await platform.restore();
 
@@ -149,13 +176,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     platform,
     tokens,
     bootstrapToken,
+    runtime: runtimeName,
+    warnings: homePermissionWarnings(options.home, options.secretKeyFile ? [options.secretKeyFile] : []),
     close() {
       closing ??= (async () => {
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
         await platform.close();
-        await driver.close();
+        await runtime.close();
         store.close();
         security.close();
       })();
