@@ -27,8 +27,8 @@ const channel = new Channel(
   new Socket({ fd: 3, readable: true, writable: true }),
   {
     onMessage: (message) => receive(message as DriverMessage),
-    // The driver is gone: a container must not outlive its platform.
-    onClose: () => exitWithChildren(0),
+    // The driver is gone: a container must not outlive its platform, and nobody is left to clean up after it.
+    onClose: () => abandon(),
   },
   MAX_DRIVER_MESSAGE,
 );
@@ -63,7 +63,7 @@ async function load(message: LoadMessage): Promise<void> {
     watchPort(handler.port, () => {
       if (stopping) return;
       console.error(`the web server on port ${handler.port} stopped accepting connections (it exited or closed its socket); stopping this container`);
-      exitWithChildren(1);
+      exit(1);
     });
   }
 }
@@ -72,7 +72,7 @@ async function stop(graceMs: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   const deadline = Date.now() + graceMs;
-  const hardStop = setTimeout(() => exitWithChildren(0), graceMs + 1000);
+  const hardStop = setTimeout(() => exit(0), graceMs + 1000);
   hardStop.unref();
   try {
     await serving?.close(graceMs);
@@ -80,21 +80,30 @@ async function stop(graceMs: number): Promise<void> {
   } catch (error) {
     console.error("exit hook failed:", error);
   }
-  exitWithChildren(0);
+  exit(0);
 }
 
 function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   return Promise.race([promise, new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
 }
 
-/** The runtime starts the agent as a process-group leader, so servers the user spawned die with it. */
-function exitWithChildren(code: number): never {
-  process.exitCode = code;
+/**
+ * Ends the container with `code`. What the user's code started is ended by
+ * the driver once the agent has exited (the process group, the sandbox's pid
+ * namespace), so the exit code it reports is the agent's own.
+ */
+function exit(code: number): never {
+  releasePort();
+  process.exit(code);
+}
+
+/** The driver is gone: the agent takes its process group (its own, under the process runtime) down with it. */
+function abandon(): never {
   releasePort();
   try {
     process.kill(-process.pid, "SIGKILL");
   } catch {}
-  process.exit(code);
+  process.exit(0);
 }
 
 function receive(message: DriverMessage): void {
@@ -102,7 +111,7 @@ function receive(message: DriverMessage): void {
     load(message).catch((error: unknown) => {
       const text = error instanceof Error ? error.message : String(error);
       console.error(error instanceof Error && error.stack ? error.stack : text);
-      void send({ type: "failed", message: text }).then(() => exitWithChildren(1));
+      void send({ type: "failed", message: text }).then(() => exit(1));
     });
   } else if (message.type === "stop") {
     void stop(message.graceMs);

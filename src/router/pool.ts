@@ -8,7 +8,7 @@
  * upstream connection to each container through `attach`.
  */
 import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
-import type { Container, ContainerEndpoint, ContainerSpec, LogSink, RuntimeDriver } from "../runtime/types.js";
+import type { Container, ContainerEndpoint, ContainerExit, ContainerSpec, LogSink, RuntimeDriver } from "../runtime/types.js";
 
 export interface PoolOptions<U> {
   /** Shown in logs: `<app>.<function>` and the parameter set, if any. */
@@ -304,7 +304,7 @@ export class Pool<U> {
     const startMs = this.options.now() - member.startedAt;
     this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
     this.options.onEvent?.({ type: "ready", containerId: member.id, startMs });
-    void container.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
+    void container.exited.then((exit) => this.onExit(member, exit));
     this.dispatch();
     this.reconcile();
   }
@@ -323,12 +323,13 @@ export class Pool<U> {
     this.reconcile();
   }
 
-  private onExit(member: Member<U>, code: number | null, signal: string | null): void {
+  private onExit(member: Member<U>, exit: ContainerExit): void {
     if (!this.members.has(member.id)) return;
     this.members.delete(member.id);
     if (member.upstream) this.options.detach(member.upstream);
     if (member.phase !== "draining") {
-      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`}); its in-flight requests got 502, and it is replaced as demand needs`;
+      const how = exit.reason ? `was killed: ${exit.reason}` : `exited unexpectedly (${exit.signal ?? `code ${exit.code}`})`;
+      this.lastError = `container ${member.id} ${how}; its in-flight requests got 502, and it is replaced as demand needs`;
       this.options.log(member.id, this.lastError, "system");
       this.options.onEvent?.({ type: "crashed", containerId: member.id, message: this.lastError });
     }

@@ -91,19 +91,21 @@ export class ProcessDriver implements RuntimeDriver {
     });
     // Errors of a child (a failed send, a failed kill) end in its exit, which `exited` reports.
     child.on("error", () => {});
-    const exited = new Promise<ContainerExit>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-    const agent = new AgentHandle({
-      child,
-      control: child.stdio[3] as Duplex,
-      exited,
-      kill: () => {
-        try {
-          process.kill(-child.pid!, "SIGKILL");
-        } catch {
-          child.kill("SIGKILL");
-        }
-      },
-    });
+    const killGroup = () => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    };
+    // The agent leads its process group: whatever the user's code started there goes when it does, however it ends.
+    const exited = new Promise<ContainerExit>((resolve) =>
+      child.once("exit", (code, signal) => {
+        killGroup();
+        resolve({ code, signal });
+      }),
+    );
+    const agent = new AgentHandle({ child, control: child.stdio[3] as Duplex, exited, kill: killGroup });
     // A spare that dies is only dropped: refilling here could spin if agents die at birth; the next start refills.
     void agent.exited.then(() => {
       const index = this.warm.indexOf(agent);

@@ -93,6 +93,8 @@ interface Sandbox {
   /** Set when the driver kills the sandbox for a reason its exit code cannot tell. */
   killedFor?: string;
   alive: boolean;
+  /** kill() was called, perhaps before bwrap was even running. */
+  killed: boolean;
   network?: NetworkAttachment;
 }
 
@@ -231,9 +233,11 @@ export class SandboxDriver implements RuntimeDriver {
       cgroup,
       memoryMiB,
       alive: true,
+      killed: false,
       prepared: undefined as never,
       exited: new Promise((resolve) => (resolveExited = resolve)),
       kill() {
+        sandbox.killed = true;
         if (bwrap) killSandbox(bwrap);
         cgroup.kill();
       },
@@ -283,6 +287,8 @@ export class SandboxDriver implements RuntimeDriver {
       });
       bwrap = launched.child;
       void launched.exited.then(finish);
+      // Killed while bwrap was starting (the driver closing): nothing must run on.
+      if (sandbox.killed) killSandbox(launched.child);
       const agent = new AgentHandle({ child: launched.child, control: launched.control!, kill: () => sandbox.kill(), exited: sandbox.exited });
       agent.log = (line, stream) => sandbox.log?.(line, stream);
       await agent.idle;
