@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { main } from "../dist/cli/main.js";
+import { formatError } from "../dist/cli/output.js";
 
 main(process.argv).catch((error) => {
-  console.error(`berth: ${error?.message ?? error}`);
+  process.stderr.write(`berth: ${formatError(error)}\n`);
   process.exit(1);
 });

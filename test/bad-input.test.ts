@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { BerthError } from "../src/errors/codes.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
+import { waitFor } from "./support/wait.js";
 
 test("two functions with the same label are refused at deploy", async (t) => {
   const platform = await startPlatform(t);
@@ -19,6 +21,46 @@ export const b = app.function().webEndpoint({ label: "same" }, () => 2);
 `,
   );
   await assert.rejects(platform.deploy(file), /functions a and b have the same URL label/);
+});
+
+test("a label with nothing URL-safe in it is the user's mistake: invalid_input naming it, not a 500", async (t) => {
+  const platform = await startPlatform(t);
+  const file = tempApp(
+    t,
+    "underscores.ts",
+    `import { App } from "berth";
+const app = new App("underscores");
+export const f = app.function().webEndpoint({ label: "___" }, () => 1);
+`,
+  );
+  await assert.rejects(platform.deploy(file), (error: unknown) => {
+    assert.ok(error instanceof BerthError);
+    assert.equal(error.code, "invalid_input");
+    assert.equal(error.status, 422);
+    assert.match(error.message, /Label "___" has no letters or digits/);
+    return true;
+  });
+});
+
+test("rollback: a malformed body is a 400, a bad version a 422; no body rolls back to the previous version", async (t) => {
+  const platform = await startPlatform(t);
+  const file = tempApp(t, "rb.ts", `import { App } from "berth";\nconst app = new App("rb");\nexport const f = app.function().webEndpoint(() => 1);\n`);
+  await platform.deploy(file);
+  await platform.deploy(file);
+  const rollback = (body?: string) =>
+    request(`${platform.server.url}/api/apps/rb/rollback`, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const malformed = await rollback("{version: 1");
+  assert.equal(malformed.status, 400);
+  assert.equal(((await malformed.json()) as { error: { code: string } }).error.code, "bad_request");
+  const wrongType = await rollback('{"version":"1"}');
+  assert.equal(wrongType.status, 422);
+  assert.equal(((await wrongType.json()) as { error: { code: string } }).error.code, "invalid_input");
+  const apps = await platform.client.listApps();
+  assert.equal(apps.find((app) => app.name === "rb")?.version, 2, "neither refused call rolled back");
+  const empty = await rollback();
+  assert.equal(empty.status, 200);
+  assert.match(await empty.text(), /"type":"result".*"version":3/);
+  assert.equal((await platform.client.listApps()).find((app) => app.name === "rb")?.version, 3);
 });
 
 test("a throwing handler gives a generic 500; the stack goes to the logs only", async (t) => {
@@ -119,7 +161,7 @@ export const v = app.function({ concurrency: { maxInputs: 4 } }).webEndpoint(asy
   writeFileSync(file, source("v2"));
   const result = await platform.deploy(file);
   assert.equal(result.version, 2);
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await waitFor("the clients to get answers from the new version", () => answers.has("v2") || undefined);
   stop = true;
   await Promise.all(clients);
   assert.ok(statuses.length > 10);

@@ -73,7 +73,8 @@ test("app stop: the URL stops answering at once, in-flight requests finish, exit
   const slow = request(url);
   await waitFor("the request to be in flight", async () => (await stats(platform, "drain"))[0]!.pools[0]?.inFlight === 1 || undefined);
   const stopped = platform.client.stopApp("drain");
-  await sleep(100);
+  // The stop takes the routes away before it records the app as stopped (and long before the drain ends).
+  await waitFor("the app to be recorded as stopped", async () => (await platform.client.listApps()).some((app) => app.name === "drain" && app.state === "stopped") || undefined);
   const refused = await request(url);
   assert.equal(refused.status, 404);
   await refused.body?.cancel();

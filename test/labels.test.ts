@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { classifyHost, functionLabel, hostLabel, normaliseLabel, validateLabelOverride } from "../src/control/labels.js";
+import { classifyHost, functionLabel, hostLabel, normaliseLabel, validateLabelOverride } from "../src/hosts/labels.js";
 
 test("functionLabel splits camelCase and joins app and function", () => {
   assert.equal(functionLabel("webDemo", "getItem"), "web-demo-get-item");

@@ -15,6 +15,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import type { Response } from "undici";
 import { ApiClient } from "../src/cli/client.js";
 import { request, tempApp, type TestPlatform } from "./support/platform.js";
 import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";

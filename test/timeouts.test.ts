@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { request, startPlatform, tempApp } from "./support/platform.js";
-import { alive, sleep, waitFor, waitForLog } from "./support/wait.js";
+import { alive, waitFor, waitForLog } from "./support/wait.js";
 
 const TIMEOUT_APP = `
 import { App } from "berth";
@@ -120,24 +120,26 @@ test("long calls: 303 to a result URL that returns the same call's response", as
   // Warm the container so the call counter below belongs to one process.
   assert.equal((await request(`${url}?ms=0&tag=warm`)).status, 200);
 
-  // The call takes 1.5 s: a 303 at 1 s (a 200 would mean it had finished), and the follower has its answer at 1.5 s.
-  const first = await request(`${url}?ms=1500&tag=long`);
+  // The call takes 2.5 s: a 303 at 1 s (a 200 would mean it had finished), and the follower has its answer at 2.5 s.
+  const first = await request(`${url}?ms=2500&tag=long`);
   assert.equal(first.status, 303);
   const location = first.headers.get("location")!;
   assert.match(location, /^\/__berth\/calls\/[0-9a-f]{32}$/);
   assert.ok(first.headers.get("berth-request-id"));
   await first.body?.cancel();
 
-  const following = request(new URL(location, url).toString());
-  await sleep(100);
-  const second = await request(new URL(location, url).toString());
-  assert.equal(second.status, 409, "one client waits for a result at a time");
-  assert.equal(((await second.json()) as { error: { code: string } }).error.code, "result_busy");
+  // Two clients follow at once: whichever arrives second is told another is waiting, the other gets the result.
+  const followers = [request(new URL(location, url).toString()), request(new URL(location, url).toString())];
+  const busy = await Promise.race(followers);
+  assert.equal(busy.status, 409, "one client waits for a result at a time");
+  assert.equal(((await busy.json()) as { error: { code: string } }).error.code, "result_busy");
+  const following = (await Promise.all(followers)).find((response) => response !== busy);
+  assert.ok(following);
   const post = await request(new URL(location, url).toString(), { method: "POST" });
   assert.equal(post.status, 405);
   await post.body?.cancel();
 
-  const followed = await followToEnd(await following, url);
+  const followed = await followToEnd(following, url);
   assert.equal(followed.status, 200);
   assert.deepEqual(await followed.json(), { calls: 2, tag: "long" }, "the call ran once (warm-up + this one)");
 
@@ -224,7 +226,6 @@ test("startupTimeout: the container is killed and the waiting request gets a 503
   assert.ok(existsSync(pidFile), "enter ran");
   const pid = Number(readFileSync(pidFile, "utf8"));
   await waitFor("the stuck container to be killed", () => !alive(pid), 5000);
-  await sleep(0);
 });
 
 /** Follows 303s (a bounded number) to the answer at the end. */

@@ -215,3 +215,28 @@ test("garbage frames are answered with 1002, invalid UTF-8 with 1007, and the sl
   const ws = await connectWs(t, `${url("echo")}ws`);
   assert.equal(await roundTrip(ws, "still fine"), "still fine");
 });
+
+test("a pool that cannot give a container answers an upgrade exactly as it answers plain HTTP", async (t) => {
+  const platform = await startPlatform(t);
+  const file = tempApp(
+    t,
+    "broken.ts",
+    `import { App } from "berth";
+const app = new App("wsbroken");
+export const f = app.function().fetchApp(() => { throw new Error("no database"); });
+`,
+  );
+  const url = platform.url(await platform.deploy(file), "f");
+  const http = await request(url);
+  const httpBody = (await http.json()) as { error: { code: string; message: string } };
+  const upgrade = await refusedUpgrade(t, url);
+  const wsBody = JSON.parse(upgrade.body) as { error: { code: string; message: string } };
+  assert.equal(http.status, 503);
+  assert.equal(upgrade.status, 503);
+  assert.equal(wsBody.error.code, "startup_failed");
+  assert.equal(wsBody.error.code, httpBody.error.code);
+  assert.equal(wsBody.error.message, httpBody.error.message);
+  assert.match(wsBody.error.message, /no database/);
+  assert.equal(upgrade.headers["retry-after"], http.headers.get("retry-after"), "the same Retry-After (the backoff's remaining seconds)");
+  assert.ok(upgrade.headers["berth-request-id"], "the upgrade's answer carries a request id too");
+});

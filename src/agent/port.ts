@@ -9,6 +9,7 @@ import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { systemCode } from "../errors/codes.js";
 
 /** How often a ready server's port is probed; a dead server is reported within this. */
 const WATCH_INTERVAL_MS = 1000;
@@ -30,7 +31,7 @@ export async function claimPort(port: number): Promise<void> {
       heldLock = lock;
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      if (systemCode(error) !== "EEXIST") throw error;
       const holder = Number(readFileSync(lock, "utf8"));
       if (isAlive(holder)) {
         throw new Error(`port ${port} is already taken by another container (process ${holder}) of a function that uses it: ${hint}`);
@@ -58,7 +59,7 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    return systemCode(error) === "EPERM";
   }
 }
 

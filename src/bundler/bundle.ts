@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build, type BuildFailure, type Message, type Plugin } from "esbuild";
+import { BerthError } from "../errors/codes.js";
 import { DESCRIBE_MAIN, SDK_ENTRY } from "../paths.js";
 import type { AppManifest } from "../sdk/contract.js";
 import type { DescribeResult } from "./describe.js";
@@ -25,9 +26,9 @@ export interface BundleResult {
   inputs: string[];
 }
 
-/** A problem in the user's code, worded for them; `serve` prints it and keeps the last good version. */
-export class BundleError extends Error {
-  override readonly name = "BundleError";
+/** A problem in the user's code, worded for them (`build_failed`); `serve` prints it and keeps the last good version. */
+function codeProblem(message: string): BerthError {
+  return new BerthError("build_failed", message);
 }
 
 export async function bundleApp(entry: string): Promise<BundleResult> {
@@ -114,7 +115,7 @@ async function esbuildPass(
     return { code: result.outputFiles[0]!.contents, inputs };
   } catch (error) {
     const failure = error as BuildFailure;
-    if (Array.isArray(failure.errors)) throw new BundleError(failure.errors.map(formatMessage).join("\n"));
+    if (Array.isArray(failure.errors)) throw codeProblem(failure.errors.map(formatMessage).join("\n"));
     throw error;
   }
 }
@@ -132,7 +133,7 @@ async function describe(code: Uint8Array): Promise<AppManifest> {
     writeFileSync(file, code);
     const stdout = await new Promise<string>((resolveOutput, reject) => {
       execFile(process.execPath, [DESCRIBE_MAIN, file], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => {
-        if (error && !out) reject(new BundleError(`importing the app failed: ${err.trim() || error.message}`));
+        if (error && !out) reject(codeProblem(`importing the app failed: ${err.trim() || error.message}`));
         else resolveOutput(out);
       });
     });
@@ -141,9 +142,9 @@ async function describe(code: Uint8Array): Promise<AppManifest> {
     try {
       result = JSON.parse(last) as DescribeResult;
     } catch {
-      throw new BundleError(`importing the app failed: unexpected output ${JSON.stringify(last.slice(0, 200))}`);
+      throw codeProblem(`importing the app failed: unexpected output ${JSON.stringify(last.slice(0, 200))}`);
     }
-    if (!result.ok) throw new BundleError(result.error);
+    if (!result.ok) throw codeProblem(result.error);
     return result.manifest;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -5,6 +5,7 @@
  * each live reload gets a clean process.
  */
 import { pathToFileURL } from "node:url";
+import { messageOf, systemCode } from "../errors/codes.js";
 import { isFunctionDefinition, type AppManifest, type FunctionManifest } from "../sdk/contract.js";
 
 export type DescribeResult = { ok: true; manifest: AppManifest } | { ok: false; error: string };
@@ -14,9 +15,8 @@ export async function describeModule(path: string): Promise<DescribeResult> {
   try {
     module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (error) {
-    const err = error as NodeJS.ErrnoException;
-    if (err.code === "ERR_MODULE_NOT_FOUND") {
-      const name = /Cannot find (?:package|module) '([^']+)'/.exec(err.message)?.[1] ?? "a package";
+    if (systemCode(error) === "ERR_MODULE_NOT_FOUND") {
+      const name = /Cannot find (?:package|module) '([^']+)'/.exec(messageOf(error))?.[1] ?? "a package";
       return {
         ok: false,
         error:
@@ -24,7 +24,7 @@ export async function describeModule(path: string): Promise<DescribeResult> {
           `so packages imported at the top level must be installed locally too (npm install), or imported inside the handler with await import().`,
       };
     }
-    return { ok: false, error: `importing the app failed: ${err.stack ?? err.message}` };
+    return { ok: false, error: `importing the app failed: ${(error instanceof Error && error.stack) || messageOf(error)}` };
   }
   const functions: FunctionManifest[] = [];
   const appNames = new Set<string>();

@@ -1,59 +1,31 @@
 /**
  * The control API client: the only way the CLI talks to a platform, local
- * or remote. Connection failures become one-line errors that say what to do.
+ * or remote. It speaks the wire types of wire/control-api.ts; every failure
+ * is a `BerthError` with the server's code (or `unreachable` when no server
+ * answers), worded to say what to do.
  */
-import type { LogEntry } from "../control/logs.js";
-import type { DeployResult } from "../control/platform.js";
-import type { AppManifest } from "../sdk/contract.js";
-
-export class CliError extends Error {
-  override readonly name = "CliError";
-}
-
-export interface AppSummary {
-  name: string;
-  workspace: string;
-  state: string;
-  ephemeral: boolean;
-  version: number | null;
-  updatedAt: number;
-  functions: { name: string; kind: string; url: string }[];
-}
-
-export interface TokenSummary {
-  id: string;
-  kind: "api" | "proxy";
-  workspace: string;
-  admin: boolean;
-  name: string;
-  createdAt: number;
-  revokedAt: number | null;
-}
-
-/** A new token: `token` for API tokens, `key` and `secret` for proxy tokens. */
-export interface IssuedToken extends TokenSummary {
-  token?: string;
-  key?: string;
-  secret?: string;
-}
-
-export interface ImageListing {
-  id: string;
-  steps: string[];
-  layers: number;
-  sizeBytes: number;
-  createdAt: number;
-  lastUsedAt: number;
-  /** `workspace/app` of each app whose containers run the image now. */
-  usedBy: string[];
-}
-
-export interface SecretSummary {
-  name: string;
-  keys: string[];
-  createdAt: number;
-  updatedAt: number;
-}
+import { BerthError } from "../errors/codes.js";
+import type {
+  AppList,
+  AppStats,
+  AppSummary,
+  DeployRequest,
+  DeployResult,
+  Health,
+  ImageList,
+  ImageView,
+  IssuedToken,
+  LogEntry,
+  ProgressLine,
+  PruneRequest,
+  PruneResultView,
+  RateLimit,
+  RollbackRequest,
+  SecretView,
+  TokenRequest,
+  TokenView,
+  WorkspaceLimitView,
+} from "../wire/control-api.js";
 
 export class ApiClient {
   constructor(
@@ -77,58 +49,57 @@ export class ApiClient {
       if (this.token) headers.set("authorization", `Bearer ${this.token}`);
       response = await fetch(this.url(path, query), { ...init, headers });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new CliError(
-        `no berth server reachable at ${this.baseUrl} (${cause}): start one with \`npx berth server\`, or point --server / BERTH_SERVER at yours`,
+      throw new BerthError(
+        "unreachable",
+        `no berth server reachable at ${this.baseUrl} (${causeOf(error)}): start one with \`npx berth server\`, or point --server / BERTH_SERVER at yours`,
+        { cause: error },
       );
     }
-    if (!response.ok && response.headers.get("content-type")?.includes("application/json")) {
-      const body = (await response.json()) as { error?: { message?: string; issues?: { loc: unknown[]; message: string }[] } };
-      const issues = body.error?.issues?.map((i) => `\n  ${i.loc.join(".")}: ${i.message}`).join("") ?? "";
-      throw new CliError(`${body.error?.message ?? `HTTP ${response.status}`}${issues}`);
-    }
-    if (!response.ok) throw new CliError(`the server answered HTTP ${response.status} to ${path}`);
-    return response;
-  }
-
-  async health(): Promise<{ ok: boolean; workspace: string; auth?: boolean }> {
-    return (await (await this.call("/api/health")).json()) as { ok: boolean; workspace: string; auth?: boolean };
+    if (response.ok) return response;
+    const body: unknown = response.headers.get("content-type")?.includes("application/json") ? await response.json().catch(() => undefined) : undefined;
+    if (body === undefined) await response.body?.cancel();
+    throw BerthError.fromResponse(response.status, body);
   }
 
   private async json<T>(path: string, method: string, body?: unknown, query: Record<string, string> = {}): Promise<T> {
     const init: RequestInit = body === undefined ? { method } : { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+    // The wire types are the contract: the server builds its answers as T.
     return (await (await this.call(path, init, query)).json()) as T;
   }
 
-  async createToken(request: { kind: "api" | "proxy"; name?: string; admin?: boolean; workspace?: string }): Promise<IssuedToken> {
+  health(): Promise<Health> {
+    return this.json("/api/health", "GET");
+  }
+
+  async createToken(request: TokenRequest): Promise<IssuedToken> {
     return (await this.json<{ token: IssuedToken }>("/api/tokens", "POST", request)).token;
   }
 
-  async listTokens(all = false): Promise<TokenSummary[]> {
-    return (await this.json<{ tokens: TokenSummary[] }>("/api/tokens", "GET", undefined, all ? { all: "1" } : {})).tokens;
+  async listTokens(all = false): Promise<TokenView[]> {
+    return (await this.json<{ tokens: TokenView[] }>("/api/tokens", "GET", undefined, all ? { all: "1" } : {})).tokens;
   }
 
   async revokeToken(id: string): Promise<void> {
     await this.json(`/api/tokens/${encodeURIComponent(id)}`, "DELETE");
   }
 
-  async createSecret(name: string, values: Record<string, string>): Promise<SecretSummary> {
-    return (await this.json<{ secret: SecretSummary }>(`/api/secrets/${encodeURIComponent(name)}`, "PUT", { values })).secret;
+  async createSecret(name: string, values: Record<string, string>): Promise<SecretView> {
+    return (await this.json<{ secret: SecretView }>(`/api/secrets/${encodeURIComponent(name)}`, "PUT", { values })).secret;
   }
 
-  async listSecrets(): Promise<SecretSummary[]> {
-    return (await this.json<{ secrets: SecretSummary[] }>("/api/secrets", "GET")).secrets;
+  async listSecrets(): Promise<SecretView[]> {
+    return (await this.json<{ secrets: SecretView[] }>("/api/secrets", "GET")).secrets;
   }
 
   async deleteSecret(name: string): Promise<void> {
     await this.json(`/api/secrets/${encodeURIComponent(name)}`, "DELETE");
   }
 
-  async workspaceLimit(workspace: string): Promise<{ workspace: string; rate: number; burst: number; custom: boolean }> {
+  workspaceLimit(workspace: string): Promise<WorkspaceLimitView> {
     return this.json(`/api/workspaces/${encodeURIComponent(workspace)}/limit`, "GET");
   }
 
-  async setWorkspaceLimit(workspace: string, limit: { rate: number; burst: number }): Promise<void> {
+  async setWorkspaceLimit(workspace: string, limit: RateLimit): Promise<void> {
     await this.json(`/api/workspaces/${encodeURIComponent(workspace)}/limit`, "PUT", limit);
   }
 
@@ -136,36 +107,31 @@ export class ApiClient {
     await this.call(`/api/blobs/${hash}`, { method: "PUT", body: new Uint8Array(data), headers: { "content-type": "application/octet-stream" } });
   }
 
-  async deploy(
-    request: { bundleHash: string; manifest: AppManifest; ephemeral: boolean },
-    onProgress: (message: string) => void,
-  ): Promise<DeployResult> {
+  deploy(request: DeployRequest, onProgress: (message: string) => void): Promise<DeployResult> {
     return this.progressCall("/api/apps", request, onProgress);
   }
 
-  async rollback(name: string, version: number | undefined, onProgress: (message: string) => void): Promise<DeployResult> {
-    return this.progressCall(`/api/apps/${encodeURIComponent(name)}/rollback`, version === undefined ? {} : { version }, onProgress);
+  rollback(name: string, version: number | undefined, onProgress: (message: string) => void): Promise<DeployResult> {
+    const request: RollbackRequest = version === undefined ? {} : { version };
+    return this.progressCall(`/api/apps/${encodeURIComponent(name)}/rollback`, request, onProgress);
   }
 
-  private async progressCall(path: string, body: unknown, onProgress: (message: string) => void): Promise<DeployResult> {
+  private async progressCall(path: string, body: DeployRequest | RollbackRequest, onProgress: (message: string) => void): Promise<DeployResult> {
     const response = await this.call(path, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
     });
-    let result: DeployResult | undefined;
-    for await (const event of ndjson(response)) {
-      const message = event as { type: string; message?: string; error?: { message: string } };
-      if (message.type === "progress") onProgress(message.message ?? "");
-      else if (message.type === "error") throw new CliError(message.error?.message ?? "deploy failed");
-      else if (message.type === "result") result = event as unknown as DeployResult;
+    for await (const line of ndjson<ProgressLine>(response)) {
+      if (line.type === "progress") onProgress(line.message);
+      else if (line.type === "error") throw BerthError.fromResponse(500, line);
+      else return { app: line.app, version: line.version, functions: line.functions };
     }
-    if (!result) throw new CliError("the server ended the deployment without a result");
-    return result;
+    throw new BerthError("internal_error", "the server ended the deployment without a result");
   }
 
   async listApps(): Promise<AppSummary[]> {
-    return ((await (await this.call("/api/apps")).json()) as { apps: AppSummary[] }).apps;
+    return (await this.json<AppList>("/api/apps", "GET")).apps;
   }
 
   /** `dev` names the app `serve` runs rather than the deployed app of the same name. */
@@ -173,22 +139,24 @@ export class ApiClient {
     await this.call(`/api/apps/${encodeURIComponent(name)}/stop`, { method: "POST" }, dev ? { dev: "1" } : {});
   }
 
-  async stats(name: string, dev = false): Promise<unknown> {
-    return (await this.call(`/api/apps/${encodeURIComponent(name)}/stats`, {}, dev ? { dev: "1" } : {})).json();
+  stats(name: string, dev = false): Promise<AppStats> {
+    return this.json(`/api/apps/${encodeURIComponent(name)}/stats`, "GET", undefined, dev ? { dev: "1" } : {});
   }
 
-  async listImages(): Promise<ImageListing[]> {
-    return (await this.json<{ images: ImageListing[] }>("/api/images", "GET")).images;
+  async listImages(): Promise<ImageView[]> {
+    return (await this.json<ImageList>("/api/images", "GET")).images;
   }
 
-  async pruneImages(all: boolean): Promise<{ images: string[]; layers: string[]; bytes: number }> {
-    return this.json("/api/images/prune", "POST", { all });
+  pruneImages(all: boolean): Promise<PruneResultView> {
+    const request: PruneRequest = { all };
+    return this.json("/api/images/prune", "POST", request);
   }
 
   /** The OCI layout of a function's image, as a tar stream, and its tag. */
   async exportImage(app: string, fn: string, dev = false): Promise<{ ref: string; body: ReadableStream<Uint8Array> }> {
     const response = await this.call(`/api/apps/${encodeURIComponent(app)}/functions/${encodeURIComponent(fn)}/image`, {}, dev ? { dev: "1" } : {});
-    return { ref: response.headers.get("berth-image-ref") ?? "", body: response.body! };
+    if (!response.body) throw new BerthError("internal_error", "the server sent no image");
+    return { ref: response.headers.get("berth-image-ref") ?? "", body: response.body };
   }
 
   /** Streams log entries until `signal` aborts (with `follow`) or the recent ones are printed. */
@@ -199,23 +167,33 @@ export class ApiClient {
     const { signal } = options;
     const response = await this.call(`/api/apps/${encodeURIComponent(name)}/logs`, { signal }, query);
     try {
-      for await (const entry of ndjson(response)) onEntry(entry as unknown as LogEntry);
+      for await (const entry of ndjson<LogEntry>(response)) onEntry(entry);
     } catch (error) {
       if (!signal?.aborted) throw error;
     }
   }
 }
 
-async function* ndjson(response: Response): AsyncGenerator<Record<string, unknown>> {
+/** Why a fetch failed, in a word: `ECONNREFUSED`, else the message. */
+function causeOf(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") return cause.code;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The lines of an NDJSON answer, each as the wire type `T` the route streams. */
+async function* ndjson<T>(response: Response): AsyncGenerator<T> {
+  if (!response.body) return;
   const decoder = new TextDecoder();
   let buffered = "";
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of response.body) {
     buffered += decoder.decode(chunk, { stream: true });
     let newline: number;
     while ((newline = buffered.indexOf("\n")) >= 0) {
       const line = buffered.slice(0, newline).trim();
       buffered = buffered.slice(newline + 1);
-      if (line) yield JSON.parse(line) as Record<string, unknown>;
+      // The wire type is the contract of the route: the server writes each line as a T.
+      if (line) yield JSON.parse(line) as T;
     }
   }
 }

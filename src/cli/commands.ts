@@ -2,14 +2,16 @@
 import { resolve } from "node:path";
 import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer } from "../server/start.js";
-import { ApiClient, CliError } from "./client.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
-import { dim, formatLog, green, red, status } from "./output.js";
+import { createLogger } from "../logging/logger.js";
+import { ApiClient } from "./client.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
+import { dim, formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
+import { BerthError } from "../errors/codes.js";
 import { RuntimeUnavailableError } from "../server/runtime.js";
 import { announceBootstrapToken, buildCaFlag, imageCacheFlag, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
-import { formatStatsTable, type StatsFunction } from "./stats-table.js";
+import { formatStatsTable } from "./stats-table.js";
 
 export interface ClientFlags {
   server?: string;
@@ -25,30 +27,32 @@ export function clientFor(flags: ClientFlags): ApiClient {
 
 export async function serverCommand(flags: ServerFlags) {
   const home = berthHome(flags.home);
+  const logger = createLogger({ level: logLevel(flags.logLevel, "info") });
+  // In a server, container output is part of the server's log: JSON with its app and function when collected.
+  const containers = logger.child({ component: "container" });
   const queueLimit = flags.queueLimit === undefined ? undefined : numberFlag("--queue-limit", flags.queueLimit, { integer: true });
   const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
-  const runtime = runtimeFlag(flags.runtime, "sandbox");
   const server = await startServer({
     home,
-    runtime,
+    runtime: runtimeFlag(flags.runtime, "sandbox"),
     imageCache: imageCacheFlag(flags.imageCache),
     buildCaFile: buildCaFlag(flags.buildCaFile),
-    port: flags.port ? Number(flags.port) : DEFAULT_PORT,
+    port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     host: flags.host,
     domain: flags.domain,
     workspace: flags.workspace ?? DEFAULT_WORKSPACE,
     queueLimit,
     callDelayMs: callDelay === undefined ? undefined : callDelay * 1000,
-    onLog: (entry) => process.stdout.write(`${entry.app} ${formatLog(entry)}\n`),
+    onLog: ({ app, function: fn, container, stream, line }) => containers.info({ app, function: fn, container, stream }, line),
+    logger,
     ...securityOptions(flags),
   }).catch((error: unknown) => {
     if (error instanceof RuntimeUnavailableError) {
-      throw new CliError(`the sandbox runtime cannot run here: ${error.message}; or run \`berth server --runtime process\` (one trusted user, no isolation)`);
+      throw new BerthError("invalid_input", `${error.message}; or run \`berth server --runtime process\` (one trusted user, no isolation)`);
     }
     throw error;
   });
-  for (const warning of server.warnings) status(red(`warning: ${warning}`));
-  status(green(`✓ berth server listening on ${server.url} (state in ${home}; runtime: ${server.runtime})`));
+  status(green(`✓ berth server listening on ${server.url} (state in ${home}; ${server.runtime} runtime)`));
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   const stop = async () => {
     status("Shutting down: draining containers...");
@@ -57,13 +61,6 @@ export async function serverCommand(flags: ServerFlags) {
   };
   process.on("SIGINT", () => void stop());
   process.on("SIGTERM", () => void stop());
-}
-
-function numberFlag(flag: string, value: string, rules: { integer?: boolean; positive?: boolean }): number {
-  const parsed = Number(value);
-  const ok = value.trim() !== "" && Number.isFinite(parsed) && parsed >= 0 && (!rules.integer || Number.isInteger(parsed)) && (!rules.positive || parsed > 0);
-  if (!ok) throw new CliError(`${flag} takes ${rules.integer ? "a whole number ≥ 0" : "a number of seconds > 0"}, not "${value}"`);
-  return parsed;
 }
 
 export async function deployCommand(file: string, flags: ClientFlags & { typecheck?: boolean }) {
@@ -96,7 +93,7 @@ export async function appListCommand(flags: ClientFlags & { json?: boolean }) {
 }
 
 export async function appRollbackCommand(name: string, flags: ClientFlags & { version?: string }) {
-  const version = flags.version === undefined ? undefined : Number(flags.version);
+  const version = flags.version === undefined ? undefined : numberFlag("--version", flags.version, { integer: true });
   const result = await clientFor(flags).rollback(name, version, (message) => status(dim(message)));
   status(green(`✓ Rolled back app "${name}": now version ${result.version}`));
   for (const fn of result.functions) process.stdout.write(`${fn.name.padEnd(16)} ${fn.url}\n`);
@@ -117,7 +114,7 @@ export async function appLogsCommand(name: string, flags: ClientFlags & { follow
 export async function appStatsCommand(name: string, flags: ClientFlags & { dev?: boolean; json?: boolean; watch?: string | true }) {
   const client = clientFor(flags);
   const render = async () => {
-    const stats = (await client.stats(name, flags.dev)) as { functions: StatsFunction[] };
+    const stats = await client.stats(name, flags.dev);
     return flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions);
   };
   if (!flags.watch) {

@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { berthHome } from "./config.js";
-import { CliError } from "./client.js";
+import { BerthError, messageOf } from "../errors/codes.js";
 
 export interface CliConfig {
   /** Server used when neither --server nor BERTH_SERVER says otherwise. */
@@ -25,7 +25,7 @@ export function readConfig(home?: string): CliConfig {
   try {
     return JSON.parse(readFileSync(path, "utf8")) as CliConfig;
   } catch (error) {
-    throw new CliError(`cannot read ${path}: ${(error as Error).message}; fix or delete it`);
+    throw new BerthError("invalid_input", `cannot read ${path}: ${messageOf(error)}; fix or delete it`);
   }
 }
 

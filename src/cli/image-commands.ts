@@ -7,7 +7,8 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
-import { CliError, type ImageListing } from "./client.js";
+import { BerthError } from "../errors/codes.js";
+import type { ImageView } from "../wire/control-api.js";
 import { clientFor, type ClientFlags } from "./commands.js";
 import { green, status } from "./output.js";
 
@@ -24,7 +25,7 @@ export async function imageListCommand(flags: ClientFlags & { json?: boolean }) 
   process.stdout.write(formatImages(images));
 }
 
-export function formatImages(images: ImageListing[], now = Date.now()): string {
+export function formatImages(images: ImageView[], now = Date.now()): string {
   const rows = [["IMAGE", "SIZE", "LAYERS", "LAST USED", "USED BY", "STEPS"]];
   for (const image of [...images].sort((a, b) => b.lastUsedAt - a.lastUsedAt)) {
     rows.push([
@@ -52,7 +53,7 @@ export async function imagePruneCommand(flags: ClientFlags & { all?: boolean }) 
 
 export async function imageExportCommand(app: string, fn: string, dir: string, flags: ClientFlags & { dev?: boolean }) {
   const target = resolve(dir);
-  if (existsSync(target) && readdirSync(target).length > 0) throw new CliError(`${target} is not empty: export into a new or empty directory`);
+  if (existsSync(target) && readdirSync(target).length > 0) throw new BerthError("invalid_input", `${target} is not empty: export into a new or empty directory`);
   const { ref, body } = await clientFor(flags).exportImage(app, fn, flags.dev);
   mkdirSync(target, { recursive: true });
   await extract(body, target);
@@ -71,12 +72,12 @@ function extract(body: ReadableStream<Uint8Array>, dir: string): Promise<void> {
     const tar = spawn("tar", ["-x", "-f", "-", "-C", dir], { stdio: ["pipe", "ignore", "pipe"] });
     let stderr = "";
     tar.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    tar.once("error", (error) => reject(new CliError(`could not run tar to unpack the image: ${error.message}`)));
-    tar.once("exit", (code) => (code === 0 ? resolvePromise() : reject(new CliError(`tar failed to unpack the image: ${stderr.trim()}`))));
+    tar.once("error", (error) => reject(new BerthError("internal_error", `could not run tar to unpack the image: ${error.message}`)));
+    tar.once("exit", (code) => (code === 0 ? resolvePromise() : reject(new BerthError("internal_error", `tar failed to unpack the image: ${stderr.trim()}`))));
     const source = Readable.fromWeb(body as never);
     source.once("error", (error) => {
       tar.kill();
-      reject(new CliError(`the export was cut off: ${error.message}`));
+      reject(new BerthError("internal_error", `the export was cut off: ${error.message}`));
     });
     source.pipe(tar.stdin);
   });

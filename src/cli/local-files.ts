@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import type { AppManifest, ImageStep } from "../sdk/contract.js";
 import { TarWriter, writeTree } from "../image/tar.js";
+import { BerthError } from "../errors/codes.js";
 import type { ApiClient } from "./client.js";
-import { CliError } from "./client.js";
 
 /** Returns the manifest with every `local` step uploaded and replaced by a `copy` step. */
 export async function uploadLocalFiles(client: ApiClient, manifest: AppManifest): Promise<AppManifest> {
@@ -44,9 +44,9 @@ export async function uploadLocalFiles(client: ApiClient, manifest: AppManifest)
 export async function pack(source: string, target: string, directory: boolean): Promise<Buffer> {
   const verb = directory ? "addLocalDir" : "addLocalFile";
   const stat = statSync(source, { throwIfNoEntry: false });
-  if (!stat) throw new CliError(`${verb}: ${source} does not exist`);
-  if (directory && !stat.isDirectory()) throw new CliError(`${verb}: ${source} is not a directory (use addLocalFile)`);
-  if (!directory && !stat.isFile()) throw new CliError(`${verb}: ${source} is not a file (use addLocalDir)`);
+  if (!stat) throw new BerthError("build_failed", `${verb}: ${source} does not exist`);
+  if (directory && !stat.isDirectory()) throw new BerthError("build_failed", `${verb}: ${source} is not a directory (use addLocalFile)`);
+  if (!directory && !stat.isFile()) throw new BerthError("build_failed", `${verb}: ${source} is not a file (use addLocalDir)`);
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on("data", (chunk: Buffer) => chunks.push(chunk));

@@ -1,18 +1,16 @@
 /**
- * Tokens and secrets without a server: the CLI opens a state directory
- * itself. Used with `--home DIR`, and when no server is configured and none
- * answers on the default port, so that `berth secret create` before `berth
- * serve` works the way `berth serve` does, on `$BERTH_HOME`. Access to the
- * directory is admin access: whoever can read it can read the key file.
+ * Tokens and secrets without a server: the token and secret verbs work on
+ * a state directory itself. Used with `--home DIR`, and when no server is
+ * configured and none answers on the default port, so that `berth secret
+ * create` before `berth serve` works the way `berth serve` does, on
+ * `$BERTH_HOME`. Access to the directory is admin access: whoever can read
+ * it can read the key file. The services are the server's own, assembled by
+ * server/security.ts; this only answers as the API client would.
  */
-import { join } from "node:path";
-import { TokenService } from "../control/auth.js";
-import { loadOrCreateKey } from "../control/crypto.js";
-import { SecretService } from "../control/secrets.js";
-import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
 import { BerthError } from "../errors/codes.js";
-import { prepareHome } from "../server/home.js";
-import type { ApiClient, IssuedToken, SecretSummary, TokenSummary } from "./client.js";
+import { defaultKeyFile, openSecurity, type SecurityServices } from "../server/security.js";
+import type { IssuedToken, SecretView, TokenRequest, TokenView } from "../wire/control-api.js";
+import type { ApiClient } from "./client.js";
 
 /** What the token and secret verbs need, from a server or from a state directory. */
 export type SecurityClient = Pick<ApiClient, "createToken" | "listTokens" | "revokeToken" | "createSecret" | "listSecrets" | "deleteSecret">;
@@ -24,7 +22,7 @@ export class LocalSecurity implements SecurityClient {
     private readonly workspace: string,
   ) {}
 
-  async createToken(request: { kind: "api" | "proxy"; name?: string; admin?: boolean; workspace?: string }): Promise<IssuedToken> {
+  async createToken(request: TokenRequest): Promise<IssuedToken> {
     return this.with(({ tokens }) => {
       const workspace = request.workspace ?? this.workspace;
       return request.kind === "proxy"
@@ -33,7 +31,7 @@ export class LocalSecurity implements SecurityClient {
     });
   }
 
-  async listTokens(all = false): Promise<TokenSummary[]> {
+  async listTokens(all = false): Promise<TokenView[]> {
     return this.with(({ tokens }) => tokens.list(all ? undefined : this.workspace));
   }
 
@@ -43,11 +41,11 @@ export class LocalSecurity implements SecurityClient {
     });
   }
 
-  async createSecret(name: string, values: Record<string, string>): Promise<SecretSummary> {
+  async createSecret(name: string, values: Record<string, string>): Promise<SecretView> {
     return this.with(({ secrets }) => secrets.create(this.workspace, name, values));
   }
 
-  async listSecrets(): Promise<SecretSummary[]> {
+  async listSecrets(): Promise<SecretView[]> {
     return this.with(({ secrets }) => secrets.list(this.workspace));
   }
 
@@ -57,26 +55,17 @@ export class LocalSecurity implements SecurityClient {
     });
   }
 
-  private with<T>(use: (services: { tokens: TokenService; secrets: SecretService }) => T): T {
-    prepareHome(this.home);
-    const store = new SqliteSecurityStore(join(this.home, "state.db"));
-    const keyFile = secretKeyFile(this.home);
+  private with<T>(use: (services: SecurityServices) => T): T {
+    const services = openSecurity(this.home, secretKeyFile(this.home));
     try {
-      // The key file is only read (or created) when a secret is touched.
-      let secrets: SecretService | undefined;
-      return use({
-        tokens: new TokenService(store),
-        get secrets() {
-          return (secrets ??= new SecretService(store, loadOrCreateKey(keyFile)));
-        },
-      });
+      return use(services);
     } finally {
-      store.close();
+      services.close();
     }
   }
 }
 
 /** The secrets key: `--secret-key-file`, else `BERTH_SECRET_KEY_FILE`, else `<home>/secrets.key` (server and CLI agree). */
 export function secretKeyFile(home: string, flag?: string): string {
-  return flag ?? (process.env.BERTH_SECRET_KEY_FILE || undefined) ?? join(home, "secrets.key");
+  return flag ?? (process.env.BERTH_SECRET_KEY_FILE || undefined) ?? defaultKeyFile(home);
 }

@@ -69,6 +69,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--runtime <name>", "sandbox (isolated containers; the default) or process (one trusted user, no isolation)")
     .option("--image-cache <dir>", "where sandbox images are kept (env BERTH_IMAGE_CACHE; default /var/lib/berth/images)")
     .option("--build-ca-file <path>", "extra CA certificates for image build steps, behind a TLS-intercepting proxy (env BERTH_BUILD_CA_FILE, else NODE_EXTRA_CA_CERTS)")
+    .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
     .action(serverCommand);
 
   clientOptions(

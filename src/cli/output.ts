@@ -1,5 +1,6 @@
-/** How the CLI prints: status lines to stderr, data to stdout, container logs prefixed by function. */
-import type { LogEntry } from "../control/logs.js";
+/** How the CLI prints: status lines to stderr, data to stdout, container logs prefixed by function, errors in a line or two. */
+import { BerthError, issuesOf } from "../errors/codes.js";
+import type { LogEntry } from "../wire/control-api.js";
 
 const colour = process.stderr.isTTY && !process.env.NO_COLOR;
 const paint = (code: number) => (text: string) => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
@@ -15,4 +16,12 @@ export function status(line: string): void {
 export function formatLog(entry: LogEntry): string {
   const prefix = cyan(`[${entry.function}]`);
   return entry.stream === "system" ? `${prefix} ${dim(entry.line)}` : `${prefix} ${entry.line}`;
+}
+
+/** An error as the user reads it: the message, then each bad field (`body.name: required`) on its own line. */
+export function formatError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (!(error instanceof BerthError)) return error.message;
+  const issues = issuesOf(error).map((issue) => `\n  ${issue.loc.join(".")}: ${issue.message}`);
+  return `${error.message}${issues.join("")}`;
 }

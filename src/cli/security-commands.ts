@@ -5,8 +5,9 @@
  * never printed back.
  */
 import { readFileSync } from "node:fs";
+import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { parseDotenv } from "../sdk/secret.js";
-import { CliError, type TokenSummary } from "./client.js";
+import type { TokenView } from "../wire/control-api.js";
 import { clientFor, type ClientFlags } from "./commands.js";
 import { berthHome, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
 import { readConfig, saveToken } from "./credentials.js";
@@ -38,7 +39,7 @@ export async function securityClient(flags: SecurityFlags): Promise<SecurityClie
     await client.health();
     return client;
   } catch (error) {
-    if (!(error instanceof CliError)) throw error;
+    if (!(error instanceof BerthError)) throw error;
     const home = berthHome();
     status(dim(`No berth server at ${client.baseUrl}: using the state directory ${home} (what \`berth serve\` uses).`));
     return new LocalSecurity(home, workspace(flags.workspace) ?? DEFAULT_WORKSPACE);
@@ -72,7 +73,7 @@ export async function tokenListCommand(flags: SecurityFlags & { all?: boolean; j
   for (const token of tokens) process.stdout.write(`${describeToken(token)}\n`);
 }
 
-function describeToken(token: TokenSummary): string {
+function describeToken(token: TokenView): string {
   const kind = token.kind === "proxy" ? "proxy" : token.admin ? "api (admin)" : "api";
   const state = token.revokedAt === null ? "valid" : `revoked ${new Date(token.revokedAt).toISOString()}`;
   return [token.id.padEnd(20), kind.padEnd(12), token.workspace.padEnd(12), new Date(token.createdAt).toISOString(), state, token.name].join("  ");
@@ -85,7 +86,7 @@ export async function tokenRevokeCommand(id: string, flags: SecurityFlags): Prom
 
 /** Stores `token` for the server (and makes that server the default), after checking that it works. */
 export async function loginCommand(flags: ClientFlags & { token?: string }): Promise<void> {
-  if (!flags.token) throw new CliError("berth login needs --token <token> (from `berth token create` or a fresh server's output)");
+  if (!flags.token) throw new BerthError("invalid_input", "berth login needs --token <token> (from `berth token create` or a fresh server's output)");
   const client = clientFor(flags);
   await client.listTokens();
   const path = saveToken(client.baseUrl, flags.token, { makeDefault: serverUrl(flags.server) !== undefined });
@@ -96,10 +97,10 @@ export async function secretCreateCommand(name: string, pairs: string[], flags: 
   const values: Record<string, string> = flags.fromDotenv ? parseDotenv(readDotenv(flags.fromDotenv)) : {};
   for (const pair of pairs) {
     const equals = pair.indexOf("=");
-    if (equals <= 0) throw new CliError(`"${pair.split("=")[0]}..." is not KEY=VALUE`);
+    if (equals <= 0) throw new BerthError("invalid_input", `"${pair.split("=")[0]}..." is not KEY=VALUE`);
     values[pair.slice(0, equals)] = pair.slice(equals + 1);
   }
-  if (Object.keys(values).length === 0) throw new CliError("give the secret at least one KEY=VALUE, or --from-dotenv <file>");
+  if (Object.keys(values).length === 0) throw new BerthError("invalid_input", "give the secret at least one KEY=VALUE, or --from-dotenv <file>");
   const secret = await (await securityClient(flags)).createSecret(name, values);
   status(green(`✓ Saved secret "${secret.name}" with key(s) ${secret.keys.join(", ")}`));
 }
@@ -109,7 +110,7 @@ function readDotenv(path: string): string {
   try {
     return readFileSync(path === "-" ? 0 : path, "utf8");
   } catch (error) {
-    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new BerthError("invalid_input", `cannot read ${path}: ${systemCode(error) ?? messageOf(error)}`);
   }
 }
 
@@ -137,7 +138,7 @@ export async function workspaceLimitCommand(name: string, flags: ClientFlags & {
   }
   const rate = Number(flags.rate);
   const burst = Number(flags.burst ?? rate * 5);
-  if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new CliError("--rate must be > 0 and --burst an integer ≥ 1");
+  if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new BerthError("invalid_input", "--rate must be > 0 and --burst an integer ≥ 1");
   await client.setWorkspaceLimit(name, { rate, burst });
   status(green(`✓ Workspace "${name}": ${rate} requests/s, burst ${burst}`));
 }

@@ -8,14 +8,15 @@ import { watch, type FSWatcher } from "chokidar";
 import { resolve } from "node:path";
 import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer, type RunningServer } from "../server/start.js";
-import { ApiClient, CliError } from "./client.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
-import { formatLog, green, red, status } from "./output.js";
-import { CodeError, ship } from "./ship.js";
+import { BerthError, systemCode } from "../errors/codes.js";
+import { ApiClient } from "./client.js";
+import { createLogger } from "../logging/logger.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
+import { formatError, formatLog, green, red, status } from "./output.js";
+import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
-import type { RuntimeName } from "../server/runtime.js";
-import { sandboxSupport } from "../sandbox/tools.js";
+import { sandboxProblem, type RuntimeName } from "../server/runtime.js";
 import { buildCaFlag, imageCacheFlag, runtimeFlag } from "./server-flags.js";
 
 export interface ServeFlags {
@@ -75,8 +76,9 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       if (!watcher) watcher = startWatching(bundle.inputs);
       return true;
     } catch (error) {
-      if (error instanceof CodeError || error instanceof CliError) {
-        status(red(`✗ ${error.message}`));
+      // The user's code or the server refused the deployment: say why and keep serving.
+      if (error instanceof BerthError) {
+        status(red(`✗ ${formatError(error)}`));
         if (appName) status("  (still serving the last good version)");
         return false;
       }
@@ -116,9 +118,9 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
 /** The sandbox when this machine can run it; otherwise the process runtime, said in one line, so `serve` works on a fresh machine. */
 function serveRuntime(flag: string | undefined): RuntimeName {
   if (flag !== undefined) return runtimeFlag(flag, "sandbox");
-  const support = sandboxSupport();
-  if (support.ok) return "sandbox";
-  status(`${support.problem}: serving with the process runtime (no isolation between functions and this machine)`);
+  const problem = sandboxProblem();
+  if (problem === undefined) return "sandbox";
+  status(`${problem}: serving with the process runtime (no isolation between functions and this machine)`);
   return "process";
 }
 
@@ -129,15 +131,17 @@ async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
     runtime: serveRuntime(flags.runtime),
     imageCache: imageCacheFlag(flags.imageCache),
     buildCaFile: buildCaFlag(undefined),
-    port: flags.port ? Number(flags.port) : DEFAULT_PORT,
+    port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     workspace: DEFAULT_WORKSPACE,
     ephemeralState: true,
     secretKeyFile: secretKeyFile(home),
+    // The embedded platform's own problems only, beside the status lines on stderr; stdout is the app's output.
+    logger: createLogger({ level: logLevel(undefined, "warn"), destination: process.stderr }),
   };
   try {
     return await startServer(options);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || flags.port) throw error;
+    if (systemCode(error) !== "EADDRINUSE" || flags.port) throw error;
     status(`port ${DEFAULT_PORT} is in use; the embedded platform takes a free port instead`);
     return startServer({ ...options, port: 0 });
   }

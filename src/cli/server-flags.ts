@@ -4,7 +4,7 @@
  */
 import type { ServerOptions } from "../server/start.js";
 import type { RuntimeName } from "../server/runtime.js";
-import { CliError } from "./client.js";
+import { BerthError } from "../errors/codes.js";
 import { saveToken } from "./credentials.js";
 import { green, status } from "./output.js";
 
@@ -22,15 +22,20 @@ export interface ServerFlags {
   burst?: string;
   maxBody?: string;
   secretKeyFile?: string;
+  /** The server log's least severe level (`info` by default). */
+  logLevel?: string;
+  /** `sandbox` (the default) or `process`. */
   runtime?: string;
+  /** Directory of the sandbox runtime's image store. */
   imageCache?: string;
+  /** PEM file of extra certificate authorities for image build steps. */
   buildCaFile?: string;
 }
 
 /** `--runtime`: the name, checked. */
 export function runtimeFlag(value: string | undefined, fallback: RuntimeName): RuntimeName {
   if (value === undefined) return fallback;
-  if (value !== "sandbox" && value !== "process") throw new CliError(`--runtime is sandbox or process, not "${value}"`);
+  if (value !== "sandbox" && value !== "process") throw new BerthError("invalid_input", `--runtime is sandbox or process, not "${value}"`);
   return value;
 }
 
@@ -50,7 +55,7 @@ const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1
 /** `4GiB`, `512m`, `1000000` → bytes. */
 export function parseSize(text: string): number {
   const match = SIZE.exec(text.trim());
-  if (!match) throw new CliError(`"${text}" is not a size: use bytes or a unit, e.g. 4GiB, 512MiB, 100k`);
+  if (!match) throw new BerthError("invalid_input", `"${text}" is not a size: use bytes or a unit, e.g. 4GiB, 512MiB, 100k`);
   return Math.floor(Number(match[1]) * UNITS[(match[2] ?? "").charAt(0).toLowerCase()]!);
 }
 
@@ -60,7 +65,7 @@ export function securityOptions(flags: ServerFlags): Partial<ServerOptions> {
   if (flags.rateLimit !== undefined || flags.burst !== undefined) {
     const rate = Number(flags.rateLimit ?? 200);
     const burst = Number(flags.burst ?? rate * 5);
-    if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new CliError("--rate-limit must be > 0 and --burst an integer ≥ 1");
+    if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new BerthError("invalid_input", "--rate-limit must be > 0 and --burst an integer ≥ 1");
     options.rateLimit = { rate, burst };
   }
   if (flags.maxBody !== undefined) options.limits = { maxBodyBytes: parseSize(flags.maxBody) };

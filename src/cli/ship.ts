@@ -5,7 +5,8 @@
 import { basename } from "node:path";
 import { bundleApp, type BundleResult } from "../bundler/bundle.js";
 import type { TypeChecker } from "../bundler/typecheck.js";
-import type { DeployResult } from "../control/platform.js";
+import { BerthError } from "../errors/codes.js";
+import type { DeployResult } from "../wire/control-api.js";
 import type { ApiClient } from "./client.js";
 import { dim, status } from "./output.js";
 import { uploadLocalFiles } from "./local-files.js";
@@ -22,24 +23,18 @@ export interface Shipped {
   result: DeployResult;
 }
 
-/** A problem with the user's code (bundling, types, import): `serve` shows it and keeps serving. */
-export class CodeError extends Error {
-  override readonly name = "CodeError";
-}
-
+/**
+ * Bundles, checks and deploys. A problem with the user's code (bundling,
+ * types, import) is a `build_failed` error, which `serve` shows while it
+ * keeps serving the last good version.
+ */
 export async function ship(client: ApiClient, options: ShipOptions): Promise<Shipped> {
   const started = Date.now();
   status(dim(`Bundling ${basename(options.entry)}...`));
-  let bundle: BundleResult;
-  try {
-    bundle = await bundleApp(options.entry);
-  } catch (error) {
-    if ((error as Error).name === "BundleError") throw new CodeError((error as Error).message);
-    throw error;
-  }
+  const bundle = await bundleApp(options.entry);
   if (options.checker) {
     const errors = options.checker.check();
-    if (errors) throw new CodeError(`type errors:\n${errors.trimEnd()}`);
+    if (errors) throw new BerthError("build_failed", `type errors:\n${errors.trimEnd()}`);
   }
   status(dim(`Bundled ${bundle.manifest.functions.length} function(s), ${(bundle.code.byteLength / 1024).toFixed(1)} KiB in ${Date.now() - started} ms`));
   await client.uploadBlob(bundle.hash, bundle.code);

@@ -4,17 +4,10 @@
  * start failures and recent latency; start-up trouble is spelled out under
  * the table. Pure: it formats what the control API returned.
  */
-import type { PoolStats } from "../router/pool.js";
+import type { FunctionStats, PoolStatsView } from "../wire/control-api.js";
 
-/** One pool as the control API reports it: the pool's own stats and its parameter set. */
-export type StatsPool = PoolStats & { params: string };
-
-export interface StatsFunction {
-  function: string;
-  draining: boolean;
-  pools: StatsPool[];
-  latencyMs: { count: number; p50: number | null; p99: number | null };
-}
+/** What the table needs of each function's stats (the control API's `FunctionStats`). */
+export type StatsFunction = Pick<FunctionStats, "function" | "draining" | "pools" | "latencyMs">;
 
 const HEADERS = ["FUNCTION", "STARTING", "READY", "DRAINING", "IN-FLIGHT", "QUEUED", "COLD STARTS", "FAILED STARTS", "P50", "P99"];
 
@@ -64,6 +57,6 @@ function formatMs(ms: number | null): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
-function emptyPool(): StatsPool {
+function emptyPool(): PoolStatsView {
   return { params: "", starting: 0, ready: 0, draining: 0, inFlight: 0, queued: 0, coldStarts: 0, startFailures: 0, backoffMs: 0 };
 }

@@ -1,7 +1,8 @@
 /**
  * Validation of what crosses the control API: a deployment's manifest comes
  * from a CLI we do not control, so every field is checked before the
- * platform acts on it.
+ * platform acts on it. What they accept is assigned to the wire types of
+ * wire/control-api.ts where they are used, so the two cannot drift apart.
  */
 import type { Context } from "hono";
 import { z } from "zod";
@@ -73,21 +74,31 @@ export const deployRequestSchema = z.object({
   manifest: appManifestSchema,
 });
 
-export type DeployRequestBody = z.infer<typeof deployRequestSchema>;
+export const rollbackRequestSchema = z.object({ version: z.number().int().positive().optional() });
 
-/** Reads a JSON request body and validates it: 400 when it is not JSON, 422 naming each bad field. */
-export async function parseBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+export const pruneRequestSchema = z.object({ all: z.boolean().optional() });
+
+/**
+ * Reads a JSON request body and validates it: 400 when it is not JSON, 422
+ * naming each bad field. With `empty`, a request without a body stands for
+ * that value (a rollback without a version).
+ */
+export async function parseBody<T>(c: Context, schema: z.ZodType<T>, options: { empty?: unknown } = {}): Promise<T> {
+  const text = await c.req.text();
   let raw: unknown;
-  try {
-    raw = await c.req.json();
-  } catch {
-    throw new BerthError("bad_request", "the body must be JSON");
+  if (text.trim() === "" && options.empty !== undefined) {
+    raw = options.empty;
+  } else {
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new BerthError("bad_request", "the body must be JSON");
+    }
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    throw new BerthError("invalid_input", undefined, {
-      issues: parsed.error.issues.map((issue) => ({ loc: issue.path, message: issue.message })),
-    });
+    const issues = parsed.error.issues.map((issue) => ({ loc: issue.path.map((key) => (typeof key === "symbol" ? String(key) : key)), message: issue.message }));
+    throw new BerthError("invalid_input", undefined, { details: { issues } });
   }
   return parsed.data;
 }

@@ -8,7 +8,7 @@
  *   POST /api/apps                     deploy; streams NDJSON progress, then the result
  *   GET  /api/apps                     list
  *   POST /api/apps/:name/stop
- *   POST /api/apps/:name/rollback      {"version"?: n}; streams NDJSON like a deploy
+ *   POST /api/apps/:name/rollback      {"version"?: n} or no body; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
  *   GET  /api/apps/:name/functions/:fn/image   the function's image as an OCI layout, in a tar stream
@@ -18,7 +18,8 @@
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
  * Every route but health needs an API token on a `berth server` and acts on
- * the token's workspace (see security-api.ts).
+ * the token's workspace (see security-api.ts). What the routes take and
+ * answer is typed in wire/control-api.ts; errors are the error table's.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,44 +27,69 @@ import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BerthError, errorBody } from "../errors/codes.js";
-import { deployRequestSchema, parseBody } from "./api-schema.js";
+import type { Logger } from "../logging/logger.js";
+import {
+  API_VERSION,
+  type AppList,
+  type AppStats,
+  type DeployRequest,
+  type DeployResult,
+  type Health,
+  type ImageList,
+  type LatencySummary,
+  type ProgressLine,
+  type PruneRequest,
+  type PruneResultView,
+  type RollbackRequest,
+} from "../wire/control-api.js";
+import { deployRequestSchema, parseBody, pruneRequestSchema, rollbackRequestSchema } from "./api-schema.js";
 import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
-import type { Metrics } from "../metrics/metrics.js";
 import { TarWriter, writeTree } from "../image/tar.js";
 import { appKey, type Platform } from "./platform.js";
 import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
-export interface ApiOptions {
-  platform: Platform;
+/** What the API reads of the metrics: recent latency for `stats`, and the Prometheus text. */
+export interface ApiMetrics {
+  latency(workspace: string, app: string, dev: boolean, fn: string): LatencySummary;
+  text(): Promise<string>;
+  readonly contentType: string;
+}
+
+export interface ApiOptions<U> {
+  platform: Platform<U>;
   blobs: BlobStore;
   logs: LogHub;
   /** Workspace used when a request names none. */
   defaultWorkspace: string;
-  /** Largest bundle accepted, in bytes. */
+  /** Largest bundle accepted, in bytes. Default 256 MiB. */
   maxBundleBytes?: number;
   security: SecurityApiOptions;
-  metrics: Metrics;
+  metrics: ApiMetrics;
+  /** Where failures that are the platform's own (500s) are logged. */
+  logger: Logger;
 }
 
-export const API_VERSION = 1;
-
-export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
-  const { platform, blobs, logs } = options;
+export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
+  const { platform, blobs, logs, logger } = options;
   const api = new Hono<ApiEnv>();
   api.use("/api/*", authenticate(options.security));
   /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
   const devOf = (c: Context) => c.req.query("dev") === "1";
 
   api.onError((error, c) => {
-    if (error instanceof BerthError) return c.json(error.toJSON(), error.status as 400);
-    console.error("control api:", error);
+    if (error instanceof BerthError) return answerError(c, error);
+    logger.error({ err: error, method: c.req.method, path: c.req.path }, "unexpected error in the control API");
     return c.json(errorBody("internal_error"), 500);
   });
   api.notFound((c) => c.json(errorBody("not_found", `no API route ${c.req.method} ${c.req.path}`), 404));
 
-  api.get("/api/health", (c) => c.json({ ok: true, api: API_VERSION, workspace: options.defaultWorkspace, auth: options.security.requireAuth }));
+  api.get("/api/health", (c) => {
+    const health: Health = { ok: true, api: API_VERSION, workspace: options.defaultWorkspace, auth: options.security.requireAuth };
+    return c.json(health);
+  });
 
   api.put("/api/blobs/:hash", async (c) => {
     const limit = options.maxBundleBytes ?? 256 * 1024 * 1024;
@@ -71,31 +97,24 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
     if (declared > limit) throw new BerthError("payload_too_large", `bundles are limited to ${limit} bytes`);
     const data = new Uint8Array(await c.req.arrayBuffer());
     if (data.byteLength > limit) throw new BerthError("payload_too_large", `bundles are limited to ${limit} bytes`);
-    try {
-      return c.json({ hash: blobs.put(data, c.req.param("hash")) }, 201);
-    } catch (error) {
-      throw new BerthError("invalid_input", (error as Error).message);
-    }
+    return c.json({ hash: blobs.put(data, c.req.param("hash")) }, 201);
   });
 
   api.post("/api/apps", async (c) => {
-    const body = await parseBody(c, deployRequestSchema);
+    const body: DeployRequest = await parseBody(c, deployRequestSchema);
     const request = { ...body, workspace: workspaceFor(c, body.workspace) };
-    return progressStream(c, (progress) => platform.deploy(request, progress));
+    return progressStream(c, logger, (progress) => platform.deploy(request, progress));
   });
 
   api.post("/api/apps/:name/rollback", async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { version?: unknown };
-    if (body.version !== undefined && !(Number.isInteger(body.version) && (body.version as number) > 0)) {
-      throw new BerthError("invalid_input", "version must be a positive integer");
-    }
-    const version = body.version as number | undefined;
-    return progressStream(c, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), version, progress));
+    const body: RollbackRequest = await parseBody(c, rollbackRequestSchema, { empty: {} });
+    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), body.version, progress));
   });
 
   api.get("/api/apps", (c) => {
     if (c.req.query("all")) requireAdmin(c, "listing every workspace's apps");
-    return c.json({ apps: platform.listApps(c.req.query("all") ? undefined : workspaceFor(c)) });
+    const list: AppList = { apps: platform.listApps(c.req.query("all") ? undefined : workspaceFor(c)) };
+    return c.json(list);
   });
 
   api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), c.req.param("name"), devOf(c)) }));
@@ -105,18 +124,21 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
     const functions = platform
       .stats(workspace, name, dev)
       .map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) }));
-    return c.json({ functions });
+    const stats: AppStats = { functions };
+    return c.json(stats);
   });
 
   api.get("/api/images", (c) => {
     requireAdmin(c, "listing the server's image cache");
-    return c.json({ images: platform.listImages() });
+    const list: ImageList = { images: platform.listImages() };
+    return c.json(list);
   });
 
   api.post("/api/images/prune", async (c) => {
     requireAdmin(c, "pruning the server's image cache");
-    const body = (await c.req.json().catch(() => ({}))) as { all?: unknown };
-    return c.json(platform.pruneImages(body.all === true));
+    const request: PruneRequest = await parseBody(c, pruneRequestSchema, { empty: {} });
+    const result: PruneResultView = platform.pruneImages(request.all === true);
+    return c.json(result);
   });
 
   api.get("/api/apps/:name/functions/:fn/image", async (c) => {
@@ -160,16 +182,29 @@ export function createControlApi(options: ApiOptions): Hono<ApiEnv> {
   return api;
 }
 
-/** Long steps answer NDJSON: `progress` lines as they happen, then one `result` or `error` line. */
-function progressStream(c: Context, run: (progress: (message: string) => void) => Promise<unknown>): Response {
+/** Answers a `BerthError` from the table: its status, its headers, its JSON body. */
+function answerError(c: Context, error: BerthError): Response {
+  for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+  // The table's statuses are all contentful ones; Hono wants its literal type.
+  return c.body(JSON.stringify(error.toJSON()), error.status as ContentfulStatusCode, { "content-type": "application/json" });
+}
+
+/**
+ * Long steps answer NDJSON: `progress` lines as they happen, then one
+ * `result` or `error` line. The status (200) is sent before the outcome is
+ * known, so a failure is told by the error line's code; one that is not a
+ * `BerthError` is the platform's own and is logged, not shown.
+ */
+function progressStream(c: Context, logger: Logger, run: (progress: (message: string) => void) => Promise<DeployResult>): Response {
   c.header("content-type", "application/x-ndjson");
   return stream(c, async (out) => {
-    const send = (value: unknown) => out.write(`${JSON.stringify(value)}\n`);
+    const send = (line: ProgressLine) => out.write(`${JSON.stringify(line)}\n`);
     try {
       const result = await run((message) => void send({ type: "progress", message }));
-      await send({ type: "result", ...(result as object) });
+      await send({ type: "result", ...result });
     } catch (error) {
-      const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error", (error as Error).message);
+      if (!(error instanceof BerthError)) logger.error({ err: error, path: c.req.path }, "unexpected error in a deployment");
+      const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error");
       await send({ type: "error", ...body });
     }
   });

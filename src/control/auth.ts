@@ -15,7 +15,8 @@
  */
 import { BerthError } from "../errors/codes.js";
 import { hashSecret, randomId, randomSecret, secretMatches } from "./crypto.js";
-import type { SecurityStore, TokenKind, TokenRecord } from "./store/security.js";
+import type { TokenKind, TokenView } from "../wire/control-api.js";
+import type { SecurityStore, TokenRecord } from "./store/security.js";
 
 /** Lowercase letters, digits and single dashes: a workspace is the first part of every URL, before `--`. */
 export const WORKSPACE_PATTERN = /^[a-z0-9](?:-?[a-z0-9])*$/;
@@ -36,17 +37,6 @@ export interface Principal {
   tokenId: string;
   workspace: string;
   admin: boolean;
-}
-
-/** A token as listed: everything but the secret's hash. */
-export interface TokenView {
-  id: string;
-  kind: TokenKind;
-  workspace: string;
-  admin: boolean;
-  name: string;
-  createdAt: number;
-  revokedAt: number | null;
 }
 
 export interface IssuedApiToken extends TokenView {

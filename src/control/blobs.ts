@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { BerthError } from "../errors/codes.js";
 
 export class BlobStore {
   constructor(private readonly root: string) {
@@ -19,7 +20,7 @@ export class BlobStore {
   }
 
   path(hash: string): string {
-    if (!/^[0-9a-f]{64}$/.test(hash)) throw new Error(`not a SHA-256 hash: ${hash}`);
+    if (!/^[0-9a-f]{64}$/.test(hash)) throw new BerthError("invalid_input", `not a SHA-256 hash: ${hash}`);
     return join(this.root, "sha256", hash);
   }
 
@@ -30,7 +31,7 @@ export class BlobStore {
   /** Stores `data` and returns its hash; if `expected` is given, a mismatch is an error. */
   put(data: Uint8Array, expected?: string): string {
     const hash = BlobStore.hash(data);
-    if (expected !== undefined && expected !== hash) throw new Error(`content hash mismatch: expected ${expected}, got ${hash}`);
+    if (expected !== undefined && expected !== hash) throw new BerthError("invalid_input", `content hash mismatch: expected ${expected}, got ${hash}`);
     const target = this.path(hash);
     if (!existsSync(target)) {
       const temporary = `${target}.${randomBytes(6).toString("hex")}.tmp`;

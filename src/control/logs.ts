@@ -2,15 +2,7 @@
  * Container output and platform events per app: a bounded ring buffer for
  * `berth app logs` and live subscribers for `berth serve` and `--follow`.
  */
-export interface LogEntry {
-  /** Milliseconds since the epoch. */
-  time: number;
-  app: string;
-  function: string;
-  container: string;
-  stream: "stdout" | "stderr" | "system";
-  line: string;
-}
+import type { LogEntry } from "../wire/control-api.js";
 
 type Subscriber = (entry: LogEntry) => void;
 

@@ -7,22 +7,33 @@
  */
 import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
-import { DEFAULT_RESOURCES, type AppManifest, type FunctionManifest } from "../sdk/contract.js";
+import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
 import type { BuiltImage, ImageBuilder, ImageSummary, PruneResult } from "../image/builder.js";
-import { AGENT_BUNDLE } from "../paths.js";
-import { Upstream } from "../gateway/upstream.js";
-import { FunctionService, type ServiceIdentity } from "../router/service.js";
+import type { Logger } from "../logging/logger.js";
 import type { PoolEvent, PoolOptions } from "../router/pool.js";
-import type { RuntimeDriver } from "../runtime/types.js";
+import { FunctionService, type ServiceIdentity } from "../router/service.js";
+import type { ContainerEndpoint, RuntimeDriver } from "../runtime/types.js";
+import { DEFAULT_RESOURCES, type AppManifest, type FunctionManifest } from "../sdk/contract.js";
+import type { AppSummary, DeployRequest, DeployResult, FunctionStats, FunctionSummary } from "../wire/control-api.js";
 import type { BlobStore } from "./blobs.js";
-import { functionLabel, hostLabel, validateLabelOverride } from "./labels.js";
 import type { LogHub } from "./logs.js";
 import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
 import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
 
-export interface PlatformOptions {
+/**
+ * How the gateway reaches a ready container: `U` is its connection object
+ * (the gateway's `Upstream`). Built by the composition root, so the control
+ * plane creates pools without knowing the gateway.
+ */
+export interface UpstreamConnector<U> {
+  attach(endpoint: ContainerEndpoint): U;
+  detach(upstream: U): void;
+}
+
+export interface PlatformOptions<U> {
   store: StateStore;
   blobs: BlobStore;
   images: ImageBuilder;
@@ -30,6 +41,8 @@ export interface PlatformOptions {
   logs: LogHub;
   /** Directory for run directories (bundle + image packages). */
   runRoot: string;
+  /** The agent every container runs (dist/agent.mjs): image exports include it. */
+  agentBundle: string;
   /** Base domain of function hosts. */
   domain: string;
   /** The public port, for the URLs printed to users. */
@@ -42,46 +55,36 @@ export interface PlatformOptions {
   secrets: SecretService;
   /** Told of each container's start, failure and crash (metrics). */
   onPoolEvent?: (identity: ServiceIdentity, event: PoolEvent) => void;
+  connector: UpstreamConnector<U>;
+  /** Monotonic time of the pools: container ages, scale-down windows, backoff. */
+  clock: Clock;
+  /** Wall-clock milliseconds since the epoch, for records and log lines. Default `Date.now`. */
   now?: () => number;
+  /** The control plane's log: deploys, stops, restores. */
+  logger: Logger;
+  /** The pools' log: a runtime failing in a way no container explains. */
+  poolLogger: Logger;
 }
 
-export interface DeployRequest {
-  workspace: string;
-  ephemeral: boolean;
-  bundleHash: string;
-  manifest: AppManifest;
-}
+/** Per function of an app, as `berth app stats` shows it before latency is added. */
+export type FunctionPools = Omit<FunctionStats, "latencyMs">;
 
-export interface FunctionSummary {
-  name: string;
-  kind: FunctionManifest["kind"];
-  url: string;
-}
-
-export interface DeployResult {
-  app: AppRecord;
-  version: number;
-  functions: FunctionSummary[];
-}
-
-type Service = FunctionService<Upstream>;
-
-export class Platform {
-  private readonly routes = new Map<string, Service>();
+export class Platform<U> {
+  private readonly routes = new Map<string, FunctionService<U>>();
   /** Host labels currently owned by each app (`<workspace>/<name>`). */
   private readonly appRoutes = new Map<string, string[]>();
   /** Every service with containers, routed or draining: old versions stay here until drained. */
-  private readonly running = new Set<Service>();
+  private readonly running = new Set<FunctionService<U>>();
   /** The image each service's containers run: what `image prune` must keep. */
-  private readonly serviceImages = new Map<Service, string>();
+  private readonly serviceImages = new Map<FunctionService<U>, string>();
   private readonly now: () => number;
 
-  constructor(private readonly options: PlatformOptions) {
+  constructor(private readonly options: PlatformOptions<U>) {
     this.now = options.now ?? Date.now;
     mkdirSync(options.runRoot, { recursive: true, mode: 0o700 });
   }
 
-  lookup(host: string): Service | undefined {
+  lookup(host: string): FunctionService<U> | undefined {
     return this.routes.get(host);
   }
 
@@ -92,17 +95,18 @@ export class Platform {
         this.options.store.deleteApp(app.id);
         continue;
       }
-      if (app.state !== "deployed" || !app.currentVersionId) continue;
-      const version = this.options.store.getVersion(app.currentVersionId)!;
+      const version = app.state === "deployed" && app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
+      if (!version) continue;
       try {
         await this.activate(app, version, () => {});
+        this.options.logger.info({ workspace: app.workspace, app: app.name, version: version.number }, "restored app");
       } catch (error) {
-        console.error(`berth: could not restore ${app.workspace}/${app.name}: ${(error as Error).message}`);
+        this.options.logger.error({ err: error, workspace: app.workspace, app: app.name }, "could not restore app");
       }
     }
   }
 
-  async deploy(request: DeployRequest, progress: (line: string) => void): Promise<DeployResult> {
+  async deploy(request: DeployRequest & { workspace: string }, progress: (line: string) => void): Promise<DeployResult> {
     const { workspace } = request;
     if (!this.options.blobs.has(request.bundleHash)) {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
@@ -120,6 +124,7 @@ export class Platform {
       now: this.now(),
     });
     await this.activate(app, version, progress);
+    this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
 
@@ -132,10 +137,10 @@ export class Platform {
     const app = this.options.store.getApp(workspace, name);
     if (!app?.currentVersionId) throw new BerthError("not_found", `no deployed app named "${name}" in workspace "${workspace}"`);
     const versions = this.options.store.listVersions(app.id);
-    const current = versions.find((v) => v.id === app.currentVersionId)!;
-    const target = toVersion === undefined ? versions.filter((v) => v.number < current.number).at(-1) : versions.find((v) => v.number === toVersion);
+    const current = versions.find((v) => v.id === app.currentVersionId)?.number ?? Number.POSITIVE_INFINITY;
+    const target = toVersion === undefined ? versions.filter((v) => v.number < current).at(-1) : versions.find((v) => v.number === toVersion);
     if (!target) {
-      throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current.number}` : `app "${name}" has no version ${toVersion}`);
+      throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current}` : `app "${name}" has no version ${toVersion}`);
     }
     progress(`rolling back to version ${target.number}`);
     return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest }, progress);
@@ -149,10 +154,11 @@ export class Platform {
     if (app.ephemeral) this.options.store.deleteApp(app.id);
     else this.options.store.setAppState(app.id, "stopped", this.now());
     await drained;
+    this.options.logger.info({ workspace, app: name, ephemeral }, "stopped app");
     return { ...app, state: "stopped" };
   }
 
-  listApps(workspace?: string): Array<AppRecord & { version: number | null; functions: FunctionSummary[] }> {
+  listApps(workspace?: string): AppSummary[] {
     return this.options.store.listApps(workspace).map((app) => {
       const version = app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
       return {
@@ -164,16 +170,20 @@ export class Platform {
   }
 
   /** Live services, routed ones and older versions still draining. */
-  services(): Iterable<Service> {
+  services(): Iterable<FunctionService<U>> {
     return this.running;
   }
 
   /** Per function of the app: its current version's pools, then any older versions still draining. */
-  stats(workspace: string, name: string, ephemeral = false) {
+  stats(workspace: string, name: string, ephemeral = false): FunctionPools[] {
     if (!this.options.store.getApp(workspace, name, ephemeral)) {
       throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     }
-    const current = new Set((this.appRoutes.get(appKey(workspace, name, ephemeral)) ?? []).map((host) => this.routes.get(host)!));
+    const current = new Set<FunctionService<U>>();
+    for (const host of this.appRoutes.get(appKey(workspace, name, ephemeral)) ?? []) {
+      const service = this.routes.get(host);
+      if (service) current.add(service);
+    }
     const draining = [...this.running].filter(
       (s) => !current.has(s) && s.identity.workspace === workspace && s.identity.appName === name && s.identity.ephemeral === ephemeral,
     );
@@ -220,7 +230,7 @@ export class Platform {
       ref,
       appFiles: [
         { path: "/berth/app/app.mjs", source: this.options.blobs.path(version.bundleHash) },
-        { path: "/berth/agent.mjs", source: AGENT_BUNDLE },
+        { path: "/berth/agent.mjs", source: this.options.agentBundle },
       ],
       labels: { "berth.app": name, "berth.function": functionName, "berth.version": String(version.number) },
     });
@@ -281,7 +291,7 @@ export class Platform {
   /** Creates the services of a version and points the app's hosts at them. */
   private async activate(app: AppRecord, version: VersionRecord, progress: (line: string) => void): Promise<void> {
     const key = appKey(app.workspace, app.name, app.ephemeral);
-    const services: Service[] = [];
+    const services: FunctionService<U>[] = [];
     for (const fn of version.manifest.functions) {
       const image = await this.options.images.build(fn.image, progress);
       const runDir = this.runDir(version.bundleHash, image);
@@ -313,7 +323,7 @@ export class Platform {
       this.options.driver.prepare?.({ id: image.id, rootfs: image.rootfs }, resourcesOf(fn).network);
     }
     const previous = this.appRoutes.get(key) ?? [];
-    const replaced: Service[] = [];
+    const replaced: FunctionService<U>[] = [];
     for (const host of previous) {
       const old = this.routes.get(host);
       if (old) replaced.push(old);
@@ -329,7 +339,7 @@ export class Platform {
   }
 
   /** Drains a service that no route leads to any more; it stays visible in stats until it is gone. */
-  private async retire(service: Service): Promise<void> {
+  private async retire(service: FunctionService<U>): Promise<void> {
     await service.drain(this.options.drainGraceMs ?? 30_000);
     this.running.delete(service);
     this.serviceImages.delete(service);
@@ -349,7 +359,7 @@ export class Platform {
 
   private poolOptions(
     logKey: string,
-    identity: Service["identity"],
+    identity: ServiceIdentity,
     fn: FunctionManifest,
     image: BuiltImage,
     runDir: string,
@@ -357,7 +367,7 @@ export class Platform {
     redact: Redact,
     params: Record<string, unknown>,
     key: string,
-  ): PoolOptions<Upstream> {
+  ): PoolOptions<U> {
     const scaling = fn.scaling;
     return {
       name: key ? `${identity.appName}.${fn.name}[${key}]` : `${identity.appName}.${fn.name}`,
@@ -387,9 +397,10 @@ export class Platform {
       log: (container, line, stream) =>
         this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
       onEvent: (event) => this.options.onPoolEvent?.(identity, event),
-      attach: (endpoint) => new Upstream(endpoint),
-      detach: (upstream) => upstream.close(),
-      now: this.now,
+      attach: (endpoint) => this.options.connector.attach(endpoint),
+      detach: (upstream) => this.options.connector.detach(upstream),
+      clock: this.options.clock,
+      logger: this.options.poolLogger,
     };
   }
 

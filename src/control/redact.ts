@@ -7,7 +7,8 @@
  * Values shorter than 6 characters are left alone: replacing every "1" or
  * "yes" would garble logs while hiding nothing worth guessing.
  */
-import { ContainerStartError, type RuntimeDriver } from "../runtime/types.js";
+import { BerthError } from "../errors/codes.js";
+import { startupFailure, type RuntimeDriver } from "../runtime/types.js";
 
 const MIN_LENGTH = 6;
 const MASK = "[redacted]";
@@ -35,7 +36,7 @@ export function redactor(values: Iterable<string>): Redact {
 export function redactingDriver(driver: RuntimeDriver, redact: Redact): RuntimeDriver {
   const start: RuntimeDriver["start"] = (spec, log) =>
     driver.start(spec, log).catch((error: unknown) => {
-      if (error instanceof ContainerStartError) throw new ContainerStartError(redact(error.message));
+      if (error instanceof BerthError && error.code === "startup_failed") throw startupFailure(redact(error.message));
       throw error;
     });
   return new Proxy(driver, {

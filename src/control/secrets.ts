@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { BerthError } from "../errors/codes.js";
 import type { AppManifest, FunctionManifest, SecretSpec } from "../sdk/contract.js";
 import { open, seal } from "./crypto.js";
+import type { SecretView } from "../wire/control-api.js";
 import type { SecurityStore } from "./store/security.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -21,13 +22,6 @@ const KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 const INLINE_PREFIX = "inline:";
 const MAX_KEYS = 200;
 const MAX_VALUE_BYTES = 64 * 1024;
-
-export interface SecretView {
-  name: string;
-  keys: string[];
-  createdAt: number;
-  updatedAt: number;
-}
 
 export class SecretService {
   constructor(

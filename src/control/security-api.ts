@@ -20,7 +20,7 @@
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { BerthError } from "../errors/codes.js";
-import type { RateLimiter } from "../gateway/rate-limiter.js";
+import type { IssuedToken, RateLimit, SecretView, TokenView, WorkspaceLimitView } from "../wire/control-api.js";
 import { parseBody as parse } from "./api-schema.js";
 import { checkWorkspaceName, type Principal, type TokenService } from "./auth.js";
 import type { SecretService } from "./secrets.js";
@@ -28,11 +28,21 @@ import type { SecurityStore } from "./store/security.js";
 
 export type ApiEnv = { Variables: { principal: Principal } };
 
+/**
+ * The limits the gateway enforces right now, per workspace. The limit
+ * routes read and change them, so a new limit applies to the very next
+ * request; the composition root passes the gateway's rate limiter.
+ */
+export interface LiveRateLimits {
+  limitOf(workspace: string): RateLimit;
+  setLimit(workspace: string, limit: RateLimit): void;
+}
+
 export interface SecurityApiOptions {
   tokens: TokenService;
   secrets: SecretService;
   store: SecurityStore;
-  rateLimiter: RateLimiter;
+  rateLimits: LiveRateLimits;
   /** Demand an API token on every call but health. False only for `berth serve`'s embedded platform. */
   requireAuth: boolean;
   defaultWorkspace: string;
@@ -95,7 +105,6 @@ const limitRequest = z.object({
   burst: z.number().int().min(1).max(10_000_000),
 });
 
-
 export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): void {
   const { tokens, secrets } = options;
 
@@ -103,7 +112,7 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
     const body = await parse(c, tokenRequest);
     const workspace = workspaceFor(c, body.workspace);
     if (body.admin) requireAdmin(c, "creating an admin token");
-    const issued =
+    const issued: IssuedToken =
       body.kind === "proxy"
         ? tokens.createProxyToken({ workspace, name: body.name })
         : tokens.createApiToken({ workspace, name: body.name, admin: body.admin });
@@ -111,11 +120,10 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
   });
 
   api.get("/api/tokens", (c) => {
-    if (c.req.query("all")) {
-      requireAdmin(c, "listing every workspace's tokens");
-      return c.json({ tokens: tokens.list() });
-    }
-    return c.json({ tokens: tokens.list(workspaceFor(c)) });
+    const all = Boolean(c.req.query("all"));
+    if (all) requireAdmin(c, "listing every workspace's tokens");
+    const list: TokenView[] = tokens.list(all ? undefined : workspaceFor(c));
+    return c.json({ tokens: list });
   });
 
   api.delete("/api/tokens/:id", (c) => {
@@ -129,10 +137,14 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
 
   api.put("/api/secrets/:name", async (c) => {
     const body = await parse(c, secretRequest);
-    return c.json({ secret: secrets.create(workspaceFor(c), c.req.param("name"), body.values) }, 201);
+    const secret: SecretView = secrets.create(workspaceFor(c), c.req.param("name"), body.values);
+    return c.json({ secret }, 201);
   });
 
-  api.get("/api/secrets", (c) => c.json({ secrets: secrets.list(workspaceFor(c)) }));
+  api.get("/api/secrets", (c) => {
+    const list: SecretView[] = secrets.list(workspaceFor(c));
+    return c.json({ secrets: list });
+  });
 
   api.delete("/api/secrets/:name", (c) => {
     const name = c.req.param("name");
@@ -144,7 +156,8 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
   api.get("/api/workspaces/:name/limit", (c) => {
     const workspace = workspaceFor(c, c.req.param("name"));
     const custom = options.store.listLimits().some((limit) => limit.workspace === workspace);
-    return c.json({ workspace, ...options.rateLimiter.limitOf(workspace), custom });
+    const view: WorkspaceLimitView = { workspace, ...options.rateLimits.limitOf(workspace), custom };
+    return c.json(view);
   });
 
   api.put("/api/workspaces/:name/limit", async (c) => {
@@ -152,7 +165,7 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
     const workspace = checkWorkspaceName(c.req.param("name"));
     const limit = await parse(c, limitRequest);
     options.store.setLimit({ workspace, ...limit });
-    options.rateLimiter.setLimit(workspace, limit);
+    options.rateLimits.setLimit(workspace, limit);
     return c.json({ workspace, ...limit });
   });
 }

@@ -13,11 +13,14 @@
  * A response that has started is never cut by the delay. A parked response
  * streams into a small buffer and then holds its upstream by backpressure, so
  * an unclaimed large result pins its container only until it expires
- * (`resultTtlMs` after it became ready). Results are handed out once.
+ * (`resultTtlMs` after it became ready). Results are handed out once. The
+ * delays and expiries run on the injected clock (unit-tested with a fake one
+ * in test/calls.test.ts).
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
+import { systemClock, type Cancel, type Clock } from "../clock/clock.js";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 import { AbortFlag } from "./abort-flag.js";
 import { sendError } from "./respond.js";
@@ -30,6 +33,8 @@ export interface CallOptions {
   delayMs?: number;
   /** Milliseconds a finished, unclaimed result is kept. Default 60 000. */
   resultTtlMs?: number;
+  /** Runs the delays and expiries. Default the system clock. */
+  clock?: Clock;
 }
 
 interface Result {
@@ -40,18 +45,20 @@ interface Result {
 
 interface Follower {
   res: ServerResponse;
-  timer: NodeJS.Timeout;
+  cancelRedirect: Cancel;
   onClose: () => void;
 }
 
 export class CallRegistry {
   readonly delayMs: number;
   readonly resultTtlMs: number;
+  readonly clock: Clock;
   private readonly parked = new Map<string, Call>();
 
   constructor(options: CallOptions = {}) {
     this.delayMs = options.delayMs ?? 150_000;
     this.resultTtlMs = options.resultTtlMs ?? 60_000;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Starts tracking one proxied request; `extraHeaders` go on every answer (the request id). */
@@ -66,7 +73,9 @@ export class CallRegistry {
 
   /** Answers `GET /__berth/calls/<id>`: waits for the call's result and streams it. */
   follow(hostLabel: string, req: IncomingMessage, res: ServerResponse, extraHeaders: Record<string, string>): void {
-    const id = req.url!.slice(CALLS_PATH.length).split("?")[0]!;
+    const target = req.url ?? CALLS_PATH;
+    const query = target.indexOf("?");
+    const id = target.slice(CALLS_PATH.length, query === -1 ? undefined : query);
     const call = this.parked.get(id);
     if (req.method !== "GET" && req.method !== "HEAD") {
       return sendError(res, "method_not_allowed", "Result URLs answer GET only.", { ...extraHeaders, allow: "GET" });
@@ -118,8 +127,8 @@ export class Call implements ResponseSink {
   private parked = false;
   private result: Result | undefined;
   private follower: Follower | undefined;
-  private deferTimer: NodeJS.Timeout | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly cancelDefer: Cancel;
+  private cancelExpiry: Cancel | undefined;
   /** Where the body goes once the head is written: the client, or the parked result's buffer. */
   private sink: Writable | undefined;
   private readonly drainListeners = new Set<() => void>();
@@ -134,8 +143,7 @@ export class Call implements ResponseSink {
     res.once("close", () => {
       if (!this.parked && !res.writableFinished) this.abort();
     });
-    this.deferTimer = setTimeout(() => this.defer(), registry.delayMs);
-    this.deferTimer.unref();
+    this.cancelDefer = registry.clock.after(registry.delayMs, () => this.defer());
   }
 
   abort(): void {
@@ -143,7 +151,7 @@ export class Call implements ResponseSink {
   }
 
   writeHead(status: number, headers: string[]): void {
-    clearTimeout(this.deferTimer);
+    this.cancelDefer();
     this.status = status;
     if (!this.parked) {
       this.res.writeHead(status, headers);
@@ -157,11 +165,17 @@ export class Call implements ResponseSink {
   }
 
   write(chunk: Buffer): boolean {
-    return this.sink!.write(chunk);
+    return this.headWritten().write(chunk);
   }
 
   end(): void {
-    this.sink!.end();
+    this.headWritten().end();
+  }
+
+  /** Where the body goes; the proxy writes the head first, always. */
+  private headWritten(): Writable {
+    if (!this.sink) throw new Error("a call's body was written before its head");
+    return this.sink;
   }
 
   on(_event: "drain", listener: () => void): void {
@@ -176,7 +190,7 @@ export class Call implements ResponseSink {
 
   /** The call ended without a response of its own: answer with the error, now or at the result URL. */
   fail(code: ErrorCode, message?: string, headers: Record<string, string> = {}): void {
-    clearTimeout(this.deferTimer);
+    this.cancelDefer();
     if (this.status !== 0) return this.cut();
     this.status = ERRORS[code].status;
     if (!this.parked) return sendError(this.res, code, message, { ...headers, ...this.extraHeaders });
@@ -190,14 +204,14 @@ export class Call implements ResponseSink {
 
   /** A response under way broke: whoever receives it sees a cut connection, as from any proxy. */
   cut(): void {
-    clearTimeout(this.deferTimer);
+    this.cancelDefer();
     if (this.result) this.result.body.destroy();
     else if (!this.parked) this.res.destroy();
   }
 
   /** Stops the delay once the call is over, however it ended. */
   settle(): void {
-    clearTimeout(this.deferTimer);
+    this.cancelDefer();
   }
 
   /** @internal A follower arrived at the result URL. */
@@ -208,19 +222,18 @@ export class Call implements ResponseSink {
     const onClose = () => {
       if (this.follower?.res === res) this.detach();
     };
-    const timer = setTimeout(() => {
+    const cancelRedirect = this.registry.clock.after(this.registry.delayMs, () => {
       this.detach();
       redirect(res, this.id, "The call is still running.", extraHeaders);
-    }, this.registry.delayMs);
-    timer.unref();
-    this.follower = { res, timer, onClose };
+    });
+    this.follower = { res, cancelRedirect, onClose };
     res.once("close", onClose);
     this.deliver();
   }
 
   private detach(): void {
     if (!this.follower) return;
-    clearTimeout(this.follower.timer);
+    this.follower.cancelRedirect();
     this.follower.res.off("close", this.follower.onClose);
     this.follower = undefined;
   }
@@ -241,12 +254,11 @@ export class Call implements ResponseSink {
 
   private ready(result: Result): void {
     this.result = result;
-    this.expiryTimer = setTimeout(() => {
+    this.cancelExpiry = this.registry.clock.after(this.registry.resultTtlMs, () => {
       this.registry.forget(this);
       result.body.destroy();
       this.abort();
-    }, this.registry.resultTtlMs);
-    this.expiryTimer.unref();
+    });
     this.deliver();
   }
 
@@ -255,7 +267,7 @@ export class Call implements ResponseSink {
     const result = this.result;
     if (!follower || !result) return;
     this.detach();
-    clearTimeout(this.expiryTimer);
+    this.cancelExpiry?.();
     this.registry.forget(this);
     follower.res.writeHead(result.status, result.headers);
     if (follower.res.req?.method === "HEAD") {

@@ -7,9 +7,12 @@
  *
  * Every refusal is answered from the error table with `Connection: close`
  * where the request body was not read, so a refused body never becomes the
- * start of the next request on the connection.
+ * start of the next request on the connection. Time (token refills, body
+ * stalls) comes from the injected clock: test/guards.test.ts walks it.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
+import type { Cancel, Clock } from "../clock/clock.js";
 import type { ErrorCode } from "../errors/codes.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { REFUSAL_LINGER_MS, sendError } from "./respond.js";
@@ -48,9 +51,15 @@ export interface GuardOptions {
   proxyAuth?: ProxyAuthCheck;
   /** Per-workspace buckets; without it nothing is rate limited. */
   rateLimiter?: RateLimiter;
-  /** Monotonic milliseconds for the rate limiter. */
-  now: () => number;
+  /** Refills the rate limiter's buckets and times body stalls. */
+  clock: Clock;
 }
+
+/** What the checks read of a request: its head. */
+export type RequestHead = Pick<IncomingMessage, "headers" | "rawHeaders">;
+
+/** A request body as `watchBody` meters it. */
+export type RequestBody = Readable & { headers: IncomingHttpHeaders };
 
 /** What a guard needs of a route: whose it is and whether it is protected. */
 export interface GuardedRoute {
@@ -68,28 +77,30 @@ export class Guards {
     return this.options.limits;
   }
 
-  /** Proxy auth: a protected endpoint needs a valid proxy token of its own workspace. */
-  authorize(route: GuardedRoute, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
-    return this.pass(this.authDenial(route, req), req, res, headers);
-  }
-
-  /** The workspace's token bucket: 429 with `Retry-After` once it is empty. */
-  admitRate(route: GuardedRoute, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
-    return this.pass(this.rateDenial(route), req, res, headers);
-  }
-
-  /** Header count, framing and declared body size; a chunked body is metered as it streams (`meterBody`). */
-  checkLimits(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
-    return this.pass(this.limitDenial(req), req, res, headers);
-  }
-
-  private pass(denial: Denial | null, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
+  /**
+   * Runs the guards and answers the first refusal (with `headers` added);
+   * true when the request may go on.
+   */
+  admit(route: GuardedRoute, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
+    const denial = this.check(route, req);
     if (!denial) return true;
-    refuse(req, res, denial.code, denial.message, { ...headers, ...denial.headers });
+    refuse(req, res, denial, headers, this.options.clock);
     return false;
   }
 
-  private authDenial(route: GuardedRoute, req: IncomingMessage): Denial | null {
+  /**
+   * The first refusal of the chain's guards, in this order, or null:
+   *   proxy auth (401) ─▶ the workspace's rate limit (429) ─▶ header count,
+   *   framing and declared body size (431, 400, 413)
+   * Auth comes first so that strangers cannot spend a workspace's budget: a
+   * refused request takes no token. A chunked body is metered as it streams
+   * (`watchBody`).
+   */
+  check(route: GuardedRoute, req: RequestHead): Denial | null {
+    return this.authDenial(route, req) ?? this.rateDenial(route) ?? this.limitDenial(req);
+  }
+
+  private authDenial(route: GuardedRoute, req: RequestHead): Denial | null {
     if (!route.requiresProxyAuth) return null;
     const key = header(req, PROXY_KEY_HEADER);
     const secret = header(req, PROXY_SECRET_HEADER);
@@ -104,12 +115,12 @@ export class Guards {
   private rateDenial(route: GuardedRoute): Denial | null {
     const limiter = this.options.rateLimiter;
     if (!limiter) return null;
-    const decision = limiter.take(route.workspace, this.options.now());
+    const decision = limiter.take(route.workspace, this.options.clock.now());
     if (decision.allowed) return null;
     return { code: "rate_limited", headers: { "retry-after": String(decision.retryAfterSeconds) } };
   }
 
-  private limitDenial(req: IncomingMessage): Denial | null {
+  private limitDenial(req: RequestHead): Denial | null {
     const { maxHeaderCount, maxBodyBytes } = this.options.limits;
     if (req.rawHeaders.length / 2 > maxHeaderCount) {
       return { code: "headers_too_large", message: `A request may carry at most ${maxHeaderCount} header fields.` };
@@ -133,12 +144,13 @@ export class Guards {
    * forward; `stopped()` then says why. Call it in the same tick as the code
    * that reads the body starts listening: a `data` listener starts the flow.
    */
-  watchBody(req: IncomingMessage, onStop: () => void): BodyWatch {
+  watchBody(req: RequestBody, onStop: () => void): BodyWatch {
     const chunked = req.headers["transfer-encoding"] !== undefined;
     if (!chunked && (req.headers["content-length"] ?? "0") === "0") return NOT_WATCHED;
     const { maxBodyBytes, bodyIdleTimeoutMs } = this.options.limits;
+    const { clock } = this.options;
     let count = 0;
-    let lastData = performance.now();
+    let lastData = clock.now();
     let stopped: BodyStop | null = null;
     const stop = (reason: BodyStop) => {
       stopped = reason;
@@ -148,21 +160,21 @@ export class Guards {
       onStop();
     };
     const onData = (chunk: Buffer) => {
-      lastData = performance.now();
+      lastData = clock.now();
       count += chunk.length;
       if (chunked && count > maxBodyBytes) stop("too_large");
     };
     // One timer per request, re-armed only when it fires: no timer work per chunk.
     const check = () => {
       // Paused means the container reads slowly and we hold the client back: not the client's stall.
-      if (req.isPaused()) lastData = performance.now();
-      const idle = performance.now() - lastData;
+      if (req.isPaused()) lastData = clock.now();
+      const idle = clock.now() - lastData;
       if (idle >= bodyIdleTimeoutMs) stop("stalled");
-      else timer = setTimeout(check, bodyIdleTimeoutMs - idle);
+      else cancel = clock.after(bodyIdleTimeoutMs - idle, check);
     };
-    let timer = setTimeout(check, bodyIdleTimeoutMs);
+    let cancel: Cancel = clock.after(bodyIdleTimeoutMs, check);
     const done = () => {
-      clearTimeout(timer);
+      cancel();
       req.off("data", onData);
       req.off("end", done);
       req.off("close", done);
@@ -181,7 +193,7 @@ export class Guards {
     const { maxBodyBytes, bodyIdleTimeoutMs } = this.options.limits;
     if (reason === "too_large") send("payload_too_large", tooLarge(maxBodyBytes), { connection: "close" });
     else send("request_timeout", `No part of the request body arrived for ${bodyIdleTimeoutMs / 1000} s.`, { connection: "close" });
-    closeAfterAnswer(req, res);
+    closeAfterAnswer(req, res, this.options.clock);
   }
 }
 
@@ -191,7 +203,7 @@ export type SendError = (code: ErrorCode, message: string | undefined, headers: 
 const FINAL_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 
 /** Why a guard refused a request: a code of the error table, with extra detail and headers. */
-interface Denial {
+export interface Denial {
   code: ErrorCode;
   message?: string;
   headers?: Record<string, string>;
@@ -217,7 +229,7 @@ function countHeader(raw: string[], name: string): number {
   return count;
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
+function header(req: RequestHead, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -231,19 +243,19 @@ function tooLarge(limit: number): string {
  * the answer (reading an unwanted body to keep the connection would let a
  * client make us read gigabytes), and is cut if the client keeps sending.
  */
-function refuse(req: IncomingMessage, res: ServerResponse, code: ErrorCode, message: string | undefined, headers: Record<string, string>): void {
+function refuse(req: IncomingMessage, res: ServerResponse, denial: Denial, extraHeaders: Record<string, string>, clock: Clock): void {
+  const headers = { ...extraHeaders, ...denial.headers };
   const declaresBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
   const bodyPending = declaresBody && !req.complete;
-  sendError(res, code, message, bodyPending ? { ...headers, connection: "close" } : headers);
-  if (bodyPending) closeAfterAnswer(req, res);
+  sendError(res, denial.code, denial.message, bodyPending ? { ...headers, connection: "close" } : headers);
+  if (bodyPending) closeAfterAnswer(req, res, clock);
 }
 
 /** Cuts the connection a moment after the answer is sent, in case the client keeps sending a body we will not read. */
-function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+function closeAfterAnswer(req: IncomingMessage, res: ServerResponse, clock: Clock): void {
   const close = () => {
-    const timer = setTimeout(() => req.socket.destroy(), REFUSAL_LINGER_MS);
-    timer.unref();
-    req.socket.once("close", () => clearTimeout(timer));
+    const cancel = clock.after(REFUSAL_LINGER_MS, () => req.socket.destroy());
+    req.socket.once("close", cancel);
   };
   if (res.writableFinished) close();
   else res.once("finish", close);

@@ -27,9 +27,11 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import { classifyHost } from "../control/labels.js";
+import type { Cancel, Clock } from "../clock/clock.js";
+import { BerthError, ERRORS } from "../errors/codes.js";
+import { classifyHost } from "../hosts/labels.js";
+import type { Logger } from "../logging/logger.js";
 import type { FunctionService, ServiceIdentity } from "../router/service.js";
-import { PoolError } from "../router/pool.js";
 import { CallRegistry, type Call } from "./calls.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
 import type { BodyWatch, Guards } from "./guards.js";
@@ -58,6 +60,10 @@ export interface GatewayOptions {
   calls: CallRegistry;
   /** Told of every proxied request's outcome (metrics). */
   observer?: RequestObserver;
+  /** Times requests (metrics) and bounds each call by the function's timeout. */
+  clock: Clock;
+  /** Where the gateway's own failures go (a request it could not handle: 500). */
+  logger: Logger;
 }
 
 export interface RequestObserver {
@@ -78,7 +84,7 @@ let requestCounter = 0;
 export function createGateway(options: GatewayOptions): Server {
   const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     handle(options, req, res, expectsContinue).catch((error: unknown) => {
-      console.error("gateway: unexpected error", error);
+      options.logger.error({ err: error, host: req.headers.host, method: req.method }, "unexpected error handling a request");
       sendError(res, "internal_error");
     });
   };
@@ -95,6 +101,7 @@ export function createGateway(options: GatewayOptions): Server {
       requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
       admit: (service, req, res, idHeaders) => admit(options.guards, service, req, res, idHeaders),
       plain: listener(false),
+      logger: options.logger,
     }),
   );
   return server;
@@ -115,14 +122,13 @@ function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[
   return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
 }
 
-/** auth → rate limit → limits: each answers its own refusal; true when the request may go on. */
+/** auth → rate limit → limits (guards.ts): true when the request may go on, else the refusal is answered. */
 function admit(guards: Guards, service: FunctionService<Upstream>, req: IncomingMessage, res: ServerResponse, idHeaders: Record<string, string>): boolean {
-  const route = { workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth };
-  return guards.authorize(route, req, res, idHeaders) && guards.admitRate(route, req, res, idHeaders) && guards.checkLimits(req, res, idHeaders);
+  return guards.admit({ workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth }, req, res, idHeaders);
 }
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
-  const arrived = performance.now();
+  const arrived = options.clock.now();
   const host = classifyHost(req.headers.host, options.domain);
   if (host.kind === "control") {
     if (expectsContinue) res.writeContinue();
@@ -146,7 +152,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   } finally {
     call.settle();
     // 499 (nginx's "client closed request"): the client left before any answer.
-    options.observer?.requestDone(service.identity, call.status || 499, performance.now() - arrived, call.queueMs);
+    options.observer?.requestDone(service.identity, call.status || ERRORS.client_closed.status, options.clock.now() - arrived, call.queueMs);
   }
 }
 
@@ -161,28 +167,28 @@ async function proxyCall(
 ): Promise<void> {
   const headers = upstreamHeaders(options, req);
   let timedOut = false;
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimeout: Cancel | undefined;
   let body: BodyWatch | undefined;
   try {
     // A container that died an instant ago may still be picked; a request it never received goes to another.
     for (let attempt = 1; ; attempt += 1) {
-      const queuedAt = performance.now();
+      const queuedAt = options.clock.now();
       let lease;
       try {
         lease = await service.pool(selected.params, selected.key).acquire(call.signal);
       } catch (error) {
-        if (!(error instanceof PoolError)) throw error;
-        if (error.code === "aborted") return;
-        const retry = error.code === "queue_full" || error.code === "startup_failed" || error.code === "stopped";
-        return call.fail(error.code, error.message, retry ? { "retry-after": String(error.retryAfter) } : {});
+        // The pool's refusals carry their answer, `Retry-After` included (the WebSocket path answers the same).
+        if (!(error instanceof BerthError)) throw error;
+        if (error.code === "client_closed") return;
+        return call.fail(error.code, error.message, error.headers);
       } finally {
-        call.queueMs += performance.now() - queuedAt;
+        call.queueMs += options.clock.now() - queuedAt;
       }
       // `timeout` bounds the call from its first slot, not its time in the queue.
-      timer ??= setTimeout(() => {
+      cancelTimeout ??= options.clock.after(service.timeoutMs, () => {
         timedOut = true;
         call.abort();
-      }, service.timeoutMs);
+      });
       try {
         // Attached in the same tick as the upstream's reader, so neither misses a chunk.
         body ??= options.guards.watchBody(req, () => call.abort());
@@ -202,7 +208,7 @@ async function proxyCall(
       }
     }
   } finally {
-    clearTimeout(timer);
+    cancelTimeout?.();
   }
 }
 

@@ -13,8 +13,9 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { classifyHost } from "../control/labels.js";
-import { PoolError } from "../router/pool.js";
+import { BerthError } from "../errors/codes.js";
+import { classifyHost } from "../hosts/labels.js";
+import type { Logger } from "../logging/logger.js";
 import type { FunctionService } from "../router/service.js";
 import { resolveParams } from "./params.js";
 import { sendError } from "./respond.js";
@@ -32,6 +33,7 @@ export interface UpgradeDeps {
   admit(service: FunctionService<Upstream>, req: IncomingMessage, res: ServerResponse, idHeaders: Record<string, string>): boolean;
   /** The plain HTTP chain, for requests that offer an upgrade other than WebSocket. */
   plain(req: IncomingMessage, res: ServerResponse): void;
+  logger: Logger;
 }
 
 export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
@@ -41,7 +43,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
     // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
     if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
     handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
-      console.error("gateway: unexpected error in a WebSocket upgrade", error);
+      deps.logger.error({ err: error, host: req.headers.host }, "unexpected error in a WebSocket upgrade");
       sendError(res, "internal_error");
     });
   };
@@ -61,13 +63,13 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
   const idHeaders = { [idHeader[0]]: idHeader[1] };
   if (!deps.admit(service, req, res, idHeaders)) return;
   if (!isWebSocketHandshake(req)) {
-    return sendError(res, "bad_request", "Only RFC 6455 WebSocket upgrades (GET, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid key) are accepted.");
+    return sendError(res, "bad_request", "Only RFC 6455 WebSocket upgrades (GET, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid key) are accepted.", idHeaders);
   }
   if (service.manifest.kind === "endpoint") {
-    return sendError(res, "bad_request", "Simple endpoints (webEndpoint) do not accept WebSockets; serve them with fetchApp, nodeApp or webServer.");
+    return sendError(res, "bad_request", "Simple endpoints (webEndpoint) do not accept WebSockets; serve them with fetchApp, nodeApp or webServer.", idHeaders);
   }
   const selected = resolveParams(service.manifest, req.url);
-  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", {}, { issues: selected.issues });
+  if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", idHeaders, { issues: selected.issues });
 
   const controller = new AbortController();
   const onGone = () => controller.abort();
@@ -76,11 +78,10 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
   try {
     lease = await service.pool(selected.params, selected.key).acquire(controller.signal);
   } catch (error) {
-    if (!(error instanceof PoolError)) throw error;
-    if (error.code === "aborted") return;
-    const headers: Record<string, string> = { ...idHeaders };
-    if (error.code === "queue_full" || error.code === "startup_failed") headers["retry-after"] = "1";
-    return sendError(res, error.code, error.message, headers);
+    // Answered from the error itself, as the HTTP chain does (`Retry-After` included).
+    if (!(error instanceof BerthError)) throw error;
+    if (error.code === "client_closed") return;
+    return sendError(res, error.code, error.message, { ...idHeaders, ...error.headers });
   } finally {
     socket.off("close", onGone);
   }

@@ -16,6 +16,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
+import { BerthError, systemCode } from "../errors/codes.js";
 import type { ContainerEndpoint } from "../runtime/types.js";
 
 /** Sockets idle longer than this are closed by us, before the agent's 60 s keep-alive could race a new request. */
@@ -29,14 +30,15 @@ const SWEEP_INTERVAL_MS = 10_000;
 /** A response head larger than this is a broken upstream, not a response. */
 const MAX_HEAD_BYTES = 64 * 1024;
 
-export class UpstreamError extends Error {
+/** An `upstream_failed` error that also says whether the request may go to another container. */
+export class UpstreamError extends BerthError {
   override readonly name = "UpstreamError";
   constructor(
     message: string,
     /** The container gave no response and the request can be sent to another one without running twice. */
     readonly retryable = false,
   ) {
-    super(message);
+    super("upstream_failed", message);
   }
 }
 
@@ -442,7 +444,7 @@ class Exchange {
     // EPIPE: the container's end was closed before our request was written. ECONNRESET before any answer: it was
     // closed with our request still unread in its buffer (a socket closed after reading ends with a FIN instead).
     // Either way no handler saw the request.
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = systemCode(error);
     if (code === "EPIPE" || code === "ECONNRESET") this.notDelivered = true;
     this.fail(new UpstreamError(`connection to the container failed: ${error.message}`, this.canResend()));
   }

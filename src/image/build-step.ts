@@ -20,7 +20,7 @@ import { attachNetwork, SANDBOX_RESOLV_CONF, type NetworkAttachment } from "../s
 import type { SandboxTools } from "../sandbox/tools.js";
 import { createMappedUserNamespace } from "../sandbox/userns.js";
 import { IMAGE_ID_BASE } from "../sandbox/ids.js";
-import { readLines } from "../runtime/lines.js";
+import { readLines } from "../sandbox/lines.js";
 import { run } from "./store.js";
 import { BUILD_INPUT, type ImageConfig } from "./steps.js";
 

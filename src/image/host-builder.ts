@@ -152,7 +152,7 @@ function run(command: string, args: string[], cwd: string, env: Record<string, s
       else {
         reject(
           new BerthError(
-            "image_build_failed",
+            "build_failed",
             `image build failed at ${label}: the step exited with code ${code}\ncommand: ${command} ${args.join(" ")}\nlast output:\n${tail.map((l) => `  ${l}`).join("\n")}`,
           ),
         );

@@ -145,7 +145,7 @@ export class LayeredImageBuilder implements ImageBuilder {
       } catch (error) {
         if (error instanceof BuildStepError) {
           const tail = error.tail.length > 0 ? `\nlast output:\n${error.tail.map((line) => `  ${line}`).join("\n")}` : "";
-          throw new BerthError("image_build_failed", `image build failed at ${label}: ${error.message}\ncommand: ${plan.display}${tail}`);
+          throw new BerthError("build_failed", `image build failed at ${label}: ${error.message}\ncommand: ${plan.display}${tail}`);
         }
         throw error;
       } finally {

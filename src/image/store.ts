@@ -13,7 +13,7 @@
  * shifted into the image id range (sandbox/ids.ts). Directories bwrap reads
  * through are root-owned, mode 0710, group SANDBOX_GROUP.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   chmodSync,
@@ -30,6 +30,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { systemCode } from "../errors/codes.js";
 import type { ImageSpec } from "../sdk/contract.js";
 import { SANDBOX_GROUP } from "../sandbox/ids.js";
 import { withFileLock } from "./lock.js";
@@ -77,6 +78,23 @@ export class ImageStore {
     this.locksDir = join(root, "locks");
     for (const dir of [root, this.layersDir, this.tmpRoot]) passThrough(dir);
     for (const dir of [this.imagesDir, this.locksDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.sweepAbandonedBuilds();
+  }
+
+  /**
+   * Removes what builds of dead processes left in tmp/ (named
+   * `<kind>-<pid>-<tag>`), unmounting a build's overlay first if it is
+   * still mounted.
+   */
+  private sweepAbandonedBuilds(): void {
+    for (const name of readdirSync(this.tmpRoot)) {
+      const pid = Number(/^[a-z]+-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+      if (!pid || isAlive(pid)) continue;
+      const dir = join(this.tmpRoot, name);
+      const merged = join(dir, "merged");
+      if (existsSync(merged) && lstatSync(merged).dev !== lstatSync(dir).dev) spawnSync("umount", ["-l", merged]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   has(key: string): boolean {
@@ -217,6 +235,15 @@ export class ImageStore {
       removedLayers.push(key);
     }
     return { images: removedImages, layers: removedLayers, bytes };
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return systemCode(error) === "EPERM";
   }
 }
 

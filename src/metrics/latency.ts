@@ -4,13 +4,7 @@
  * asked (stats are read rarely, requests are recorded often, so the write
  * is one array store).
  */
-export interface LatencySummary {
-  /** Requests in the window. */
-  count: number;
-  /** Milliseconds, or null with no requests. */
-  p50: number | null;
-  p99: number | null;
-}
+import type { LatencySummary } from "../wire/control-api.js";
 
 export class LatencyWindow {
   private readonly samples: Float64Array;

@@ -7,9 +7,10 @@
  * registry, so several platforms in one process (tests) do not mix.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { PoolEvent, PoolStats } from "../router/pool.js";
+import type { PoolEvent } from "../router/pool.js";
 import type { ServiceIdentity } from "../router/service.js";
-import { LatencyWindow, type LatencySummary } from "./latency.js";
+import type { LatencySummary, PoolStats } from "../wire/control-api.js";
+import { LatencyWindow } from "./latency.js";
 
 /** What the gauges read when scraped: every service still running, including versions that are draining. */
 export interface ServiceSource {

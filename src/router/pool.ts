@@ -7,8 +7,12 @@
  * container. The pool knows nothing of HTTP: the gateway attaches its
  * upstream connection to each container through `attach`.
  */
-import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
+import type { Cancel, Clock } from "../clock/clock.js";
+import { BerthError } from "../errors/codes.js";
+import type { Logger } from "../logging/logger.js";
 import type { Container, ContainerEndpoint, ContainerExit, ContainerSpec, LogSink, RuntimeDriver } from "../runtime/types.js";
+import type { PoolStats } from "../wire/control-api.js";
+import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
 
 export interface PoolOptions<U> {
   /** Shown in logs: `<app>.<function>` and the parameter set, if any. */
@@ -27,7 +31,10 @@ export interface PoolOptions<U> {
   attach(endpoint: ContainerEndpoint): U;
   /** Closes it when the container leaves the pool. */
   detach(upstream: U): void;
-  now(): number;
+  /** Times containers and runs the autoscaler's wake-ups. */
+  clock: Clock;
+  /** The server's log, for what went wrong inside the platform (a runtime that failed unexpectedly). */
+  logger: Logger;
   /** Told of each container's start, failure and crash (metrics count them). */
   onEvent?(event: PoolEvent): void;
 }
@@ -38,17 +45,14 @@ export type PoolEvent =
   | { type: "start_failed"; containerId: string; message: string }
   | { type: "crashed"; containerId: string; message: string };
 
-export type PoolErrorCode = "queue_full" | "startup_failed" | "stopped" | "aborted";
-
-export class PoolError extends Error {
-  constructor(
-    readonly code: PoolErrorCode,
-    message: string,
-    /** Seconds after which a retry can succeed, when the pool knows (a start-up backoff). */
-    readonly retryAfter = 1,
-  ) {
-    super(message);
-  }
+/**
+ * Why `acquire` gave no slot: `queue_full`, `startup_failed`, `stopped` (all
+ * 503, with `Retry-After`: the seconds after which a retry can succeed,
+ * the remaining backoff after failed starts, else 1), or `client_closed`
+ * when the wait was aborted. HTTP and WebSocket requests answer it as it is.
+ */
+export function poolRefusal(code: "queue_full" | "startup_failed" | "stopped", message: string, retryAfterSeconds = 1): BerthError {
+  return new BerthError(code, message, { headers: { "retry-after": String(retryAfterSeconds) } });
 }
 
 export interface Lease<U> {
@@ -80,22 +84,9 @@ export interface AbortLike {
 
 interface Waiter<U> {
   resolve(lease: Lease<U>): void;
-  reject(error: PoolError): void;
+  reject(error: BerthError): void;
   signal?: AbortLike;
   onAbort?: () => void;
-}
-
-export interface PoolStats {
-  starting: number;
-  ready: number;
-  draining: number;
-  inFlight: number;
-  queued: number;
-  coldStarts: number;
-  startFailures: number;
-  /** Milliseconds until the next start attempt after failures (0 when not backing off). */
-  backoffMs: number;
-  lastError?: string;
 }
 
 /** Start-up failures back off: 1 s, 2 s, 4 s ... up to 30 s, so a broken function never spins. */
@@ -108,7 +99,7 @@ export class Pool<U> {
   private readonly members = new Map<string, Member<U>>();
   private readonly queue: Waiter<U>[] = [];
   private stopping = false;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelWakeup: Cancel | undefined;
   private coldStarts = 0;
   private startFailures = 0;
   private consecutiveFailures = 0;
@@ -128,25 +119,25 @@ export class Pool<U> {
     this.reconcile();
   }
 
-  /** Waits for a slot on a ready container. Rejects with a `PoolError` when it cannot get one. */
+  /** Waits for a slot on a ready container. Rejects with a `BerthError` (see `poolRefusal`) when it cannot get one. */
   acquire(signal?: AbortLike): Promise<Lease<U>> {
-    if (this.stopping) return Promise.reject(new PoolError("stopped", "this version of the function is shutting down"));
+    if (this.stopping) return Promise.reject(poolRefusal("stopped", "this version of the function is shutting down"));
     const member = this.pickReady();
     if (member) return Promise.resolve(this.lease(member));
     if (this.queue.length >= this.options.queueLimit) {
-      return Promise.reject(new PoolError("queue_full", `the function's queue is full (${this.options.queueLimit} waiting)`));
+      return Promise.reject(poolRefusal("queue_full", `the function's queue is full (${this.options.queueLimit} waiting)`));
     }
-    const now = this.options.now();
+    const now = this.options.clock.now();
     if (now < this.backoffUntil && this.liveCount() === 0) {
       const wait = Math.ceil((this.backoffUntil - now) / 1000);
-      return Promise.reject(new PoolError("startup_failed", this.lastError ?? "the function failed to start", wait));
+      return Promise.reject(poolRefusal("startup_failed", this.lastError ?? "the function failed to start", wait));
     }
     return new Promise<Lease<U>>((resolve, reject) => {
       const waiter: Waiter<U> = { resolve, reject, signal };
       if (signal) {
         waiter.onAbort = () => {
           this.removeWaiter(waiter);
-          reject(new PoolError("aborted", "the client went away"));
+          reject(new BerthError("client_closed", "the client went away"));
         };
         signal.addEventListener("abort", waiter.onAbort, { once: true });
       }
@@ -175,7 +166,7 @@ export class Pool<U> {
       queued: this.queue.length,
       coldStarts: this.coldStarts,
       startFailures: this.startFailures,
-      backoffMs: Math.max(0, this.backoffUntil - this.options.now()),
+      backoffMs: Math.max(0, this.backoffUntil - this.options.clock.now()),
     };
     for (const member of this.members.values()) {
       stats[member.phase] += 1;
@@ -185,22 +176,23 @@ export class Pool<U> {
     return stats;
   }
 
-  private pickReady(): Member<U> | undefined {
-    let best: Member<U> | undefined;
+  /** The least-loaded ready container below `maxInputs` (the first of equals, so the oldest). */
+  private pickReady(): (Member<U> & { upstream: U }) | undefined {
+    let best: (Member<U> & { upstream: U }) | undefined;
     for (const member of this.members.values()) {
-      if (member.phase !== "ready" || member.inFlight >= this.options.scaling.maxInputs) continue;
+      if (member.phase !== "ready" || member.inFlight >= this.options.scaling.maxInputs || !hasUpstream(member)) continue;
       if (!best || member.inFlight < best.inFlight) best = member;
     }
     return best;
   }
 
-  private lease(member: Member<U>): Lease<U> {
+  private lease(member: Member<U> & { upstream: U }): Lease<U> {
     member.inFlight += 1;
     member.idleSince = null;
     let released = false;
     return {
       containerId: member.id,
-      upstream: member.upstream!,
+      upstream: member.upstream,
       release: (broken = false) => {
         if (released) return;
         released = true;
@@ -210,7 +202,7 @@ export class Pool<U> {
           this.options.log(member.id, this.lastError, "system");
           this.retire(member, this.graceMs);
         }
-        if (member.inFlight === 0) member.idleSince = this.options.now();
+        if (member.inFlight === 0) member.idleSince = this.options.clock.now();
         this.dispatch();
         this.reconcile();
       },
@@ -219,10 +211,9 @@ export class Pool<U> {
 
   /** Hands free slots to waiting inputs, oldest first. */
   private dispatch(): void {
-    while (this.queue.length > 0) {
-      const member = this.pickReady();
-      if (!member) return;
-      const waiter = this.queue.shift()!;
+    for (let member = this.pickReady(); member; member = this.pickReady()) {
+      const waiter = this.queue.shift();
+      if (!waiter) return;
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
       waiter.resolve(this.lease(member));
     }
@@ -240,9 +231,9 @@ export class Pool<U> {
   }
 
   private reconcile(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const now = this.options.now();
+    this.cancelWakeup?.();
+    this.cancelWakeup = undefined;
+    const now = this.options.clock.now();
     if (this.stopping) return this.reconcileStopping();
     const observation = {
       queued: this.queue.length,
@@ -258,23 +249,21 @@ export class Pool<U> {
     const backingOff = now < this.backoffUntil;
     if (!backingOff) for (let i = 0; i < decision.start; i += 1) this.startContainer();
     for (const id of decision.retire) {
-      const member = this.members.get(id)!;
-      this.options.log(id, `scaling down: idle for ${Math.round((now - member.idleSince!) / 1000)} s`, "system");
+      const member = this.members.get(id);
+      if (!member) continue;
+      this.options.log(id, `scaling down: idle for ${Math.round((now - (member.idleSince ?? now)) / 1000)} s`, "system");
       this.retire(member, this.graceMs);
     }
     const wakeAt = nextWakeup(this.options.scaling, observation, now);
     // Demand or minContainers still want a start the backoff held back: try again when it ends.
     const backoffWake = backingOff && decision.start > 0 ? this.backoffUntil : null;
     const next = [wakeAt, backoffWake].filter((t): t is number => t !== null);
-    if (next.length > 0) {
-      this.timer = setTimeout(() => this.reconcile(), Math.max(0, Math.min(...next) - now));
-      this.timer.unref();
-    }
+    if (next.length > 0) this.cancelWakeup = this.options.clock.after(Math.max(0, Math.min(...next) - now), () => this.reconcile());
   }
 
   /** While draining: only the queue may still start containers; idle ones go at once. */
   private reconcileStopping(): void {
-    if (this.queue.length > 0 && this.liveCount() === 0 && this.options.now() >= this.backoffUntil) this.startContainer();
+    if (this.queue.length > 0 && this.liveCount() === 0 && this.options.clock.now() >= this.backoffUntil) this.startContainer();
     for (const member of this.members.values()) {
       if (member.phase === "ready" && member.inFlight === 0 && this.queue.length === 0) this.retire(member, this.graceMs);
     }
@@ -284,14 +273,14 @@ export class Pool<U> {
   private startContainer(): void {
     nextContainerNumber += 1;
     const id = `c${nextContainerNumber.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.now() };
+    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.clock.now() };
     this.members.set(id, member);
     this.coldStarts += 1;
     this.options.onEvent?.({ type: "starting", containerId: id });
     const log: LogSink = (line, stream) => this.options.log(id, line, stream);
     this.options.driver.start(this.options.containerSpec(id), log).then(
       (container) => this.onReady(member, container),
-      (error: Error) => this.onStartFailed(member, error),
+      (error: unknown) => this.onStartFailed(member, error),
     );
   }
 
@@ -299,9 +288,9 @@ export class Pool<U> {
     member.container = container;
     member.upstream = this.options.attach(container.endpoint);
     member.phase = "ready";
-    member.idleSince = this.options.now();
+    member.idleSince = this.options.clock.now();
     this.consecutiveFailures = 0;
-    const startMs = this.options.now() - member.startedAt;
+    const startMs = Math.round(this.options.clock.now() - member.startedAt);
     this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
     this.options.onEvent?.({ type: "ready", containerId: member.id, startMs });
     void container.exited.then((exit) => this.onExit(member, exit));
@@ -309,17 +298,29 @@ export class Pool<U> {
     this.reconcile();
   }
 
-  private onStartFailed(member: Member<U>, error: Error): void {
+  /**
+   * A `startup_failed` error's message names the cause in words safe for
+   * clients (the driver redacts secrets from it); anything else is the
+   * runtime failing, logged for the operator and shown as a generic cause.
+   */
+  private onStartFailed(member: Member<U>, error: unknown): void {
     this.members.delete(member.id);
     this.startFailures += 1;
     this.consecutiveFailures += 1;
-    this.lastError = error.message;
+    let message: string;
+    if (error instanceof BerthError && error.code === "startup_failed") {
+      message = error.message;
+    } else {
+      message = "the runtime could not start a container (see the server's log)";
+      this.options.logger.error({ err: error, pool: this.options.name, container: member.id }, "the runtime failed to start a container");
+    }
+    this.lastError = message;
     const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (this.consecutiveFailures - 1), BACKOFF_MAX_MS);
-    this.backoffUntil = this.options.now() + backoff;
-    this.options.log(member.id, `${error.message} (retrying no sooner than ${backoff / 1000} s)`, "system");
-    this.options.onEvent?.({ type: "start_failed", containerId: member.id, message: error.message });
+    this.backoffUntil = this.options.clock.now() + backoff;
+    this.options.log(member.id, `${message} (retrying no sooner than ${backoff / 1000} s)`, "system");
+    this.options.onEvent?.({ type: "start_failed", containerId: member.id, message });
     // Inputs waiting for this start have no container coming: fail them with the cause rather than let them hang.
-    if (this.liveCount() === 0) this.failQueue(new PoolError("startup_failed", error.message));
+    if (this.liveCount() === 0) this.failQueue(poolRefusal("startup_failed", message, Math.ceil(backoff / 1000)));
     this.reconcile();
   }
 
@@ -353,10 +354,14 @@ export class Pool<U> {
     });
   }
 
-  private failQueue(error: PoolError): void {
+  private failQueue(error: BerthError): void {
     for (const waiter of this.queue.splice(0)) {
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
       waiter.reject(error);
     }
   }
+}
+
+function hasUpstream<U>(member: Member<U>): member is Member<U> & { upstream: U } {
+  return member.upstream !== undefined;
 }

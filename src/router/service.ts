@@ -5,7 +5,8 @@
  * together is all it does; the routing of each input happens in `Pool`.
  */
 import type { FunctionManifest } from "../sdk/contract.js";
-import { Pool, PoolError, type PoolOptions, type PoolStats } from "./pool.js";
+import type { PoolStatsView } from "../wire/control-api.js";
+import { Pool, poolRefusal, type PoolOptions } from "./pool.js";
 
 /**
  * Parameter sets with containers or queued inputs that one function may have
@@ -42,7 +43,7 @@ export class FunctionService<U> {
 
   /**
    * The pool of a parameter set; `key` is its canonical form (empty without
-   * parameters). Throws a `queue_full` PoolError when `MAX_ACTIVE_PARAM_SETS`
+   * parameters). Throws a `queue_full` error when `MAX_ACTIVE_PARAM_SETS`
    * sets are busy.
    */
   pool(params: Record<string, unknown> = {}, key = ""): Pool<U> {
@@ -50,7 +51,7 @@ export class FunctionService<U> {
     if (!pool) {
       if (this.pools.size >= MAX_ACTIVE_PARAM_SETS) this.forgetIdlePools();
       if (this.pools.size >= MAX_ACTIVE_PARAM_SETS) {
-        throw new PoolError("queue_full", `${MAX_ACTIVE_PARAM_SETS} parameter sets of this function are already active; retry later`);
+        throw poolRefusal("queue_full", `${MAX_ACTIVE_PARAM_SETS} parameter sets of this function are already active; retry later`);
       }
       pool = new Pool(this.makePool(params, key));
       this.pools.set(key, pool);
@@ -84,7 +85,7 @@ export class FunctionService<U> {
     }
   }
 
-  stats(): Array<PoolStats & { params: string }> {
+  stats(): PoolStatsView[] {
     return [...this.pools].map(([params, pool]) => ({ params, ...pool.stats() }));
   }
 }

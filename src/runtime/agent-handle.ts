@@ -12,8 +12,8 @@ import type { ChildProcess } from "node:child_process";
 import type { Duplex } from "node:stream";
 import { Channel } from "../agent/channel.js";
 import { parseAgentMessage, type AgentMessage, type ContainerEndpoint, type DriverMessage, type LoadMessage } from "../agent/protocol.js";
-import { readLines } from "./lines.js";
-import { ContainerStartError, type ContainerExit, type LogSink } from "./types.js";
+import { readLines } from "../sandbox/lines.js";
+import { startupFailure, type ContainerExit, type LogSink } from "./types.js";
 
 /** Milliseconds past startupTimeout the agent gets to report its own, more specific, start-up error. */
 const AGENT_REPORT_GRACE_MS = 1000;
@@ -53,7 +53,7 @@ export class AgentHandle {
     this.listeners.add((message) => {
       if (message.type === "idle") resolveIdle();
     });
-    void agent.exited.then((exit) => rejectIdle(new ContainerStartError(this.diedMessage("the container's agent exited before it was ready", exit))));
+    void agent.exited.then((exit) => rejectIdle(startupFailure(this.diedMessage("the container's agent exited before it was ready", exit))));
     this.channel = new Channel(
       agent.control,
       {
@@ -90,7 +90,7 @@ export class AgentHandle {
       // The agent enforces startupTimeout itself and says why (e.g. which port never opened); this is the backstop for an agent that hangs.
       const timer = setTimeout(() => {
         cleanup();
-        reject(new ContainerStartError(`container did not become ready within ${message.startupTimeoutMs / 1000} s (startupTimeout)`));
+        reject(startupFailure(`container did not become ready within ${message.startupTimeoutMs / 1000} s (startupTimeout)`));
       }, message.startupTimeoutMs + AGENT_REPORT_GRACE_MS);
       const listener = (reply: AgentMessage) => {
         if (reply.type === "ready") {
@@ -98,7 +98,7 @@ export class AgentHandle {
           resolve(reply.endpoint);
         } else if (reply.type === "failed") {
           cleanup();
-          reject(new ContainerStartError(`container failed to start: ${reply.message}`));
+          reject(startupFailure(`container failed to start: ${reply.message}`));
         }
       };
       const cleanup = () => {
@@ -108,7 +108,7 @@ export class AgentHandle {
       this.listeners.add(listener);
       void this.exited.then((exit) => {
         cleanup();
-        reject(new ContainerStartError(this.diedMessage("container exited during start-up", exit)));
+        reject(startupFailure(this.diedMessage("container exited during start-up", exit)));
       });
       this.send(message);
     }).catch((error: unknown) => {

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { AGENT_BUNDLE } from "../paths.js";
 import { AgentHandle } from "./agent-handle.js";
-import { ContainerStartError, type Container, type ContainerExit, type ContainerSpec, type LogSink, type RuntimeDriver } from "./types.js";
+import { startupFailure, type Container, type ContainerExit, type ContainerSpec, type LogSink, type RuntimeDriver } from "./types.js";
 
 export interface ProcessDriverOptions {
   /** Generic agents kept started ahead of demand. Default 2. */
@@ -39,7 +39,7 @@ export class ProcessDriver implements RuntimeDriver {
   }
 
   async start(spec: ContainerSpec, log: LogSink): Promise<Container> {
-    if (this.closed) throw new ContainerStartError("the runtime is shutting down");
+    if (this.closed) throw startupFailure("the runtime is shutting down");
     const agent = this.warm.shift() ?? this.spawnAgent();
     agent.log = log;
     this.running.add(agent);

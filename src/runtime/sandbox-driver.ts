@@ -25,6 +25,7 @@ import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { BerthError, messageOf } from "../errors/codes.js";
 import { AGENT_BUNDLE } from "../paths.js";
 import type { CgroupLimits, CgroupTree, Cgroup } from "../sandbox/cgroups.js";
 import { allocateContainerUid, CONTAINER_UID_INSIDE, releaseContainerUid, SANDBOX_GROUP } from "../sandbox/ids.js";
@@ -33,7 +34,7 @@ import { attachNetwork, SANDBOX_RESOLV_CONF, type NetworkAttachment } from "../s
 import type { SandboxTools } from "../sandbox/tools.js";
 import { AgentHandle } from "./agent-handle.js";
 import {
-  ContainerStartError,
+  startupFailure,
   type Container,
   type ContainerExit,
   type ContainerImage,
@@ -131,14 +132,14 @@ export class SandboxDriver implements RuntimeDriver {
   }
 
   async start(spec: ContainerSpec, log: LogSink): Promise<Container> {
-    if (this.closed) throw new ContainerStartError("the runtime is shutting down");
-    if (!spec.image.rootfs) throw new ContainerStartError("the sandbox runtime needs an image with a root filesystem");
+    if (this.closed) throw startupFailure("the runtime is shutting down");
+    if (!spec.image.rootfs) throw startupFailure("the sandbox runtime needs an image with a root filesystem");
     const key = this.touch(spec.image, spec.network);
     let sandbox: Sandbox;
     try {
       sandbox = this.warm.get(key)?.shift() ?? this.spawn(key, spec.image.rootfs, spec.network);
     } catch (error) {
-      throw new ContainerStartError(`the sandbox could not start: ${(error as Error).message}`);
+      throw startupFailure(`the sandbox could not start: ${messageOf(error)}`);
     }
     sandbox.log = log;
     this.running.add(sandbox);
@@ -165,8 +166,8 @@ export class SandboxDriver implements RuntimeDriver {
       return { id: spec.id, endpoint: { socketPath }, exited: sandbox.exited, stop: (graceMs) => agent.stop(graceMs) };
     } catch (error) {
       sandbox.kill();
-      if (error instanceof ContainerStartError) throw error;
-      throw new ContainerStartError(`the sandbox could not start: ${(error as Error).message}`);
+      if (error instanceof BerthError) throw error;
+      throw startupFailure(`the sandbox could not start: ${messageOf(error)}`);
     } finally {
       this.refill();
     }
@@ -283,7 +284,7 @@ export class SandboxDriver implements RuntimeDriver {
         },
       }).catch(async (error: Error) => {
         await finish({ code: null, signal: null });
-        throw new ContainerStartError(error.message);
+        throw startupFailure(error.message);
       });
       bwrap = launched.child;
       void launched.exited.then(finish);
@@ -311,7 +312,7 @@ export class SandboxDriver implements RuntimeDriver {
       sandbox.cgroup.setLimits(this.cgroupLimits(spec.limits.memoryMiB, spec.limits.cpu));
       sandbox.memoryMiB = spec.limits.memoryMiB;
     } catch (error) {
-      throw new ContainerStartError(`could not apply the limits (memory ${spec.limits.memoryMiB} MiB): ${(error as Error).message}`);
+      throw startupFailure(`could not apply the limits (memory ${spec.limits.memoryMiB} MiB): ${(error as Error).message}`);
     }
   }
 
@@ -330,7 +331,7 @@ export class SandboxDriver implements RuntimeDriver {
     const socketPath = join(sockDir, "agent.sock");
     const stat = lstatSync(socketPath, { throwIfNoEntry: false });
     if (!stat?.isSocket() || stat.uid !== sandbox.uid) {
-      throw new ContainerStartError("container failed to start: its agent socket is not a socket it created");
+      throw startupFailure("container failed to start: its agent socket is not a socket it created");
     }
     return socketPath;
   }

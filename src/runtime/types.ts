@@ -6,6 +6,7 @@
  * driver must do.
  */
 import type { ContainerEndpoint } from "../agent/protocol.js";
+import { BerthError } from "../errors/codes.js";
 
 export type { ContainerEndpoint };
 
@@ -73,7 +74,7 @@ export interface Container {
 
 export interface RuntimeDriver {
   readonly name: string;
-  /** Starts a container and resolves once it is ready for traffic; rejects with the reason it could not start. */
+  /** Starts a container and resolves once it is ready for traffic; rejects with the reason it could not start (`startupFailure`). */
   start(spec: ContainerSpec, log: LogSink): Promise<Container>;
   /** Says an image is about to be used (a deploy): a driver that keeps warm spares per image starts some now. */
   prepare?(image: ContainerImage, network: boolean): void;
@@ -81,7 +82,7 @@ export interface RuntimeDriver {
   close(): Promise<void>;
 }
 
-/** A container that could not start; `message` is safe to show to clients and users. */
-export class ContainerStartError extends Error {
-  override readonly name = "ContainerStartError";
+/** Why a container could not start, as a `startup_failed` error: `message` is shown to clients (503) and users. */
+export function startupFailure(message: string): BerthError {
+  return new BerthError("startup_failed", message);
 }

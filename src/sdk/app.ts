@@ -18,7 +18,7 @@ import {
   type StartContext,
   type StartedFunction,
 } from "./contract.js";
-import { createEndpointFetch, type EndpointHandler, type EndpointOptions } from "./endpoint.js";
+import { createEndpointFetch, type EndpointHandler, type EndpointOptions, type ErasedEndpointHandler } from "./endpoint.js";
 import { Image } from "./image.js";
 import type { Secret } from "./secret.js";
 import { toJsonSchema, validate } from "./schema.js";
@@ -90,7 +90,7 @@ export interface WebServerOptions extends WebAppOptions {
 
 /** Anything with a web-standard fetch handler: a Hono app, `{ fetch }`, ... */
 export interface FetchApp {
-  fetch(request: Request, ...rest: any[]): Response | Promise<Response>;
+  fetch(request: Request, ...rest: unknown[]): Response | Promise<Response>;
   /**
    * Receives the container's `http.Server` before it listens, for WebSockets:
    * pass @hono/node-ws's `injectWebSocket` here.
@@ -162,11 +162,9 @@ export class FunctionBuilder<S, P> {
     options: EndpointOptions<Q, B>,
     handler: EndpointHandler<Q, B, S, P>,
   ): FunctionDefinition;
-  webEndpoint(a: unknown, b?: unknown): FunctionDefinition {
-    const [web, handler] = (typeof a === "function" ? [{}, a] : [a ?? {}, b]) as [
-      EndpointOptions<any, any>,
-      EndpointHandler<any, any, any, any>,
-    ];
+  // The overloads above check the user's types; from here on they are erased.
+  webEndpoint(a: EndpointOptions<unknown, unknown> | ErasedEndpointHandler | undefined, b?: ErasedEndpointHandler): FunctionDefinition {
+    const [web, handler] = typeof a === "function" ? [{}, a] : [a ?? {}, b];
     if (typeof handler !== "function") throw new Error("webEndpoint needs a handler function");
     // Built once here so that definition errors (a GET with a body schema) surface at import time.
     createEndpointFetch("definition-check", web, handler, { state: undefined, params: {} });
@@ -354,13 +352,11 @@ function paramsJsonSchema(schema: StandardSchemaV1 | undefined): Record<string, 
 }
 
 function isNodeServer(value: unknown): value is Server {
-  const candidate = value as Partial<Server> | null;
-  return typeof candidate === "object" && candidate !== null && typeof candidate.listen === "function" && typeof candidate.emit === "function";
+  return typeof value === "object" && value !== null && "listen" in value && typeof value.listen === "function" && "emit" in value && typeof value.emit === "function";
 }
 
 function isFastifyLike(value: unknown): value is { server: Server; ready(): PromiseLike<unknown> } {
-  const candidate = value as { server?: unknown; ready?: unknown } | null;
-  return typeof candidate === "object" && candidate !== null && typeof candidate.ready === "function" && isNodeServer(candidate.server);
+  return typeof value === "object" && value !== null && "ready" in value && typeof value.ready === "function" && "server" in value && isNodeServer(value.server);
 }
 
 /** Serves a user's own (not listening) server by re-emitting the container server's events on it. */
@@ -378,5 +374,5 @@ function nodeServerHandler(server: Server): ContainerHandler {
 function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? `an object with keys [${Object.keys(value as object).join(", ")}]` : typeof value;
+  return typeof value === "object" ? `an object with keys [${Object.keys(value).join(", ")}]` : typeof value;
 }

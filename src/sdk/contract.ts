@@ -5,7 +5,8 @@
  * module instance with it: the CLI and the agent find berth functions among a
  * bundle's exports by the `BERTH_FUNCTION` symbol (registered with
  * `Symbol.for`, so it is the same in every copy of the SDK) and talk to them
- * only through the types below. Nothing here imports platform code.
+ * only through the types below. Nothing here imports platform code but the
+ * error table, a leaf.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
@@ -153,12 +154,8 @@ export interface FunctionDefinition {
 }
 
 /** One reason a request's input was refused; the 422 body lists them. */
-export interface FieldIssue {
-  /** Where the field is: `["query", "x"]`, `["body", "items", 0, "name"]`. */
-  loc: (string | number)[];
-  message: string;
-}
+export type { FieldIssue } from "../errors/codes.js";
 
 export function isFunctionDefinition(value: unknown): value is FunctionDefinition {
-  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BERTH_FUNCTION] === true;
+  return typeof value === "object" && value !== null && BERTH_FUNCTION in value && value[BERTH_FUNCTION] === true;
 }

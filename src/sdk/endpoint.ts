@@ -6,6 +6,7 @@
  * on nothing from the platform: the agent only sees `(Request) => Response`.
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
+import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
 import type { FieldIssue } from "./contract.js";
 import { buildOpenApiDocument, renderDocsPage } from "./openapi.js";
 import { corsPolicy, type CorsOption } from "./cors.js";
@@ -55,6 +56,14 @@ export interface EndpointContext<Q, B, S = unknown, P = Record<string, unknown>>
 
 export type EndpointHandler<Q, B, S, P> = (ctx: EndpointContext<Q, B, S, P>) => unknown;
 
+/**
+ * A handler once `webEndpoint`'s overloads have checked its types: what runs
+ * it passes validated values it knows only as `unknown`. Declared as a
+ * method's type so that any `EndpointHandler<Q, B, S, P>` is one (method
+ * parameters are compared both ways), without a cast.
+ */
+export type ErasedEndpointHandler = { handle(ctx: EndpointContext<unknown, unknown, unknown, unknown>): unknown }["handle"];
+
 const JSON_HEADERS = { "content-type": "application/json" } as const;
 const BYTES_HEADERS = { "content-type": "application/octet-stream" } as const;
 const DOCS_PATH = "/docs";
@@ -69,8 +78,8 @@ const DOCS_ALLOW = "GET, HEAD, OPTIONS";
  */
 export function createEndpointFetch(
   name: string,
-  options: EndpointOptions<any, any>,
-  handler: EndpointHandler<any, any, any, any>,
+  options: EndpointOptions<unknown, unknown>,
+  handler: ErasedEndpointHandler,
   scope: { state: unknown; params: Record<string, unknown> },
 ): (request: Request) => Promise<Response> {
   const method = resolveMethod(name, options.method);
@@ -91,8 +100,8 @@ export function createEndpointFetch(
   }
 
   const cors = corsPolicy(name, options.cors);
-  const querySchema = options.query as StandardSchemaV1 | undefined;
-  const bodySchema = options.body as StandardSchemaV1 | undefined;
+  const querySchema = options.query;
+  const bodySchema = options.body;
   const takesBody = method !== "GET";
   const allow = method === "GET" ? DOCS_ALLOW : `${method}, OPTIONS`;
   const docs = options.docs === true;
@@ -123,7 +132,7 @@ export function createEndpointFetch(
           read.contentType === null
             ? 'The request body must be JSON: send it with "Content-Type: application/json"'
             : `Unsupported Content-Type "${read.contentType}": this endpoint takes a JSON body; send it with "Content-Type: application/json"`;
-        return errorResponse(415, "unsupported_media_type", message);
+        return errorResponse("unsupported_media_type", message);
       }
       if (read.kind === "malformed") {
         issues.push({ loc: ["body"], message: read.message });
@@ -140,7 +149,7 @@ export function createEndpointFetch(
     }
 
     if (issues.length > 0) {
-      return jsonResponse(422, { error: { code: "invalid_input", message: "Invalid request input", issues } });
+      return errorResponse("invalid_input", undefined, { issues });
     }
 
     const result = await handler({
@@ -179,7 +188,7 @@ export function createEndpointFetch(
       }
     } catch (error) {
       console.error(`[${name}] request failed:`, error);
-      response = errorResponse(500, "internal_error", "Internal Server Error");
+      response = errorResponse("internal_error");
     }
     // `Response.error()` (status 0) cannot be rebuilt, so it is left as it is.
     if (requestMethod === "HEAD" && response.body !== null && response.status >= 200) {
@@ -192,9 +201,10 @@ export function createEndpointFetch(
 
 function resolveMethod(name: string, method: unknown): HttpMethod {
   if (method === undefined) return "GET";
-  if (typeof method === "string" && (HTTP_METHODS as readonly string[]).includes(method)) return method as HttpMethod;
+  const known = HTTP_METHODS.find((candidate) => candidate === method);
+  if (known) return known;
   const upper = typeof method === "string" ? method.toUpperCase() : "";
-  const hint = (HTTP_METHODS as readonly string[]).includes(upper) ? ` (did you mean "${upper}"?)` : "";
+  const hint = HTTP_METHODS.some((candidate) => candidate === upper) ? ` (did you mean "${upper}"?)` : "";
   throw new Error(
     `berth: endpoint "${name}": unsupported method ${JSON.stringify(method)}${hint}; use one of ${HTTP_METHODS.map((m) => `"${m}"`).join(", ")}`,
   );
@@ -261,7 +271,7 @@ async function readJsonBody(request: Request): Promise<BodyRead> {
 
 function methodNotAllowed(requestMethod: string, allow: string): Response {
   const expected = allow === DOCS_ALLOW ? "GET" : allow.slice(0, allow.indexOf(","));
-  const response = errorResponse(405, "method_not_allowed", `Method ${requestMethod} is not allowed here; send a ${expected} request`);
+  const response = errorResponse("method_not_allowed", `Method ${requestMethod} is not allowed here; send a ${expected} request`);
   response.headers.set("allow", allow);
   return response;
 }
@@ -270,8 +280,9 @@ function jsonResponse(status: number, value: unknown): Response {
   return new PlainResponse(JSON.stringify(value), { status, headers: JSON_HEADERS });
 }
 
-function errorResponse(status: number, code: string, message: string): Response {
-  return jsonResponse(status, { error: { code, message } });
+/** An answer from the platform's error table, the same shape the gateway answers with. */
+function errorResponse(code: ErrorCode, message?: string, details?: Record<string, unknown>): Response {
+  return jsonResponse(ERRORS[code].status, errorBody(code, message, details));
 }
 
 interface ResponseLike {

@@ -13,9 +13,9 @@ export type InputLocation = "query" | "body" | "params";
 export type ValidationResult<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
 
 export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
-  if ((typeof value !== "object" && typeof value !== "function") || value === null) return false;
-  const props = (value as { "~standard"?: unknown })["~standard"];
-  return typeof props === "object" && props !== null && typeof (props as { validate?: unknown }).validate === "function";
+  if ((typeof value !== "object" && typeof value !== "function") || value === null || !("~standard" in value)) return false;
+  const props = value["~standard"];
+  return typeof props === "object" && props !== null && "validate" in props && typeof props.validate === "function";
 }
 
 /**

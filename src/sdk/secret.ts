@@ -4,6 +4,7 @@
  * resolved (and decrypted) by the platform; the SDK never sees their values.
  */
 import { readFileSync } from "node:fs";
+import { messageOf, systemCode } from "../errors/codes.js";
 import type { SecretSpec } from "./contract.js";
 
 export class Secret {
@@ -38,7 +39,7 @@ export class Secret {
       try {
         text = readFileSync(path, "utf8");
       } catch (error) {
-        throw new Error(`Secret.fromDotenv: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+        throw new Error(`Secret.fromDotenv: cannot read ${path} (${systemCode(error) ?? messageOf(error)})`);
       }
       return { kind: "inline", values: parseDotenv(text) };
     });

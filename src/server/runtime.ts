@@ -43,6 +43,12 @@ export interface Runtime {
 /** Where the sandbox runtime keeps images unless told otherwise: outside any home directory, since the sandboxes' own unprivileged users must pass through its parents. */
 export const DEFAULT_IMAGE_CACHE = "/var/lib/berth/images";
 
+/** Why the sandbox runtime cannot run on this machine (one line: what to install), or undefined when it can. */
+export function sandboxProblem(): string | undefined {
+  const support = sandboxSupport();
+  return support.ok ? undefined : support.problem;
+}
+
 /** Thrown when the sandbox runtime cannot run here; the message is one line saying what to install or choose. */
 export class RuntimeUnavailableError extends Error {}
 

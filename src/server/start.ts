@@ -1,28 +1,36 @@
 /**
- * The composition root: wires the state store, blob store, image builder,
- * runtime driver, control plane and gateway into one running platform.
+ * The composition root: the only module that knows every component. It
+ * builds the state store, blob store, image builder, runtime driver,
+ * metrics, control plane and gateway, and hands each the others' parts it
+ * needs through the small interfaces declared where they are used: the
+ * control plane gets the gateway's upstream connector and live rate
+ * limiter, the gateway gets the control plane's routes and API, every
+ * component its child of one logger and the one clock.
  * `berth server` runs it for good; `berth serve` embeds a throwaway one.
  */
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { getRequestListener } from "@hono/node-server";
+import { systemClock } from "../clock/clock.js";
 import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
-import { LogHub, type LogEntry } from "../control/logs.js";
+import type { TokenService } from "../control/auth.js";
+import { LogHub } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
 import { CallRegistry } from "../gateway/calls.js";
-import { TokenService } from "../control/auth.js";
-import { loadOrCreateKey } from "../control/crypto.js";
-import { SecretService } from "../control/secrets.js";
-import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
 import { TrustedProxies } from "../gateway/client-ip.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
-import { RateLimiter, type RateLimit } from "../gateway/rate-limiter.js";
+import { RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
+import { Upstream } from "../gateway/upstream.js";
+import { createLogger, type Logger } from "../logging/logger.js";
 import { Metrics } from "../metrics/metrics.js";
-import { homePermissionWarnings, prepareHome, tightenDatabase } from "./home.js";
+import type { LogEntry, RateLimit } from "../wire/control-api.js";
+import { AGENT_BUNDLE } from "../paths.js";
+import { homePermissionWarnings, prepareHome } from "./home.js";
 import { createRuntime, type RuntimeName } from "./runtime.js";
+import { defaultKeyFile, openSecurity } from "./security.js";
 
 export interface ServerOptions {
   /** State directory: database, blobs, images. */
@@ -65,19 +73,21 @@ export interface ServerOptions {
   callResultTtlMs?: number;
   /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. */
   exitGraceMs?: number;
+  /** The server's own log (its components log to children of it). Default: warnings and errors to stdout. */
+  logger?: Logger;
 }
 
 export interface RunningServer {
   port: number;
   /** `http://localhost:<port>`, the control API's base URL. */
   url: string;
-  platform: Platform;
+  platform: Platform<Upstream>;
   tokens: TokenService;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
   /** The runtime containers run on. */
   runtime: RuntimeName;
-  /** Files of the state directory other users can read, one line each with its fix (the CLI prints them). */
+  /** Paths of the state directory other users can read, one line each with its fix (also logged as warnings). */
   warnings: string[];
   close(): Promise<void>;
 }
@@ -86,6 +96,8 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   prepareHome(options.home);
+  const logger = options.logger ?? createLogger({ level: "warn" });
+  const clock = systemClock;
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
   const blobs = new BlobStore(join(options.home, "blobs"));
   const runtimeName = options.runtime ?? "process";
@@ -101,13 +113,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const logs = new LogHub(options.onLog);
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
-  const security = new SqliteSecurityStore(join(options.home, "state.db"));
-  tightenDatabase(options.home);
-  const tokens = new TokenService(security);
-  const secrets = new SecretService(security, loadOrCreateKey(options.secretKeyFile ?? join(options.home, "secrets.key")));
+  const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
+  const { tokens, secrets } = security;
   const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
   const limitRates = options.rateLimit !== null;
-  for (const limit of security.listLimits()) rateLimiter.setLimit(limit.workspace, limit);
+  for (const limit of security.store.listLimits()) rateLimiter.setLimit(limit.workspace, limit);
   const requireAuth = options.requireAuth ?? false;
   const bootstrapToken =
     requireAuth && !tokens.hasApiTokens()
@@ -116,28 +126,34 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let port = options.port;
   // Scraped later, so the platform it reads from can be created after it.
   const metrics = new Metrics({ services: () => platform.services() });
-  const platform = new Platform({
+  const platform = new Platform<Upstream>({
     store,
     blobs,
     images,
     driver,
     logs,
     runRoot: join(options.home, "run"),
+    agentBundle: AGENT_BUNDLE,
     domain,
     publicPort: () => port,
     queueLimit: options.queueLimit,
     drainGraceMs: options.exitGraceMs,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
     secrets,
+    connector: { attach: (endpoint) => new Upstream(endpoint), detach: (upstream) => upstream.close() },
+    clock,
+    logger: logger.child({ component: "control" }),
+    poolLogger: logger.child({ component: "router" }),
   });
-  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs });
+  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs, clock });
   const api = createControlApi({
     platform,
     blobs,
     logs,
     metrics,
     defaultWorkspace: options.workspace,
-    security: { tokens, secrets, store: security, rateLimiter, requireAuth, defaultWorkspace: options.workspace },
+    security: { tokens, secrets, store: security.store, rateLimits: rateLimiter, requireAuth, defaultWorkspace: options.workspace },
+    logger: logger.child({ component: "control" }),
   });
   const gateway = createGateway({
     domain,
@@ -147,11 +163,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       proxyAuth: tokens,
       rateLimiter: limitRates ? rateLimiter : undefined,
-      now: () => performance.now(),
+      clock,
     }),
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
     calls,
     observer: metrics,
+    clock,
+    logger: logger.child({ component: "gateway" }),
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -166,8 +184,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     security.close();
     throw error;
   }
-  port = (gateway.address() as AddressInfo).port;
+  port = listeningPort(gateway.address());
   await platform.restore();
+  const serverLog = logger.child({ component: "server" });
+  serverLog.info({ port, home: options.home, workspace: options.workspace, runtime: runtimeName }, "listening");
+  const warnings = homePermissionWarnings(options.home, options.secretKeyFile ? [options.secretKeyFile] : []);
+  for (const warning of warnings) serverLog.warn(warning);
 
   let closing: Promise<void> | undefined;
   return {
@@ -177,7 +199,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     tokens,
     bootstrapToken,
     runtime: runtimeName,
-    warnings: homePermissionWarnings(options.home, options.secretKeyFile ? [options.secretKeyFile] : []),
+    warnings,
     close() {
       closing ??= (async () => {
         gateway.close();
@@ -191,4 +213,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return closing;
     },
   };
+}
+
+/** The port of a server listening on TCP (`address()` is a string only for a pipe). */
+function listeningPort(address: AddressInfo | string | null): number {
+  if (address === null || typeof address === "string") throw new Error(`the gateway is not listening on a TCP port (${address})`);
+  return address.port;
 }

@@ -13,7 +13,7 @@ import { Agent, fetch as undiciFetch, type RequestInit, type Response } from "un
 import { bundleApp } from "../../src/bundler/bundle.js";
 import { ApiClient } from "../../src/cli/client.js";
 import { uploadLocalFiles } from "../../src/cli/local-files.js";
-import type { DeployResult } from "../../src/control/platform.js";
+import type { DeployResult } from "../../src/wire/control-api.js";
 import { startServer, type RunningServer, type ServerOptions } from "../../src/server/start.js";
 
 export const REPO = resolve(import.meta.dirname, "..", "..");

@@ -3,8 +3,7 @@
  * over the real control API. Every wait has a deadline, so a broken platform
  * fails the test instead of hanging it.
  */
-import type { LogEntry } from "../../src/control/logs.js";
-import type { PoolStats } from "../../src/router/pool.js";
+import type { FunctionStats, LogEntry } from "../../src/wire/control-api.js";
 import type { TestPlatform } from "./platform.js";
 
 /** Whether a process is still running (signal 0 only checks). */
@@ -36,18 +35,9 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
-export interface FunctionStats {
-  function: string;
-  host: string;
-  versionId: string;
-  draining: boolean;
-  pools: Array<PoolStats & { params: string }>;
-  latencyMs: { count: number; p50: number | null; p99: number | null };
-}
-
 /** `dev`: the app `berth serve` runs (an ephemeral deploy), not the deployed one. */
 export async function stats(platform: TestPlatform, app: string, dev = false): Promise<FunctionStats[]> {
-  return ((await platform.client.stats(app, dev)) as { functions: FunctionStats[] }).functions;
+  return (await platform.client.stats(app, dev)).functions;
 }
 
 /** Containers of an app's current version by state, summed over its pools. */

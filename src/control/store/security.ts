@@ -5,8 +5,9 @@
  * so a PostgreSQL implementation can come later without touching callers.
  */
 
-/** `api`: the control API (`berth deploy`, ...). `proxy`: `Berth-Key`/`Berth-Secret` for protected endpoints. */
-export type TokenKind = "api" | "proxy";
+import type { TokenKind } from "../../wire/control-api.js";
+
+export type { TokenKind };
 
 export interface TokenRecord {
   /** Public id: `bt_<16 hex>` (API) or `wk-<16 hex>` (proxy key). */

@@ -5,8 +5,9 @@
  * transactional units and return plain records.
  */
 import type { AppManifest } from "../../sdk/contract.js";
+import type { AppState } from "../../wire/control-api.js";
 
-export type AppState = "deployed" | "stopped";
+export type { AppState };
 
 export interface AppRecord {
   id: string;

@@ -1,8 +1,8 @@
 /**
- * Container output, line by line. A container can write anything, including
- * a gigabyte without a newline: a line is cut at `maxLength` characters and
- * the rest continues as the next line, so the server never buffers more than
- * that per stream.
+ * Output of an untrusted process (a container, a build step), line by line.
+ * It can write anything, including a gigabyte without a newline: a line is
+ * cut at `maxLength` characters and the rest continues as the next line, so
+ * the server never buffers more than that per stream.
  */
 import type { Readable } from "node:stream";
 

@@ -1,12 +1,14 @@
 /**
- * URL label rules: how a function's name becomes the DNS label in its URL,
- * how that label becomes the first label of the host
- * (`<workspace>--<label>[-dev]`), and how the gateway reads a Host header back
- * into "control plane", "this function's host label" or "unknown". Pure string
- * work; looking a host label up to find a function is the caller's job.
+ * URL label rules, shared by the two sides of a URL: the control plane
+ * names a function's host (`functionLabel`, `hostLabel`: how a function's
+ * name becomes the DNS label `<workspace>--<label>[-dev]`), and the gateway
+ * reads a Host header back into "control plane", "this function's host
+ * label" or "unknown" (`classifyHost`). Pure string work that knows neither
+ * side; looking a host label up to find a function is the caller's job.
  */
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
+import { BerthError } from "../errors/codes.js";
 
 /** RFC 1035: one DNS label is at most 63 octets. */
 const MAX_DNS_LABEL = 63;
@@ -46,7 +48,8 @@ export function normaliseLabel(text: string): string {
 export function functionLabel(appName: string, functionName: string): string {
   const label = normaliseLabel(`${appName}-${functionName}`);
   if (label === "") {
-    throw new Error(
+    throw new BerthError(
+      "invalid_input",
       `Function "${functionName}" of app "${appName}" has no letters or digits usable in a URL; give it a label, e.g. app.function({ label: "my-endpoint" }).`,
     );
   }
@@ -145,23 +148,24 @@ function trimDot(name: string): string {
 }
 
 /**
- * Throws a clear Error for an invalid user-supplied label override (must be
+ * Throws a clear `invalid_input` error for an invalid user-supplied label override (must be
  * 1-63 chars [a-z0-9-] after normalisation, no leading/trailing dash).
  * Returns the normalised label: `"My_Label"` → `"my-label"`.
  */
 export function validateLabelOverride(label: string): string {
   const normalised = normaliseLabel(label);
   if (normalised === "") {
-    throw new Error(`Label "${label}" has no letters or digits; use lowercase letters, digits and "-", e.g. "my-endpoint".`);
+    throw new BerthError("invalid_input", `Label "${label}" has no letters or digits; use lowercase letters, digits and "-", e.g. "my-endpoint".`);
   }
   if (normalised.length > MAX_DNS_LABEL) {
-    throw new Error(
+    throw new BerthError(
+      "invalid_input",
       `Label "${normalised}" is ${normalised.length} characters; a DNS label holds at most ${MAX_DNS_LABEL}. Choose a shorter label.`,
     );
   }
   if (!LABEL_PATTERN.test(normalised)) {
     // Unreachable with the current normaliseLabel, kept so a change there cannot let a bad label through.
-    throw new Error(`Label "${label}" is not a valid DNS label; use lowercase letters, digits and "-".`);
+    throw new BerthError("invalid_input", `Label "${label}" is not a valid DNS label; use lowercase letters, digits and "-".`);
   }
   return normalised;
 }

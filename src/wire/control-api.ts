@@ -1,0 +1,243 @@
+/**
+ * The control API's wire types: the JSON that crosses `/api/*` between the
+ * server (control/api.ts, security-api.ts), the CLI (cli/client.ts) and the
+ * dashboard. Types only, and the one place they are written: the server
+ * builds its answers as these types and the clients read them as these
+ * types, so a change to either side that breaks the other fails to compile.
+ * Errors travel as the error table's `ErrorBody` (errors/codes.ts).
+ */
+import type { ErrorBody } from "../errors/codes.js";
+import type { AppManifest, FunctionKind } from "../sdk/contract.js";
+
+/** Bumped when a route changes incompatibly; `GET /api/health` reports it. */
+export const API_VERSION = 1;
+
+/** `GET /api/health` */
+export interface Health {
+  ok: true;
+  api: number;
+  /** The server's default workspace. */
+  workspace: string;
+  /** Whether the control API demands an API token (`berth server`), or not (`berth serve`'s embedded platform). */
+  auth: boolean;
+}
+
+/** `POST /api/apps` */
+export interface DeployRequest {
+  /** Another workspace than the token's (admin tokens only). */
+  workspace?: string;
+  /** `berth serve`'s apps: `-dev` URLs, removed when the session ends. */
+  ephemeral: boolean;
+  /** SHA-256 of the bundle, uploaded before with `PUT /api/blobs/:sha256`. */
+  bundleHash: string;
+  manifest: AppManifest;
+}
+
+/** `POST /api/apps/:name/rollback`; without `version`, the version before the current one. */
+export interface RollbackRequest {
+  version?: number;
+}
+
+export type AppState = "deployed" | "stopped";
+
+/** An app as the control plane records it. Times are milliseconds since the epoch. */
+export interface AppInfo {
+  id: string;
+  workspace: string;
+  name: string;
+  /** Run by `berth serve` (`-dev` URLs) rather than deployed. */
+  ephemeral: boolean;
+  state: AppState;
+  /** Id of the version that serves traffic. */
+  currentVersionId: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface FunctionSummary {
+  name: string;
+  kind: FunctionKind;
+  /** The function's public URL. */
+  url: string;
+}
+
+/** The `result` line of a deploy or rollback. */
+export interface DeployResult {
+  app: AppInfo;
+  /** The new version's number (1, 2, 3 ... per app). */
+  version: number;
+  functions: FunctionSummary[];
+}
+
+/** Deploys and rollbacks answer NDJSON: progress lines as they happen, then one result or error line. */
+export type ProgressLine =
+  | { type: "progress"; message: string }
+  | ({ type: "result" } & DeployResult)
+  | ({ type: "error" } & ErrorBody);
+
+/** `GET /api/apps` → `{ apps }` */
+export interface AppSummary extends AppInfo {
+  /** The current version's number, null before the first. */
+  version: number | null;
+  /** Empty when the app is stopped. */
+  functions: FunctionSummary[];
+}
+
+export interface AppList {
+  apps: AppSummary[];
+}
+
+/** One container pool: a function version's containers for one parameter set. */
+export interface PoolStats {
+  starting: number;
+  ready: number;
+  draining: number;
+  /** Inputs being served now. */
+  inFlight: number;
+  /** Inputs waiting for a free container. */
+  queued: number;
+  /** Containers started so far (each one a cold start). */
+  coldStarts: number;
+  startFailures: number;
+  /** Milliseconds until the next start attempt after failures (0 when not backing off). */
+  backoffMs: number;
+  lastError?: string;
+}
+
+export interface PoolStatsView extends PoolStats {
+  /** The parameter set, `root="/" n=2`; empty for functions without params. */
+  params: string;
+}
+
+/** Recent request latency of a function (the last 1024 requests). */
+export interface LatencySummary {
+  /** Requests in the window. */
+  count: number;
+  /** Milliseconds, or null with no requests. */
+  p50: number | null;
+  p99: number | null;
+}
+
+/** One function version of an app: its current version, or an older one still draining. */
+export interface FunctionStats {
+  function: string;
+  /** The host label `<workspace>--<label>[-dev]`. */
+  host: string;
+  versionId: string;
+  draining: boolean;
+  pools: PoolStatsView[];
+  latencyMs: LatencySummary;
+}
+
+/** `GET /api/apps/:name/stats` */
+export interface AppStats {
+  functions: FunctionStats[];
+}
+
+/** One line of `GET /api/apps/:name/logs` (NDJSON): container output or a platform event about a container. */
+export interface LogEntry {
+  /** Milliseconds since the epoch. */
+  time: number;
+  app: string;
+  function: string;
+  container: string;
+  stream: "stdout" | "stderr" | "system";
+  line: string;
+}
+
+/** `api`: the control API (`berth deploy`, ...). `proxy`: `Berth-Key`/`Berth-Secret` for protected endpoints. */
+export type TokenKind = "api" | "proxy";
+
+/** `POST /api/tokens` */
+export interface TokenRequest {
+  kind: TokenKind;
+  /** A note shown by `berth token list`, at most 100 characters. */
+  name?: string;
+  /** An admin API token (needs an admin token). */
+  admin?: boolean;
+  workspace?: string;
+}
+
+/** A token as listed: never its secret. */
+export interface TokenView {
+  /** `bt_<16 hex>` (API) or `wk-<16 hex>` (proxy key). */
+  id: string;
+  kind: TokenKind;
+  workspace: string;
+  /** API tokens only: may act on every workspace. */
+  admin: boolean;
+  name: string;
+  createdAt: number;
+  /** Null while the token is valid. */
+  revokedAt: number | null;
+}
+
+/** A token just issued (`201 { token }`): its secret, shown once. */
+export interface IssuedToken extends TokenView {
+  /** API tokens: `bt_<id>_<secret>`, what `--token` and `BERTH_TOKEN` take. */
+  token?: string;
+  /** Proxy tokens: `wk-…`, sent as `Berth-Key`. */
+  key?: string;
+  /** Proxy tokens: `ws-…`, sent as `Berth-Secret`. */
+  secret?: string;
+}
+
+/** `PUT /api/secrets/:name` */
+export interface SecretRequest {
+  values: Record<string, string>;
+}
+
+/** A secret as listed: names of its keys, never values. */
+export interface SecretView {
+  name: string;
+  keys: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A token bucket: `rate` requests per second sustained, `burst` at once from a full bucket. */
+export interface RateLimit {
+  rate: number;
+  burst: number;
+}
+
+/** `GET /api/workspaces/:name/limit` */
+export interface WorkspaceLimitView extends RateLimit {
+  workspace: string;
+  /** False when the workspace has the server's default. */
+  custom: boolean;
+}
+
+/** An image of the server's cache (`GET /api/images`). Times are milliseconds since the epoch. */
+export interface ImageView {
+  /** The image's content id (its last layer's key). */
+  id: string;
+  /** Its steps after the Debian and Node base, as declared: `aptInstall python3`. */
+  steps: string[];
+  /** Layers under it, the base included. */
+  layers: number;
+  /** Bytes of all its layers (shared ones included). */
+  sizeBytes: number;
+  createdAt: number;
+  lastUsedAt: number;
+  /** `workspace/app` of each app whose containers run it now. */
+  usedBy: string[];
+}
+
+/** `GET /api/images` (admin) */
+export interface ImageList {
+  images: ImageView[];
+}
+
+/** `POST /api/images/prune` (admin) */
+export interface PruneRequest {
+  /** Also the Debian and Node base layers (minutes to build again). */
+  all?: boolean;
+}
+
+/** What `POST /api/images/prune` removed. */
+export interface PruneResultView {
+  images: string[];
+  layers: string[];
+  bytes: number;
+}
