@@ -98,7 +98,7 @@ export class Platform<U> {
       const version = app.state === "deployed" && app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
       if (!version) continue;
       try {
-        await this.activate(app, version, () => {});
+        await this.activate(app, version);
         this.options.logger.info({ workspace: app.workspace, app: app.name, version: version.number }, "restored app");
       } catch (error) {
         this.options.logger.error({ err: error, workspace: app.workspace, app: app.name }, "could not restore app");
@@ -123,7 +123,7 @@ export class Platform<U> {
       manifest,
       now: this.now(),
     });
-    await this.activate(app, version, progress);
+    await this.activate(app, version);
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
@@ -288,12 +288,12 @@ export class Platform<U> {
     }
   }
 
-  /** Creates the services of a version and points the app's hosts at them. */
-  private async activate(app: AppRecord, version: VersionRecord, progress: (line: string) => void): Promise<void> {
+  /** Creates the services of a version (its images are built by now, or built quietly: a restore) and points the app's hosts at them. */
+  private async activate(app: AppRecord, version: VersionRecord): Promise<void> {
     const key = appKey(app.workspace, app.name, app.ephemeral);
     const services: FunctionService<U>[] = [];
     for (const fn of version.manifest.functions) {
-      const image = await this.options.images.build(fn.image, progress);
+      const image = await this.options.images.build(fn.image, () => {});
       const runDir = this.runDir(version.bundleHash, image);
       const secretEnv = this.options.secrets.environment(app.workspace, fn);
       // The container's whole environment: the image's, secrets, the function's own, then who it is (which the function cannot override).

@@ -144,7 +144,8 @@ async function writeTarGz(path: string, fill: (writer: TarWriter) => Promise<voi
     },
   });
   const partial = `${path}.${process.pid}.tmp`;
-  const written = pipeline(tar, createGzip({ level: 6 }), count, createWriteStream(partial));
+  // Level 1: a third of the CPU of the default level for layers about 10% larger (a Debian base: 53 MB against 49 MB).
+  const written = pipeline(tar, createGzip({ level: 1 }), count, createWriteStream(partial));
   const writer = new TarWriter(tar);
   try {
     await fill(writer);
