@@ -5,10 +5,14 @@
  * anything there that other users of the machine can read or enter, since
  * file-system access to it is admin access to the server.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** Creates the state directory (0700) and an empty database file (0600) if missing, so SQLite keeps that mode for its files. */
+/**
+ * Creates the state directory (0700) and an empty database file (0600) if
+ * missing: SQLite creates its -wal and -shm files with the database's mode.
+ * What already exists is left as it is, and warned about.
+ */
 export function prepareHome(home: string): void {
   if (!existsSync(home)) mkdirSync(home, { recursive: true, mode: 0o700 });
   const database = join(home, "state.db");
@@ -44,12 +48,4 @@ export function homePermissionWarnings(home: string, extraFiles: string[] = []):
     }
   }
   return warnings;
-}
-
-/** Tightens the SQLite companion files, which SQLite creates with the database file's mode but only once it exists. */
-export function tightenDatabase(home: string): void {
-  for (const name of ["state.db", "state.db-wal", "state.db-shm"]) {
-    const path = join(home, name);
-    if (existsSync(path) && (statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-  }
 }

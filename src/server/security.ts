@@ -10,7 +10,7 @@ import { TokenService } from "../control/auth.js";
 import { loadOrCreateKey } from "../control/crypto.js";
 import { SecretService } from "../control/secrets.js";
 import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
-import { prepareHome, tightenDatabase } from "./home.js";
+import { prepareHome } from "./home.js";
 
 export interface SecurityServices {
   store: SqliteSecurityStore;
@@ -29,7 +29,6 @@ export function defaultKeyFile(home: string): string {
 export function openSecurity(home: string, keyFile = defaultKeyFile(home)): SecurityServices {
   prepareHome(home);
   const store = new SqliteSecurityStore(join(home, "state.db"));
-  tightenDatabase(home);
   let secrets: SecretService | undefined;
   return {
     store,
