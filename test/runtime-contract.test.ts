@@ -8,12 +8,16 @@
  * lets 100 MB through under 256 MiB and kills the container at 500 MB.
  */
 import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
+import { detectCgroups } from "../src/sandbox/cgroups.js";
 import { request, tempApp } from "./support/platform.js";
 import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 import { stats, waitFor, waitForLog } from "./support/wait.js";
 
-const source = `import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+const source = `import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { App } from "berth";
 
@@ -57,6 +61,21 @@ export const memory = app.function({ memory: 256, scaledownWindow: 600 }).webEnd
   const block = Buffer.alloc(size, 1);
   return { allocated: block.length };
 });
+
+// A child process over the limit: on cgroup v1 the kernel kills only it; berth then kills the container.
+export const childMemory = app.function({ memory: 256, timeout: 60 }).webEndpoint(() => {
+  const result = spawnSync(process.execPath, ["-e", "const a = []; for (;;) a.push(Buffer.alloc(16 << 20, 1));"]);
+  return { childSignal: result.signal };
+});
+
+// Busy for 2 s of wall time; reports the CPU time it got.
+export const busy = app.function({ cpu: 0.25 }).webEndpoint(() => {
+  const start = process.cpuUsage();
+  const until = Date.now() + 2000;
+  while (Date.now() < until);
+  const used = process.cpuUsage(start);
+  return { cpuSeconds: (used.user + used.system) / 1e6 };
+});
 `;
 
 test("a sandboxed container meets the runtime contract", sandboxTest(), async (t) => {
@@ -96,3 +115,44 @@ test("memory: 100 MB under a 256 MiB limit works, 500 MB kills the container: 50
   const again = await request(`${url}?mb=10`);
   assert.equal(again.status, 200);
 });
+
+test("memory: a child process over the limit takes its whole container down (502, out of memory in the logs)", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t);
+  const url = platform.url(await platform.deploy(tempApp(t, "memory.ts", source)), "childMemory");
+  const response = await request(url);
+  assert.equal(response.status, 502);
+  await response.text();
+  await waitForLog(platform, "contract", /killed: out of memory \(limit 256 MiB\)/);
+});
+
+test("cpu: 0.25 caps a busy container at a quarter of a core", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t);
+  const url = platform.url(await platform.deploy(tempApp(t, "cpu.ts", source)), "busy");
+  const { cpuSeconds } = (await (await request(url)).json()) as { cpuSeconds: number };
+  // 2 s of wall time under a 0.25-core quota: about 0.5 s of CPU. Uncapped on an idle core it would be about 2 s.
+  assert.ok(cpuSeconds < 0.8, `${cpuSeconds} s of CPU in 2 s`);
+  assert.ok(cpuSeconds > 0.2, `the container ran at all: ${cpuSeconds} s`);
+  // And the kernel says so: the container's group has the quota and was throttled.
+  const groups = containerCpuGroups().filter((group) => group.quota === "25000");
+  assert.equal(groups.length, 1, JSON.stringify(containerCpuGroups()));
+  assert.ok(groups[0]!.throttled > 0, "the container was throttled");
+});
+
+/** The CPU cgroups of this process's containers: their quota per 100 ms period, and how often they were throttled. */
+function containerCpuGroups(): Array<{ quota: string; throttled: number }> {
+  const detected = detectCgroups();
+  if (!detected.ok) return [];
+  const root = detected.layout.version === 1 ? detected.layout.dirs.cpu : detected.layout.dir;
+  const read = (path: string) => (existsSync(path) ? readFileSync(path, "utf8").trim() : "");
+  return readdirSync(root)
+    .filter((name) => name.startsWith(`berth-${process.pid}-`))
+    .flatMap((tree) =>
+      readdirSync(join(root, tree), { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => {
+          const dir = join(root, tree, entry.name);
+          const quota = detected.layout.version === 1 ? read(join(dir, "cpu.cfs_quota_us")) : read(join(dir, "cpu.max")).split(" ")[0]!;
+          return { quota, throttled: Number(/nr_throttled (\d+)/.exec(read(join(dir, "cpu.stat")))?.[1] ?? 0) };
+        }),
+    );
+}

@@ -14,7 +14,7 @@ import { PassThrough } from "node:stream";
 import { test } from "node:test";
 import { Channel } from "../src/agent/channel.js";
 import { bwrapArgs, type SandboxArgs } from "../src/sandbox/bwrap-args.js";
-import { CgroupTree, detectCgroups, limitWrites, parseOomKills, parseProcCgroup } from "../src/sandbox/cgroups.js";
+import { CgroupTree, detectCgroups, limitWrites, parseOomKills, parseProcCgroup, parseUnderOom } from "../src/sandbox/cgroups.js";
 import { readLines } from "../src/sandbox/lines.js";
 
 const container: SandboxArgs = {
@@ -121,6 +121,8 @@ test("cgroup limits: v1 memsw never below the limit, CPU quota per 100 ms period
   assert.equal(limitWrites(2, { ...limits, cpu: null }).find((w) => w.file === "cpu.max")!.value, "max 100000");
   assert.equal(parseOomKills("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 3);
   assert.equal(parseOomKills("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n"), 1);
+  assert.equal(parseUnderOom("oom_kill_disable 1\nunder_oom 1\noom_kill 0\n"), true);
+  assert.equal(parseUnderOom("oom_kill_disable 1\nunder_oom 0\noom_kill 0\n"), false);
 });
 
 test("a cgroup v2 tree: controllers handed down, one group per sandbox with its limit files, OOM kills read back", (t) => {
@@ -142,7 +144,7 @@ test("a cgroup v2 tree: controllers handed down, one group per sandbox with its 
   group.addProcess(4242);
   assert.equal(readFileSync(join(dir, "cgroup.procs"), "utf8"), "4242");
   writeFileSync(join(dir, "memory.events"), "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n");
-  assert.equal(group.oomKills(), 1);
+  assert.equal(group.outOfMemory(), true);
 });
 
 test("output is read line by line; a line without end is cut at the bound instead of growing", async () => {

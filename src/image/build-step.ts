@@ -189,7 +189,7 @@ async function sandboxed(options: BuildStepOptions, merged: string, mounts: Sand
     const exit = await launched.exited;
     clearTimeout(timer);
     if (exit.code !== 0) {
-      const how = exit.code === null ? `was killed (${exit.signal})` : cgroup.oomKills() > 0 ? "ran out of memory (4096 MiB)" : `exited with code ${exit.code}`;
+      const how = exit.code === null ? `was killed (${exit.signal})` : cgroup.outOfMemory() ? "ran out of memory (4096 MiB)" : `exited with code ${exit.code}`;
       throw new BuildStepError(`the step ${how}`, tail);
     }
   } finally {

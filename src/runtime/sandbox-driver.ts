@@ -62,8 +62,8 @@ export interface SandboxDriverOptions {
 
 /** A container's /dev/shm, in MiB (POSIX shared memory; counted against its memory limit like /tmp). */
 const SHM_MiB = 64;
-/** How often live containers are checked for an OOM kill of any of their processes. */
-const OOM_CHECK_MS = 1000;
+/** How often live containers are checked for running out of memory (cgroup v1: their processes wait at the limit until then). */
+const OOM_CHECK_MS = 250;
 
 /** The agent is in a sandbox at these paths; the image's node layer made them exist. */
 const INSIDE = {
@@ -225,6 +225,7 @@ export class SandboxDriver implements RuntimeDriver {
     chmodSync(join(dir, "sock"), 0o700);
     const memoryMiB = this.options.spareMemoryMiB ?? 1024;
     const cgroup = this.options.cgroups.create(name, this.cgroupLimits(memoryMiB, null));
+    cgroup.stopWholeOnOutOfMemory();
     let resolveExited!: (exit: ContainerExit) => void;
     let bwrap: ChildProcess | undefined;
     const sandbox: Sandbox = {
@@ -248,7 +249,7 @@ export class SandboxDriver implements RuntimeDriver {
       if (finished) return;
       finished = true;
       sandbox.alive = false;
-      const reason = sandbox.killedFor ?? (cgroup.oomKills() > 0 ? outOfMemory(sandbox.memoryMiB) : undefined);
+      const reason = sandbox.killedFor ?? (cgroup.outOfMemory() ? outOfMemory(sandbox.memoryMiB) : undefined);
       sandbox.network?.close();
       await cgroup.remove().catch(() => {});
       rmSync(dir, { recursive: true, force: true });
@@ -336,10 +337,10 @@ export class SandboxDriver implements RuntimeDriver {
     return socketPath;
   }
 
-  /** cgroup v1 OOM-kills one process, perhaps not the agent: the whole container goes, as on v2 with memory.oom.group. */
+  /** A container out of memory is killed whole, with its reason (see Cgroup.stopWholeOnOutOfMemory). */
   private checkOom(): void {
     for (const sandbox of this.running) {
-      if (sandbox.killedFor || !sandbox.alive || sandbox.cgroup.oomKills() === 0) continue;
+      if (sandbox.killedFor || !sandbox.alive || !sandbox.cgroup.outOfMemory()) continue;
       sandbox.killedFor = outOfMemory(sandbox.memoryMiB);
       sandbox.log?.(`container killed: ${sandbox.killedFor}`, "stderr");
       sandbox.kill();

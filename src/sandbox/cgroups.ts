@@ -153,6 +153,11 @@ export function parseOomKills(text: string): number {
   return match ? Number(match[1]) : 0;
 }
 
+/** v1 `memory.oom_control`: "under_oom 1" while the group's processes wait at its limit (with the kernel's OOM killer off). */
+export function parseUnderOom(text: string): boolean {
+  return /^under_oom 1$/m.test(text);
+}
+
 /** The cgroups of one server: a parent group below its own, with one child per sandbox. */
 export class CgroupTree {
   private readonly parents: string[];
@@ -224,9 +229,21 @@ export class Cgroup {
     for (const dir of this.unique) writeFileSync(join(dir, "cgroup.procs"), String(pid));
   }
 
-  /** How many processes the kernel's OOM killer has killed in this group. */
-  oomKills(): number {
-    return parseOomKills(safeRead(join(this.dirs.memory, this.version === 1 ? "memory.oom_control" : "memory.events")));
+  /**
+   * Makes running out of memory stop the whole group rather than one of its
+   * processes. v2 has it (memory.oom.group, written with the limits). v1
+   * does not: there the kernel's OOM killer is turned off for the group, so
+   * a process that hits the limit waits, and whoever watches `outOfMemory()`
+   * kills the group (the sandbox driver, within a quarter of a second).
+   */
+  stopWholeOnOutOfMemory(): void {
+    if (this.version === 1) writeFileSync(join(this.dirs.memory, "memory.oom_control"), "1");
+  }
+
+  /** Whether the group has run out of memory: a process OOM-killed, or (v1) waiting at its limit. */
+  outOfMemory(): boolean {
+    const text = safeRead(join(this.dirs.memory, this.version === 1 ? "memory.oom_control" : "memory.events"));
+    return parseOomKills(text) > 0 || (this.version === 1 && parseUnderOom(text));
   }
 
   /** Bytes of memory the group uses now (page cache and tmpfs included). */
