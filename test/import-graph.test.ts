@@ -35,7 +35,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Inside the container.
   agent: ["sdk", "errors"],
   // Sandbox mechanics (bubblewrap, cgroups, slirp4netns, user namespaces), for containers and image builds alike.
-  sandbox: [],
+  sandbox: ["errors"],
   // The platform's components.
   runtime: ["agent", "sandbox", "paths", "errors"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],

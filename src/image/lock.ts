@@ -5,6 +5,7 @@
  * whose owner died is taken over.
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { systemCode } from "../errors/codes.js";
 
 const POLL_MS = 200;
 
@@ -35,7 +36,7 @@ function tryAcquire(path: string): boolean {
     closeSync(fd);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    if (systemCode(error) !== "EEXIST") throw error;
   }
   let holder: number;
   try {
@@ -53,6 +54,6 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    return systemCode(error) === "EPERM";
   }
 }

@@ -25,7 +25,7 @@ import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { BerthError, messageOf } from "../errors/codes.js";
+import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { AGENT_BUNDLE } from "../paths.js";
 import type { CgroupLimits, CgroupTree, Cgroup } from "../sandbox/cgroups.js";
 import { allocateContainerUid, CONTAINER_UID_INSIDE, releaseContainerUid, SANDBOX_GROUP } from "../sandbox/ids.js";
@@ -78,7 +78,6 @@ const INSIDE = {
 const HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\tberth\n";
 
 interface Sandbox {
-  key: string;
   uid: number;
   dir: string;
   cgroup: Cgroup;
@@ -215,21 +214,27 @@ export class SandboxDriver implements RuntimeDriver {
     const name = randomBytes(6).toString("hex");
     const uid = allocateContainerUid();
     const dir = join(this.root, name);
-    mkdirSync(join(dir, "app"), { recursive: true });
-    mkdirSync(join(dir, "sock"));
-    chownSync(dir, 0, SANDBOX_GROUP);
-    chmodSync(dir, 0o710);
-    chownSync(join(dir, "app"), 0, SANDBOX_GROUP);
-    chmodSync(join(dir, "app"), 0o750);
-    chownSync(join(dir, "sock"), uid, SANDBOX_GROUP);
-    chmodSync(join(dir, "sock"), 0o700);
     const memoryMiB = this.options.spareMemoryMiB ?? 1024;
-    const cgroup = this.options.cgroups.create(name, this.cgroupLimits(memoryMiB, null));
-    cgroup.stopWholeOnOutOfMemory();
+    let cgroup: Cgroup;
+    try {
+      mkdirSync(join(dir, "app"), { recursive: true });
+      mkdirSync(join(dir, "sock"));
+      chownSync(dir, 0, SANDBOX_GROUP);
+      chmodSync(dir, 0o710);
+      chownSync(join(dir, "app"), 0, SANDBOX_GROUP);
+      chmodSync(join(dir, "app"), 0o750);
+      chownSync(join(dir, "sock"), uid, SANDBOX_GROUP);
+      chmodSync(join(dir, "sock"), 0o700);
+      cgroup = this.options.cgroups.create(name, this.cgroupLimits(memoryMiB, null));
+      cgroup.stopWholeOnOutOfMemory();
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      releaseContainerUid(uid);
+      throw error;
+    }
     let resolveExited!: (exit: ContainerExit) => void;
     let bwrap: ChildProcess | undefined;
     const sandbox: Sandbox = {
-      key,
       uid,
       dir,
       cgroup,
@@ -356,7 +361,7 @@ function sweepStaleRoots(): void {
     try {
       process.kill(Number(match[1]), 0);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ESRCH") rmSync(join(tmpdir(), name), { recursive: true, force: true });
+      if (systemCode(error) === "ESRCH") rmSync(join(tmpdir(), name), { recursive: true, force: true });
     }
   }
 }

@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { systemCode } from "../errors/codes.js";
 
 export interface CgroupLimits {
   /** Bytes of memory (no swap) before the kernel's OOM killer acts inside the group. */
@@ -270,7 +271,7 @@ export class Cgroup {
         for (const dir of this.unique) if (existsSync(dir)) rmdirSync(dir);
         return;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EBUSY") throw error;
+        if (systemCode(error) !== "EBUSY") throw error;
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -298,7 +299,7 @@ function removeTree(dir: string): boolean {
     rmdirSync(dir);
     return done;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return true;
+    if (systemCode(error) === "ENOENT") return true;
     return false;
   }
 }
@@ -323,7 +324,7 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    return systemCode(error) === "EPERM";
   }
 }
 
@@ -341,7 +342,7 @@ function enableV2Controllers(dir: string): void {
     enable();
     return;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EBUSY") throw error;
+    if (systemCode(error) !== "EBUSY") throw error;
   }
   const leaf = join(dir, `berth-server-${process.pid}`);
   mkdirSync(leaf, { recursive: true });
