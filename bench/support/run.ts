@@ -34,7 +34,7 @@ export async function benchPlatform(warmAgents = 2, runtime: RuntimeName = "proc
     imageCache: BENCH_IMAGE_CACHE,
     buildCaFile: process.env.BERTH_BUILD_CA_FILE || process.env.NODE_EXTRA_CA_CERTS || undefined,
   });
-  const client = new ApiClient(server.url);
+  const client = new ApiClient(server.url, undefined, server.sessionToken);
   const bundle = await bundleApp(join(ROOT, "bench", "apps", "hello.ts"));
   await client.uploadBlob(bundle.hash, bundle.code);
   const result = await client.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral: false }, () => {});
