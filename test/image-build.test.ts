@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -118,13 +118,25 @@ export const f = app.function().webEndpoint(() => "ok");
   assert.equal((await request(platform.url(good, "f"))).status, 200, "the previous version still serves");
 });
 
-/** An image store of this test's own (pruning the shared one would take images from other test files), seeded from the shared one with hard links. */
+/**
+ * An image store of this test's own (pruning the shared one would take
+ * images from other test files), seeded with the shared one's Debian and
+ * Node layers (their diffs, hard-linked: no debootstrap, no copy).
+ */
 function privateImageCache(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), "berth-images-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   passThrough(dir);
-  const copy = spawnSync("cp", ["-a", "-l", join(TEST_IMAGE_CACHE, "layers"), join(dir, "layers")]);
-  assert.equal(copy.status, 0, String(copy.stderr));
+  passThrough(join(dir, "layers"));
+  const shared = join(TEST_IMAGE_CACHE, "layers");
+  for (const key of readdirSync(shared)) {
+    const meta = join(shared, key, "meta.json");
+    if (!existsSync(meta) || !/"kind": "(debootstrap|node)"/.test(readFileSync(meta, "utf8"))) continue;
+    passThrough(join(dir, "layers", key));
+    writeFileSync(join(dir, "layers", key, "meta.json"), readFileSync(meta));
+    const copy = spawnSync("cp", ["-a", "-l", join(shared, key, "diff"), join(dir, "layers", key, "diff")]);
+    assert.equal(copy.status, 0, String(copy.stderr));
+  }
   return dir;
 }
 
