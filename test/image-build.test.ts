@@ -14,6 +14,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { bundleApp } from "../src/bundler/bundle.js";
 import { passThrough } from "../src/image/store.js";
 import { findExecutable } from "../src/sandbox/tools.js";
 import { berth } from "./support/cli.js";
@@ -116,6 +117,16 @@ export const f = app.function().webEndpoint(() => "ok");
   assert.match(failure.message, /\ncommand: echo about to fail \w+ && exit 7\n/);
   assert.match(failure.message, /last output:\n {2}\+ echo about to fail \w+\n {2}about to fail \w+\n {2}\+ exit 7/);
   assert.equal((await request(platform.url(good, "f"))).status, 200, "the previous version still serves");
+
+  // A copy step is an uploaded archive: naming another blob (here the app's own bundle) is refused, not unpacked.
+  const bundle = await bundleApp(tempApp(t, "good.ts", app("")));
+  await platform.client.uploadBlob(bundle.hash, bundle.code);
+  const manifest = structuredClone(bundle.manifest);
+  manifest.functions[0]!.image.steps.push({ kind: "copy", blob: bundle.hash, target: "/stolen.js", directory: false });
+  await assert.rejects(
+    platform.client.deploy({ bundleHash: bundle.hash, manifest, ephemeral: false }, () => {}),
+    /the files for \/stolen\.js \(blob [0-9a-f]{12}\) are not a tar archive/,
+  );
 });
 
 /**

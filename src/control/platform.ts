@@ -5,7 +5,7 @@
  * always answered by exactly one version; the services it replaced drain
  * (their in-flight and queued inputs finish) in the background.
  */
-import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
@@ -276,8 +276,13 @@ export class Platform<U> {
   private checkUploads(manifest: AppManifest): void {
     for (const fn of manifest.functions) {
       for (const step of fn.image.steps) {
-        if (step.kind === "copy" && !this.options.blobs.has(step.blob)) {
+        if (step.kind !== "copy") continue;
+        if (!this.options.blobs.has(step.blob)) {
           throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) have not been uploaded`);
+        }
+        // Only archives: a copy step naming some other blob (another app's bundle) must not unpack it into an image.
+        if (!isTarArchive(this.options.blobs.path(step.blob))) {
+          throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) are not a tar archive`);
         }
       }
     }
@@ -444,6 +449,17 @@ export class Platform<U> {
       kind: fn.kind,
       url: `http://${this.hostFor(app.workspace, app.name, fn, app.ephemeral)}.${this.options.domain}${port === 80 ? "" : `:${port}`}/`,
     }));
+  }
+}
+
+/** Whether a file starts with a POSIX tar header (`ustar` at byte 257). */
+function isTarArchive(path: string): boolean {
+  const header = Buffer.alloc(512);
+  const fd = openSync(path, "r");
+  try {
+    return readSync(fd, header, 0, 512, 0) === 512 && header.toString("latin1", 257, 262) === "ustar";
+  } finally {
+    closeSync(fd);
   }
 }
 

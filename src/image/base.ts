@@ -40,12 +40,12 @@ export const BASE_CONFIG: ImageConfig = {
 
 export type Progress = (line: string) => void;
 
-/** Builds the Debian layer unless the store has it; returns its key. */
-export async function ensureDebianLayer(store: ImageStore, progress: Progress): Promise<string> {
+/** Builds the Debian layer unless the store has it; returns its key, and whether it was built now. */
+export async function ensureDebianLayer(store: ImageStore, progress: Progress): Promise<{ key: string; built: boolean }> {
   const step = debianStep();
   const key = layerKey(null, step);
   const description = `debian ${DEBIAN_SUITE} (debootstrap --variant=minbase)`;
-  await store.lock(key, () => store.has(key), async () => {
+  const built = await store.lock(key, () => store.has(key), async () => {
     const debootstrap = findExecutable("debootstrap", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     if (!debootstrap) throw new Error("Image.debianSlim() needs debootstrap to build its base once: apt-get install debootstrap");
     const started = Date.now();
@@ -69,11 +69,12 @@ export async function ensureDebianLayer(store: ImageStore, progress: Progress): 
         },
         target,
       );
+      return true;
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
   });
-  return key;
+  return { key, built: built === true };
 }
 
 /**
@@ -125,14 +126,14 @@ function hostNpm(): string | undefined {
   return existsSync(join(dir, "package.json")) ? dir : undefined;
 }
 
-/** Builds the Node.js layer on `parent` unless the store has it; returns its key. */
-export async function ensureNodeLayer(store: ImageStore, parent: string, progress: Progress): Promise<string> {
+/** Builds the Node.js layer on `parent` unless the store has it; returns its key, and whether it was built now. */
+export async function ensureNodeLayer(store: ImageStore, parent: string, progress: Progress): Promise<{ key: string; built: boolean }> {
   const npm = hostNpm();
   const npmVersion = npm ? (JSON.parse(readFileSync(join(npm, "package.json"), "utf8")) as { version: string }).version : null;
   const step = { kind: "node", version: process.version, sha256: await fileHash(process.execPath), npm: npmVersion, format: BASE_FORMAT };
   const key = layerKey(parent, step);
   const description = `node ${process.version}${npmVersion ? `, npm ${npmVersion}` : ""}`;
-  await store.lock(key, () => store.has(key), async () => {
+  const built = await store.lock(key, () => store.has(key), async () => {
     const started = Date.now();
     progress(`  ${description}: adding the host's node binary`);
     const work = store.tmpDir("node");
@@ -167,11 +168,12 @@ export async function ensureNodeLayer(store: ImageStore, parent: string, progres
         },
         diff,
       );
+      return true;
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
   });
-  return key;
+  return { key, built: built === true };
 }
 
 /**

@@ -54,8 +54,11 @@ export class LayeredImageBuilder implements ImageBuilder {
     const started = Date.now();
     let built = 0;
     // Concurrent deploys wait on the base layers' file locks (store.lock), in this process as across processes.
-    let key = await ensureDebianLayer(store, progress);
-    key = await ensureNodeLayer(store, key, progress);
+    const debian = await ensureDebianLayer(store, progress);
+    const node = await ensureNodeLayer(store, debian.key, progress);
+    let key = node.key;
+    if (debian.built) built += 1;
+    if (node.built) built += 1;
     let config: ImageConfig = store.meta(key).config;
     const total = spec.steps.length;
     for (const [index, step] of spec.steps.entries()) {
