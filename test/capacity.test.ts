@@ -98,6 +98,7 @@ function cluster(maxContainers: number, capacityWaitMs = 30_000) {
         network: true,
       }),
       log: (containerId, line) => lines.push(`${name} ${containerId}: ${line}`),
+      output: () => ({ write: () => {}, end: () => {} }),
       attach: (endpoint) => ({ containerId: "socketPath" in endpoint ? endpoint.socketPath : "", closed: false }),
       detach: (upstream) => (upstream.closed = true),
       clock,

@@ -18,7 +18,7 @@ import { ImageStore } from "../src/image/store.js";
 import { LayeredImageBuilder } from "../src/image/layered-builder.js";
 import { ProcessDriver } from "../src/runtime/process-driver.js";
 import { SandboxDriver } from "../src/runtime/sandbox-driver.js";
-import type { Container, ContainerImage, ContainerSpec, LogStream, RuntimeDriver } from "../src/runtime/types.js";
+import type { Container, ContainerImage, ContainerSpec, LogSink, LogStream, RuntimeDriver } from "../src/runtime/types.js";
 import { CgroupTree, detectCgroups } from "../src/sandbox/cgroups.js";
 import { sandboxSupport } from "../src/sandbox/tools.js";
 import { REPO } from "./support/platform.js";
@@ -89,7 +89,21 @@ for (const [name, makeSubject] of Object.entries(subjects)) {
   describe(`runtime driver: ${name}`, { skip }, () => {
     let subject: Subject;
     let lines: Array<{ line: string; stream: LogStream }>;
-    const log = (line: string, stream: LogStream) => lines.push({ line, stream });
+    let pending: Record<LogStream, string>;
+    /** The platform cuts output into lines; here, a plain splitter does. */
+    const log: LogSink = {
+      write(chunk, stream) {
+        pending[stream] += chunk.toString("utf8");
+        for (let end = pending[stream].indexOf("\n"); end >= 0; end = pending[stream].indexOf("\n")) {
+          lines.push({ line: pending[stream].slice(0, end), stream });
+          pending[stream] = pending[stream].slice(end + 1);
+        }
+      },
+      end(stream) {
+        if (pending[stream]) lines.push({ line: pending[stream], stream });
+        pending[stream] = "";
+      },
+    };
 
     before(async () => {
       subject = await makeSubject();
@@ -101,6 +115,7 @@ for (const [name, makeSubject] of Object.entries(subjects)) {
 
     const spec = (functionName: string, overrides: Partial<ContainerSpec> = {}): ContainerSpec => {
       lines = [];
+      pending = { stdout: "", stderr: "" };
       return {
         id: `c-${functionName}-${Math.random().toString(36).slice(2, 8)}`,
         functionName,

@@ -14,7 +14,9 @@ import { isFunctionDefinition, type StartedFunction } from "../sdk/contract.js";
 import { Channel } from "./channel.js";
 import type { AgentMessage, DriverMessage, LoadMessage } from "./protocol.js";
 import { claimPort, releasePort, waitForPort, watchPort } from "./port.js";
+import { labelOutput } from "./request-output.js";
 import { serveHandler, type Serving } from "./serve.js";
+import { mapStackTraces } from "./stack-traces.js";
 
 /** What the driver sends is trusted (a load message carries the whole environment); this only bounds a broken one. */
 const MAX_DRIVER_MESSAGE = 64 * 1024 * 1024;
@@ -47,6 +49,7 @@ async function load(message: LoadMessage): Promise<void> {
   const deadline = Date.now() + message.startupTimeoutMs;
   replaceEnvironment(message.env);
   process.chdir(message.cwd);
+  mapStackTraces(message.bundlePath, message.cwd);
   const module = (await import(pathToFileURL(message.bundlePath).href)) as Record<string, unknown>;
   const definition = module[message.functionName];
   if (!isFunctionDefinition(definition)) {
@@ -105,6 +108,9 @@ function abandon(): never {
   } catch {}
   process.exit(0);
 }
+
+labelOutput(process.stdout);
+labelOutput(process.stderr);
 
 function receive(message: DriverMessage): void {
   if (message.type === "load") {

@@ -10,6 +10,7 @@ import { connect, createServer as createNetServer, type Server as NetServer, typ
 import type { ContainerHandler } from "../sdk/contract.js";
 import { fetchListener } from "./fetch-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
+import { withRequestId } from "./request-output.js";
 
 export interface Serving {
   endpoint: ContainerEndpoint;
@@ -24,7 +25,7 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
     await listen(server, socketPath);
     return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs, destroyAll) };
   }
-  const listener = handler.type === "fetch" ? fetchListener((request) => handler.fetch(request)) : handler.listener;
+  const listener = withRequestId(handler.type === "fetch" ? fetchListener((request) => handler.fetch(request)) : handler.listener);
   const server = createServer(listener);
   handler.attach?.(server);
   server.keepAliveTimeout = 60_000;

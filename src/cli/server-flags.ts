@@ -39,6 +39,10 @@ export interface ServerFlags {
   secretKeyFile?: string;
   /** The server log's least severe level (`info` by default). */
   logLevel?: string;
+  /** Bytes of log kept per app, e.g. `16MiB`. */
+  appLogSize?: string;
+  /** False with `--no-access-log`. */
+  accessLog?: boolean;
   /** `sandbox` (the default) or `process`. */
   runtime?: string;
   /** Directory of the sandbox runtime's image store. */

@@ -5,14 +5,14 @@
  * in how they start an agent and how they end it; both use this.
  *
  * Everything that comes out of a container is untrusted: messages are
- * checked (protocol.ts) and bounded (channel.ts), lines are cut (lines.ts),
- * and a container that breaks the protocol is killed.
+ * checked (protocol.ts) and bounded (channel.ts), output goes on as bytes to
+ * the platform, which cuts it into bounded lines (logs/lines.ts), and a
+ * container that breaks the protocol is killed.
  */
 import type { ChildProcess } from "node:child_process";
 import type { Duplex } from "node:stream";
 import { Channel } from "../agent/channel.js";
 import { parseAgentMessage, type AgentMessage, type ContainerEndpoint, type DriverMessage, type LoadMessage } from "../agent/protocol.js";
-import { readLines } from "../sandbox/lines.js";
 import { startupFailure, type ContainerExit, type LogSink } from "./types.js";
 
 /** Milliseconds past startupTimeout the agent gets to report its own, more specific, start-up error. */
@@ -21,6 +21,8 @@ const AGENT_REPORT_GRACE_MS = 1000;
 const STOP_BACKSTOP_MS = 2000;
 /** Longest control message an agent may send (its messages are a few hundred bytes). */
 const MAX_AGENT_MESSAGE = 64 * 1024;
+/** Characters of stderr kept for the message of a container that dies before it has a log. */
+const STDERR_TAIL = 2000;
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -41,8 +43,8 @@ export class AgentHandle {
   private readonly channel: Channel;
   private readonly listeners = new Set<(message: AgentMessage) => void>();
   private violation: string | undefined;
-  /** The last line the container wrote to stderr: why it died, when it dies before anyone reads its logs. */
-  private lastError: string | undefined;
+  /** The end of what the container wrote to stderr: why it died, when it dies before anyone reads its logs. */
+  private stderrTail = "";
 
   constructor(private readonly agent: AgentProcess) {
     this.exited = agent.exited;
@@ -70,10 +72,12 @@ export class AgentHandle {
     );
     for (const [stream, source] of [["stdout", agent.child.stdout], ["stderr", agent.child.stderr]] as const) {
       if (!source) continue;
-      readLines(source, (line) => {
-        if (stream === "stderr" && line.trim()) this.lastError = line.trim().slice(0, 500);
-        this.log?.(line, stream);
+      source.on("data", (chunk: Buffer) => {
+        if (stream === "stderr") this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL);
+        this.log?.write(chunk, stream);
       });
+      source.on("end", () => this.log?.end(stream));
+      source.on("error", () => {});
     }
   }
 
@@ -146,12 +150,13 @@ export class AgentHandle {
   private breach(violation: string): void {
     if (this.violation) return;
     this.violation = violation;
-    this.log?.(`container killed: it sent ${violation}`, "stderr");
+    this.log?.write(Buffer.from(`\nberth: container killed: it sent ${violation}\n`), "stderr");
     this.kill();
   }
 
   private diedMessage(what: string, exit: ContainerExit): string {
-    const why = this.violation ? `: it sent ${this.violation}` : this.lastError && !this.log ? `: ${this.lastError}` : "";
+    const lastError = this.stderrTail.trim().split("\n").at(-1)?.trim().slice(0, 500);
+    const why = this.violation ? `: it sent ${this.violation}` : lastError && !this.log ? `: ${lastError}` : "";
     return `${what} (${describeExit(exit)})${why}`;
   }
 }

@@ -21,7 +21,7 @@
  * start then pays for the bundle's import and little else.
  */
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -146,10 +146,14 @@ export class SandboxDriver implements RuntimeDriver {
     try {
       const agent = await sandbox.prepared;
       this.limit(sandbox, spec);
-      const bundle = join(sandbox.dir, "app", "app.mjs");
-      copyFileSync(spec.bundlePath, bundle);
-      chownSync(bundle, sandbox.uid, SANDBOX_GROUP);
-      chmodSync(bundle, 0o400);
+      // The bundle, and its source map beside it if it has one (for stack traces in the user's files).
+      for (const [source, target] of [[spec.bundlePath, "app.mjs"], [`${spec.bundlePath}.map`, "app.mjs.map"]] as const) {
+        if (target === "app.mjs.map" && !existsSync(source)) continue;
+        const copy = join(sandbox.dir, "app", target);
+        copyFileSync(source, copy);
+        chownSync(copy, sandbox.uid, SANDBOX_GROUP);
+        chmodSync(copy, 0o400);
+      }
       await agent.load({
         type: "load",
         bundlePath: INSIDE.bundle,
@@ -297,7 +301,7 @@ export class SandboxDriver implements RuntimeDriver {
       // Killed while bwrap was starting (the driver closing): nothing must run on.
       if (sandbox.killed) killSandbox(launched.child);
       const agent = new AgentHandle({ child: launched.child, control: launched.control!, kill: () => sandbox.kill(), exited: sandbox.exited });
-      agent.log = (line, stream) => sandbox.log?.(line, stream);
+      agent.log = { write: (chunk, stream) => sandbox.log?.write(chunk, stream), end: (stream) => sandbox.log?.end(stream) };
       await agent.idle;
       // After the agent is up: bwrap sets up the namespace's loopback until just before it starts the command.
       if (network) sandbox.network = await attachNetwork(this.options.tools.slirp4netns, launched.pid);
@@ -346,8 +350,8 @@ export class SandboxDriver implements RuntimeDriver {
   private checkOom(): void {
     for (const sandbox of this.running) {
       if (sandbox.killedFor || !sandbox.alive || !sandbox.cgroup.outOfMemory()) continue;
+      // The pool logs why, with the exit's reason.
       sandbox.killedFor = outOfMemory(sandbox.memoryMiB);
-      sandbox.log?.(`container killed: ${sandbox.killedFor}`, "stderr");
       sandbox.kill();
     }
   }
