@@ -57,7 +57,8 @@ export function berth(t: TestContext, args: string[], env: Record<string, string
     child,
     output: () => text,
     exited,
-    waitFor(pattern, timeoutMs = 30_000) {
+    // Wide: a first `serve` bundles, type-checks and starts a platform, on a machine other work may load.
+    waitFor(pattern, timeoutMs = 90_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const match = text.match(pattern);
