@@ -130,8 +130,8 @@ test("cpu: 0.25 caps a busy container at a quarter of a core", sandboxTest(), as
   const url = platform.url(await platform.deploy(tempApp(t, "cpu.ts", source)), "busy");
   const { cpuSeconds } = (await (await request(url)).json()) as { cpuSeconds: number };
   // 2 s of wall time under a 0.25-core quota: about 0.5 s of CPU. Uncapped on an idle core it would be about 2 s.
+  // One-sided: a loaded machine can only lower the figure, never raise it past the cap.
   assert.ok(cpuSeconds < 0.8, `${cpuSeconds} s of CPU in 2 s`);
-  assert.ok(cpuSeconds > 0.2, `the container ran at all: ${cpuSeconds} s`);
   // And the kernel says so: the container's group has the quota and was throttled.
   const groups = containerCpuGroups().filter((group) => group.quota === "25000");
   assert.equal(groups.length, 1, JSON.stringify(containerCpuGroups()));
