@@ -14,3 +14,9 @@ export const hello = app.function({ concurrency: { maxInputs: 256 } }).webEndpoi
 export const node = app.function({ concurrency: { maxInputs: 256 } }).nodeApp(() => handler);
 
 export const cold = app.function({ scaledownWindow: 0.05 }).webEndpoint(() => "Hello world!");
+
+// `slow` takes one input at a time and keeps its containers: n requests at once leave n idle containers (bench/sandbox.ts).
+export const slow = app.function({ scaledownWindow: 600 }).webEndpoint(async () => {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return "Hello world!";
+});

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { bundleApp } from "../../src/bundler/bundle.js";
 import { ApiClient } from "../../src/cli/client.js";
+import type { RuntimeName } from "../../src/server/runtime.js";
 import { startServer, type RunningServer } from "../../src/server/start.js";
 import type { LoadResult } from "./load.js";
 import { hasWrk, runWrk } from "./wrk.js";
@@ -23,9 +24,23 @@ export interface BenchPlatform {
   close(): Promise<void>;
 }
 
-export async function benchPlatform(warmAgents = 2): Promise<BenchPlatform> {
+/** The image store the sandbox benchmarks use: the tests' (BERTH_IMAGE_CACHE to change it), so the Debian base is built once per machine. */
+export const BENCH_IMAGE_CACHE = process.env.BERTH_IMAGE_CACHE ?? join(tmpdir(), "berth-test-images");
+
+export async function benchPlatform(warmAgents = 2, runtime: RuntimeName = "process"): Promise<BenchPlatform> {
   const home = mkdtempSync(join(tmpdir(), "berth-bench-"));
-  const server = await startServer({ home, port: 0, workspace: "bench", warmAgents, rateLimit: null, ephemeralState: true, onLog: () => {} });
+  const server = await startServer({
+    home,
+    port: 0,
+    workspace: "bench",
+    warmAgents,
+    runtime,
+    rateLimit: null,
+    ephemeralState: true,
+    onLog: () => {},
+    imageCache: BENCH_IMAGE_CACHE,
+    buildCaFile: process.env.BERTH_BUILD_CA_FILE || process.env.NODE_EXTRA_CA_CERTS || undefined,
+  });
   const client = new ApiClient(server.url, undefined, server.sessionToken);
   const bundle = await bundleApp(join(ROOT, "bench", "apps", "hello.ts"));
   await client.uploadBlob(bundle.hash, bundle.code);

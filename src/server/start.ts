@@ -12,7 +12,6 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { mkdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
 import { systemClock, type Cancel } from "../clock/clock.js";
 import { createControlApi } from "../control/api.js";
@@ -28,7 +27,6 @@ import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js
 import { DEFAULT_FAILED_AUTH_LIMIT, FailedAuthLimiter, RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
-import { ImageBuilder } from "../image/builder.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { AccessLog } from "../logs/access.js";
 import { FileLogStore } from "../logs/file-store.js";
@@ -36,8 +34,10 @@ import { LogHub } from "../logs/hub.js";
 import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
-import { ProcessDriver } from "../runtime/process-driver.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
+import { AGENT_BUNDLE } from "../paths.js";
+import { homePermissionWarnings, prepareHome } from "./home.js";
+import { createRuntime, type RuntimeName } from "./runtime.js";
 import { defaultKeyFile, openSecurity } from "./security.js";
 
 export interface ServerOptions {
@@ -59,8 +59,14 @@ export interface ServerOptions {
   appLogBytes?: number;
   /** Write an access line per proxied request into the app's log. Default true. */
   accessLog?: boolean;
-  /** Generic agents kept warm by the process runtime. */
+  /** `sandbox` (isolated containers on layered images) or `process` (child processes, one trusted user). Default `process`; `berth server` defaults to `sandbox`. */
+  runtime?: RuntimeName;
+  /** Generic agents (process runtime) or sandboxes per recently used image (sandbox runtime) kept warm. Default 2. */
   warmAgents?: number;
+  /** Where the sandbox runtime keeps its layered images, shared by every server that names it. Default /var/lib/berth/images. */
+  imageCache?: string;
+  /** A PEM bundle of extra certificate authorities image build steps trust (registries behind a TLS-intercepting proxy). */
+  buildCaFile?: string;
   /**
    * Run as `berth server`: the control API takes API tokens only, and a
    * fresh state directory gets a bootstrap admin token. Default false (the
@@ -108,6 +114,10 @@ export interface RunningServer {
   tokens: TokenService;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
+  /** The runtime containers run on. */
+  runtime: RuntimeName;
+  /** Paths of the state directory other users can read, one line each with its fix (also logged as warnings). */
+  warnings: string[];
   /** The embedded platform's session token (without `requireAuth`): what its own CLI sends. */
   sessionToken?: string;
   close(): Promise<void>;
@@ -127,13 +137,21 @@ const WEBSOCKET_CLOSE_MS = 1_000;
 const SHUTDOWN_MARGIN_MS = 5_000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  mkdirSync(options.home, { recursive: true });
+  prepareHome(options.home);
   const logger = options.logger ?? createLogger({ level: "warn" });
   const gatewayLogger = logger.child({ component: "gateway" });
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
   const blobs = new BlobStore(join(options.home, "blobs"));
-  const images = new ImageBuilder(join(options.home, "images"));
-  const driver = new ProcessDriver({ warmAgents: options.warmAgents });
+  const runtimeName = options.runtime ?? "process";
+  const runtime = createRuntime({
+    runtime: runtimeName,
+    home: options.home,
+    imageCache: options.imageCache,
+    buildCaFile: options.buildCaFile,
+    warm: options.warmAgents,
+    blobPath: (hash) => (/^[0-9a-f]{64}$/.test(hash) && blobs.has(hash) ? blobs.path(hash) : undefined),
+  });
+  const { driver, images } = runtime;
   const clock = systemClock;
   const serverLogger = logger.child({ component: "server" });
   // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
@@ -174,6 +192,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     driver,
     logs,
     runRoot: join(options.home, "run"),
+    agentBundle: AGENT_BUNDLE,
     domain,
     publicPort: () => port,
     queueLimit: options.queueLimit,
@@ -229,13 +248,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger: gatewayLogger,
   });
   const uninstallCrashGuard = installCrashGuard(serverLogger);
-  await new Promise<void>((resolve, reject) => {
-    gateway.once("error", reject);
-    gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      gateway.once("error", reject);
+      gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
+    });
+  } catch (error) {
+    // The port is taken (`serve` then tries another): nothing started here may outlive this attempt.
+    uninstallCrashGuard();
+    calls.close();
+    await runtime.close();
+    store.close();
+    security.close();
+    throw error;
+  }
   port = listeningPort(gateway.address());
   await platform.restore();
-  serverLogger.info({ port, home: options.home, workspace: options.workspace }, "listening");
+  serverLogger.info({ port, home: options.home, workspace: options.workspace, runtime: runtimeName }, "listening");
+  const warnings = homePermissionWarnings(options.home, options.secretKeyFile ? [options.secretKeyFile] : []);
+  for (const warning of warnings) serverLogger.warn(warning);
 
   let closing: Promise<void> | undefined;
   return {
@@ -244,6 +275,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     platform,
     tokens,
     bootstrapToken,
+    runtime: runtimeName,
+    warnings,
     sessionToken,
     close() {
       closing ??= (async () => {
@@ -264,7 +297,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         if (late) serverLogger.error({ waitedMs: graceMs + SHUTDOWN_MARGIN_MS }, "shutdown still waiting after the exit grace; stopping every container now");
         gateway.closeWebSockets();
         // Stops whatever is left at once: containers of a drain that never ended, warm agents.
-        await driver.close();
+        await runtime.close();
         access?.flush();
         logs.flush();
         store.close();
