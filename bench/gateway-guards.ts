@@ -26,7 +26,7 @@ const rounds = Number(process.argv[4] ?? 3);
 const REPO = resolve(import.meta.dirname, "..");
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("guards");
 const many = { concurrency: { maxInputs: 1000 }, minContainers: 1 };
 export const open = app.function(many).webEndpoint(() => "ok");

@@ -4,7 +4,7 @@
 //   npx berth serve examples/file-server.ts
 //   curl http://local--file-server-my-file-server-dev.localhost:8600/       → a directory listing of /
 import { spawn } from "node:child_process";
-import { App } from "berth";
+import { App } from "berthjs";
 
 const app = new App("file-server");
 

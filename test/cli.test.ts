@@ -10,7 +10,7 @@ import { berth, tempHome } from "./support/cli.js";
 import { request, tempApp } from "./support/platform.js";
 
 const app = (answer: string) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("reload-demo");
 export const answer = app.function().webEndpoint(async () => {
   await new Promise((resolve) => setTimeout(resolve, 20));

@@ -29,6 +29,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   paths: [], // src/paths.ts: where the compiled entry points are
   // The SDK is bundled into user code: the error table is all it may carry along.
   sdk: ["errors"],
+  // The typed client runs in browsers too: the error table and the SDK's types (and one header name) only.
+  client: ["sdk", "errors"],
   logging: ["errors"], // pino, one logger per component
   hosts: ["errors"], // URL labels and Host classification, for control and gateway alike
   wire: ["errors", "sdk"], // the control API's JSON types (sdk: the manifest type)
@@ -53,6 +55,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   errors: [],
   clock: [],
   sdk: ["@standard-schema/spec"],
+  client: [],
   agent: ["@hono/node-server"],
   wire: [],
 };

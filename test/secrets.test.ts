@@ -74,7 +74,7 @@ test("secrets reach only the functions that name them; fromDict and fromDotenv w
     t,
     "secrets.ts",
     `
-import { App, Secret } from "berth";
+import { App, Secret } from "berthjs";
 const app = new App("secrets");
 const show = () => {
   const values = { named: process.env.NAMED_VALUE ?? null, dict: process.env.DICT_VALUE ?? null, dotenv: process.env.DOTENV_VALUE ?? null };
@@ -150,7 +150,7 @@ test("a start-up failure that mentions a secret is redacted in the 503, stats an
     t,
     "leaky.ts",
     `
-import { App, Secret } from "berth";
+import { App, Secret } from "berthjs";
 const app = new App("leaky");
 export const f = app
   .function({ secrets: [Secret.fromName("leaky")], enter: () => { throw new Error("cannot use " + process.env.LEAK); } })

@@ -2,7 +2,7 @@
 // one container (maxInputs 256); `cold` retires its container 50 ms after
 // its last input, so that the cold-start benchmark can make every request a
 // cold one.
-import { App } from "berth";
+import { App } from "berthjs";
 
 const app = new App("bench");
 

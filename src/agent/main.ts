@@ -6,7 +6,8 @@
  * `exit` within the grace period. It knows nothing of pools or the gateway.
  */
 import { pathToFileURL } from "node:url";
-import { isFunctionDefinition, type StartedFunction } from "../sdk/contract.js";
+import { isFunctionDefinition } from "../sdk/contract.js";
+import type { StartedFunction } from "../sdk/container.js";
 import type { AgentMessage, DriverMessage, LoadMessage } from "./protocol.js";
 import { claimPort, releasePort, waitForPort, watchPort } from "./port.js";
 import { serveHandler, type Serving } from "./serve.js";

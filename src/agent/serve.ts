@@ -4,7 +4,7 @@
  * server (a `port` handler) is reached directly.
  */
 import { createServer, type Server } from "node:http";
-import type { ContainerHandler } from "../sdk/contract.js";
+import type { ContainerHandler } from "../sdk/container.js";
 import { fetchListener } from "./fetch-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
 

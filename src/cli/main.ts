@@ -1,33 +1,31 @@
 /**
  * The `berth` command line. Thin: every verb talks to the control API
  * (see client.ts); `serve` and `server` also start a platform in-process.
+ * Each verb's module is imported only when that verb runs, so `--help`,
+ * `--version` and `app list` never load TypeScript, esbuild or the server.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command } from "commander";
-import {
-  appListCommand,
-  appLogsCommand,
-  appRollbackCommand,
-  appStatsCommand,
-  appStopCommand,
-  deployCommand,
-  serverCommand,
-} from "./commands.js";
-import { serveCommand } from "./serve.js";
-import {
-  loginCommand,
-  secretCreateCommand,
-  secretDeleteCommand,
-  secretListCommand,
-  tokenCreateCommand,
-  tokenListCommand,
-  tokenRevokeCommand,
-  workspaceLimitCommand,
-} from "./security-commands.js";
+import { PACKAGE_ROOT } from "../paths.js";
+
+/** An action whose module is imported when the command runs. */
+function lazy<M, A extends unknown[]>(load: () => Promise<M>, pick: (module: M) => (...args: A) => Promise<void>) {
+  return async (...args: A) => pick(await load())(...args);
+}
+const commands = () => import("./commands.js");
+const security = () => import("./security-commands.js");
+
+function version(): string {
+  const manifest: unknown = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
+  return typeof manifest === "object" && manifest !== null && "version" in manifest ? String(manifest.version) : "unknown";
+}
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name("berth")
     .description("Self-hosted serverless web endpoints for TypeScript")
+    .version(version(), "-v, --version", "print berth's version")
     .showHelpAfterError();
 
   const clientOptions = (command: Command) =>
@@ -45,8 +43,9 @@ export async function main(argv: string[]): Promise<void> {
     .option("--workspace <name>", "workspace (env BERTH_WORKSPACE)")
     .option("--token <token>", "API token for --server (env BERTH_TOKEN)")
     .option("--home <dir>", "state directory for images and bundles (env BERTH_HOME; default ~/.berth)")
-    .option("--no-typecheck", "skip the TypeScript type check")
-    .action(serveCommand);
+    .option("--typecheck <mode>", "off, warn (serve at once, report type errors when the check ends) or block (serve only code that type-checks)", "warn")
+    .option("--no-typecheck", "same as --typecheck=off")
+    .action(lazy(() => import("./serve.js"), (m) => m.serveCommand));
 
   program
     .command("server")
@@ -64,18 +63,19 @@ export async function main(argv: string[]): Promise<void> {
     .option("--max-body <size>", "largest request body, e.g. 4GiB, 100MiB (default 4GiB)")
     .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
-    .action(serverCommand);
+    .action(lazy(commands, (m) => m.serverCommand));
 
   clientOptions(
     program
       .command("deploy")
       .description("deploy an app to a berth server; its URLs persist across restarts")
       .argument("<file>", "the app's TypeScript file")
-      .option("--no-typecheck", "skip the TypeScript type check"),
-  ).action(deployCommand);
+      .option("--typecheck <mode>", "block (refuse to deploy code with type errors), warn (deploy, then report them) or off", "block")
+      .option("--no-typecheck", "same as --typecheck=off"),
+  ).action(lazy(commands, (m) => m.deployCommand));
 
   const app = program.command("app").description("manage deployed apps");
-  clientOptions(app.command("list").description("list apps and their URLs").option("--json", "print JSON")).action(appListCommand);
+  clientOptions(app.command("list").description("list apps and their URLs").option("--json", "print JSON")).action(lazy(commands, (m) => m.appListCommand));
   const dev = "the app `berth serve` runs, not the deployed app of that name";
   clientOptions(
     app
@@ -83,9 +83,9 @@ export async function main(argv: string[]): Promise<void> {
       .description("redeploy an earlier version as a new version (default: the one before the current)")
       .argument("<name>")
       .option("--version <n>", "the version to go back to"),
-  ).action(appRollbackCommand);
+  ).action(lazy(commands, (m) => m.appRollbackCommand));
   clientOptions(app.command("stop").description("stop an app; its containers drain").argument("<name>").option("--dev", dev)).action(
-    appStopCommand,
+    lazy(commands, (m) => m.appStopCommand),
   );
   clientOptions(
     app
@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<void> {
       .argument("<name>")
       .option("-f, --follow", "keep following")
       .option("--dev", dev),
-  ).action(appLogsCommand);
+  ).action(lazy(commands, (m) => m.appLogsCommand));
   clientOptions(
     app
       .command("stats")
@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<void> {
       .option("--dev", dev)
       .option("--json", "print JSON")
       .option("-w, --watch [seconds]", "print again every few seconds (default 2) until Ctrl-C"),
-  ).action(appStatsCommand);
+  ).action(lazy(commands, (m) => m.appStatsCommand));
 
   const token = program.command("token").description("API tokens (control API, deploy) and proxy-auth tokens (protected endpoints)");
   // Token and secret verbs also work on a state directory directly (no server configured or running, or --home).
@@ -117,15 +117,15 @@ export async function main(argv: string[]): Promise<void> {
       .option("--admin", "an admin API token: acts on every workspace (needs an admin token)")
       .option("--name <text>", "a note shown by `token list`")
       .option("--json", "print JSON"),
-  ).action(tokenCreateCommand);
+  ).action(lazy(security, (m) => m.tokenCreateCommand));
   localOptions(
     token.command("list").description("list tokens (never their secrets)").option("--all", "every workspace (admin)").option("--json", "print JSON"),
-  ).action(tokenListCommand);
-  localOptions(token.command("revoke").description("revoke a token at once").argument("<id>", "bt_... or wk-...")).action(tokenRevokeCommand);
+  ).action(lazy(security, (m) => m.tokenListCommand));
+  localOptions(token.command("revoke").description("revoke a token at once").argument("<id>", "bt_... or wk-...")).action(lazy(security, (m) => m.tokenRevokeCommand));
 
   clientOptions(
     program.command("login").description("check a token against a server and save both for later commands (mode 0600)"),
-  ).action(loginCommand);
+  ).action(lazy(security, (m) => m.loginCommand));
 
   const secret = program.command("secret").description("secrets: environment variables injected into the functions that name them");
   localOptions(
@@ -135,11 +135,11 @@ export async function main(argv: string[]): Promise<void> {
       .argument("<name>")
       .argument("[pairs...]", "KEY=VALUE pairs")
       .option("--from-dotenv <file>", "read KEY=VALUE lines from a .env file (- for standard input)"),
-  ).action(secretCreateCommand);
+  ).action(lazy(security, (m) => m.secretCreateCommand));
   localOptions(secret.command("list").description("secret names and key names (never values)").option("--json", "print JSON")).action(
-    secretListCommand,
+    lazy(security, (m) => m.secretListCommand),
   );
-  localOptions(secret.command("delete").description("delete a secret").argument("<name>")).action(secretDeleteCommand);
+  localOptions(secret.command("delete").description("delete a secret").argument("<name>")).action(lazy(security, (m) => m.secretDeleteCommand));
 
   const workspace = program.command("workspace").description("workspace settings");
   clientOptions(
@@ -149,7 +149,7 @@ export async function main(argv: string[]): Promise<void> {
       .argument("<name>")
       .option("--rate <n>", "requests per second")
       .option("--burst <n>", "requests at once from a full bucket (default 5 s worth)"),
-  ).action(workspaceLimitCommand);
+  ).action(lazy(security, (m) => m.workspaceLimitCommand));
 
   await program.parseAsync(argv);
 }
