@@ -27,8 +27,17 @@ type FieldInput<In, Out, K extends keyof Out> = K extends keyof In ? (IsUnknown<
 /** A field's type as a query value; anything else travels as a string anyway. */
 type AsQueryValue<T> = T extends QueryValue ? T : string;
 
-/** Fields a caller may leave out: optional or defaulted in the schema. */
-type OptionalKeys<In, Out> = { [K in keyof Out]-?: undefined extends FieldInput<In, Out, K> ? K : never }[keyof Out];
+/** Whether `K` is optional (`?`) in `T`. */
+type IsOptional<T, K extends keyof T> = Partial<Pick<T, K>> extends Pick<T, K> ? true : false;
+
+/**
+ * Fields a caller may leave out: optional in the schema's input type (zod
+ * marks `.optional()` and `.default()` fields so, and keeps a coerced
+ * required field required), or in its output type when the input says nothing.
+ */
+type OptionalKeys<In, Out> = {
+  [K in keyof Out]-?: K extends keyof In ? (IsOptional<In, K> extends true ? K : never) : undefined extends Out[K] ? K : never;
+}[keyof Out];
 
 /** The query a caller passes, from the query schema's input (`In`) and output (`Out`) types. */
 export type QueryArg<In, Out> =
