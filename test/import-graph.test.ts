@@ -47,7 +47,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The composition root: the only folder that knows every component.
   server: ["control", "gateway", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
-  cli: ["server", "bundler", "wire", "sdk", "errors", "logging"],
+  cli: ["server", "bundler", "wire", "sdk", "errors", "logging", "paths"],
 };
 
 /** npm packages a folder may import, where that must stay narrow: what is bundled into user code or runs in every container. */

@@ -34,7 +34,8 @@ export async function httpRequest(url: string, init: HttpInit = {}): Promise<Htt
   const { request } = target.protocol === "https:" ? await import("node:https") : await import("node:http");
   const headers: Record<string, string | number> = { ...init.headers };
   if (init.body !== undefined) headers["content-length"] = Buffer.byteLength(init.body);
-  const options: RequestOptions = { method: init.method ?? "GET", headers };
+  // No connection is kept for later: a kept-alive socket would hold a finished command open until the server closes it.
+  const options: RequestOptions = { method: init.method ?? "GET", headers, agent: false };
   if (init.signal) options.signal = init.signal;
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     const outgoing = request(target, options, resolve);

@@ -35,6 +35,12 @@ export async function main(argv: string[]): Promise<void> {
       .option("--token <token>", "API token (env BERTH_TOKEN; default: the one `berth login` saved)");
 
   program
+    .command("init")
+    .description("create a project: an app, its test, a strict tsconfig, a package.json")
+    .argument("<dir>", "the new project's directory; its name names the app")
+    .action(lazy(() => import("./init.js"), (m) => m.initCommand));
+
+  program
     .command("serve")
     .description("run an app ephemerally with live reload (-dev URLs); Ctrl-C removes it")
     .argument("<file>", "the app's TypeScript file")

@@ -9,4 +9,5 @@ export type { CorsOption, CorsOptions } from "./cors.js";
 export type { HttpServerLike, IncomingMessageLike, ServerResponseLike } from "./node-like.js";
 export { Image } from "./image.js";
 export { Secret } from "./secret.js";
+export { callFunction, type CallFunctionOptions } from "./testing.js";
 export type { EndpointTypes, FunctionDefinition, WebApp, WebEndpoint } from "./contract.js";

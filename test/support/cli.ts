@@ -27,9 +27,14 @@ export function tempHome(t: TestContext): string {
 }
 
 export function berth(t: TestContext, args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [join(REPO, "bin", "berth.js"), ...args], {
-    cwd: REPO,
-    env: { ...process.env, NO_COLOR: "1", ...env },
+  return spawnCli(t, process.execPath, [join(REPO, "bin", "berth.js"), ...args], { cwd: REPO, env });
+}
+
+/** Any command (`npx berth ...` in another project, too), with the same output collection and cleanup as `berth`. */
+export function spawnCli(t: TestContext, command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): CliProcess {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
