@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { ApiClient } from "../src/cli/client.js";
@@ -49,26 +51,33 @@ test("a missing secret or required key fails the deploy with a clear error, nami
   assert.deepEqual(await platform.client.listApps(), [], "nothing was deployed");
 });
 
-/** Keeps a copy of the body of every control API response the client reads during the test. */
-function recordApiResponses(t: TestContext): string[] {
+/**
+ * A control API client that goes through a recording proxy in front of the
+ * platform: every response body the client reads is kept, as it crossed the wire.
+ */
+async function recordingClient(t: TestContext, target: string): Promise<{ client: ApiClient; bodies: string[] }> {
   const bodies: string[] = [];
-  const original = globalThis.fetch;
-  globalThis.fetch = async (...args: Parameters<typeof fetch>) => {
-    const response = await original(...args);
-    bodies.push(await response.clone().text());
-    return response;
-  };
-  t.after(() => {
-    globalThis.fetch = original;
+  const proxy = createServer((incoming, outgoing) => {
+    const forward = httpRequest(new URL(incoming.url ?? "/", target), { method: incoming.method, headers: incoming.headers }, (answer) => {
+      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+      const chunks: Buffer[] = [];
+      answer.on("data", (chunk: Buffer) => (chunks.push(chunk), outgoing.write(chunk)));
+      answer.on("end", () => (bodies.push(Buffer.concat(chunks).toString("utf8")), outgoing.end()));
+    });
+    forward.on("error", () => outgoing.destroy());
+    incoming.pipe(forward);
   });
-  return bodies;
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => (proxy.closeAllConnections(), proxy.close(() => resolve()))));
+  const { port } = proxy.address() as AddressInfo;
+  return { client: new ApiClient(`http://127.0.0.1:${port}`), bodies };
 }
 
 test("secrets reach only the functions that name them; fromDict and fromDotenv work; values are sealed at rest and redacted from logs", async (t) => {
-  const apiResponses = recordApiResponses(t);
   const echoed: string[] = [];
   const platform = await startPlatform(t, { onLog: (entry) => echoed.push(JSON.stringify(entry)) });
-  await platform.client.createSecret("named", { NAMED_VALUE: "named-value-0c9e77" });
+  const { client, bodies: apiResponses } = await recordingClient(t, platform.server.url);
+  await client.createSecret("named", { NAMED_VALUE: "named-value-0c9e77" });
   const dir = tempApp(t, ".env", "DOTENV_VALUE='dotenv-value-51ab3f'\n# a comment\nexport OTHER=x\n");
   const app = tempApp(
     t,
@@ -87,7 +96,7 @@ export const withSecrets = app
 export const without = app.function().webEndpoint(show);
 `,
   );
-  const result = await platform.deploy(app);
+  const result = await platform.deploy(app, { client });
   const withSecrets = await request(platform.url(result, "withSecrets"));
   assert.deepEqual(await withSecrets.json(), { named: "named-value-0c9e77", dict: "dict-value-7d41e0", dotenv: "dotenv-value-51ab3f" });
   const without = await request(platform.url(result, "without"));
@@ -99,15 +108,15 @@ export const without = app.function().webEndpoint(show);
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline && !lines.some((line) => line.includes("[redacted]"))) {
     lines.length = 0;
-    await platform.client.logs("secrets", {}, (entry) => lines.push(JSON.stringify(entry)));
+    await client.logs("secrets", {}, (entry) => lines.push(JSON.stringify(entry)));
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   assert.ok(lines.some((line) => line.includes("env is") && line.includes("[redacted]")), lines.join("\n"));
 
   // Every API response of this run (recorded as the client read them), every log line the server echoed.
-  await platform.client.listApps();
-  await platform.client.stats("secrets");
-  await platform.client.listTokens();
+  await client.listApps();
+  await client.stats("secrets");
+  await client.listTokens();
   assert.ok(apiResponses.length >= 6, `recorded ${apiResponses.length} API responses`);
   assert.ok(echoed.some((line) => line.includes("[redacted]")));
   for (const value of values) {
@@ -116,7 +125,7 @@ export const without = app.function().webEndpoint(show);
     assert.ok(!databaseBytes(platform.home).includes(value), `the database holds ${value} in plain text`);
   }
   assert.deepEqual(
-    (await platform.client.listSecrets()).map(({ name, keys }) => ({ name, keys })),
+    (await client.listSecrets()).map(({ name, keys }) => ({ name, keys })),
     [{ name: "named", keys: ["NAMED_VALUE"] }],
     "list shows names and keys; inline secrets stay hidden",
   );

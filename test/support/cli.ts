@@ -14,8 +14,8 @@ export interface CliProcess {
   child: ChildProcess;
   /** Everything written to stdout and stderr so far. */
   output(): string;
-  /** Resolves with the first match of `pattern` in the output (already written or to come). */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the first match of `pattern` in the output (already written or to come), from character `from` on. */
+  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpMatchArray>;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
 }
@@ -60,10 +60,10 @@ export function spawnCli(t: TestContext, command: string, args: string[], option
     child,
     output: () => text,
     exited,
-    waitFor(pattern, timeoutMs = 30_000) {
+    waitFor(pattern, timeoutMs = 30_000, from = 0) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          const match = text.match(pattern);
+          const match = text.slice(from).match(pattern);
           if (match) {
             cleanup();
             resolve(match);
