@@ -23,7 +23,7 @@ export function clientFor(flags: ClientFlags): ApiClient {
 }
 
 export async function serverCommand(flags: ServerFlags) {
-  const [{ startServer }, { createLogger }, { logLevel }, { announceBootstrapToken, securityOptions }] = await Promise.all([
+  const [{ startServer }, { createLogger }, { logLevel }, { announceBootstrapToken, publicOptions, securityOptions }] = await Promise.all([
     import("../server/start.js"),
     import("../logging/logger.js"),
     import("./log-level.js"),
@@ -46,6 +46,7 @@ export async function serverCommand(flags: ServerFlags) {
     onLog: ({ app, function: fn, container, stream, line }) => containers.info({ app, function: fn, container, stream }, line),
     logger,
     ...securityOptions(flags),
+    ...publicOptions(flags),
   });
   status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);

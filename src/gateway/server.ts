@@ -26,6 +26,7 @@
  * never reaches the queue, so it never starts a container.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { randomBytes } from "node:crypto";
 import type { Cancel, Clock } from "../clock/clock.js";
 import { BerthError, ERRORS } from "../errors/codes.js";
@@ -49,6 +50,8 @@ export interface RouteLookup {
 export interface GatewayOptions {
   /** Base domain of function hosts. Default "localhost". */
   domain: string;
+  /** Serve HTTPS with this certificate and key (PEM); `X-Forwarded-Proto` is then `https`. Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   routes: RouteLookup;
   /** Serves the bare host: control API, dashboard, metrics. */
   control: RequestListener;
@@ -81,14 +84,15 @@ const MAX_ATTEMPTS = 3;
 const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
 
-export function createGateway(options: GatewayOptions): Server {
+export function createGateway(options: GatewayOptions): Server | TlsServer {
   const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     handle(options, req, res, expectsContinue).catch((error: unknown) => {
       options.logger.error({ err: error, host: req.headers.host, method: req.method }, "unexpected error handling a request");
       sendError(res, "internal_error");
     });
   };
-  const server = createServer({ keepAliveTimeout: 65_000, ...serverOptions(options.guards.limits) }, listener(false));
+  const settings = { keepAliveTimeout: 65_000, ...serverOptions(options.guards.limits) };
+  const server = options.tls ? createTlsServer({ ...settings, ...options.tls }, listener(false)) : createServer(settings, listener(false));
   hardenServer(server, options.guards.limits);
   // `Expect: 100-continue` is answered only once the guards pass, so a refused upload is never sent.
   server.on("checkContinue", listener(true));
@@ -119,7 +123,7 @@ function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[
   // `headersDistinct` is built on first use: only a trusted peer's X-Forwarded-For is worth that.
   const forwardedFor = trusted.has(peer) ? req.headersDistinct["x-forwarded-for"]?.join(", ") : undefined;
   const client = clientAddress(peer, forwardedFor, trusted);
-  return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
+  return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: options.tls ? "https" : "http", host: req.headers.host ?? "" }, client.trustedPeer);
 }
 
 /** auth → rate limit → limits (guards.ts): true when the request may go on, else the refusal is answered. */

@@ -28,6 +28,8 @@ import { Upstream } from "../gateway/upstream.js";
 import { ImageBuilder } from "../image/builder.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { Metrics } from "../metrics/metrics.js";
+import { functionUrl, parsePublicUrl } from "../hosts/public-url.js";
+import { BerthError } from "../errors/codes.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
 import { defaultKeyFile, openSecurity } from "./security.js";
@@ -39,8 +41,17 @@ export interface ServerOptions {
   port: number;
   /** Address to bind. Default 127.0.0.1. */
   host?: string;
-  /** Base domain of function hosts. Default "localhost". */
+  /** Base domain of function hosts. Default "localhost" (or `publicUrl`'s host). */
   domain?: string;
+  /**
+   * Where clients reach the gateway, e.g. `https://fns.example.com` behind a
+   * proxy that terminates TLS: function URLs become
+   * `https://<workspace>--<label>.fns.example.com/`, and its host is the
+   * domain routed. Default: this server's own scheme, domain and port.
+   */
+  publicUrl?: string;
+  /** Serve HTTPS (and WebSockets over TLS) directly with this certificate and key (PEM). Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Workspace of requests that name none. */
   workspace: string;
   /** Keep state in memory only (the embedded platform of `berth serve`). */
@@ -73,7 +84,7 @@ export interface ServerOptions {
 
 export interface RunningServer {
   port: number;
-  /** `http://localhost:<port>`, the control API's base URL. */
+  /** `http://localhost:<port>` (`https://` with `tls`), the control API's base URL. */
   url: string;
   platform: Platform<Upstream>;
   tokens: TokenService;
@@ -93,7 +104,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const images = new ImageBuilder(join(options.home, "images"));
   const driver = new ProcessDriver({ warmAgents: options.warmAgents });
   const logs = new LogHub(options.onLog);
-  const domain = options.domain ?? "localhost";
+  const publicBase = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
+  if (publicBase && options.domain !== undefined && options.domain !== publicBase.domain) {
+    throw new BerthError("invalid_input", `--domain ${options.domain} and --public-url ${options.publicUrl} disagree: give --public-url alone`);
+  }
+  const domain = publicBase?.domain ?? options.domain ?? "localhost";
+  const scheme = options.tls ? "https" : "http";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
   const { tokens, secrets } = security;
@@ -115,8 +131,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     driver,
     logs,
     runRoot: join(options.home, "run"),
-    domain,
-    publicPort: () => port,
+    functionUrl: (hostLabel) => functionUrl(publicBase ?? { scheme, domain, port }, hostLabel),
     queueLimit: options.queueLimit,
     drainGraceMs: options.exitGraceMs,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
@@ -138,6 +153,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const gateway = createGateway({
     domain,
+    tls: options.tls,
     routes: platform,
     trustedProxies: new TrustedProxies(options.trustProxy),
     guards: new Guards({
@@ -163,7 +179,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let closing: Promise<void> | undefined;
   return {
     port,
-    url: `http://localhost:${port}`,
+    url: `${scheme}://localhost:${port}`,
     platform,
     tokens,
     bootstrapToken,
