@@ -96,6 +96,13 @@ export interface RunningServer {
 export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  // Checked before anything starts: a bad option must not leave a runtime's warm agents behind.
+  const publicBase = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
+  if (publicBase && options.domain !== undefined && options.domain !== publicBase.domain) {
+    throw new BerthError("invalid_input", `--domain ${options.domain} and --public-url ${options.publicUrl} disagree: give --public-url alone`);
+  }
+  const domain = publicBase?.domain ?? options.domain ?? "localhost";
+  const scheme = options.tls ? "https" : "http";
   mkdirSync(options.home, { recursive: true });
   const logger = options.logger ?? createLogger({ level: "warn" });
   const clock = systemClock;
@@ -104,12 +111,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const images = new ImageBuilder(join(options.home, "images"));
   const driver = new ProcessDriver({ warmAgents: options.warmAgents });
   const logs = new LogHub(options.onLog);
-  const publicBase = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
-  if (publicBase && options.domain !== undefined && options.domain !== publicBase.domain) {
-    throw new BerthError("invalid_input", `--domain ${options.domain} and --public-url ${options.publicUrl} disagree: give --public-url alone`);
-  }
-  const domain = publicBase?.domain ?? options.domain ?? "localhost";
-  const scheme = options.tls ? "https" : "http";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
   const { tokens, secrets } = security;
