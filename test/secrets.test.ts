@@ -5,10 +5,10 @@
  * responses.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { ApiClient } from "../src/cli/client.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
@@ -175,4 +175,23 @@ export const f = app
   await platform.client.logs("leaky", {}, (entry) => lines.push(entry.line));
   const everything = [body, JSON.stringify(await platform.client.stats("leaky")), ...lines].join("\n");
   assert.ok(!everything.includes("leaked-value-99d0c1"), everything);
+});
+
+test("Secret.fromDotenv: a relative path starts at the app file's directory, not the working directory", async (t) => {
+  const platform = await startPlatform(t);
+  const envFile = tempApp(t, ".env.local", "FROM_DOTENV=found-beside-the-app\n");
+  const app = join(dirname(envFile), "app.ts");
+  writeFileSync(
+    app,
+    `import { App, Secret } from "berthjs";
+const app = new App("dotenv-path");
+export const f = app.function({ secrets: [Secret.fromDotenv(".env.local")] }).webEndpoint(() => process.env.FROM_DOTENV ?? null);
+`,
+  );
+  assert.notEqual(process.cwd(), dirname(app));
+  const result = await platform.deploy(app);
+  assert.equal(await (await request(platform.url(result, "f"))).json(), "found-beside-the-app");
+
+  writeFileSync(app, readFileSync(app, "utf8").replace('".env.local"', '"missing.env"'));
+  await assert.rejects(platform.deploy(app), new RegExp(`Secret\\.fromDotenv: cannot read ${join(dirname(app), "missing.env").replace(/[.]/g, "\\.")} \\(ENOENT\\)`));
 });
