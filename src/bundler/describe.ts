@@ -31,7 +31,12 @@ export async function describeModule(path: string, context: DescribeContext): Pr
   const appNames = new Set<string>();
   for (const [name, value] of Object.entries(module)) {
     if (!isFunctionDefinition(value)) continue;
-    functions.push(value.describe(name, context));
+    try {
+      functions.push(value.describe(name, context));
+    } catch (error) {
+      // A name outside the grammar (an export named `$handler`): said in one line, like any definition error.
+      return { ok: false, error: `export ${name}: ${messageOf(error)}` };
+    }
     appNames.add(value.appName);
   }
   if (functions.length === 0) {

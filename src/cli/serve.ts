@@ -18,7 +18,7 @@ import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, numberFlag, serverUrl, work
 import { logLevel } from "./log-level.js";
 import { dim, formatError, formatLog, green, red, status, yellow } from "./output.js";
 import { appFile, ship, typecheckMode } from "./ship.js";
-import { readConfig, tokenFor } from "./credentials.js";
+import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
 
 export interface ServeFlags {
@@ -40,12 +40,16 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   // Loads TypeScript in its worker while the platform starts and the app bundles.
   const checker = typecheck === "off" ? undefined : new BackgroundTypeCheck(entry);
   let embedded: RunningServer | undefined;
+  let removeSession: (() => void) | undefined;
   let baseUrl = serverUrl(flags.server) ?? readConfig().server;
   if (!baseUrl) {
     embedded = await startEmbedded(flags);
     baseUrl = embedded.url;
+    // Other berth commands of this user find the token here; a web page cannot.
+    removeSession = saveSession(embedded.port, embedded.url, embedded.sessionToken!, flags.home);
+    process.once("exit", () => removeSession?.());
   }
-  const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? undefined : tokenFor(baseUrl, flags.token));
+  const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? embedded.sessionToken : tokenFor(baseUrl, flags.token));
   await client.health();
 
   let appName: string | undefined;
@@ -63,6 +67,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     logsAbort.abort();
     if (appName) await client.stopApp(appName, true).catch(() => {});
     await embedded?.close();
+    removeSession?.();
     process.exit(code);
   };
   process.on("SIGINT", () => void shutdown(0));

@@ -26,6 +26,7 @@ import {
 } from "./endpoint.js";
 import type { HttpServerLike, IncomingMessageLike, ServerResponseLike } from "./node-like.js";
 import { Image } from "./image.js";
+import { checkName } from "./names.js";
 import type { Secret } from "./secret.js";
 import { toJsonSchema, validate } from "./schema.js";
 
@@ -144,6 +145,7 @@ export class App {
     private readonly options: AppOptions = {},
   ) {
     if (typeof name !== "string" || !name.trim()) throw new Error("App needs a name: new App(\"my-app\")");
+    checkName("app", name, ["app"]);
   }
 
   /** Declares a function; finish it with one of the web verbs. */
@@ -269,6 +271,7 @@ export class FunctionBuilder<S, P> {
       [BERTH_FUNCTION]: true,
       appName,
       describe(name: string, context?: DescribeContext): FunctionManifest {
+        checkName("function", name, ["function"]);
         definedName = name;
         return {
           name,

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { messageOf, systemCode } from "../errors/codes.js";
 import type { DescribeContext, SecretSpec } from "./contract.js";
+import { checkName } from "./names.js";
 
 export class Secret {
   private constructor(private readonly spec: SecretSpec | ((context: DescribeContext | undefined) => SecretSpec)) {}
@@ -17,6 +18,7 @@ export class Secret {
    * @example Secret.fromName("my-web-auth-token", { requiredKeys: ["AUTH_TOKEN"] })
    */
   static fromName(name: string, options: { requiredKeys?: string[] } = {}): Secret {
+    checkName("secret", name, ["secret"]);
     return new Secret({ kind: "name", name, requiredKeys: [...(options.requiredKeys ?? [])] });
   }
 
