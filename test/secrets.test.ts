@@ -55,7 +55,7 @@ test("a missing secret or required key fails the deploy with a clear error, nami
  * A control API client that goes through a recording proxy in front of the
  * platform: every response body the client reads is kept, as it crossed the wire.
  */
-async function recordingClient(t: TestContext, target: string): Promise<{ client: ApiClient; bodies: string[] }> {
+async function recordingClient(t: TestContext, target: string, token: string | undefined): Promise<{ client: ApiClient; bodies: string[] }> {
   const bodies: string[] = [];
   const proxy = createServer((incoming, outgoing) => {
     const forward = httpRequest(new URL(incoming.url ?? "/", target), { method: incoming.method, headers: incoming.headers }, (answer) => {
@@ -70,13 +70,13 @@ async function recordingClient(t: TestContext, target: string): Promise<{ client
   await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
   t.after(() => new Promise<void>((resolve) => (proxy.closeAllConnections(), proxy.close(() => resolve()))));
   const { port } = proxy.address() as AddressInfo;
-  return { client: new ApiClient(`http://127.0.0.1:${port}`), bodies };
+  return { client: new ApiClient(`http://127.0.0.1:${port}`, undefined, token), bodies };
 }
 
 test("secrets reach only the functions that name them; fromDict and fromDotenv work; values are sealed at rest and redacted from logs", async (t) => {
   const echoed: string[] = [];
   const platform = await startPlatform(t, { onLog: (entry) => echoed.push(JSON.stringify(entry)) });
-  const { client, bodies: apiResponses } = await recordingClient(t, platform.server.url);
+  const { client, bodies: apiResponses } = await recordingClient(t, platform.server.url, platform.server.sessionToken);
   await client.createSecret("named", { NAMED_VALUE: "named-value-0c9e77" });
   const dir = tempApp(t, ".env", "DOTENV_VALUE='dotenv-value-51ab3f'\n# a comment\nexport OTHER=x\n");
   const app = tempApp(
