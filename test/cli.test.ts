@@ -4,7 +4,8 @@
  * binary and real HTTP.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
 import { request, tempApp } from "./support/platform.js";
@@ -166,4 +167,23 @@ test("server + deploy: URLs survive kill -9 and restart; serve apps on a server 
   const stop = berth(t, ["app", "stop", "hello", "--server", server], { BERTH_HOME: home });
   assert.equal(await stop.exited, 0);
   assert.equal((await request(url!)).status, 404);
+});
+
+test("init: a project from the template; a directory with files or a name that cannot be a URL label is refused", async (t) => {
+  const parent = tempHome(t);
+  const made = berth(t, ["init", join(parent, "shop-api")], { BERTH_HOME: tempHome(t) });
+  assert.equal(await made.exited, 0, made.output());
+  assert.match(made.output(), /✓ Created .*shop-api[\s\S]*npm install\n {2}npx berth serve src\/app\.ts/);
+  const manifest = JSON.parse(readFileSync(join(parent, "shop-api", "package.json"), "utf8")) as { name: string; dependencies: Record<string, string> };
+  assert.equal(manifest.name, "shop-api");
+  assert.equal(manifest.dependencies.berthjs, `^${(JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version}`);
+  assert.match(readFileSync(join(parent, "shop-api", "src", "app.ts"), "utf8"), /new App\("shop-api"\)/);
+  assert.deepEqual(readdirSync(join(parent, "shop-api")).sort(), [".gitignore", "README.md", "package.json", "src", "test", "tsconfig.json"]);
+
+  const again = berth(t, ["init", join(parent, "shop-api")], { BERTH_HOME: tempHome(t) });
+  assert.equal(await again.exited, 1);
+  assert.match(again.output(), /shop-api already exists and is not empty: choose a new directory/);
+  const bad = berth(t, ["init", join(parent, "Shop_API!")], { BERTH_HOME: tempHome(t) });
+  assert.equal(await bad.exited, 1);
+  assert.match(bad.output(), /"Shop_API!" cannot name an app: use letters, digits and "-"/);
 });

@@ -110,11 +110,12 @@ export interface DescribeContext {
 }
 
 /**
- * The runtime face of an exported berth function. Its members are the
- * platform's business (internal: left out of the published types).
+ * The runtime face of an exported berth function. Its members but the
+ * marker are the platform's business (internal: left out of the published
+ * types).
  */
 export interface FunctionDefinition {
-  /** @internal */
+  /** Marks berth functions among a module's exports (and keeps this type from matching any object). */
   readonly [BERTH_FUNCTION]: true;
   /**
    * The manifest without the name, which only the export knows.
