@@ -36,7 +36,7 @@ export async function bundleApp(entry: string): Promise<BundleResult> {
   const entryPath = resolve(entry);
   const probe = await esbuildPass(entryPath, [], "stub");
   const manifest = await describe(probe.code, dirname(entryPath));
-  const final = await esbuildPass(entryPath, imagePackages(manifest), "external");
+  const final = await esbuildPass(entryPath, imagePackages(manifest), "external", true);
   return {
     code: final.code,
     hash: createHash("sha256").update(final.code).digest("hex"),
@@ -102,6 +102,7 @@ async function esbuildPass(
   entryPath: string,
   external: string[],
   unresolved: "stub" | "external",
+  sourceMap = false,
 ): Promise<{ code: Uint8Array; inputs: string[] }> {
   try {
     const result = await build({
@@ -112,6 +113,11 @@ async function esbuildPass(
       platform: "node",
       target: "node20",
       metafile: true,
+      // Inline, so the map travels inside the bundle; without the sources' text (only positions are needed), and with
+      // source paths relative to the working directory, as the user names their files. The agent reads it only to
+      // format a stack (agent/stack-traces.ts).
+      sourcemap: sourceMap ? "inline" : false,
+      sourcesContent: false,
       logLevel: "silent",
       external,
       plugins: [ownPackage, unresolvedImports(unresolved)],

@@ -44,6 +44,10 @@ export interface ServerFlags {
   /** Paths of a PEM certificate (chain) and its key: the gateway then serves HTTPS itself. */
   tlsCert?: string;
   tlsKey?: string;
+  /** Bytes of log kept per app, e.g. `16MiB`. */
+  appLogSize?: string;
+  /** False with `--no-access-log`. */
+  accessLog?: boolean;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;
