@@ -8,7 +8,7 @@ import { statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { bundleApp, type BundleResult } from "../bundler/bundle.js";
 import type { BackgroundTypeCheck, TypeReport, TypecheckMode } from "../bundler/background-check.js";
-import { BerthError } from "../errors/codes.js";
+import { BerthError, messageOf } from "../errors/codes.js";
 import type { DeployResult } from "../wire/control-api.js";
 import type { ApiClient } from "./client.js";
 import { dim, status } from "./output.js";
@@ -42,7 +42,9 @@ export async function ship(client: ApiClient, options: ShipOptions): Promise<Shi
   const bundle = await bundleApp(options.entry);
   status(dim(`Bundled ${bundle.manifest.functions.length} function(s), ${(bundle.code.byteLength / 1024).toFixed(1)} KiB in ${Date.now() - started} ms`));
   if (types && options.typecheck === "block") {
-    const report = await types;
+    const report = await types.catch((error: unknown) => {
+      throw new BerthError("build_failed", `the type check failed: ${messageOf(error)}`);
+    });
     if (report.errors) throw new BerthError("build_failed", `type errors:\n${report.errors.trimEnd()}`);
   }
   await client.uploadBlob(bundle.hash, bundle.code);
