@@ -1,16 +1,18 @@
 /**
- * The examples, deployed to a real platform and called over real HTTP and
- * WebSockets: the source document's simple endpoints, then WebSockets,
- * proxy auth, server-sent events, and the client scripts (the typed client,
- * plain fetch) run as the README says, plus plain curl.
+ * The examples, deployed to a real platform on the sandbox runtime (what
+ * `berth server` runs) and called over real HTTP and WebSockets: the source
+ * document's simple endpoints, then WebSockets, proxy auth, server-sent
+ * events, and the client scripts (the typed client, plain fetch) run as the
+ * README says, plus plain curl.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { test } from "node:test";
-import { REPO, request, startPlatform } from "./support/platform.js";
+import { REPO, request } from "./support/platform.js";
+import { sandboxTest, startSandboxPlatform as startPlatform } from "./support/sandbox.js";
 import { closed, connectWs, nextMessage } from "./support/websocket.js";
 
-test("hello world returns the JSON string", async (t) => {
+test("hello world returns the JSON string", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const result = await platform.deploy("examples/hello.ts");
   const url = platform.url(result, "f");
@@ -22,7 +24,7 @@ test("hello world returns the JSON string", async (t) => {
   assert.equal(await response.text(), '"Hello world!"');
 });
 
-test("square with a query parameter: valid, missing and non-integer", async (t) => {
+test("square with a query parameter: valid, missing and non-integer", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/square.ts"), "square");
   const ok = await request(`${url}?x=42`);
@@ -40,7 +42,7 @@ test("square with a query parameter: valid, missing and non-integer", async (t) 
   assert.equal(wrongMethod.status, 405);
 });
 
-test("square with a POST body: JSON object, malformed JSON, wrong content type", async (t) => {
+test("square with a POST body: JSON object, malformed JSON, wrong content type", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/square-post.ts"), "square");
   const json = { "content-type": "application/json" };
@@ -57,7 +59,7 @@ test("square with a POST body: JSON object, malformed JSON, wrong content type",
   assert.equal(((await wrongType.json()) as { error: { code: string } }).error.code, "unsupported_media_type");
 });
 
-test("web-demo: typed body with a default returns HTML; bad fields are named; docs are served", async (t) => {
+test("web-demo: typed body with a default returns HTML; bad fields are named; docs are served", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/web-demo.ts"), "f");
   const ok = await request(url, { method: "POST", headers: { "content-type": "application/json" }, body: '{"name": "Erik", "qty": 10}' });
@@ -80,7 +82,7 @@ test("web-demo: typed body with a default returns HTML; bad fields are named; do
   assert.match(await docs.text(), /<html/i);
 });
 
-test("websockets: a chat room; a message from one client reaches every client", async (t) => {
+test("websockets: a chat room; a message from one client reaches every client", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/websockets.ts"), "chat");
   const page = await request(url);
@@ -96,7 +98,7 @@ test("websockets: a chat room; a message from one client reaches every client", 
   assert.deepEqual(await closed(ada), { code: 1003, reason: "text only" });
 });
 
-test("proxy auth: 401 without the token's headers, served with them, which never reach the function", async (t) => {
+test("proxy auth: 401 without the token's headers, served with them, which never reach the function", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const result = await platform.deploy("examples/proxy-auth.ts");
   const refused = await request(platform.url(result, "report"));
@@ -112,7 +114,7 @@ test("proxy auth: 401 without the token's headers, served with them, which never
   assert.equal((await request(`${platform.url(result, "api")}things`)).status, 401);
 });
 
-test("server-sent events: each event reaches the client as it is written, not at the end", async (t) => {
+test("server-sent events: each event reaches the client as it is written, not at the end", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/sse.ts"), "ticks");
   const response = await request(`${url}?count=4&every=400`);
@@ -139,7 +141,7 @@ function runScript(script: string, args: string[]): Promise<string> {
   });
 }
 
-test("the typed-client script calls square and web-demo with types from their files", async (t) => {
+test("the typed-client script calls square and web-demo with types from their files", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const square = platform.url(await platform.deploy("examples/square.ts"), "square");
   const demo = platform.url(await platform.deploy("examples/web-demo.ts"), "f");
@@ -150,7 +152,7 @@ test("the typed-client script calls square and web-demo with types from their fi
   );
 });
 
-test("the README's recipes: plain fetch through undici's dispatcher, and plain curl", async (t) => {
+test("the README's recipes: plain fetch through undici's dispatcher, and plain curl", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/square.ts"), "square");
   assert.equal(await runScript("examples/call-with-fetch.ts", [`${url}?x=42`]), '200 {"square":1764}\n');

@@ -10,7 +10,7 @@ import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, numberFlag, serverUrl, work
 import { formatLogEntry, parseSince, printable } from "./log-format.js";
 import { dim, green, status, yellow } from "./output.js";
 import { readConfig, tokenFor } from "./credentials.js";
-import { announceBootstrapToken, parseSize, publicOptions, securityOptions, type ServerFlags } from "./server-flags.js";
+import { announceBootstrapToken, buildCaFlag, imageCacheFlag, parseSize, publicOptions, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
 import { formatStatsTable } from "./stats-table.js";
 import type { LogEntry } from "../wire/control-api.js";
 
@@ -27,8 +27,9 @@ export function clientFor(flags: ClientFlags): ApiClient {
 }
 
 export async function serverCommand(flags: ServerFlags) {
-  const [{ startServer }, { createLogger }, { logLevel }] = await Promise.all([
+  const [{ startServer }, { RuntimeUnavailableError }, { createLogger }, { logLevel }] = await Promise.all([
     import("../server/start.js"),
+    import("../server/runtime.js"),
     import("../logging/logger.js"),
     import("./log-level.js"),
   ]);
@@ -40,6 +41,9 @@ export async function serverCommand(flags: ServerFlags) {
   const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
   const server = await startServer({
     home,
+    runtime: runtimeFlag(flags.runtime, "sandbox"),
+    imageCache: imageCacheFlag(flags.imageCache),
+    buildCaFile: buildCaFlag(flags.buildCaFile),
     port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     host: flags.host,
     domain: flags.domain,
@@ -52,8 +56,13 @@ export async function serverCommand(flags: ServerFlags) {
     logger,
     ...securityOptions(flags),
     ...publicOptions(flags),
+  }).catch((error: unknown) => {
+    if (error instanceof RuntimeUnavailableError) {
+      throw new BerthError("invalid_input", `${error.message}; or run \`berth server --runtime process\` (one trusted user, no isolation)`);
+    }
+    throw error;
   });
-  status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
+  status(green(`✓ berth server listening on ${server.url} (state in ${home}; ${server.runtime} runtime)`));
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   const stop = async () => {
     status("Shutting down: draining containers...");

@@ -21,6 +21,8 @@ import { dim, formatError, green, red, status, yellow } from "./output.js";
 import { appFile, ship, typecheckMode } from "./ship.js";
 import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
+import { sandboxProblem, type RuntimeName } from "../server/runtime.js";
+import { buildCaFlag, imageCacheFlag, runtimeFlag } from "./server-flags.js";
 
 export interface ServeFlags {
   port?: string;
@@ -30,6 +32,8 @@ export interface ServeFlags {
   /** `off`, `warn` or `block`; `false` from `--no-typecheck`. */
   typecheck?: string | boolean;
   token?: string;
+  runtime?: string;
+  imageCache?: string;
 }
 
 /** How often a session waiting for a missing secret asks for the workspace's secrets, in milliseconds. */
@@ -171,10 +175,22 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   status("Watching for changes; Ctrl-C to stop.");
 }
 
+/** The sandbox when this machine can run it; otherwise the process runtime, said in one line, so `serve` works on a fresh machine. */
+function serveRuntime(flag: string | undefined): RuntimeName {
+  if (flag !== undefined) return runtimeFlag(flag, "sandbox");
+  const problem = sandboxProblem();
+  if (problem === undefined) return "sandbox";
+  status(`${problem}: serving with the process runtime (no isolation between functions and this machine)`);
+  return "process";
+}
+
 async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
   const home = berthHome(flags.home);
   const options = {
     home,
+    runtime: serveRuntime(flags.runtime),
+    imageCache: imageCacheFlag(flags.imageCache),
+    buildCaFile: buildCaFlag(undefined),
     port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     workspace: DEFAULT_WORKSPACE,
     ephemeralState: true,

@@ -12,6 +12,7 @@ import { BerthError, messageOf } from "../errors/codes.js";
 import type { DeployResult } from "../wire/control-api.js";
 import type { ApiClient } from "./client.js";
 import { dim, status } from "./output.js";
+import { uploadLocalFiles } from "./local-files.js";
 
 export interface ShipOptions {
   entry: string;
@@ -48,8 +49,9 @@ export async function ship(client: ApiClient, options: ShipOptions): Promise<Shi
     if (report.errors) throw new BerthError("build_failed", `type errors:\n${report.errors.trimEnd()}`);
   }
   await client.uploadBlob(bundle.hash, bundle.code);
+  const manifest = await uploadLocalFiles(client, bundle.manifest);
   const result = await client.deploy(
-    { bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral: options.ephemeral },
+    { bundleHash: bundle.hash, manifest, ephemeral: options.ephemeral },
     (message) => status(dim(message)),
   );
   return { bundle, result, types };

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { REPO } from "./platform.js";
+import { TEST_IMAGE_CACHE } from "./sandbox.js";
 
 export interface CliProcess {
   child: ChildProcess;
@@ -34,7 +35,8 @@ export function berth(t: TestContext, args: string[], env: Record<string, string
 export function spawnCli(t: TestContext, command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): CliProcess {
   const child = spawn(command, args, {
     cwd: options.cwd,
-    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    // `serve` runs the sandbox where it can: on the test image store, so the Debian base is built once per machine.
+    env: { ...process.env, NO_COLOR: "1", BERTH_IMAGE_CACHE: TEST_IMAGE_CACHE, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -60,7 +62,8 @@ export function spawnCli(t: TestContext, command: string, args: string[], option
     child,
     output: () => text,
     exited,
-    waitFor(pattern, timeoutMs = 30_000, from = 0) {
+    // Wide: a first `serve` bundles, type-checks and starts a platform, on a machine other work may load.
+    waitFor(pattern, timeoutMs = 90_000, from = 0) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const match = text.slice(from).match(pattern);
