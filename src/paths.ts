@@ -20,3 +20,5 @@ const DIST = join(PACKAGE_ROOT, "dist");
 export const AGENT_MAIN = join(DIST, "agent", "main.js");
 export const DESCRIBE_MAIN = join(DIST, "bundler", "describe.js");
 export const SDK_ENTRY = join(DIST, "sdk", "index.js");
+/** The dashboard's browser script (src/dashboard/client.ts, compiled by the build). */
+export const DASHBOARD_CLIENT = join(DIST, "dashboard", "client.js");

@@ -37,13 +37,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The platform's components.
   runtime: ["agent", "paths", "errors"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
-  metrics: ["router", "wire"],
+  metrics: ["router", "wire", "clock"],
   image: ["sdk", "errors"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
   control: ["router", "runtime", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
+  // Web pages on the bare host: reads the platform and metrics through interfaces it declares, acts through the control API (handed in).
+  dashboard: ["metrics", "wire", "sdk", "errors", "clock", "logging", "paths"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
+  server: ["control", "gateway", "dashboard", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   cli: ["server", "bundler", "wire", "sdk", "errors", "logging"],
 };
@@ -70,14 +72,14 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return path.endsWith(".ts") ? [path] : [];
+    return path.endsWith(".ts") || path.endsWith(".tsx") ? [path] : [];
   });
 }
 
 /** `gateway/server.ts` → `gateway`; `paths.ts` → `paths`. */
 function unitOf(path: string): string {
   const [first, second] = relative(SRC, path).split("/");
-  return second === undefined ? (first ?? "").replace(/\.[jt]s$/, "") : (first ?? "");
+  return second === undefined ? (first ?? "").replace(/\.[jt]sx?$/, "") : (first ?? "");
 }
 
 function readImports(): { internal: Import[]; packages: Import[] } {
