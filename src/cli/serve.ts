@@ -40,6 +40,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   }
   const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? embedded.sessionToken : tokenFor(baseUrl, flags.token));
   await client.health();
+  status(embedded ? `Dashboard: ${embedded.dashboardUrl}` : `Dashboard: ${baseUrl}/ (sign in with an API token)`);
   const checker = flags.typecheck === false ? undefined : new TypeChecker(entry);
 
   let appName: string | undefined;

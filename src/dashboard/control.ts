@@ -41,8 +41,13 @@ export class ControlClient {
 
   private async send(method: string, path: string, body: unknown): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.credential}` };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const request = new Request(`http://localhost${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const json = body === undefined ? undefined : JSON.stringify(body);
+    if (json !== undefined) {
+      headers["content-type"] = "application/json";
+      // The API reads a body only when its length is declared (or it is chunked), as it would arrive over HTTP.
+      headers["content-length"] = String(Buffer.byteLength(json));
+    }
+    const request = new Request(`http://localhost${path}`, { method, headers, body: json });
     return this.api(request, { incoming: this.incoming });
   }
 }
