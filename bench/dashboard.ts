@@ -1,0 +1,178 @@
+/**
+ * What the dashboard costs, measured against a `berth server`-like
+ * platform in its own process (bench/support/dashboard-server.ts) with
+ * `--apps` copies of the hello bench app:
+ *
+ * 1. page weight: bytes of HTML, JS and CSS each page loads (as sent, gzip,
+ *    and uncompressed);
+ * 2. time to first render of the apps page: the server's time to answer it,
+ *    and Chromium's first contentful paint (median of `--renders` loads);
+ * 3. the server's CPU with one dashboard open and live, under `--rate`
+ *    requests/s of paced traffic to one function, next to none open, in
+ *    the same run (phases: none, apps page, function page, none).
+ *
+ *   npx tsx bench/dashboard.ts [--apps=50] [--rate=1000] [--seconds=15] [--renders=10]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { loadavg } from "node:os";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { gzipSync } from "node:zlib";
+import { chromium } from "playwright-core";
+import { printTable } from "./support/table.js";
+
+const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=") as [string, string]));
+const APPS = Number(args.apps ?? 50);
+const RATE = Number(args.rate ?? 1000);
+const SECONDS = Number(args.seconds ?? 15);
+const RENDERS = Number(args.renders ?? 10);
+const ROOT = resolve(import.meta.dirname, "..");
+const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+/** User + system CPU time of a process, in milliseconds (/proc counts 10 ms ticks). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function node(script: string, argv: string[]): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", join(ROOT, script), ...argv], { stdio: ["pipe", "pipe", "inherit"] });
+}
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolveLine, reject) => {
+    let out = "";
+    child.stdout!.on("data", (data) => {
+      out += data;
+      const end = out.indexOf("\n");
+      if (end !== -1) resolveLine(out.slice(0, end));
+    });
+    child.once("exit", (code) => reject(new Error(`${child.spawnfile} exited ${code} before answering`)));
+  });
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const kib = (bytes: number) => (bytes / 1024).toFixed(1);
+
+const server = node("bench/support/dashboard-server.ts", [String(APPS)]);
+const { url, token, host, pid } = JSON.parse(await firstLine(server)) as { url: string; token: string; host: string; pid: number };
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_FLAGS });
+try {
+  // Sign in over HTTP for the weights, in the browser for the rest.
+  const login = await fetch(`${url}/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { origin: url, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+
+  // 1. Page weight.
+  const pages: [string, string][] = [
+    ["sign-in", "/login"],
+    [`apps (${APPS} apps)`, "/w/bench/"],
+    ["app", "/w/bench/apps/bench"],
+    ["function (charts)", "/w/bench/apps/bench/functions/hello"],
+    ["logs", "/w/bench/apps/bench/logs"],
+    ["tokens", "/w/bench/tokens"],
+    ["secrets", "/w/bench/secrets"],
+    ["rate limit", "/w/bench/limits"],
+  ];
+  const weights: (string | number)[][] = [];
+  for (const [name, path] of pages) {
+    const response = await fetch(`${url}${path}`, { headers: { cookie: path === "/login" ? "" : cookie } });
+    const html = Buffer.from(await response.arrayBuffer());
+    if (response.status !== 200) {
+      weights.push([name, `HTTP ${response.status}`, "", "", ""]);
+      continue;
+    }
+    const assets = [...html.toString().matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+    let js = [0, 0];
+    let css = [0, 0];
+    for (const asset of assets) {
+      const raw = Buffer.from(await (await fetch(`${url}${asset}`, { headers: { cookie, "accept-encoding": "identity" } })).arrayBuffer()).length;
+      const gz = Number((await fetch(`${url}${asset}`, { headers: { cookie, "accept-encoding": "gzip" } })).headers.get("content-length") ?? raw);
+      if (asset.endsWith(".js")) js = [js[0]! + gz, js[1]! + raw];
+      else css = [css[0]! + gz, css[1]! + raw];
+    }
+    const htmlGz = gzipSync(html).length;
+    weights.push([name, `${kib(htmlGz)} (${kib(html.length)})`, `${kib(js[0]!)} (${kib(js[1]!)})`, `${kib(css[0]!)} (${kib(css[1]!)})`, kib(htmlGz + js[0]! + css[0]!)]);
+  }
+  printTable("Page weight, KiB gzip as sent (uncompressed); JS and CSS are cached after the first page", ["page", "HTML", "JS", "CSS", "total"], weights);
+
+  // 2. Time to first render of the apps page.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${url}/login`);
+  await page.fill("#token", token);
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/w\/bench\/$/);
+  const serverMs: number[] = [];
+  for (let i = 0; i < RENDERS * 2; i += 1) {
+    const t0 = performance.now();
+    await (await fetch(`${url}/w/bench/`, { headers: { cookie } })).text();
+    serverMs.push(performance.now() - t0);
+  }
+  const paint: number[] = [];
+  const ttfb: number[] = [];
+  for (let i = 0; i < RENDERS; i += 1) {
+    await page.goto(`${url}/w/bench/`);
+    const timing = await page.evaluate(async () => {
+      const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming;
+      // Paint entries are reported a frame after the paint: wait for them (buffered), at most a second.
+      const fcp = await new Promise<number>((resolveFcp) => {
+        new PerformanceObserver((list) => {
+          const entry = list.getEntriesByName("first-contentful-paint")[0];
+          if (entry) resolveFcp(entry.startTime);
+        }).observe({ type: "paint", buffered: true });
+        setTimeout(() => resolveFcp(Number.NaN), 1000);
+      });
+      return { fcp, ttfb: nav.responseStart - nav.startTime };
+    });
+    paint.push(timing.fcp);
+    ttfb.push(timing.ttfb);
+  }
+  printTable(`Apps page with ${APPS} apps, median of ${RENDERS} loads (Chromium, loopback)`, ["measure", "ms"], [
+    ["server: request to full answer (fetch, no browser)", median(serverMs).toFixed(1)],
+    ["browser: time to first byte", median(ttfb).toFixed(1)],
+    ["browser: first contentful paint", median(paint).toFixed(1)],
+  ]);
+  await page.goto("about:blank");
+
+  // 3. The server's CPU under paced traffic, with and without an open dashboard.
+  const load = node("bench/support/paced-load.ts", [`http://127.0.0.1:${new URL(url).port}`, host, String(RATE), String(SECONDS * 5 + 6)]);
+  const loadResult = firstLine(load);
+  await new Promise((r) => setTimeout(r, 2000));
+  // None open between the two pages, so each is compared with the phases around it.
+  const phases: [string, string | null][] = [
+    ["none open", null],
+    [`apps page open (${APPS} apps)`, "/w/bench/"],
+    ["none open", null],
+    ["function page open (charts)", "/w/bench/apps/bench/functions/hello"],
+    ["none open", null],
+  ];
+  const rows: (string | number)[][] = [];
+  for (const [name, path] of phases) {
+    await page.goto(path === null ? "about:blank" : `${url}${path}`);
+    if (path !== null) await page.waitForSelector("#live-dot.on");
+    const before = cpuMs(pid);
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const perSecond = (cpuMs(pid) - before) / ((performance.now() - t0) / 1000);
+    rows.push([name, perSecond.toFixed(0), `${(perSecond / 10).toFixed(1)}%`]);
+  }
+  await page.goto("about:blank");
+  const sent = JSON.parse(await loadResult) as { sent: number; ok: number; errors: number; rate: number };
+  for (const [i, row] of rows.entries()) {
+    if (phases[i]![1] === null) row.push("");
+    else row.push(`${(Number(row[1]) - (Number(rows[i - 1]![1]) + Number(rows[i + 1]![1])) / 2).toFixed(0)} ms/s`);
+  }
+  printTable(
+    `Server CPU at ${sent.rate} req/s (${sent.ok} answered 200, ${sent.errors} errors), ${SECONDS} s per phase, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`,
+    ["dashboard", "CPU ms/s", "of one core", "vs the none-open phases around it"],
+    rows,
+  );
+} finally {
+  await browser.close();
+  server.stdin!.end();
+}
