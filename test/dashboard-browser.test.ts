@@ -8,11 +8,13 @@
  * of the main pages are saved to test-artifacts/dashboard/.
  */
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Page } from "playwright-core";
 import { ApiClient } from "../src/cli/client.js";
 import { ARTIFACTS, launchChromium } from "./support/browser.js";
+import { berth, tempHome } from "./support/cli.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 
 const appSource = (version: string) => `import { App } from "berth";
@@ -142,4 +144,30 @@ test("in Chromium: a member token sees its own workspace and not another", { tim
   // The page's own feed, asked for the other workspace by hand, is refused too.
   const status = await page.evaluate(async () => (await fetch("/w/test/events?view=apps")).status);
   assert.equal(status, 403);
+});
+
+test("in Chromium: berth serve's printed link opens its dashboard without signing in, and a live reload shows up", { timeout: 120_000 }, async (t) => {
+  const file = tempApp(t, "shop.ts", appSource("v1"));
+  const serve = berth(t, ["serve", file, "--port", "0", "--no-typecheck"], { BERTH_HOME: tempHome(t) });
+  const [, link] = await serve.waitFor(/Dashboard: (http:\/\/localhost:\d+\/\?key=[\w-]+)/);
+  await serve.waitFor(/Serving app "shop"/);
+  const browser = await launchChromium(t);
+  const page = await browser.newPage();
+  await page.goto(link!);
+  await page.waitForURL(/\/w\/local\/$/);
+  assert.doesNotMatch(page.url(), /key=/, "the key leaves the address bar");
+  await page.waitForSelector('a[data-app="shop"]');
+  assert.equal(await page.textContent('[data-version="shop"]'), "1");
+  assert.equal(await page.locator("text=Sign out").count(), 0);
+  await page.waitForSelector("#live-dot.on");
+  await mark(page);
+  writeFileSync(file, appSource("v2"));
+  await page.waitForFunction(() => document.querySelector('[data-version="shop"]')?.textContent === "2", undefined, { timeout: 30_000 });
+  assert.ok(await stillSamePage(page), "updated live, not reloaded");
+  // Without the key, the same address asks for a token.
+  const stranger = await browser.newPage();
+  await stranger.goto(link!.replace(/\?key=.*/, ""));
+  assert.match(stranger.url(), /\/login/);
+  serve.child.kill("SIGINT");
+  assert.equal(await serve.exited, 0);
 });
