@@ -38,6 +38,10 @@ export interface ServerFlags {
   secretKeyFile?: string;
   /** The server log's least severe level (`info` by default). */
   logLevel?: string;
+  /** Bytes of log kept per app, e.g. `16MiB`. */
+  appLogSize?: string;
+  /** False with `--no-access-log`. */
+  accessLog?: boolean;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;

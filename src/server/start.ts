@@ -19,7 +19,6 @@ import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
 import type { LiveLimits } from "../control/security-api.js";
-import { LogHub } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
 import { createDashboard } from "../dashboard/dashboard.js";
@@ -31,6 +30,10 @@ import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
 import { ImageBuilder } from "../image/builder.js";
 import { createLogger, type Logger } from "../logging/logger.js";
+import { AccessLog } from "../logs/access.js";
+import { FileLogStore } from "../logs/file-store.js";
+import { LogHub } from "../logs/hub.js";
+import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
@@ -50,8 +53,12 @@ export interface ServerOptions {
   workspace: string;
   /** Keep state in memory only (the embedded platform of `berth serve`). */
   ephemeralState?: boolean;
-  /** Receives every container log line (the server prints them). */
+  /** Receives every app log line as it is written: containers' output and events, and access lines (the server prints them). */
   onLog?: (entry: LogEntry) => void;
+  /** Bytes of log kept per deployed app (under `<home>/logs`), oldest lines dropped first. Default 16 MiB. */
+  appLogBytes?: number;
+  /** Write an access line per proxied request into the app's log. Default true. */
+  accessLog?: boolean;
   /** Generic agents kept warm by the process runtime. */
   warmAgents?: number;
   /**
@@ -113,12 +120,21 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true });
   const logger = options.logger ?? createLogger({ level: "warn" });
-  const clock = systemClock;
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
   const blobs = new BlobStore(join(options.home, "blobs"));
   const images = new ImageBuilder(join(options.home, "images"));
   const driver = new ProcessDriver({ warmAgents: options.warmAgents });
-  const logs = new LogHub(options.onLog);
+  const clock = systemClock;
+  const serverLogger = logger.child({ component: "server" });
+  // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
+  const ephemeralLogs = new MemoryLogStore(options.appLogBytes);
+  const logs = new LogHub({
+    persistent: options.ephemeralState ? ephemeralLogs : new FileLogStore(join(options.home, "logs"), { maxBytes: options.appLogBytes, logger: serverLogger }),
+    ephemeral: ephemeralLogs,
+    clock,
+    echo: options.onLog,
+  });
+  const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
@@ -214,6 +230,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     control: getRequestListener(bareHost, { overrideGlobalObjects: false }),
     calls,
     observer: metrics,
+    access,
     clock,
     logger: logger.child({ component: "gateway" }),
   });
@@ -223,7 +240,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   port = listeningPort(gateway.address());
   await platform.restore();
-  logger.child({ component: "server" }).info({ port, home: options.home, workspace: options.workspace }, "listening");
+  serverLogger.info({ port, home: options.home, workspace: options.workspace }, "listening");
 
   let closing: Promise<void> | undefined;
   return {
@@ -242,6 +259,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         metrics.close();
         await platform.close();
         await driver.close();
+        access?.flush();
+        logs.flush();
         store.close();
         security.close();
       })();

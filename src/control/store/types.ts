@@ -5,9 +5,9 @@
  * transactional units and return plain records.
  */
 import type { AppManifest } from "../../sdk/contract.js";
-import type { AppState } from "../../wire/control-api.js";
+import type { AppState, Deployer } from "../../wire/control-api.js";
 
-export type { AppState };
+export type { AppState, Deployer };
 
 export interface AppRecord {
   id: string;
@@ -31,6 +31,8 @@ export interface VersionRecord {
   bundleHash: string;
   manifest: AppManifest;
   createdAt: number;
+  /** Who deployed it; null for versions recorded before this was. */
+  deployedBy: Deployer | null;
 }
 
 export interface StateStore {
@@ -42,6 +44,7 @@ export interface StateStore {
     bundleHash: string;
     manifest: AppManifest;
     now: number;
+    deployedBy: Deployer;
   }): { app: AppRecord; version: VersionRecord };
   /** An app is deployed or ephemeral: `serve` of a deployed app's file is a separate app with `-dev` URLs. */
   getApp(workspace: string, name: string, ephemeral?: boolean): AppRecord | undefined;
