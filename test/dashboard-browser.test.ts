@@ -79,14 +79,42 @@ test("in Chromium: sign in, live counters and deploys, rollback, revoking a toke
   assert.ok(await stillSamePage(page), "the page was not reloaded");
   await page.screenshot({ path: join(ARTIFACTS, "apps.png") });
 
+  // The logs: what the handler printed, live; a click on an access line shows that request's lines alone.
+  await page.goto(`${base}/w/test/apps/shop/logs`);
+  await page.waitForSelector('.l.stdout:has-text("searching for boots in v2")');
+  await page.waitForSelector("#live-dot.on");
+  await mark(page);
+  await request(`${url}?q=hats`);
+  const hats = page.locator('.l.stdout:has-text("searching for hats in v2")');
+  await hats.waitFor({ timeout: 15_000 });
+  assert.ok(await stillSamePage(page), "the line arrived live");
+  const requestId = await hats.getAttribute("data-request");
+  assert.ok(requestId);
+  await page.waitForSelector(`.l.access[data-request="${requestId}"]`);
+  await page.screenshot({ path: join(ARTIFACTS, "logs.png") });
+  await page.click(`.l.access[data-request="${requestId}"] a.access`);
+  await page.waitForURL(new RegExp(`request=${requestId}`));
+  const rows = await page.locator(".l").evaluateAll((els) => els.map((el) => [el.getAttribute("data-request"), el.className]));
+  assert.deepEqual(rows, [
+    [requestId, "l stdout"],
+    [requestId, "l access"],
+  ]);
+  // The level filter: nothing was written to stderr.
+  await page.goto(`${base}/w/test/apps/shop/logs?stream=stderr`);
+  assert.equal(await page.locator(".l").count(), 0);
+  await page.goto(`${base}/w/test/apps/shop/logs?stream=access&function=search`);
+  assert.equal(await page.locator(".l.access").count(), 4);
+  assert.equal(await page.locator(".l:not(.access)").count(), 0);
+
   // The function: its container, its numbers, its charts.
+  await page.goto(`${base}/w/test/`);
   await page.click('a[href="/w/test/apps/shop/functions/search"]');
   await page.waitForSelector("#containers tr[data-container]");
   assert.equal(await page.locator(".chart canvas").count(), 5, "five uPlot charts");
-  assert.equal(await page.textContent('[data-k="shop||search|total"]'), "3");
+  assert.equal(await page.textContent('[data-k="shop||search|total"]'), "4");
   await mark(page);
   await request(`${url}?q=socks`);
-  await page.waitForFunction(() => document.querySelector('[data-k="shop||search|total"]')?.textContent === "4", undefined, { timeout: 15_000 });
+  await page.waitForFunction(() => document.querySelector('[data-k="shop||search|total"]')?.textContent === "5", undefined, { timeout: 15_000 });
   assert.ok(await stillSamePage(page));
   await page.screenshot({ path: join(ARTIFACTS, "function.png"), fullPage: true });
 

@@ -43,8 +43,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
   control: ["router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
-  // Web pages on the bare host: reads the platform, metrics and logs through interfaces it declares, acts through the control API (handed in).
-  dashboard: ["metrics", "logs", "wire", "sdk", "errors", "clock", "logging", "paths"],
+  // Web pages on the bare host: reads the platform and metrics through interfaces it declares, acts through the control API (handed in).
+  dashboard: ["metrics", "wire", "sdk", "errors", "clock", "logging", "paths"],
   // The composition root: the only folder that knows every component.
   server: ["control", "gateway", "dashboard", "router", "runtime", "logs", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.

@@ -7,6 +7,7 @@
 import type { FC } from "hono/jsx";
 import { BUCKET_MS } from "../metrics/history.js";
 import { appPath, Badge, base, functionPath, jsonBlock, Layout, Live, PostForm, Time, type PageContext } from "./layout.js";
+import { logsPath } from "./logs-page.js";
 import { functionKey, type AppModel, type AppRow, type AppsModel, type FunctionModel, type FunctionRow } from "./model.js";
 
 /** The live feed's address for a page (`data-live`). */
@@ -136,7 +137,7 @@ const AppSummaryBlock: FC<{ ctx: PageContext; model: AppModel }> = ({ ctx, model
     <div>
       <p>
         <Badge kind={app.state} /> version <strong id="current-version">{app.version ?? "–"}</strong> · updated <Time ms={app.updatedAt} /> ·{" "}
-        <a href={appPath(ctx.workspace, app.name, app.ephemeral, "/logs")}>Logs</a>{" "}
+        <a href={logsPath(ctx.workspace, app.name, app.ephemeral, {})}>Logs</a>{" "}
         {app.state === "deployed" ? (
           <PostForm ctx={ctx} action={appPath(ctx.workspace, app.name, app.ephemeral, "/stop")} confirm={`Stop ${app.name}? Its URLs stop answering at once.`}>
             <button class="danger" type="submit" id="stop">
@@ -247,7 +248,7 @@ export const FunctionPage: FC<{ ctx: PageContext; model: FunctionModel; shape: s
         <a class="mono" href={row.url}>
           {row.url}
         </a>{" "}
-        · <a href={`${appPath(ctx.workspace, app.name, app.ephemeral, "/logs")}${app.ephemeral ? "&" : "?"}function=${encodeURIComponent(row.name)}`}>Logs</a>
+        · <a href={logsPath(ctx.workspace, app.name, app.ephemeral, { function: row.name })}>Logs</a>
       </p>
       <FunctionCards model={model} />
       <div data-region="containers">

@@ -20,10 +20,11 @@ const body = document.body;
 function localTimes(root: ParentNode): void {
   for (const el of root.querySelectorAll<HTMLTimeElement>("time[datetime]")) {
     const date = new Date(el.dateTime);
-    if (!Number.isNaN(date.getTime())) {
-      el.title = el.textContent ?? "";
-      el.textContent = date.toLocaleString();
-    }
+    if (Number.isNaN(date.getTime()) || el.dataset.local) continue;
+    el.dataset.local = "1";
+    el.title = el.textContent ?? "";
+    // Log lines show the time of day to the millisecond; everything else the date too.
+    el.textContent = el.dataset.clock ? `${date.toLocaleTimeString([], { hour12: false })}.${String(date.getMilliseconds()).padStart(3, "0")}` : date.toLocaleString();
   }
 }
 
@@ -151,6 +152,11 @@ function startFeed(charts: Charts | undefined): void {
   on("points", (data: Series) => charts?.add(data));
   on("logs", (data: { html: string }) => appendLogs(data.html));
   on("gone", () => location.reload());
+  on("failed", (data: { message: string }) => {
+    feed.close();
+    dot?.classList.remove("on");
+    dot?.setAttribute("title", data.message);
+  });
   on("signed-out", () => {
     feed.close();
     location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;

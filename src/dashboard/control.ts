@@ -39,6 +39,11 @@ export class ControlClient {
     throw new BerthError("internal_error", "the control API ended without a result");
   }
 
+  /** A streaming GET (a log follow): the answer as it comes; cancelling its body ends the request inside the API. */
+  stream(path: string): Promise<Response> {
+    return this.send("GET", path, undefined);
+  }
+
   private async send(method: string, path: string, body: unknown): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.credential}` };
     const json = body === undefined ? undefined : JSON.stringify(body);

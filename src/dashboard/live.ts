@@ -6,6 +6,7 @@
  *   event: values    {"key": "text", ...}       numbers that moved
  *   event: regions   {"shape", "regions": {...}} HTML of the page's regions, when what it lists changed
  *   event: points    HistorySeries               chart buckets closed since the last send
+ *   event: logs      {"html"}                    new rows of a log page (logStream)
  *   event: gone      the page's subject no longer exists (the browser reloads)
  *   event: signed-out the session ended (token revoked, expired)
  *
@@ -20,6 +21,7 @@ import { streamSSE } from "hono/streaming";
 import type { Clock } from "../clock/clock.js";
 import type { Logger } from "../logging/logger.js";
 import type { HistorySeries } from "../metrics/history.js";
+import type { LogEntry } from "../wire/control-api.js";
 import type { LiveModel } from "./model.js";
 
 /** What one open page needs from the feed. */
@@ -126,4 +128,67 @@ export function changes(previous: Record<string, string>, next: Record<string, s
     if (previous[key] !== next[key]) (out ??= {})[key] = next[key]!;
   }
   return out;
+}
+
+/**
+ * The live tail of a log page: the control API's own follow stream
+ * (`GET /api/apps/:name/logs?follow=1`, NDJSON), opened in-process by
+ * `open`, turned into `logs` events of rows rendered by `render`. The
+ * session is checked every tick; when it ends, so does the tail.
+ */
+export function logStream(c: Context, open: () => Promise<Response>, render: (entries: LogEntry[]) => string, options: FeedOptions): Response {
+  const tickMs = options.tickMs ?? 1_000;
+  c.header("cache-control", "no-store");
+  c.header("x-accel-buffering", "no");
+  return streamSSE(
+    c,
+    async (stream) => {
+      const response = await open();
+      if (!response.ok || !response.body) {
+        const body = (await response.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
+        await stream.writeSSE({ event: "failed", data: JSON.stringify({ message: body?.error?.message ?? `HTTP ${response.status}` }) });
+        return;
+      }
+      const reader = response.body.getReader();
+      stream.onAbort(() => void reader.cancel());
+      let quietSince = options.clock.now();
+      let cancelTick = () => {};
+      const tick = () => {
+        if (!options.signedIn()) {
+          void stream.writeSSE({ event: "signed-out", data: "{}" }).finally(() => reader.cancel());
+          return;
+        }
+        if (options.clock.now() - quietSince >= KEEPALIVE_MS) {
+          quietSince = options.clock.now();
+          void stream.write(": keep-alive\n\n");
+        }
+        cancelTick = options.clock.after(tickMs, tick);
+      };
+      cancelTick = options.clock.after(tickMs, tick);
+      const decoder = new TextDecoder();
+      let buffer = "";
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          buffer += decoder.decode(value, { stream: true });
+          const end = buffer.lastIndexOf("\n");
+          if (end === -1) continue;
+          const entries = buffer
+            .slice(0, end)
+            .split("\n")
+            .filter((line) => line !== "")
+            .map((line) => JSON.parse(line) as LogEntry);
+          buffer = buffer.slice(end + 1);
+          quietSince = options.clock.now();
+          if (entries.length > 0) await stream.writeSSE({ event: "logs", data: JSON.stringify({ html: render(entries) }) });
+        }
+      } finally {
+        cancelTick();
+      }
+    },
+    async (error) => {
+      options.logger.error({ err: error, path: c.req.path }, "a dashboard log tail failed");
+    },
+  );
 }

@@ -7,7 +7,7 @@
  * control API, so validation, authorization and answers are the API's own.
  */
 import type { FunctionHistory } from "../metrics/history.js";
-import type { AppSummary, ContainerView, LatencySummary, PoolStatsView } from "../wire/control-api.js";
+import type { AppSummary, ContainerView, LatencySummary, PoolStatsView, VersionInfo } from "../wire/control-api.js";
 
 export interface ServiceIdentityView {
   workspace: string;
@@ -32,6 +32,8 @@ export interface PlatformView {
   services(): Iterable<LiveService>;
   /** The service routed at a host label: the current version of a function. */
   lookup(hostLabel: string): LiveService | undefined;
+  /** An app's versions, oldest first, as `GET /api/apps/:name/versions` lists them. */
+  versions(workspace: string, name: string, dev: boolean): VersionInfo[];
 }
 
 export interface MetricsView {

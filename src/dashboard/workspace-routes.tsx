@@ -12,13 +12,14 @@ import type { Clock } from "../clock/clock.js";
 import { BerthError, issuesOf } from "../errors/codes.js";
 import type { Logger } from "../logging/logger.js";
 import { nameProblem } from "../sdk/names.js";
-import type { AppSummary, SecretView, TokenView, WorkspaceLimitRequest, WorkspaceLimitView, IssuedToken } from "../wire/control-api.js";
+import type { AppSummary, IssuedToken, LogPage, SecretView, TokenView, WorkspaceLimitRequest, WorkspaceLimitView } from "../wire/control-api.js";
 import { ErrorPage, LimitsPage, SecretsPage, TokensPage } from "./admin-pages.js";
-import { AppPage, AppsPage, FunctionPage, regionsOf } from "./app-pages.js";
+import { AppPage, AppsPage, feedPath, FunctionPage, regionsOf } from "./app-pages.js";
 import { ControlClient } from "./control.js";
 import { page, type DashboardEnv } from "./http.js";
 import { appPath, base, type PageContext } from "./layout.js";
-import { liveStream, shapeHash, type Feed } from "./live.js";
+import { liveStream, logStream, shapeHash, type Feed } from "./live.js";
+import { isStream, LogRows, LogsPage, type LogFilters } from "./logs-page.js";
 import { appModel, appsModel, functionModel, type LiveModel, type ModelSources, type VersionRow } from "./model.js";
 import type { Flash } from "./sessions.js";
 import type { ControlApi } from "./sources.js";
@@ -83,11 +84,15 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
     return next();
   });
 
-  /** The app's versions as the control plane records them (the current one at least). */
+  /** The app's versions as the control plane records them, with who deployed each (the token's name, else its id). */
   const versionsOf = (app: AppSummary): VersionRow[] =>
-    app.currentVersionId === null || app.version === null
-      ? []
-      : [{ id: app.currentVersionId, number: app.version, createdAt: app.updatedAt, deployedBy: "", current: app.state === "deployed" }];
+    options.platform.versions(app.workspace, app.name, app.ephemeral).map((v) => ({
+      id: v.id,
+      number: v.number,
+      createdAt: v.createdAt,
+      deployedBy: v.deployedBy === null ? "" : v.deployedBy.name || v.deployedBy.tokenId,
+      current: v.current,
+    }));
 
   const findApp = (c: Context<DashboardEnv>) => options.platform.listApps(workspace(c)).find((a) => a.name === c.req.param("app") && a.ephemeral === dev(c));
 
@@ -134,11 +139,58 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
     }
   });
 
+  /** Lines a log page shows first. */
+  const LOG_TAIL = 200;
+
+  /** The log filters of the request's query; what the API refuses (a malformed id) it says so on the page. */
+  const logFilters = (c: Context<DashboardEnv>): LogFilters => {
+    const text = (name: string) => c.req.query(name)?.trim() || undefined;
+    const stream = text("stream");
+    return { function: text("function"), container: text("container"), request: text("request"), stream: isStream(stream) ? stream : undefined };
+  };
+  /** The control API's log query of these filters. */
+  const logQuery = (filters: LogFilters) =>
+    Object.entries(filters)
+      .filter(([, value]) => value)
+      .map(([key, value]) => `&${key}=${encodeURIComponent(value as string)}`)
+      .join("");
+
+  routes.get("/apps/:app/logs", async (c) => {
+    const app = findApp(c);
+    if (!app) return notFound(c, `No ${dev(c) ? "served" : "deployed"} app named "${c.req.param("app")}" in workspace ${workspace(c)}.`);
+    const filters = logFilters(c);
+    const ctx = await contextOf(c);
+    try {
+      const logs = await control(c).json<LogPage>("GET", `/api/apps/${encodeURIComponent(app.name)}/logs${query(c, `&tail=${LOG_TAIL}${logQuery(filters)}`)}`);
+      const params = { app: app.name, ...(app.ephemeral ? { dev: "1" } : {}), ...definedOnly(filters), after: logs.cursor };
+      return page(c, <LogsPage ctx={ctx} app={app} filters={filters} entries={logs.entries} live={feedPath(ctx.workspace, "logs", params)} />);
+    } catch (error) {
+      if (!(error instanceof BerthError)) throw error;
+      const message = [error.message, ...issuesOf(error).map((issue) => `${issue.loc.at(-1)}: ${issue.message}`)].join(" · ");
+      return page(c, <LogsPage ctx={ctx} app={app} filters={filters} entries={[]} error={message} />);
+    }
+  });
+
   routes.get("/events", (c) => {
+    if (c.req.query("view") === "logs") return logFeed(c);
     const feed = feedFor(c);
     if (!feed) return c.text("Unknown view.", 404);
     return liveStream(c, feed, { clock: options.clock, logger: options.logger, tickMs: options.tickMs, signedIn: () => options.signedIn(c) });
   });
+
+  /** A log page's live tail: the control API's follow of the same filters, from the page's cursor on. */
+  function logFeed(c: Context<DashboardEnv>): Response {
+    const name = c.req.query("app") ?? "";
+    const filters = logFilters(c);
+    const after = c.req.query("after");
+    const path = `/api/apps/${encodeURIComponent(name)}/logs${query(c, `&follow=1${logQuery(filters)}${after ? `&after=${encodeURIComponent(after)}` : "&tail=0"}`)}`;
+    return logStream(c, () => control(c).stream(path), (entries) => String(<LogRows workspace={workspace(c)} app={name} dev={dev(c)} entries={entries} />), {
+      clock: options.clock,
+      logger: options.logger,
+      tickMs: options.tickMs,
+      signedIn: () => options.signedIn(c),
+    });
+  }
 
   /** The live feed of the page the query names. */
   function feedFor(c: Context<DashboardEnv>): Feed<LiveModel> | undefined {
@@ -269,6 +321,10 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
   });
 
   return routes;
+}
+
+function definedOnly(values: LogFilters): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
 }
 
 /** `KEY=value` lines (blank lines skipped) as a secret's values, or what is wrong with them. */

@@ -208,6 +208,8 @@ export interface Deployer {
 
 /** One version of an app. */
 export interface VersionInfo {
+  /** The version's id (`FunctionStats.versionId` names it). */
+  id: string;
   /** 1, 2, 3 ... per app. */
   number: number;
   /** Milliseconds since the epoch. */
