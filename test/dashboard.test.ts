@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Response } from "undici";
 import { ApiClient } from "../src/cli/client.js";
-import { request, startPlatform, type TestPlatform } from "./support/platform.js";
+import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 import { waitFor } from "./support/wait.js";
 
 /** A browser's view of one origin: its cookie, and the headers a same-origin form post carries. */
@@ -61,13 +61,14 @@ async function platformWithApp(t: Parameters<typeof startPlatform>[0]): Promise<
 test("an anonymous client gets the sign-in page and its stylesheet, nothing else", async (t) => {
   const platform = await platformWithApp(t);
   const anon = new Browser(platform.server.url);
-  for (const path of ["/", "/w/test/", "/w/test/apps/hello", "/w/test/apps/hello/functions/f", "/w/test/tokens", "/w/test/secrets", "/w/test/limits", "/w/other/"]) {
+  for (const path of ["/", "/w/test/", "/w/test/apps/hello", "/w/test/apps/hello/functions/f", "/w/test/apps/hello/logs", "/w/test/tokens", "/w/test/secrets", "/w/test/limits", "/w/other/"]) {
     const response = await anon.get(path);
     assert.equal(response.status, 303, path);
     assert.match(response.headers.get("location") ?? "", /^\/login/, path);
     assert.doesNotMatch(await response.text(), /hello/);
   }
   assert.equal((await anon.get("/w/test/events?view=apps")).status, 401);
+  assert.equal((await anon.get("/w/test/events?view=logs&app=hello")).status, 401);
   assert.equal((await anon.post("/w/test/tokens", { kind: "api" })).status, 401);
   assert.equal((await anon.post("/logout", {})).status, 401);
   const login = await anon.get("/login");
@@ -170,12 +171,13 @@ test("a member token sees its own workspace only, pages, feeds and actions alike
   assert.doesNotMatch(ownHtml, /data-app="hello"/);
   assert.doesNotMatch(ownHtml, /<select name="workspace"/, "no workspace switch for a member");
   const csrf = /data-csrf="([^"]+)"/.exec(ownHtml)![1]!;
-  for (const path of ["/w/test/", "/w/test/apps/hello", "/w/test/apps/hello/functions/f", "/w/test/tokens", "/w/test/secrets", "/w/test/limits"]) {
+  for (const path of ["/w/test/", "/w/test/apps/hello", "/w/test/apps/hello/functions/f", "/w/test/apps/hello/logs", "/w/test/tokens", "/w/test/secrets", "/w/test/limits"]) {
     const response = await browser.get(path);
     assert.equal(response.status, 403, path);
     assert.doesNotMatch(await response.text(), /data-app="hello"|local--hello|test--hello/, path);
   }
   assert.equal((await browser.get("/w/test/events?view=apps")).status, 403);
+  assert.equal((await browser.get("/w/test/events?view=logs&app=hello")).status, 403);
   assert.equal((await browser.post("/w/test/apps/hello/stop", { _csrf: csrf })).status, 403);
   assert.equal((await browser.post("/w/test/tokens", { kind: "api", _csrf: csrf })).status, 403);
   assert.equal((await browser.get("/w/Not_A_Workspace/")).status, 404);
@@ -310,3 +312,63 @@ async function* sse(response: Response): AsyncGenerator<SseEvent> {
     await reader.cancel().catch(() => {});
   }
 }
+
+test("the log filters the logs page uses, on the control API: container, stream, and a follow that resumes after a cursor", async (t) => {
+  const platform = await platformWithApp(t);
+  const url = platform.url(await platform.deploy("examples/hello.ts"), "f");
+  for (let i = 0; i < 3; i += 1) await request(url);
+  const logs = (query: string) => request(`${platform.server.url}/api/apps/hello/logs?${query}`, { headers: platform.auth });
+  const all = (await waitFor("three access lines", async () => {
+    const page = (await (await logs("stream=access")).json()) as { entries: { stream: string; container: string }[]; cursor: string };
+    return page.entries.length === 3 ? page : undefined;
+  }))!;
+  assert.ok(all.entries.every((e) => e.stream === "access"));
+  const container = all.entries[0]!.container;
+  const system = (await (await logs(`stream=system&container=${container}`)).json()) as { entries: { stream: string; container: string; line: string }[] };
+  assert.ok(system.entries.length >= 1 && system.entries.every((e) => e.stream === "system" && e.container === container));
+  assert.equal(((await (await logs("container=nobody")).json()) as { entries: unknown[] }).entries.length, 0);
+  for (const bad of ["stream=debug", "container=../x", "container=" + "a".repeat(40)]) assert.equal((await logs(bad)).status, 422, bad);
+  // A follow from the cursor of the page sends only what came after it.
+  const follow = await logs(`follow=1&stream=access&after=${all.cursor}`);
+  const reader = follow.body!.getReader();
+  t.after(() => reader.cancel().catch(() => {}));
+  const response = await request(url);
+  const id = response.headers.get("berth-request-id");
+  const { value } = await reader.read();
+  const lines = new TextDecoder().decode(value).trim().split("\n").map((line) => JSON.parse(line) as { requestId: string });
+  assert.deepEqual(lines.map((l) => l.requestId), [id]);
+});
+
+test("what a container prints reaches the logs page as text, never as markup, live or not", async (t) => {
+  const platform = await startPlatform(t, { requireAuth: true });
+  const file = tempApp(
+    t,
+    "xss.ts",
+    `import { App } from "berth";
+const app = new App("xss");
+export const f = app.function().webEndpoint(() => {
+  console.log('<script>alert(1)</script><img src=x onerror="alert(2)">');
+  return "ok";
+});
+`,
+  );
+  const url = platform.url(await platform.deploy(file), "f");
+  const browser = new Browser(platform.server.url);
+  await browser.signIn(platform.token);
+  await request(url);
+  const html = await waitFor("the line on the page", async () => {
+    const text = await (await browser.get("/w/test/apps/xss/logs")).text();
+    return text.includes("alert(1)") ? text : undefined;
+  });
+  assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;&lt;img src=x onerror=&quot;alert\(2\)&quot;&gt;/);
+  assert.doesNotMatch(html, /<script>alert|<img src=x/);
+  const live = /data-live="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, "&");
+  const events = sse(await browser.get(live));
+  await request(url);
+  const rows = await waitFor("the live row", async () => {
+    const event = (await events.next()).value;
+    return event?.event === "logs" && String(event.data.html).includes("alert(1)") ? String(event.data.html) : undefined;
+  });
+  assert.match(rows, /&lt;script&gt;alert\(1\)/);
+  assert.doesNotMatch(rows, /<script>alert|<img src=x/);
+});
