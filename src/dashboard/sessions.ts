@@ -38,6 +38,8 @@ export interface Session {
   readonly createdAt: number;
   seenAt: number;
   flash?: Flash;
+  /** An admin's workspace list, and when (monotonic ms) it was read: pages reuse it for a few seconds. */
+  workspaces?: { names: string[]; at: number };
 }
 
 export interface SessionLimits {

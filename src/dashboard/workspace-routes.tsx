@@ -24,6 +24,9 @@ import { appModel, appsModel, functionModel, type LiveModel, type ModelSources, 
 import type { Flash } from "./sessions.js";
 import type { ControlApi } from "./sources.js";
 
+/** Milliseconds an admin's workspace list is reused. */
+const WORKSPACES_MS = 10_000;
+
 export interface WorkspaceRouteOptions extends ModelSources {
   control: ControlApi;
   /** `berth serve`'s dashboard (no sign-out). */
@@ -48,15 +51,25 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
     const flash = session.flash;
     session.flash = undefined;
     const ws = workspace(c);
-    let workspaces: string[] = [];
-    if (session.principal.admin) {
-      const known = new Set([ws, session.principal.workspace]);
-      for (const app of options.platform.listApps()) known.add(app.workspace);
-      const all = await control(c).json<{ tokens: TokenView[] }>("GET", "/api/tokens?all=1").catch(() => ({ tokens: [] }));
-      for (const token of all.tokens) known.add(token.workspace);
-      workspaces = [...known].sort();
-    }
+    const workspaces = session.principal.admin ? [...new Set([ws, ...(await knownWorkspaces(c))])].sort() : [];
     return { workspace: ws, principal: session.principal, csrf: session.csrf, workspaces, flash, local: options.local };
+  }
+
+  /**
+   * Every workspace with an app or a token, for an admin's switch. Reading
+   * them means reading every app's record, so a session keeps the list for
+   * WORKSPACES_MS (a new workspace shows up within that).
+   */
+  async function knownWorkspaces(c: Context<DashboardEnv>): Promise<string[]> {
+    const session = c.get("session");
+    const now = options.clock.now();
+    if (session.workspaces && now - session.workspaces.at < WORKSPACES_MS) return session.workspaces.names;
+    const known = new Set([session.principal.workspace]);
+    for (const app of options.platform.listApps()) known.add(app.workspace);
+    const all = await control(c).json<{ tokens: TokenView[] }>("GET", "/api/tokens?all=1").catch(() => ({ tokens: [] }));
+    for (const token of all.tokens) known.add(token.workspace);
+    session.workspaces = { names: [...known], at: now };
+    return session.workspaces.names;
   }
 
   const notFound = async (c: Context<DashboardEnv>, message: string) => page(c, <ErrorPage ctx={await contextOf(c)} title="Not found" message={message} />, 404);
