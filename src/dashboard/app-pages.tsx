@@ -377,9 +377,12 @@ const ContainersBlock: FC<{ model: FunctionModel }> = ({ model }) => {
   );
 };
 
+/** A live page and its model. */
+export type LiveView = { view: "apps"; model: AppsModel } | { view: "app"; model: AppModel } | { view: "function"; model: FunctionModel };
+
 /** The regions of a live page, rendered again when its shape changed. */
-export function regionsOf(ctx: PageContext, view: "apps" | "app" | "function", model: AppsModel | AppModel | FunctionModel): Record<string, string> {
-  if (view === "apps") return { apps: String(<AppsTable ctx={ctx} model={model as AppsModel} />) };
-  if (view === "app") return { app: String(<AppSummaryBlock ctx={ctx} model={model as AppModel} />) };
-  return { containers: String(<ContainersBlock model={model as FunctionModel} />) };
+export function regionsOf(ctx: PageContext, page: LiveView): Record<string, string> {
+  if (page.view === "apps") return { apps: String(<AppsTable ctx={ctx} model={page.model} />) };
+  if (page.view === "app") return { app: String(<AppSummaryBlock ctx={ctx} model={page.model} />) };
+  return { containers: String(<ContainersBlock model={page.model} />) };
 }

@@ -18,9 +18,9 @@ import { AppPage, AppsPage, feedPath, FunctionPage, regionsOf } from "./app-page
 import { ControlClient } from "./control.js";
 import { page, type DashboardEnv } from "./http.js";
 import { appPath, base, type PageContext } from "./layout.js";
-import { liveStream, logStream, shapeHash, type Feed } from "./live.js";
+import { liveStream, logStream, shapeHash } from "./live.js";
 import { isStream, LogRows, LogsPage, type LogFilters } from "./logs-page.js";
-import { appModel, appsModel, functionModel, type LiveModel, type ModelSources, type VersionRow } from "./model.js";
+import { appModel, appsModel, functionModel, type FunctionModel, type ModelSources, type VersionRow } from "./model.js";
 import type { Flash } from "./sessions.js";
 import type { ControlApi } from "./sources.js";
 
@@ -184,12 +184,7 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
     }
   });
 
-  routes.get("/events", (c) => {
-    if (c.req.query("view") === "logs") return logFeed(c);
-    const feed = feedFor(c);
-    if (!feed) return c.text("Unknown view.", 404);
-    return liveStream(c, feed, { clock: options.clock, logger: options.logger, tickMs: options.tickMs, signedIn: () => options.signedIn(c) });
-  });
+  routes.get("/events", (c) => (c.req.query("view") === "logs" ? logFeed(c) : liveFeed(c)));
 
   /** A log page's live tail: the control API's follow of the same filters, from the page's cursor on. */
   function logFeed(c: Context<DashboardEnv>): Response {
@@ -205,37 +200,35 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
     });
   }
 
-  /** The live feed of the page the query names. */
-  function feedFor(c: Context<DashboardEnv>): Feed<LiveModel> | undefined {
+  /** The live feed of the page the query names (its model, once a second). */
+  function liveFeed(c: Context<DashboardEnv>): Response {
     const ws = workspace(c);
     const ctx: PageContext = { workspace: ws, principal: c.get("session").principal, csrf: c.get("session").csrf, workspaces: [], local: options.local };
     const appName = c.req.query("app") ?? "";
     const isDev = dev(c);
     const current = () => options.platform.listApps(ws).find((a) => a.name === appName && a.ephemeral === isDev);
+    const feed = { clock: options.clock, logger: options.logger, tickMs: options.tickMs, signedIn: () => options.signedIn(c) };
     switch (c.req.query("view")) {
       case "apps":
-        return { compute: () => appsModel(options, ws), regions: (model) => regionsOf(ctx, "apps", model as never) };
-      case "app":
-        return {
-          compute: () => {
-            const app = current();
-            return app && appModel(options, ws, app.name, app.ephemeral, versionsOf(app));
-          },
-          regions: (model) => regionsOf(ctx, "app", model as never),
+        return liveStream(c, { compute: () => appsModel(options, ws), regions: (model) => regionsOf(ctx, { view: "apps", model }) }, feed);
+      case "app": {
+        const compute = () => {
+          const app = current();
+          return app && appModel(options, ws, app.name, app.ephemeral, versionsOf(app));
         };
+        return liveStream(c, { compute, regions: (model) => regionsOf(ctx, { view: "app", model }) }, feed);
+      }
       case "function": {
         const fn = c.req.query("fn") ?? "";
-        return {
-          compute: () => {
-            const app = current();
-            return app && functionModel(options, ws, app.name, app.ephemeral, fn, versionsOf(app));
-          },
-          regions: (model) => regionsOf(ctx, "function", model as never),
-          points: (_model, after) => options.metrics.functionHistory(ws, appName, isDev, fn)?.series(after),
+        const compute = () => {
+          const app = current();
+          return app && functionModel(options, ws, app.name, app.ephemeral, fn, versionsOf(app));
         };
+        const points = (_model: unknown, after: number) => options.metrics.functionHistory(ws, appName, isDev, fn)?.series(after);
+        return liveStream<FunctionModel>(c, { compute, regions: (model) => regionsOf(ctx, { view: "function", model }), points }, feed);
       }
       default:
-        return undefined;
+        return c.text("Unknown view.", 404);
     }
   }
 
