@@ -1,6 +1,7 @@
 /**
- * The blob store: immutable, content-addressed files (bundles today, image
- * layers later) under `<root>/sha256/<hash>`. Writes go to a temporary file
+ * The blob store: immutable, content-addressed files (bundles, and the
+ * archives of `addLocalFile`/`addLocalDir`) under `<root>/sha256/<hash>`,
+ * readable by the server's user only (0600 in 0700 directories). Writes go to a temporary file
  * and are renamed into place, so a reader never sees half a blob; uploads
  * stream to disk, hashed and counted as they arrive, so an upload costs the
  * server a file, never its size in memory, and one that is too large, cut
@@ -28,7 +29,7 @@ export class BlobStore {
 
   constructor(root: string) {
     this.dir = join(root, "sha256");
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.removeOrphans();
   }
 
@@ -54,7 +55,7 @@ export class BlobStore {
     const target = this.path(hash);
     if (!existsSync(target)) {
       const temporary = this.temporaryFor(target);
-      writeFileSync(temporary, data);
+      writeFileSync(temporary, data, { mode: 0o600 });
       renameSync(temporary, target);
     }
     return hash;
@@ -94,7 +95,7 @@ export class BlobStore {
             yield chunk;
           }
         },
-        createWriteStream(temporary, { flags: "wx" }),
+        createWriteStream(temporary, { flags: "wx", mode: 0o600 }),
         { signal: stalled.signal },
       );
     } catch (error) {
