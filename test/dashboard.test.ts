@@ -12,6 +12,7 @@ import { test } from "node:test";
 import type { Response } from "undici";
 import { ApiClient } from "../src/cli/client.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
+import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 import { waitFor } from "./support/wait.js";
 
 /** A browser's view of one origin: its cookie, and the headers a same-origin form post carries. */
@@ -255,6 +256,40 @@ test("the live feed sends moving numbers, and a deploy through the control API a
   });
   assert.match(String(regions.data.regions?.apps), /data-app="square"/);
   assert.match(String(regions.data.regions?.apps), /data-version="hello">2</, "hello's redeploy is there too");
+});
+
+test("a container killed for running out of memory shows on its function page, live: a crash, with the limit it went over", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t, { requireAuth: true });
+  const result = await platform.deploy(
+    tempApp(
+      t,
+      "hog.ts",
+      `import { App } from "berth";
+const app = new App("hog");
+export const eat = app.function({ memory: 256 }).webEndpoint(({ query }) => ({ bytes: Buffer.alloc(Number((query as { mb: string }).mb) << 20, 1).length }));
+`,
+    ),
+  );
+  const url = platform.url(result, "eat");
+  assert.equal((await request(`${url}?mb=10`)).status, 200);
+  const browser = new Browser(platform.server.url);
+  await browser.signIn(platform.token);
+  const path = "/w/test/apps/hog/functions/eat";
+  const before = await (await browser.get(path)).text();
+  assert.doesNotMatch(before, /id="failures"/);
+  const live = /data-live="([^"]+)"/.exec(before)![1]!.replace(/&amp;/g, "&");
+  const events = sse(await browser.get(live));
+
+  assert.equal((await request(`${url}?mb=500`)).status, 502);
+  const regions = await waitFor("the crash in a regions event", async () => {
+    const event = (await events.next()).value;
+    return event?.event === "regions" && /data-failure="crash"/.test(String(event.data.regions?.containers)) ? event : undefined;
+  });
+  assert.match(String(regions.data.regions?.containers), /was killed: out of memory \(limit 256 MiB\)/);
+  const page = await (await browser.get(path)).text();
+  assert.match(page, /<tr data-failure="crash">.*crashed.*was killed: out of memory \(limit 256 MiB\)/s);
+  assert.match(page, /data-k="hog\|\|eat\|crashes"[^>]*>1</);
+  assert.match(page, /data-k="hog\|\|eat\|failures"[^>]*>0</, "a crash is not a start failure");
 });
 
 test("berth serve's dashboard opens from its printed link without signing in; a wrong key gets the sign-in page", async (t) => {

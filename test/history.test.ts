@@ -83,20 +83,22 @@ test("the last minute is the open bucket and the five closed before it", () => {
   assert.deepEqual(history.recent(), { requests: 6, errors: 1, seconds: 50 });
 });
 
-test("start failures keep the last five reasons; cold starts average per bucket", () => {
+test("start failures and crashes keep the last five reasons together; cold starts average per bucket", () => {
   const history = new FunctionHistory(0);
-  for (let i = 0; i < 7; i += 1) history.startFailed(i, `boom ${i}`);
+  for (let i = 0; i < 6; i += 1) history.startFailed(i, `boom ${i}`);
+  history.crashed(6, "killed: out of memory (limit 256 MiB)");
   assert.deepEqual(
-    history.failures.map((f) => f.message),
-    ["boom 2", "boom 3", "boom 4", "boom 5", "boom 6"],
+    history.failures.map((f) => `${f.kind}: ${f.message}`),
+    ["start: boom 2", "start: boom 3", "start: boom 4", "start: boom 5", "crash: killed: out of memory (limit 256 MiB)"],
   );
+  assert.equal(history.crashes, 1);
   history.containerReady(10);
   history.containerReady(30);
   history.rotate(10_000, 2);
   const series = history.series();
   assert.deepEqual(series.coldStarts, [2]);
   assert.deepEqual(series.coldStartMs, [20]);
-  assert.deepEqual(series.startFailures, [7]);
+  assert.deepEqual(series.startFailures, [6], "a crash is not a start failure");
 });
 
 test("a function with no service left is forgotten after an hour of nothing; one with containers is kept", () => {
@@ -127,10 +129,15 @@ test("Metrics feeds the history from request and pool events, and the clock clos
   metrics.requestDone(identity, 503, 40, 2);
   metrics.poolEvent(identity, { type: "ready", containerId: "c1", startMs: 25 });
   metrics.poolEvent(identity, { type: "start_failed", containerId: "c2", message: "enter threw" });
+  metrics.poolEvent(identity, { type: "crashed", containerId: "c1", message: "container c1 exited unexpectedly (code 3)" });
   const history = metrics.functionHistory("w", "a", false, "f");
   assert.ok(history);
   assert.equal(history.requests, 2);
-  assert.deepEqual(history.failures, [{ time: wall, message: "enter threw" }]);
+  assert.deepEqual(history.failures, [
+    { time: wall, kind: "start", message: "enter threw" },
+    { time: wall, kind: "crash", message: "container c1 exited unexpectedly (code 3)" },
+  ]);
+  assert.equal(history.crashes, 1);
   assert.equal(metrics.functionHistory("w", "a", true, "f"), undefined, "the served app of that name is another function");
   wall += BUCKET_MS;
   clock.advance(BUCKET_MS);

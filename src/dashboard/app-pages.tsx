@@ -298,6 +298,7 @@ const FunctionCards: FC<{ model: FunctionModel }> = ({ model }) => {
       {card("queued", "queued")}
       {card("cold", "cold starts")}
       {card("failures", "start failures")}
+      {card("crashes", "crashes")}
     </div>
   );
 };
@@ -358,14 +359,15 @@ const ContainersBlock: FC<{ model: FunctionModel }> = ({ model }) => {
       </p>
       {model.failures.length > 0 ? (
         <div>
-          <h2>Recent start failures</h2>
+          <h2>Recent failures</h2>
           <table id="failures">
             <tbody>
               {[...model.failures].reverse().map((f) => (
-                <tr>
+                <tr data-failure={f.kind}>
                   <td>
                     <Time ms={f.time} />
                   </td>
+                  <td>{f.kind === "start" ? "start failed" : "crashed"}</td>
                   <td class="err">{f.message}</td>
                 </tr>
               ))}

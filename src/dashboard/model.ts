@@ -7,7 +7,7 @@
  * again when its `shape` changed (an app deployed, a version added, a
  * container started or gone).
  */
-import type { FunctionHistory, StartFailure } from "../metrics/history.js";
+import type { FunctionHistory, ContainerFailure } from "../metrics/history.js";
 import type { AppSummary, ContainerView, FunctionSummary, LatencySummary } from "../wire/control-api.js";
 import type { LiveService, MetricsView, PlatformView } from "./sources.js";
 
@@ -32,6 +32,8 @@ export interface FunctionRow extends FunctionSummary {
   recent: { requests: number; errors: number };
   /** Requests since the server started. */
   total: number;
+  /** Ready containers that exited unasked since the server started (out-of-memory kills included). */
+  crashes: number;
 }
 
 export interface AppRow extends AppSummary {
@@ -64,7 +66,7 @@ export interface FunctionModel extends LiveModel {
   app: AppSummary;
   row: FunctionRow;
   services: ServiceRow[];
-  failures: StartFailure[];
+  failures: ContainerFailure[];
   history: FunctionHistory | undefined;
 }
 
@@ -129,6 +131,7 @@ function functionRow(sources: ModelSources, workspace: string, app: AppSummary, 
     latency: sources.metrics.latency(workspace, app.name, app.ephemeral, fn.name),
     recent: { requests: recent.requests, errors: recent.errors },
     total: history?.requests ?? 0,
+    crashes: history?.crashes ?? 0,
   };
 }
 
@@ -144,6 +147,7 @@ function rowValues(values: Record<string, string>, key: string, row: FunctionRow
   values[`${key}|total`] = String(row.total);
   values[`${key}|cold`] = String(row.live.coldStarts);
   values[`${key}|failures`] = String(row.live.startFailures);
+  values[`${key}|crashes`] = String(row.crashes);
   values[`${key}|lasterror`] = row.live.lastError ?? "";
 }
 

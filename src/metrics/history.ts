@@ -45,13 +45,14 @@ export type HistoryField = keyof typeof FIELD;
 /** The charts' data: `time` (ms since the epoch, each bucket's start) and one array per field, oldest first. */
 export type HistorySeries = { time: number[] } & Record<HistoryField, (number | null)[]>;
 
-/** A recent start failure: when (ms since the epoch) and why. */
-export interface StartFailure {
+/** A container that failed to start, or crashed once ready (an out-of-memory kill included): when (ms since the epoch) and why. */
+export interface ContainerFailure {
   time: number;
+  kind: "start" | "crash";
   message: string;
 }
 
-/** Start failures remembered per function, newest last. */
+/** Failures remembered per function, newest last. */
 const FAILURES_KEPT = 5;
 
 export class FunctionHistory {
@@ -77,7 +78,9 @@ export class FunctionHistory {
   requests = 0;
   /** Of which 5xx. */
   errors = 0;
-  readonly failures: StartFailure[] = [];
+  /** Ready containers that exited unasked since the server started. */
+  crashes = 0;
+  readonly failures: ContainerFailure[] = [];
 
   constructor(openedAt: number) {
     this.openedAt = openedAt;
@@ -101,7 +104,16 @@ export class FunctionHistory {
 
   startFailed(time: number, message: string): void {
     this.startFailureCount += 1;
-    this.failures.push({ time, message });
+    this.remember({ time, kind: "start", message });
+  }
+
+  crashed(time: number, message: string): void {
+    this.crashes += 1;
+    this.remember({ time, kind: "crash", message });
+  }
+
+  private remember(failure: ContainerFailure): void {
+    this.failures.push(failure);
     if (this.failures.length > FAILURES_KEPT) this.failures.shift();
   }
 

@@ -35,7 +35,7 @@ interface RequestSeries {
 export interface MetricsOptions {
   /** Closes a history bucket every 10 s (BUCKET_MS); without it, only `rotateHistory` does. */
   clock?: Clock;
-  /** Milliseconds since the epoch, for the history's time axis and start failures. Default `Date.now`. */
+  /** Milliseconds since the epoch, for the history's time axis and container failures. Default `Date.now`. */
   wallNow?: () => number;
 }
 
@@ -218,7 +218,10 @@ export class Metrics {
     } else if (event.type === "start_failed") {
       this.startFailures.inc(labels);
       this.historyOf(identity).startFailed(this.wallNow(), event.message);
-    } else if (event.type === "crashed") this.crashes.inc(labels);
+    } else if (event.type === "crashed") {
+      this.crashes.inc(labels);
+      this.historyOf(identity).crashed(this.wallNow(), event.message);
+    }
   }
 
   /** The last hour of a function (all its versions), or undefined when it has recorded nothing since the server started. */
