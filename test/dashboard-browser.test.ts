@@ -4,8 +4,9 @@
  * see the app the test deployed, watch requests move the counters and a
  * deploy made through the control API appear without a reload, follow a
  * request into the logs, roll back and see the version change, revoke a
- * token, and a member token that cannot see another workspace. Screenshots
- * of the main pages are saved to test-artifacts/dashboard/.
+ * token, make a secret, and a member token that cannot see another
+ * workspace. Screenshots of the main pages are saved to
+ * test-artifacts/dashboard/.
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
@@ -147,6 +148,16 @@ test("in Chromium: sign in, live counters and deploys, rollback, revoking a toke
   await page.reload();
   assert.equal(await page.locator("#new-secret").count(), 0);
   assert.ok(!(await page.content()).includes(secret));
+
+  // A secret made in the browser: its keys are listed, its values never shown.
+  await page.goto(`${base}/w/test/secrets`);
+  await page.fill("#create-secret input[name=name]", "stripe");
+  await page.fill("#create-secret textarea[name=values]", "STRIPE_KEY=sk_live_made_in_chromium\nWEBHOOK_SECRET=whsec_also_hidden");
+  await page.click("#create-secret button[type=submit]");
+  await page.waitForSelector('tr[data-secret="stripe"]');
+  assert.equal(await page.textContent('tr[data-secret="stripe"] td:nth-child(2)'), "STRIPE_KEY, WEBHOOK_SECRET");
+  assert.doesNotMatch(await page.content(), /sk_live_made_in_chromium|whsec_also_hidden/);
+  await page.screenshot({ path: join(ARTIFACTS, "secrets.png") });
 
   await page.goto(`${base}/w/test/limits`);
   await page.screenshot({ path: join(ARTIFACTS, "limits.png") });
