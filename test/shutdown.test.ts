@@ -76,8 +76,7 @@ test("close() ends within the exit grace + 5 s with a hung request, a deaf WebSo
 
 test("berth server exits within seconds of SIGTERM with a hung request and a deaf WebSocket peer", async (t) => {
   const home = tempHome(t);
-  // The process runtime: the pid the container reports is then one this test can check (a sandbox has its own pid namespace).
-  const server = berth(t, ["server", "--port", "0", "--runtime", "process"], { BERTH_HOME: home });
+  const server = berth(t, ["server", "--port", "0"], { BERTH_HOME: home });
   const [, port] = await server.waitFor(/listening on http:\/\/localhost:(\d+)/);
   const deploy = berth(t, ["deploy", tempApp(t, "stuck.ts", stuckApp(false)), "--server", `http://127.0.0.1:${port}`, "--no-typecheck"], { BERTH_HOME: home });
   assert.equal(await deploy.exited, 0, deploy.output());
