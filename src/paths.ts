@@ -26,3 +26,5 @@ export const CLIENT_ENTRY = join(DIST, "client", "index.js");
 
 /** The npm package name, which is also the SDK's import path (`import { App } from "berthjs"`). */
 export const PACKAGE_NAME = "berthjs";
+/** The dashboard's browser script (src/dashboard/client.ts, compiled by the build). */
+export const DASHBOARD_CLIENT = join(DIST, "dashboard", "client.js");

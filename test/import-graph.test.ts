@@ -42,13 +42,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   runtime: ["agent", "sandbox", "paths", "errors"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
   logs: ["agent", "wire", "clock", "logging"], // app logs: container output and access lines, bounded, in their stores
-  metrics: ["router", "wire"],
+  metrics: ["router", "wire", "clock"],
   image: ["sandbox", "sdk", "errors"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
   control: ["router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
+  // Web pages on the bare host: reads the platform and metrics through interfaces it declares, acts through the control API (handed in).
+  dashboard: ["metrics", "wire", "sdk", "errors", "clock", "logging", "paths"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
+  server: ["control", "gateway", "dashboard", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   // image: the tar writer that packs addLocalFile/addLocalDir sources.
   cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging", "paths"],
@@ -77,14 +79,14 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return path.endsWith(".ts") ? [path] : [];
+    return path.endsWith(".ts") || path.endsWith(".tsx") ? [path] : [];
   });
 }
 
 /** `gateway/server.ts` → `gateway`; `paths.ts` → `paths`. */
 function unitOf(path: string): string {
   const [first, second] = relative(SRC, path).split("/");
-  return second === undefined ? (first ?? "").replace(/\.[jt]s$/, "") : (first ?? "");
+  return second === undefined ? (first ?? "").replace(/\.[jt]sx?$/, "") : (first ?? "");
 }
 
 function readImports(): { internal: Import[]; packages: Import[] } {

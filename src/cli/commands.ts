@@ -63,6 +63,7 @@ export async function serverCommand(flags: ServerFlags) {
     throw error;
   });
   status(green(`✓ berth server listening on ${server.url} (state in ${home}; ${server.runtime} runtime)`));
+  status(`  Dashboard: ${server.dashboardUrl} (sign in with an API token)`);
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   const stop = async () => {
     status("Shutting down: draining containers...");

@@ -61,6 +61,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   }
   const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? embedded.sessionToken : tokenFor(baseUrl, flags.token));
   await client.health();
+  status(embedded ? `Dashboard: ${embedded.dashboardUrl}` : `Dashboard: ${baseUrl}/ (sign in with an API token)`);
 
   let appName: string | undefined;
   let watcher: FSWatcher | undefined;

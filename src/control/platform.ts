@@ -181,6 +181,7 @@ export class Platform<U> {
     const app = this.options.store.getApp(workspace, name, ephemeral);
     if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     return this.options.store.listVersions(app.id).map((version) => ({
+      id: version.id,
       number: version.number,
       createdAt: version.createdAt,
       bundleHash: version.bundleHash,

@@ -20,6 +20,7 @@ import type { TokenService } from "../control/auth.js";
 import type { LiveLimits } from "../control/security-api.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
+import { createDashboard } from "../dashboard/dashboard.js";
 import { CallRegistry } from "../gateway/calls.js";
 import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
 import { installCrashGuard } from "../gateway/crash-guard.js";
@@ -131,6 +132,8 @@ export interface RunningServer {
   warnings: string[];
   /** The embedded platform's session token (without `requireAuth`): what its own CLI sends. */
   sessionToken?: string;
+  /** The dashboard's address; on the embedded platform it carries the key that opens it without signing in. */
+  dashboardUrl: string;
   close(): Promise<void>;
 }
 
@@ -197,11 +200,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ? tokens.createApiToken({ workspace: options.workspace, admin: true, name: "bootstrap admin" }).token
       : undefined;
   const sessionToken = requireAuth ? undefined : (options.sessionToken ?? randomBytes(32).toString("base64url"));
+  // What the printed dashboard link carries instead of the session token itself (a URL ends up in browser history).
+  const dashboardKey = requireAuth ? undefined : randomBytes(32).toString("base64url");
   const trustedProxies = new TrustedProxies(options.trustProxy);
   const clientOf = clientKeyOf(trustedProxies);
   let port = options.port;
   // Scraped later, so the platform it reads from can be created after it.
-  const metrics = new Metrics({ services: () => platform.services() });
+  const metrics = new Metrics({ services: () => platform.services() }, { clock });
   const platform = new Platform<Upstream>({
     store,
     blobs,
@@ -244,6 +249,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     logger: logger.child({ component: "control" }),
   });
+  const dashboard = createDashboard({
+    platform,
+    metrics,
+    tokens,
+    control: (request, env) => api.fetch(request, env),
+    local: sessionToken && dashboardKey ? { key: dashboardKey, credential: sessionToken, workspace: options.workspace } : undefined,
+    clock,
+    logger: logger.child({ component: "dashboard" }),
+  });
+  // The bare host: the control API and /metrics, and the dashboard on every other path.
+  const bareHost = (request: Request, env: unknown) => {
+    const path = new URL(request.url).pathname;
+    return path.startsWith("/api/") || path === "/metrics" ? api.fetch(request, env as never) : dashboard.fetch(request, env as never);
+  };
   const gateway = createGateway({
     domain,
     tls: options.tls,
@@ -257,7 +276,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clientOf,
       clock,
     }),
-    control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
+    control: getRequestListener(bareHost, { overrideGlobalObjects: false }),
     calls,
     observer: metrics,
     access,
@@ -295,11 +314,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     runtime: runtimeName,
     warnings,
     sessionToken,
+    dashboardUrl: `http://localhost:${port}/${dashboardKey ? `?key=${dashboardKey}` : ""}`,
     close() {
       closing ??= (async () => {
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
+        metrics.close();
         // Draining sends every open WebSocket a 1001 close frame; a peer that has not answered it soon is cut.
         const drained = platform.close();
         const cancelCut = clock.after(WEBSOCKET_CLOSE_MS, () => gateway.closeWebSockets());
