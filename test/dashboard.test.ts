@@ -290,6 +290,7 @@ export const eat = app.function({ memory: 256 }).webEndpoint(({ query }) => ({ b
   assert.match(page, /<tr data-failure="crash">.*crashed.*was killed: out of memory \(limit 256 MiB\)/s);
   assert.match(page, /data-k="hog\|\|eat\|crashes"[^>]*>1</);
   assert.match(page, /data-k="hog\|\|eat\|failures"[^>]*>0</, "a crash is not a start failure");
+  assert.equal(page.match(/was killed: out of memory/g)?.length, 1, "said once, in the recent failures");
 });
 
 test("berth serve's dashboard opens from its printed link without signing in; a wrong key gets the sign-in page", async (t) => {
