@@ -19,7 +19,7 @@ const dir = mkdtempSync(join(ROOT, "test", ".tmp-"));
 const file = join(dir, "shop.ts");
 writeFileSync(
   file,
-  `import { App } from "berth";
+  `import { App } from "berthjs";
 const app = new App("shop");
 export const search = app.function({ concurrency: { maxInputs: 4 }, scaledownWindow: 20 }).webEndpoint(async ({ request }) => {
   const q = new URL(request.url).searchParams.get("q") ?? "";

@@ -18,7 +18,7 @@ import { ARTIFACTS, launchChromium } from "./support/browser.js";
 import { berth, tempHome } from "./support/cli.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 
-const appSource = (version: string) => `import { App } from "berth";
+const appSource = (version: string) => `import { App } from "berthjs";
 const app = new App("shop");
 export const search = app.function().webEndpoint(({ request }) => {
   console.log("searching for", new URL(request.url).searchParams.get("q"), "in ${version}");

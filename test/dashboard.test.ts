@@ -264,7 +264,7 @@ test("a container killed for running out of memory shows on its function page, l
     tempApp(
       t,
       "hog.ts",
-      `import { App } from "berth";
+      `import { App } from "berthjs";
 const app = new App("hog");
 export const eat = app.function({ memory: 256 }).webEndpoint(({ query }) => ({ bytes: Buffer.alloc(Number((query as { mb: string }).mb) << 20, 1).length }));
 `,
@@ -380,7 +380,7 @@ test("what a container prints reaches the logs page as text, never as markup, li
   const file = tempApp(
     t,
     "xss.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("xss");
 export const f = app.function().webEndpoint(() => {
   console.log('<script>alert(1)</script><img src=x onerror="alert(2)">');

@@ -29,6 +29,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   paths: [], // src/paths.ts: where the compiled entry points are
   // The SDK is bundled into user code: the error table is all it may carry along.
   sdk: ["errors"],
+  // The typed client runs in browsers too: the error table and the SDK's types (and one header name) only.
+  client: ["sdk", "errors"],
   logging: ["errors"], // pino, one logger per component
   hosts: ["errors"], // URL labels and Host classification, for control and gateway alike
   wire: ["errors", "sdk"], // the control API's JSON types (sdk: the manifest type)
@@ -51,7 +53,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   server: ["control", "gateway", "dashboard", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   // image: the tar writer that packs addLocalFile/addLocalDir sources.
-  cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging"],
+  cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging", "paths"],
 };
 
 /** npm packages a folder may import, where that must stay narrow: what is bundled into user code or runs in every container. */
@@ -59,6 +61,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   errors: [],
   clock: [],
   sdk: ["@standard-schema/spec"],
+  client: [],
   agent: ["@hono/node-server"],
   wire: [],
 };

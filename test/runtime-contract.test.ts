@@ -19,7 +19,7 @@ import { stats, waitFor, waitForLog } from "./support/wait.js";
 const source = `import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 
 const app = new App("contract");
 

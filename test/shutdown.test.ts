@@ -16,7 +16,7 @@ import { closed, connectWs, roundTrip } from "./support/websocket.js";
 /** `hungExit`: the hang function's exit hook never returns either. */
 const stuckApp = (hungExit: boolean) => `
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 import { WebSocketServer } from "ws";
 const app = new App("stuck");
 export const hang = app.function({

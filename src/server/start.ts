@@ -34,6 +34,8 @@ import { FileLogStore } from "../logs/file-store.js";
 import { LogHub } from "../logs/hub.js";
 import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
+import { functionUrl, parsePublicUrl } from "../hosts/public-url.js";
+import { BerthError } from "../errors/codes.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
 import { AGENT_BUNDLE } from "../paths.js";
@@ -48,8 +50,17 @@ export interface ServerOptions {
   port: number;
   /** Address to bind. Default 127.0.0.1. */
   host?: string;
-  /** Base domain of function hosts. Default "localhost". */
+  /** Base domain of function hosts. Default "localhost" (or `publicUrl`'s host). */
   domain?: string;
+  /**
+   * Where clients reach the gateway, e.g. `https://fns.example.com` behind a
+   * proxy that terminates TLS: function URLs become
+   * `https://<workspace>--<label>.fns.example.com/`, and its host is the
+   * domain routed. Default: this server's own scheme, domain and port.
+   */
+  publicUrl?: string;
+  /** Serve HTTPS (and WebSockets over TLS) directly with this certificate and key (PEM). Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Workspace of requests that name none. */
   workspace: string;
   /** Keep state in memory only (the embedded platform of `berth serve`). */
@@ -109,7 +120,7 @@ export interface ServerOptions {
 
 export interface RunningServer {
   port: number;
-  /** `http://localhost:<port>`, the control API's base URL. */
+  /** `http://localhost:<port>` (`https://` with `tls`), the control API's base URL. */
   url: string;
   platform: Platform<Upstream>;
   tokens: TokenService;
@@ -140,6 +151,13 @@ const WEBSOCKET_CLOSE_MS = 1_000;
 const SHUTDOWN_MARGIN_MS = 5_000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  // Checked before anything starts: a bad option must not leave a runtime's warm agents behind.
+  const publicBase = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
+  if (publicBase && options.domain !== undefined && options.domain !== publicBase.domain) {
+    throw new BerthError("invalid_input", `--domain ${options.domain} and --public-url ${options.publicUrl} disagree: give --public-url alone`);
+  }
+  const domain = publicBase?.domain ?? options.domain ?? "localhost";
+  const scheme = options.tls ? "https" : "http";
   prepareHome(options.home);
   const logger = options.logger ?? createLogger({ level: "warn" });
   const gatewayLogger = logger.child({ component: "gateway" });
@@ -166,7 +184,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     echo: options.onLog,
   });
   const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
-  const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
   const { tokens, secrets } = security;
@@ -197,9 +214,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     driver,
     logs,
     runRoot: join(options.home, "run"),
+    functionUrl: (hostLabel) => functionUrl(publicBase ?? { scheme, domain, port }, hostLabel),
     agentBundle: AGENT_BUNDLE,
-    domain,
-    publicPort: () => port,
     queueLimit: options.queueLimit,
     capacity,
     capacityWaitMs: options.capacityWaitMs,
@@ -249,6 +265,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
   const gateway = createGateway({
     domain,
+    tls: options.tls,
     routes: platform,
     trustedProxies,
     guards: new Guards({
@@ -290,7 +307,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let closing: Promise<void> | undefined;
   return {
     port,
-    url: `http://localhost:${port}`,
+    url: `${scheme}://localhost:${port}`,
     platform,
     tokens,
     bootstrapToken,
