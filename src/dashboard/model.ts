@@ -32,7 +32,7 @@ export interface FunctionRow extends FunctionSummary {
   recent: { requests: number; errors: number };
   /** Requests since the server started. */
   total: number;
-  /** Ready containers that exited unasked since the server started (out-of-memory kills included). */
+  /** Ready containers that exited unasked (out-of-memory kills included) or were found unreachable, since the server started. */
   crashes: number;
 }
 
