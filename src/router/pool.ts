@@ -11,7 +11,7 @@ import type { Cancel, Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import type { Logger } from "../logging/logger.js";
 import type { Container, ContainerEndpoint, ContainerExit, ContainerSpec, LogSink, RuntimeDriver } from "../runtime/types.js";
-import type { PoolStats } from "../wire/control-api.js";
+import type { ContainerView, PoolStats } from "../wire/control-api.js";
 import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
 import type { IdleContainers, WorkspaceCapacity } from "./capacity.js";
 
@@ -52,7 +52,9 @@ export type PoolEvent =
   | { type: "starting"; containerId: string }
   | { type: "ready"; containerId: string; /** ms from the start request to ready */ startMs: number }
   | { type: "start_failed"; containerId: string; message: string }
-  | { type: "crashed"; containerId: string; message: string };
+  | { type: "crashed"; containerId: string; message: string }
+  /** A ready container whose connection broke under a request: taken out of service (it may have died; its exit is then not reported again). */
+  | { type: "unreachable"; containerId: string; message: string };
 
 /**
  * Why `acquire` gave no slot: `queue_full`, `startup_failed`, `stopped`,
@@ -204,6 +206,19 @@ export class Pool<U> implements IdleContainers {
     return stats;
   }
 
+  /** Each container now, oldest first (the dashboard's list; the hot path never calls it). */
+  containers(): ContainerView[] {
+    const now = this.options.clock.now();
+    return [...this.members.values()].map((member) => ({
+      id: member.id,
+      state: member.phase === "ready" && member.inFlight > 0 ? "busy" : member.phase,
+      inFlight: member.inFlight,
+      maxInputs: this.options.scaling.maxInputs,
+      ageMs: Math.round(now - member.startedAt),
+      idleMs: member.phase === "ready" && member.idleSince !== null && member.inFlight === 0 ? Math.round(now - member.idleSince) : null,
+    }));
+  }
+
   /** The least-loaded ready container below `maxInputs` (the first of equals, so the oldest). */
   private pickReady(): (Member<U> & { upstream: U }) | undefined {
     let best: (Member<U> & { upstream: U }) | undefined;
@@ -229,6 +244,7 @@ export class Pool<U> implements IdleContainers {
         if (broken && member.phase === "ready") {
           this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
           this.options.log(member.id, this.lastError, "system");
+          this.options.onEvent?.({ type: "unreachable", containerId: member.id, message: this.lastError });
           this.retire(member, this.graceMs);
         }
         if (member.inFlight === 0) member.idleSince = this.options.clock.now();

@@ -15,23 +15,37 @@ export interface CliProcess {
   child: ChildProcess;
   /** Everything written to stdout and stderr so far. */
   output(): string;
-  /** Resolves with the first match of `pattern` in the output (already written or to come). */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the first match of `pattern` in the output (already written or to come), from character `from` on. */
+  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpMatchArray>;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
 }
 
 export function tempHome(t: TestContext): string {
   const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
-  t.after(() => rmSync(home, { recursive: true, force: true }));
+  // After hooks run in the order they were added, so a server started on this home is still running (and
+  // may be writing its logs) when this one runs: what cannot go now goes when the test file's process exits.
+  const remove = () => rmSync(home, { recursive: true, force: true, maxRetries: 3 });
+  t.after(() => {
+    try {
+      remove();
+    } catch {
+      process.once("exit", remove);
+    }
+  });
   return home;
 }
 
 export function berth(t: TestContext, args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [join(REPO, "bin", "berth.js"), ...args], {
-    cwd: REPO,
+  return spawnCli(t, process.execPath, [join(REPO, "bin", "berth.js"), ...args], { cwd: REPO, env });
+}
+
+/** Any command (`npx berth ...` in another project, too), with the same output collection and cleanup as `berth`. */
+export function spawnCli(t: TestContext, command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): CliProcess {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
     // `serve` runs the sandbox where it can: on the test image store, so the Debian base is built once per machine.
-    env: { ...process.env, NO_COLOR: "1", BERTH_IMAGE_CACHE: TEST_IMAGE_CACHE, ...env },
+    env: { ...process.env, NO_COLOR: "1", BERTH_IMAGE_CACHE: TEST_IMAGE_CACHE, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -58,10 +72,10 @@ export function berth(t: TestContext, args: string[], env: Record<string, string
     output: () => text,
     exited,
     // Wide: a first `serve` bundles, type-checks and starts a platform, on a machine other work may load.
-    waitFor(pattern, timeoutMs = 90_000) {
+    waitFor(pattern, timeoutMs = 90_000, from = 0) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          const match = text.match(pattern);
+          const match = text.slice(from).match(pattern);
           if (match) {
             cleanup();
             resolve(match);
