@@ -207,3 +207,38 @@ export interface WorkspaceLimitView extends RateLimit {
   /** False when the workspace has the server's default. */
   custom: boolean;
 }
+
+/** What a node is doing, as its last heartbeat reported it. */
+export interface NodeLoad {
+  /** Apps it serves. */
+  apps: number;
+  /** Containers starting or ready. */
+  containers: number;
+  /** Inputs being served now. */
+  inFlight: number;
+  /** Inputs waiting for a container. */
+  queued: number;
+}
+
+/** One `berth server` sharing the platform's database. */
+export interface NodeView {
+  id: string;
+  /** Where the other nodes reach it. */
+  url: string;
+  /** The node that answered this request. */
+  self: boolean;
+  /** Heard from within the node timeout; a node that is not live serves nothing and holds no share. */
+  live: boolean;
+  /** Milliseconds since the epoch when its process started. */
+  startedAt: number;
+  /** Milliseconds since its last heartbeat. */
+  lastSeenMs: number;
+  load: NodeLoad;
+}
+
+/** `GET /api/nodes` */
+export interface NodeList {
+  /** `sqlite` or `postgres`. */
+  engine: string;
+  nodes: NodeView[];
+}
