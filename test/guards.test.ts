@@ -11,8 +11,11 @@ import { once } from "node:events";
 import { connect, type AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { test, type TestContext } from "node:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { TokenService } from "../src/control/auth.js";
-import { SqliteSecurityStore } from "../src/control/store/security-sqlite.js";
+import { SqliteStore } from "../src/control/store/sqlite.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits, type GuardedRoute, type RequestBody } from "../src/gateway/guards.js";
 import { RateLimiter } from "../src/gateway/rate-limiter.js";
 import { FakeClock } from "./support/fake-clock.js";
@@ -20,16 +23,16 @@ import { FakeClock } from "./support/fake-clock.js";
 const PROTECTED: GuardedRoute = { workspace: "team", requiresProxyAuth: true };
 const OPEN: GuardedRoute = { workspace: "team", requiresProxyAuth: false };
 
-function makeGuards(t: TestContext, options: { rate?: number; burst?: number; limits?: Partial<GatewayLimits> } = {}) {
+async function makeGuards(t: TestContext, options: { rate?: number; burst?: number; limits?: Partial<GatewayLimits> } = {}) {
   const clock = new FakeClock();
-  const store = new SqliteSecurityStore(":memory:");
+  const store = new SqliteStore(":memory:", mkdtempSync(join(tmpdir(), "berth-guards-")));
   t.after(() => store.close());
-  const tokens = new TokenService(store);
-  const proxy = tokens.createProxyToken({ workspace: "team" });
+  const tokens = await TokenService.open(store.security);
+  const proxy = await tokens.createProxyToken({ workspace: "team" });
   const rateLimiter = new RateLimiter({ rate: options.rate ?? 10, burst: options.burst ?? 2 });
   const guards = new Guards({ limits: { ...DEFAULT_LIMITS, ...options.limits }, proxyAuth: tokens, rateLimiter, clock });
   const credentials = { "berth-key": proxy.key, "berth-secret": proxy.secret };
-  return { clock, guards, credentials, other: tokens.createProxyToken({ workspace: "elsewhere" }) };
+  return { clock, guards, credentials, other: await tokens.createProxyToken({ workspace: "elsewhere" }) };
 }
 
 /** A request head as the checks read it. */
@@ -37,8 +40,8 @@ function head(headers: Record<string, string> = {}, raw: string[] = []): { heade
   return { headers, rawHeaders: [...Object.entries(headers).flat(), ...raw] };
 }
 
-test("order: auth before the rate limit, so a refused stranger spends none of the workspace's budget", { timeout: 10_000 }, (t) => {
-  const { guards, credentials } = makeGuards(t, { burst: 1 });
+test("order: auth before the rate limit, so a refused stranger spends none of the workspace's budget", { timeout: 10_000 }, async (t) => {
+  const { guards, credentials } = await makeGuards(t, { burst: 1 });
   assert.equal(guards.check(PROTECTED, head())?.code, "unauthorized");
   assert.equal(guards.check(PROTECTED, head({ "berth-key": credentials["berth-key"], "berth-secret": "ws-wrong" }))?.code, "unauthorized");
   // The one token of the bucket is still there for the workspace's own client...
@@ -47,14 +50,14 @@ test("order: auth before the rate limit, so a refused stranger spends none of th
   assert.equal(guards.check(PROTECTED, head(credentials))?.code, "rate_limited");
 });
 
-test("order: the rate limit before size limits, and every check of an allowed request passes", { timeout: 10_000 }, (t) => {
-  const { guards, credentials } = makeGuards(t, { burst: 1, limits: { maxBodyBytes: 10 } });
+test("order: the rate limit before size limits, and every check of an allowed request passes", { timeout: 10_000 }, async (t) => {
+  const { guards, credentials } = await makeGuards(t, { burst: 1, limits: { maxBodyBytes: 10 } });
   assert.equal(guards.check(PROTECTED, head({ ...credentials, "content-length": "11" }))?.code, "payload_too_large");
   assert.equal(guards.check(PROTECTED, head({ ...credentials, "content-length": "11" }))?.code, "rate_limited");
 });
 
-test("each refusal: proxy auth, a token of another workspace, rate limit with Retry-After, then refilled on the clock", { timeout: 10_000 }, (t) => {
-  const { clock, guards, credentials, other } = makeGuards(t, { rate: 0.5, burst: 1 });
+test("each refusal: proxy auth, a token of another workspace, rate limit with Retry-After, then refilled on the clock", { timeout: 10_000 }, async (t) => {
+  const { clock, guards, credentials, other } = await makeGuards(t, { rate: 0.5, burst: 1 });
   const missing = guards.check(PROTECTED, head());
   assert.equal(missing?.code, "unauthorized");
   assert.match(missing?.message ?? "", /requires proxy auth/);
@@ -70,8 +73,8 @@ test("each refusal: proxy auth, a token of another workspace, rate limit with Re
   assert.equal(guards.check(OPEN, head()), null);
 });
 
-test("each refusal: header count, two Hosts, a transfer coding that does not end in chunked, a declared body over the limit", { timeout: 10_000 }, (t) => {
-  const { guards } = makeGuards(t, { burst: 100, limits: { maxHeaderCount: 3, maxBodyBytes: 1_000 } });
+test("each refusal: header count, two Hosts, a transfer coding that does not end in chunked, a declared body over the limit", { timeout: 10_000 }, async (t) => {
+  const { guards } = await makeGuards(t, { burst: 100, limits: { maxHeaderCount: 3, maxBodyBytes: 1_000 } });
   assert.equal(guards.check(OPEN, head({ a: "1", b: "2", c: "3", d: "4" }))?.code, "headers_too_large");
   assert.equal(guards.check(OPEN, head({ host: "x" }, ["Host", "y"]))?.code, "bad_request");
   assert.equal(guards.check(OPEN, head({ "transfer-encoding": "chunked, gzip" }))?.code, "bad_request");
@@ -107,7 +110,7 @@ function get(port: number, headers: Record<string, string>): Promise<{ status: n
 }
 
 test("a refusal as the client receives it: the table's status and JSON, the guard's headers and the request id", { timeout: 10_000 }, async (t) => {
-  const { guards, credentials } = makeGuards(t, { burst: 1 });
+  const { guards, credentials } = await makeGuards(t, { burst: 1 });
   const port = await admitting(t, guards, PROTECTED);
   const refused = await get(port, {});
   assert.equal(refused.status, 401);
@@ -121,7 +124,7 @@ test("a refusal as the client receives it: the table's status and JSON, the guar
 });
 
 test("a refused request whose body was not read is answered with Connection: close and its connection cut", { timeout: 10_000 }, async (t) => {
-  const { guards, clock } = makeGuards(t, { burst: 10, limits: { maxBodyBytes: 100 } });
+  const { guards, clock } = await makeGuards(t, { burst: 10, limits: { maxBodyBytes: 100 } });
   const port = await admitting(t, guards, OPEN);
   const socket = connect(port, "127.0.0.1");
   t.after(() => socket.destroy());
@@ -143,8 +146,8 @@ function body(headers: IncomingHttpHeaders): PassThrough & RequestBody {
   return Object.assign(new PassThrough(), { headers });
 }
 
-test("watchBody: a chunked body is stopped once it passes the limit", { timeout: 10_000 }, (t) => {
-  const { guards } = makeGuards(t, { limits: { maxBodyBytes: 10 } });
+test("watchBody: a chunked body is stopped once it passes the limit", { timeout: 10_000 }, async (t) => {
+  const { guards } = await makeGuards(t, { limits: { maxBodyBytes: 10 } });
   const req = body({ "transfer-encoding": "chunked" });
   let stops = 0;
   const watch = guards.watchBody(req, () => (stops += 1));
@@ -157,8 +160,8 @@ test("watchBody: a chunked body is stopped once it passes the limit", { timeout:
   assert.equal(req.isPaused(), true, "no more reading");
 });
 
-test("watchBody: a body with no byte for bodyIdleTimeoutMs is stopped as stalled; each byte restarts the wait", { timeout: 10_000 }, (t) => {
-  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 60_000 } });
+test("watchBody: a body with no byte for bodyIdleTimeoutMs is stopped as stalled; each byte restarts the wait", { timeout: 10_000 }, async (t) => {
+  const { guards, clock } = await makeGuards(t, { limits: { bodyIdleTimeoutMs: 60_000 } });
   const req = body({ "content-length": "100" });
   const watch = guards.watchBody(req, () => {});
   clock.advance(59_000);
@@ -170,7 +173,7 @@ test("watchBody: a body with no byte for bodyIdleTimeoutMs is stopped as stalled
 });
 
 test("watchBody: a body held back because the container reads slowly is not a stall; a finished body leaves no timer", { timeout: 10_000 }, async (t) => {
-  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 1_000 } });
+  const { guards, clock } = await makeGuards(t, { limits: { bodyIdleTimeoutMs: 1_000 } });
   const req = body({ "content-length": "3" });
   const watch = guards.watchBody(req, () => {});
   req.write(Buffer.alloc(1));

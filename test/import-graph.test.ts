@@ -41,9 +41,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   image: ["sdk", "errors"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
-  control: ["router", "runtime", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
+  // Nodes sharing one database: heartbeats, the live set, shares of containers.
+  cluster: ["wire", "errors", "clock", "logging"],
+  control: ["cluster", "router", "runtime", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
+  server: ["control", "gateway", "cluster", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   cli: ["server", "bundler", "wire", "sdk", "errors", "logging"],
 };

@@ -9,8 +9,9 @@
  *   GET  /api/apps                     list
  *   POST /api/apps/:name/stop
  *   POST /api/apps/:name/rollback      {"version"?: n} or no body; streams NDJSON like a deploy
- *   GET  /api/apps/:name/stats
- *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
+ *   GET  /api/apps/:name/stats         every node's pools (?local=1: this node's)
+ *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries of every node (?local=1: this node's)
+ *   GET  /api/nodes                    the nodes sharing the database (admin)
  *   GET  /metrics                      Prometheus text exposition
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
@@ -29,14 +30,18 @@ import {
   type AppStats,
   type DeployRequest,
   type DeployResult,
+  type FunctionStats,
   type Health,
   type LatencySummary,
+  type LogEntry,
+  type NodeList,
   type ProgressLine,
   type RollbackRequest,
 } from "../wire/control-api.js";
 import { deployRequestSchema, parseBody, rollbackRequestSchema } from "./api-schema.js";
-import type { BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
+import { askPeer, ndjsonLines, peerFailure, peerUrl, type Peer, type Peers } from "./peers.js";
+import type { BlobStore } from "./store/types.js";
 import { appKey, type Platform } from "./platform.js";
 import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
@@ -51,6 +56,10 @@ export interface ApiOptions<U> {
   platform: Platform<U>;
   blobs: BlobStore;
   logs: LogHub;
+  /** The other nodes, asked for their part of stats and logs. */
+  peers: Peers;
+  /** The storage engine's name, for `GET /api/nodes`. */
+  engine: string;
   /** Workspace used when a request names none. */
   defaultWorkspace: string;
   /** Largest bundle accepted, in bytes. Default 256 MiB. */
@@ -62,11 +71,13 @@ export interface ApiOptions<U> {
 }
 
 export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
-  const { platform, blobs, logs, logger } = options;
+  const { platform, blobs, logs, logger, peers } = options;
   const api = new Hono<ApiEnv>();
   api.use("/api/*", authenticate(options.security));
   /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
   const devOf = (c: Context) => c.req.query("dev") === "1";
+  /** `?local=1`: this node's part only (how nodes ask each other). */
+  const localOf = (c: Context) => c.req.query("local") === "1";
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return answerError(c, error);
@@ -86,7 +97,7 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     if (declared > limit) throw new BerthError("payload_too_large", `bundles are limited to ${limit} bytes`);
     const data = new Uint8Array(await c.req.arrayBuffer());
     if (data.byteLength > limit) throw new BerthError("payload_too_large", `bundles are limited to ${limit} bytes`);
-    return c.json({ hash: blobs.put(data, c.req.param("hash")) }, 201);
+    return c.json({ hash: await blobs.put(data, c.req.param("hash")) }, 201);
   });
 
   api.post("/api/apps", async (c) => {
@@ -100,45 +111,117 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), body.version, progress));
   });
 
-  api.get("/api/apps", (c) => {
+  api.get("/api/apps", async (c) => {
     if (c.req.query("all")) requireAdmin(c, "listing every workspace's apps");
-    const list: AppList = { apps: platform.listApps(c.req.query("all") ? undefined : workspaceFor(c)) };
+    const list: AppList = { apps: await platform.listApps(c.req.query("all") ? undefined : workspaceFor(c)) };
     return c.json(list);
   });
 
   api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), c.req.param("name"), devOf(c)) }));
 
-  api.get("/api/apps/:name/stats", (c) => {
-    const [workspace, name, dev] = [workspaceFor(c), c.req.param("name"), devOf(c)];
-    const functions = platform
-      .stats(workspace, name, dev)
-      .map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) }));
-    const stats: AppStats = { functions };
+  api.get("/api/apps/:name/stats", async (c) => {
+    const [workspace, name, dev, local] = [workspaceFor(c), c.req.param("name"), devOf(c), localOf(c)];
+    const pools = local ? platform.stats(workspace, name, dev) : await platform.appStats(workspace, name, dev);
+    const stats: AppStats = {
+      functions: pools.map((fn) => ({ ...fn, node: peers.self, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) })),
+    };
+    if (local) return c.json(stats);
+    const query = { workspace, ...(dev ? { dev: "1" } : {}) };
+    const answers = await Promise.allSettled(
+      peers.others().map(async (peer) => {
+        const response = await askPeer(peerUrl(peer, c.req.path, query), c.req.header("authorization"));
+        // Another berth node answering the same route: its body is this route's wire type.
+        return (await response.json()) as AppStats;
+      }),
+    );
+    answers.forEach((answer, i) => {
+      if (answer.status === "fulfilled") stats.functions.push(...answer.value.functions);
+      else (stats.unreachable ??= []).push({ node: peers.others()[i]?.id ?? "?", error: peerFailure(answer.reason) });
+    });
+    stats.functions.sort(byFunctionThenNode);
     return c.json(stats);
   });
 
   api.get("/metrics", async (c) => c.body(await options.metrics.text(), 200, { "content-type": options.metrics.contentType }));
 
   api.get("/api/apps/:name/logs", (c) => {
-    const key = appKey(workspaceFor(c), c.req.param("name"), devOf(c));
+    const [workspace, name, dev, local] = [workspaceFor(c), c.req.param("name"), devOf(c), localOf(c)];
+    const key = appKey(workspace, name, dev);
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
+    // `recent=0` (nodes following each other): only what comes from now on; the recent entries were asked for apart.
+    const withRecent = c.req.query("recent") !== "0";
+    const others = local ? [] : peers.others();
+    const authorization = c.req.header("authorization");
+    const query = { workspace, ...(dev ? { dev: "1" } : {}) };
+    const mine = (entry: LogEntry): LogEntry => ({ ...entry, node: peers.self });
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
-      for (const entry of logs.recent(key)) await out.write(`${JSON.stringify(entry)}\n`);
-      if (!follow) return;
-      await new Promise<void>((resolve) => {
-        const unsubscribe = logs.subscribe(key, (entry) => void out.write(`${JSON.stringify(entry)}\n`));
-        out.onAbort(() => {
-          unsubscribe();
-          resolve();
-        });
+      const send = (entry: LogEntry) => out.write(`${JSON.stringify(entry)}\n`);
+      const stop = new AbortController();
+      out.onAbort(() => stop.abort());
+      const failed = (peer: Peer, error: unknown): LogEntry => ({
+        time: Date.now(),
+        node: peer.id,
+        app: name,
+        function: "-",
+        container: "-",
+        stream: "system",
+        line: `node ${peer.id} did not answer: ${peerFailure(error)}`,
       });
+      // Following: live entries of this node and the others wait in `pending` until the recent ones are out, in time order.
+      let pending: LogEntry[] | undefined = [];
+      const live = (entry: LogEntry) => (pending ? pending.push(entry) : void send(entry));
+      let unsubscribe = () => {};
+      if (follow) {
+        unsubscribe = logs.subscribe(key, (entry) => live(mine(entry)));
+        for (const peer of others) {
+          void (async () => {
+            try {
+              const response = await askPeer(peerUrl(peer, c.req.path, { ...query, follow: "1", recent: "0" }), authorization, stop.signal, false);
+              for await (const entry of ndjsonLines<LogEntry>(response)) live(entry);
+            } catch (error) {
+              if (!stop.signal.aborted) live(failed(peer, error));
+            }
+          })();
+        }
+      }
+      const recent: LogEntry[] = withRecent ? logs.recent(key).map(mine) : [];
+      await Promise.all(
+        others.map(async (peer) => {
+          try {
+            const response = await askPeer(peerUrl(peer, c.req.path, query), authorization);
+            for await (const entry of ndjsonLines<LogEntry>(response)) recent.push(entry);
+          } catch (error) {
+            recent.push(failed(peer, error));
+          }
+        }),
+      );
+      for (const entry of recent.sort((a, b) => a.time - b.time)) await send(entry);
+      if (!follow) return;
+      const waiting = pending;
+      pending = undefined;
+      for (const entry of waiting) await send(entry);
+      await new Promise<void>((resolve) => {
+        if (stop.signal.aborted) resolve();
+        stop.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      unsubscribe();
     });
+  });
+
+  api.get("/api/nodes", async (c) => {
+    requireAdmin(c, "listing the platform's nodes");
+    const list: NodeList = { engine: options.engine, nodes: await peers.list() };
+    return c.json(list);
   });
 
   securityRoutes(api, options.security);
 
   return api;
+}
+
+function byFunctionThenNode(a: FunctionStats, b: FunctionStats): number {
+  return Number(a.draining) - Number(b.draining) || a.function.localeCompare(b.function) || a.node.localeCompare(b.node);
 }
 
 /** Answers a `BerthError` from the table: its status, its headers, its JSON body. */

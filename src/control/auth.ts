@@ -4,19 +4,25 @@
  * only its hash is kept), lists them without secrets, revokes them, and
  * checks presented credentials.
  *
- * Valid tokens are also held in memory by id, so a check of a known token
- * costs one map lookup and one SHA-256; an unknown id costs one indexed
- * SQLite read (a token issued offline with `--home` is found that way).
- * Revoking through this service removes the entry in the same call, so the
- * very next request is refused; a revocation written to the store by
- * another process (`berth token revoke --home`, another gateway) is seen
- * within REVALIDATE_MS, because a cached entry older than that is read
- * again (one read per token per second, not per request).
+ * Every valid token is held in memory by id, so a check costs one map
+ * lookup and one SHA-256, and the gateway never waits on the database.
+ * The memory is kept fresh by the store's change feed: a token created or
+ * revoked anywhere (another node, `berth token create --home`) is read
+ * again by id when its change arrives (`refresh`), and everything is read
+ * again when the feed may have missed changes (`reload`). Revoking through
+ * this service removes the token from memory in the same call, so the very
+ * next request here is refused; other nodes refuse it once the change
+ * reaches them (NOTIFY: milliseconds; the periodic reload bounds it).
+ *
+ * An API token this node has not heard of yet is looked up in the store
+ * once (the control API is not a hot path), so a token created through one
+ * node works at once through another; a proxy key never is, so a stranger
+ * sending random keys costs no database read.
  */
 import { BerthError } from "../errors/codes.js";
 import { hashSecret, randomId, randomSecret, secretMatches } from "./crypto.js";
 import type { TokenKind, TokenView } from "../wire/control-api.js";
-import type { SecurityStore, TokenRecord } from "./store/security.js";
+import type { SecurityStore, TokenRecord } from "./store/types.js";
 
 /** Lowercase letters, digits and single dashes: a workspace is the first part of every URL, before `--`. */
 export const WORKSPACE_PATTERN = /^[a-z0-9](?:-?[a-z0-9])*$/;
@@ -58,110 +64,116 @@ const PROXY_SECRET_PREFIX = "ws-";
 const MAX_NAME = 100;
 
 export class TokenService {
-  /** Valid tokens by id, with the time (`now()`) each was last read from the store. */
-  private readonly valid = new Map<string, { record: TokenRecord; readAt: number }>();
+  /** Valid tokens by id. */
+  private readonly valid = new Map<string, TokenRecord>();
 
-  constructor(
+  private constructor(
     private readonly store: SecurityStore,
-    private readonly now: () => number = Date.now,
-  ) {
-    const readAt = now();
-    for (const record of store.listTokens()) if (record.revokedAt === null) this.valid.set(record.id, { record, readAt });
+    private readonly now: () => number,
+  ) {}
+
+  /** The service with every valid token of the store in memory. */
+  static async open(store: SecurityStore, now: () => number = Date.now): Promise<TokenService> {
+    const service = new TokenService(store, now);
+    await service.reload();
+    return service;
   }
 
   /** True once any valid API token exists (a fresh server has none and bootstraps one). */
   hasApiTokens(): boolean {
-    for (const { record } of this.valid.values()) if (record.kind === "api") return true;
+    for (const record of this.valid.values()) if (record.kind === "api") return true;
     return false;
   }
 
-  createApiToken(input: { workspace: string; admin?: boolean; name?: string }): IssuedApiToken {
+  async createApiToken(input: { workspace: string; admin?: boolean; name?: string }): Promise<IssuedApiToken> {
     const id = randomId(API_PREFIX);
     const secret = randomSecret("");
-    const record = this.insert(id, "api", input.workspace, input.admin ?? false, input.name, secret);
+    const record = this.record(id, "api", input.workspace, input.admin ?? false, input.name, secret);
+    await this.store.insertToken(record);
+    this.valid.set(id, record);
     return { ...view(record), token: `${id}_${secret}` };
   }
 
-  createProxyToken(input: { workspace: string; name?: string }): IssuedProxyToken {
+  /**
+   * The admin token of a fresh platform: created only if no valid API
+   * token exists anywhere in the store (several nodes may start at once);
+   * undefined when one does.
+   */
+  async bootstrapAdminToken(workspace: string): Promise<string | undefined> {
+    const id = randomId(API_PREFIX);
+    const secret = randomSecret("");
+    const record = this.record(id, "api", workspace, true, "bootstrap admin", secret);
+    if (!(await this.store.insertFirstApiToken(record))) return undefined;
+    this.valid.set(id, record);
+    return `${id}_${secret}`;
+  }
+
+  async createProxyToken(input: { workspace: string; name?: string }): Promise<IssuedProxyToken> {
     const key = randomId(PROXY_KEY_PREFIX);
     const secret = randomSecret(PROXY_SECRET_PREFIX);
-    const record = this.insert(key, "proxy", input.workspace, false, input.name, secret);
+    const record = this.record(key, "proxy", input.workspace, false, input.name, secret);
+    await this.store.insertToken(record);
+    this.valid.set(key, record);
     return { ...view(record), key, secret };
   }
 
-  list(workspace?: string): TokenView[] {
-    return this.store.listTokens(workspace).map(view);
+  async list(workspace?: string): Promise<TokenView[]> {
+    return (await this.store.listTokens(workspace)).map(view);
   }
 
-  get(id: string): TokenView | undefined {
-    const token = this.store.getToken(id);
+  async get(id: string): Promise<TokenView | undefined> {
+    const token = await this.store.getToken(id);
     return token && view(token);
   }
 
   /** Revokes at once; false when no valid token has that id. */
-  revoke(id: string): boolean {
+  async revoke(id: string): Promise<boolean> {
     this.valid.delete(id);
     return this.store.revokeToken(id, this.now());
   }
 
   /** The principal of `bt_<id>_<secret>`, or undefined for anything else (unknown, revoked, malformed). */
-  authenticate(token: string | undefined): Principal | undefined {
+  async authenticate(token: string | undefined): Promise<Principal | undefined> {
     if (token === undefined || !token.startsWith(API_PREFIX) || token[API_ID_LENGTH] !== "_") return undefined;
-    const record = this.lookup(token.slice(0, API_ID_LENGTH));
+    const id = token.slice(0, API_ID_LENGTH);
+    if (!this.valid.has(id)) await this.refresh(id);
+    const record = this.valid.get(id);
     if (record === undefined || record.kind !== "api") return undefined;
     if (!secretMatches(token.slice(API_ID_LENGTH + 1), record.secretHash)) return undefined;
     return { tokenId: record.id, workspace: record.workspace, admin: record.admin };
   }
 
-  /** Whether `Berth-Key`/`Berth-Secret` are a valid proxy token of `workspace`. */
+  /** Whether `Berth-Key`/`Berth-Secret` are a valid proxy token of `workspace`. From memory only. */
   checkProxy(workspace: string, key: string | undefined, secret: string | undefined): boolean {
     if (key === undefined || secret === undefined) return false;
-    const record = this.lookup(key);
+    const record = this.valid.get(key);
     // The secret is hashed even for an unknown key, so timing does not tell which keys exist.
     const matches = secretMatches(secret, record?.secretHash ?? UNKNOWN_HASH);
     return record !== undefined && matches && record.kind === "proxy" && record.workspace === workspace;
   }
 
-  /**
-   * A valid token by id: from memory, else from the store, so a token issued
-   * by `berth token create --home` while the server runs works at once.
-   */
-  private lookup(id: string): TokenRecord | undefined {
-    const now = this.now();
-    const cached = this.valid.get(id);
-    if (cached !== undefined && now - cached.readAt < REVALIDATE_MS) return cached.record;
-    const stored = this.store.getToken(id);
-    if (stored === undefined || stored.revokedAt !== null) {
-      this.valid.delete(id);
-      return undefined;
-    }
-    this.valid.set(id, { record: stored, readAt: now });
-    return stored;
+  /** Reads one token again (its change arrived, or an API call names an id not in memory). */
+  async refresh(id: string): Promise<void> {
+    const stored = await this.store.getToken(id);
+    if (stored === undefined || stored.revokedAt !== null) this.valid.delete(id);
+    else this.valid.set(id, stored);
   }
 
-  private insert(id: string, kind: TokenKind, workspace: string, admin: boolean, name: string | undefined, secret: string): TokenRecord {
+  /** Reads every token again. */
+  async reload(): Promise<void> {
+    const records = await this.store.listTokens();
+    this.valid.clear();
+    for (const record of records) if (record.revokedAt === null) this.valid.set(record.id, record);
+  }
+
+  private record(id: string, kind: TokenKind, workspace: string, admin: boolean, name: string | undefined, secret: string): TokenRecord {
     checkWorkspaceName(workspace);
     if (name !== undefined && name.length > MAX_NAME) throw new BerthError("invalid_input", `token names are limited to ${MAX_NAME} characters`);
-    const record: TokenRecord = {
-      id,
-      kind,
-      workspace,
-      admin,
-      name: name ?? "",
-      secretHash: hashSecret(secret),
-      createdAt: this.now(),
-      revokedAt: null,
-    };
-    this.store.insertToken(record);
-    this.valid.set(id, { record, readAt: this.now() });
-    return record;
+    return { id, kind, workspace, admin, name: name ?? "", secretHash: hashSecret(secret), createdAt: this.now(), revokedAt: null };
   }
 }
 
 const UNKNOWN_HASH = hashSecret(PROXY_SECRET_PREFIX);
-
-/** Milliseconds a cached token is trusted before the store is asked again (revocations by other processes). */
-const REVALIDATE_MS = 1_000;
 
 function view(token: TokenRecord): TokenView {
   return {

@@ -4,6 +4,17 @@
  * routes of its functions to new services in one step, so a request is
  * always answered by exactly one version; the services it replaced drain
  * (their in-flight and queued inputs finish) in the background.
+ *
+ * The store is the truth and every node converges on it: `converge` reads
+ * an app and makes this node serve its current version (or nothing, once
+ * it is stopped or removed). A deploy, stop or rollback here records the
+ * change and converges at once; other nodes converge when the change
+ * reaches them (`refresh`) or at the periodic `resync`. Converging one app
+ * runs one step at a time, so a change heard twice (this node's own
+ * notification) is a no-op rather than a second activation.
+ *
+ * With several nodes, each runs its share of a function's `minContainers`
+ * and `maxContainers` (`Placement`), re-spread when nodes come and go.
  */
 import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,12 +27,11 @@ import type { PoolEvent, PoolOptions } from "../router/pool.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { ContainerEndpoint, RuntimeDriver } from "../runtime/types.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
-import type { AppSummary, DeployRequest, DeployResult, FunctionStats, FunctionSummary } from "../wire/control-api.js";
-import type { BlobStore } from "./blobs.js";
+import type { AppSummary, DeployRequest, DeployResult, FunctionStats, FunctionSummary, NodeLoad } from "../wire/control-api.js";
 import type { LogHub } from "./logs.js";
 import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
-import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
+import type { AppRecord, Store, VersionRecord } from "./store/types.js";
 
 /**
  * How the gateway reaches a ready container: `U` is its connection object
@@ -33,9 +43,22 @@ export interface UpstreamConnector<U> {
   detach(upstream: U): void;
 }
 
+/**
+ * How many of a function's containers this node runs: its share of
+ * `total` among the live nodes. `salt` (the function's host) varies which
+ * nodes take the remainder, so one-container functions do not all land on
+ * the same node. One node: all of them.
+ */
+export interface Placement {
+  share(total: number, salt: string): number;
+}
+
+const ALONE: Placement = { share: (total) => total };
+
 export interface PlatformOptions<U> {
-  store: StateStore;
-  blobs: BlobStore;
+  store: Store;
+  /** Default: this node runs everything. */
+  placement?: Placement;
   images: ImageBuilder;
   driver: RuntimeDriver;
   logs: LogHub;
@@ -65,7 +88,29 @@ export interface PlatformOptions<U> {
 }
 
 /** Per function of an app, as `berth app stats` shows it before latency is added. */
-export type FunctionPools = Omit<FunctionStats, "latencyMs">;
+export type FunctionPools = Omit<FunctionStats, "latencyMs" | "node">;
+
+/** Which app a route table entry belongs to. */
+interface AppTarget {
+  workspace: string;
+  name: string;
+  ephemeral: boolean;
+}
+
+/** What `converge` left running of an app: its id and the version this node serves. */
+interface Active {
+  target: AppTarget;
+  appId: string;
+  versionId: string;
+}
+
+/** Resolves when the services a step took out of service have drained. */
+interface Converged {
+  drained: Promise<void>;
+}
+
+const NOTHING_TO_DRAIN: Converged = { drained: Promise.resolve() };
+const quiet = () => {};
 
 export class Platform<U> {
   private readonly routes = new Map<string, FunctionService<U>>();
@@ -73,29 +118,45 @@ export class Platform<U> {
   private readonly appRoutes = new Map<string, string[]>();
   /** Every service with containers, routed or draining: old versions stay here until drained. */
   private readonly running = new Set<FunctionService<U>>();
+  /** What this node serves, by app key. */
+  private readonly active = new Map<string, Active>();
+  /** App ids seen, to their key: a change names an app by id, and a removed app cannot be read any more. */
+  private readonly targets = new Map<string, AppTarget>();
+  /** The last step of each app's convergence: steps of one app run one after another. */
+  private readonly steps = new Map<string, Promise<unknown>>();
   private readonly now: () => number;
+  private readonly placement: Placement;
+  private closed = false;
 
   constructor(private readonly options: PlatformOptions<U>) {
     this.now = options.now ?? Date.now;
+    this.placement = options.placement ?? ALONE;
     mkdirSync(options.runRoot, { recursive: true });
+  }
+
+  private get store(): Store {
+    return this.options.store;
   }
 
   lookup(host: string): FunctionService<U> | undefined {
     return this.routes.get(host);
   }
 
-  /** Brings back every deployed app after a restart; ephemeral leftovers of a crashed `serve` are removed. */
-  async restore(): Promise<void> {
-    for (const app of this.options.store.listApps()) {
-      if (app.ephemeral) {
-        this.options.store.deleteApp(app.id);
+  /**
+   * Brings back every app after a start. Ephemeral leftovers of a crashed
+   * `serve` are removed, but only by a node that is `alone`: with others
+   * running, they may be another node's live sessions.
+   */
+  async restore(alone = true): Promise<void> {
+    for (const app of await this.store.apps.listApps()) {
+      if (app.ephemeral && alone) {
+        await this.store.apps.deleteApp(app.id);
         continue;
       }
-      const version = app.state === "deployed" && app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
-      if (!version) continue;
+      if (app.state !== "deployed" || !app.currentVersionId) continue;
       try {
-        await this.activate(app, version, () => {});
-        this.options.logger.info({ workspace: app.workspace, app: app.name, version: version.number }, "restored app");
+        await this.converge(targetOf(app), quiet);
+        this.options.logger.info({ workspace: app.workspace, app: app.name, ephemeral: app.ephemeral }, "restored app");
       } catch (error) {
         this.options.logger.error({ err: error, workspace: app.workspace, app: app.name }, "could not restore app");
       }
@@ -104,13 +165,13 @@ export class Platform<U> {
 
   async deploy(request: DeployRequest & { workspace: string }, progress: (line: string) => void): Promise<DeployResult> {
     const { workspace } = request;
-    if (!this.options.blobs.has(request.bundleHash)) {
+    if (!(await this.store.blobs.has(request.bundleHash))) {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
     }
     this.checkLabels(workspace, request.manifest, request.ephemeral);
-    const manifest = this.options.secrets.prepare(workspace, request.manifest);
+    const manifest = await this.options.secrets.prepare(workspace, request.manifest);
     await this.buildImages(manifest, progress);
-    const { app, version } = this.options.store.recordDeployment({
+    const { app, version } = await this.store.apps.recordDeployment({
       workspace,
       name: manifest.name,
       ephemeral: request.ephemeral,
@@ -118,7 +179,7 @@ export class Platform<U> {
       manifest,
       now: this.now(),
     });
-    await this.activate(app, version, progress);
+    await this.converge(targetOf(app), progress);
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
@@ -129,9 +190,9 @@ export class Platform<U> {
    * current version.
    */
   async rollback(workspace: string, name: string, toVersion: number | undefined, progress: (line: string) => void): Promise<DeployResult> {
-    const app = this.options.store.getApp(workspace, name);
+    const app = await this.store.apps.getApp(workspace, name);
     if (!app?.currentVersionId) throw new BerthError("not_found", `no deployed app named "${name}" in workspace "${workspace}"`);
-    const versions = this.options.store.listVersions(app.id);
+    const versions = await this.store.apps.listVersions(app.id);
     const current = versions.find((v) => v.id === app.currentVersionId)?.number ?? Number.POSITIVE_INFINITY;
     const target = toVersion === undefined ? versions.filter((v) => v.number < current).at(-1) : versions.find((v) => v.number === toVersion);
     if (!target) {
@@ -141,27 +202,64 @@ export class Platform<U> {
     return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest }, progress);
   }
 
-  /** Stops an app: its URLs stop answering at once, its containers drain. */
+  /** Stops an app: its URLs stop answering on every node, its containers drain. */
   async stop(workspace: string, name: string, ephemeral = false): Promise<AppRecord> {
-    const app = this.options.store.getApp(workspace, name, ephemeral);
+    const app = await this.store.apps.getApp(workspace, name, ephemeral);
     if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
-    const drained = this.unroute(app);
-    if (app.ephemeral) this.options.store.deleteApp(app.id);
-    else this.options.store.setAppState(app.id, "stopped", this.now());
+    if (app.ephemeral) await this.store.apps.deleteApp(app.id);
+    else await this.store.apps.setAppState(app.id, "stopped", this.now());
+    const { drained } = await this.converge(targetOf(app), quiet);
     await drained;
     this.options.logger.info({ workspace, app: name, ephemeral }, "stopped app");
     return { ...app, state: "stopped" };
   }
 
-  listApps(workspace?: string): AppSummary[] {
-    return this.options.store.listApps(workspace).map((app) => {
-      const version = app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
-      return {
-        ...app,
-        version: version?.number ?? null,
-        functions: version && app.state === "deployed" ? this.summarise(app, version.manifest) : [],
-      };
-    });
+  /** Converges on one app that changed elsewhere (its change arrived from the store). */
+  async refresh(appId: string): Promise<void> {
+    const app = await this.store.apps.getAppById(appId);
+    const target = app ? targetOf(app) : this.targets.get(appId);
+    if (target) await this.converge(target, quiet);
+  }
+
+  /**
+   * Converges on every app: the backstop for changes this node did not hear
+   * of (a lost notification, a database outage). Apps already served at
+   * their current version cost nothing but the list.
+   */
+  async resync(): Promise<void> {
+    const seen = new Set<string>();
+    const steps: Promise<unknown>[] = [];
+    for (const app of await this.store.apps.listApps()) {
+      const key = appKey(app.workspace, app.name, app.ephemeral);
+      seen.add(key);
+      const wanted = app.state === "deployed" ? app.currentVersionId : null;
+      if ((this.active.get(key)?.versionId ?? null) !== wanted) steps.push(this.converge(targetOf(app), quiet));
+    }
+    for (const [key, active] of this.active) if (!seen.has(key)) steps.push(this.converge(active.target, quiet));
+    const failures = (await Promise.allSettled(steps)).filter((result) => result.status === "rejected");
+    for (const failure of failures) this.options.logger.error({ err: failure.reason }, "could not bring an app up to date");
+  }
+
+  /** Gives every routed service its share of containers again (the live nodes changed). */
+  respread(): void {
+    for (const service of this.routes.values()) {
+      service.resize(this.bounds(service.manifest, service.identity.hostLabel));
+      service.warmUp();
+    }
+  }
+
+  async listApps(workspace?: string): Promise<AppSummary[]> {
+    const apps = await this.store.apps.listApps(workspace);
+    return Promise.all(
+      apps.map(async (app) => {
+        const version = app.currentVersionId ? await this.store.apps.getVersion(app.currentVersionId) : undefined;
+        return {
+          ...app,
+          version: version?.number ?? null,
+          functions: version && app.state === "deployed" ? this.summarise(app, version.manifest) : [],
+        };
+      }),
+    );
   }
 
   /** Live services, routed ones and older versions still draining. */
@@ -169,11 +267,29 @@ export class Platform<U> {
     return this.running;
   }
 
-  /** Per function of the app: its current version's pools, then any older versions still draining. */
-  stats(workspace: string, name: string, ephemeral = false): FunctionPools[] {
-    if (!this.options.store.getApp(workspace, name, ephemeral)) {
+  /** What this node is doing, for its heartbeat. */
+  load(): NodeLoad {
+    const load: NodeLoad = { apps: this.active.size, containers: 0, inFlight: 0, queued: 0 };
+    for (const service of this.running) {
+      for (const pool of service.stats()) {
+        load.containers += pool.starting + pool.ready;
+        load.inFlight += pool.inFlight;
+        load.queued += pool.queued;
+      }
+    }
+    return load;
+  }
+
+  /** `stats`, after checking in the store that the app exists (`not_found` otherwise). */
+  async appStats(workspace: string, name: string, ephemeral = false): Promise<FunctionPools[]> {
+    if (!(await this.store.apps.getApp(workspace, name, ephemeral))) {
       throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     }
+    return this.stats(workspace, name, ephemeral);
+  }
+
+  /** This node's pools of an app, per function: its current version's pools, then any older versions still draining. */
+  stats(workspace: string, name: string, ephemeral = false): FunctionPools[] {
     const current = new Set<FunctionService<U>>();
     for (const host of this.appRoutes.get(appKey(workspace, name, ephemeral)) ?? []) {
       const service = this.routes.get(host);
@@ -193,8 +309,50 @@ export class Platform<U> {
 
   /** Stops serving and drains everything; the caller has cut client connections, so only `exit` hooks remain to wait for. */
   async close(): Promise<void> {
+    this.closed = true;
     this.routes.clear();
     await Promise.all([...this.running].map((service) => service.drain(this.options.drainGraceMs ?? 30_000)));
+  }
+
+  /** Runs `step` for one app after that app's previous steps. */
+  private converge(target: AppTarget, progress: (line: string) => void): Promise<Converged> {
+    const key = appKey(target.workspace, target.name, target.ephemeral);
+    const previous = this.steps.get(key) ?? Promise.resolve();
+    const step = previous.catch(quiet).then(() => this.convergeNow(key, target, progress));
+    this.steps.set(key, step);
+    void step.catch(quiet).then(() => {
+      if (this.steps.get(key) === step) this.steps.delete(key);
+    });
+    return step;
+  }
+
+  /** Makes this node serve what the store says of one app now. */
+  private async convergeNow(key: string, target: AppTarget, progress: (line: string) => void): Promise<Converged> {
+    if (this.closed) return NOTHING_TO_DRAIN;
+    const app = await this.store.apps.getApp(target.workspace, target.name, target.ephemeral);
+    if (app) this.targets.set(app.id, target);
+    const wanted = app?.state === "deployed" ? app.currentVersionId : null;
+    const active = this.active.get(key);
+    if (!app || !wanted) {
+      if (!active) return NOTHING_TO_DRAIN;
+      this.active.delete(key);
+      this.targets.delete(active.appId);
+      return { drained: this.unroute(key) };
+    }
+    if (active?.versionId === wanted) return NOTHING_TO_DRAIN;
+    const version = await this.store.apps.getVersion(wanted);
+    if (!version) throw new Error(`app ${key} names version ${wanted}, which is not in the store`);
+    await this.activate(app, version, progress);
+    this.active.set(key, { target, appId: app.id, versionId: version.id });
+    return NOTHING_TO_DRAIN;
+  }
+
+  /** This node's share of a function's container bounds; at least one container, so every node can serve it. */
+  private bounds(fn: FunctionManifest, host: string) {
+    return {
+      minContainers: this.placement.share(fn.scaling.minContainers, host),
+      maxContainers: Math.max(1, this.placement.share(fn.scaling.maxContainers, host)),
+    };
   }
 
   private checkLabels(workspace: string, manifest: AppManifest, ephemeral: boolean): void {
@@ -237,8 +395,8 @@ export class Platform<U> {
     const services: FunctionService<U>[] = [];
     for (const fn of version.manifest.functions) {
       const image = await this.options.images.build(fn.image, progress);
-      const runDir = this.runDir(version.bundleHash, image.hash, image.dir);
-      const secretEnv = this.options.secrets.environment(app.workspace, fn);
+      const runDir = await this.runDir(version.bundleHash, image.hash, image.dir);
+      const secretEnv = await this.options.secrets.environment(app.workspace, fn);
       const env = { ...image.env, ...secretEnv, ...fn.env };
       const redact = redactor(Object.values(secretEnv));
       const host = this.hostFor(app.workspace, app.name, fn, app.ephemeral);
@@ -250,10 +408,12 @@ export class Platform<U> {
         hostLabel: host,
         ephemeral: app.ephemeral,
       };
-      services.push(
-        new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(key, identity, fn, runDir, env, redact, params, paramsKey)),
-      );
+      const service = new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(key, identity, fn, runDir, env, redact, params, paramsKey));
+      service.resize(this.bounds(fn, host));
+      services.push(service);
     }
+    // Closed while the images were built: nothing may start containers any more.
+    if (this.closed) return;
     const previous = this.appRoutes.get(key) ?? [];
     const replaced: FunctionService<U>[] = [];
     for (const host of previous) {
@@ -276,8 +436,7 @@ export class Platform<U> {
     this.running.delete(service);
   }
 
-  private unroute(app: AppRecord): Promise<void> {
-    const key = appKey(app.workspace, app.name, app.ephemeral);
+  private unroute(key: string): Promise<void> {
     const hosts = this.appRoutes.get(key) ?? [];
     this.appRoutes.delete(key);
     const drains = hosts.map((host) => {
@@ -332,7 +491,7 @@ export class Platform<U> {
   }
 
   /** `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs` beside the image's `node_modules`. */
-  private runDir(bundleHash: string, imageHash: string, imageDir: string): string {
+  private async runDir(bundleHash: string, imageHash: string, imageDir: string): Promise<string> {
     const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${imageHash.slice(0, 16)}`);
     if (!existsSync(join(dir, "app.mjs"))) {
       mkdirSync(dir, { recursive: true });
@@ -342,7 +501,7 @@ export class Platform<U> {
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
       // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
       const partial = join(dir, `app.mjs.${process.pid}.tmp`);
-      writeFileSync(partial, this.options.blobs.get(bundleHash));
+      writeFileSync(partial, await this.store.blobs.get(bundleHash));
       renameSync(partial, join(dir, "app.mjs"));
     }
     return dir;
@@ -356,6 +515,10 @@ export class Platform<U> {
       url: `http://${this.hostFor(app.workspace, app.name, fn, app.ephemeral)}.${this.options.domain}${port === 80 ? "" : `:${port}`}/`,
     }));
   }
+}
+
+function targetOf(app: AppRecord): AppTarget {
+  return { workspace: app.workspace, name: app.name, ephemeral: app.ephemeral };
 }
 
 /** Names an app in the route and log tables; a served app and a deployed one of the same name are different apps. */

@@ -24,7 +24,7 @@ import type { IssuedToken, RateLimit, SecretView, TokenView, WorkspaceLimitView 
 import { parseBody as parse } from "./api-schema.js";
 import { checkWorkspaceName, type Principal, type TokenService } from "./auth.js";
 import type { SecretService } from "./secrets.js";
-import type { SecurityStore } from "./store/security.js";
+import type { SecurityStore } from "./store/types.js";
 
 export type ApiEnv = { Variables: { principal: Principal } };
 
@@ -60,7 +60,7 @@ export function authenticate(options: SecurityApiOptions): MiddlewareHandler<Api
     const header = c.req.header("authorization");
     // RFC 9110 §11.1: the scheme is case-insensitive.
     const token = header !== undefined && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
-    const principal = options.tokens.authenticate(token);
+    const principal = await options.tokens.authenticate(token);
     if (!principal) {
       c.header("www-authenticate", 'Bearer realm="berth"');
       // The body (maybe a 256 MiB bundle) is never read: close rather than drain it for a stranger.
@@ -114,48 +114,48 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
     if (body.admin) requireAdmin(c, "creating an admin token");
     const issued: IssuedToken =
       body.kind === "proxy"
-        ? tokens.createProxyToken({ workspace, name: body.name })
-        : tokens.createApiToken({ workspace, name: body.name, admin: body.admin });
+        ? await tokens.createProxyToken({ workspace, name: body.name })
+        : await tokens.createApiToken({ workspace, name: body.name, admin: body.admin });
     return c.json({ token: issued }, 201);
   });
 
-  api.get("/api/tokens", (c) => {
+  api.get("/api/tokens", async (c) => {
     const all = Boolean(c.req.query("all"));
     if (all) requireAdmin(c, "listing every workspace's tokens");
-    const list: TokenView[] = tokens.list(all ? undefined : workspaceFor(c));
+    const list: TokenView[] = await tokens.list(all ? undefined : workspaceFor(c));
     return c.json({ tokens: list });
   });
 
-  api.delete("/api/tokens/:id", (c) => {
+  api.delete("/api/tokens/:id", async (c) => {
     const id = c.req.param("id");
-    const token = tokens.get(id);
+    const token = await tokens.get(id);
     if (!token || token.revokedAt !== null) throw new BerthError("not_found", `no valid token with id "${id}"`);
     workspaceFor(c, token.workspace);
-    tokens.revoke(id);
+    await tokens.revoke(id);
     return c.json({ revoked: id });
   });
 
   api.put("/api/secrets/:name", async (c) => {
     const body = await parse(c, secretRequest);
-    const secret: SecretView = secrets.create(workspaceFor(c), c.req.param("name"), body.values);
+    const secret: SecretView = await secrets.create(workspaceFor(c), c.req.param("name"), body.values);
     return c.json({ secret }, 201);
   });
 
-  api.get("/api/secrets", (c) => {
-    const list: SecretView[] = secrets.list(workspaceFor(c));
+  api.get("/api/secrets", async (c) => {
+    const list: SecretView[] = await secrets.list(workspaceFor(c));
     return c.json({ secrets: list });
   });
 
-  api.delete("/api/secrets/:name", (c) => {
+  api.delete("/api/secrets/:name", async (c) => {
     const name = c.req.param("name");
     const workspace = workspaceFor(c);
-    if (!secrets.delete(workspace, name)) throw new BerthError("not_found", `no secret named "${name}" in workspace "${workspace}"`);
+    if (!(await secrets.delete(workspace, name))) throw new BerthError("not_found", `no secret named "${name}" in workspace "${workspace}"`);
     return c.json({ deleted: name });
   });
 
-  api.get("/api/workspaces/:name/limit", (c) => {
+  api.get("/api/workspaces/:name/limit", async (c) => {
     const workspace = workspaceFor(c, c.req.param("name"));
-    const custom = options.store.listLimits().some((limit) => limit.workspace === workspace);
+    const custom = (await options.store.listLimits()).some((limit) => limit.workspace === workspace);
     const view: WorkspaceLimitView = { workspace, ...options.rateLimits.limitOf(workspace), custom };
     return c.json(view);
   });
@@ -164,7 +164,7 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
     requireAdmin(c, "changing a workspace's rate limit");
     const workspace = checkWorkspaceName(c.req.param("name"));
     const limit = await parse(c, limitRequest);
-    options.store.setLimit({ workspace, ...limit });
+    await options.store.setLimit({ workspace, ...limit });
     options.rateLimits.setLimit(workspace, limit);
     return c.json({ workspace, ...limit });
   });

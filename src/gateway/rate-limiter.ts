@@ -125,6 +125,8 @@ export class RateLimiter {
   readonly #defaultLimit: RateLimit;
   readonly #limits = new Map<string, RateLimit>();
   readonly #buckets = new Map<string, TokenBucket>();
+  /** This node's part of every limit: 1 alone, 1/n among n live nodes (`setShare`). */
+  #share = 1;
   #sweepAtSize = MIN_SWEEP_SIZE;
   #sweepAtTime = Number.NEGATIVE_INFINITY;
 
@@ -140,10 +142,30 @@ export class RateLimiter {
     // setLimit has no `now`, so the time since the bucket's last take will be
     // refilled at the new rate: at most one idle gap priced differently, on a
     // change an operator makes by hand.
-    this.#buckets.get(key)?.setLimit(limit);
+    this.#buckets.get(key)?.setLimit(this.#scaled(limit));
   }
 
-  /** The limit that applies to `key`: its own, or the default. */
+  /**
+   * Enforces `share` (0 < share ≤ 1) of every limit from now on: with n
+   * nodes behind a load balancer each enforces 1/n, so the platform as a
+   * whole admits the workspace's limit when the load balancer spreads a
+   * workspace's requests evenly (README, "Several nodes"). At 200/s and
+   * burst 1000 over 3 nodes, each node's bucket is 66.7/s with a burst of
+   * 333.3; the burst never drops below one request.
+   */
+  setShare(share: number): void {
+    if (!(share > 0 && share <= 1)) throw new RangeError(`a rate limit share is in (0, 1], got ${share}`);
+    if (share === this.#share) return;
+    this.#share = share;
+    for (const [key, bucket] of this.#buckets) bucket.setLimit(this.#scaled(this.limitOf(key)));
+  }
+
+  #scaled(limit: RateLimit): RateLimit {
+    if (this.#share === 1) return limit;
+    return { rate: limit.rate * this.#share, burst: Math.max(1, limit.burst * this.#share) };
+  }
+
+  /** The limit that applies to `key` platform-wide: its own, or the default. */
   limitOf(key: string): RateLimit {
     return this.#limits.get(key) ?? this.#defaultLimit;
   }
@@ -153,7 +175,7 @@ export class RateLimiter {
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
       if (this.#buckets.size >= this.#sweepAtSize) this.#sweep(now);
-      bucket = new TokenBucket(this.#limits.get(key) ?? this.#defaultLimit, now);
+      bucket = new TokenBucket(this.#scaled(this.#limits.get(key) ?? this.#defaultLimit), now);
       this.#buckets.set(key, bucket);
     }
     return bucket.take(now);

@@ -7,18 +7,27 @@
  * limiter, the gateway gets the control plane's routes and API, every
  * component its child of one logger and the one clock.
  * `berth server` runs it for good; `berth serve` embeds a throwaway one.
+ *
+ * Every server is a node: it registers in the store with heartbeats
+ * (cluster/membership.ts), and when several share one PostgreSQL database
+ * they split minContainers, maxContainers and rate limits among the live
+ * nodes, keep their memory in step through the store's change feed
+ * (control/sync.ts), forward result URLs to the node that runs the call,
+ * and answer `app stats` and `app logs` for all of them.
  */
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
 import { systemClock } from "../clock/clock.js";
+import { Membership } from "../cluster/membership.js";
 import { createControlApi } from "../control/api.js";
-import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
 import { LogHub } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
-import { SqliteStore } from "../control/store/sqlite.js";
+import { openStore } from "../control/store/open.js";
+import type { Store } from "../control/store/types.js";
+import { reloadLimits, StateSync } from "../control/sync.js";
 import { CallRegistry } from "../gateway/calls.js";
 import { TrustedProxies } from "../gateway/client-ip.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
@@ -30,11 +39,24 @@ import { createLogger, type Logger } from "../logging/logger.js";
 import { Metrics } from "../metrics/metrics.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
+import { advertiseUrlFor, nodeIdFor } from "./node-identity.js";
 import { defaultKeyFile, openSecurity } from "./security.js";
 
 export interface ServerOptions {
-  /** State directory: database, blobs, images. */
+  /** State directory: database (without `database`), blobs, images, this node's id. */
   home: string;
+  /** A `postgres://` URL: the state lives there, shared with every node that names it. Default: SQLite in `home`. */
+  database?: string;
+  /** This node's id among the nodes (`[a-z0-9-]`). Default: the one saved in `home`, made on first start. */
+  nodeId?: string;
+  /** Where the other nodes reach this one. Default `http://<host>:<port>`. */
+  advertiseUrl?: string;
+  /** Milliseconds between heartbeats. Default 1000. */
+  heartbeatMs?: number;
+  /** Milliseconds without a heartbeat after which a node is taken for dead. Default 5000. */
+  nodeTimeoutMs?: number;
+  /** Milliseconds between full re-reads of the state (the backstop for lost change notifications). Default 10 000. */
+  resyncMs?: number;
   /** Port to listen on; 0 picks a free one. */
   port: number;
   /** Address to bind. Default 127.0.0.1. */
@@ -77,6 +99,8 @@ export interface RunningServer {
   url: string;
   platform: Platform<Upstream>;
   tokens: TokenService;
+  store: Store;
+  membership: Membership;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
   close(): Promise<void>;
@@ -87,30 +111,51 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true });
   const logger = options.logger ?? createLogger({ level: "warn" });
+  const store = await openStore({
+    home: options.home,
+    database: options.database,
+    ephemeralApps: options.ephemeralState,
+    logger: logger.child({ component: "store" }),
+  });
+  let started = false;
+  try {
+    const server = await assemble(options, store, logger);
+    started = true;
+    return server;
+  } finally {
+    if (!started) await store.close();
+  }
+}
+
+async function assemble(options: ServerOptions, store: Store, logger: Logger): Promise<RunningServer> {
   const clock = systemClock;
-  const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
-  const blobs = new BlobStore(join(options.home, "blobs"));
   const images = new ImageBuilder(join(options.home, "images"));
-  const driver = new ProcessDriver({ warmAgents: options.warmAgents });
   const logs = new LogHub(options.onLog);
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
-  const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
-  const { tokens, secrets } = security;
+  const { tokens, secrets } = await openSecurity(store.security, options.secretKeyFile ?? defaultKeyFile(options.home));
   const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
   const limitRates = options.rateLimit !== null;
-  for (const limit of security.store.listLimits()) rateLimiter.setLimit(limit.workspace, limit);
+  await reloadLimits(store.security, rateLimiter);
   const requireAuth = options.requireAuth ?? false;
-  const bootstrapToken =
-    requireAuth && !tokens.hasApiTokens()
-      ? tokens.createApiToken({ workspace: options.workspace, admin: true, name: "bootstrap admin" }).token
-      : undefined;
+  const bootstrapToken = requireAuth && !tokens.hasApiTokens() ? await tokens.bootstrapAdminToken(options.workspace) : undefined;
+  const nodeId = nodeIdFor(options.home, options.nodeId);
+  const driver = new ProcessDriver({ warmAgents: options.warmAgents });
   let port = options.port;
+  const membership: Membership = new Membership({
+    registry: store.nodes,
+    id: nodeId,
+    load: () => platform.load(),
+    heartbeatMs: options.heartbeatMs,
+    timeoutMs: options.nodeTimeoutMs,
+    clock,
+    logger: logger.child({ component: "cluster" }),
+  });
   // Scraped later, so the platform it reads from can be created after it.
   const metrics = new Metrics({ services: () => platform.services() });
-  const platform = new Platform<Upstream>({
+  const platform: Platform<Upstream> = new Platform<Upstream>({
     store,
-    blobs,
+    placement: membership,
     images,
     driver,
     logs,
@@ -126,14 +171,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger: logger.child({ component: "control" }),
     poolLogger: logger.child({ component: "router" }),
   });
-  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs, clock });
+  const calls = new CallRegistry({
+    delayMs: options.callDelayMs,
+    resultTtlMs: options.callResultTtlMs,
+    clock,
+    nodes: { id: nodeId, urlOf: (id) => membership.urlOf(id) },
+  });
   const api = createControlApi({
     platform,
-    blobs,
+    blobs: store.blobs,
     logs,
     metrics,
+    peers: { self: nodeId, others: () => membership.others(), list: () => membership.list() },
+    engine: store.engine,
     defaultWorkspace: options.workspace,
-    security: { tokens, secrets, store: security.store, rateLimits: rateLimiter, requireAuth, defaultWorkspace: options.workspace },
+    security: { tokens, secrets, store: store.security, rateLimits: rateLimiter, requireAuth, defaultWorkspace: options.workspace },
     logger: logger.child({ component: "control" }),
   });
   const gateway = createGateway({
@@ -157,8 +209,35 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
   });
   port = listeningPort(gateway.address());
-  await platform.restore();
-  logger.child({ component: "server" }).info({ port, home: options.home, workspace: options.workspace }, "listening");
+  const nodes = membership;
+  const sync = new StateSync({
+    store,
+    platform,
+    tokens,
+    rateLimits: rateLimiter,
+    nodes,
+    resyncMs: options.resyncMs,
+    clock,
+    logger: logger.child({ component: "sync" }),
+  });
+  try {
+    await nodes.join(advertiseUrlFor(options.host ?? "127.0.0.1", port, options.advertiseUrl));
+  } catch (error) {
+    gateway.close();
+    await driver.close();
+    throw error;
+  }
+  const spread = () => {
+    rateLimiter.setShare(1 / nodes.live().length);
+    platform.respread();
+  };
+  nodes.onChange(spread);
+  spread();
+  sync.start();
+  await platform.restore(nodes.live().length === 1);
+  logger
+    .child({ component: "server" })
+    .info({ port, home: options.home, workspace: options.workspace, node: nodeId, store: store.engine, nodes: nodes.live() }, "listening");
 
   let closing: Promise<void> | undefined;
   return {
@@ -166,16 +245,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: `http://localhost:${port}`,
     platform,
     tokens,
+    store,
+    membership: nodes,
     bootstrapToken,
     close() {
       closing ??= (async () => {
+        sync.close();
+        await nodes.leave();
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
         await platform.close();
         await driver.close();
-        store.close();
-        security.close();
+        await sync.settled();
+        await store.close();
       })();
       return closing;
     },

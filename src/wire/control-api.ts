@@ -118,8 +118,10 @@ export interface LatencySummary {
   p99: number | null;
 }
 
-/** One function version of an app: its current version, or an older one still draining. */
+/** One function version of an app on one node: its current version, or an older one still draining. */
 export interface FunctionStats {
+  /** The node whose pools these are. */
+  node: string;
   function: string;
   /** The host label `<workspace>--<label>[-dev]`. */
   host: string;
@@ -129,15 +131,19 @@ export interface FunctionStats {
   latencyMs: LatencySummary;
 }
 
-/** `GET /api/apps/:name/stats` */
+/** `GET /api/apps/:name/stats`: every live node's pools (`?local=1`: the answering node's only). */
 export interface AppStats {
   functions: FunctionStats[];
+  /** Live nodes that could not be asked, with why: their pools are missing from `functions`. */
+  unreachable?: { node: string; error: string }[];
 }
 
 /** One line of `GET /api/apps/:name/logs` (NDJSON): container output or a platform event about a container. */
 export interface LogEntry {
   /** Milliseconds since the epoch. */
   time: number;
+  /** The node that ran the container; set on entries from a platform of several nodes. */
+  node?: string;
   app: string;
   function: string;
   container: string;

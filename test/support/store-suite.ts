@@ -241,7 +241,7 @@ export function storeSuite(engine: Engine): void {
     assert.deepEqual(heard, expected);
   });
 
-  test(`${engine.name}: migrations apply once, and a newer schema is refused with a clear message`, async (t) => {
+  test(`${engine.name}: migrations apply once, and a newer schema is refused with a clear message`, async () => {
     const database = await engine.fresh();
     const first = await database.open();
     await first.apps.recordDeployment({ workspace: "ws", name: "kept", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("kept"), now: 1 });

@@ -15,10 +15,11 @@
  * `berth serve` can keep its apps in memory while tokens and secrets stay
  * on disk (open.ts composes them).
  */
+import type { NodeRecord } from "../../cluster/membership.js";
 import type { AppManifest } from "../../sdk/contract.js";
 import type { AppState, NodeLoad, TokenKind } from "../../wire/control-api.js";
 
-export type { AppState, NodeLoad, TokenKind };
+export type { AppState, NodeLoad, NodeRecord, TokenKind };
 
 export interface AppRecord {
   id: string;
@@ -132,21 +133,6 @@ export interface SecurityStore {
    * (atomically): how every node agrees on one secrets key (secrets.ts).
    */
   claimSetting(key: string, value: string): Promise<string>;
-}
-
-/** One `berth server` sharing the store, as its last heartbeat left it. */
-export interface NodeRecord {
-  /** Stable across restarts of the node (kept in its state directory). */
-  id: string;
-  /** Where other nodes reach its gateway: `http://10.0.0.5:8600`. */
-  url: string;
-  /** Random per process start: tells a restarted node from a second process claiming the same id. */
-  instance: string;
-  /** Milliseconds since the epoch when this process started. */
-  startedAt: number;
-  /** Milliseconds since its last heartbeat, by the store's own clock (so nodes' clocks need not agree). */
-  ageMs: number;
-  load: NodeLoad;
 }
 
 export interface NodeStore {

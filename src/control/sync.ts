@@ -1,0 +1,124 @@
+/**
+ * Keeps what this node holds in memory (routes, valid tokens, rate limits,
+ * the live nodes) in step with the store. Each change the store reports
+ * (another node's deploy, a revocation, `berth token create --home`) makes
+ * the one record it names be read again; and every `resyncMs` everything
+ * is read again, the backstop for changes the feed lost (a dropped LISTEN
+ * connection, a database outage). While the database is unreachable, what
+ * is in memory keeps serving; the first read that succeeds again catches up.
+ */
+import type { Logger } from "../logging/logger.js";
+import type { Clock, Cancel } from "../clock/clock.js";
+import type { Change, SecurityStore, Store } from "./store/types.js";
+import type { LiveRateLimits } from "./security-api.js";
+
+/** What a change makes this node read again. */
+export interface SyncTargets {
+  platform: { refresh(appId: string): Promise<void>; resync(): Promise<void> };
+  tokens: { refresh(id: string): Promise<void>; reload(): Promise<void> };
+  rateLimits: LiveRateLimits;
+  /** The live nodes (a node left and said so). */
+  nodes: { refresh(): Promise<void> };
+}
+
+export interface SyncOptions extends SyncTargets {
+  store: Store;
+  /** Milliseconds between full re-reads. Default 10 000. */
+  resyncMs?: number;
+  clock: Clock;
+  logger: Logger;
+}
+
+export class StateSync {
+  private stopWatching: (() => void) | undefined;
+  private timer: Cancel | undefined;
+  private failing = false;
+  private stopped = false;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: SyncOptions) {}
+
+  start(): void {
+    this.stopWatching = this.options.store.watch((change) => this.apply(change));
+    this.schedule();
+  }
+
+  /** Reads everything again now. */
+  resync(): Promise<void> {
+    return this.track(async () => {
+      await this.options.tokens.reload();
+      await reloadLimits(this.options.store.security, this.options.rateLimits);
+      await this.options.nodes.refresh();
+      await this.options.platform.resync();
+    });
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.stopWatching?.();
+    this.timer?.();
+  }
+
+  /** Resolves when the reads started so far are done (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.running;
+  }
+
+  private apply(change: Change): void {
+    const { platform, tokens, rateLimits, nodes, store } = this.options;
+    switch (change.topic) {
+      case "app":
+        void this.track(() => platform.refresh(change.id));
+        return;
+      case "token":
+        void this.track(() => tokens.refresh(change.id));
+        return;
+      case "limit":
+        void this.track(() => reloadLimits(store.security, rateLimits));
+        return;
+      case "node":
+        void this.track(() => nodes.refresh());
+        return;
+      case "secret":
+        // Secrets are read when a version is activated; nothing is held in memory.
+        return;
+      case "resync":
+        void this.resync();
+        return;
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.options.clock.after(this.options.resyncMs ?? 10_000, () => {
+      void this.resync().finally(() => this.schedule());
+    });
+  }
+
+  /** Runs one read; a failure is logged once per outage, and a success after failures catches up with everything. */
+  private track(read: () => Promise<void>): Promise<void> {
+    const done = read().then(
+      () => {
+        if (!this.failing) return;
+        this.failing = false;
+        this.options.logger.info("the state database answers again; catching up");
+        void this.resync();
+      },
+      (error: unknown) => {
+        if (this.failing) return;
+        this.failing = true;
+        this.options.logger.warn({ err: error }, "could not read a change from the state database; serving what is in memory until it answers");
+      },
+    );
+    this.running = Promise.all([this.running, done]).then(() => {});
+    return done;
+  }
+}
+
+/** Applies every stored workspace limit to the live rate limiter. */
+export async function reloadLimits(store: SecurityStore, limits: LiveRateLimits): Promise<void> {
+  for (const limit of await store.listLimits()) {
+    const current = limits.limitOf(limit.workspace);
+    if (current.rate !== limit.rate || current.burst !== limit.burst) limits.setLimit(limit.workspace, { rate: limit.rate, burst: limit.burst });
+  }
+}
