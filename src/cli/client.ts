@@ -14,6 +14,7 @@ import type {
   Health,
   IssuedToken,
   LogEntry,
+  NodeList,
   ProgressLine,
   RateLimit,
   RollbackRequest,
@@ -124,6 +125,10 @@ export class ApiClient {
       else return { app: line.app, version: line.version, functions: line.functions };
     }
     throw new BerthError("internal_error", "the server ended the deployment without a result");
+  }
+
+  listNodes(): Promise<NodeList> {
+    return this.json("/api/nodes", "GET");
   }
 
   async listApps(): Promise<AppSummary[]> {

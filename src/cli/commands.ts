@@ -8,8 +8,8 @@ import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serve
 import { dim, formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
-import { announceBootstrapToken, securityOptions, type ServerFlags } from "./server-flags.js";
-import { formatStatsTable } from "./stats-table.js";
+import { announceBootstrapToken, nodeOptions, securityOptions, type ServerFlags } from "./server-flags.js";
+import { formatNodeTable, formatStatsTable } from "./stats-table.js";
 
 export interface ClientFlags {
   server?: string;
@@ -41,8 +41,10 @@ export async function serverCommand(flags: ServerFlags) {
     onLog: ({ app, function: fn, container, stream, line }) => containers.info({ app, function: fn, container, stream }, line),
     logger,
     ...securityOptions(flags),
+    ...nodeOptions(flags),
   });
-  status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
+  const where = server.store.engine === "postgres" ? `state in ${server.store.location}, node ${server.membership.id}` : `state in ${home}`;
+  status(green(`✓ berth server listening on ${server.url} (${where})`));
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   const stop = async () => {
     status("Shutting down: draining containers...");
@@ -64,6 +66,15 @@ export async function deployCommand(file: string, flags: ClientFlags & { typeche
   });
   status(green(`✓ Deployed app "${result.app.name}" (version ${result.version})`));
   for (const fn of result.functions) process.stdout.write(`${fn.name.padEnd(16)} ${fn.url}\n`);
+}
+
+export async function nodeListCommand(flags: ClientFlags & { json?: boolean }) {
+  const list = await clientFor(flags).listNodes();
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(formatNodeTable(list));
 }
 
 export async function appListCommand(flags: ClientFlags & { json?: boolean }) {
@@ -105,7 +116,7 @@ export async function appStatsCommand(name: string, flags: ClientFlags & { dev?:
   const client = clientFor(flags);
   const render = async () => {
     const stats = await client.stats(name, flags.dev);
-    return flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions);
+    return flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions, stats.unreachable);
   };
   if (!flags.watch) {
     process.stdout.write(await render());

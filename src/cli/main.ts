@@ -10,6 +10,7 @@ import {
   appStatsCommand,
   appStopCommand,
   deployCommand,
+  nodeListCommand,
   serverCommand,
 } from "./commands.js";
 import { serveCommand } from "./serve.js";
@@ -64,6 +65,9 @@ export async function main(argv: string[]): Promise<void> {
     .option("--max-body <size>", "largest request body, e.g. 4GiB, 100MiB (default 4GiB)")
     .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
+    .option("--database <url>", "keep the state in PostgreSQL, shared with every node that names it (env BERTH_DATABASE_URL; default SQLite in --home)")
+    .option("--node-id <id>", "this node's name among the nodes (env BERTH_NODE_ID; default: made on first start, kept in --home)")
+    .option("--advertise-url <url>", "where the other nodes reach this one (env BERTH_ADVERTISE_URL; default http://<host>:<port>)")
     .action(serverCommand);
 
   clientOptions(
@@ -104,6 +108,11 @@ export async function main(argv: string[]): Promise<void> {
       .option("--json", "print JSON")
       .option("-w, --watch [seconds]", "print again every few seconds (default 2) until Ctrl-C"),
   ).action(appStatsCommand);
+
+  const node = program.command("node").description("the nodes sharing one database");
+  clientOptions(node.command("list").description("every node with its state and load (admin token)").option("--json", "print JSON")).action(
+    nodeListCommand,
+  );
 
   const token = program.command("token").description("API tokens (control API, deploy) and proxy-auth tokens (protected endpoints)");
   // Token and secret verbs also work on a state directory directly (no server configured or running, or --home).

@@ -14,7 +14,7 @@ export function status(line: string): void {
 }
 
 export function formatLog(entry: LogEntry): string {
-  const prefix = cyan(`[${entry.function}]`);
+  const prefix = cyan(entry.node === undefined ? `[${entry.function}]` : `[${entry.function} @${entry.node}]`);
   return entry.stream === "system" ? `${prefix} ${dim(entry.line)}` : `${prefix} ${entry.line}`;
 }
 

@@ -153,7 +153,8 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     const others = local ? [] : peers.others();
     const authorization = c.req.header("authorization");
     const query = { workspace, ...(dev ? { dev: "1" } : {}) };
-    const mine = (entry: LogEntry): LogEntry => ({ ...entry, node: peers.self });
+    // Entries say which node they come from when there is more than one.
+    const mine = local || others.length > 0 ? (entry: LogEntry): LogEntry => ({ ...entry, node: peers.self }) : (entry: LogEntry) => entry;
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
       const send = (entry: LogEntry) => out.write(`${JSON.stringify(entry)}\n`);
