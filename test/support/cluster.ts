@@ -30,7 +30,7 @@ export interface NodeProcess {
   url: string;
   child: ChildProcess;
   output(): string;
-  /** SIGKILL, as a crash would. */
+  /** SIGKILL of the node process, as a crash would. */
   kill(): Promise<void>;
   /** SIGTERM: a clean shutdown (deregisters, drains). */
   stop(): Promise<void>;
@@ -105,7 +105,8 @@ export async function startCluster(cleanup: Cleanup, options: ClusterOptions): P
     const kill = async (signal: NodeJS.Signals) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       try {
-        process.kill(signal === "SIGKILL" ? -child.pid! : child.pid!, signal);
+        // The node process alone: its containers outlive it as they would a crash (the cleanup below ends them).
+        process.kill(child.pid!, signal);
       } catch {
         // Already gone.
       }
