@@ -184,7 +184,10 @@ export const f = app.function({ secrets: [Secret.fromName("shared-db")] }).webEn
     const result = await cluster.deploy(
       tempApp(t, "kept.ts", `import { App } from "berth";
 const app = new App("kept");
-export const f = app.function({ minContainers: 3, scaledownWindow: 600 }).webEndpoint(() => { console.log("served here"); return "ok"; });`),
+export const f = app.function({ minContainers: 3, scaledownWindow: 600 }).webEndpoint(({ request }) => {
+  console.log("served " + (new URL(request.url).searchParams.get("m") ?? "here"));
+  return "ok";
+});`),
     );
     const perNode = await waitFor(
       "one ready container on each node",
@@ -212,6 +215,26 @@ export const f = app.function({ minContainers: 3, scaledownWindow: 600 }).webEnd
     );
     assert.ok(entries.every((entry, i) => i === 0 || entry.time >= entries[i - 1]!.time), "merged in time order");
     assert.ok(entries.every((entry) => entry.node && ["n1", "n2", "n3"].includes(entry.node)));
+
+    // Following through one node: lines written on the others arrive as they are written.
+    const stop = new AbortController();
+    const followed: LogEntry[] = [];
+    const following = cluster.client(cluster.nodes[0]).logs("kept", { follow: true, signal: stop.signal }, (entry) => followed.push(entry));
+    t.after(() => stop.abort());
+    await waitFor("the recent lines", () => followed.length >= entries.length || undefined, 10_000, 50);
+    const [, n2, n3] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    await waitFor(
+      "live lines of n2 and n3",
+      async () => {
+        for (const node of [n2, n3]) await (await request(`${cluster.urlOn(result, "f", node.port)}?m=live-${node.id}`)).text();
+        const seen = followed.filter((entry) => /^served live-/.test(entry.line)).map((entry) => `${entry.node}:${entry.line}`);
+        return (seen.includes("n2:served live-n2") && seen.includes("n3:served live-n3")) || undefined;
+      },
+      10_000,
+      300,
+    );
+    stop.abort();
+    await following;
   });
 
   test("a result URL works through whichever node the client reaches", async (t) => {
