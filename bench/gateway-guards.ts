@@ -170,7 +170,7 @@ try {
     ["check", "ns per request"],
     [
       ["proxy auth, valid key and secret", fmt(authNs, 0)],
-      ["proxy auth, unknown key (one SQLite read)", fmt(wrongNs, 0)],
+      ["proxy auth, unknown key (memory only, no database read)", fmt(wrongNs, 0)],
       ["rate limit (token bucket)", fmt(rateNs, 0)],
     ],
   );
