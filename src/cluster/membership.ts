@@ -76,6 +76,8 @@ export class Membership {
   private readonly listeners = new Set<() => void>();
   private timer: Cancel | undefined;
   private beats = 0;
+  /** The heartbeat under way, if any: leaving waits for it, or it could write the row back after the removal. */
+  private beating: Promise<void> = Promise.resolve();
   private failing = false;
   private stopped = false;
 
@@ -162,6 +164,7 @@ export class Membership {
   /** Stops beating and removes this node's row, so the others take over its share at once. */
   async leave(): Promise<void> {
     this.stop();
+    await this.beating;
     try {
       await this.options.registry.removeNode(this.id);
     } catch (error) {
@@ -178,7 +181,8 @@ export class Membership {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = this.options.clock.after(this.heartbeatMs, () => {
-      void this.beat().finally(() => this.schedule());
+      this.beating = this.beat();
+      void this.beating.finally(() => this.schedule());
     });
   }
 

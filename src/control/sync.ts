@@ -34,7 +34,7 @@ export class StateSync {
   private timer: Cancel | undefined;
   private failing = false;
   private stopped = false;
-  private running: Promise<void> = Promise.resolve();
+  private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly options: SyncOptions) {}
 
@@ -60,8 +60,8 @@ export class StateSync {
   }
 
   /** Resolves when the reads started so far are done (tests, shutdown). */
-  settled(): Promise<void> {
-    return this.running;
+  async settled(): Promise<void> {
+    await Promise.all(this.running);
   }
 
   private apply(change: Change): void {
@@ -110,7 +110,8 @@ export class StateSync {
         this.options.logger.warn({ err: error }, "could not read a change from the state database; serving what is in memory until it answers");
       },
     );
-    this.running = Promise.all([this.running, done]).then(() => {});
+    this.running.add(done);
+    void done.then(() => this.running.delete(done));
     return done;
   }
 }
