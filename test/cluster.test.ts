@@ -237,15 +237,35 @@ export const f = app.function({ minContainers: 3, scaledownWindow: 600 }).webEnd
     await following;
   });
 
+  test("maxContainers holds platform-wide within its tolerance: each node runs its share, at least one", async (t) => {
+    const result = await cluster.deploy(
+      tempApp(t, "capped.ts", `import { App } from "berth";
+const app = new App("capped");
+export const f = app.function({ maxContainers: 4, scaledownWindow: 600 }).webEndpoint(async () => { await new Promise((r) => setTimeout(r, 300)); return "ok"; });`),
+    );
+    await waitFor("every node to route it", async () => new Set((await cluster.client().stats("capped")).functions.map((fn) => fn.node)).size === 3 || undefined, PROPAGATION_MS, 50);
+    // 4 over 3 nodes: shares 2 + 1 + 1. Twenty requests at once, one input per container, would start 20 containers without the cap.
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => request(cluster.urlOn(result, "f", cluster.lbPort)).then(async (r) => (await r.text(), r.status))));
+    // Queued longer than this cluster's call delay (1 s), a request is answered 303 to its result URL: served all the same.
+    assert.ok(statuses.every((status) => status === 200 || status === 303), `${statuses}`);
+    const started = new Map<string, number>();
+    for (const fn of (await cluster.client().stats("capped")).functions) {
+      for (const pool of fn.pools) started.set(fn.node, (started.get(fn.node) ?? 0) + pool.coldStarts);
+    }
+    assert.deepEqual([...started.values()].sort(), [1, 1, 2], JSON.stringify([...started]));
+  });
+
   test("a result URL works through whichever node the client reaches", async (t) => {
     const result = await cluster.deploy(
       tempApp(t, "slow.ts", `import { App } from "berth";
 const app = new App("slow");
 export const f = app.function().webEndpoint(async () => { await new Promise((r) => setTimeout(r, 2500)); return "finally"; });`),
+      cluster.nodes[0],
     );
+    // Deployed through a, which serves it when the deploy returns; b and c have it by the time the call is parked (1 s).
     const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess];
     const first = await request(cluster.urlOn(result, "f", a.port));
-    assert.equal(first.status, 303);
+    assert.equal(first.status, 303, await first.clone().text());
     await first.body?.cancel();
     const location = first.headers.get("location")!;
     assert.match(location, /^\/__berth\/calls\/n1\.[0-9a-f]{32}$/);
