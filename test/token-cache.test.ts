@@ -26,14 +26,19 @@ function twoWriters(t: TestContext) {
   return { server, offline };
 }
 
-test("an API token issued straight into the store (berth token create --home) works on a running server at once", async (t) => {
+test("an API token issued straight into the store (berth token create --home) works on a running server within a second", async (t) => {
   const { server, offline } = twoWriters(t);
-  const running = await TokenService.open(server.security);
+  let now = 0;
+  const running = await TokenService.open(server.security, () => now);
   const issued = await (await TokenService.open(offline.security)).createApiToken({ workspace: "ws", admin: true });
+  now = 999;
+  assert.equal(await running.authenticate(issued.token), undefined, "every token was read 999 ms ago");
+  now = 1000;
   assert.deepEqual(await running.authenticate(issued.token), { tokenId: issued.id, workspace: "ws", admin: true });
   await running.revoke(issued.id);
   assert.equal(await running.authenticate(issued.token), undefined);
-  assert.equal(await (await TokenService.open(offline.security)).authenticate(issued.token), undefined, "revocation is stored");
+  now = 5000;
+  assert.equal(await running.authenticate(issued.token), undefined, "revocation is stored");
 });
 
 test("proxy tokens are checked from memory only; another writer's new and revoked tokens arrive through the change feed", async (t) => {
@@ -64,4 +69,33 @@ test("reload reads every token again: what was missed is caught up", async (t) =
   await gateway.reload();
   assert.equal(gateway.checkProxy("ws", revoked.key, revoked.secret), false);
   assert.equal(gateway.checkProxy("ws", kept.key, kept.secret), true);
+});
+
+test("made-up keys cost no store read; made-up API ids one read of every token per second at most", async (t) => {
+  const { server } = twoWriters(t);
+  let reads = 0;
+  // Counts every read the token service makes of the store.
+  const store = new Proxy(server.security, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (property === "getToken" || property === "listTokens") reads += 1;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  let now = 0;
+  const gateway = await TokenService.open(store, () => now);
+  const valid = await gateway.createProxyToken({ workspace: "ws" });
+  reads = 0;
+  for (let i = 0; i < 10_000; i++) assert.equal(gateway.checkProxy("ws", `wk-${i.toString(16).padStart(16, "0")}`, "ws-guess"), false);
+  assert.equal(reads, 0, "unknown proxy keys never reach the store");
+  assert.ok(gateway.checkProxy("ws", valid.key, valid.secret));
+  now = 5_000;
+  for (let i = 0; i < 1_000; i++) assert.equal(await gateway.authenticate(`bt_${i.toString(16).padStart(16, "0")}_secret`), undefined);
+  assert.equal(reads, 1, "a thousand unknown API ids: one read of every token");
+  now = 6_000;
+  await gateway.authenticate(`bt_${"f".repeat(16)}_secret`);
+  assert.equal(reads, 2, "and one more a second later");
 });

@@ -14,7 +14,7 @@ import { createLogger } from "../logging/logger.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
 import { formatError, formatLog, green, red, status } from "./output.js";
 import { ship } from "./ship.js";
-import { readConfig, tokenFor } from "./credentials.js";
+import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
 
 export interface ServeFlags {
@@ -29,12 +29,16 @@ export interface ServeFlags {
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
   const entry = resolve(file);
   let embedded: RunningServer | undefined;
+  let removeSession: (() => void) | undefined;
   let baseUrl = serverUrl(flags.server) ?? readConfig().server;
   if (!baseUrl) {
     embedded = await startEmbedded(flags);
     baseUrl = embedded.url;
+    // Other berth commands of this user find the token here; a web page cannot.
+    removeSession = saveSession(embedded.port, embedded.url, embedded.sessionToken!, flags.home);
+    process.once("exit", () => removeSession?.());
   }
-  const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? undefined : tokenFor(baseUrl, flags.token));
+  const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? embedded.sessionToken : tokenFor(baseUrl, flags.token));
   await client.health();
   const checker = flags.typecheck === false ? undefined : new TypeChecker(entry);
 
@@ -51,6 +55,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     logsAbort.abort();
     if (appName) await client.stopApp(appName, true).catch(() => {});
     await embedded?.close();
+    removeSession?.();
     process.exit(code);
   };
   process.on("SIGINT", () => void shutdown(0));

@@ -14,29 +14,17 @@
  * next request here is refused; other nodes refuse it once the change
  * reaches them (NOTIFY: milliseconds; the periodic reload bounds it).
  *
- * An API token this node has not heard of yet is looked up in the store
- * once (the control API is not a hot path), so a token created through one
- * node works at once through another; a proxy key never is, so a stranger
- * sending random keys costs no database read.
+ * An API token this node has not heard of yet makes it read every token
+ * again, at most once per REINDEX_MS (the control API is not a hot path),
+ * so a token created through one node works at once through another; a
+ * flood of made-up ids costs the store one read per second. A proxy key is
+ * never looked up: an unknown one costs one map lookup.
  */
 import { BerthError } from "../errors/codes.js";
+import { checkName } from "../sdk/names.js";
 import { hashSecret, randomId, randomSecret, secretMatches } from "./crypto.js";
 import type { TokenKind, TokenView } from "../wire/control-api.js";
 import type { SecurityStore, TokenRecord } from "./store/types.js";
-
-/** Lowercase letters, digits and single dashes: a workspace is the first part of every URL, before `--`. */
-export const WORKSPACE_PATTERN = /^[a-z0-9](?:-?[a-z0-9])*$/;
-const MAX_WORKSPACE = 30;
-
-export function checkWorkspaceName(name: string): string {
-  if (name.length > MAX_WORKSPACE || !WORKSPACE_PATTERN.test(name)) {
-    throw new BerthError(
-      "invalid_input",
-      `workspace "${name}" is not valid: use 1-${MAX_WORKSPACE} lowercase letters, digits and single dashes, e.g. "team-a"`,
-    );
-  }
-  return name;
-}
 
 /** Who a valid API token speaks for. */
 export interface Principal {
@@ -66,6 +54,8 @@ const MAX_NAME = 100;
 export class TokenService {
   /** Valid tokens by id. */
   private readonly valid = new Map<string, TokenRecord>();
+  /** When every token was last read from the store (`now()`); an unknown API id reads them again after REINDEX_MS. */
+  private indexedAt = Number.NEGATIVE_INFINITY;
 
   private constructor(
     private readonly store: SecurityStore,
@@ -136,7 +126,7 @@ export class TokenService {
   async authenticate(token: string | undefined): Promise<Principal | undefined> {
     if (token === undefined || !token.startsWith(API_PREFIX) || token[API_ID_LENGTH] !== "_") return undefined;
     const id = token.slice(0, API_ID_LENGTH);
-    if (!this.valid.has(id)) await this.refresh(id);
+    if (!this.valid.has(id) && this.now() - this.indexedAt >= REINDEX_MS) await this.reload();
     const record = this.valid.get(id);
     if (record === undefined || record.kind !== "api") return undefined;
     if (!secretMatches(token.slice(API_ID_LENGTH + 1), record.secretHash)) return undefined;
@@ -152,7 +142,7 @@ export class TokenService {
     return record !== undefined && matches && record.kind === "proxy" && record.workspace === workspace;
   }
 
-  /** Reads one token again (its change arrived, or an API call names an id not in memory). */
+  /** Reads one token again (its change arrived). */
   async refresh(id: string): Promise<void> {
     const stored = await this.store.getToken(id);
     if (stored === undefined || stored.revokedAt !== null) this.valid.delete(id);
@@ -161,19 +151,23 @@ export class TokenService {
 
   /** Reads every token again. */
   async reload(): Promise<void> {
+    this.indexedAt = this.now();
     const records = await this.store.listTokens();
     this.valid.clear();
     for (const record of records) if (record.revokedAt === null) this.valid.set(record.id, record);
   }
 
   private record(id: string, kind: TokenKind, workspace: string, admin: boolean, name: string | undefined, secret: string): TokenRecord {
-    checkWorkspaceName(workspace);
+    checkName("workspace", workspace);
     if (name !== undefined && name.length > MAX_NAME) throw new BerthError("invalid_input", `token names are limited to ${MAX_NAME} characters`);
     return { id, kind, workspace, admin, name: name ?? "", secretHash: hashSecret(secret), createdAt: this.now(), revokedAt: null };
   }
 }
 
 const UNKNOWN_HASH = hashSecret(PROXY_SECRET_PREFIX);
+
+/** Milliseconds between two full reads of the tokens caused by unknown API ids. */
+const REINDEX_MS = 1_000;
 
 function view(token: TokenRecord): TokenView {
   return {

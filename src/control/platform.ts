@@ -23,7 +23,8 @@ import { BerthError } from "../errors/codes.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
 import type { ImageBuilder } from "../image/builder.js";
 import type { Logger } from "../logging/logger.js";
-import type { PoolEvent, PoolOptions } from "../router/pool.js";
+import type { Capacity } from "../router/capacity.js";
+import type { Pool, PoolEvent, PoolOptions } from "../router/pool.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { ContainerEndpoint, RuntimeDriver } from "../runtime/types.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
@@ -70,6 +71,10 @@ export interface PlatformOptions<U> {
   publicPort: () => number;
   /** Inputs allowed to wait per pool. Default 1000. */
   queueLimit?: number;
+  /** The server's and workspaces' caps on live containers; every pool takes its slots here. Absent: only `maxContainers` of each function. */
+  capacity?: Capacity;
+  /** Milliseconds an input waits for a container while its workspace or the server is at its cap; then 503. Default 30 000. */
+  capacityWaitMs?: number;
   /** Milliseconds draining containers get to finish. Default 30 000. */
   drainGraceMs?: number;
   /** Seals inline secrets at deploy time and resolves every secret a function names into its environment. */
@@ -265,6 +270,11 @@ export class Platform<U> {
   /** Live services, routed ones and older versions still draining. */
   services(): Iterable<FunctionService<U>> {
     return this.running;
+  }
+
+  /** Every pool of every live service: where capacity looks for idle containers to retire. */
+  *pools(): Iterable<Pool<U>> {
+    for (const service of this.running) yield* service.allPools();
   }
 
   /** What this node is doing, for its heartbeat. */
@@ -483,6 +493,9 @@ export class Platform<U> {
       log: (container, line, stream) =>
         this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
       onEvent: (event) => this.options.onPoolEvent?.(identity, event),
+      capacity: this.options.capacity?.forWorkspace(identity.workspace),
+      workspace: identity.workspace,
+      capacityWaitMs: this.options.capacityWaitMs,
       attach: (endpoint) => this.options.connector.attach(endpoint),
       detach: (upstream) => this.options.connector.detach(upstream),
       clock: this.options.clock,

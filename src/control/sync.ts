@@ -10,13 +10,13 @@
 import type { Logger } from "../logging/logger.js";
 import type { Clock, Cancel } from "../clock/clock.js";
 import type { Change, SecurityStore, Store } from "./store/types.js";
-import type { LiveRateLimits } from "./security-api.js";
+import type { LiveLimits } from "./security-api.js";
 
 /** What a change makes this node read again. */
 export interface SyncTargets {
   platform: { refresh(appId: string): Promise<void>; resync(): Promise<void> };
   tokens: { refresh(id: string): Promise<void>; reload(): Promise<void> };
-  rateLimits: LiveRateLimits;
+  limits: LiveLimits;
   /** The live nodes (a node left and said so). */
   nodes: { refresh(): Promise<void> };
 }
@@ -47,7 +47,7 @@ export class StateSync {
   resync(): Promise<void> {
     return this.track(async () => {
       await this.options.tokens.reload();
-      await reloadLimits(this.options.store.security, this.options.rateLimits);
+      await reloadLimits(this.options.store.security, this.options.limits);
       await this.options.nodes.refresh();
       await this.options.platform.resync();
     });
@@ -65,7 +65,7 @@ export class StateSync {
   }
 
   private apply(change: Change): void {
-    const { platform, tokens, rateLimits, nodes, store } = this.options;
+    const { platform, tokens, limits, nodes, store } = this.options;
     switch (change.topic) {
       case "app":
         void this.track(() => platform.refresh(change.id));
@@ -74,7 +74,7 @@ export class StateSync {
         void this.track(() => tokens.refresh(change.id));
         return;
       case "limit":
-        void this.track(() => reloadLimits(store.security, rateLimits));
+        void this.track(() => reloadLimits(store.security, limits));
         return;
       case "node":
         void this.track(() => nodes.refresh());
@@ -116,10 +116,15 @@ export class StateSync {
   }
 }
 
-/** Applies every stored workspace limit to the live rate limiter. */
-export async function reloadLimits(store: SecurityStore, limits: LiveRateLimits): Promise<void> {
-  for (const limit of await store.listLimits()) {
-    const current = limits.limitOf(limit.workspace);
-    if (current.rate !== limit.rate || current.burst !== limit.burst) limits.setLimit(limit.workspace, { rate: limit.rate, burst: limit.burst });
-  }
+/** Workspaces each `LiveLimits` was given limits for, so a reload can put those whose limits were removed back to the defaults. */
+const applied = new WeakMap<LiveLimits, Set<string>>();
+
+/** Applies every stored workspace limit to the live limits; a workspace whose limits were removed gets the defaults again. */
+export async function reloadLimits(store: SecurityStore, limits: LiveLimits): Promise<void> {
+  const stored = await store.listLimits();
+  const before = applied.get(limits) ?? new Set<string>();
+  const now = new Set(stored.map((limit) => limit.workspace));
+  for (const limit of stored) limits.set(limit);
+  for (const workspace of before) if (!now.has(workspace)) limits.set({ workspace });
+  applied.set(limits, now);
 }

@@ -15,6 +15,8 @@
  * (control/sync.ts), forward result URLs to the node that runs the call,
  * and answer `app stats` and `app logs` for all of them.
  */
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
@@ -23,20 +25,22 @@ import { systemClock } from "../clock/clock.js";
 import { Membership } from "../cluster/membership.js";
 import { createControlApi } from "../control/api.js";
 import type { TokenService } from "../control/auth.js";
+import type { LiveLimits } from "../control/security-api.js";
 import { LogHub } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { openStore } from "../control/store/open.js";
 import type { Store } from "../control/store/types.js";
 import { reloadLimits, StateSync } from "../control/sync.js";
 import { CallRegistry } from "../gateway/calls.js";
-import { TrustedProxies } from "../gateway/client-ip.js";
+import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
-import { RateLimiter } from "../gateway/rate-limiter.js";
+import { DEFAULT_FAILED_AUTH_LIMIT, FailedAuthLimiter, RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
 import { ImageBuilder } from "../image/builder.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { Metrics } from "../metrics/metrics.js";
+import { Capacity, type IdleContainers } from "../router/capacity.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
 import { advertiseUrlFor, nodeIdFor } from "./node-identity.js";
@@ -71,14 +75,31 @@ export interface ServerOptions {
   onLog?: (entry: LogEntry) => void;
   /** Generic agents kept warm by the process runtime. */
   warmAgents?: number;
-  /** Demand an API token on the control API (`berth server`). Default false (the embedded platform). */
+  /**
+   * Run as `berth server`: the control API takes API tokens only, and a
+   * fresh state directory gets a bootstrap admin token. Default false (the
+   * embedded platform of `berth serve`): the control API takes API tokens
+   * and this process's session token (`sessionToken`, random unless given).
+   */
   requireAuth?: boolean;
+  /** The embedded platform's session token (an admin token held only in memory). Default: 32 random bytes, base64url. */
+  sessionToken?: string;
+  /** Serve `/metrics` without a token (`berth server --public-metrics`). Default false. */
+  publicMetrics?: boolean;
   /** Addresses and CIDR ranges of proxies whose X-Forwarded-* headers are believed. Default none. */
   trustProxy?: string[];
   /** Body and header limits of the gateway; see GatewayLimits for the defaults. */
   limits?: Partial<GatewayLimits>;
   /** Rate limit of workspaces without their own. Default 200/s, burst 1000; null turns rate limiting off (benchmarks). */
   rateLimit?: RateLimit | null;
+  /** One client address's limit on a workspace's public endpoints, for workspaces without their own. Default: a quarter of the workspace's limit. */
+  clientRateLimit?: RateLimit;
+  /** Failed authentications allowed per client address (proxy auth and API tokens). Default 10/s, burst 100; null: not limited. */
+  failedAuthLimit?: RateLimit | null;
+  /** Live containers allowed on the whole server (workspaces may have lower caps of their own). Default 64. */
+  maxContainers?: number;
+  /** Milliseconds a request waits for a container while the server or its workspace is at its cap, then 503 `at_capacity`. Default 30 000. */
+  capacityWaitMs?: number;
   /** The secrets key file, kept apart from the database. Default `<home>/secrets.key`. */
   secretKeyFile?: string;
   /** Requests allowed to wait per function pool before 503 queue_full. Default 1000. */
@@ -103,6 +124,8 @@ export interface RunningServer {
   membership: Membership;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
+  /** The embedded platform's session token (without `requireAuth`): what its own CLI sends. */
+  sessionToken?: string;
   close(): Promise<void>;
 }
 
@@ -134,14 +157,8 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const { tokens, secrets } = await openSecurity(store.security, options.secretKeyFile ?? defaultKeyFile(options.home));
-  const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
-  const limitRates = options.rateLimit !== null;
-  await reloadLimits(store.security, rateLimiter);
-  const requireAuth = options.requireAuth ?? false;
-  const bootstrapToken = requireAuth && !tokens.hasApiTokens() ? await tokens.bootstrapAdminToken(options.workspace) : undefined;
   const nodeId = nodeIdFor(options.home, options.nodeId);
-  const driver = new ProcessDriver({ warmAgents: options.warmAgents });
-  let port = options.port;
+  // Joins once the gateway listens (its URL needs the port); until then it counts this node alone.
   const membership: Membership = new Membership({
     registry: store.nodes,
     id: nodeId,
@@ -151,6 +168,20 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     clock,
     logger: logger.child({ component: "cluster" }),
   });
+  const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT, { clientLimit: options.clientRateLimit });
+  const limitRates = options.rateLimit !== null;
+  const failedAuth = options.failedAuthLimit === null ? undefined : new FailedAuthLimiter(options.failedAuthLimit ?? DEFAULT_FAILED_AUTH_LIMIT);
+  // Reads the platform's pools only when a slot is missing, so the platform can be created after it.
+  const capacity: Capacity = new Capacity({ maxContainers: options.maxContainers, pools: (): Iterable<IdleContainers> => platform.pools() });
+  const limits = liveLimits(rateLimiter, capacity, (total, workspace) => membership.share(total, workspace));
+  await reloadLimits(store.security, limits);
+  const requireAuth = options.requireAuth ?? false;
+  const bootstrapToken = requireAuth && !tokens.hasApiTokens() ? await tokens.bootstrapAdminToken(options.workspace) : undefined;
+  const sessionToken = requireAuth ? undefined : (options.sessionToken ?? randomBytes(32).toString("base64url"));
+  const trustedProxies = new TrustedProxies(options.trustProxy);
+  const clientOf = clientKeyOf(trustedProxies);
+  const driver = new ProcessDriver({ warmAgents: options.warmAgents });
+  let port = options.port;
   // Scraped later, so the platform it reads from can be created after it.
   const metrics = new Metrics({ services: () => platform.services() });
   const platform: Platform<Upstream> = new Platform<Upstream>({
@@ -163,6 +194,8 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     domain,
     publicPort: () => port,
     queueLimit: options.queueLimit,
+    capacity,
+    capacityWaitMs: options.capacityWaitMs,
     drainGraceMs: options.exitGraceMs,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
     secrets,
@@ -185,17 +218,31 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     peers: { self: nodeId, others: () => membership.others(), list: () => membership.list() },
     engine: store.engine,
     defaultWorkspace: options.workspace,
-    security: { tokens, secrets, store: store.security, rateLimits: rateLimiter, requireAuth, defaultWorkspace: options.workspace },
+    publicMetrics: options.publicMetrics,
+    clock,
+    security: {
+      tokens,
+      secrets,
+      store: store.security,
+      limits,
+      sessionToken,
+      defaultWorkspace: options.workspace,
+      failedAuth,
+      clientOf,
+      clock,
+    },
     logger: logger.child({ component: "control" }),
   });
   const gateway = createGateway({
     domain,
     routes: platform,
-    trustedProxies: new TrustedProxies(options.trustProxy),
+    trustedProxies,
     guards: new Guards({
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       proxyAuth: tokens,
       rateLimiter: limitRates ? rateLimiter : undefined,
+      failedAuth,
+      clientOf,
       clock,
     }),
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
@@ -214,7 +261,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     store,
     platform,
     tokens,
-    rateLimits: rateLimiter,
+    limits,
     nodes,
     resyncMs: options.resyncMs,
     clock,
@@ -229,6 +276,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   }
   const spread = () => {
     rateLimiter.setShare(1 / nodes.live().length);
+    limits.respread();
     platform.respread();
   };
   nodes.onChange(spread);
@@ -248,6 +296,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     store,
     membership: nodes,
     bootstrapToken,
+    sessionToken,
     close() {
       closing ??= (async () => {
         sync.close();
@@ -262,6 +311,56 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * The rate limiter and the container capacity as the control API's limit
+ * routes change them. A workspace's container cap is the platform's: this
+ * node enforces its share among the live nodes (`share`, the same split as
+ * minContainers), at least one container so that every node can serve the
+ * workspace, unless the cap is 0. `respread` applies the shares again when
+ * the live nodes change. The server-wide `--max-containers` is this
+ * machine's own and is not shared.
+ */
+function liveLimits(rates: RateLimiter, capacity: Capacity, share: (total: number, workspace: string) => number): LiveLimits & { respread(): void } {
+  const caps = new Map<string, number>();
+  const apply = (workspace: string, containers: number) => capacity.setWorkspaceLimit(workspace, containers === 0 ? 0 : Math.max(1, share(containers, workspace)));
+  return {
+    limitOf: (workspace) => rates.limitOf(workspace),
+    clientLimitOf: (workspace) => rates.clientLimitOf(workspace),
+    containerLimitOf: (workspace) => caps.get(workspace) ?? null,
+    maxContainers: capacity.maxContainers,
+    set(limit) {
+      const rate = limit.rate !== undefined && limit.burst !== undefined ? { rate: limit.rate, burst: limit.burst } : undefined;
+      const client = limit.clientRate !== undefined && limit.clientBurst !== undefined ? { rate: limit.clientRate, burst: limit.clientBurst } : undefined;
+      rates.setLimit(limit.workspace, rate, client);
+      if (limit.containers === undefined) {
+        caps.delete(limit.workspace);
+        capacity.setWorkspaceLimit(limit.workspace, null);
+      } else {
+        caps.set(limit.workspace, limit.containers);
+        apply(limit.workspace, limit.containers);
+      }
+    },
+    respread() {
+      for (const [workspace, containers] of caps) apply(workspace, containers);
+    },
+  };
+}
+
+/**
+ * The key of a request's client in the per-address limits: the peer's
+ * address, or behind a trusted proxy (`--trust-proxy`) the address it
+ * forwarded for; an IPv6 client as its /64 (client-ip.ts).
+ */
+function clientKeyOf(trusted: TrustedProxies): (req: IncomingMessage) => string {
+  return (req) => {
+    const peer = req.socket.remoteAddress ?? "";
+    if (trusted.empty) return rateKey(peer);
+    const normal = normaliseAddress(peer);
+    if (!trusted.has(normal)) return rateKey(peer);
+    return rateKey(clientAddress(normal, req.headersDistinct["x-forwarded-for"]?.join(", "), trusted).clientIp);
   };
 }
 

@@ -22,7 +22,7 @@ export interface Migration {
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    name: "apps, versions, tokens, secrets, workspace limits",
+    name: "apps, versions, tokens, secrets, workspace limits and quotas",
     // IF NOT EXISTS: databases made before migrations were recorded already have these tables.
     sql: `
 CREATE TABLE IF NOT EXISTS apps (
@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS workspace_limits (
   workspace TEXT PRIMARY KEY,
   rate REAL NOT NULL,
   burst REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workspace_quotas (
+  workspace TEXT PRIMARY KEY,
+  client_rate REAL,
+  client_burst REAL,
+  containers INTEGER
 );`,
   },
   {
@@ -98,7 +104,7 @@ CREATE TABLE changes (
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    name: "apps, versions, tokens, secrets, workspace limits",
+    name: "apps, versions, tokens, secrets, workspace limits and quotas",
     sql: `
 CREATE TABLE apps (
   id TEXT PRIMARY KEY,
@@ -143,6 +149,12 @@ CREATE TABLE workspace_limits (
   workspace TEXT PRIMARY KEY,
   rate DOUBLE PRECISION NOT NULL,
   burst DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE workspace_quotas (
+  workspace TEXT PRIMARY KEY,
+  client_rate DOUBLE PRECISION,
+  client_burst DOUBLE PRECISION,
+  containers INTEGER
 );`,
   },
   {

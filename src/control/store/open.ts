@@ -33,7 +33,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       throw new BerthError("invalid_input", `--database takes a postgres:// URL (e.g. postgres://berth:secret@db:5432/berth); without it, berth uses SQLite in its state directory`);
     }
     if (options.ephemeralApps) throw new BerthError("invalid_input", "the embedded platform of `berth serve` keeps its apps in memory; it takes no --database");
-    return PostgresStore.open({ url: options.database, logger: options.logger });
+    return PostgresStore.open({ url: options.database, logger: options.logger, stagingDir: join(options.home, "uploads") });
   }
   const disk = SqliteStore.inHome(options.home);
   if (!options.ephemeralApps) return disk;

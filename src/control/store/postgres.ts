@@ -19,7 +19,11 @@ import pg from "pg";
 import { BerthError, messageOf, systemCode } from "../../errors/codes.js";
 import type { Logger } from "../../logging/logger.js";
 import type { AppManifest } from "../../sdk/contract.js";
-import { checkHash, corruptBlob, sha256 } from "./file-blobs.js";
+import { createReadStream, mkdirSync } from "node:fs";
+import { rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { checkHash, corruptBlob, hashMismatch, receiveUpload, removeOrphans, sha256, temporaryFile } from "./file-blobs.js";
+import { LIST_LIMITS, toLimit, type LimitRow } from "./limits.js";
 import { pendingMigrations, POSTGRES_MIGRATIONS } from "./migrations.js";
 import type {
   AppRecord,
@@ -36,6 +40,7 @@ import type {
   SecurityStore,
   Store,
   TokenRecord,
+  UploadLimits,
   VersionRecord,
   WorkspaceLimit,
 } from "./types.js";
@@ -59,6 +64,8 @@ type Queryable = Pick<pg.PoolClient, "query">;
 export interface PostgresOptions {
   /** `postgres://user:password@host:port/database` */
   url: string;
+  /** Where uploads wait, hashed, before they go into the database. Default: the system's temporary directory. */
+  stagingDir?: string;
   /** Connections in the pool. Default 4: the control plane is not a hot path. */
   poolSize?: number;
   logger?: Logger;
@@ -121,7 +128,10 @@ export class PostgresStore implements Store {
     this.apps = new PostgresApps(db);
     this.security = new PostgresSecurity(db);
     this.nodes = new PostgresNodes(db);
-    this.blobs = new PostgresBlobs(db);
+    const staging = options.stagingDir ?? tmpdir();
+    mkdirSync(staging, { recursive: true });
+    if (options.stagingDir !== undefined) removeOrphans(staging);
+    this.blobs = new PostgresBlobs(db, staging);
   }
 
   /** Connects, applies missing migrations (refusing a newer schema), and returns the store. */
@@ -521,17 +531,28 @@ class PostgresSecurity implements SecurityStore {
 
   setLimit(limit: WorkspaceLimit): Promise<void> {
     return this.db.tx(async (client, notify) => {
-      await client.query(
-        "INSERT INTO workspace_limits (workspace, rate, burst) VALUES ($1, $2, $3) ON CONFLICT (workspace) DO UPDATE SET rate = excluded.rate, burst = excluded.burst",
-        [limit.workspace, limit.rate, limit.burst],
-      );
-      await notify({ topic: "limit", id: limit.workspace });
+      const { workspace } = limit;
+      await client.query("DELETE FROM workspace_limits WHERE workspace = $1", [workspace]);
+      await client.query("DELETE FROM workspace_quotas WHERE workspace = $1", [workspace]);
+      if (limit.rate !== undefined && limit.burst !== undefined) {
+        await client.query("INSERT INTO workspace_limits (workspace, rate, burst) VALUES ($1, $2, $3)", [workspace, limit.rate, limit.burst]);
+      }
+      const clientLimit = limit.clientRate !== undefined && limit.clientBurst !== undefined;
+      if (clientLimit || limit.containers !== undefined) {
+        await client.query("INSERT INTO workspace_quotas (workspace, client_rate, client_burst, containers) VALUES ($1, $2, $3, $4)", [
+          workspace,
+          clientLimit ? limit.clientRate : null,
+          clientLimit ? limit.clientBurst : null,
+          limit.containers ?? null,
+        ]);
+      }
+      await notify({ topic: "limit", id: workspace });
     });
   }
 
   async listLimits(): Promise<WorkspaceLimit[]> {
-    const { rows } = await this.db.query<WorkspaceLimit>("SELECT workspace, rate, burst FROM workspace_limits ORDER BY workspace");
-    return rows;
+    const { rows } = await this.db.query<LimitRow>(LIST_LIMITS);
+    return rows.map(toLimit);
   }
 
   async claimSetting(key: string, value: string): Promise<string> {
@@ -582,7 +603,10 @@ class PostgresNodes implements NodeStore {
 }
 
 class PostgresBlobs implements BlobStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly staging: string,
+  ) {}
 
   async has(hash: string): Promise<boolean> {
     const { rows } = await this.db.query("SELECT 1 FROM blobs WHERE hash = $1", [checkHash(hash)]);
@@ -591,21 +615,47 @@ class PostgresBlobs implements BlobStore {
 
   async put(data: Uint8Array, expected?: string): Promise<string> {
     const hash = sha256(data);
-    if (expected !== undefined && expected !== hash) throw new BerthError("invalid_input", `content hash mismatch: expected ${expected}, got ${hash}`);
+    if (expected !== undefined && expected !== hash) throw hashMismatch(expected, hash);
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    await this.store(hash, bytes.byteLength, (async function* () {
+      for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) yield bytes.subarray(offset, offset + CHUNK_BYTES);
+    })());
+    return hash;
+  }
+
+  /** Receives the upload into a staging file (hashed, bounded, as on SQLite), then copies it into the database in chunks. */
+  async putStream(source: AsyncIterable<Uint8Array>, expected: string, limits: UploadLimits): Promise<string> {
+    checkHash(expected);
+    const staged = temporaryFile(this.staging, expected);
+    await receiveUpload(source, expected, limits, staged);
+    try {
+      const chunks = createReadStream(staged, { highWaterMark: CHUNK_BYTES });
+      const { size } = await stat(staged);
+      await this.store(expected, size, chunks);
+    } finally {
+      await rm(staged, { force: true });
+    }
+    return expected;
+  }
+
+  /** Writes `hash` from `chunks` (at most CHUNK_BYTES each) in one transaction; nothing if it is already stored. */
+  private async store(hash: string, size: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     await this.db.tx(async (client) => {
       // A second upload of the same bytes (or one racing it from another node) waits here, then writes nothing.
       const { rowCount } = await client.query("INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING", [
         hash,
-        data.byteLength,
+        size,
         Date.now(),
       ]);
       if (rowCount !== 1) return;
-      const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      for (let seq = 0, offset = 0; offset < bytes.length || seq === 0; seq += 1, offset += CHUNK_BYTES) {
-        await client.query("INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, $2, $3)", [hash, seq, bytes.subarray(offset, offset + CHUNK_BYTES)]);
+      let seq = 0;
+      for await (const chunk of chunks) {
+        await client.query("INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, $2, $3)", [hash, seq, Buffer.from(chunk)]);
+        seq += 1;
       }
+      // An empty blob still gets its one (empty) chunk, so a read can tell it from a missing one.
+      if (seq === 0) await client.query("INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, 0, $2)", [hash, Buffer.alloc(0)]);
     });
-    return hash;
   }
 
   async get(hash: string): Promise<Buffer> {

@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { AppManifest } from "../../sdk/contract.js";
 import { FileBlobStore } from "./file-blobs.js";
+import { LIST_LIMITS, toLimit, type LimitRow } from "./limits.js";
 import { pendingMigrations, SQLITE_MIGRATIONS } from "./migrations.js";
 import type {
   AppRecord,
@@ -390,15 +391,25 @@ class SqliteSecurity implements SecurityStore {
 
   async setLimit(limit: WorkspaceLimit): Promise<void> {
     this.db.transaction(() => {
-      this.db
-        .prepare("INSERT INTO workspace_limits (workspace, rate, burst) VALUES (?, ?, ?) ON CONFLICT (workspace) DO UPDATE SET rate = excluded.rate, burst = excluded.burst")
-        .run(limit.workspace, limit.rate, limit.burst);
-      this.changed("limit", limit.workspace);
+      const { workspace } = limit;
+      this.db.prepare("DELETE FROM workspace_limits WHERE workspace = ?").run(workspace);
+      this.db.prepare("DELETE FROM workspace_quotas WHERE workspace = ?").run(workspace);
+      if (limit.rate !== undefined && limit.burst !== undefined) {
+        this.db.prepare("INSERT INTO workspace_limits (workspace, rate, burst) VALUES (?, ?, ?)").run(workspace, limit.rate, limit.burst);
+      }
+      const client = limit.clientRate !== undefined && limit.clientBurst !== undefined;
+      if (client || limit.containers !== undefined) {
+        this.db
+          .prepare("INSERT INTO workspace_quotas (workspace, client_rate, client_burst, containers) VALUES (?, ?, ?, ?)")
+          .run(workspace, client ? limit.clientRate : null, client ? limit.clientBurst : null, limit.containers ?? null);
+      }
+      this.changed("limit", workspace);
     })();
   }
 
   async listLimits(): Promise<WorkspaceLimit[]> {
-    return this.db.prepare("SELECT workspace, rate, burst FROM workspace_limits ORDER BY workspace").all() as WorkspaceLimit[];
+    const rows = this.db.prepare(LIST_LIMITS).all() as LimitRow[];
+    return rows.map(toLimit);
   }
 
   async claimSetting(key: string, value: string): Promise<string> {

@@ -15,6 +15,7 @@
  * `berth serve` can keep its apps in memory while tokens and secrets stay
  * on disk (open.ts composes them).
  */
+import type { Clock } from "../../clock/clock.js";
 import type { NodeRecord } from "../../cluster/membership.js";
 import type { AppManifest } from "../../sdk/contract.js";
 import type { AppState, NodeLoad, TokenKind } from "../../wire/control-api.js";
@@ -100,12 +101,22 @@ export interface SecretRecord {
   updatedAt: number;
 }
 
+/**
+ * A workspace's own limits; a field left out means the server's default
+ * applies (its `--rate-limit`, `--client-rate-limit`, `--max-containers`).
+ */
 export interface WorkspaceLimit {
   workspace: string;
-  /** Requests per second. */
-  rate: number;
+  /** Requests per second, all clients together; given with `burst`. */
+  rate?: number;
   /** Requests at once from a full bucket. */
-  burst: number;
+  burst?: number;
+  /** Requests per second from one client address on the workspace's public endpoints; given with `clientBurst`. */
+  clientRate?: number;
+  /** Requests at once from one client address's full bucket. */
+  clientBurst?: number;
+  /** Live containers (starting, ready and draining) the workspace may have at once. */
+  containers?: number;
 }
 
 export interface SecurityStore {
@@ -126,6 +137,7 @@ export interface SecurityStore {
   getSecret(workspace: string, name: string): Promise<SecretRecord | undefined>;
   listSecrets(workspace: string): Promise<SecretRecord[]>;
   deleteSecret(workspace: string, name: string): Promise<boolean>;
+  /** Replaces the workspace's limits with `limit` (a record with no limit left removes it). */
   setLimit(limit: WorkspaceLimit): Promise<void>;
   listLimits(): Promise<WorkspaceLimit[]>;
   /**
@@ -145,11 +157,27 @@ export interface NodeStore {
   pruneNodes(olderThanMs: number): Promise<number>;
 }
 
+/** Bounds of one upload (`BlobStore.putStream`). */
+export interface UploadLimits {
+  /** Largest blob accepted, in bytes: counted as bytes arrive, so a chunked upload is cut at the limit. */
+  maxBytes: number;
+  /** Milliseconds the upload may go without a byte arriving before it is abandoned. */
+  idleMs: number;
+  /** Times the stalls. */
+  clock: Clock;
+}
+
 /** Immutable, content-addressed bytes (bundles): written once by hash, checked against it on every read. */
 export interface BlobStore {
   has(hash: string): Promise<boolean>;
   /** Stores `data` and returns its SHA-256; if `expected` is given, a mismatch is an `invalid_input` error. */
   put(data: Uint8Array, expected?: string): Promise<string>;
+  /**
+   * Stores an upload as the blob `expected` without holding it in memory:
+   * over `maxBytes` it is 413, a stall 408, a cut connection 499, another
+   * hash 422, and none of them leaves anything stored.
+   */
+  putStream(source: AsyncIterable<Uint8Array>, expected: string, limits: UploadLimits): Promise<string>;
   /**
    * The bytes of `hash`, checked against it: a blob that does not hash to
    * its name is removed (so a new upload can replace it) and reported.
