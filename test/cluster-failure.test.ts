@@ -47,8 +47,14 @@ describe("node failure", { timeout: 300_000 }, () => {
   test("kill -9 of a node under load: the others serve on, its minContainers reappear on them, and it rejoins", async (t) => {
     result = await cluster.deploy(tempApp(t, "kept.ts", KEPT_APP("v1")));
     const [n1, n2, n3] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess];
-    await waitFor("one ready container per node", async () => [...(await readyByNode(cluster, n1)).values()].join() === "1,1,1" || undefined, 30_000, 200);
+    await waitFor("one ready container per node", async () => [...(await readyByNode(cluster, n1)).values()].join() === "1,1,1" || undefined, 60_000, 200);
 
+    // Every request comes from the load balancer's one address: lift the workspace's and the client's limits, so what is counted is what the kill costs.
+    await cluster.client(n1).setWorkspaceLimit("local", { rate: 1_000_000, burst: 1_000_000, clientRate: 1_000_000, clientBurst: 1_000_000 });
+    await waitFor("every node to have the limit", async () => {
+      for (const node of cluster.nodes) if ((await cluster.client(node).workspaceLimit("local")).client.rate !== 1_000_000) return undefined;
+      return true;
+    }, 5000, 50);
     // Load through the load balancer: 8 clients, one request after another each, until told to stop.
     const statuses = new Map<number | string, number>();
     const afterKill = new Map<number | string, number>();
@@ -87,7 +93,7 @@ describe("node failure", { timeout: 300_000 }, () => {
         const ready = await readyByNode(cluster, n3);
         return (ready.get("n1") ?? 0) + (ready.get("n3") ?? 0) === 3 || undefined;
       },
-      30_000,
+      60_000,
       250,
     );
     const stats = await cluster.client(n1).stats("kept");
@@ -99,7 +105,7 @@ describe("node failure", { timeout: 300_000 }, () => {
     cluster.nodes[1] = again;
     await waitFor("n2 live again", async () => (await cluster.client(n1).listNodes()).nodes.find((node) => node.id === "n2")?.live || undefined, 15_000, 200);
     assert.equal(await (await request(cluster.urlOn(result, "f", again.port))).text(), JSON.stringify("v1"));
-    await waitFor("a container on n2 again", async () => ((await readyByNode(cluster, n1)).get("n2") ?? 0) >= 1 || undefined, 30_000, 250);
+    await waitFor("a container on n2 again", async () => ((await readyByNode(cluster, n1)).get("n2") ?? 0) >= 1 || undefined, 60_000, 250);
   });
 
   test("a database outage: apps serve from memory, changes get a clear 503, and the nodes catch up when it returns", async (t) => {
