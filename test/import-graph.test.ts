@@ -37,15 +37,16 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The platform's components.
   runtime: ["agent", "paths", "errors"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
+  logs: ["agent", "wire", "clock", "logging"], // app logs: container output and access lines, bounded, in their stores
   metrics: ["router", "wire"],
   image: ["sdk", "errors"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
   // Nodes sharing one database: heartbeats, the live set, shares of containers.
   cluster: ["wire", "errors", "clock", "logging"],
-  control: ["cluster", "router", "runtime", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
+  control: ["cluster", "router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "cluster", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
+  server: ["control", "gateway", "cluster", "router", "runtime", "logs", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   cli: ["server", "bundler", "wire", "sdk", "errors", "logging"],
 };

@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { ContainerHandler } from "../sdk/contract.js";
 import { fetchListener } from "./fetch-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
+import { withRequestId } from "./request-output.js";
 
 export interface Serving {
   endpoint: ContainerEndpoint;
@@ -18,7 +19,7 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
   if (handler.type === "port") {
     return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {} };
   }
-  const listener = handler.type === "fetch" ? fetchListener((request) => handler.fetch(request)) : handler.listener;
+  const listener = withRequestId(handler.type === "fetch" ? fetchListener((request) => handler.fetch(request)) : handler.listener);
   const server = createServer(listener);
   handler.attach?.(server);
   server.keepAliveTimeout = 60_000;

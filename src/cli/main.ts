@@ -9,6 +9,7 @@ import {
   appRollbackCommand,
   appStatsCommand,
   appStopCommand,
+  appVersionsCommand,
   deployCommand,
   nodeListCommand,
   serverCommand,
@@ -73,6 +74,8 @@ export async function main(argv: string[]): Promise<void> {
     .option("--public-metrics", "serve /metrics without a token")
     .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
+    .option("--app-log-size <size>", "log kept per app under <home>/logs, oldest lines dropped first, e.g. 64MiB (default 16MiB)")
+    .option("--no-access-log", "no access line per request in the apps' logs")
     .option("--database <url>", "keep the state in PostgreSQL, shared with every node that names it (env BERTH_DATABASE_URL; default SQLite in --home)")
     .option("--node-id <id>", "this node's name among the nodes (env BERTH_NODE_ID; default: made on first start, kept in --home)")
     .option("--advertise-url <url>", "where the other nodes reach this one (env BERTH_ADVERTISE_URL; default http://<host>:<port>)")
@@ -102,11 +105,24 @@ export async function main(argv: string[]): Promise<void> {
   clientOptions(
     app
       .command("logs")
-      .description("print an app's recent logs")
+      .description("print an app's log: its containers' output and an access line per request (default: the last 100 lines)")
       .argument("<name>")
-      .option("-f, --follow", "keep following")
+      .option("-f, --follow", "keep printing new lines until Ctrl-C")
+      .option("--since <time>", "lines since a time: 30s, 10m, 2h, 1d ago, or a date and time (2025-06-01T14:00)")
+      .option("--tail <n>", "the last n lines (at most 5000)")
+      .option("--function <name>", "only this function's lines")
+      .option("--request <id>", "only the lines of one request (its berth-request-id)")
+      .option("--json", "one JSON object per line, with every field")
       .option("--dev", dev),
   ).action(appLogsCommand);
+  clientOptions(
+    app
+      .command("versions")
+      .description("list an app's versions: when, bundle hash and who deployed each (* marks the current one)")
+      .argument("<name>")
+      .option("--json", "print JSON")
+      .option("--dev", dev),
+  ).action(appVersionsCommand);
   clientOptions(
     app
       .command("stats")

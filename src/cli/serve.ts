@@ -12,7 +12,8 @@ import { BerthError, systemCode } from "../errors/codes.js";
 import { ApiClient } from "./client.js";
 import { createLogger } from "../logging/logger.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
-import { formatError, formatLog, green, red, status } from "./output.js";
+import { formatLogEntry } from "./log-format.js";
+import { formatError, green, red, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
@@ -25,6 +26,11 @@ export interface ServeFlags {
   typecheck?: boolean;
   token?: string;
 }
+
+/** Entries one log page may hold (the control API's bound). */
+const MAX_LOG_PAGE = 5000;
+
+const logFormat = { compact: true, colour: process.stdout.isTTY === true && !process.env.NO_COLOR };
 
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
   const entry = resolve(file);
@@ -68,8 +74,9 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       if (appName !== undefined && appName !== result.app.name) await client.stopApp(appName, true).catch(() => {});
       if (appName !== result.app.name) {
         appName = result.app.name;
-        const follow = { follow: true, dev: true, signal: logsAbort.signal };
-        void client.logs(appName, follow, (line) => process.stdout.write(`${formatLog(line)}\n`)).catch(() => {});
+        // Everything the new app has written so far (its log began with this session), then what comes.
+        const follow = { follow: true, dev: true, tail: MAX_LOG_PAGE, signal: logsAbort.signal };
+        void client.logs(appName, follow, (entry) => process.stdout.write(`${formatLogEntry(entry, logFormat)}\n`)).catch(() => {});
       }
       status(first ? green(`✓ Serving app "${result.app.name}" (version ${result.version})`) : green(`✓ Reloaded (version ${result.version})`));
       for (const fn of result.functions) status(`  ${fn.name.padEnd(16)} ${fn.url}`);

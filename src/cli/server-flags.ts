@@ -38,6 +38,10 @@ export interface ServerFlags {
   secretKeyFile?: string;
   /** The server log's least severe level (`info` by default). */
   logLevel?: string;
+  /** Bytes of log kept per app, e.g. `16MiB`. */
+  appLogSize?: string;
+  /** False with `--no-access-log`. */
+  accessLog?: boolean;
   /** `postgres://…`: state shared with every node that names the same database. */
   database?: string;
   nodeId?: string;

@@ -10,7 +10,10 @@
  *   POST /api/apps/:name/stop
  *   POST /api/apps/:name/rollback      {"version"?: n} or no body; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats         every node's pools (?local=1: this node's)
- *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries of every node (?local=1: this node's)
+ *   GET  /api/apps/:name/versions
+ *   GET  /api/apps/:name/logs          one page of every node's log: ?tail=N | ?after=<cursor>, &since=<ms> &function= &request= &limit=
+ *                                      (?local=1: this node's)
+ *   GET  /api/apps/:name/logs?follow=1 NDJSON entries of every node as they are written (after ?tail=N or from ?since=<ms>)
  *   GET  /api/nodes                    the nodes sharing the database (admin)
  *   GET  /metrics                      Prometheus text exposition (a token unless --public-metrics)
  *   ...  tokens, secrets, workspace limits: see security-api.ts
@@ -37,19 +40,23 @@ import {
   type LatencySummary,
   type LogEntry,
   type NodeList,
+  type Deployer,
+  type LogPage,
   type ProgressLine,
   type RollbackRequest,
+  type VersionList,
 } from "../wire/control-api.js";
-import { deployRequestSchema, jsonTooLarge, MAX_JSON_BYTES, parseBody, rollbackRequestSchema } from "./api-schema.js";
+import type { LogHub } from "../logs/hub.js";
+import type { AppLogId, LogQuery } from "../logs/store.js";
+import { deployRequestSchema, jsonTooLarge, logQuerySchema, MAX_JSON_BYTES, parseBody, parseQuery, rollbackRequestSchema } from "./api-schema.js";
 import type { Clock } from "../clock/clock.js";
 import { checkName } from "../sdk/names.js";
 import { checkHash, tooLarge } from "./store/file-blobs.js";
-import type { LogHub } from "./logs.js";
 import { askPeer, ndjsonLines, peerFailure, peerUrl, type Peer, type Peers } from "./peers.js";
 import type { BlobStore } from "./store/types.js";
-import { appKey, type Platform } from "./platform.js";
+import type { Platform } from "./platform.js";
 import type { Principal } from "./auth.js";
-import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
+import { authenticate, SESSION_TOKEN_ID, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
 /** What the API reads of the metrics: recent latency for `stats`, and the Prometheus text. */
 export interface ApiMetrics {
@@ -102,6 +109,11 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   const devOf = (c: Context) => c.req.query("dev") === "1";
   /** `?local=1`: this node's part only (how nodes ask each other). */
   const localOf = (c: Context) => c.req.query("local") === "1";
+  /** Who is calling, as versions record it: the token, by id and name. */
+  const deployerOf = async (c: Context<ApiEnv>): Promise<Deployer> => {
+    const { tokenId } = c.get("principal");
+    return { tokenId, name: tokenId === SESSION_TOKEN_ID ? "berth serve" : ((await options.security.tokens.get(tokenId))?.name ?? "") };
+  };
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return answerError(c, error);
@@ -128,13 +140,14 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.post("/api/apps", async (c) => {
     const body: DeployRequest = await parseBody(c, deployRequestSchema);
-    const request = { ...body, workspace: workspaceFor(c, body.workspace) };
+    const request = { ...body, workspace: workspaceFor(c, body.workspace), deployedBy: await deployerOf(c) };
     return progressStream(c, logger, (progress) => platform.deploy(request, progress));
   });
 
   api.post("/api/apps/:name/rollback", async (c) => {
     const body: RollbackRequest = await parseBody(c, rollbackRequestSchema, { empty: {} });
-    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, progress));
+    const deployedBy = await deployerOf(c);
+    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, deployedBy, progress));
   });
 
   api.get("/api/apps", async (c) => {
@@ -176,69 +189,87 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     return c.body(visible, 200, { "content-type": options.metrics.contentType });
   });
 
-  api.get("/api/apps/:name/logs", (c) => {
-    const [workspace, name, dev, local] = [workspaceFor(c), appName(c), devOf(c), localOf(c)];
-    const key = appKey(workspace, name, dev);
-    const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
-    // `recent=0` (nodes following each other): only what comes from now on; the recent entries were asked for apart.
-    const withRecent = c.req.query("recent") !== "0";
+  api.get("/api/apps/:name/versions", async (c) => {
+    const list: VersionList = { versions: await platform.versions(workspaceFor(c), appName(c), devOf(c)) };
+    return c.json(list);
+  });
+
+  api.get("/api/apps/:name/logs", async (c) => {
+    const { follow, request, after, ...rest } = parseQuery(c, logQuerySchema);
+    const id: AppLogId = { workspace: workspaceFor(c), app: appName(c), ephemeral: devOf(c) };
+    if (!(await platform.has(id.workspace, id.app, id.ephemeral))) {
+      throw new BerthError("not_found", `no ${id.ephemeral ? "served" : "deployed"} app named "${id.app}" in workspace "${id.workspace}"`);
+    }
+    const local = localOf(c);
     const others = local ? [] : peers.others();
-    const authorization = c.req.header("authorization");
-    const query = { workspace, ...(dev ? { dev: "1" } : {}) };
+    // One node: its own cursors, as they are. Several: a cursor names every node's position (nodeCursors).
+    const cursors = local || others.length === 0 ? { [peers.self]: after } : readCursors(after, peers.self);
+    const query: LogQuery = { ...rest, requestId: request, after: cursors[peers.self] };
     // Entries say which node they come from when there is more than one.
     const mine = local || others.length > 0 ? (entry: LogEntry): LogEntry => ({ ...entry, node: peers.self }) : (entry: LogEntry) => entry;
-    c.header("content-type", "application/x-ndjson");
-    return stream(c, async (out) => {
-      const send = (entry: LogEntry) => out.write(`${JSON.stringify(entry)}\n`);
-      const stop = new AbortController();
-      out.onAbort(() => stop.abort());
-      const failed = (peer: Peer, error: unknown): LogEntry => ({
-        time: Date.now(),
-        node: peer.id,
-        app: name,
-        function: "-",
-        container: "-",
-        stream: "system",
-        line: `node ${peer.id} did not answer: ${peerFailure(error)}`,
-      });
-      // Following: live entries of this node and the others wait in `pending` until the recent ones are out, in time order.
-      let pending: LogEntry[] | undefined = [];
-      const live = (entry: LogEntry) => (pending ? pending.push(entry) : void send(entry));
-      let unsubscribe = () => {};
-      if (follow) {
-        unsubscribe = logs.subscribe(key, (entry) => live(mine(entry)));
-        for (const peer of others) {
-          void (async () => {
-            try {
-              const response = await askPeer(peerUrl(peer, c.req.path, { ...query, follow: "1", recent: "0" }), authorization, stop.signal, false);
-              for await (const entry of ndjsonLines<LogEntry>(response)) live(entry);
-            } catch (error) {
-              if (!stop.signal.aborted) live(failed(peer, error));
-            }
-          })();
-        }
-      }
-      const recent: LogEntry[] = withRecent ? logs.recent(key).map(mine) : [];
+    const authorization = c.req.header("authorization");
+    /** The same question to another node, about its own log only. */
+    const askOf = (peer: Peer, extra: Record<string, string>) => {
+      const params: Record<string, string> = { ...c.req.query(), workspace: id.workspace, ...extra };
+      delete params.after;
+      const position = cursors[peer.id];
+      if (position !== undefined) params.after = position;
+      return peerUrl(peer, c.req.path, params);
+    };
+    const failed = (peer: Peer, error: unknown): LogEntry => ({
+      time: Date.now(),
+      node: peer.id,
+      app: id.app,
+      function: "",
+      container: "",
+      stream: "system",
+      line: `node ${peer.id} did not answer: ${peerFailure(error)}`,
+    });
+    if (!follow) {
+      const page: LogPage = await logs.read(id, query);
+      if (others.length === 0) return c.json(local ? { ...page, entries: page.entries.map(mine) } : page);
+      const entries = page.entries.map(mine);
+      const next: Record<string, string | undefined> = { ...cursors, [peers.self]: page.cursor };
+      let more = page.more;
       await Promise.all(
         others.map(async (peer) => {
           try {
-            const response = await askPeer(peerUrl(peer, c.req.path, query), authorization);
-            for await (const entry of ndjsonLines<LogEntry>(response)) recent.push(entry);
+            // Another berth node answering the same route with ?local=1: its body is this route's wire type.
+            const theirs = (await (await askPeer(askOf(peer, {}), authorization)).json()) as LogPage;
+            entries.push(...theirs.entries);
+            next[peer.id] = theirs.cursor;
+            more ||= theirs.more;
           } catch (error) {
-            recent.push(failed(peer, error));
+            // Its position stays where it was: the next page asks it again.
+            entries.push(failed(peer, error));
           }
         }),
       );
-      for (const entry of recent.sort((a, b) => a.time - b.time)) await send(entry);
-      if (!follow) return;
-      const waiting = pending;
-      pending = undefined;
-      for (const entry of waiting) await send(entry);
-      await new Promise<void>((resolve) => {
-        if (stop.signal.aborted) resolve();
-        stop.signal.addEventListener("abort", () => resolve(), { once: true });
+      const merged: LogPage = { entries: entries.sort((a, b) => a.time - b.time), cursor: writeCursors(next), more };
+      return c.json(merged);
+    }
+    c.header("content-type", "application/x-ndjson");
+    return stream(c, async (out) => {
+      const abort = new AbortController();
+      out.onAbort(() => abort.abort());
+      const send = async (entries: LogEntry[]) => {
+        await out.write(entries.map((entry) => `${JSON.stringify(entry)}\n`).join(""));
+      };
+      // Every node's entries as they come: each node's tail first, then its new lines; nodes interleave as they write.
+      const fromPeers = others.map(async (peer) => {
+        try {
+          const response = await askPeer(askOf(peer, { follow: "1" }), authorization, abort.signal, false);
+          for await (const entry of ndjsonLines<LogEntry>(response)) await send([entry]);
+        } catch (error) {
+          if (!abort.signal.aborted) await send([failed(peer, error)]);
+        }
       });
-      unsubscribe();
+      await Promise.all([
+        logs.follow(id, query, abort.signal, (entries) => send(entries.map(mine))).catch((error: unknown) => {
+          if (!abort.signal.aborted) logger.error({ err: error, path: c.req.path }, "following a log failed");
+        }),
+        ...fromPeers,
+      ]);
     });
   });
 
@@ -251,6 +282,30 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   securityRoutes(api, options.security);
 
   return api;
+}
+
+/**
+ * The cursor of a page read from several nodes: `m.` and the base64url of
+ * `{ node: its cursor }`, so the next page asks each node from where its
+ * own log was left. A plain cursor (from a time there was one node) is
+ * this node's.
+ */
+function writeCursors(cursors: Record<string, string | undefined>): string {
+  return `m.${Buffer.from(JSON.stringify(cursors)).toString("base64url")}`;
+}
+
+function readCursors(cursor: string | undefined, self: string): Record<string, string | undefined> {
+  if (cursor === undefined) return {};
+  if (!cursor.startsWith("m.")) return { [self]: cursor };
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor.slice(2), "base64url").toString("utf8"));
+    if (typeof parsed === "object" && parsed !== null && Object.values(parsed).every((value) => typeof value === "string" && /^\d{1,20}$/.test(value))) {
+      return parsed as Record<string, string>;
+    }
+  } catch {
+    // Not ours: answered below.
+  }
+  throw new BerthError("invalid_input", undefined, { details: { issues: [{ loc: ["query", "after"], message: "a cursor from an earlier page" }] } });
 }
 
 function byFunctionThenNode(a: FunctionStats, b: FunctionStats): number {

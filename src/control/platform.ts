@@ -18,18 +18,31 @@
  */
 import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { splitSourceMap } from "../agent/stack-traces.js";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
 import type { ImageBuilder } from "../image/builder.js";
 import type { Logger } from "../logging/logger.js";
+import { ContainerOutput } from "../logs/container-output.js";
+import type { LogHub } from "../logs/hub.js";
+import type { AppLogId } from "../logs/store.js";
 import type { Capacity } from "../router/capacity.js";
 import type { Pool, PoolEvent, PoolOptions } from "../router/pool.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { ContainerEndpoint, RuntimeDriver } from "../runtime/types.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
-import type { AppSummary, DeployRequest, DeployResult, FunctionStats, FunctionSummary, NodeLoad } from "../wire/control-api.js";
-import type { LogHub } from "./logs.js";
+import type {
+  AppSummary,
+  Deployer,
+  DeployRequest,
+  DeployResult,
+  FunctionStats,
+  FunctionSummary,
+  LogEntry,
+  NodeLoad,
+  VersionInfo,
+} from "../wire/control-api.js";
 import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
 import type { AppRecord, Store, VersionRecord } from "./store/types.js";
@@ -156,6 +169,7 @@ export class Platform<U> {
     for (const app of await this.store.apps.listApps()) {
       if (app.ephemeral && alone) {
         await this.store.apps.deleteApp(app.id);
+        this.options.logs.forget(logIdOf(app));
         continue;
       }
       if (app.state !== "deployed" || !app.currentVersionId) continue;
@@ -168,7 +182,8 @@ export class Platform<U> {
     }
   }
 
-  async deploy(request: DeployRequest & { workspace: string }, progress: (line: string) => void): Promise<DeployResult> {
+  /** `deployedBy`: the caller, recorded with the version (`berth app versions`). */
+  async deploy(request: DeployRequest & { workspace: string; deployedBy: Deployer }, progress: (line: string) => void): Promise<DeployResult> {
     const { workspace } = request;
     if (!(await this.store.blobs.has(request.bundleHash))) {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
@@ -183,6 +198,7 @@ export class Platform<U> {
       bundleHash: request.bundleHash,
       manifest,
       now: this.now(),
+      deployedBy: request.deployedBy,
     });
     await this.converge(targetOf(app), progress);
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
@@ -194,7 +210,13 @@ export class Platform<U> {
    * (so the history only grows). Without `toVersion`, the one before the
    * current version.
    */
-  async rollback(workspace: string, name: string, toVersion: number | undefined, progress: (line: string) => void): Promise<DeployResult> {
+  async rollback(
+    workspace: string,
+    name: string,
+    toVersion: number | undefined,
+    deployedBy: Deployer,
+    progress: (line: string) => void,
+  ): Promise<DeployResult> {
     const app = await this.store.apps.getApp(workspace, name);
     if (!app?.currentVersionId) throw new BerthError("not_found", `no deployed app named "${name}" in workspace "${workspace}"`);
     const versions = await this.store.apps.listVersions(app.id);
@@ -204,7 +226,25 @@ export class Platform<U> {
       throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current}` : `app "${name}" has no version ${toVersion}`);
     }
     progress(`rolling back to version ${target.number}`);
-    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest }, progress);
+    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest, deployedBy }, progress);
+  }
+
+  /** Whether the app exists (a served app exists while `berth serve` runs it). */
+  async has(workspace: string, name: string, ephemeral = false): Promise<boolean> {
+    return (await this.store.apps.getApp(workspace, name, ephemeral)) !== undefined;
+  }
+
+  /** Every version of an app, oldest first. */
+  async versions(workspace: string, name: string, ephemeral = false): Promise<VersionInfo[]> {
+    const app = await this.store.apps.getApp(workspace, name, ephemeral);
+    if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
+    return (await this.store.apps.listVersions(app.id)).map((version) => ({
+      number: version.number,
+      createdAt: version.createdAt,
+      bundleHash: version.bundleHash,
+      deployedBy: version.deployedBy,
+      current: app.state === "deployed" && version.id === app.currentVersionId,
+    }));
   }
 
   /** Stops an app: its URLs stop answering on every node, its containers drain. */
@@ -347,7 +387,8 @@ export class Platform<U> {
       if (!active) return NOTHING_TO_DRAIN;
       this.active.delete(key);
       this.targets.delete(active.appId);
-      return { drained: this.unroute(key) };
+      // After the drain, so the containers' last words are in it; a deployed app keeps its log for `berth app logs`.
+      return { drained: this.unroute(key).then(() => this.options.logs.forget(logIdOf(target))) };
     }
     if (active?.versionId === wanted) return NOTHING_TO_DRAIN;
     const version = await this.store.apps.getVersion(wanted);
@@ -402,6 +443,7 @@ export class Platform<U> {
   /** Creates the services of a version and points the app's hosts at them. */
   private async activate(app: AppRecord, version: VersionRecord, progress: (line: string) => void): Promise<void> {
     const key = appKey(app.workspace, app.name, app.ephemeral);
+    const logId = logIdOf(app);
     const services: FunctionService<U>[] = [];
     for (const fn of version.manifest.functions) {
       const image = await this.options.images.build(fn.image, progress);
@@ -418,7 +460,7 @@ export class Platform<U> {
         hostLabel: host,
         ephemeral: app.ephemeral,
       };
-      const service = new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(key, identity, fn, runDir, env, redact, params, paramsKey));
+      const service = new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(logId, identity, fn, runDir, env, redact, params, paramsKey));
       service.resize(this.bounds(fn, host));
       services.push(service);
     }
@@ -458,7 +500,7 @@ export class Platform<U> {
   }
 
   private poolOptions(
-    logKey: string,
+    logId: AppLogId,
     identity: ServiceIdentity,
     fn: FunctionManifest,
     runDir: string,
@@ -468,6 +510,11 @@ export class Platform<U> {
     key: string,
   ): PoolOptions<U> {
     const scaling = fn.scaling;
+    const routeKey = appKey(identity.workspace, identity.appName, identity.ephemeral);
+    // A stopped served app's log is dropped: what its draining containers still say must not bring it back.
+    const write = (entry: LogEntry) => {
+      if (!logId.ephemeral || this.appRoutes.has(routeKey)) this.options.logs.write(logId, entry);
+    };
     return {
       name: key ? `${identity.appName}.${fn.name}[${key}]` : `${identity.appName}.${fn.name}`,
       scaling: {
@@ -490,8 +537,8 @@ export class Platform<U> {
         params,
         startupTimeoutMs: fn.startupTimeout * 1000,
       }),
-      log: (container, line, stream) =>
-        this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
+      log: (container, line, stream) => write({ time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
+      output: (container) => new ContainerOutput({ app: identity.appName, function: fn.name, container, redact, now: this.now, write }),
       onEvent: (event) => this.options.onPoolEvent?.(identity, event),
       capacity: this.options.capacity?.forWorkspace(identity.workspace),
       workspace: identity.workspace,
@@ -512,9 +559,12 @@ export class Platform<U> {
         symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
       }
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
-      // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
+      // The source map goes beside the bundle, so importing it does not read the map (the agent reads it for a stack).
+      const { code, map } = splitSourceMap(await this.store.blobs.get(bundleHash));
+      if (map) writeFileSync(join(dir, "app.mjs.map"), map);
+      // Written aside and renamed, last: a server killed mid-write must not leave a truncated app.mjs that looks complete.
       const partial = join(dir, `app.mjs.${process.pid}.tmp`);
-      writeFileSync(partial, await this.store.blobs.get(bundleHash));
+      writeFileSync(partial, code);
       renameSync(partial, join(dir, "app.mjs"));
     }
     return dir;
@@ -534,7 +584,12 @@ function targetOf(app: AppRecord): AppTarget {
   return { workspace: app.workspace, name: app.name, ephemeral: app.ephemeral };
 }
 
-/** Names an app in the route and log tables; a served app and a deployed one of the same name are different apps. */
+/** The log of an app. */
+function logIdOf(app: AppRecord | AppTarget): AppLogId {
+  return { workspace: app.workspace, app: app.name, ephemeral: app.ephemeral };
+}
+
+/** Names an app in the route table; a served app and a deployed one of the same name are different apps. */
 export function appKey(workspace: string, name: string, ephemeral: boolean): string {
   return `${workspace}/${name}${ephemeral ? "/dev" : ""}`;
 }

@@ -11,7 +11,6 @@ import { fork, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { AGENT_MAIN } from "../paths.js";
 import type { AgentMessage, DriverMessage, LoadMessage } from "../agent/protocol.js";
 import {
@@ -179,8 +178,9 @@ export class ProcessDriver implements RuntimeDriver {
       exited: new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal }))),
     };
     agent.idle.catch(() => {});
-    for (const [stream, source] of [["stdout", child.stdout], ["stderr", child.stderr]] as const) {
-      createInterface({ input: source!, crlfDelay: Infinity }).on("line", (line) => agent.log?.(line, stream));
+    for (const [stream, source] of [["stdout", child.stdout!], ["stderr", child.stderr!]] as const) {
+      source.on("data", (chunk: Buffer) => agent.log?.write(chunk, stream));
+      source.on("end", () => agent.log?.end(stream));
     }
     // A spare that dies is only dropped: refilling here could spin if agents die at birth; the next start refills.
     void agent.exited.then(() => {

@@ -26,7 +26,6 @@ import { Membership } from "../cluster/membership.js";
 import { createControlApi } from "../control/api.js";
 import type { TokenService } from "../control/auth.js";
 import type { LiveLimits } from "../control/security-api.js";
-import { LogHub } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { openStore } from "../control/store/open.js";
 import type { Store } from "../control/store/types.js";
@@ -39,6 +38,10 @@ import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
 import { ImageBuilder } from "../image/builder.js";
 import { createLogger, type Logger } from "../logging/logger.js";
+import { AccessLog } from "../logs/access.js";
+import { FileLogStore } from "../logs/file-store.js";
+import { LogHub } from "../logs/hub.js";
+import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
@@ -71,8 +74,12 @@ export interface ServerOptions {
   workspace: string;
   /** Keep state in memory only (the embedded platform of `berth serve`). */
   ephemeralState?: boolean;
-  /** Receives every container log line (the server prints them). */
+  /** Receives every app log line as it is written: containers' output and events, and access lines (the server prints them). */
   onLog?: (entry: LogEntry) => void;
+  /** Bytes of log kept per deployed app (under `<home>/logs`), oldest lines dropped first. Default 16 MiB. */
+  appLogBytes?: number;
+  /** Write an access line per proxied request into the app's log. Default true. */
+  accessLog?: boolean;
   /** Generic agents kept warm by the process runtime. */
   warmAgents?: number;
   /**
@@ -153,7 +160,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 async function assemble(options: ServerOptions, store: Store, logger: Logger): Promise<RunningServer> {
   const clock = systemClock;
   const images = new ImageBuilder(join(options.home, "images"));
-  const logs = new LogHub(options.onLog);
+  const serverLogger = logger.child({ component: "server" });
+  // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
+  // Each node keeps the logs of the containers it runs; `berth app logs` through any node asks the others (control/api.ts).
+  const ephemeralLogs = new MemoryLogStore(options.appLogBytes);
+  const logs = new LogHub({
+    persistent: options.ephemeralState ? ephemeralLogs : new FileLogStore(join(options.home, "logs"), { maxBytes: options.appLogBytes, logger: serverLogger }),
+    ephemeral: ephemeralLogs,
+    clock,
+    echo: options.onLog,
+  });
+  const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const { tokens, secrets } = await openSecurity(store.security, options.secretKeyFile ?? defaultKeyFile(options.home));
@@ -248,6 +265,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
     calls,
     observer: metrics,
+    access,
     clock,
     logger: logger.child({ component: "gateway" }),
   });
@@ -283,9 +301,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   spread();
   sync.start();
   await platform.restore(nodes.live().length === 1);
-  logger
-    .child({ component: "server" })
-    .info({ port, home: options.home, workspace: options.workspace, node: nodeId, store: store.engine, nodes: nodes.live() }, "listening");
+  serverLogger.info({ port, home: options.home, workspace: options.workspace, node: nodeId, store: store.engine, nodes: nodes.live() }, "listening");
 
   let closing: Promise<void> | undefined;
   return {
@@ -307,6 +323,8 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
         await platform.close();
         await driver.close();
         await sync.settled();
+        access?.flush();
+        logs.flush();
         await store.close();
       })();
       return closing;

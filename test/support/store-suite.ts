@@ -27,6 +27,8 @@ export interface Engine {
   fresh(): Promise<FreshDatabase>;
 }
 
+const BY = { tokenId: "bt_0123456789abcdef", name: "ci" };
+
 const manifest = (name: string): AppManifest => ({ name, functions: [] }) as unknown as AppManifest;
 
 const token = (id: string, extra: Partial<TokenRecord> = {}): TokenRecord => ({
@@ -54,14 +56,15 @@ export function storeSuite(engine: Engine): void {
 
   test(`${engine.name}: a deployment creates the app and numbers its versions`, async (t) => {
     const { store } = await open(t);
-    const first = await store.apps.recordDeployment({ workspace: "ws", name: "shop", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("shop"), now: 1000 });
+    const first = await store.apps.recordDeployment({ workspace: "ws", name: "shop", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("shop"), now: 1000, deployedBy: BY });
     assert.equal(first.version.number, 1);
     assert.equal(first.app.currentVersionId, first.version.id);
     assert.equal(first.app.state, "deployed");
     assert.equal(first.app.ephemeral, false);
     assert.equal(first.app.createdAt, 1000);
     assert.deepEqual(first.version.manifest, manifest("shop"));
-    const second = await store.apps.recordDeployment({ workspace: "ws", name: "shop", ephemeral: false, bundleHash: "b".repeat(64), manifest: manifest("shop"), now: 2000 });
+    assert.deepEqual(first.version.deployedBy, BY);
+    const second = await store.apps.recordDeployment({ workspace: "ws", name: "shop", ephemeral: false, bundleHash: "b".repeat(64), manifest: manifest("shop"), now: 2000, deployedBy: BY });
     assert.equal(second.app.id, first.app.id);
     assert.equal(second.version.number, 2);
     assert.equal(second.app.updatedAt, 2000);
@@ -75,9 +78,9 @@ export function storeSuite(engine: Engine): void {
 
   test(`${engine.name}: deployed and served apps of one name are separate; lists filter by workspace; delete removes versions`, async (t) => {
     const { store } = await open(t);
-    const deployed = await store.apps.recordDeployment({ workspace: "ws", name: "x", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("x"), now: 1 });
-    const served = await store.apps.recordDeployment({ workspace: "ws", name: "x", ephemeral: true, bundleHash: "a".repeat(64), manifest: manifest("x"), now: 1 });
-    await store.apps.recordDeployment({ workspace: "other", name: "y", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("y"), now: 1 });
+    const deployed = await store.apps.recordDeployment({ workspace: "ws", name: "x", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("x"), now: 1, deployedBy: BY });
+    const served = await store.apps.recordDeployment({ workspace: "ws", name: "x", ephemeral: true, bundleHash: "a".repeat(64), manifest: manifest("x"), now: 1, deployedBy: BY });
+    await store.apps.recordDeployment({ workspace: "other", name: "y", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("y"), now: 1, deployedBy: BY });
     assert.notEqual(deployed.app.id, served.app.id);
     assert.equal(served.version.number, 1);
     assert.equal((await store.apps.getApp("ws", "x", true))?.id, served.app.id);
@@ -95,7 +98,7 @@ export function storeSuite(engine: Engine): void {
     const { store, database } = await open(t);
     const { store: other } = await open(t, database);
     const deploy = (s: Store, i: number) =>
-      s.apps.recordDeployment({ workspace: "ws", name: "race", ephemeral: false, bundleHash: "c".repeat(64), manifest: manifest("race"), now: i });
+      s.apps.recordDeployment({ workspace: "ws", name: "race", ephemeral: false, bundleHash: "c".repeat(64), manifest: manifest("race"), now: i, deployedBy: BY });
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => deploy(i % 2 ? store : other, i)));
     assert.deepEqual(results.map((r) => r.version.number).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8]);
     assert.equal(new Set(results.map((r) => r.app.id)).size, 1);
@@ -218,7 +221,7 @@ export function storeSuite(engine: Engine): void {
     t.after(stop);
     // Give the reader's feed a moment to start before writing (PostgreSQL: its LISTEN; SQLite: its first poll).
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const { app } = await writer.apps.recordDeployment({ workspace: "ws", name: "n", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("n"), now: 1 });
+    const { app } = await writer.apps.recordDeployment({ workspace: "ws", name: "n", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("n"), now: 1, deployedBy: BY });
     await writer.security.insertToken(token("bt_w"));
     await writer.security.revokeToken("bt_w", 2);
     await writer.security.setLimit({ workspace: "ws", rate: 1, burst: 1 });
@@ -244,7 +247,7 @@ export function storeSuite(engine: Engine): void {
   test(`${engine.name}: migrations apply once, and a newer schema is refused with a clear message`, async () => {
     const database = await engine.fresh();
     const first = await database.open();
-    await first.apps.recordDeployment({ workspace: "ws", name: "kept", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("kept"), now: 1 });
+    await first.apps.recordDeployment({ workspace: "ws", name: "kept", ephemeral: false, bundleHash: "a".repeat(64), manifest: manifest("kept"), now: 1, deployedBy: BY });
     await first.close();
     const again = await database.open();
     assert.equal((await again.apps.listApps()).length, 1, "reopening keeps the data");

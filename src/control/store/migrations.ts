@@ -23,7 +23,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: "apps, versions, tokens, secrets, workspace limits and quotas",
-    // IF NOT EXISTS: databases made before migrations were recorded already have these tables.
+    // IF NOT EXISTS: databases made before migrations were recorded already have these tables (sqlite.ts adds
+    // the columns such a database may lack).
     sql: `
 CREATE TABLE IF NOT EXISTS apps (
   id TEXT PRIMARY KEY,
@@ -43,6 +44,8 @@ CREATE TABLE IF NOT EXISTS versions (
   bundle_hash TEXT NOT NULL,
   manifest TEXT NOT NULL,
   created_at INTEGER NOT NULL,
+  deployed_by_token TEXT,
+  deployed_by_name TEXT,
   UNIQUE (app_id, number)
 );
 CREATE TABLE IF NOT EXISTS tokens (
@@ -124,6 +127,8 @@ CREATE TABLE versions (
   bundle_hash TEXT NOT NULL,
   manifest TEXT NOT NULL,
   created_at BIGINT NOT NULL,
+  deployed_by_token TEXT,
+  deployed_by_name TEXT,
   UNIQUE (app_id, number)
 );
 CREATE TABLE tokens (

@@ -305,6 +305,8 @@ interface VersionRow {
   bundle_hash: string;
   manifest: string;
   created_at: string;
+  deployed_by_token: string | null;
+  deployed_by_name: string | null;
 }
 
 interface TokenRow {
@@ -346,6 +348,7 @@ const toVersion = (row: VersionRow): VersionRecord => ({
   bundleHash: row.bundle_hash,
   manifest: JSON.parse(row.manifest) as AppManifest,
   createdAt: Number(row.created_at),
+  deployedBy: row.deployed_by_token === null ? null : { tokenId: row.deployed_by_token, name: row.deployed_by_name ?? "" },
 });
 
 const toToken = (row: TokenRow): TokenRecord => ({
@@ -390,8 +393,9 @@ class PostgresApps implements AppStore {
       const versionId = randomUUID();
       const version = (
         await client.query<VersionRow>(
-          "INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-          [versionId, app.id, (rows[0]?.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now],
+          `INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deployed_by_token, deployed_by_name)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+          [versionId, app.id, (rows[0]?.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now, input.deployedBy.tokenId, input.deployedBy.name],
         )
       ).rows[0]!;
       const updated = (

@@ -59,7 +59,19 @@ interface VersionRow {
   bundle_hash: string;
   manifest: string;
   created_at: number;
+  deployed_by_token: string | null;
+  deployed_by_name: string | null;
 }
+
+/**
+ * Columns that migration 1 creates but that databases made before
+ * migrations were recorded may lack (its CREATE TABLE IF NOT EXISTS leaves
+ * their tables as they were): added when missing.
+ */
+const LEGACY_COLUMNS = [
+  ["versions", "deployed_by_token", "TEXT"],
+  ["versions", "deployed_by_name", "TEXT"],
+] as const;
 
 interface TokenRow {
   id: string;
@@ -108,6 +120,7 @@ const toVersion = (row: VersionRow): VersionRecord => ({
   bundleHash: row.bundle_hash,
   manifest: JSON.parse(row.manifest) as AppManifest,
   createdAt: row.created_at,
+  deployedBy: row.deployed_by_token === null ? null : { tokenId: row.deployed_by_token, name: row.deployed_by_name ?? "" },
 });
 
 const toToken = (row: TokenRow): TokenRecord => ({
@@ -176,10 +189,18 @@ export class SqliteStore implements Store {
       .transaction(() => {
         for (const migration of pendingMigrations(SQLITE_MIGRATIONS, this.schemaVersion(), this.location)) {
           this.db.exec(migration.sql);
+          if (migration.version === 1) this.addLegacyColumns();
           this.db.prepare("INSERT INTO berth_schema (version, name, applied_at) VALUES (?, ?, ?)").run(migration.version, migration.name, Date.now());
         }
       })
       .immediate();
+  }
+
+  private addLegacyColumns(): void {
+    for (const [table, column, type] of LEGACY_COLUMNS) {
+      const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+      if (!columns.some((existing) => existing.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+    }
   }
 
   watch(listener: ChangeListener): () => void {
@@ -245,8 +266,19 @@ class SqliteApps implements AppStore {
       const previous = this.db.prepare("SELECT MAX(number) AS n FROM versions WHERE app_id = ?").get(app.id) as { n: number | null };
       const versionId = randomUUID();
       this.db
-        .prepare("INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(versionId, app.id, (previous.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now);
+        .prepare(
+          "INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deployed_by_token, deployed_by_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .run(
+          versionId,
+          app.id,
+          (previous.n ?? 0) + 1,
+          input.bundleHash,
+          JSON.stringify(input.manifest),
+          input.now,
+          input.deployedBy.tokenId,
+          input.deployedBy.name,
+        );
       this.db.prepare("UPDATE apps SET current_version_id = ?, state = 'deployed', updated_at = ? WHERE id = ?").run(versionId, input.now, app.id);
       this.changed("app", app.id);
       return { app: this.app(input.workspace, input.name, input.ephemeral)!, version: this.version(versionId)! };

@@ -18,9 +18,9 @@
 import type { Clock } from "../../clock/clock.js";
 import type { NodeRecord } from "../../cluster/membership.js";
 import type { AppManifest } from "../../sdk/contract.js";
-import type { AppState, NodeLoad, TokenKind } from "../../wire/control-api.js";
+import type { AppState, Deployer, NodeLoad, TokenKind } from "../../wire/control-api.js";
 
-export type { AppState, NodeLoad, NodeRecord, TokenKind };
+export type { AppState, Deployer, NodeLoad, NodeRecord, TokenKind };
 
 export interface AppRecord {
   id: string;
@@ -45,6 +45,8 @@ export interface VersionRecord {
   bundleHash: string;
   manifest: AppManifest;
   createdAt: number;
+  /** Who deployed it; null for versions recorded before this was. */
+  deployedBy: Deployer | null;
 }
 
 export interface DeploymentInput {
@@ -55,6 +57,8 @@ export interface DeploymentInput {
   manifest: AppManifest;
   /** Milliseconds since the epoch. */
   now: number;
+  /** The caller, recorded with the version (`berth app versions`). */
+  deployedBy: Deployer;
 }
 
 export interface AppStore {
