@@ -34,21 +34,24 @@ const ALLOWED: Record<string, readonly string[]> = {
   wire: ["errors", "sdk"], // the control API's JSON types (sdk: the manifest type)
   // Inside the container.
   agent: ["sdk", "errors"],
+  // Sandbox mechanics (bubblewrap, cgroups, slirp4netns, user namespaces), for containers and image builds alike.
+  sandbox: ["errors"],
   // The platform's components.
-  runtime: ["agent", "paths", "errors"],
+  runtime: ["agent", "sandbox", "paths", "errors"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
   logs: ["agent", "wire", "clock", "logging"], // app logs: container output and access lines, bounded, in their stores
   metrics: ["router", "wire"],
-  image: ["sdk", "errors"],
+  image: ["sandbox", "sdk", "errors"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
   // Nodes sharing one database: heartbeats, the live set, shares of containers.
   cluster: ["wire", "errors", "clock", "logging"],
   control: ["cluster", "router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "cluster", "router", "runtime", "logs", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
+  server: ["control", "gateway", "cluster", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
-  cli: ["server", "bundler", "wire", "sdk", "errors", "logging"],
+  // image: the tar writer that packs addLocalFile/addLocalDir sources.
+  cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging"],
 };
 
 /** npm packages a folder may import, where that must stay narrow: what is bundled into user code or runs in every container. */

@@ -3,6 +3,9 @@
  * server started for this file (test/support/postgres.ts): a fresh
  * database per test.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before } from "node:test";
 import pg from "pg";
 import { PostgresStore } from "../src/control/store/postgres.js";
@@ -14,7 +17,11 @@ let databases = 0;
 before(async () => {
   server = await launchPostgres();
 });
-after(() => server.close());
+const cacheRoot = mkdtempSync(join(tmpdir(), "berth-blob-caches-"));
+after(() => {
+  rmSync(cacheRoot, { recursive: true, force: true });
+  return server.close();
+});
 
 async function sql(url: string, text: string, values: unknown[] = []): Promise<void> {
   const client = new pg.Client({ connectionString: url });
@@ -32,7 +39,8 @@ storeSuite({
     databases += 1;
     const url = await server.createDatabase(`suite_${databases}`);
     return {
-      open: () => PostgresStore.open({ url }),
+      // Each connection is a node of its own, with its own cache of blobs as files.
+      open: () => PostgresStore.open({ url, blobCacheDir: mkdtempSync(join(cacheRoot, "node-")) }),
       corruptBlob: (hash) => sql(url, "UPDATE blob_chunks SET data = 'tampered' WHERE hash = $1 AND seq = 0", [hash]),
       recordSchemaVersion: (version) => sql(url, "INSERT INTO berth_schema (version, name, applied_at) VALUES ($1, 'from the future', 0)", [version]),
     };

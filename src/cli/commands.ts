@@ -10,7 +10,8 @@ import { formatLogEntry, parseSince, printable } from "./log-format.js";
 import { dim, green, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
-import { announceBootstrapToken, nodeOptions, parseSize, securityOptions, type ServerFlags } from "./server-flags.js";
+import { RuntimeUnavailableError } from "../server/runtime.js";
+import { announceBootstrapToken, buildCaFlag, imageCacheFlag, nodeOptions, parseSize, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
 import { formatNodeTable, formatStatsTable } from "./stats-table.js";
 import type { LogEntry } from "../wire/control-api.js";
 
@@ -35,6 +36,9 @@ export async function serverCommand(flags: ServerFlags) {
   const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
   const server = await startServer({
     home,
+    runtime: runtimeFlag(flags.runtime, "sandbox"),
+    imageCache: imageCacheFlag(flags.imageCache),
+    buildCaFile: buildCaFlag(flags.buildCaFile),
     port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     host: flags.host,
     domain: flags.domain,
@@ -47,9 +51,14 @@ export async function serverCommand(flags: ServerFlags) {
     logger,
     ...securityOptions(flags),
     ...nodeOptions(flags),
+  }).catch((error: unknown) => {
+    if (error instanceof RuntimeUnavailableError) {
+      throw new BerthError("invalid_input", `${error.message}; or run \`berth server --runtime process\` (one trusted user, no isolation)`);
+    }
+    throw error;
   });
   const where = server.store.engine === "postgres" ? `state in ${server.store.location}, node ${server.membership.id}` : `state in ${home}`;
-  status(green(`✓ berth server listening on ${server.url} (${where})`));
+  status(green(`✓ berth server listening on ${server.url} (${where}; ${server.runtime} runtime)`));
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   const stop = async () => {
     status("Shutting down: draining containers...");

@@ -17,6 +17,8 @@ import { formatError, green, red, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
+import { sandboxProblem, type RuntimeName } from "../server/runtime.js";
+import { buildCaFlag, imageCacheFlag, runtimeFlag } from "./server-flags.js";
 
 export interface ServeFlags {
   port?: string;
@@ -25,6 +27,8 @@ export interface ServeFlags {
   home?: string;
   typecheck?: boolean;
   token?: string;
+  runtime?: string;
+  imageCache?: string;
 }
 
 /** Entries one log page may hold (the control API's bound). */
@@ -123,10 +127,22 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   status("Watching for changes; Ctrl-C to stop.");
 }
 
+/** The sandbox when this machine can run it; otherwise the process runtime, said in one line, so `serve` works on a fresh machine. */
+function serveRuntime(flag: string | undefined): RuntimeName {
+  if (flag !== undefined) return runtimeFlag(flag, "sandbox");
+  const problem = sandboxProblem();
+  if (problem === undefined) return "sandbox";
+  status(`${problem}: serving with the process runtime (no isolation between functions and this machine)`);
+  return "process";
+}
+
 async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
   const home = berthHome(flags.home);
   const options = {
     home,
+    runtime: serveRuntime(flags.runtime),
+    imageCache: imageCacheFlag(flags.imageCache),
+    buildCaFile: buildCaFlag(undefined),
     port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     workspace: DEFAULT_WORKSPACE,
     ephemeralState: true,

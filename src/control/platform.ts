@@ -16,13 +16,13 @@
  * With several nodes, each runs its share of a function's `minContainers`
  * and `maxContainers` (`Placement`), re-spread when nodes come and go.
  */
-import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { splitSourceMap } from "../agent/stack-traces.js";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
-import type { ImageBuilder } from "../image/builder.js";
+import type { BuiltImage, ImageBuilder, ImageSummary, PruneResult } from "../image/builder.js";
 import type { Logger } from "../logging/logger.js";
 import { ContainerOutput } from "../logs/container-output.js";
 import type { LogHub } from "../logs/hub.js";
@@ -31,7 +31,7 @@ import type { Capacity } from "../router/capacity.js";
 import type { Pool, PoolEvent, PoolOptions } from "../router/pool.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { ContainerEndpoint, RuntimeDriver } from "../runtime/types.js";
-import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
+import { DEFAULT_RESOURCES, type AppManifest, type FunctionManifest } from "../sdk/contract.js";
 import type {
   AppSummary,
   Deployer,
@@ -53,7 +53,8 @@ import type { AppRecord, Store, VersionRecord } from "./store/types.js";
  * plane creates pools without knowing the gateway.
  */
 export interface UpstreamConnector<U> {
-  attach(endpoint: ContainerEndpoint): U;
+  /** `log` writes a system line to that container's log (why a response of it was refused, once). */
+  attach(endpoint: ContainerEndpoint, log: (line: string) => void): U;
   detach(upstream: U): void;
 }
 
@@ -78,6 +79,8 @@ export interface PlatformOptions<U> {
   logs: LogHub;
   /** Directory for run directories (bundle + image packages). */
   runRoot: string;
+  /** The agent every container runs (dist/agent.mjs): image exports include it. */
+  agentBundle: string;
   /** Base domain of function hosts. */
   domain: string;
   /** The public port, for the URLs printed to users. */
@@ -142,6 +145,8 @@ export class Platform<U> {
   private readonly targets = new Map<string, AppTarget>();
   /** The last step of each app's convergence: steps of one app run one after another. */
   private readonly steps = new Map<string, Promise<unknown>>();
+  /** The image each service's containers run: what `image prune` must keep. */
+  private readonly serviceImages = new Map<FunctionService<U>, string>();
   private readonly now: () => number;
   private readonly placement: Placement;
   private closed = false;
@@ -149,7 +154,7 @@ export class Platform<U> {
   constructor(private readonly options: PlatformOptions<U>) {
     this.now = options.now ?? Date.now;
     this.placement = options.placement ?? ALONE;
-    mkdirSync(options.runRoot, { recursive: true });
+    mkdirSync(options.runRoot, { recursive: true, mode: 0o700 });
   }
 
   private get store(): Store {
@@ -174,7 +179,7 @@ export class Platform<U> {
       }
       if (app.state !== "deployed" || !app.currentVersionId) continue;
       try {
-        await this.converge(targetOf(app), quiet);
+        await this.converge(targetOf(app));
         this.options.logger.info({ workspace: app.workspace, app: app.name, ephemeral: app.ephemeral }, "restored app");
       } catch (error) {
         this.options.logger.error({ err: error, workspace: app.workspace, app: app.name }, "could not restore app");
@@ -189,6 +194,7 @@ export class Platform<U> {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
     }
     this.checkLabels(workspace, request.manifest, request.ephemeral);
+    await this.checkUploads(request.manifest);
     const manifest = await this.options.secrets.prepare(workspace, request.manifest);
     await this.buildImages(manifest, progress);
     const { app, version } = await this.store.apps.recordDeployment({
@@ -200,7 +206,7 @@ export class Platform<U> {
       now: this.now(),
       deployedBy: request.deployedBy,
     });
-    await this.converge(targetOf(app), progress);
+    await this.converge(targetOf(app));
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
@@ -253,7 +259,7 @@ export class Platform<U> {
     if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     if (app.ephemeral) await this.store.apps.deleteApp(app.id);
     else await this.store.apps.setAppState(app.id, "stopped", this.now());
-    const { drained } = await this.converge(targetOf(app), quiet);
+    const { drained } = await this.converge(targetOf(app));
     await drained;
     this.options.logger.info({ workspace, app: name, ephemeral }, "stopped app");
     return { ...app, state: "stopped" };
@@ -263,7 +269,7 @@ export class Platform<U> {
   async refresh(appId: string): Promise<void> {
     const app = await this.store.apps.getAppById(appId);
     const target = app ? targetOf(app) : this.targets.get(appId);
-    if (target) await this.converge(target, quiet);
+    if (target) await this.converge(target);
   }
 
   /**
@@ -278,9 +284,9 @@ export class Platform<U> {
       const key = appKey(app.workspace, app.name, app.ephemeral);
       seen.add(key);
       const wanted = app.state === "deployed" ? app.currentVersionId : null;
-      if ((this.active.get(key)?.versionId ?? null) !== wanted) steps.push(this.converge(targetOf(app), quiet));
+      if ((this.active.get(key)?.versionId ?? null) !== wanted) steps.push(this.converge(targetOf(app)));
     }
-    for (const [key, active] of this.active) if (!seen.has(key)) steps.push(this.converge(active.target, quiet));
+    for (const [key, active] of this.active) if (!seen.has(key)) steps.push(this.converge(active.target));
     const failures = (await Promise.allSettled(steps)).filter((result) => result.status === "rejected");
     for (const failure of failures) this.options.logger.error({ err: failure.reason }, "could not bring an app up to date");
   }
@@ -357,6 +363,48 @@ export class Platform<U> {
     }));
   }
 
+  /** The images this server knows, each with the apps whose containers run it. */
+  listImages(): Array<ImageSummary & { usedBy: string[] }> {
+    const users = new Map<string, Set<string>>();
+    for (const [service, image] of this.serviceImages) {
+      const { workspace, appName, ephemeral } = service.identity;
+      users.set(image, (users.get(image) ?? new Set()).add(`${workspace}/${appName}${ephemeral ? " (serve)" : ""}`));
+    }
+    return this.options.images.list().map((image) => ({ ...image, usedBy: [...(users.get(image.id) ?? [])].sort() }));
+  }
+
+  /** Removes every image no running version uses (and, with `all`, the Debian and Node base layers too). */
+  pruneImages(all: boolean): PruneResult {
+    return this.options.images.prune(new Set(this.serviceImages.values()), all);
+  }
+
+  /**
+   * Writes the OCI image layout of a function of an app's current version:
+   * its image's layers and one more with the bundle and the agent, tagged
+   * `<app>-<function>`.
+   */
+  async exportImage(workspace: string, name: string, functionName: string, ephemeral: boolean, out: string): Promise<{ ref: string }> {
+    const app = await this.store.apps.getApp(workspace, name, ephemeral);
+    const version = app?.currentVersionId ? await this.store.apps.getVersion(app.currentVersionId) : undefined;
+    if (!app || !version) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
+    const fn = version.manifest.functions.find((f) => f.name === functionName);
+    if (!fn) throw new BerthError("not_found", `app "${name}" has no function "${functionName}" (it has ${version.manifest.functions.map((f) => f.name).join(", ")})`);
+    const exporter = this.options.images.exportOci?.bind(this.options.images);
+    if (!exporter) throw new BerthError("invalid_input", "image export needs the sandbox runtime's images; this server runs the process runtime");
+    await this.fetchUploads(version.manifest);
+    const image = await this.options.images.build(fn.image, quiet);
+    const ref = functionLabel(name, functionName);
+    await exporter(image.id, out, {
+      ref,
+      appFiles: [
+        { path: "/berth/app/app.mjs", source: await this.store.blobs.file(version.bundleHash) },
+        { path: "/berth/agent.mjs", source: this.options.agentBundle },
+      ],
+      labels: { "berth.app": name, "berth.function": functionName, "berth.version": String(version.number) },
+    });
+    return { ref };
+  }
+
   /** Stops serving and drains everything; the caller has cut client connections, so only `exit` hooks remain to wait for. */
   async close(): Promise<void> {
     this.closed = true;
@@ -365,10 +413,10 @@ export class Platform<U> {
   }
 
   /** Runs `step` for one app after that app's previous steps. */
-  private converge(target: AppTarget, progress: (line: string) => void): Promise<Converged> {
+  private converge(target: AppTarget): Promise<Converged> {
     const key = appKey(target.workspace, target.name, target.ephemeral);
     const previous = this.steps.get(key) ?? Promise.resolve();
-    const step = previous.catch(quiet).then(() => this.convergeNow(key, target, progress));
+    const step = previous.catch(quiet).then(() => this.convergeNow(key, target));
     this.steps.set(key, step);
     void step.catch(quiet).then(() => {
       if (this.steps.get(key) === step) this.steps.delete(key);
@@ -377,7 +425,7 @@ export class Platform<U> {
   }
 
   /** Makes this node serve what the store says of one app now. */
-  private async convergeNow(key: string, target: AppTarget, progress: (line: string) => void): Promise<Converged> {
+  private async convergeNow(key: string, target: AppTarget): Promise<Converged> {
     if (this.closed) return NOTHING_TO_DRAIN;
     const app = await this.store.apps.getApp(target.workspace, target.name, target.ephemeral);
     if (app) this.targets.set(app.id, target);
@@ -393,7 +441,7 @@ export class Platform<U> {
     if (active?.versionId === wanted) return NOTHING_TO_DRAIN;
     const version = await this.store.apps.getVersion(wanted);
     if (!version) throw new Error(`app ${key} names version ${wanted}, which is not in the store`);
-    await this.activate(app, version, progress);
+    await this.activate(app, version);
     this.active.set(key, { target, appId: app.id, versionId: version.id });
     return NOTHING_TO_DRAIN;
   }
@@ -425,6 +473,33 @@ export class Platform<U> {
     }
   }
 
+  /** `addLocalFile/Dir` steps name blobs the CLI uploaded before deploying. */
+  private async checkUploads(manifest: AppManifest): Promise<void> {
+    for (const fn of manifest.functions) {
+      for (const step of fn.image.steps) {
+        if (step.kind !== "copy") continue;
+        if (!(await this.store.blobs.has(step.blob))) {
+          throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) have not been uploaded`);
+        }
+        // Only archives: a copy step naming some other blob (another app's bundle) must not unpack it into an image.
+        if (!isTarArchive(await this.store.blobs.file(step.blob))) {
+          throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) are not a tar archive`);
+        }
+      }
+    }
+  }
+
+  /**
+   * Makes the blobs of a manifest's copy steps files on this node, where
+   * the image builder reads them (`BlobStore.localPath`): a node other than
+   * the one that took the upload fetches them from the store.
+   */
+  private async fetchUploads(manifest: AppManifest): Promise<void> {
+    for (const fn of manifest.functions) {
+      for (const step of fn.image.steps) if (step.kind === "copy") await this.store.blobs.file(step.blob);
+    }
+  }
+
   private hostFor(workspace: string, appName: string, fn: FunctionManifest, ephemeral: boolean): string {
     const label = fn.label !== undefined ? validateLabelOverride(fn.label) : functionLabel(appName, fn.name);
     return hostLabel(workspace, label, ephemeral);
@@ -440,16 +515,30 @@ export class Platform<U> {
     }
   }
 
-  /** Creates the services of a version and points the app's hosts at them. */
-  private async activate(app: AppRecord, version: VersionRecord, progress: (line: string) => void): Promise<void> {
+  /**
+   * Creates the services of a version and points the app's hosts at them.
+   * Its images are built by now (a deploy through this node) or built
+   * quietly here (a restore, or a version deployed through another node).
+   */
+  private async activate(app: AppRecord, version: VersionRecord): Promise<void> {
     const key = appKey(app.workspace, app.name, app.ephemeral);
+    await this.fetchUploads(version.manifest);
     const logId = logIdOf(app);
     const services: FunctionService<U>[] = [];
     for (const fn of version.manifest.functions) {
-      const image = await this.options.images.build(fn.image, progress);
-      const runDir = await this.runDir(version.bundleHash, image.hash, image.dir);
+      const image = await this.options.images.build(fn.image, quiet);
+      const runDir = await this.runDir(version.bundleHash, image);
       const secretEnv = await this.options.secrets.environment(app.workspace, fn);
-      const env = { ...image.env, ...secretEnv, ...fn.env };
+      // The container's whole environment: the image's, secrets, the function's own, then who it is (which the function cannot override).
+      const env = {
+        ...image.env,
+        ...secretEnv,
+        ...fn.env,
+        BERTH_APP: app.name,
+        BERTH_FUNCTION: fn.name,
+        BERTH_VERSION: String(version.number),
+        BERTH_CONTAINER: "1",
+      };
       const redact = redactor(Object.values(secretEnv));
       const host = this.hostFor(app.workspace, app.name, fn, app.ephemeral);
       const identity = {
@@ -460,9 +549,13 @@ export class Platform<U> {
         hostLabel: host,
         ephemeral: app.ephemeral,
       };
-      const service = new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(logId, identity, fn, runDir, env, redact, params, paramsKey));
+      const service = new FunctionService(identity, fn, (params, paramsKey) =>
+        this.poolOptions(logId, identity, fn, image, runDir, env, redact, params, paramsKey),
+      );
       service.resize(this.bounds(fn, host));
       services.push(service);
+      this.serviceImages.set(service, image.id);
+      this.options.driver.prepare?.({ id: image.id, rootfs: image.rootfs }, resourcesOf(fn).network);
     }
     // Closed while the images were built: nothing may start containers any more.
     if (this.closed) return;
@@ -486,6 +579,7 @@ export class Platform<U> {
   private async retire(service: FunctionService<U>): Promise<void> {
     await service.drain(this.options.drainGraceMs ?? 30_000);
     this.running.delete(service);
+    this.serviceImages.delete(service);
   }
 
   private unroute(key: string): Promise<void> {
@@ -503,6 +597,7 @@ export class Platform<U> {
     logId: AppLogId,
     identity: ServiceIdentity,
     fn: FunctionManifest,
+    image: BuiltImage,
     runDir: string,
     env: Record<string, string>,
     redact: Redact,
@@ -532,10 +627,13 @@ export class Platform<U> {
         id,
         functionName: fn.name,
         bundlePath: join(runDir, "app.mjs"),
-        cwd: runDir,
+        image: { id: image.id, rootfs: image.rootfs },
+        cwd: image.workdir ?? runDir,
         env: { ...env, ...(fn.port !== undefined ? { PORT: String(fn.port) } : {}) },
         params,
         startupTimeoutMs: fn.startupTimeout * 1000,
+        limits: { memoryMiB: resourcesOf(fn).memory, cpu: resourcesOf(fn).cpu },
+        network: resourcesOf(fn).network,
       }),
       log: (container, line, stream) => write({ time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
       output: (container) => new ContainerOutput({ app: identity.appName, function: fn.name, container, redact, now: this.now, write }),
@@ -543,28 +641,31 @@ export class Platform<U> {
       capacity: this.options.capacity?.forWorkspace(identity.workspace),
       workspace: identity.workspace,
       capacityWaitMs: this.options.capacityWaitMs,
-      attach: (endpoint) => this.options.connector.attach(endpoint),
+      attach: (endpoint, log) => this.options.connector.attach(endpoint, log),
       detach: (upstream) => this.options.connector.detach(upstream),
       clock: this.options.clock,
       logger: this.options.poolLogger,
     };
   }
 
-  /** `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs` beside the image's `node_modules`. */
-  private async runDir(bundleHash: string, imageHash: string, imageDir: string): Promise<string> {
-    const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${imageHash.slice(0, 16)}`);
+  /**
+   * `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs`, beside the
+   * image's `node_modules` for host images (a sandbox gets a copy of the
+   * bundle in its own mount instead).
+   */
+  private async runDir(bundleHash: string, image: BuiltImage): Promise<string> {
+    const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${image.id.slice(0, 16)}`);
     if (!existsSync(join(dir, "app.mjs"))) {
-      mkdirSync(dir, { recursive: true });
-      if (existsSync(join(imageDir, "node_modules")) && !existsSync(join(dir, "node_modules"))) {
-        symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
-      }
-      writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const modules = image.nodeModulesDir && join(image.nodeModulesDir, "node_modules");
+      if (modules && existsSync(modules) && !existsSync(join(dir, "node_modules"))) symlinkSync(modules, join(dir, "node_modules"), "dir");
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }), { mode: 0o600 });
       // The source map goes beside the bundle, so importing it does not read the map (the agent reads it for a stack).
       const { code, map } = splitSourceMap(await this.store.blobs.get(bundleHash));
-      if (map) writeFileSync(join(dir, "app.mjs.map"), map);
+      if (map) writeFileSync(join(dir, "app.mjs.map"), map, { mode: 0o600 });
       // Written aside and renamed, last: a server killed mid-write must not leave a truncated app.mjs that looks complete.
       const partial = join(dir, `app.mjs.${process.pid}.tmp`);
-      writeFileSync(partial, code);
+      writeFileSync(partial, code, { mode: 0o600 });
       renameSync(partial, join(dir, "app.mjs"));
     }
     return dir;
@@ -582,6 +683,22 @@ export class Platform<U> {
 
 function targetOf(app: AppRecord): AppTarget {
   return { workspace: app.workspace, name: app.name, ephemeral: app.ephemeral };
+}
+
+/** Whether a file starts with a POSIX tar header (`ustar` at byte 257). */
+function isTarArchive(path: string): boolean {
+  const header = Buffer.alloc(512);
+  const fd = openSync(path, "r");
+  try {
+    return readSync(fd, header, 0, 512, 0) === 512 && header.toString("latin1", 257, 262) === "ustar";
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A function's limits and network; manifests from before they existed get the defaults. */
+export function resourcesOf(fn: FunctionManifest) {
+  return fn.resources ?? DEFAULT_RESOURCES;
 }
 
 /** The log of an app. */

@@ -29,7 +29,9 @@ import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders,
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
 import { systemClock, type Cancel, type Clock } from "../clock/clock.js";
 import { ERRORS, errorBody, systemCode, type ErrorCode } from "../errors/codes.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
 import { AbortFlag } from "./abort-flag.js";
+import type { CrashScope } from "./crash-guard.js";
 import { sendError } from "./respond.js";
 import type { ResponseSink } from "./upstream.js";
 
@@ -54,6 +56,8 @@ export interface CallOptions {
   clock?: Clock;
   /** Which node this is, and how to reach the others. Default: a node alone, named "local". */
   nodes?: CallNodes;
+  /** The gateway's log, for a call that failed on an unexpected exception. Default: none. */
+  logger?: Logger;
 }
 
 interface Result {
@@ -73,6 +77,7 @@ export class CallRegistry {
   readonly resultTtlMs: number;
   readonly clock: Clock;
   readonly nodes: CallNodes;
+  readonly logger: Logger;
   private readonly parked = new Map<string, Call>();
 
   constructor(options: CallOptions = {}) {
@@ -80,6 +85,7 @@ export class CallRegistry {
     this.resultTtlMs = options.resultTtlMs ?? 60_000;
     this.clock = options.clock ?? systemClock;
     this.nodes = options.nodes ?? { id: "local", urlOf: () => undefined };
+    this.logger = options.logger ?? silentLogger();
   }
 
   /** Starts tracking one proxied request; `extraHeaders` go on every answer (the request id). */
@@ -168,7 +174,7 @@ export class CallRegistry {
  * One proxied request. The proxy writes the response into it as into a
  * `ServerResponse`; where the bytes go is decided when the head arrives.
  */
-export class Call implements ResponseSink {
+export class Call implements ResponseSink, CrashScope {
   /** The result URL's id, drawn only when the call is parked (most calls never are). */
   id = "";
   /** Aborts the upstream work: the client left before a 303, an unclaimed result expired, or a follower left mid-stream. */
@@ -205,7 +211,6 @@ export class Call implements ResponseSink {
 
   writeHead(status: number, headers: string[]): void {
     this.cancelDefer();
-    this.status = status;
     if (!this.parked) {
       this.res.writeHead(status, headers);
       this.sink = this.res;
@@ -214,6 +219,8 @@ export class Call implements ResponseSink {
       this.sink = body;
       this.ready({ status, headers, body });
     }
+    // Only once the head is out: a head that could not be written still leaves room for an error answer.
+    this.status = status;
     for (const listener of this.drainListeners) this.sink.on("drain", listener);
   }
 
@@ -259,7 +266,15 @@ export class Call implements ResponseSink {
   cut(): void {
     this.cancelDefer();
     if (this.result) this.result.body.destroy();
-    else if (!this.parked) this.res.destroy();
+    // An answer already complete (an error just sent) is left to reach the client.
+    else if (!this.parked && !this.res.writableEnded) this.res.destroy();
+  }
+
+  /** An unexpected exception while serving this call (crash-guard.ts): 500, or a cut response; the upstream work stops. */
+  crashed(error: unknown): void {
+    this.registry.logger.error({ err: error, requestId: this.extraHeaders["berth-request-id"] }, "unexpected error in a request; it got 500 or was cut");
+    this.fail("internal_error");
+    this.abort();
   }
 
   /** Stops the delay once the call is over, however it ended. */

@@ -11,6 +11,7 @@ import { loadOrCreateKey } from "../control/crypto.js";
 import { SecretService } from "../control/secrets.js";
 import { SqliteStore } from "../control/store/sqlite.js";
 import type { SecurityStore } from "../control/store/types.js";
+import { prepareHome } from "./home.js";
 
 export interface SecurityServices {
   tokens: TokenService;
@@ -34,6 +35,7 @@ export async function openSecurity(store: SecurityStore, keyFile: string): Promi
 
 /** Runs `use` with the security services of a state directory (`berth token ... --home`), closing it after. */
 export async function withStateDirectory<T>(home: string, keyFile: string, use: (services: SecurityServices) => Promise<T>): Promise<T> {
+  prepareHome(home);
   const store = SqliteStore.inHome(home);
   try {
     return await use(await openSecurity(store.security, keyFile));

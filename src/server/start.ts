@@ -1,6 +1,7 @@
 /**
  * The composition root: the only module that knows every component. It
- * builds the state store, blob store, image builder, runtime driver,
+ * builds the state store (with its blobs), the runtime (driver and image
+ * builder),
  * metrics, control plane and gateway, and hands each the others' parts it
  * needs through the small interfaces declared where they are used: the
  * control plane gets the gateway's upstream connector and live rate
@@ -19,9 +20,8 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { mkdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
-import { systemClock } from "../clock/clock.js";
+import { systemClock, type Cancel } from "../clock/clock.js";
 import { Membership } from "../cluster/membership.js";
 import { createControlApi } from "../control/api.js";
 import type { TokenService } from "../control/auth.js";
@@ -32,11 +32,11 @@ import type { Store } from "../control/store/types.js";
 import { reloadLimits, StateSync } from "../control/sync.js";
 import { CallRegistry } from "../gateway/calls.js";
 import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
+import { installCrashGuard } from "../gateway/crash-guard.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
 import { DEFAULT_FAILED_AUTH_LIMIT, FailedAuthLimiter, RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
-import { ImageBuilder } from "../image/builder.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { AccessLog } from "../logs/access.js";
 import { FileLogStore } from "../logs/file-store.js";
@@ -44,9 +44,11 @@ import { LogHub } from "../logs/hub.js";
 import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
-import { ProcessDriver } from "../runtime/process-driver.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
+import { AGENT_BUNDLE } from "../paths.js";
+import { homePermissionWarnings, prepareHome } from "./home.js";
 import { advertiseUrlFor, nodeIdFor } from "./node-identity.js";
+import { createRuntime, type RuntimeName } from "./runtime.js";
 import { defaultKeyFile, openSecurity } from "./security.js";
 
 export interface ServerOptions {
@@ -80,8 +82,14 @@ export interface ServerOptions {
   appLogBytes?: number;
   /** Write an access line per proxied request into the app's log. Default true. */
   accessLog?: boolean;
-  /** Generic agents kept warm by the process runtime. */
+  /** `sandbox` (isolated containers on layered images) or `process` (child processes, one trusted user). Default `process`; `berth server` defaults to `sandbox`. */
+  runtime?: RuntimeName;
+  /** Generic agents (process runtime) or sandboxes per recently used image (sandbox runtime) kept warm. Default 2. */
   warmAgents?: number;
+  /** Where the sandbox runtime keeps its layered images, shared by every server that names it. Default /var/lib/berth/images. */
+  imageCache?: string;
+  /** A PEM bundle of extra certificate authorities image build steps trust (registries behind a TLS-intercepting proxy). */
+  buildCaFile?: string;
   /**
    * Run as `berth server`: the control API takes API tokens only, and a
    * fresh state directory gets a bootstrap admin token. Default false (the
@@ -115,7 +123,7 @@ export interface ServerOptions {
   callDelayMs?: number;
   /** Milliseconds a finished call's result waits at its result URL. Default 60 000. */
   callResultTtlMs?: number;
-  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. */
+  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. `close` ends within this plus 5 s. */
   exitGraceMs?: number;
   /** The server's own log (its components log to children of it). Default: warnings and errors to stdout. */
   logger?: Logger;
@@ -131,6 +139,10 @@ export interface RunningServer {
   membership: Membership;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
+  /** The runtime containers run on. */
+  runtime: RuntimeName;
+  /** Paths of the state directory other users can read, one line each with its fix (also logged as warnings). */
+  warnings: string[];
   /** The embedded platform's session token (without `requireAuth`): what its own CLI sends. */
   sessionToken?: string;
   close(): Promise<void>;
@@ -138,8 +150,20 @@ export interface RunningServer {
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 
+const DEFAULT_EXIT_GRACE_MS = 30_000;
+/** Milliseconds an open WebSocket gets to answer its 1001 close frame at shutdown before it is cut. */
+const WEBSOCKET_CLOSE_MS = 1_000;
+/**
+ * `close` ends within the exit grace plus this, whatever is stuck: in-flight
+ * requests are cut at once, WebSockets after WEBSOCKET_CLOSE_MS, `exit`
+ * hooks are killed 2 s after the grace (process-driver.ts), and anything
+ * still holding a container after that is stopped by force.
+ */
+const SHUTDOWN_MARGIN_MS = 5_000;
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  mkdirSync(options.home, { recursive: true });
+  // With PostgreSQL the state directory still holds this node's id, the secrets key, logs and a cache of blobs, but no database.
+  prepareHome(options.home, { sqlite: !options.database });
   const logger = options.logger ?? createLogger({ level: "warn" });
   const store = await openStore({
     home: options.home,
@@ -159,8 +183,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
 async function assemble(options: ServerOptions, store: Store, logger: Logger): Promise<RunningServer> {
   const clock = systemClock;
-  const images = new ImageBuilder(join(options.home, "images"));
   const serverLogger = logger.child({ component: "server" });
+  const gatewayLogger = logger.child({ component: "gateway" });
   // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
   // Each node keeps the logs of the containers it runs; `berth app logs` through any node asks the others (control/api.ts).
   const ephemeralLogs = new MemoryLogStore(options.appLogBytes);
@@ -197,7 +221,17 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   const sessionToken = requireAuth ? undefined : (options.sessionToken ?? randomBytes(32).toString("base64url"));
   const trustedProxies = new TrustedProxies(options.trustProxy);
   const clientOf = clientKeyOf(trustedProxies);
-  const driver = new ProcessDriver({ warmAgents: options.warmAgents });
+  const runtimeName = options.runtime ?? "process";
+  const runtime = createRuntime({
+    runtime: runtimeName,
+    home: options.home,
+    imageCache: options.imageCache,
+    buildCaFile: options.buildCaFile,
+    warm: options.warmAgents,
+    // Only blobs on this node's disk: the platform fetches those of a version's copy steps from the store before building it.
+    blobPath: (hash) => (/^[0-9a-f]{64}$/.test(hash) ? store.blobs.localPath(hash) : undefined),
+  });
+  const { driver, images } = runtime;
   let port = options.port;
   // Scraped later, so the platform it reads from can be created after it.
   const metrics = new Metrics({ services: () => platform.services() });
@@ -208,6 +242,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     driver,
     logs,
     runRoot: join(options.home, "run"),
+    agentBundle: AGENT_BUNDLE,
     domain,
     publicPort: () => port,
     queueLimit: options.queueLimit,
@@ -216,7 +251,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     drainGraceMs: options.exitGraceMs,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
     secrets,
-    connector: { attach: (endpoint) => new Upstream(endpoint), detach: (upstream) => upstream.close() },
+    connector: { attach: (endpoint, log) => new Upstream(endpoint, gatewayLogger, log), detach: (upstream) => upstream.close() },
     clock,
     logger: logger.child({ component: "control" }),
     poolLogger: logger.child({ component: "router" }),
@@ -226,6 +261,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     resultTtlMs: options.callResultTtlMs,
     clock,
     nodes: { id: nodeId, urlOf: (id) => membership.urlOf(id) },
+    logger: gatewayLogger,
   });
   const api = createControlApi({
     platform,
@@ -267,12 +303,25 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     observer: metrics,
     access,
     clock,
-    logger: logger.child({ component: "gateway" }),
+    logger: gatewayLogger,
   });
-  await new Promise<void>((resolve, reject) => {
-    gateway.once("error", reject);
-    gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
-  });
+  const uninstallCrashGuard = installCrashGuard(serverLogger);
+  // Nothing started here may outlive a failed start (`serve` tries another port when this one is taken); startServer closes the store.
+  const abandon = async () => {
+    gateway.close();
+    uninstallCrashGuard();
+    calls.close();
+    await runtime.close();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      gateway.once("error", reject);
+      gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
+    });
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
   port = listeningPort(gateway.address());
   const nodes = membership;
   const sync = new StateSync({
@@ -288,8 +337,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   try {
     await nodes.join(advertiseUrlFor(options.host ?? "127.0.0.1", port, options.advertiseUrl));
   } catch (error) {
-    gateway.close();
-    await driver.close();
+    await abandon();
     throw error;
   }
   const spread = () => {
@@ -301,7 +349,12 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   spread();
   sync.start();
   await platform.restore(nodes.live().length === 1);
-  serverLogger.info({ port, home: options.home, workspace: options.workspace, node: nodeId, store: store.engine, nodes: nodes.live() }, "listening");
+  serverLogger.info(
+    { port, home: options.home, workspace: options.workspace, node: nodeId, store: store.engine, nodes: nodes.live(), runtime: runtimeName },
+    "listening",
+  );
+  const warnings = homePermissionWarnings(options.home, options.secretKeyFile ? [options.secretKeyFile] : []);
+  for (const warning of warnings) serverLogger.warn(warning);
 
   let closing: Promise<void> | undefined;
   return {
@@ -312,6 +365,8 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     store,
     membership: nodes,
     bootstrapToken,
+    runtime: runtimeName,
+    warnings,
     sessionToken,
     close() {
       closing ??= (async () => {
@@ -320,12 +375,26 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
-        await platform.close();
-        await driver.close();
+        // Draining sends every open WebSocket a 1001 close frame; a peer that has not answered it soon is cut.
+        const drained = platform.close();
+        const cancelCut = clock.after(WEBSOCKET_CLOSE_MS, () => gateway.closeWebSockets());
+        const graceMs = options.exitGraceMs ?? DEFAULT_EXIT_GRACE_MS;
+        let cancelDeadline: Cancel | undefined;
+        const late = await Promise.race([
+          drained.then(() => false),
+          new Promise<boolean>((resolve) => (cancelDeadline = clock.after(graceMs + SHUTDOWN_MARGIN_MS, () => resolve(true)))),
+        ]);
+        cancelDeadline?.();
+        cancelCut();
+        if (late) serverLogger.error({ waitedMs: graceMs + SHUTDOWN_MARGIN_MS }, "shutdown still waiting after the exit grace; stopping every container now");
+        gateway.closeWebSockets();
+        // Stops whatever is left at once: containers of a drain that never ended, warm agents.
+        await runtime.close();
         await sync.settled();
         access?.flush();
         logs.flush();
         await store.close();
+        uninstallCrashGuard();
       })();
       return closing;
     },

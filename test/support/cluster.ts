@@ -61,6 +61,8 @@ export interface ClusterOptions {
   nodes: number;
   /** Extra `berth server` flags for every node. */
   extra?: string[];
+  /** The nodes' runtime. Default `process`. */
+  runtime?: "process" | "sandbox";
 }
 
 const TOKEN = /bt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/;
@@ -94,6 +96,9 @@ export async function startCluster(cleanup: Cleanup, options: ClusterOptions): P
       key,
       "--log-level",
       "warn",
+      // What these tests are about is the cluster, not the sandbox (whose own tests cover it): containers as child processes.
+      "--runtime",
+      options.runtime ?? "process",
       ...(options.extra ?? []),
       ...extra,
     ];

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
 import { BerthError } from "../../src/errors/codes.js";
 import type { AppManifest } from "../../src/sdk/contract.js";
@@ -211,6 +212,26 @@ export function storeSuite(engine: Engine): void {
     assert.equal(await store.blobs.has(hash), false, "a corrupt blob is removed, so the next upload replaces it");
     await store.blobs.put(small, hash);
     assert.deepEqual(await store.blobs.get(hash), small);
+  });
+
+  test(`${engine.name}: every node can read a blob as a file of its own, never damaged bytes`, async (t) => {
+    const { store, database } = await open(t);
+    const { store: other } = await open(t, database);
+    const archive = randomBytes(2 * 1024 * 1024 + 5);
+    const hash = await store.blobs.put(archive);
+    const path = await other.blobs.file(hash);
+    assert.ok(readFileSync(path).equals(archive));
+    assert.equal(other.blobs.localPath(hash), path, "the file stays for the image builder, which reads it synchronously");
+    await assert.rejects(other.blobs.file("1".repeat(64)), (error: BerthError) => error.code === "not_found");
+    assert.equal(other.blobs.localPath("1".repeat(64)), undefined);
+
+    // Damaged on this node's disk: fetched again (PostgreSQL) or reported (SQLite, where the file is the blob), never used.
+    writeFileSync(path, "tampered");
+    const again = await other.blobs.file(hash).then(
+      (p) => readFileSync(p),
+      (error: BerthError) => (assert.match(error.message, /corrupt/), undefined),
+    );
+    if (again !== undefined) assert.ok(again.equals(archive));
   });
 
   test(`${engine.name}: what one node writes, the others hear of`, async (t) => {

@@ -1,7 +1,9 @@
 /**
- * Blobs as files, for the SQLite engine: immutable, content-addressed
- * files (bundles) under `<root>/sha256/<hash>`. Writes go to a temporary
- * file and are renamed into place, so a reader never sees half a blob;
+ * Blobs as files, for the SQLite engine (and the PostgreSQL engine's cache
+ * on each node): immutable, content-addressed files (bundles, and the
+ * archives of `addLocalFile`/`addLocalDir`) under `<root>/sha256/<hash>`,
+ * readable by the server's user only (0600 in 0700 directories). Writes go
+ * to a temporary file and are renamed into place, so a reader never sees half a blob;
  * uploads stream to disk, hashed and counted as they arrive
  * (`receiveUpload`, which the PostgreSQL engine uses too), so an upload
  * costs the server a file, never its size in memory, and one that is too
@@ -85,7 +87,7 @@ export async function receiveUpload(source: AsyncIterable<Uint8Array>, expected:
           yield chunk;
         }
       },
-      createWriteStream(temporary, { flags: "wx" }),
+      createWriteStream(temporary, { flags: "wx", mode: 0o600 }),
       { signal: stalled.signal },
     );
   } catch (error) {
@@ -134,7 +136,7 @@ export class FileBlobStore implements BlobStore {
 
   constructor(root: string) {
     this.dir = join(root, "sha256");
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     removeOrphans(this.dir);
   }
 
@@ -152,7 +154,7 @@ export class FileBlobStore implements BlobStore {
     const target = this.path(hash);
     if (!existsSync(target)) {
       const temporary = temporaryFile(this.dir, hash);
-      await writeFile(temporary, data);
+      await writeFile(temporary, data, { mode: 0o600 });
       await rename(temporary, target);
     }
     return hash;
@@ -180,5 +182,15 @@ export class FileBlobStore implements BlobStore {
       throw corruptBlob(hash, actual);
     }
     return data;
+  }
+
+  async file(hash: string): Promise<string> {
+    await this.get(hash);
+    return this.path(hash);
+  }
+
+  localPath(hash: string): string | undefined {
+    const path = this.path(hash);
+    return existsSync(path) ? path : undefined;
   }
 }

@@ -14,7 +14,7 @@ import { SqliteStore } from "./sqlite.js";
 import type { Store } from "./types.js";
 
 export interface OpenStoreOptions {
-  /** The state directory: SQLite's database and blobs. */
+  /** The state directory: SQLite's database and blobs; on PostgreSQL, the node's cache of blobs as files. */
   home: string;
   /** `postgres://…` or `postgresql://…`; without it, SQLite in `home`. */
   database?: string;
@@ -33,7 +33,12 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       throw new BerthError("invalid_input", `--database takes a postgres:// URL (e.g. postgres://berth:secret@db:5432/berth); without it, berth uses SQLite in its state directory`);
     }
     if (options.ephemeralApps) throw new BerthError("invalid_input", "the embedded platform of `berth serve` keeps its apps in memory; it takes no --database");
-    return PostgresStore.open({ url: options.database, logger: options.logger, stagingDir: join(options.home, "uploads") });
+    return PostgresStore.open({
+      url: options.database,
+      logger: options.logger,
+      stagingDir: join(options.home, "uploads"),
+      blobCacheDir: join(options.home, "blobs"),
+    });
   }
   const disk = SqliteStore.inHome(options.home);
   if (!options.ephemeralApps) return disk;

@@ -1,7 +1,9 @@
 /**
  * The PostgreSQL engine, through `pg`: the state any number of nodes share.
- * Bundles are stored in the database too (in 1 MiB chunks), so every node
- * can read every bundle; reads check the hash.
+ * Blobs (bundles, `addLocalDir` archives) are stored in the database too
+ * (in 1 MiB chunks), so every node can read every blob; reads check the
+ * hash. A node that needs a blob as a file (an image build) copies it into
+ * its own cache directory once.
  *
  * Changes travel by NOTIFY on channel `berth_changes`, sent inside the
  * transaction of the write (PostgreSQL delivers it at commit, so a
@@ -22,7 +24,7 @@ import type { AppManifest } from "../../sdk/contract.js";
 import { createReadStream, mkdirSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { checkHash, corruptBlob, hashMismatch, receiveUpload, removeOrphans, sha256, temporaryFile } from "./file-blobs.js";
+import { checkHash, corruptBlob, FileBlobStore, hashMismatch, receiveUpload, removeOrphans, sha256, temporaryFile } from "./file-blobs.js";
 import { LIST_LIMITS, toLimit, type LimitRow } from "./limits.js";
 import { pendingMigrations, POSTGRES_MIGRATIONS } from "./migrations.js";
 import type {
@@ -66,6 +68,8 @@ export interface PostgresOptions {
   url: string;
   /** Where uploads wait, hashed, before they go into the database. Default: the system's temporary directory. */
   stagingDir?: string;
+  /** Where this node keeps the blobs it needs as files (`BlobStore.file`): `<home>/blobs`. */
+  blobCacheDir: string;
   /** Connections in the pool. Default 4: the control plane is not a hot path. */
   poolSize?: number;
   logger?: Logger;
@@ -131,7 +135,7 @@ export class PostgresStore implements Store {
     const staging = options.stagingDir ?? tmpdir();
     mkdirSync(staging, { recursive: true });
     if (options.stagingDir !== undefined) removeOrphans(staging);
-    this.blobs = new PostgresBlobs(db, staging);
+    this.blobs = new PostgresBlobs(db, staging, new FileBlobStore(options.blobCacheDir));
   }
 
   /** Connects, applies missing migrations (refusing a newer schema), and returns the store. */
@@ -610,6 +614,8 @@ class PostgresBlobs implements BlobStore {
   constructor(
     private readonly db: Db,
     private readonly staging: string,
+    /** The files of blobs this node has needed as files; the database stays the truth. */
+    private readonly cache: FileBlobStore,
   ) {}
 
   async has(hash: string): Promise<boolean> {
@@ -673,5 +679,22 @@ class PostgresBlobs implements BlobStore {
       throw corruptBlob(hash, actual);
     }
     return data;
+  }
+
+  async file(hash: string): Promise<string> {
+    if (this.cache.localPath(checkHash(hash)) !== undefined) {
+      try {
+        return await this.cache.file(hash);
+      } catch (error) {
+        // A cached file damaged on this disk has been removed by the check: fetched anew from the database below.
+        if (!(error instanceof BerthError)) throw error;
+      }
+    }
+    await this.cache.put(await this.get(hash), hash);
+    return this.cache.file(hash);
+  }
+
+  localPath(hash: string): string | undefined {
+    return this.cache.localPath(hash);
   }
 }

@@ -171,7 +171,11 @@ export interface UploadLimits {
   clock: Clock;
 }
 
-/** Immutable, content-addressed bytes (bundles): written once by hash, checked against it on every read. */
+/**
+ * Immutable, content-addressed bytes (bundles, and the archives of
+ * `addLocalFile`/`addLocalDir`): written once by hash, checked against it
+ * on every read.
+ */
 export interface BlobStore {
   has(hash: string): Promise<boolean>;
   /** Stores `data` and returns its SHA-256; if `expected` is given, a mismatch is an `invalid_input` error. */
@@ -187,6 +191,15 @@ export interface BlobStore {
    * its name is removed (so a new upload can replace it) and reported.
    */
   get(hash: string): Promise<Buffer>;
+  /**
+   * The path of a file on this machine holding the blob's bytes, checked
+   * against its hash, for what reads blobs as files (image builds, image
+   * exports). On PostgreSQL the blob is fetched into this node's cache on
+   * first use. `not_found` when it was never uploaded.
+   */
+  file(hash: string): Promise<string>;
+  /** The path of the blob's file on this machine if it has one already (`file` made it, or it was uploaded here), without reading it. */
+  localPath(hash: string): string | undefined;
 }
 
 /** What changed, for other nodes (and other processes on the same SQLite file) to read again. */
