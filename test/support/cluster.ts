@@ -63,6 +63,8 @@ export interface ClusterOptions {
   extra?: string[];
   /** The nodes' runtime. Default `process`. */
   runtime?: "process" | "sandbox";
+  /** Flags of one node's own, by its id (`n1`, `n2`, …), after `extra`. */
+  nodeExtra?: (id: string) => string[];
 }
 
 const TOKEN = /bt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/;
@@ -100,6 +102,7 @@ export async function startCluster(cleanup: Cleanup, options: ClusterOptions): P
       "--runtime",
       options.runtime ?? "process",
       ...(options.extra ?? []),
+      ...(options.nodeExtra?.(id) ?? []),
       ...extra,
     ];
     const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, NO_COLOR: "1", BERTH_HOME: dir }, stdio: ["ignore", "pipe", "pipe"], detached: true });
