@@ -44,7 +44,7 @@ const ROUNDS = Number(values.rounds);
 
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-// Inside the repository, so the apps resolve "berth" as users' apps do.
+// Inside the repository, so the apps resolve "berthjs" as users' apps do.
 const work = mkdtempSync(join(import.meta.dirname, ".tmp-cluster-"));
 const cleanups: (() => unknown)[] = [];
 
@@ -52,7 +52,7 @@ function appFile(mark: string): string {
   const file = join(work, `${mark}.ts`);
   writeFileSync(
     file,
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("prop");
 export const f = app.function().webEndpoint(() => ${JSON.stringify(mark)});
 export const guarded = app.function().webEndpoint({ requiresProxyAuth: true }, () => "in");

@@ -16,7 +16,7 @@ import { sleep, waitFor } from "./support/wait.js";
 
 // \`f\` keeps three containers and takes no load, so its ready count is exactly the nodes' shares; \`load\` takes the load.
 const KEPT_APP = (mark: string) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("kept");
 export const f = app.function({ minContainers: 3, scaledownWindow: 600 }).webEndpoint(() => ${JSON.stringify(mark)});
 export const load = app.function({ concurrency: { maxInputs: 4 }, scaledownWindow: 600 })
@@ -112,7 +112,7 @@ describe("node failure", { timeout: 300_000 }, () => {
     const [n1, n2, n3] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess];
     const proxy = await cluster.client(n1).createToken({ kind: "proxy" });
     const guarded = await cluster.deploy(
-      tempApp(t, "guarded.ts", `import { App } from "berth";
+      tempApp(t, "guarded.ts", `import { App } from "berthjs";
 const app = new App("guarded");
 export const f = app.function().webEndpoint({ requiresProxyAuth: true }, () => "in");`),
     );

@@ -48,7 +48,7 @@ test("files added to an image through one node reach the image every node builds
     t,
     "copied.ts",
     `import { readFileSync } from "node:fs";
-import { App, Image } from "berth";
+import { App, Image } from "berthjs";
 const image = Image.debianSlim()
   .addLocalFile(${JSON.stringify(join(local, "config.json"))}, "/srv/config.json")
   .addLocalDir(${JSON.stringify(join(local, "static"))}, "/srv/static");

@@ -28,7 +28,7 @@ const run = promisify(execFile);
 const PROPAGATION_MS = 3000;
 
 const versionApp = (name: string, mark: string) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App(${JSON.stringify(name)});
 export const f = app.function().webEndpoint(() => ${JSON.stringify(mark)});
 `;
@@ -82,7 +82,7 @@ describe("three nodes, one platform", { timeout: 300_000 }, () => {
 
   test("a revoked token is refused by every node; a new one works through every node", async (t) => {
     const result = await cluster.deploy(
-      tempApp(t, "guarded.ts", `import { App } from "berth";
+      tempApp(t, "guarded.ts", `import { App } from "berthjs";
 const app = new App("guarded");
 export const f = app.function().webEndpoint({ requiresProxyAuth: true }, () => "in");`),
     );
@@ -128,7 +128,7 @@ export const f = app.function().webEndpoint({ requiresProxyAuth: true }, () => "
   test("a secret created through one node reaches functions on every node; a node with another key refuses to start", async (t) => {
     await cluster.client(cluster.nodes[0]).createSecret("shared-db", { DB_PASSWORD: "hunter2-everywhere" });
     const result = await cluster.deploy(
-      tempApp(t, "secretive.ts", `import { App, Secret } from "berth";
+      tempApp(t, "secretive.ts", `import { App, Secret } from "berthjs";
 const app = new App("secretive");
 export const f = app.function({ secrets: [Secret.fromName("shared-db")] }).webEndpoint(() => process.env.DB_PASSWORD);`),
       cluster.nodes[1],
@@ -184,7 +184,7 @@ export const f = app.function({ secrets: [Secret.fromName("shared-db")] }).webEn
 
   test("minContainers are spread over the nodes; stats and logs through any node show every node", async (t) => {
     const result = await cluster.deploy(
-      tempApp(t, "kept.ts", `import { App } from "berth";
+      tempApp(t, "kept.ts", `import { App } from "berthjs";
 const app = new App("kept");
 export const f = app.function({ minContainers: 3, scaledownWindow: 600 }).webEndpoint(({ request }) => {
   console.log("served " + (new URL(request.url).searchParams.get("m") ?? "here"));
@@ -242,7 +242,7 @@ export const f = app.function({ minContainers: 3, scaledownWindow: 600 }).webEnd
 
   test("maxContainers holds platform-wide within its tolerance: each node runs its share, at least one", async (t) => {
     const result = await cluster.deploy(
-      tempApp(t, "capped.ts", `import { App } from "berth";
+      tempApp(t, "capped.ts", `import { App } from "berthjs";
 const app = new App("capped");
 export const f = app.function({ maxContainers: 4, scaledownWindow: 600 }).webEndpoint(async () => { await new Promise((r) => setTimeout(r, 300)); return "ok"; });`),
     );
@@ -260,7 +260,7 @@ export const f = app.function({ maxContainers: 4, scaledownWindow: 600 }).webEnd
 
   test("a result URL works through whichever node the client reaches", async (t) => {
     const result = await cluster.deploy(
-      tempApp(t, "slow.ts", `import { App } from "berth";
+      tempApp(t, "slow.ts", `import { App } from "berthjs";
 const app = new App("slow");
 export const f = app.function().webEndpoint(async () => { await new Promise((r) => setTimeout(r, 2500)); return "finally"; });`),
       cluster.nodes[0],

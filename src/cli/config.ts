@@ -2,7 +2,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors/codes.js";
-import { parseLogLevel, type LogLevel } from "../logging/logger.js";
 import { checkName } from "../sdk/names.js";
 
 export const DEFAULT_PORT = 8600;
@@ -31,10 +30,4 @@ export function numberFlag(flag: string, value: string, rules: { integer?: boole
   const ok = value.trim() !== "" && Number.isFinite(parsed) && parsed >= 0 && (!rules.integer || Number.isInteger(parsed)) && (!rules.positive || parsed > 0);
   if (!ok) throw new BerthError("invalid_input", `${flag} takes ${rules.integer ? "a whole number ≥ 0" : "a number of seconds > 0"}, not "${value}"`);
   return parsed;
-}
-
-/** The server log's level: `--log-level`, else `BERTH_LOG_LEVEL`, else `fallback`. */
-export function logLevel(flag: string | undefined, fallback: LogLevel): LogLevel {
-  const value = flag ?? (process.env.BERTH_LOG_LEVEL || undefined);
-  return value === undefined ? fallback : parseLogLevel(value);
 }

@@ -122,11 +122,26 @@ export class TokenService {
     return this.store.revokeToken(id, this.now());
   }
 
-  /** The principal of `bt_<id>_<secret>`, or undefined for anything else (unknown, revoked, malformed). */
+  /**
+   * The principal of `bt_<id>_<secret>`, or undefined for anything else
+   * (unknown, revoked, malformed). A token this node has not heard of yet
+   * (made through another node a moment ago) makes it read every token
+   * again, at most once per REINDEX_MS.
+   */
   async authenticate(token: string | undefined): Promise<Principal | undefined> {
     if (token === undefined || !token.startsWith(API_PREFIX) || token[API_ID_LENGTH] !== "_") return undefined;
+    if (!this.valid.has(token.slice(0, API_ID_LENGTH)) && this.now() - this.indexedAt >= REINDEX_MS) await this.reload();
+    return this.principalOf(token);
+  }
+
+  /**
+   * `authenticate` from memory only: for checks on every request of a
+   * session that `authenticate` let in (the dashboard's), where a token
+   * unknown here can only be a revoked one.
+   */
+  principalOf(token: string | undefined): Principal | undefined {
+    if (token === undefined || !token.startsWith(API_PREFIX) || token[API_ID_LENGTH] !== "_") return undefined;
     const id = token.slice(0, API_ID_LENGTH);
-    if (!this.valid.has(id) && this.now() - this.indexedAt >= REINDEX_MS) await this.reload();
     const record = this.valid.get(id);
     if (record === undefined || record.kind !== "api") return undefined;
     if (!secretMatches(token.slice(API_ID_LENGTH + 1), record.secretHash)) return undefined;

@@ -26,6 +26,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
 import { systemClock, type Cancel, type Clock } from "../clock/clock.js";
 import { ERRORS, errorBody, systemCode, type ErrorCode } from "../errors/codes.js";
@@ -132,7 +133,9 @@ export class CallRegistry {
     if (base === undefined) {
       return sendError(res, "not_found", `No pending call here: it ran on node ${owner}, which this platform does not know (any more).`, extraHeaders);
     }
-    const upstream = httpRequest(new URL(req.url ?? "/", base), {
+    const target = new URL(req.url ?? "/", base);
+    // A node serving TLS (--tls) advertises an https:// URL; its certificate must be one this node trusts.
+    const upstream = (target.protocol === "https:" ? httpsRequest : httpRequest)(target, {
       method: req.method,
       headers: { ...req.headers, [FORWARDED_HEADER]: this.nodes.id },
     });

@@ -33,6 +33,7 @@
  * never reaches the queue, so it never starts a container.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { randomBytes } from "node:crypto";
 import type { Cancel, Clock } from "../clock/clock.js";
 import { BerthError, ERRORS } from "../errors/codes.js";
@@ -59,6 +60,8 @@ export interface RouteLookup {
 export interface GatewayOptions {
   /** Base domain of function hosts. Default "localhost". */
   domain: string;
+  /** Serve HTTPS with this certificate and key (PEM); `X-Forwarded-Proto` is then `https`. Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   routes: RouteLookup;
   /** Serves the bare host: control API, dashboard, metrics. */
   control: RequestListener;
@@ -89,11 +92,11 @@ export interface RequestObserver {
 export const REQUEST_ID_HEADER = "berth-request-id";
 export const SERVER_TIMING_HEADER = "server-timing";
 
-/** The gateway's HTTP server. */
-export interface Gateway extends Server {
+/** The gateway's HTTP server (HTTPS with `tls`). */
+export type Gateway = (Server | TlsServer) & {
   /** Cuts every open WebSocket at once; `close` and `closeAllConnections` do not reach upgraded connections. */
   closeWebSockets(): void;
-}
+};
 
 /** Tries per request when containers turn out to be unreachable before answering. */
 const MAX_ATTEMPTS = 3;
@@ -108,7 +111,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       sendError(res, "internal_error");
     });
   };
-  const server = createServer({ keepAliveTimeout: 65_000, ...serverOptions(options.guards.limits) }, listener(false));
+  const settings = { keepAliveTimeout: 65_000, ...serverOptions(options.guards.limits) };
+  const server = options.tls ? createTlsServer({ ...settings, ...options.tls }, listener(false)) : createServer(settings, listener(false));
   hardenServer(server, options.guards.limits);
   // `Expect: 100-continue` is answered only once the guards pass, so a refused upload is never sent.
   server.on("checkContinue", listener(true));
@@ -139,7 +143,7 @@ function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[
   // `headersDistinct` is built on first use: only a trusted peer's X-Forwarded-For is worth that.
   const forwardedFor = trusted.has(peer) ? req.headersDistinct["x-forwarded-for"]?.join(", ") : undefined;
   const client = clientAddress(peer, forwardedFor, trusted);
-  return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
+  return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: options.tls ? "https" : "http", host: req.headers.host ?? "" }, client.trustedPeer);
 }
 
 /** auth → rate limit → limits (guards.ts): true when the request may go on, else the refusal is answered. */

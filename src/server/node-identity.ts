@@ -27,8 +27,8 @@ export function nodeIdFor(home: string, chosen?: string): string {
   return id;
 }
 
-/** `--advertise-url`, else the bound address and port (the host name when bound to every address). */
-export function advertiseUrlFor(host: string, port: number, chosen?: string): string {
+/** `--advertise-url`, else the bound address and port (the host name when bound to every address), over `scheme` (https with --tls). */
+export function advertiseUrlFor(host: string, port: number, chosen?: string, scheme: "http" | "https" = "http"): string {
   if (chosen !== undefined) {
     let url: URL;
     try {
@@ -40,5 +40,5 @@ export function advertiseUrlFor(host: string, port: number, chosen?: string): st
     return url.origin;
   }
   const name = host === "0.0.0.0" || host === "::" ? hostname() : host;
-  return `http://${name.includes(":") ? `[${name}]` : name}:${port}`;
+  return `${scheme}://${name.includes(":") ? `[${name}]` : name}:${port}`;
 }

@@ -30,6 +30,7 @@ import { Platform } from "../control/platform.js";
 import { openStore } from "../control/store/open.js";
 import type { Store } from "../control/store/types.js";
 import { reloadLimits, StateSync } from "../control/sync.js";
+import { createDashboard } from "../dashboard/dashboard.js";
 import { CallRegistry } from "../gateway/calls.js";
 import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
 import { installCrashGuard } from "../gateway/crash-guard.js";
@@ -43,6 +44,8 @@ import { FileLogStore } from "../logs/file-store.js";
 import { LogHub } from "../logs/hub.js";
 import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
+import { functionUrl, parsePublicUrl, type PublicBase } from "../hosts/public-url.js";
+import { BerthError } from "../errors/codes.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
 import { AGENT_BUNDLE } from "../paths.js";
@@ -70,8 +73,17 @@ export interface ServerOptions {
   port: number;
   /** Address to bind. Default 127.0.0.1. */
   host?: string;
-  /** Base domain of function hosts. Default "localhost". */
+  /** Base domain of function hosts. Default "localhost" (or `publicUrl`'s host). */
   domain?: string;
+  /**
+   * Where clients reach the gateway, e.g. `https://fns.example.com` behind a
+   * proxy that terminates TLS: function URLs become
+   * `https://<workspace>--<label>.fns.example.com/`, and its host is the
+   * domain routed. Default: this server's own scheme, domain and port.
+   */
+  publicUrl?: string;
+  /** Serve HTTPS (and WebSockets over TLS) directly with this certificate and key (PEM). Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Workspace of requests that name none. */
   workspace: string;
   /** Keep state in memory only (the embedded platform of `berth serve`). */
@@ -131,7 +143,7 @@ export interface ServerOptions {
 
 export interface RunningServer {
   port: number;
-  /** `http://localhost:<port>`, the control API's base URL. */
+  /** `http://localhost:<port>` (`https://` with `tls`), the control API's base URL. */
   url: string;
   platform: Platform<Upstream>;
   tokens: TokenService;
@@ -145,6 +157,8 @@ export interface RunningServer {
   warnings: string[];
   /** The embedded platform's session token (without `requireAuth`): what its own CLI sends. */
   sessionToken?: string;
+  /** The dashboard's address; on the embedded platform it carries the key that opens it without signing in. */
+  dashboardUrl: string;
   close(): Promise<void>;
 }
 
@@ -162,6 +176,13 @@ const WEBSOCKET_CLOSE_MS = 1_000;
 const SHUTDOWN_MARGIN_MS = 5_000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  // Checked before anything starts: a bad option must not leave a runtime's warm agents behind.
+  const publicBase = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
+  if (publicBase && options.domain !== undefined && options.domain !== publicBase.domain) {
+    throw new BerthError("invalid_input", `--domain ${options.domain} and --public-url ${options.publicUrl} disagree: give --public-url alone`);
+  }
+  const domain = publicBase?.domain ?? options.domain ?? "localhost";
+  const scheme = options.tls ? "https" : "http";
   // With PostgreSQL the state directory still holds this node's id, the secrets key, logs and a cache of blobs, but no database.
   prepareHome(options.home, { sqlite: !options.database });
   const logger = options.logger ?? createLogger({ level: "warn" });
@@ -173,7 +194,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   let started = false;
   try {
-    const server = await assemble(options, store, logger);
+    const server = await assemble(options, store, logger, { publicBase, domain, scheme });
     started = true;
     return server;
   } finally {
@@ -181,7 +202,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 }
 
-async function assemble(options: ServerOptions, store: Store, logger: Logger): Promise<RunningServer> {
+/** Where function URLs point, worked out from the options before anything starts. */
+interface PublicAddress {
+  publicBase: PublicBase | undefined;
+  domain: string;
+  scheme: "http" | "https";
+}
+
+async function assemble(options: ServerOptions, store: Store, logger: Logger, { publicBase, domain, scheme }: PublicAddress): Promise<RunningServer> {
   const clock = systemClock;
   const serverLogger = logger.child({ component: "server" });
   const gatewayLogger = logger.child({ component: "gateway" });
@@ -195,7 +223,6 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     echo: options.onLog,
   });
   const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
-  const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const { tokens, secrets } = await openSecurity(store.security, options.secretKeyFile ?? defaultKeyFile(options.home));
   const nodeId = nodeIdFor(options.home, options.nodeId);
@@ -219,6 +246,8 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   const requireAuth = options.requireAuth ?? false;
   const bootstrapToken = requireAuth && !tokens.hasApiTokens() ? await tokens.bootstrapAdminToken(options.workspace) : undefined;
   const sessionToken = requireAuth ? undefined : (options.sessionToken ?? randomBytes(32).toString("base64url"));
+  // What the printed dashboard link carries instead of the session token itself (a URL ends up in browser history).
+  const dashboardKey = requireAuth ? undefined : randomBytes(32).toString("base64url");
   const trustedProxies = new TrustedProxies(options.trustProxy);
   const clientOf = clientKeyOf(trustedProxies);
   const runtimeName = options.runtime ?? "process";
@@ -234,7 +263,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   const { driver, images } = runtime;
   let port = options.port;
   // Scraped later, so the platform it reads from can be created after it.
-  const metrics = new Metrics({ services: () => platform.services() });
+  const metrics = new Metrics({ services: () => platform.services() }, { clock });
   const platform: Platform<Upstream> = new Platform<Upstream>({
     store,
     placement: membership,
@@ -242,9 +271,8 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     driver,
     logs,
     runRoot: join(options.home, "run"),
+    functionUrl: (hostLabel) => functionUrl(publicBase ?? { scheme, domain, port }, hostLabel),
     agentBundle: AGENT_BUNDLE,
-    domain,
-    publicPort: () => port,
     queueLimit: options.queueLimit,
     capacity,
     capacityWaitMs: options.capacityWaitMs,
@@ -286,8 +314,23 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     },
     logger: logger.child({ component: "control" }),
   });
+  const dashboard = createDashboard({
+    platform,
+    metrics,
+    tokens,
+    control: (request, env) => api.fetch(request, env),
+    local: sessionToken && dashboardKey ? { key: dashboardKey, credential: sessionToken, workspace: options.workspace } : undefined,
+    clock,
+    logger: logger.child({ component: "dashboard" }),
+  });
+  // The bare host: the control API and /metrics, and the dashboard on every other path.
+  const bareHost = (request: Request, env: unknown) => {
+    const path = new URL(request.url).pathname;
+    return path.startsWith("/api/") || path === "/metrics" ? api.fetch(request, env as never) : dashboard.fetch(request, env as never);
+  };
   const gateway = createGateway({
     domain,
+    tls: options.tls,
     routes: platform,
     trustedProxies,
     guards: new Guards({
@@ -298,7 +341,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
       clientOf,
       clock,
     }),
-    control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
+    control: getRequestListener(bareHost, { overrideGlobalObjects: false }),
     calls,
     observer: metrics,
     access,
@@ -335,7 +378,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     logger: logger.child({ component: "sync" }),
   });
   try {
-    await nodes.join(advertiseUrlFor(options.host ?? "127.0.0.1", port, options.advertiseUrl));
+    await nodes.join(advertiseUrlFor(options.host ?? "127.0.0.1", port, options.advertiseUrl, scheme));
   } catch (error) {
     await abandon();
     throw error;
@@ -359,7 +402,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
   let closing: Promise<void> | undefined;
   return {
     port,
-    url: `http://localhost:${port}`,
+    url: `${scheme}://localhost:${port}`,
     platform,
     tokens,
     store,
@@ -368,6 +411,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
     runtime: runtimeName,
     warnings,
     sessionToken,
+    dashboardUrl: `http://localhost:${port}/${dashboardKey ? `?key=${dashboardKey}` : ""}`,
     close() {
       closing ??= (async () => {
         sync.close();
@@ -375,6 +419,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger): P
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
+        metrics.close();
         // Draining sends every open WebSocket a 1001 close frame; a peer that has not answered it soon is cut.
         const drained = platform.close();
         const cancelCut = clock.after(WEBSOCKET_CLOSE_MS, () => gateway.closeWebSockets());
