@@ -16,6 +16,7 @@
  * Never fails on timing.
  *
  *   node --import tsx bench/cluster.ts [--deploys 20] [--mix-seconds 10] [--rounds 4]
+ *   npm run bench -- cluster [--long]      (--long: twice the mix's rounds and seconds)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,8 +40,9 @@ const { values } = parseArgs({
   },
 });
 const DEPLOYS = Number(values.deploys);
-const MIX_SECONDS = Number(values["mix-seconds"]);
-const ROUNDS = Number(values.rounds);
+const LONG = process.env.BERTH_BENCH_LONG ? 2 : 1;
+const MIX_SECONDS = Number(values["mix-seconds"]) * LONG;
+const ROUNDS = Number(values.rounds) * LONG;
 
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
