@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { test } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
-import { request, tempApp } from "./support/platform.js";
+import { REPO, request, tempApp } from "./support/platform.js";
 
 const app = (answer: string) => `
 import { App } from "berthjs";
@@ -174,9 +174,16 @@ test("init: a project from the template; a directory with files or a name that c
   const made = berth(t, ["init", join(parent, "shop-api")], { BERTH_HOME: tempHome(t) });
   assert.equal(await made.exited, 0, made.output());
   assert.match(made.output(), /✓ Created .*shop-api[\s\S]*npm install\n {2}npx berth serve src\/app\.ts/);
-  const manifest = JSON.parse(readFileSync(join(parent, "shop-api", "package.json"), "utf8")) as { name: string; dependencies: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(join(parent, "shop-api", "package.json"), "utf8")) as {
+    name: string;
+    dependencies: Record<string, string>;
+    allowScripts: Record<string, boolean>;
+  };
   assert.equal(manifest.name, "shop-api");
-  assert.equal(manifest.dependencies.berthjs, `^${(JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version}`);
+  // From a checkout (this repository) the project links the checkout and approves its build; test/package.test.ts covers an installed berth.
+  assert.equal(manifest.dependencies.berthjs, `file:${relative(join(parent, "shop-api"), REPO)}`);
+  assert.equal(manifest.allowScripts[manifest.dependencies.berthjs], true);
+  assert.match(made.output(), /berthjs comes from this checkout \(file:/);
   assert.match(readFileSync(join(parent, "shop-api", "src", "app.ts"), "utf8"), /new App\("shop-api"\)/);
   assert.deepEqual(readdirSync(join(parent, "shop-api")).sort(), [".gitignore", "README.md", "package.json", "src", "test", "tsconfig.json"]);
 

@@ -4,7 +4,7 @@
  * this version of berth). Refuses to write into a directory that has files.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { basename, join, relative, resolve } from "node:path";
+import { basename, join, relative, resolve, sep } from "node:path";
 import { BerthError } from "../errors/codes.js";
 import { PACKAGE_NAME, PACKAGE_ROOT } from "../paths.js";
 import { green, status } from "./output.js";
@@ -12,6 +12,8 @@ import { green, status } from "./output.js";
 const TEMPLATE = join(PACKAGE_ROOT, "templates", "app");
 /** Files whose text has `{{name}}` and `{{version}}` in it. */
 const FILLED = ["package.json", "README.md", join("src", "app.ts")];
+/** Run from a checkout of berth's repository rather than an installed package (which sits in a node_modules folder). */
+const FROM_CHECKOUT = !PACKAGE_ROOT.split(sep).includes("node_modules");
 /** npm leaves `.gitignore` files out of packages, so the template carries it under another name. */
 const RENAMED: Record<string, string> = { gitignore: ".gitignore" };
 
@@ -27,14 +29,39 @@ export async function initCommand(dir: string): Promise<void> {
   mkdirSync(target, { recursive: true });
   cpSync(TEMPLATE, target, { recursive: true });
   for (const [from, to] of Object.entries(RENAMED)) renameSync(join(target, from), join(target, to));
-  const values: Record<string, string> = { name, version: ownVersion() };
+  const values: Record<string, string> = { name, dependency: dependencySpec(target) };
   for (const file of FILLED) {
     const path = join(target, file);
     writeFileSync(path, readFileSync(path, "utf8").replace(/\{\{(\w+)\}\}/g, (whole, key: string) => values[key] ?? whole));
   }
+  if (FROM_CHECKOUT) approveCheckoutBuild(join(target, "package.json"), values.dependency!);
   const shown = relative(process.cwd(), target) || ".";
   status(green(`✓ Created ${shown}: an app (src/app.ts), its test, a strict tsconfig`));
+  if (FROM_CHECKOUT) status(`  ${PACKAGE_NAME} comes from this checkout (${values.dependency}): its dist/ is what the project runs`);
   process.stdout.write(`\n  cd ${shown}\n  npm install\n  npx berth serve src/app.ts\n\n`);
+}
+
+/**
+ * The project's `berthjs` dependency: this version from the registry, or,
+ * run from a checkout (whose version may not be published), the checkout
+ * itself, which npm links, relative to the project as npm writes it.
+ */
+function dependencySpec(project: string): string {
+  if (!FROM_CHECKOUT) return `^${ownVersion()}`;
+  const path = relative(project, PACKAGE_ROOT).split(sep).join("/");
+  return `file:${path}`;
+}
+
+/**
+ * npm runs a linked checkout's `prepare` (berth's build) at each install and
+ * asks, from npm 11, that the project approve it in `allowScripts`, where a
+ * local directory is named by its `file:` spec: the build keeps the
+ * checkout's dist/ in step with its sources.
+ */
+function approveCheckoutBuild(packageJson: string, spec: string): void {
+  const manifest = JSON.parse(readFileSync(packageJson, "utf8")) as { allowScripts?: Record<string, boolean> };
+  manifest.allowScripts = { ...manifest.allowScripts, [spec]: true };
+  writeFileSync(packageJson, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 function ownVersion(): string {

@@ -7,7 +7,8 @@ import { gzipSync } from "node:zlib";
 import type { Context } from "hono";
 import type { Session } from "./sessions.js";
 
-export type DashboardEnv = { Bindings: { incoming?: IncomingMessage }; Variables: { session: Session } };
+/** `secure`: the browser reached this request over TLS (guard.ts's isSecure). */
+export type DashboardEnv = { Bindings: { incoming?: IncomingMessage }; Variables: { session: Session; secure: boolean } };
 
 /** Pages smaller than this (bytes) are sent as they are: gzip would save little. */
 const GZIP_FROM = 1024;

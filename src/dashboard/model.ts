@@ -32,7 +32,7 @@ export interface FunctionRow extends FunctionSummary {
   recent: { requests: number; errors: number };
   /** Requests since the server started. */
   total: number;
-  /** Ready containers that exited unasked since the server started (out-of-memory kills included). */
+  /** Ready containers that exited unasked (out-of-memory kills included) or were found unreachable, since the server started. */
   crashes: number;
 }
 
@@ -214,6 +214,8 @@ export function functionModel(sources: ModelSources, workspace: string, app: App
     .sort((a, b) => Number(a.draining) - Number(b.draining));
   const history = sources.metrics.functionHistory(workspace, name, dev, fnName);
   const failures = history?.failures ?? [];
+  // The pool's last error is shown on its own only when the recent failures do not already end with it (an unreachable container).
+  if (failures.at(-1)?.message === row.live.lastError) values[`${key}|lasterror`] = "";
   const shape = JSON.stringify([
     app.version,
     services.map((s) => [s.versionId, s.draining, s.containers.map((c) => c.id)]),

@@ -55,7 +55,9 @@ export type PoolEvent =
   | { type: "starting"; containerId: string }
   | { type: "ready"; containerId: string; /** ms from the start request to ready */ startMs: number }
   | { type: "start_failed"; containerId: string; message: string }
-  | { type: "crashed"; containerId: string; message: string };
+  | { type: "crashed"; containerId: string; message: string }
+  /** A ready container whose connection broke under a request: taken out of service (it may have died; its exit is then not reported again). */
+  | { type: "unreachable"; containerId: string; message: string };
 
 /**
  * Why `acquire` gave no slot: `queue_full`, `startup_failed`, `stopped`,
@@ -258,6 +260,7 @@ export class Pool<U> implements IdleContainers {
         if (broken && member.phase === "ready") {
           this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
           this.options.log(member.id, this.lastError, "system");
+          this.options.onEvent?.({ type: "unreachable", containerId: member.id, message: this.lastError });
           this.retire(member, this.graceMs);
         }
         if (member.inFlight === 0) member.idleSince = this.options.clock.now();

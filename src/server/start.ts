@@ -44,7 +44,7 @@ import { FileLogStore } from "../logs/file-store.js";
 import { LogHub } from "../logs/hub.js";
 import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
-import { functionUrl, parsePublicUrl, type PublicBase } from "../hosts/public-url.js";
+import { functionUrl, parsePublicUrl, publicHost, type PublicBase } from "../hosts/public-url.js";
 import { BerthError } from "../errors/codes.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
@@ -322,6 +322,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger, { 
     local: sessionToken && dashboardKey ? { key: dashboardKey, credential: sessionToken, workspace: options.workspace } : undefined,
     clock,
     logger: logger.child({ component: "dashboard" }),
+    httpsHost: publicBase?.scheme === "https" ? publicHost(publicBase) : undefined,
   });
   // The bare host: the control API and /metrics, and the dashboard on every other path.
   const bareHost = (request: Request, env: unknown) => {
@@ -411,7 +412,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger, { 
     runtime: runtimeName,
     warnings,
     sessionToken,
-    dashboardUrl: `http://localhost:${port}/${dashboardKey ? `?key=${dashboardKey}` : ""}`,
+    dashboardUrl: `${publicBase ? `${publicBase.scheme}://${publicHost(publicBase)}` : `${scheme}://localhost:${port}`}/${dashboardKey ? `?key=${dashboardKey}` : ""}`,
     close() {
       closing ??= (async () => {
         sync.close();
