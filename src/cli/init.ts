@@ -4,8 +4,8 @@
  * this version of berth). Refuses to write into a directory that has files.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { basename, join, relative, resolve, sep } from "node:path";
-import { BerthError } from "../errors/codes.js";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
+import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { PACKAGE_NAME, PACKAGE_ROOT } from "../paths.js";
 import { green, status } from "./output.js";
 
@@ -18,6 +18,7 @@ const FROM_CHECKOUT = !PACKAGE_ROOT.split(sep).includes("node_modules");
 const RENAMED: Record<string, string> = { gitignore: ".gitignore" };
 
 export async function initCommand(dir: string): Promise<void> {
+  if (dir.trim() === "") throw new BerthError("invalid_input", "name the new project's directory, e.g. berth init my-app");
   const target = resolve(dir);
   const name = basename(target).toLowerCase();
   if (!/^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/.test(name)) {
@@ -26,7 +27,7 @@ export async function initCommand(dir: string): Promise<void> {
   if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
     throw new BerthError("invalid_input", `${dir} already exists and is not empty: choose a new directory`);
   }
-  mkdirSync(target, { recursive: true });
+  makeDirectory(target);
   cpSync(TEMPLATE, target, { recursive: true });
   for (const [from, to] of Object.entries(RENAMED)) renameSync(join(target, from), join(target, to));
   const values: Record<string, string> = { name, dependency: dependencySpec(target) };
@@ -39,6 +40,22 @@ export async function initCommand(dir: string): Promise<void> {
   status(green(`✓ Created ${shown}: an app (src/app.ts), its test, a strict tsconfig`));
   if (FROM_CHECKOUT) status(`  ${PACKAGE_NAME} comes from this checkout (${values.dependency}): its dist/ is what the project runs`);
   process.stdout.write(`\n  cd ${shown}\n  npm install\n  npx berth serve src/app.ts\n\n`);
+}
+
+/**
+ * Makes `path` and its missing parents one by one: Node's recursive mkdir
+ * never returns under /proc (it retries the ENOENT forever).
+ */
+function makeDirectory(path: string): void {
+  const missing: string[] = [];
+  for (let dir = path; !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      throw new BerthError("invalid_input", `cannot create ${dir} (${systemCode(error) ?? messageOf(error)})`, { cause: error });
+    }
+  }
 }
 
 /**
