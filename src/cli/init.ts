@@ -3,9 +3,10 @@
  * (an app, a test of it, a strict tsconfig, a package.json that depends on
  * this version of berth). Refuses to write into a directory that has files.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, relative, resolve, sep } from "node:path";
-import { BerthError, messageOf, systemCode } from "../errors/codes.js";
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { basename, join, relative, resolve, sep } from "node:path";
+import { BerthError, messageOf } from "../errors/codes.js";
+import { makeDirectory } from "../files/make-directory.js";
 import { PACKAGE_NAME, PACKAGE_ROOT } from "../paths.js";
 import { green, status } from "./output.js";
 
@@ -27,7 +28,11 @@ export async function initCommand(dir: string): Promise<void> {
   if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
     throw new BerthError("invalid_input", `${dir} already exists and is not empty: choose a new directory`);
   }
-  makeDirectory(target);
+  try {
+    makeDirectory(target);
+  } catch (error) {
+    throw new BerthError("invalid_input", `cannot create ${dir}: ${messageOf(error)}`, { cause: error });
+  }
   cpSync(TEMPLATE, target, { recursive: true });
   for (const [from, to] of Object.entries(RENAMED)) renameSync(join(target, from), join(target, to));
   const values: Record<string, string> = { name, dependency: dependencySpec(target) };
@@ -40,22 +45,6 @@ export async function initCommand(dir: string): Promise<void> {
   status(green(`✓ Created ${shown}: an app (src/app.ts), its test, a strict tsconfig`));
   if (FROM_CHECKOUT) status(`  ${PACKAGE_NAME} comes from this checkout (${values.dependency}): its dist/ is what the project runs`);
   process.stdout.write(`\n  cd ${shown}\n  npm install\n  npx berth serve src/app.ts\n\n`);
-}
-
-/**
- * Makes `path` and its missing parents one by one: Node's recursive mkdir
- * never returns under /proc (it retries the ENOENT forever).
- */
-function makeDirectory(path: string): void {
-  const missing: string[] = [];
-  for (let dir = path; !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
-  for (const dir of missing) {
-    try {
-      mkdirSync(dir);
-    } catch (error) {
-      throw new BerthError("invalid_input", `cannot create ${dir} (${systemCode(error) ?? messageOf(error)})`, { cause: error });
-    }
-  }
 }
 
 /**
