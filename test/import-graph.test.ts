@@ -47,11 +47,13 @@ const ALLOWED: Record<string, readonly string[]> = {
   image: ["sandbox", "sdk", "errors", "files"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
-  control: ["router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "files"],
+  // Nodes sharing one database: heartbeats, the live set, shares of containers.
+  cluster: ["wire", "errors", "clock", "logging"],
+  control: ["cluster", "router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "files"],
   // Web pages on the bare host: reads the platform and metrics through interfaces it declares, acts through the control API (handed in).
   dashboard: ["metrics", "wire", "sdk", "errors", "clock", "logging", "paths"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "dashboard", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "files"],
+  server: ["control", "gateway", "dashboard", "cluster", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "files"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   // image: the tar writer that packs addLocalFile/addLocalDir sources.
   cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging", "paths", "files"],

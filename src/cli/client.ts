@@ -17,6 +17,7 @@ import type {
   ImageView,
   IssuedToken,
   LogEntry,
+  NodeList,
   LogPage,
   ProgressLine,
   PruneRequest,
@@ -133,6 +134,10 @@ export class ApiClient {
       else return { app: line.app, version: line.version, functions: line.functions };
     }
     throw new BerthError("internal_error", "the server ended the deployment without a result");
+  }
+
+  listNodes(): Promise<NodeList> {
+    return this.json("/api/nodes", "GET");
   }
 
   async listApps(): Promise<AppSummary[]> {

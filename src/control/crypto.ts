@@ -8,7 +8,7 @@
  * would protect, and verifying stays cheap enough for the gateway's hot path
  * (about 1 µs per proxy-auth check).
  */
-import { createCipheriv, createDecipheriv, hash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, hash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { makeDirectory } from "../files/make-directory.js";
@@ -55,6 +55,15 @@ export function loadOrCreateKey(path: string): Buffer {
   const key = randomBytes(KEY_BYTES);
   writeFileSync(path, `${key.toString("base64")}\n`, { mode: 0o600, flag: "wx" });
   return key;
+}
+
+/**
+ * A fingerprint of the secrets key that reveals nothing of it (an HMAC of
+ * a fixed text): stored in the database, it lets a node tell whether its
+ * key is the one the platform's secrets are sealed with.
+ */
+export function keyFingerprint(key: Buffer): string {
+  return createHmac("sha256", key).update("berth secrets key check v1").digest("base64url");
 }
 
 /**

@@ -23,7 +23,16 @@ export interface CliProcess {
 
 export function tempHome(t: TestContext): string {
   const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
-  t.after(() => rmSync(home, { recursive: true, force: true }));
+  // After hooks run in the order they were added, so a server started on this home is still running (and
+  // may be writing its logs) when this one runs: what cannot go now goes when the test file's process exits.
+  const remove = () => rmSync(home, { recursive: true, force: true, maxRetries: 3 });
+  t.after(() => {
+    try {
+      remove();
+    } catch {
+      process.once("exit", remove);
+    }
+  });
   return home;
 }
 
