@@ -105,7 +105,7 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
       const message = error instanceof BerthError && error.code === "rate_limited" ? error.message : "That token is not valid (unknown, malformed or revoked).";
       return page(c, <LoginPage local={local !== undefined} error={message} />, error instanceof BerthError && error.code === "rate_limited" ? 429 : 401);
     }
-    const principal = options.tokens.authenticate(token);
+    const principal = options.tokens.principalOf(token);
     if (!principal) return page(c, <LoginPage local={local !== undefined} error="That token is not valid." />, 401);
     const old = sessionCookie(c, c.get("secure"));
     if (old) sessions.delete(old);
@@ -159,7 +159,7 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
     const session = sessions.get(sessionCookie(c, c.get("secure")));
     if (!session) return undefined;
     if (session.principal.tokenId === "local") return session;
-    const principal = options.tokens.authenticate(session.credential);
+    const principal = options.tokens.principalOf(session.credential);
     if (!principal) {
       sessions.delete(session.id);
       return undefined;

@@ -35,7 +35,12 @@ export const ERRORS = {
   startup_failed: { status: 503, message: "The function's container could not start." },
   stopped: { status: 503, message: "The function is shutting down." },
   unreachable: { status: 503, message: "No berth server answers at this address." },
+  database_unavailable: {
+    status: 503,
+    message: "The state database is unreachable: running apps keep serving, but changes are refused until it is back.",
+  },
   timeout: { status: 504, message: "The function did not finish within its timeout." },
+  incompatible_state: { status: 500, message: "This server cannot use this state database." },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -48,6 +48,9 @@ export interface PoolOptions<U> {
   capacityWaitMs?: number;
 }
 
+/** A pool's lower and upper bound on live containers. */
+export type ContainerBounds = Pick<AutoscalerSpec, "minContainers" | "maxContainers">;
+
 export type PoolEvent =
   | { type: "starting"; containerId: string }
   | { type: "ready"; containerId: string; /** ms from the start request to ready */ startMs: number }
@@ -147,6 +150,19 @@ export class Pool<U> implements IdleContainers {
   /** Starts the `minContainers` right away rather than on the first request. */
   warmUp(): void {
     this.reconcile();
+  }
+
+  /**
+   * Changes the pool's container bounds (this node's share of a function's
+   * `minContainers` and `maxContainers` when several nodes serve it): the
+   * autoscaler starts what a higher minimum needs at once; containers above
+   * a lower bound are retired as they fall idle, never cut mid-request.
+   */
+  resize(bounds: ContainerBounds): void {
+    const { scaling } = this.options;
+    if (scaling.minContainers === bounds.minContainers && scaling.maxContainers === bounds.maxContainers) return;
+    this.options.scaling = { ...scaling, ...bounds };
+    if (!this.stopping) this.reconcile();
   }
 
   /** Waits for a slot on a ready container. Rejects with a `BerthError` (see `poolRefusal`) when it cannot get one. */

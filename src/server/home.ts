@@ -5,18 +5,20 @@
  * anything there that other users of the machine can read or enter, since
  * file-system access to it is admin access to the server.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { makeDirectory } from "../files/make-directory.js";
 
 /**
- * Creates the state directory (0700) and an empty database file (0600) if
- * missing: SQLite creates its -wal and -shm files with the database's mode.
- * What already exists is left as it is, and warned about.
+ * Creates the state directory (0700) and, unless the state is elsewhere
+ * (`sqlite: false`, a node on PostgreSQL), an empty database file (0600)
+ * if missing: SQLite creates its -wal and -shm files with the database's
+ * mode. What already exists is left as it is, and warned about.
  */
-export function prepareHome(home: string): void {
-  if (!existsSync(home)) mkdirSync(home, { recursive: true, mode: 0o700 });
+export function prepareHome(home: string, { sqlite = true }: { sqlite?: boolean } = {}): void {
+  if (!existsSync(home)) makeDirectory(home, 0o700);
   const database = join(home, "state.db");
-  if (!existsSync(database)) writeFileSync(database, "", { mode: 0o600 });
+  if (sqlite && !existsSync(database)) writeFileSync(database, "", { mode: 0o600 });
 }
 
 /** Files sensitive enough to warn about, relative to the state directory. */
