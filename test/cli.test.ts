@@ -169,7 +169,15 @@ test("server + deploy: URLs survive kill -9 and restart; serve apps on a server 
   assert.equal((await request(url!)).status, 404);
 });
 
-test("init: a project from the template; a directory with files or a name that cannot be a URL label is refused", async (t) => {
+test("a state directory that cannot be made fails in one line, for server and serve alike", async (t) => {
+  for (const args of [["server", "--port", "0"], ["serve", "examples/hello.ts", "--port", "0", "--typecheck", "off"]]) {
+    const run = berth(t, [...args, "--runtime", "process", "--home", "/proc/no-such-process/berth"]);
+    assert.equal(await run.exited, 1, run.output());
+    assert.equal(run.output().trim().split("\n").at(-1), "berth: ENOENT: no such file or directory, mkdir '/proc/no-such-process'");
+  }
+});
+
+test("init: a project from the template; a directory with files, a name that cannot be a URL label or a directory that cannot be made is refused", async (t) => {
   const parent = tempHome(t);
   const made = berth(t, ["init", join(parent, "shop-api")], { BERTH_HOME: tempHome(t) });
   assert.equal(await made.exited, 0, made.output());
@@ -193,4 +201,11 @@ test("init: a project from the template; a directory with files or a name that c
   const bad = berth(t, ["init", join(parent, "Shop_API!")], { BERTH_HOME: tempHome(t) });
   assert.equal(await bad.exited, 1);
   assert.match(bad.output(), /"Shop_API!" cannot name an app: use letters, digits and "-"/);
+  const empty = berth(t, ["init", ""], { BERTH_HOME: tempHome(t) });
+  assert.equal(await empty.exited, 1);
+  assert.match(empty.output(), /name the new project's directory/);
+  // Node's own recursive mkdir retries forever here; init must fail, in one line.
+  const impossible = berth(t, ["init", "/proc/no-such-process/my-app"], { BERTH_HOME: tempHome(t) });
+  assert.equal(await impossible.exited, 1);
+  assert.equal(impossible.output(), "berth: cannot create /proc/no-such-process/my-app: ENOENT: no such file or directory, mkdir '/proc/no-such-process'\n");
 });

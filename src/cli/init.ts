@@ -3,9 +3,10 @@
  * (an app, a test of it, a strict tsconfig, a package.json that depends on
  * this version of berth). Refuses to write into a directory that has files.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve, sep } from "node:path";
-import { BerthError } from "../errors/codes.js";
+import { BerthError, messageOf } from "../errors/codes.js";
+import { makeDirectory } from "../files/make-directory.js";
 import { PACKAGE_NAME, PACKAGE_ROOT } from "../paths.js";
 import { green, status } from "./output.js";
 
@@ -18,6 +19,7 @@ const FROM_CHECKOUT = !PACKAGE_ROOT.split(sep).includes("node_modules");
 const RENAMED: Record<string, string> = { gitignore: ".gitignore" };
 
 export async function initCommand(dir: string): Promise<void> {
+  if (dir.trim() === "") throw new BerthError("invalid_input", "name the new project's directory, e.g. berth init my-app");
   const target = resolve(dir);
   const name = basename(target).toLowerCase();
   if (!/^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/.test(name)) {
@@ -26,7 +28,11 @@ export async function initCommand(dir: string): Promise<void> {
   if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
     throw new BerthError("invalid_input", `${dir} already exists and is not empty: choose a new directory`);
   }
-  mkdirSync(target, { recursive: true });
+  try {
+    makeDirectory(target);
+  } catch (error) {
+    throw new BerthError("invalid_input", `cannot create ${dir}: ${messageOf(error)}`, { cause: error });
+  }
   cpSync(TEMPLATE, target, { recursive: true });
   for (const [from, to] of Object.entries(RENAMED)) renameSync(join(target, from), join(target, to));
   const values: Record<string, string> = { name, dependency: dependencySpec(target) };

@@ -5,8 +5,9 @@
  * anything there that other users of the machine can read or enter, since
  * file-system access to it is admin access to the server.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { makeDirectory } from "../files/make-directory.js";
 
 /**
  * Creates the state directory (0700) and, unless the state is elsewhere
@@ -15,7 +16,7 @@ import { join } from "node:path";
  * mode. What already exists is left as it is, and warned about.
  */
 export function prepareHome(home: string, { sqlite = true }: { sqlite?: boolean } = {}): void {
-  if (!existsSync(home)) mkdirSync(home, { recursive: true, mode: 0o700 });
+  if (!existsSync(home)) makeDirectory(home, 0o700);
   const database = join(home, "state.db");
   if (sqlite && !existsSync(database)) writeFileSync(database, "", { mode: 0o600 });
 }
