@@ -16,7 +16,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import type { Clock } from "../src/clock/clock.js";
@@ -30,7 +29,8 @@ import { printTable } from "./support/table.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const processes = Number(process.argv[2] ?? 15);
-const dir = mkdtempSync(join(tmpdir(), "berth-logbench-"));
+// Inside the repository, so that the bench app's `import "berthjs"` resolves to this checkout.
+const dir = mkdtempSync(join(ROOT, ".bench-logs-"));
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 const nowNs = () => Number(process.hrtime.bigint());
 
