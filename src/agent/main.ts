@@ -7,7 +7,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { isFunctionDefinition, type StartedFunction } from "../sdk/contract.js";
-import type { AgentMessage, DriverMessage, LoadMessage } from "./protocol.js";
+import type { AgentMessage, DriverMessage, LoadMessage, ProbeMessage } from "./protocol.js";
 import { claimPort, releasePort, waitForPort, watchPort } from "./port.js";
 import { serveHandler, type Serving } from "./serve.js";
 
@@ -63,6 +63,16 @@ async function stop(graceMs: number): Promise<void> {
   exitWithChildren(0);
 }
 
+/** Answers once the calls the platform gave up on have ended, or at the grace: how many calls run then. */
+async function probe(message: ProbeMessage): Promise<void> {
+  const deadline = Date.now() + message.graceMs;
+  const running = () => serving?.running() ?? 0;
+  while (running() > message.inFlight && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await send({ type: "probe", id: message.id, running: running() });
+}
+
 function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   return Promise.race([promise, new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
 }
@@ -86,6 +96,8 @@ process.on("message", (message: DriverMessage) => {
     });
   } else if (message.type === "stop") {
     void stop(message.graceMs);
+  } else if (message.type === "probe") {
+    void probe(message);
   }
 });
 

@@ -31,9 +31,32 @@ export interface StopMessage {
   graceMs: number;
 }
 
-export type DriverMessage = LoadMessage | StopMessage;
+/**
+ * Sent after the platform gave up on a call (its timeout passed): the agent
+ * answers with a `ProbeReply` of the same `id` once it runs at most
+ * `inFlight` calls, or after `graceMs`, whichever is first. An agent whose
+ * event loop is blocked cannot answer at all, which is the point.
+ */
+export interface ProbeMessage {
+  type: "probe";
+  id: number;
+  /** Calls the platform still has in flight on this container. */
+  inFlight: number;
+  /** Milliseconds to wait for abandoned calls to end. */
+  graceMs: number;
+}
+
+export type DriverMessage = LoadMessage | StopMessage | ProbeMessage;
+
+export interface ProbeReply {
+  type: "probe";
+  id: number;
+  /** Calls the agent runs now; more than the probe's `inFlight` means an abandoned call is still running. */
+  running: number;
+}
 
 export type AgentMessage =
   | { type: "idle" }
   | { type: "ready"; endpoint: ContainerEndpoint }
-  | { type: "failed"; message: string };
+  | { type: "failed"; message: string }
+  | ProbeReply;

@@ -1,9 +1,10 @@
 /**
  * Serves a started function's handler inside the container: an HTTP server
  * on the container's Unix socket for fetch and node handlers; a user's own
- * server (a `port` handler) is reached directly.
+ * server (a `port` handler) is reached directly. It counts the calls it runs,
+ * so the agent can tell the platform whether a call it gave up on has ended.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type RequestListener, type Server } from "node:http";
 import type { ContainerHandler } from "../sdk/contract.js";
 import { fetchListener } from "./fetch-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
@@ -12,13 +13,34 @@ export interface Serving {
   endpoint: ContainerEndpoint;
   /** Stops accepting, then resolves when in-flight requests are done (or `graceMs` passes). */
   close(graceMs: number): Promise<void>;
+  /**
+   * Calls running now: a fetch handler until its promise settles (it may run
+   * on after its client left, if it ignores `request.signal`), a node
+   * listener until its response closes. Always 0 for a user's own server.
+   */
+  running(): number;
 }
 
 export async function serveHandler(handler: ContainerHandler, socketPath: string): Promise<Serving> {
   if (handler.type === "port") {
-    return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {} };
+    return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {}, running: () => 0 };
   }
-  const listener = handler.type === "fetch" ? fetchListener((request) => handler.fetch(request)) : handler.listener;
+  let running = 0;
+  const listener: RequestListener =
+    handler.type === "fetch"
+      ? fetchListener(async (request) => {
+          running += 1;
+          try {
+            return await handler.fetch(request);
+          } finally {
+            running -= 1;
+          }
+        })
+      : (req, res) => {
+          running += 1;
+          res.once("close", () => (running -= 1));
+          handler.listener(req, res);
+        };
   const server = createServer(listener);
   handler.attach?.(server);
   server.keepAliveTimeout = 60_000;
@@ -29,7 +51,7 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
     server.once("error", reject);
     server.listen(socketPath, () => resolve());
   });
-  return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs) };
+  return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs), running: () => running };
 }
 
 function closeServer(server: Server, graceMs: number): Promise<void> {

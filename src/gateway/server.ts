@@ -197,7 +197,8 @@ async function proxyCall(
         return;
       } catch (error) {
         const resend = error instanceof UpstreamError && error.retryable && !call.signal.aborted;
-        lease.release(resend);
+        // A timed-out call may still be running in its container (or blocking it): the pool checks before trusting it again.
+        lease.release(resend ? "unreachable" : timedOut ? "abandoned" : "done");
         if (resend && attempt < MAX_ATTEMPTS) continue;
         const stopped = body?.stopped();
         if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));

@@ -22,6 +22,12 @@ export interface PoolOptions<U> {
   queueLimit: number;
   /** Milliseconds a retired container gets for its `exit` hook (it has no inputs left by then). Default 30 000. */
   exitGraceMs?: number;
+  /**
+   * Milliseconds a container gets to end a call the gateway gave up on
+   * (`release("abandoned")`) before it is replaced; it takes no new inputs
+   * meanwhile. Default 2 000.
+   */
+  abandonGraceMs?: number;
   driver: RuntimeDriver;
   /** Builds the spec of a new container. */
   containerSpec(id: string): ContainerSpec;
@@ -55,14 +61,22 @@ export function poolRefusal(code: "queue_full" | "startup_failed" | "stopped", m
   return new BerthError(code, message, { headers: { "retry-after": String(retryAfterSeconds) } });
 }
 
+/**
+ * How an input left its container:
+ * - `done`: answered, or ended by its client;
+ * - `unreachable`: the container could not be reached, so it takes no more
+ *   inputs and is stopped;
+ * - `abandoned`: the gateway gave up on it (its `timeout` passed), so the
+ *   container takes no more inputs until it shows it ended the call, and is
+ *   replaced if it does not (see `probe`).
+ */
+export type ReleaseOutcome = "done" | "unreachable" | "abandoned";
+
 export interface Lease<U> {
   readonly containerId: string;
   readonly upstream: U;
-  /**
-   * Gives the slot back; call exactly once. `broken`: the container could
-   * not be reached, so it takes no more inputs and is stopped.
-   */
-  release(broken?: boolean): void;
+  /** Gives the slot back; call exactly once. */
+  release(outcome?: ReleaseOutcome): void;
 }
 
 interface Member<U> {
@@ -73,6 +87,10 @@ interface Member<U> {
   startedAt: number;
   container?: Container;
   upstream?: U;
+  /** A probe after an abandoned input is under way: no new inputs until it says the container is fine. */
+  probing: boolean;
+  /** Another input was abandoned while probing: probe again before trusting the container. */
+  probeAgain: boolean;
 }
 
 /** What can cancel a wait for a slot: an `AbortSignal`, or the gateway's lighter `AbortFlag`. */
@@ -88,6 +106,8 @@ interface Waiter<U> {
   signal?: AbortLike;
   onAbort?: () => void;
 }
+
+const DEFAULT_ABANDON_GRACE_MS = 2000;
 
 /** Start-up failures back off: 1 s, 2 s, 4 s ... up to 30 s, so a broken function never spins. */
 const BACKOFF_BASE_MS = 1000;
@@ -180,7 +200,7 @@ export class Pool<U> {
   private pickReady(): (Member<U> & { upstream: U }) | undefined {
     let best: (Member<U> & { upstream: U }) | undefined;
     for (const member of this.members.values()) {
-      if (member.phase !== "ready" || member.inFlight >= this.options.scaling.maxInputs || !hasUpstream(member)) continue;
+      if (member.phase !== "ready" || member.probing || member.inFlight >= this.options.scaling.maxInputs || !hasUpstream(member)) continue;
       if (!best || member.inFlight < best.inFlight) best = member;
     }
     return best;
@@ -193,20 +213,62 @@ export class Pool<U> {
     return {
       containerId: member.id,
       upstream: member.upstream,
-      release: (broken = false) => {
+      release: (outcome = "done") => {
         if (released) return;
         released = true;
         member.inFlight -= 1;
-        if (broken && member.phase === "ready") {
+        if (outcome === "unreachable" && member.phase === "ready") {
           this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
           this.options.log(member.id, this.lastError, "system");
           this.retire(member, this.graceMs);
+        } else if (outcome === "abandoned" && member.phase === "ready") {
+          this.probe(member);
         }
         if (member.inFlight === 0) member.idleSince = this.options.clock.now();
         this.dispatch();
         this.reconcile();
       },
     };
+  }
+
+  /**
+   * After the gateway gave up on an input: the container takes nothing new
+   * until its agent shows, within the grace, that it ended the call. A
+   * container that does not answer at all has a blocked event loop (a
+   * CPU-bound handler past its timeout) and would hold every input sent to
+   * it until that input's timeout too, so it is killed at once (what it still
+   * serves is lost anyway); one that answers but still runs the call (a
+   * handler that ignores `request.signal`) finishes its other inputs and
+   * goes. Either way the autoscaler starts a replacement for the demand.
+   */
+  private probe(member: Member<U>): void {
+    if (!member.container) return;
+    if (member.probing) {
+      member.probeAgain = true;
+      return;
+    }
+    member.probing = true;
+    member.probeAgain = false;
+    const graceMs = this.options.abandonGraceMs ?? DEFAULT_ABANDON_GRACE_MS;
+    void member.container.probe(member.inFlight, graceMs).then((result) => {
+      member.probing = false;
+      // Retired meanwhile (a drain): a blocked container would only sit out its exit grace.
+      if (member.phase === "draining" && result === "unresponsive") void member.container?.stop(0);
+      if (member.phase !== "ready") return;
+      if (result === "ended") {
+        if (member.probeAgain) return this.probe(member);
+      } else if (result === "lingering") {
+        this.lastError = `container ${member.id} did not end a timed-out call within ${graceMs / 1000} s (its handler ignores request.signal); it takes no more requests and is replaced`;
+        this.options.log(member.id, this.lastError, "system");
+        this.retire(member, this.graceMs);
+      } else {
+        this.lastError = `container ${member.id} did not answer within ${graceMs / 1000} s after a call timed out: its event loop is blocked (a CPU-bound handler?); it was killed and is replaced`;
+        this.options.log(member.id, this.lastError, "system");
+        this.retire(member, 0);
+      }
+      this.dispatch();
+      this.reconcile();
+    });
   }
 
   /** Hands free slots to waiting inputs, oldest first. */
@@ -273,7 +335,15 @@ export class Pool<U> {
   private startContainer(): void {
     nextContainerNumber += 1;
     const id = `c${nextContainerNumber.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.clock.now() };
+    const member: Member<U> = {
+      id,
+      phase: "starting",
+      inFlight: 0,
+      idleSince: null,
+      startedAt: this.options.clock.now(),
+      probing: false,
+      probeAgain: false,
+    };
     this.members.set(id, member);
     this.coldStarts += 1;
     this.options.onEvent?.({ type: "starting", containerId: id });

@@ -20,6 +20,7 @@ import {
   type ContainerExit,
   type ContainerSpec,
   type LogSink,
+  type ProbeResult,
   type RuntimeDriver,
   startupFailure,
 } from "./types.js";
@@ -70,6 +71,7 @@ export class ProcessDriver implements RuntimeDriver {
         endpoint,
         exited: agent.exited,
         stop: (graceMs) => this.stopAgent(agent, graceMs),
+        probe: (inFlight, graceMs) => probeAgent(agent, inFlight, graceMs),
       };
     } catch (error) {
       // The whole group: a server the user's start code spawned must not outlive a failed start.
@@ -189,6 +191,33 @@ export class ProcessDriver implements RuntimeDriver {
     });
     return agent;
   }
+}
+
+/** Milliseconds past a probe's grace that an agent's answer may take before its loop counts as blocked. */
+const PROBE_MARGIN_MS = 1000;
+let nextProbeId = 0;
+
+function probeAgent(agent: Agent, inFlight: number, graceMs: number): Promise<ProbeResult> {
+  const { child } = agent;
+  if (child.exitCode !== null || child.signalCode !== null || !child.connected) return Promise.resolve("unresponsive");
+  nextProbeId += 1;
+  const id = nextProbeId;
+  return new Promise((resolve) => {
+    const finish = (result: ProbeResult) => {
+      clearTimeout(timer);
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+      resolve(result);
+    };
+    const onMessage = (message: AgentMessage) => {
+      if (message.type === "probe" && message.id === id) finish(message.running > inFlight ? "lingering" : "ended");
+    };
+    const onExit = () => finish("unresponsive");
+    const timer = setTimeout(() => finish("unresponsive"), graceMs + PROBE_MARGIN_MS);
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+    sendTo(child, { type: "probe", id, inFlight, graceMs });
+  });
 }
 
 /** A dying agent's IPC pipe can break under a send; its exit is reported through `exited`, so the error is only swallowed. */
