@@ -27,6 +27,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   errors: [], // the error table and BerthError
   clock: [], // the injected clock
   paths: [], // src/paths.ts: where the compiled entry points are
+  lifetime: ["errors"], // run marks, pdeathsig, the janitor and the sweep: nothing the platform starts outlives it
   // The SDK is bundled into user code: the error table is all it may carry along.
   sdk: ["errors"],
   logging: ["errors"], // pino, one logger per component
@@ -35,15 +36,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Inside the container.
   agent: ["sdk", "errors"],
   // The platform's components.
-  runtime: ["agent", "paths", "errors"],
+  runtime: ["agent", "paths", "errors", "lifetime"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
   metrics: ["router", "wire"],
-  image: ["sdk", "errors"],
+  image: ["sdk", "errors", "lifetime"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
-  control: ["router", "runtime", "image", "hosts", "sdk", "wire", "errors", "clock", "logging"],
+  control: ["router", "runtime", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "lifetime"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths"],
+  server: ["control", "gateway", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "lifetime"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   cli: ["server", "bundler", "wire", "sdk", "errors", "logging"],
 };

@@ -12,6 +12,7 @@ import { silentLogger } from "../src/logging/logger.js";
 import { Pool, type Lease, type PoolEvent, type PoolOptions } from "../src/router/pool.js";
 import {
   startupFailure,
+  startupInterrupted,
   type Container,
   type ContainerExit,
   type ContainerSpec,
@@ -419,4 +420,31 @@ test("an abandoned input still running after the grace: the container finishes i
   driver.nth(1).ready();
   await settle();
   assert.notEqual(next.value().containerId, lingering.id);
+});
+
+test("a start killed from outside is retried at once, its waiting inputs kept; only repeated kills back off", { timeout: 10_000 }, async () => {
+  const { pool, driver, lines } = makePool();
+  const waiting = watch(pool.acquire());
+  driver.nth(0).fail(startupInterrupted("container was killed during start-up (SIGKILL)"));
+  await settle();
+  assert.equal(waiting.settled(), "pending", "the input waits for the replacement");
+  assert.equal(driver.starts.length, 2, "the replacement is started at once");
+  assert.equal(pool.stats().backoffMs, 0);
+  assert.ok(lines.some((line) => line.includes("starting a replacement at once")), lines.join("\n"));
+  const replacement = driver.nth(1).ready();
+  await settle();
+  assert.equal(waiting.value().containerId, replacement.id);
+
+  // Every start killed, again and again: after three retries at once, the fourth kill backs off like a failure.
+  const { pool: doomed, driver: killer } = makePool();
+  const victim = watch(doomed.acquire());
+  for (let n = 0; n < 3; n += 1) {
+    killer.nth(n).fail(startupInterrupted("container was killed during start-up (SIGKILL)"));
+    await settle();
+    assert.equal(killer.starts.length, n + 2);
+  }
+  killer.nth(3).fail(startupInterrupted("container was killed during start-up (SIGKILL)"));
+  await settle();
+  assertRefusal(victim.error(), "startup_failed", "1");
+  assert.equal(killer.starts.length, 4, "no fifth start during the backoff");
 });

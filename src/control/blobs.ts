@@ -3,10 +3,11 @@
  * layers later) under `<root>/sha256/<hash>`. Writes go to a temporary file
  * and are renamed into place, so a reader never sees half a blob.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError } from "../errors/codes.js";
+import { tempPath } from "../lifetime/run.js";
 
 export class BlobStore {
   constructor(private readonly root: string) {
@@ -32,7 +33,7 @@ export class BlobStore {
     if (expected !== undefined && expected !== hash) throw new BerthError("invalid_input", `content hash mismatch: expected ${expected}, got ${hash}`);
     const target = this.path(hash);
     if (!existsSync(target)) {
-      const temporary = `${target}.${randomBytes(6).toString("hex")}.tmp`;
+      const temporary = tempPath(target);
       writeFileSync(temporary, data);
       renameSync(temporary, target);
     }

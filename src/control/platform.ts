@@ -11,6 +11,7 @@ import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
 import type { ImageBuilder } from "../image/builder.js";
+import { tempPath } from "../lifetime/run.js";
 import type { Logger } from "../logging/logger.js";
 import type { PoolEvent, PoolOptions } from "../router/pool.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
@@ -341,7 +342,7 @@ export class Platform<U> {
       }
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
       // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
-      const partial = join(dir, `app.mjs.${process.pid}.tmp`);
+      const partial = tempPath(join(dir, "app.mjs"));
       writeFileSync(partial, this.options.blobs.get(bundleHash));
       renameSync(partial, join(dir, "app.mjs"));
     }

@@ -7,13 +7,20 @@
  * For the `process` runtime an image is its npm packages (in `node_modules`),
  * the files its commands made, and its environment variables; the base's
  * operating system is the host's.
+ *
+ * A build's commands carry the platform's mark and die with it (lifetime/),
+ * and its temporary folder is named after the run, so a server killed
+ * mid-build leaves neither a running `npm install` nor a half-built folder
+ * to the next one.
  */
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BerthError } from "../errors/codes.js";
+import { diesWithParent } from "../lifetime/processes.js";
+import { tempPath } from "../lifetime/run.js";
 import type { ImageSpec } from "../sdk/contract.js";
 
 export interface BuiltImage {
@@ -35,7 +42,11 @@ export function imageHash(spec: ImageSpec): string {
 export class ImageBuilder {
   private readonly building = new Map<string, Promise<BuiltImage>>();
 
-  constructor(private readonly root: string) {
+  /** `mark`: the environment variable that marks a build's processes as the platform's (`RunScope.env`). */
+  constructor(
+    private readonly root: string,
+    private readonly mark: () => Record<string, string> = () => ({}),
+  ) {
     mkdirSync(root, { recursive: true });
   }
 
@@ -55,7 +66,7 @@ export class ImageBuilder {
   }
 
   private async buildFresh(spec: ImageSpec, hash: string, dir: string, progress: BuildProgress): Promise<BuiltImage> {
-    const work = `${dir}.${randomBytes(4).toString("hex")}.tmp`;
+    const work = tempPath(dir);
     mkdirSync(work, { recursive: true });
     writeFileSync(join(work, "package.json"), JSON.stringify({ name: "berth-image", private: true, type: "module" }, null, 2));
     const env: Record<string, string> = {};
@@ -65,11 +76,11 @@ export class ImageBuilder {
         const label = `step ${index + 1}/${spec.steps.length}`;
         if (step.kind === "npm") {
           progress(`${label}: npm install ${step.packages.join(" ")}`);
-          await run("npm", ["install", "--no-audit", "--no-fund", "--omit=dev", "--", ...step.packages], work, env, progress);
+          await this.run("npm", ["install", "--no-audit", "--no-fund", "--omit=dev", "--", ...step.packages], work, env, progress);
         } else if (step.kind === "run") {
           for (const command of step.commands) {
             progress(`${label}: ${command}`);
-            await run("sh", ["-c", command], work, env, progress);
+            await this.run("sh", ["-c", command], work, env, progress);
           }
         } else {
           Object.assign(env, step.vars);
@@ -89,24 +100,25 @@ export class ImageBuilder {
       throw error;
     }
   }
-}
 
-function run(command: string, args: string[], cwd: string, env: Record<string, string>, progress: BuildProgress): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    const tail: string[] = [];
-    for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on("line", (line) => {
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        progress(`  ${line}`);
+  private run(command: string, args: string[], cwd: string, env: Record<string, string>, progress: BuildProgress): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const tied = diesWithParent(command, args);
+      const child = spawn(tied.command, tied.args, { cwd, env: { ...process.env, ...env, ...this.mark() }, stdio: ["ignore", "pipe", "pipe"] });
+      const tail: string[] = [];
+      for (const stream of [child.stdout, child.stderr]) {
+        createInterface({ input: stream }).on("line", (line) => {
+          tail.push(line);
+          if (tail.length > 20) tail.shift();
+          progress(`  ${line}`);
+        });
+      }
+      child.once("error", (error) => reject(new BerthError("build_failed", `image build failed: cannot run ${command} (${error.message})`, { cause: error })));
+      child.once("exit", (code) => {
+        if (code === 0) resolve();
+        // The step's own output says what went wrong (a package that does not exist, a command that failed): the user's to read.
+        else reject(new BerthError("build_failed", `image build failed: \`${command} ${args.join(" ")}\` exited with code ${code}\n${tail.join("\n")}`));
       });
-    }
-    child.once("error", (error) => reject(new BerthError("build_failed", `image build failed: cannot run ${command} (${error.message})`, { cause: error })));
-    child.once("exit", (code) => {
-      if (code === 0) resolve();
-      // The step's own output says what went wrong (a package that does not exist, a command that failed): the user's to read.
-      else reject(new BerthError("build_failed", `image build failed: \`${command} ${args.join(" ")}\` exited with code ${code}\n${tail.join("\n")}`));
     });
-  });
+  }
 }

@@ -10,7 +10,7 @@
 import type { Cancel, Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import type { Logger } from "../logging/logger.js";
-import type { Container, ContainerEndpoint, ContainerSpec, LogSink, RuntimeDriver } from "../runtime/types.js";
+import { isStartupInterrupted, type Container, type ContainerEndpoint, type ContainerSpec, type LogSink, type RuntimeDriver } from "../runtime/types.js";
 import type { PoolStats } from "../wire/control-api.js";
 import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
 
@@ -112,6 +112,13 @@ const DEFAULT_ABANDON_GRACE_MS = 2000;
 /** Start-up failures back off: 1 s, 2 s, 4 s ... up to 30 s, so a broken function never spins. */
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * Starts killed from outside in a row that are retried at once. Something
+ * that kills every start (a memory limit the function exceeds as it loads,
+ * killed as the OOM killer does) is the function's problem after all, and
+ * then backs off like any failure.
+ */
+const MAX_INTERRUPTED_RETRIES = 3;
 
 let nextContainerNumber = 0;
 
@@ -123,6 +130,8 @@ export class Pool<U> {
   private coldStarts = 0;
   private startFailures = 0;
   private consecutiveFailures = 0;
+  /** Starts in a row killed from outside, retried at once; beyond MAX_INTERRUPTED_RETRIES they count as failures. */
+  private consecutiveInterruptions = 0;
   private backoffUntil = 0;
   private lastError: string | undefined;
   private drained: Promise<void> | undefined;
@@ -360,6 +369,7 @@ export class Pool<U> {
     member.phase = "ready";
     member.idleSince = this.options.clock.now();
     this.consecutiveFailures = 0;
+    this.consecutiveInterruptions = 0;
     const startMs = Math.round(this.options.clock.now() - member.startedAt);
     this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
     this.options.onEvent?.({ type: "ready", containerId: member.id, startMs });
@@ -376,6 +386,16 @@ export class Pool<U> {
   private onStartFailed(member: Member<U>, error: unknown): void {
     this.members.delete(member.id);
     this.startFailures += 1;
+    if (isStartupInterrupted(error) && this.consecutiveInterruptions < MAX_INTERRUPTED_RETRIES) {
+      // Killed from outside: nothing the function did, so its waiting inputs keep waiting for a replacement, started now.
+      this.consecutiveInterruptions += 1;
+      this.lastError = error instanceof BerthError ? error.message : String(error);
+      this.options.log(member.id, `${this.lastError}; starting a replacement at once`, "system");
+      this.options.onEvent?.({ type: "start_failed", containerId: member.id, message: this.lastError });
+      this.reconcile();
+      return;
+    }
+    this.consecutiveInterruptions = 0;
     this.consecutiveFailures += 1;
     let message: string;
     if (error instanceof BerthError && error.code === "startup_failed") {

@@ -10,7 +10,7 @@
  */
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
 import { systemClock } from "../clock/clock.js";
 import { createControlApi } from "../control/api.js";
@@ -26,6 +26,8 @@ import { RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
 import { ImageBuilder } from "../image/builder.js";
+import { RunScope } from "../lifetime/scope.js";
+import { sweepDeadRuns } from "../lifetime/sweep.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { Metrics } from "../metrics/metrics.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
@@ -88,10 +90,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   mkdirSync(options.home, { recursive: true });
   const logger = options.logger ?? createLogger({ level: "warn" });
   const clock = systemClock;
+  const runRoot = join(options.home, "run");
+  const swept = await sweepDeadRuns(tempRoots(options.home, runRoot));
+  if (swept.processes.length + swept.paths.length > 0) {
+    logger.child({ component: "server" }).info({ processes: swept.processes, paths: swept.paths }, "swept what a dead run left behind");
+  }
+  // What this platform starts and keeps outside the home: ended and removed with it, however it ends.
+  const scope = new RunScope();
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
   const blobs = new BlobStore(join(options.home, "blobs"));
-  const images = new ImageBuilder(join(options.home, "images"));
-  const driver = new ProcessDriver({ warmAgents: options.warmAgents });
+  const images = new ImageBuilder(join(options.home, "images"), () => scope.env("build"));
+  const driver = new ProcessDriver({ warmAgents: options.warmAgents, scope });
   const logs = new LogHub(options.onLog);
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
@@ -114,7 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     images,
     driver,
     logs,
-    runRoot: join(options.home, "run"),
+    runRoot,
     domain,
     publicPort: () => port,
     queueLimit: options.queueLimit,
@@ -174,12 +183,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         calls.close();
         await platform.close();
         await driver.close();
+        await scope.close();
         store.close();
         security.close();
       })();
       return closing;
     },
   };
+}
+
+/** Folders where files are written aside and renamed into place: a dead run's unfinished ones are swept from them. */
+function tempRoots(home: string, runRoot: string): string[] {
+  let runDirs: string[] = [];
+  try {
+    runDirs = readdirSync(runRoot).map((name) => join(runRoot, name));
+  } catch {}
+  return [join(home, "images"), join(home, "blobs", "sha256"), runRoot, ...runDirs];
 }
 
 /** The port of a server listening on TCP (`address()` is a string only for a pipe). */
