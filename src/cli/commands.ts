@@ -4,7 +4,7 @@ import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer } from "../server/start.js";
 import { createLogger } from "../logging/logger.js";
 import { ApiClient } from "./client.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
 import { dim, formatLog, green, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
@@ -30,6 +30,7 @@ export async function serverCommand(flags: ServerFlags) {
   const containers = logger.child({ component: "container" });
   const queueLimit = flags.queueLimit === undefined ? undefined : numberFlag("--queue-limit", flags.queueLimit, { integer: true });
   const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
+  const grace = graceMs(flags.grace);
   const server = await startServer({
     home,
     port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
@@ -44,13 +45,33 @@ export async function serverCommand(flags: ServerFlags) {
   });
   status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
-  const stop = async () => {
-    status("Shutting down: draining containers...");
-    await server.close();
-    process.exit(0);
+  onStopSignals({
+    graceful: async () => {
+      const inFlight = server.requestsInFlight;
+      status(`Shutting down: no new connections; ${inFlight} request(s) in flight get up to ${grace / 1000} s to finish (signal again to stop now), then containers drain...`);
+      const cut = await server.shutdown(grace);
+      if (cut > 0) status(`${cut} request(s) still in flight after ${grace / 1000} s were cut`);
+    },
+    now: async () => {
+      status("Stopping now: cutting what is in flight...");
+      await server.close();
+    },
+  });
+}
+
+/**
+ * SIGTERM and SIGINT: the first stops gracefully, a second one stops at
+ * once (the graceful stop then ends too, as everything it waits for is cut).
+ */
+export function onStopSignals(stop: { graceful(): Promise<void>; now(): Promise<void> }): void {
+  let signals = 0;
+  const onSignal = () => {
+    signals += 1;
+    const step = signals === 1 ? stop.graceful() : stop.now();
+    void step.then(() => process.exit(0));
   };
-  process.on("SIGINT", () => void stop());
-  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
 }
 
 export async function deployCommand(file: string, flags: ClientFlags & { typecheck?: boolean }) {

@@ -46,6 +46,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--token <token>", "API token for --server (env BERTH_TOKEN)")
     .option("--home <dir>", "state directory for images and bundles (env BERTH_HOME; default ~/.berth)")
     .option("--no-typecheck", "skip the TypeScript type check")
+    .option("--grace <seconds>", "on Ctrl-C, seconds requests in flight get to finish before the app goes (default 30)")
     .action(serveCommand);
 
   program
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--max-body <size>", "largest request body, e.g. 4GiB, 100MiB (default 4GiB)")
     .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
+    .option("--grace <seconds>", "on SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are cut (default 30)")
     .action(serverCommand);
 
   clientOptions(

@@ -11,7 +11,8 @@ import { startServer, type RunningServer } from "../server/start.js";
 import { BerthError, systemCode } from "../errors/codes.js";
 import { ApiClient } from "./client.js";
 import { createLogger } from "../logging/logger.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
+import { onStopSignals } from "./commands.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
 import { formatError, formatLog, green, red, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
@@ -24,6 +25,8 @@ export interface ServeFlags {
   home?: string;
   typecheck?: boolean;
   token?: string;
+  /** Seconds requests in flight get to finish after Ctrl-C (default 30). */
+  grace?: string;
 }
 
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
@@ -41,20 +44,27 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   let appName: string | undefined;
   let watcher: FSWatcher | undefined;
   const logsAbort = new AbortController();
-  let shuttingDown = false;
 
-  const shutdown = async (code: number) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    status("Stopping...");
-    await watcher?.close();
-    logsAbort.abort();
-    if (appName) await client.stopApp(appName, true).catch(() => {});
-    await embedded?.close();
-    process.exit(code);
-  };
-  process.on("SIGINT", () => void shutdown(0));
-  process.on("SIGTERM", () => void shutdown(0));
+  const grace = graceMs(flags.grace);
+  onStopSignals({
+    // Requests in flight finish (up to --grace), then the app and its containers go.
+    graceful: async () => {
+      status(`Stopping: requests in flight get up to ${grace / 1000} s to finish (Ctrl-C again to stop now)...`);
+      await watcher?.close();
+      logsAbort.abort();
+      if (embedded) {
+        await embedded.shutdown(grace);
+      } else if (appName) {
+        // The server drains the app's containers; the CLI waits for that no longer than the grace.
+        await Promise.race([client.stopApp(appName, true).catch(() => {}), new Promise((resolve) => setTimeout(resolve, grace))]);
+      }
+    },
+    now: async () => {
+      status("Stopping now...");
+      if (embedded) await embedded.close();
+      else if (appName) await client.stopApp(appName, true).catch(() => {});
+    },
+  });
 
   const deployOnce = async (): Promise<boolean> => {
     try {

@@ -23,6 +23,8 @@ export interface ServerFlags {
   secretKeyFile?: string;
   /** The server log's least severe level (`info` by default). */
   logLevel?: string;
+  /** Seconds requests in flight get to finish after SIGTERM or Ctrl-C (default 30). */
+  grace?: string;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;

@@ -127,7 +127,7 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
       for (const entry of logs.recent(key)) await out.write(`${JSON.stringify(entry)}\n`);
       if (!follow) return;
       await new Promise<void>((resolve) => {
-        const unsubscribe = logs.subscribe(key, (entry) => void out.write(`${JSON.stringify(entry)}\n`));
+        const unsubscribe = logs.subscribe(key, (entry) => void out.write(`${JSON.stringify(entry)}\n`), resolve);
         out.onAbort(() => {
           unsubscribe();
           resolve();

@@ -27,6 +27,7 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
+import { Server as NetServer } from "node:net";
 import type { Cancel, Clock } from "../clock/clock.js";
 import { BerthError, ERRORS } from "../errors/codes.js";
 import { classifyHost } from "../hosts/labels.js";
@@ -66,6 +67,22 @@ export interface GatewayOptions {
   logger: Logger;
 }
 
+/** The gateway's HTTP server. */
+export interface Gateway extends Server {
+  /**
+   * The first step of a graceful shutdown: stops accepting connections,
+   * lets every request in flight finish (each answer then carries
+   * `Connection: close`, so clients leave their kept-alive connections
+   * instead of having them cut under a request on its way), and resolves
+   * once none is left or `graceMs` has passed, with the number still in
+   * flight then. Requests that arrive meanwhile on open connections are
+   * served. Idle connections are closed at the end.
+   */
+  finishRequests(graceMs: number): Promise<number>;
+  /** Requests in flight now (proxied, control API, result URLs). */
+  readonly requestsInFlight: number;
+}
+
 export interface RequestObserver {
   /** `totalMs` from arrival to the end of the response; `queueMs` waiting for a container slot. */
   requestDone(identity: ServiceIdentity, status: number, totalMs: number, queueMs: number): void;
@@ -81,8 +98,10 @@ const MAX_ATTEMPTS = 3;
 const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
 
-export function createGateway(options: GatewayOptions): Server {
+export function createGateway(options: GatewayOptions): Gateway {
+  const inFlight = new InFlight();
   const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    inFlight.add(res);
     handle(options, req, res, expectsContinue).catch((error: unknown) => {
       options.logger.error({ err: error, host: req.headers.host, method: req.method }, "unexpected error handling a request");
       sendError(res, "internal_error");
@@ -104,7 +123,65 @@ export function createGateway(options: GatewayOptions): Server {
       logger: options.logger,
     }),
   );
-  return server;
+  return Object.assign(server, {
+    finishRequests: (graceMs: number) => inFlight.finish(server, graceMs),
+    get requestsInFlight() {
+      return inFlight.size;
+    },
+  });
+}
+
+/**
+ * The responses the gateway is writing, so a shutdown can wait for them.
+ * One shared `close` listener per response, no closure: this is on every
+ * request's path.
+ */
+class InFlight {
+  private readonly responses = new Set<ServerResponse>();
+  private finishing = false;
+  private onEmpty: (() => void) | undefined;
+  /** Called with the response as `this`, so one function serves every response. */
+  private readonly onClose: (this: ServerResponse) => void;
+
+  constructor() {
+    const { responses } = this;
+    const emptied = () => {
+      if (responses.size === 0) this.onEmpty?.();
+    };
+    this.onClose = function () {
+      responses.delete(this);
+      emptied();
+    };
+  }
+
+  get size(): number {
+    return this.responses.size;
+  }
+
+  add(res: ServerResponse): void {
+    this.responses.add(res);
+    res.on("close", this.onClose);
+    if (this.finishing) res.shouldKeepAlive = false;
+  }
+
+  async finish(server: Server, graceMs: number): Promise<number> {
+    this.finishing = true;
+    // Only stop listening: `Server.close` would also cut idle kept-alive connections, on which a client may be sending a request right now.
+    NetServer.prototype.close.call(server);
+    for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
+    if (this.responses.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.onEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.onEmpty = undefined;
+    }
+    server.closeIdleConnections();
+    return this.responses.size;
+  }
 }
 
 function nextRequestId(): string {

@@ -81,6 +81,15 @@ export interface RunningServer {
   tokens: TokenService;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
+  /** Requests the gateway is answering now. */
+  readonly requestsInFlight: number;
+  /**
+   * A graceful stop: no new connections; requests and streams in flight
+   * get up to `graceMs` to finish (log streams end at once), then `close`.
+   * Resolves with the number of requests the grace cut.
+   */
+  shutdown(graceMs: number): Promise<number>;
+  /** Stops at once: cuts what is in flight, drains the containers (their `exit` hooks), stops everything. */
   close(): Promise<void>;
 }
 
@@ -170,12 +179,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   logger.child({ component: "server" }).info({ port, home: options.home, workspace: options.workspace }, "listening");
 
   let closing: Promise<void> | undefined;
-  return {
+  const running: RunningServer = {
     port,
     url: `http://localhost:${port}`,
     platform,
     tokens,
     bootstrapToken,
+    get requestsInFlight() {
+      return gateway.requestsInFlight;
+    },
+    async shutdown(graceMs) {
+      logs.endFollowers();
+      const cut = await gateway.finishRequests(graceMs);
+      await running.close();
+      return cut;
+    },
     close() {
       closing ??= (async () => {
         gateway.close();
@@ -190,6 +208,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return closing;
     },
   };
+  return running;
 }
 
 /** Folders where files are written aside and renamed into place: a dead run's unfinished ones are swept from them. */
