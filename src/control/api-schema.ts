@@ -54,14 +54,18 @@ export const appManifestSchema = z.object({
   functions: z.array(functionManifestSchema).max(100),
 });
 
+/** A client-made deploy id: a UUID, or anything of the same alphabet and a sane length. */
+const deployId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "deployId: 8 to 64 letters, digits, - or _");
+
 export const deployRequestSchema = z.object({
   workspace: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, "workspace: lowercase letters, digits and -").optional(),
   ephemeral: z.boolean().default(false),
   bundleHash: z.string().regex(/^[0-9a-f]{64}$/),
   manifest: appManifestSchema,
+  deployId: deployId.optional(),
 });
 
-export const rollbackRequestSchema = z.object({ version: z.number().int().positive().optional() });
+export const rollbackRequestSchema = z.object({ version: z.number().int().positive().optional(), deployId: deployId.optional() });
 
 /**
  * Reads a JSON request body and validates it: 400 when it is not JSON, 422

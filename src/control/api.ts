@@ -97,7 +97,7 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.post("/api/apps/:name/rollback", async (c) => {
     const body: RollbackRequest = await parseBody(c, rollbackRequestSchema, { empty: {} });
-    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), body.version, progress));
+    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), body.version, progress, body.deployId));
   });
 
   api.get("/api/apps", (c) => {

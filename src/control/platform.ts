@@ -75,6 +75,8 @@ export class Platform<U> {
   /** Every service with containers, routed or draining: old versions stay here until drained. */
   private readonly running = new Set<FunctionService<U>>();
   private readonly now: () => number;
+  /** Deploys with a client id that are running now, by `<workspace>/<id>`. */
+  private readonly deploying = new Map<string, DeploymentIdentity & { result: Promise<DeployResult> }>();
 
   constructor(private readonly options: PlatformOptions<U>) {
     this.now = options.now ?? Date.now;
@@ -103,7 +105,34 @@ export class Platform<U> {
     }
   }
 
+  /**
+   * Deploys an app. With a `deployId`, at most once per id and workspace: a
+   * request with an id that is running waits for that run, one with an id
+   * that already made a version gets that version, so a client can repeat a
+   * deploy whose answer it lost without making a second version.
+   */
   async deploy(request: DeployRequest & { workspace: string }, progress: (line: string) => void): Promise<DeployResult> {
+    const { workspace, deployId } = request;
+    if (deployId === undefined) return this.deployNow(request, progress);
+    const key = `${workspace}/${deployId}`;
+    const running = this.deploying.get(key);
+    if (running) {
+      checkSameDeployment(deployId, running, request);
+      progress(`deploy ${deployId} is already under way; waiting for it`);
+      return running.result;
+    }
+    const done = this.options.store.findDeployment(workspace, deployId);
+    if (done) {
+      checkSameDeployment(deployId, { name: done.app.name, ephemeral: done.app.ephemeral, bundleHash: done.version.bundleHash }, request);
+      progress(`deploy ${deployId} was already done: version ${done.version.number}`);
+      return { app: done.app, version: done.version.number, functions: this.summarise(done.app, done.version.manifest) };
+    }
+    const result = this.deployNow(request, progress).finally(() => this.deploying.delete(key));
+    this.deploying.set(key, { name: request.manifest.name, ephemeral: request.ephemeral, bundleHash: request.bundleHash, result });
+    return result;
+  }
+
+  private async deployNow(request: DeployRequest & { workspace: string }, progress: (line: string) => void): Promise<DeployResult> {
     const { workspace } = request;
     if (!this.options.blobs.has(request.bundleHash)) {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
@@ -118,6 +147,7 @@ export class Platform<U> {
       bundleHash: request.bundleHash,
       manifest,
       now: this.now(),
+      deployId: request.deployId,
     });
     await this.activate(app, version, progress);
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
@@ -129,7 +159,13 @@ export class Platform<U> {
    * (so the history only grows). Without `toVersion`, the one before the
    * current version.
    */
-  async rollback(workspace: string, name: string, toVersion: number | undefined, progress: (line: string) => void): Promise<DeployResult> {
+  async rollback(
+    workspace: string,
+    name: string,
+    toVersion: number | undefined,
+    progress: (line: string) => void,
+    deployId?: string,
+  ): Promise<DeployResult> {
     const app = this.options.store.getApp(workspace, name);
     if (!app?.currentVersionId) throw new BerthError("not_found", `no deployed app named "${name}" in workspace "${workspace}"`);
     const versions = this.options.store.listVersions(app.id);
@@ -139,7 +175,7 @@ export class Platform<U> {
       throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current}` : `app "${name}" has no version ${toVersion}`);
     }
     progress(`rolling back to version ${target.number}`);
-    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest }, progress);
+    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest, deployId }, progress);
   }
 
   /** Stops an app: its URLs stop answering at once, its containers drain. */
@@ -356,6 +392,20 @@ export class Platform<U> {
       kind: fn.kind,
       url: `http://${this.hostFor(app.workspace, app.name, fn, app.ephemeral)}.${this.options.domain}${port === 80 ? "" : `:${port}`}/`,
     }));
+  }
+}
+
+/** What a deploy id stands for: one bundle as one app. */
+interface DeploymentIdentity {
+  name: string;
+  ephemeral: boolean;
+  bundleHash: string;
+}
+
+/** A deploy id names one deployment: the same id with another app or bundle is a client's mistake, refused rather than guessed at. */
+function checkSameDeployment(deployId: string, known: DeploymentIdentity, request: DeployRequest): void {
+  if (known.name !== request.manifest.name || known.ephemeral !== request.ephemeral || known.bundleHash !== request.bundleHash) {
+    throw new BerthError("invalid_input", `deploy id ${deployId} was already used for another deployment (app "${known.name}"); use a new id`);
   }
 }
 

@@ -34,6 +34,7 @@ export const ERRORS = {
   startup_failed: { status: 503, message: "The function's container could not start." },
   stopped: { status: 503, message: "The function is shutting down." },
   unreachable: { status: 503, message: "No berth server answers at this address." },
+  connection_lost: { status: 503, message: "The connection to the berth server broke before its answer arrived; the outcome is unknown." },
   timeout: { status: 504, message: "The function did not finish within its timeout." },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 `;
 
+/** Columns added after the first release, for databases created before them. */
+const ADDED_COLUMNS: { table: string; column: string; definition: string }[] = [{ table: "versions", column: "deploy_id", definition: "TEXT" }];
+
 interface AppRow {
   id: string;
   workspace: string;
@@ -49,6 +52,7 @@ interface VersionRow {
   bundle_hash: string;
   manifest: string;
   created_at: number;
+  deploy_id: string | null;
 }
 
 function toApp(row: AppRow): AppRecord {
@@ -72,6 +76,7 @@ function toVersion(row: VersionRow): VersionRecord {
     bundleHash: row.bundle_hash,
     manifest: JSON.parse(row.manifest) as AppManifest,
     createdAt: row.created_at,
+    deployId: row.deploy_id,
   };
 }
 
@@ -84,6 +89,11 @@ export class SqliteStore implements StateStore {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     this.db.exec(SCHEMA);
+    for (const { table, column, definition } of ADDED_COLUMNS) {
+      const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+      if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+    }
+    this.db.exec("CREATE INDEX IF NOT EXISTS versions_deploy_id ON versions (deploy_id)");
   }
 
   recordDeployment(input: {
@@ -93,6 +103,7 @@ export class SqliteStore implements StateStore {
     bundleHash: string;
     manifest: AppManifest;
     now: number;
+    deployId?: string;
   }): { app: AppRecord; version: VersionRecord } {
     return this.db.transaction(() => {
       let app = this.getApp(input.workspace, input.name, input.ephemeral);
@@ -108,13 +119,22 @@ export class SqliteStore implements StateStore {
       const previous = this.db.prepare("SELECT MAX(number) AS n FROM versions WHERE app_id = ?").get(app.id) as { n: number | null };
       const versionId = randomUUID();
       this.db
-        .prepare("INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(versionId, app.id, (previous.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now);
+        .prepare("INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deploy_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .run(versionId, app.id, (previous.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now, input.deployId ?? null);
       this.db
         .prepare("UPDATE apps SET current_version_id = ?, state = 'deployed', updated_at = ? WHERE id = ?")
         .run(versionId, input.now, app.id);
       return { app: this.getApp(input.workspace, input.name, input.ephemeral)!, version: this.getVersion(versionId)! };
     })();
+  }
+
+  findDeployment(workspace: string, deployId: string): { app: AppRecord; version: VersionRecord } | undefined {
+    const row = this.db
+      .prepare("SELECT versions.* FROM versions JOIN apps ON apps.id = versions.app_id WHERE versions.deploy_id = ? AND apps.workspace = ?")
+      .get(deployId, workspace) as VersionRow | undefined;
+    if (!row) return undefined;
+    const app = this.db.prepare("SELECT * FROM apps WHERE id = ?").get(row.app_id) as AppRow;
+    return { app: toApp(app), version: toVersion(row) };
   }
 
   getApp(workspace: string, name: string, ephemeral = false): AppRecord | undefined {

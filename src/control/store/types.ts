@@ -31,6 +31,8 @@ export interface VersionRecord {
   bundleHash: string;
   manifest: AppManifest;
   createdAt: number;
+  /** The client's id for the deploy that made this version, if it sent one. */
+  deployId: string | null;
 }
 
 export interface StateStore {
@@ -42,7 +44,10 @@ export interface StateStore {
     bundleHash: string;
     manifest: AppManifest;
     now: number;
+    deployId?: string;
   }): { app: AppRecord; version: VersionRecord };
+  /** The version a deploy id made in a workspace, with its app. */
+  findDeployment(workspace: string, deployId: string): { app: AppRecord; version: VersionRecord } | undefined;
   /** An app is deployed or ephemeral: `serve` of a deployed app's file is a separate app with `-dev` URLs. */
   getApp(workspace: string, name: string, ephemeral?: boolean): AppRecord | undefined;
   listApps(workspace?: string): AppRecord[];
