@@ -31,6 +31,7 @@ export async function serverCommand(flags: ServerFlags) {
   const queueLimit = flags.queueLimit === undefined ? undefined : numberFlag("--queue-limit", flags.queueLimit, { integer: true });
   const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
   const grace = graceMs(flags.grace);
+  const keepVersions = flags.keepVersions === undefined ? undefined : numberFlag("--keep-versions", flags.keepVersions, { integer: true, positive: true });
   const server = await startServer({
     home,
     port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
@@ -38,6 +39,7 @@ export async function serverCommand(flags: ServerFlags) {
     domain: flags.domain,
     workspace: flags.workspace ?? DEFAULT_WORKSPACE,
     queueLimit,
+    keepVersions,
     callDelayMs: callDelay === undefined ? undefined : callDelay * 1000,
     onLog: ({ app, function: fn, container, stream, line }) => containers.info({ app, function: fn, container, stream }, line),
     logger,

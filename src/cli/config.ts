@@ -33,7 +33,7 @@ export function workspace(flag?: string): string | undefined {
 export function numberFlag(flag: string, value: string, rules: { integer?: boolean; positive?: boolean }): number {
   const parsed = Number(value);
   const ok = value.trim() !== "" && Number.isFinite(parsed) && parsed >= 0 && (!rules.integer || Number.isInteger(parsed)) && (!rules.positive || parsed > 0);
-  const wanted = rules.integer ? "a whole number ≥ 0" : rules.positive ? "a number of seconds > 0" : "a number of seconds ≥ 0";
+  const wanted = rules.integer ? `a whole number ≥ ${rules.positive ? 1 : 0}` : rules.positive ? "a number of seconds > 0" : "a number of seconds ≥ 0";
   if (!ok) throw new BerthError("invalid_input", `${flag} takes ${wanted}, not "${value}"`);
   return parsed;
 }

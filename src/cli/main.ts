@@ -66,6 +66,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
     .option("--grace <seconds>", "on SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are cut (default 30)")
+    .option("--keep-versions <n>", "versions per app whose bundles are kept for rollbacks (default 10)")
     .action(serverCommand);
 
   clientOptions(

@@ -118,6 +118,8 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     // Nothing is served yet, but the file is watched so fixing it starts the app.
     watcher = watch(entry, { ignoreInitial: true }).on("all", () => void reload());
   }
+  // Said once it is true: a change made before the watcher has read the files would go unnoticed.
+  await new Promise<void>((resolve) => (watcher ? watcher.once("ready", () => resolve()) : resolve()));
   status("Watching for changes; Ctrl-C to stop.");
 }
 

@@ -25,6 +25,8 @@ export interface ServerFlags {
   logLevel?: string;
   /** Seconds requests in flight get to finish after SIGTERM or Ctrl-C (default 30). */
   grace?: string;
+  /** Versions per app whose bundles and run folders are kept (default 10). */
+  keepVersions?: string;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;

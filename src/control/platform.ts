@@ -4,8 +4,14 @@
  * routes of its functions to new services in one step, so a request is
  * always answered by exactly one version; the services it replaced drain
  * (their in-flight and queued inputs finish) in the background.
+ *
+ * Disk: each version needs its bundle (a blob) and a run folder. Only the
+ * newest `keepVersions` versions of each app keep them (and any version
+ * still running, draining included); older versions stay in the history
+ * but are gone for rollbacks, and an app `serve` ran takes its files along
+ * when it stops.
  */
-import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
@@ -50,6 +56,8 @@ export interface PlatformOptions<U> {
   queueLimit?: number;
   /** Milliseconds draining containers get to finish. Default 30 000. */
   drainGraceMs?: number;
+  /** Versions per app whose bundle and run folder are kept (for rollbacks); older ones lose them. Default 10. */
+  keepVersions?: number;
   /** Seals inline secrets at deploy time and resolves every secret a function names into its environment. */
   secrets: SecretService;
   /** Told of each container's start, failure and crash (metrics). */
@@ -75,6 +83,8 @@ export class Platform<U> {
   /** Every service with containers, routed or draining: old versions stay here until drained. */
   private readonly running = new Set<FunctionService<U>>();
   private readonly now: () => number;
+  /** The bundle each live service runs, kept while it runs (a draining old version included). */
+  private readonly serviceBundles = new WeakMap<FunctionService<U>, string>();
   /** Deploys with a client id that are running now, by `<workspace>/<id>`. */
   private readonly deploying = new Map<string, DeploymentIdentity & { result: Promise<DeployResult> }>();
 
@@ -103,6 +113,7 @@ export class Platform<U> {
         this.options.logger.error({ err: error, workspace: app.workspace, app: app.name }, "could not restore app");
       }
     }
+    this.prune();
   }
 
   /**
@@ -149,7 +160,9 @@ export class Platform<U> {
       now: this.now(),
       deployId: request.deployId,
     });
+    this.options.blobs.settle(request.bundleHash);
     await this.activate(app, version, progress);
+    this.prune();
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
@@ -174,6 +187,13 @@ export class Platform<U> {
     if (!target) {
       throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current}` : `app "${name}" has no version ${toVersion}`);
     }
+    if (!this.options.blobs.has(target.bundleHash)) {
+      throw new BerthError(
+        "not_found",
+        `version ${target.number} of app "${name}" is gone: the server keeps the bundles of the last ${this.keepVersions} versions of each app ` +
+          "(berth server --keep-versions); deploy that code again instead",
+      );
+    }
     progress(`rolling back to version ${target.number}`);
     return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest, deployId }, progress);
   }
@@ -186,6 +206,8 @@ export class Platform<U> {
     if (app.ephemeral) this.options.store.deleteApp(app.id);
     else this.options.store.setAppState(app.id, "stopped", this.now());
     await drained;
+    // A served app's versions went with it: so do their files, now that its containers are gone.
+    if (app.ephemeral) this.prune();
     this.options.logger.info({ workspace, app: name, ephemeral }, "stopped app");
     return { ...app, state: "stopped" };
   }
@@ -302,6 +324,7 @@ export class Platform<U> {
     this.appRoutes.set(key, services.map((service) => service.identity.hostLabel));
     for (const service of services) {
       this.running.add(service);
+      this.serviceBundles.set(service, version.bundleHash);
       service.warmUp();
     }
     for (const service of replaced) void this.retire(service);
@@ -311,6 +334,33 @@ export class Platform<U> {
   private async retire(service: FunctionService<U>): Promise<void> {
     await service.drain(this.options.drainGraceMs ?? 30_000);
     this.running.delete(service);
+  }
+
+  private get keepVersions(): number {
+    return Math.max(1, this.options.keepVersions ?? 10);
+  }
+
+  /**
+   * Deletes the bundles and run folders that no version within the last
+   * `keepVersions` of its app, no current version and no running service
+   * needs. A bundle uploaded for a deploy that has not recorded its version
+   * yet is spared. Run after every deploy and stop, so the disk holds about
+   * `keepVersions` versions per app, however many were deployed.
+   */
+  private prune(): void {
+    const needed = new Set(this.options.store.bundlesInUse(this.keepVersions));
+    for (const service of this.running) {
+      const bundle = this.serviceBundles.get(service);
+      if (bundle) needed.add(bundle);
+    }
+    for (const hash of this.options.blobs.list()) {
+      if (!needed.has(hash) && !this.options.blobs.pending(hash)) this.options.blobs.delete(hash);
+    }
+    const neededPrefixes = new Set([...needed].map((hash) => hash.slice(0, 16)));
+    for (const name of readdirSync(this.options.runRoot)) {
+      const bundle = RUN_DIR.exec(name)?.[1];
+      if (bundle !== undefined && !neededPrefixes.has(bundle)) rmSync(join(this.options.runRoot, name), { recursive: true, force: true });
+    }
   }
 
   private unroute(app: AppRecord): Promise<void> {
@@ -394,6 +444,9 @@ export class Platform<U> {
     }));
   }
 }
+
+/** A run folder's name: the first 16 hex digits of its bundle's hash, then of its image's. */
+const RUN_DIR = /^([0-9a-f]{16})-[0-9a-f]{16}$/;
 
 /** What a deploy id stands for: one bundle as one app. */
 interface DeploymentIdentity {

@@ -26,6 +26,7 @@ import { RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
 import { ImageBuilder } from "../image/builder.js";
+import { tempPath } from "../lifetime/run.js";
 import { RunScope } from "../lifetime/scope.js";
 import { sweepDeadRuns } from "../lifetime/sweep.js";
 import { createLogger, type Logger } from "../logging/logger.js";
@@ -69,6 +70,8 @@ export interface ServerOptions {
   callResultTtlMs?: number;
   /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. */
   exitGraceMs?: number;
+  /** Versions per app whose bundles and run folders are kept for rollbacks. Default 10. */
+  keepVersions?: number;
   /** The server's own log (its components log to children of it). Default: warnings and errors to stdout. */
   logger?: Logger;
 }
@@ -99,15 +102,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   mkdirSync(options.home, { recursive: true });
   const logger = options.logger ?? createLogger({ level: "warn" });
   const clock = systemClock;
-  const runRoot = join(options.home, "run");
-  const swept = await sweepDeadRuns(tempRoots(options.home, runRoot));
+  // `berth serve`'s platform keeps its bundles and run folders apart, in a folder that goes with it, however it ends.
+  const throwaway = options.ephemeralState ? tempPath(join(options.home, "serve")) : undefined;
+  const stateDir = throwaway ?? options.home;
+  const runRoot = join(stateDir, "run");
+  const swept = await sweepDeadRuns(tempRoots(options.home, join(options.home, "run")));
   if (swept.processes.length + swept.paths.length > 0) {
     logger.child({ component: "server" }).info({ processes: swept.processes, paths: swept.paths }, "swept what a dead run left behind");
   }
   // What this platform starts and keeps outside the home: ended and removed with it, however it ends.
-  const scope = new RunScope();
+  const scope = new RunScope(throwaway ? [throwaway] : []);
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
-  const blobs = new BlobStore(join(options.home, "blobs"));
+  const blobs = new BlobStore(join(stateDir, "blobs"));
   const images = new ImageBuilder(join(options.home, "images"), () => scope.env("build"));
   const driver = new ProcessDriver({ warmAgents: options.warmAgents, scope });
   const logs = new LogHub(options.onLog);
@@ -137,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     publicPort: () => port,
     queueLimit: options.queueLimit,
     drainGraceMs: options.exitGraceMs,
+    keepVersions: options.keepVersions,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
     secrets,
     connector: { attach: (endpoint) => new Upstream(endpoint), detach: (upstream) => upstream.close() },
@@ -217,7 +224,7 @@ function tempRoots(home: string, runRoot: string): string[] {
   try {
     runDirs = readdirSync(runRoot).map((name) => join(runRoot, name));
   } catch {}
-  return [join(home, "images"), join(home, "blobs", "sha256"), runRoot, ...runDirs];
+  return [home, join(home, "images"), join(home, "blobs", "sha256"), runRoot, ...runDirs];
 }
 
 /** The port of a server listening on TCP (`address()` is a string only for a pipe). */

@@ -162,6 +162,16 @@ export class SqliteStore implements StateStore {
     return (this.db.prepare("SELECT * FROM versions WHERE app_id = ? ORDER BY number").all(appId) as VersionRow[]).map(toVersion);
   }
 
+  bundlesInUse(keep: number): string[] {
+    const rows = this.db
+      .prepare(
+        `SELECT DISTINCT v.bundle_hash AS hash FROM versions v JOIN apps a ON a.id = v.app_id
+         WHERE v.id = a.current_version_id OR v.number > (SELECT MAX(w.number) FROM versions w WHERE w.app_id = v.app_id) - ?`,
+      )
+      .all(keep) as { hash: string }[];
+    return rows.map((row) => row.hash);
+  }
+
   setAppState(appId: string, state: AppState, now: number): void {
     this.db.prepare("UPDATE apps SET state = ?, updated_at = ? WHERE id = ?").run(state, now, appId);
   }
