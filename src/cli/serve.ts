@@ -2,7 +2,10 @@
  * `berth serve app.ts`: runs an app ephemerally with `-dev` URLs, streams its
  * logs, and redeploys on every change to a file it imports. A change that
  * does not bundle or type-check is reported and the last good version keeps
- * serving. Ctrl-C stops the app and, if it started one, the embedded platform.
+ * serving. With `--server`, a restart of that server is survived: serve
+ * registers the app again when the server is back. Ctrl-C lets requests in
+ * flight finish, then stops the app and, if it started one, the embedded
+ * platform.
  */
 import { watch, type FSWatcher } from "chokidar";
 import { resolve } from "node:path";
@@ -11,6 +14,7 @@ import { startServer, type RunningServer } from "../server/start.js";
 import { BerthError, systemCode } from "../errors/codes.js";
 import { ApiClient } from "./client.js";
 import { createLogger } from "../logging/logger.js";
+import type { LogEntry } from "../wire/control-api.js";
 import { onStopSignals } from "./commands.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
 import { formatError, formatLog, green, red, status } from "./output.js";
@@ -28,6 +32,9 @@ export interface ServeFlags {
   /** Seconds requests in flight get to finish after Ctrl-C (default 30). */
   grace?: string;
 }
+
+/** Why serve deploys again: the code changed, or the server came back without the app. */
+type Occasion = "reload" | "reconnect";
 
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
   const entry = resolve(file);
@@ -66,17 +73,46 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     },
   });
 
-  const deployOnce = async (): Promise<boolean> => {
+  /**
+   * Follows the app's logs for as long as serve runs. The stream ends when
+   * the server goes away (stopped, restarted, crashed); a server that comes
+   * back has dropped the app (served apps do not outlive a restart), so
+   * serve waits for it, registers the app again and follows on.
+   */
+  const followLogs = async (name: string) => {
+    const print = (line: LogEntry) => process.stdout.write(`${formatLog(line)}\n`);
+    while (!logsAbort.signal.aborted && appName === name) {
+      await client.logs(name, { follow: true, dev: true, signal: logsAbort.signal }, print).catch(() => {});
+      if (logsAbort.signal.aborted || embedded || appName !== name) return;
+      status(red(`✗ Lost the server at ${baseUrl}; waiting for it to come back (the app is not served meanwhile)...`));
+      await waitForServer();
+      if (logsAbort.signal.aborted) return;
+      await reload("reconnect");
+    }
+  };
+
+  /** Polls the server's health once a second until it answers, or serve stops. */
+  const waitForServer = async () => {
+    while (!logsAbort.signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (await client.health().then(() => true, () => false)) return;
+    }
+  };
+
+  const deployOnce = async (occasion: Occasion): Promise<boolean> => {
     try {
       const { bundle, result } = await ship(client, { entry, ephemeral: true, checker });
       const first = appName === undefined;
       if (appName !== undefined && appName !== result.app.name) await client.stopApp(appName, true).catch(() => {});
       if (appName !== result.app.name) {
         appName = result.app.name;
-        const follow = { follow: true, dev: true, signal: logsAbort.signal };
-        void client.logs(appName, follow, (line) => process.stdout.write(`${formatLog(line)}\n`)).catch(() => {});
+        void followLogs(appName);
       }
-      status(first ? green(`✓ Serving app "${result.app.name}" (version ${result.version})`) : green(`✓ Reloaded (version ${result.version})`));
+      const { name } = result.app;
+      const { version } = result;
+      if (first) status(green(`✓ Serving app "${name}" (version ${version})`));
+      else if (occasion === "reconnect") status(green(`✓ The server at ${baseUrl} is back: registered app "${name}" again (version ${version}); following its logs`));
+      else status(green(`✓ Reloaded (version ${version})`));
       for (const fn of result.functions) status(`  ${fn.name.padEnd(16)} ${fn.url}`);
       watcher?.add(bundle.inputs);
       if (!watcher) watcher = startWatching(bundle.inputs);
@@ -92,20 +128,22 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     }
   };
 
+  // One deploy at a time: a change (or a reconnect) during a deploy runs once more after it.
   let running = false;
-  let again = false;
+  let again: Occasion | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const reload = async () => {
+  const reload = async (occasion: Occasion = "reload") => {
     if (running) {
-      again = true;
+      again = again === "reconnect" ? again : occasion;
       return;
     }
     running = true;
-    await deployOnce();
+    await deployOnce(occasion);
     running = false;
     if (again) {
-      again = false;
-      void reload();
+      const next = again;
+      again = undefined;
+      void reload(next);
     }
   };
   const startWatching = (inputs: string[]) =>
@@ -114,7 +152,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       timer = setTimeout(() => void reload(), 50);
     });
 
-  if (!(await deployOnce())) {
+  if (!(await deployOnce("reload"))) {
     // Nothing is served yet, but the file is watched so fixing it starts the app.
     watcher = watch(entry, { ignoreInitial: true }).on("all", () => void reload());
   }
