@@ -3,10 +3,11 @@
  * default server (`berth login`) and an API token per server URL. A token
  * comes from `--token`, then `BERTH_TOKEN`, then this file.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { berthHome } from "./config.js";
 import { BerthError, messageOf } from "../errors/codes.js";
+import { isStorageFull, writeFailureReason } from "../errors/storage.js";
 
 export interface CliConfig {
   /** Server used when neither --server nor BERTH_SERVER says otherwise. */
@@ -34,9 +35,15 @@ export function writeConfig(config: CliConfig, home?: string): string {
   const path = configPath(home);
   mkdirSync(join(path, ".."), { recursive: true });
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(temporary, 0o600);
-  renameSync(temporary, path);
+  try {
+    writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(temporary, 0o600);
+    renameSync(temporary, path);
+  } catch (error) {
+    // A failed write (a full disk) leaves neither half a file nor its temporary one.
+    rmSync(temporary, { force: true });
+    throw new BerthError(isStorageFull(error) ? "storage_full" : "invalid_input", `cannot write ${path}: ${writeFailureReason(error)}`, { cause: error });
+  }
   return path;
 }
 

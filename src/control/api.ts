@@ -22,6 +22,7 @@ import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BerthError, errorBody } from "../errors/codes.js";
+import { storageFull } from "../errors/storage.js";
 import type { Logger } from "../logging/logger.js";
 import {
   API_VERSION,
@@ -70,6 +71,9 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return answerError(c, error);
+    // A write of ours that no call site named: still a 507 rather than a 500.
+    const full = storageFull(error, "what this request needed", "the state directory");
+    if (full instanceof BerthError) return answerError(c, full);
     logger.error({ err: error, method: c.req.method, path: c.req.path }, "unexpected error in the control API");
     return c.json(errorBody("internal_error"), 500);
   });
@@ -161,7 +165,8 @@ function progressStream(c: Context, logger: Logger, run: (progress: (message: st
     try {
       const result = await run((message) => void send({ type: "progress", message }));
       await send({ type: "result", ...result });
-    } catch (error) {
+    } catch (thrown) {
+      const error = storageFull(thrown, "what this deployment needed", "the state directory");
       if (!(error instanceof BerthError)) logger.error({ err: error, path: c.req.path }, "unexpected error in a deployment");
       const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error");
       await send({ type: "error", ...body });

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError } from "../errors/codes.js";
+import { storageFull } from "../errors/storage.js";
 import { tempPath } from "../lifetime/run.js";
 
 const HASH = /^[0-9a-f]{64}$/;
@@ -55,7 +56,7 @@ export class BlobStore {
       renameSync(temporary, target);
     } catch (error) {
       rmSync(temporary, { force: true });
-      throw error;
+      throw storageFull(error, "the bundle", target);
     }
     return hash;
   }

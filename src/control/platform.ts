@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, wr
 import { join } from "node:path";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
+import { storageFull } from "../errors/storage.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
 import type { ImageBuilder } from "../image/builder.js";
 import { tempPath } from "../lifetime/run.js";
@@ -421,16 +422,20 @@ export class Platform<U> {
   /** `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs` beside the image's `node_modules`. */
   private runDir(bundleHash: string, imageHash: string, imageDir: string): string {
     const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${imageHash.slice(0, 16)}`);
-    if (!existsSync(join(dir, "app.mjs"))) {
+    if (existsSync(join(dir, "app.mjs"))) return dir;
+    // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
+    const partial = tempPath(join(dir, "app.mjs"));
+    try {
       mkdirSync(dir, { recursive: true });
       if (existsSync(join(imageDir, "node_modules")) && !existsSync(join(dir, "node_modules"))) {
         symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
       }
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
-      // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
-      const partial = tempPath(join(dir, "app.mjs"));
       writeFileSync(partial, this.options.blobs.get(bundleHash));
       renameSync(partial, join(dir, "app.mjs"));
+    } catch (error) {
+      rmSync(partial, { force: true });
+      throw storageFull(error, "the run folder", dir);
     }
     return dir;
   }

@@ -26,6 +26,7 @@ export const ERRORS = {
   headers_too_large: { status: 431, message: "The request headers are too large." },
   client_closed: { status: 499, message: "The client closed the connection before the answer." },
   internal_error: { status: 500, message: "Internal Server Error" },
+  storage_full: { status: 507, message: "The server's disk is full: it could not store what this request needs." },
   upstream_failed: {
     status: 502,
     message: "The function's container closed the connection before answering (it may have crashed; see `berth app logs`).",

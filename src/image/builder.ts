@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BerthError } from "../errors/codes.js";
+import { storageFull } from "../errors/storage.js";
 import { diesWithParent } from "../lifetime/processes.js";
 import { tempPath } from "../lifetime/run.js";
 import type { ImageSpec } from "../sdk/contract.js";
@@ -67,10 +68,10 @@ export class ImageBuilder {
 
   private async buildFresh(spec: ImageSpec, hash: string, dir: string, progress: BuildProgress): Promise<BuiltImage> {
     const work = tempPath(dir);
-    mkdirSync(work, { recursive: true });
-    writeFileSync(join(work, "package.json"), JSON.stringify({ name: "berth-image", private: true, type: "module" }, null, 2));
     const env: Record<string, string> = {};
     try {
+      mkdirSync(work, { recursive: true });
+      writeFileSync(join(work, "package.json"), JSON.stringify({ name: "berth-image", private: true, type: "module" }, null, 2));
       progress(`building image ${hash.slice(0, 12)} (${spec.steps.length} step${spec.steps.length === 1 ? "" : "s"})`);
       for (const [index, step] of spec.steps.entries()) {
         const label = `step ${index + 1}/${spec.steps.length}`;
@@ -97,7 +98,7 @@ export class ImageBuilder {
       return { hash, dir, env };
     } catch (error) {
       rmSync(work, { recursive: true, force: true });
-      throw error;
+      throw storageFull(error, "the image", work);
     }
   }
 

@@ -10,7 +10,7 @@
  */
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { mkdirSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
 import { systemClock } from "../clock/clock.js";
 import { createControlApi } from "../control/api.js";
@@ -33,6 +33,7 @@ import { createLogger, type Logger } from "../logging/logger.js";
 import { Metrics } from "../metrics/metrics.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
+import { prepareHome } from "./home.js";
 import { defaultKeyFile, openSecurity } from "./security.js";
 
 export interface ServerOptions {
@@ -99,7 +100,7 @@ export interface RunningServer {
 export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  mkdirSync(options.home, { recursive: true });
+  prepareHome(options.home);
   const logger = options.logger ?? createLogger({ level: "warn" });
   const clock = systemClock;
   // `berth serve`'s platform keeps its bundles and run folders apart, in a folder that goes with it, however it ends.

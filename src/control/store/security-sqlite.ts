@@ -2,7 +2,8 @@
  * The security store on SQLite: its own connection to the state database
  * (WAL lets it share the file with the app store), its own tables.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase, writing } from "./sqlite-files.js";
 import type { SecretRecord, SecurityStore, TokenRecord, WorkspaceLimit } from "./security.js";
 
 const SCHEMA = `
@@ -77,8 +78,8 @@ export class SqliteSecurityStore implements SecurityStore {
   /** Prepared once: the gateway reads a token by id for every unknown proxy key it is shown. */
   private readonly tokenById: Database.Statement<[string], TokenRow>;
 
-  constructor(path: string) {
-    this.db = new Database(path);
+  constructor(private readonly path: string) {
+    this.db = openDatabase(path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(SCHEMA);
@@ -86,9 +87,11 @@ export class SqliteSecurityStore implements SecurityStore {
   }
 
   insertToken(token: TokenRecord): void {
-    this.db
-      .prepare("INSERT INTO tokens (id, kind, workspace, admin, name, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(token.id, token.kind, token.workspace, token.admin ? 1 : 0, token.name, token.secretHash, token.createdAt, token.revokedAt);
+    writing(this.path, () =>
+      this.db
+        .prepare("INSERT INTO tokens (id, kind, workspace, admin, name, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .run(token.id, token.kind, token.workspace, token.admin ? 1 : 0, token.name, token.secretHash, token.createdAt, token.revokedAt),
+    );
   }
 
   getToken(id: string): TokenRecord | undefined {
@@ -106,16 +109,18 @@ export class SqliteSecurityStore implements SecurityStore {
   }
 
   revokeToken(id: string, now: number): boolean {
-    return this.db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(now, id).changes === 1;
+    return writing(this.path, () => this.db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(now, id).changes === 1);
   }
 
   putSecret(secret: SecretRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO secrets (workspace, name, keys, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+    writing(this.path, () =>
+      this.db
+        .prepare(
+          `INSERT INTO secrets (workspace, name, keys, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (workspace, name) DO UPDATE SET keys = excluded.keys, sealed = excluded.sealed, updated_at = excluded.updated_at`,
-      )
-      .run(secret.workspace, secret.name, JSON.stringify(secret.keys), secret.sealed, secret.createdAt, secret.updatedAt);
+        )
+        .run(secret.workspace, secret.name, JSON.stringify(secret.keys), secret.sealed, secret.createdAt, secret.updatedAt),
+    );
   }
 
   getSecret(workspace: string, name: string): SecretRecord | undefined {
@@ -128,13 +133,15 @@ export class SqliteSecurityStore implements SecurityStore {
   }
 
   deleteSecret(workspace: string, name: string): boolean {
-    return this.db.prepare("DELETE FROM secrets WHERE workspace = ? AND name = ?").run(workspace, name).changes === 1;
+    return writing(this.path, () => this.db.prepare("DELETE FROM secrets WHERE workspace = ? AND name = ?").run(workspace, name).changes === 1);
   }
 
   setLimit(limit: WorkspaceLimit): void {
-    this.db
-      .prepare("INSERT INTO workspace_limits (workspace, rate, burst) VALUES (?, ?, ?) ON CONFLICT (workspace) DO UPDATE SET rate = excluded.rate, burst = excluded.burst")
-      .run(limit.workspace, limit.rate, limit.burst);
+    writing(this.path, () =>
+      this.db
+        .prepare("INSERT INTO workspace_limits (workspace, rate, burst) VALUES (?, ?, ?) ON CONFLICT (workspace) DO UPDATE SET rate = excluded.rate, burst = excluded.burst")
+        .run(limit.workspace, limit.rate, limit.burst),
+    );
   }
 
   listLimits(): WorkspaceLimit[] {

@@ -3,9 +3,10 @@
  * `kill -9` loses nothing that was acknowledged. `:memory:` serves `berth
  * serve`'s throwaway platform.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import type { AppManifest } from "../../sdk/contract.js";
+import { openDatabase, writing } from "./sqlite-files.js";
 import type { AppRecord, AppState, StateStore, VersionRecord } from "./types.js";
 
 const SCHEMA = `
@@ -83,8 +84,8 @@ function toVersion(row: VersionRow): VersionRecord {
 export class SqliteStore implements StateStore {
   private readonly db: Database.Database;
 
-  constructor(path: string) {
-    this.db = new Database(path);
+  constructor(private readonly path: string) {
+    this.db = openDatabase(path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
@@ -105,7 +106,7 @@ export class SqliteStore implements StateStore {
     now: number;
     deployId?: string;
   }): { app: AppRecord; version: VersionRecord } {
-    return this.db.transaction(() => {
+    return writing(this.path, () => this.db.transaction(() => {
       let app = this.getApp(input.workspace, input.name, input.ephemeral);
       if (!app) {
         const id = randomUUID();
@@ -125,7 +126,7 @@ export class SqliteStore implements StateStore {
         .prepare("UPDATE apps SET current_version_id = ?, state = 'deployed', updated_at = ? WHERE id = ?")
         .run(versionId, input.now, app.id);
       return { app: this.getApp(input.workspace, input.name, input.ephemeral)!, version: this.getVersion(versionId)! };
-    })();
+    })());
   }
 
   findDeployment(workspace: string, deployId: string): { app: AppRecord; version: VersionRecord } | undefined {
@@ -173,11 +174,11 @@ export class SqliteStore implements StateStore {
   }
 
   setAppState(appId: string, state: AppState, now: number): void {
-    this.db.prepare("UPDATE apps SET state = ?, updated_at = ? WHERE id = ?").run(state, now, appId);
+    writing(this.path, () => this.db.prepare("UPDATE apps SET state = ?, updated_at = ? WHERE id = ?").run(state, now, appId));
   }
 
   deleteApp(appId: string): void {
-    this.db.prepare("DELETE FROM apps WHERE id = ?").run(appId);
+    writing(this.path, () => this.db.prepare("DELETE FROM apps WHERE id = ?").run(appId));
   }
 
   close(): void {
