@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), "berth-bench-"));
   const appDir = mkdtempSync(join(REPO, "bench", ".tmp-"));
   const server = await startServer({ home, port: 0, workspace: "bench" });
-  const client = new ApiClient(server.url);
+  const client = new ApiClient(server.url, undefined, server.sessionToken);
   try {
     const deploy = async (name: string) => {
       const file = join(appDir, `${name}.ts`);

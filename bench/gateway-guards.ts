@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { bundleApp } from "../src/bundler/bundle.js";
 import { ApiClient } from "../src/cli/client.js";
-import { RateLimiter } from "../src/gateway/rate-limiter.js";
+import { FailedAuthLimiter, RateLimiter } from "../src/gateway/rate-limiter.js";
 import { startServer, type RunningServer, type ServerOptions } from "../src/server/start.js";
 
 const seconds = Number(process.argv[2] ?? 5);
@@ -66,7 +66,7 @@ function run(args: string[]): Promise<string> {
 async function platform(options: Partial<ServerOptions>): Promise<{ server: RunningServer; hosts: Record<string, string>; client: ApiClient; home: string }> {
   const home = mkdtempSync(join(tmpdir(), "berth-bench-"));
   const server = await startServer({ home, port: 0, workspace: "bench", warmAgents: 1, ...options });
-  const client = new ApiClient(server.url, undefined, server.bootstrapToken);
+  const client = new ApiClient(server.url, undefined, server.bootstrapToken ?? server.sessionToken);
   const dir = mkdtempSync(join(REPO, "bench", ".tmp-"));
   try {
     writeFileSync(join(dir, "guards.ts"), APP);
@@ -165,13 +165,18 @@ try {
   const authNs = timeIt(() => guarded.server.tokens.checkProxy("bench", proxy.key, proxy.secret));
   const wrongNs = timeIt(() => guarded.server.tokens.checkProxy("bench", "wk-0000000000000000", proxy.secret));
   const rateNs = timeIt(() => limiter.take("bench", performance.now()));
+  const clientNs = timeIt(() => limiter.take("bench", performance.now(), "127.0.0.1"));
+  const failures = new FailedAuthLimiter();
+  const failedNs = timeIt(() => failures.check("127.0.0.1", performance.now()));
   table(
     `Guard checks alone, ${iterations} calls each`,
     ["check", "ns per request"],
     [
       ["proxy auth, valid key and secret", fmt(authNs, 0)],
-      ["proxy auth, unknown key (one SQLite read)", fmt(wrongNs, 0)],
-      ["rate limit (token bucket)", fmt(rateNs, 0)],
+      ["proxy auth, unknown key (in-memory index, no store read)", fmt(wrongNs, 0)],
+      ["rate limit (the workspace's bucket)", fmt(rateNs, 0)],
+      ["rate limit, public endpoint (the client's share, then the workspace's)", fmt(clientNs, 0)],
+      ["failed-auth check of an address that never failed", fmt(failedNs, 0)],
     ],
   );
 } finally {

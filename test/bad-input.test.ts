@@ -48,7 +48,7 @@ test("rollback: a malformed body is a 400, a bad version a 422; no body rolls ba
   await platform.deploy(file);
   await platform.deploy(file);
   const rollback = (body?: string) =>
-    request(`${platform.server.url}/api/apps/rb/rollback`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    request(`${platform.server.url}/api/apps/rb/rollback`, { method: "POST", headers: { ...platform.auth, "content-type": "application/json" }, body });
   const malformed = await rollback("{version: 1");
   assert.equal(malformed.status, 400);
   assert.equal(((await malformed.json()) as { error: { code: string } }).error.code, "bad_request");

@@ -185,15 +185,31 @@ test("expiry: a result nobody claims within resultTtlMs is dropped, its call abo
   assert.match(late.body, /expired 60 s after it finished/);
 });
 
-test("HEAD at a result URL gets the head of the answer, no body, and uses the result up", { timeout: 10_000 }, async (t) => {
+test("HEAD at a result URL gets the head of the answer, no body, and leaves the result for the GET", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location } = await parked(h);
   respond(call, 200, "body that HEAD does not get");
-  const head = await h.send(location, { method: "HEAD" });
-  assert.equal(head.status, 200);
-  assert.equal(head.headers["x-from"], "container");
-  assert.equal(head.body, "");
-  assert.equal((await h.send(location)).status, 404);
+  for (let i = 0; i < 2; i++) {
+    const head = await h.send(location, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers["x-from"], "container");
+    assert.equal(head.body, "");
+  }
+  const get = await h.send(location);
+  assert.equal(get.status, 200);
+  assert.equal(get.body, "body that HEAD does not get");
+  assert.equal((await h.send(location)).status, 404, "the GET took it");
+});
+
+test("a HEAD that waits for a running call answers when it finishes; the result stays until it expires", { timeout: 10_000 }, async (t) => {
+  const h = await harness(t);
+  const { call, location } = await parked(h);
+  const head = h.send(location, { method: "HEAD" });
+  await h.arrived();
+  respond(call, 201, "later");
+  assert.equal((await head).status, 201);
+  h.clock.advance(TTL_MS);
+  assert.equal((await h.send(location)).status, 404, "unclaimed by a GET, it expired");
 });
 
 test("result URLs: other methods get 405; another function's host and unknown ids get 404", { timeout: 10_000 }, async (t) => {

@@ -124,7 +124,7 @@ test("declared body over the limit: 413 before a container starts, also with Exp
 
   // The control API's uploads get their 100 Continue too.
   const hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-  const upload = await raw(port, [`PUT /api/blobs/${hello} HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, "hello"]);
+  const upload = await raw(port, [`PUT /api/blobs/${hello} HTTP/1.1\r\nHost: localhost:${port}\r\nAuthorization: Bearer ${platform.token}\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, "hello"]);
   assert.match(upload.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /);
 });
 

@@ -14,20 +14,25 @@ import { test, type TestContext } from "node:test";
 import { TokenService } from "../src/control/auth.js";
 import { SqliteSecurityStore } from "../src/control/store/security-sqlite.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits, type GuardedRoute, type RequestBody } from "../src/gateway/guards.js";
-import { RateLimiter } from "../src/gateway/rate-limiter.js";
+import { FailedAuthLimiter, RateLimiter, type RateLimit } from "../src/gateway/rate-limiter.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 const PROTECTED: GuardedRoute = { workspace: "team", requiresProxyAuth: true };
 const OPEN: GuardedRoute = { workspace: "team", requiresProxyAuth: false };
 
-function makeGuards(t: TestContext, options: { rate?: number; burst?: number; limits?: Partial<GatewayLimits> } = {}) {
+function makeGuards(
+  t: TestContext,
+  options: { rate?: number; burst?: number; client?: RateLimit; failedAuth?: RateLimit; limits?: Partial<GatewayLimits> } = {},
+) {
   const clock = new FakeClock();
   const store = new SqliteSecurityStore(":memory:");
   t.after(() => store.close());
   const tokens = new TokenService(store);
   const proxy = tokens.createProxyToken({ workspace: "team" });
-  const rateLimiter = new RateLimiter({ rate: options.rate ?? 10, burst: options.burst ?? 2 });
-  const guards = new Guards({ limits: { ...DEFAULT_LIMITS, ...options.limits }, proxyAuth: tokens, rateLimiter, clock });
+  // Unless a test is about the client's share, one client may take the whole budget.
+  const rateLimiter = new RateLimiter({ rate: options.rate ?? 10, burst: options.burst ?? 2 }, { clientLimit: options.client ?? { rate: 1e6, burst: 1e6 } });
+  const failedAuth = options.failedAuth ? new FailedAuthLimiter(options.failedAuth) : undefined;
+  const guards = new Guards({ limits: { ...DEFAULT_LIMITS, ...options.limits }, proxyAuth: tokens, rateLimiter, failedAuth, clock });
   const credentials = { "berth-key": proxy.key, "berth-secret": proxy.secret };
   return { clock, guards, credentials, other: tokens.createProxyToken({ workspace: "elsewhere" }) };
 }
@@ -70,10 +75,45 @@ test("each refusal: proxy auth, a token of another workspace, rate limit with Re
   assert.equal(guards.check(OPEN, head()), null);
 });
 
-test("each refusal: header count, two Hosts, a transfer coding that does not end in chunked, a declared body over the limit", { timeout: 10_000 }, (t) => {
+test("a client's share: one address flooding a public endpoint is refused before it empties the workspace's budget", { timeout: 10_000 }, (t) => {
+  const { clock, guards, credentials } = makeGuards(t, { rate: 4, burst: 8, client: { rate: 1, burst: 2 } });
+  assert.equal(guards.check(OPEN, head(), "6.6.6.6"), null);
+  assert.equal(guards.check(OPEN, head(), "6.6.6.6"), null);
+  const flood = guards.check(OPEN, head(), "6.6.6.6");
+  assert.equal(flood?.code, "rate_limited");
+  assert.match(flood?.message ?? "", /from your address/);
+  assert.deepEqual(flood?.headers, { "retry-after": "1" });
+  for (let i = 0; i < 100; i++) assert.equal(guards.check(OPEN, head(), "6.6.6.6")?.code, "rate_limited");
+  // The flood cost the workspace 2 tokens of 8: others and the workspace's own authenticated clients still pass.
+  assert.equal(guards.check(OPEN, head(), "10.0.0.1"), null);
+  assert.equal(guards.check(OPEN, head(), "10.0.0.2"), null);
+  for (let i = 0; i < 4; i++) assert.equal(guards.check(PROTECTED, head(credentials), "6.6.6.6"), null, "credentials take the workspace's budget only");
+  const spent = guards.check(OPEN, head(), "10.0.0.3");
+  assert.equal(spent?.code, "rate_limited", "now the workspace's 8 are spent");
+  assert.equal(spent?.message, undefined, "the workspace's own refusal");
+  clock.advance(1_000);
+  assert.equal(guards.check(OPEN, head(), "6.6.6.6"), null, "1/s: the flooder's next token");
+});
+
+test("failed auth per address: past its burst an address gets 429 without its credentials being checked; others are unaffected", { timeout: 10_000 }, (t) => {
+  const { clock, guards, credentials } = makeGuards(t, { failedAuth: { rate: 1, burst: 3 } });
+  const wrong = head({ "berth-key": "wk-0000000000000000", "berth-secret": "ws-wrong" });
+  for (let i = 0; i < 3; i++) assert.equal(guards.check(PROTECTED, wrong, "6.6.6.6")?.code, "unauthorized");
+  const blocked = guards.check(PROTECTED, wrong, "6.6.6.6");
+  assert.equal(blocked?.code, "rate_limited");
+  assert.match(blocked?.message ?? "", /failed authentications/);
+  assert.deepEqual(blocked?.headers, { "retry-after": "1" });
+  assert.equal(guards.check(PROTECTED, head(credentials), "6.6.6.6")?.code, "rate_limited", "refused before the credentials are read");
+  assert.equal(guards.check(PROTECTED, head(credentials), "10.0.0.1"), null, "another address");
+  assert.equal(guards.check(OPEN, head(), "6.6.6.6"), null, "public endpoints need no auth, so no auth limit");
+  clock.advance(1_000);
+  assert.equal(guards.check(PROTECTED, head(credentials), "6.6.6.6"), null, "a refill; a success takes nothing");
+  assert.equal(guards.check(PROTECTED, head(credentials), "6.6.6.6"), null);
+});
+
+test("each refusal: header count, a transfer coding that does not end in chunked, a declared body over the limit", { timeout: 10_000 }, (t) => {
   const { guards } = makeGuards(t, { burst: 100, limits: { maxHeaderCount: 3, maxBodyBytes: 1_000 } });
   assert.equal(guards.check(OPEN, head({ a: "1", b: "2", c: "3", d: "4" }))?.code, "headers_too_large");
-  assert.equal(guards.check(OPEN, head({ host: "x" }, ["Host", "y"]))?.code, "bad_request");
   assert.equal(guards.check(OPEN, head({ "transfer-encoding": "chunked, gzip" }))?.code, "bad_request");
   assert.equal(guards.check(OPEN, head({ "transfer-encoding": "gzip, chunked" })), null);
   assert.equal(guards.check(OPEN, head({ "content-length": "1001" }))?.code, "payload_too_large");
@@ -158,7 +198,7 @@ test("watchBody: a chunked body is stopped once it passes the limit", { timeout:
 });
 
 test("watchBody: a body with no byte for bodyIdleTimeoutMs is stopped as stalled; each byte restarts the wait", { timeout: 10_000 }, (t) => {
-  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 60_000 } });
+  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 60_000, bodyTimeoutMs: 600_000 } });
   const req = body({ "content-length": "100" });
   const watch = guards.watchBody(req, () => {});
   clock.advance(59_000);
@@ -167,6 +207,40 @@ test("watchBody: a body with no byte for bodyIdleTimeoutMs is stopped as stalled
   assert.equal(watch.stopped(), null, "59 s since the last byte");
   clock.advance(1_000);
   assert.equal(watch.stopped(), "stalled");
+});
+
+test("watchBody: a trickling body holds its container for the body timeout, plus 1 s per min-rate bytes, not longer", { timeout: 10_000 }, (t) => {
+  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 10_000, bodyTimeoutMs: 60_000, bodyMinBytesPerSecond: 1_000 } });
+  const req = body({ "content-length": "1000000" });
+  let stops = 0;
+  const watch = guards.watchBody(req, () => (stops += 1));
+  // One byte every 3 s: never idle for 10 s, and 20 bytes earn 20 ms.
+  for (let i = 0; i < 20; i++) {
+    clock.advance(3_000);
+    assert.equal(watch.stopped(), null, `${(i + 1) * 3} s`);
+    req.write(Buffer.alloc(1));
+  }
+  clock.advance(19);
+  assert.equal(watch.stopped(), null, "60 s + 20 ms is the deadline");
+  clock.advance(1);
+  assert.equal(watch.stopped(), "too_slow");
+  assert.equal(stops, 1);
+  assert.equal(req.isPaused(), true);
+});
+
+test("watchBody: a fast body earns time as it arrives; a finished one is never cut", { timeout: 10_000 }, async (t) => {
+  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 10_000, bodyTimeoutMs: 1_000, bodyMinBytesPerSecond: 1_000 } });
+  const req = body({ "content-length": "5001" });
+  const watch = guards.watchBody(req, () => {});
+  req.write(Buffer.alloc(5_000));
+  clock.advance(5_999);
+  assert.equal(watch.stopped(), null, "1 s + 5 000 bytes at 1 000 B/s = 6 s");
+  const ended = once(req, "end");
+  req.end(Buffer.alloc(1));
+  await ended;
+  assert.equal(clock.pending, 0);
+  clock.advance(60_000);
+  assert.equal(watch.stopped(), null);
 });
 
 test("watchBody: a body held back because the container reads slowly is not a stall; a finished body leaves no timer", { timeout: 10_000 }, async (t) => {

@@ -45,20 +45,20 @@ test("stats API, `berth app stats` and /metrics report per-function figures", as
   const broken = functions.find((f) => f.function === "broken")!;
   assert.equal(broken.pools[0]!.startFailures, 1);
 
-  const cli = await run(process.execPath, [join(REPO, "bin", "berth.js"), "app", "stats", "observed", "--server", platform.server.url, "--workspace", "test"]);
+  const cli = await run(process.execPath, [join(REPO, "bin", "berth.js"), "app", "stats", "observed", "--server", platform.server.url, "--workspace", "test", "--token", platform.token]);
   const lines = cli.stdout.split("\n");
   assert.match(lines[0]!, /^FUNCTION\s+STARTING\s+READY\s+DRAINING\s+IN-FLIGHT\s+QUEUED\s+COLD STARTS\s+FAILED STARTS\s+P50\s+P99$/);
   assert.match(cli.stdout, /^hello\s+0\s+1\s+0\s+0\s+0\s+1\s+0\s+\d/m);
   assert.match(cli.stdout, /broken: container failed to start: no config file/);
 
-  const missing = await run(process.execPath, [join(REPO, "bin", "berth.js"), "app", "stats", "nope", "--server", platform.server.url]).catch(
+  const missing = await run(process.execPath, [join(REPO, "bin", "berth.js"), "app", "stats", "nope", "--server", platform.server.url, "--token", platform.token]).catch(
     (error: { code: number; stderr: string }) => error,
   );
   assert.equal((missing as { code: number }).code, 1);
   assert.match((missing as { stderr: string }).stderr, /no deployed app named "nope"/);
 
   // --watch prints the table again and again until Ctrl-C, then exits cleanly.
-  const watch = spawn(process.execPath, [join(REPO, "bin", "berth.js"), "app", "stats", "observed", "--watch", "0.2", "--server", platform.server.url, "--workspace", "test"]);
+  const watch = spawn(process.execPath, [join(REPO, "bin", "berth.js"), "app", "stats", "observed", "--watch", "0.2", "--server", platform.server.url, "--workspace", "test", "--token", platform.token]);
   t.after(() => void watch.kill("SIGKILL"));
   let watched = "";
   watch.stdout.on("data", (chunk: Buffer) => (watched += chunk.toString()));
@@ -68,7 +68,7 @@ test("stats API, `berth app stats` and /metrics report per-function figures", as
   assert.equal(code, 0);
   assert.match(watched, /every 0\.2 s · Ctrl-C to stop/);
 
-  const metrics = await request(`${platform.server.url}/metrics`);
+  const metrics = await request(`${platform.server.url}/metrics`, { headers: platform.auth });
   assert.equal(metrics.status, 200);
   assert.match(metrics.headers.get("content-type")!, /^text\/plain/);
   const text = await metrics.text();

@@ -10,89 +10,9 @@ import { test } from "node:test";
 import { BerthError } from "../src/errors/codes.js";
 import { silentLogger } from "../src/logging/logger.js";
 import { Pool, type Lease, type PoolEvent, type PoolOptions } from "../src/router/pool.js";
-import {
-  startupFailure,
-  startupInterrupted,
-  type Container,
-  type ContainerExit,
-  type ContainerSpec,
-  type ProbeResult,
-  type RuntimeDriver,
-} from "../src/runtime/types.js";
+import { startupFailure, startupInterrupted } from "../src/runtime/types.js";
 import { FakeClock } from "./support/fake-clock.js";
-
-/** What the gateway would attach to a ready container: here, a record of it. */
-interface FakeUpstream {
-  containerId: string;
-  closed: boolean;
-}
-
-/** A container the test controls: `exit` ends it as a crash would; `stop` records the request and ends it; `answer` ends a probe. */
-class FakeContainer implements Container {
-  readonly endpoint: { socketPath: string };
-  readonly exited: Promise<ContainerExit>;
-  stoppedWithGraceMs: number | undefined;
-  /** Probes asked for and not yet answered, with the in-flight count and grace they carried. */
-  readonly probes: { inFlight: number; graceMs: number; answer(result: ProbeResult): void }[] = [];
-  private end!: (exit: ContainerExit) => void;
-
-  constructor(readonly id: string) {
-    this.endpoint = { socketPath: `/fake/${id}.sock` };
-    this.exited = new Promise((resolve) => (this.end = resolve));
-  }
-
-  exit(code: number): void {
-    this.end({ code, signal: null });
-  }
-
-  stop(graceMs: number): Promise<ContainerExit> {
-    this.stoppedWithGraceMs = graceMs;
-    this.end({ code: 0, signal: null });
-    return this.exited;
-  }
-
-  probe(inFlight: number, graceMs: number): Promise<ProbeResult> {
-    return new Promise((answer) => this.probes.push({ inFlight, graceMs, answer }));
-  }
-}
-
-/** A start the driver was asked for, which the test completes with `ready` or `fail`. */
-interface PendingStart {
-  spec: ContainerSpec;
-  ready(): FakeContainer;
-  fail(error: unknown): void;
-}
-
-class FakeDriver implements RuntimeDriver {
-  readonly name = "fake";
-  readonly starts: PendingStart[] = [];
-
-  start(spec: ContainerSpec): Promise<Container> {
-    return new Promise((resolve, reject) => {
-      this.starts.push({
-        spec,
-        ready: () => {
-          const container = new FakeContainer(spec.id);
-          resolve(container);
-          return container;
-        },
-        fail: reject,
-      });
-    });
-  }
-
-  async close(): Promise<void> {}
-
-  /** The `n`th start (0-based), which must have been asked for. */
-  nth(n: number): PendingStart {
-    const start = this.starts[n];
-    assert.ok(start, `the driver was asked for a start number ${n + 1} (it was asked for ${this.starts.length})`);
-    return start;
-  }
-}
-
-/** Lets the promise callbacks the pool chained on the driver run. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { FakeDriver, settle, watch, type FakeUpstream } from "./support/fake-runtime.js";
 
 function makePool(overrides: Partial<PoolOptions<FakeUpstream>["scaling"]> = {}, options: Partial<PoolOptions<FakeUpstream>> = {}) {
   const clock = new FakeClock();
@@ -123,25 +43,6 @@ function makePool(overrides: Partial<PoolOptions<FakeUpstream>["scaling"]> = {},
     ...options,
   });
   return { pool, clock, driver, events, lines };
-}
-
-/** A promise's outcome so far, without waiting for it. */
-function watch<T>(promise: Promise<T>): { settled: () => "pending" | "resolved" | "rejected"; value: () => T; error: () => unknown } {
-  let state: "pending" | "resolved" | "rejected" = "pending";
-  let value: T | undefined;
-  let error: unknown;
-  promise.then(
-    (v) => ((state = "resolved"), (value = v)),
-    (e: unknown) => ((state = "rejected"), (error = e)),
-  );
-  return {
-    settled: () => state,
-    value: () => {
-      assert.equal(state, "resolved", `expected a lease, the acquire is ${state}${state === "rejected" ? `: ${String(error)}` : ""}`);
-      return value as T;
-    },
-    error: () => error,
-  };
 }
 
 function assertRefusal(error: unknown, code: string, retryAfter: string): BerthError {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect, createServer, type AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
+import type { WorkspaceLimitView } from "../src/wire/control-api.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 
 /** Every web function kind, protected; `port` is the webServer's (free on this machine). */
@@ -78,7 +79,7 @@ test("proxy auth: missing, wrong, guessed, foreign and revoked credentials get 4
     }
   }
   assert.equal(await coldStarts(platform, "guarded"), 0, "a refused request started a container");
-  const metrics = await (await request(`${platform.server.url}/metrics`)).text();
+  const metrics = await (await request(`${platform.server.url}/metrics`, { headers: platform.auth })).text();
   const refused = [...metrics.matchAll(/^berth_gateway_refusals_total\{[^}]*status="401"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
   assert.equal(refused, urls.length * Object.keys(attempts).length, "every refusal is counted in /metrics");
 
@@ -103,8 +104,9 @@ test("an endpoint without requiresProxyAuth stays open", async (t) => {
 });
 
 test("rate limit: 429 with Retry-After beyond the burst, admitted again after refill, per workspace and configurable", async (t) => {
-  // 20/s with a burst of 10: the first 10 pass at once, then about one every 50 ms.
-  const platform = await startPlatform(t, { rateLimit: { rate: 20, burst: 10 } });
+  // 20/s with a burst of 10: the first 10 pass at once, then about one every 50 ms. The test is one client that may
+  // use all of it (the client's share is tested in hardening.test.ts).
+  const platform = await startPlatform(t, { rateLimit: { rate: 20, burst: 10 }, clientRateLimit: { rate: 20, burst: 10 } });
   const { open } = await deployGuarded(t, platform);
   await new Promise((resolve) => setTimeout(resolve, 600)); // the deploy's own requests are not counted; let the bucket refill
 
@@ -130,10 +132,11 @@ test("rate limit: 429 with Retry-After beyond the burst, admitted again after re
   assert.equal((await request(open)).status, 200, "admitted again once the bucket refilled");
 
   // A tighter limit for this workspace applies at once.
-  assert.deepEqual(await platform.client.workspaceLimit("test"), { workspace: "test", rate: 20, burst: 10, custom: false });
+  const limit = (view: WorkspaceLimitView) => ({ rate: view.rate, burst: view.burst, custom: view.custom });
+  assert.deepEqual(limit(await platform.client.workspaceLimit("test")), { rate: 20, burst: 10, custom: false });
   // One token per 100 s: the next two pass, then nothing for longer than any test runs.
   await platform.client.setWorkspaceLimit("test", { rate: 0.01, burst: 2 });
-  assert.deepEqual(await platform.client.workspaceLimit("test"), { workspace: "test", rate: 0.01, burst: 2, custom: true });
+  assert.deepEqual(limit(await platform.client.workspaceLimit("test")), { rate: 0.01, burst: 2, custom: true });
   const after = [];
   for (let i = 0; i < 4; i++) after.push((await request(open)).status);
   assert.deepEqual(after, [200, 200, 429, 429]);

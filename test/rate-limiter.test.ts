@@ -1,7 +1,8 @@
-// Token bucket and per-key rate limiter, driven by a fake clock in ms.
+// Token bucket, per-workspace and per-client limits and failed-auth limits, driven by a fake clock in ms.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { RateLimiter, TokenBucket, type RateDecision } from "../src/gateway/rate-limiter.js";
+import { rateKey } from "../src/gateway/client-ip.js";
+import { FailedAuthLimiter, RateLimiter, TokenBucket, quarterOf, type RateDecision } from "../src/gateway/rate-limiter.js";
 
 const DEFAULT = { rate: 200, burst: 1000 };
 
@@ -126,4 +127,61 @@ test("a spike of keys is released by the timed sweep", () => {
   assert.equal(limiter.size, 1);
   // A dropped key starts again with a full bucket, as if it were never seen.
   assert.equal(limiter.take("k0", 10_000).allowed, true);
+});
+
+test("a client's share defaults to a quarter of its workspace's; what it is refused costs the workspace nothing", () => {
+  const limiter = new RateLimiter({ rate: 8, burst: 40 });
+  assert.deepEqual(limiter.clientLimitOf("ws"), { rate: 2, burst: 10 });
+  assert.deepEqual(quarterOf({ rate: 1, burst: 2 }), { rate: 0.25, burst: 1 }, "a burst of at least 1");
+  assert.equal(takeN(() => limiter.take("ws", 0, "6.6.6.6"), 1000), 10);
+  assert.deepEqual(limiter.take("ws", 0, "6.6.6.6"), { allowed: false, retryAfterSeconds: 1, client: true });
+  // 40 - 10 = 30 tokens left for everyone else.
+  assert.equal(takeN(() => limiter.take("ws", 0), 100), 30);
+  assert.deepEqual(limiter.take("ws", 0, "10.0.0.1"), { allowed: false, retryAfterSeconds: 1 }, "the workspace's own refusal");
+});
+
+test("client limits: the server's default, a workspace's own, and back to the default", () => {
+  const limiter = new RateLimiter({ rate: 100, burst: 500 }, { clientLimit: { rate: 10, burst: 3 } });
+  assert.deepEqual(limiter.clientLimitOf("ws"), { rate: 10, burst: 3 });
+  assert.equal(takeN(() => limiter.take("ws", 0, "a"), 10), 3);
+  limiter.setLimit("ws", undefined, { rate: 1, burst: 1 });
+  assert.equal(limiter.hasClientLimit("ws"), true);
+  assert.equal(takeN(() => limiter.take("ws", 0, "b"), 10), 1, "a new client gets the workspace's own share");
+  assert.equal(takeN(() => limiter.take("ws", 1_000, "a"), 10), 1, "a live bucket is cut to the new burst");
+  limiter.setLimit("ws", undefined);
+  assert.deepEqual(limiter.clientLimitOf("ws"), { rate: 10, burst: 3 });
+});
+
+test("a flood of distinct client addresses cannot grow the client buckets past their ceiling", () => {
+  const limiter = new RateLimiter({ rate: 1, burst: 4 }, { maxClients: 100 });
+  // Every address takes one token of a bucket that refills in 4 s: none can be dropped while the flood lasts.
+  for (let i = 0; i < 10_000; i++) limiter.take("ws", i / 10, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
+  assert.equal(limiter.clientBuckets, 100);
+  // Once they refilled, the timed sweep gives the memory back.
+  limiter.take("ws", 20_000, "10.9.9.9");
+  assert.ok(limiter.clientBuckets <= 2, `${limiter.clientBuckets} buckets`);
+});
+
+test("failed auth: checking takes nothing; failures past the burst refuse the address until it refills", () => {
+  const failures = new FailedAuthLimiter({ rate: 1, burst: 3 }, 10);
+  assert.deepEqual(failures.check("6.6.6.6", 0), { allowed: true });
+  assert.equal(failures.size, 0, "an address that never failed has no bucket");
+  for (let i = 0; i < 3; i++) failures.failed("6.6.6.6", 0);
+  assert.deepEqual(failures.check("6.6.6.6", 0), { allowed: false, retryAfterSeconds: 1 });
+  assert.deepEqual(failures.check("10.0.0.1", 0), { allowed: true });
+  assert.deepEqual(failures.check("6.6.6.6", 1_000), { allowed: true });
+  for (let i = 0; i < 1_000; i++) failures.failed(`10.0.${i >> 8}.${i & 255}`, 2_000);
+  assert.ok(failures.size <= 10, "bounded like the client buckets");
+});
+
+test("rate keys: IPv4 as it is, IPv4-mapped as IPv4, IPv6 by its /64", () => {
+  assert.equal(rateKey("192.0.2.7"), "192.0.2.7");
+  assert.equal(rateKey("::ffff:192.0.2.7"), "192.0.2.7");
+  assert.equal(rateKey("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+  assert.equal(rateKey("2001:db8:1:2::ffff"), "2001:db8:1:2::/64", "one subscriber's /64 is one client");
+  assert.equal(rateKey("2001:DB8:0001:0002:aaaa::1"), "2001:db8:1:2::/64");
+  assert.equal(rateKey("2001:db8::1"), "2001:db8:0:0::/64");
+  assert.equal(rateKey("::1"), "0:0:0:0::/64");
+  assert.equal(rateKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+  assert.equal(rateKey("64:ff9b::192.0.2.7"), "64:ff9b:0:0::/64");
 });

@@ -16,7 +16,7 @@ function randomPort(): number {
 }
 
 async function logLines(platform: TestPlatform, app: string): Promise<string[]> {
-  const response = await request(`${platform.server.url}/api/apps/${app}/logs`);
+  const response = await request(`${platform.server.url}/api/apps/${app}/logs`, { headers: platform.auth });
   return (await response.text()).trim().split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { line: string }).line);
 }
 

@@ -22,7 +22,7 @@ export interface BenchPlatform {
 export async function benchPlatform(warmAgents = 2): Promise<BenchPlatform> {
   const home = mkdtempSync(join(tmpdir(), "berth-bench-"));
   const server = await startServer({ home, port: 0, workspace: "bench", warmAgents });
-  const client = new ApiClient(server.url);
+  const client = new ApiClient(server.url, undefined, server.sessionToken);
   const bundle = await bundleApp(join(ROOT, "bench", "apps", "hello.ts"));
   await client.uploadBlob(bundle.hash, bundle.code);
   const result = await client.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral: false }, () => {});

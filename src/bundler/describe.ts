@@ -30,7 +30,12 @@ export async function describeModule(path: string): Promise<DescribeResult> {
   const appNames = new Set<string>();
   for (const [name, value] of Object.entries(module)) {
     if (!isFunctionDefinition(value)) continue;
-    functions.push(value.describe(name));
+    try {
+      functions.push(value.describe(name));
+    } catch (error) {
+      // A name outside the grammar (an export named `$handler`): said in one line, like any definition error.
+      return { ok: false, error: `export ${name}: ${messageOf(error)}` };
+    }
     appNames.add(value.appName);
   }
   if (functions.length === 0) {

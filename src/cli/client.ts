@@ -19,11 +19,11 @@ import type {
   IssuedToken,
   LogEntry,
   ProgressLine,
-  RateLimit,
   RollbackRequest,
   SecretView,
   TokenRequest,
   TokenView,
+  WorkspaceLimitRequest,
   WorkspaceLimitView,
 } from "../wire/control-api.js";
 
@@ -102,9 +102,10 @@ export class ApiClient {
     return this.json(`/api/workspaces/${encodeURIComponent(workspace)}/limit`, "GET");
   }
 
-  async setWorkspaceLimit(workspace: string, limit: RateLimit): Promise<void> {
-    await this.json(`/api/workspaces/${encodeURIComponent(workspace)}/limit`, "PUT", limit);
+  setWorkspaceLimit(workspace: string, limit: WorkspaceLimitRequest): Promise<WorkspaceLimitView> {
+    return this.json(`/api/workspaces/${encodeURIComponent(workspace)}/limit`, "PUT", limit);
   }
+
 
   async uploadBlob(hash: string, data: Uint8Array): Promise<void> {
     await this.call(`/api/blobs/${hash}`, { method: "PUT", body: new Uint8Array(data), headers: { "content-type": "application/octet-stream" } });

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors/codes.js";
 import { parseLogLevel, type LogLevel } from "../logging/logger.js";
+import { checkName } from "../sdk/names.js";
 
 export const DEFAULT_PORT = 8600;
 export const DEFAULT_WORKSPACE = "local";
@@ -25,8 +26,10 @@ export function serverUrl(flag?: string): string | undefined {
   return /^https?:\/\//.test(value) ? value : `http://${value}`;
 }
 
+/** `--workspace`, else `BERTH_WORKSPACE`, held to the name grammar before any request is sent. */
 export function workspace(flag?: string): string | undefined {
-  return flag ?? process.env.BERTH_WORKSPACE;
+  const value = flag ?? (process.env.BERTH_WORKSPACE || undefined);
+  return value === undefined ? undefined : checkName("workspace", value, [flag !== undefined ? "--workspace" : "BERTH_WORKSPACE"]);
 }
 
 /** A numeric flag, checked: a whole number ≥ 0 with `integer`, a number > 0 with `positive`. */

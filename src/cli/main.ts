@@ -63,6 +63,14 @@ export async function main(argv: string[]): Promise<void> {
     .option("--rate-limit <n>", "requests/s per workspace without its own limit (default 200)")
     .option("--burst <n>", "burst per workspace (default 5 s worth: 1000)")
     .option("--max-body <size>", "largest request body, e.g. 4GiB, 100MiB (default 4GiB)")
+    .option("--client-rate-limit <n>", "requests/s one client address may send a workspace's public endpoints (default: a quarter of the workspace's)")
+    .option("--client-burst <n>", "burst of one client address (default 5 s worth)")
+    .option("--failed-auth-limit <n>", "failed authentications per second per client address, burst 10x (default 10)")
+    .option("--max-containers <n>", "live containers on the whole server; beyond, requests wait (default 64)")
+    .option("--capacity-wait <seconds>", "seconds a request waits for a container at the cap before 503 at_capacity (default 30)")
+    .option("--body-timeout <seconds>", "seconds a request body has to arrive once it holds a container, plus 1 s per --body-min-rate bytes (default 60)")
+    .option("--body-min-rate <size>", "bytes per second a slow body must keep up past --body-timeout (default 16KiB)")
+    .option("--public-metrics", "serve /metrics without a token")
     .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
     .option("--grace <seconds>", "on SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are cut (default 30)")
@@ -148,10 +156,13 @@ export async function main(argv: string[]): Promise<void> {
   clientOptions(
     workspace
       .command("limit")
-      .description("show a workspace's rate limit, or set it with --rate (admin token)")
+      .description("show a workspace's limits, or change them (admin token); `default` returns one to the server's")
       .argument("<name>")
-      .option("--rate <n>", "requests per second")
-      .option("--burst <n>", "requests at once from a full bucket (default 5 s worth)"),
+      .option("--rate <n>", "requests per second, all clients together")
+      .option("--burst <n>", "requests at once from a full bucket (default 5 s worth)")
+      .option("--client-rate <n>", "requests per second from one client address to public endpoints")
+      .option("--client-burst <n>", "requests at once from one client address (default 5 s worth)")
+      .option("--containers <n>", "live containers the workspace may have at once"),
   ).action(workspaceLimitCommand);
 
   await program.parseAsync(argv);

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { parseDotenv } from "../sdk/secret.js";
-import type { TokenView } from "../wire/control-api.js";
+import type { TokenView, WorkspaceLimitRequest } from "../wire/control-api.js";
 import { clientFor, type ClientFlags } from "./commands.js";
 import { berthHome, DEFAULT_WORKSPACE, serverUrl, workspace } from "./config.js";
 import { readConfig, saveToken } from "./credentials.js";
@@ -129,16 +129,48 @@ export async function secretDeleteCommand(name: string, flags: SecurityFlags): P
   status(green(`✓ Deleted secret "${name}"`));
 }
 
-export async function workspaceLimitCommand(name: string, flags: ClientFlags & { rate?: string; burst?: string }): Promise<void> {
+export interface WorkspaceLimitFlags extends ClientFlags {
+  rate?: string;
+  burst?: string;
+  clientRate?: string;
+  clientBurst?: string;
+  containers?: string;
+}
+
+export async function workspaceLimitCommand(name: string, flags: WorkspaceLimitFlags): Promise<void> {
   const client = clientFor(flags);
-  if (flags.rate === undefined && flags.burst === undefined) {
-    const limit = await client.workspaceLimit(name);
-    process.stdout.write(`${limit.workspace}: ${limit.rate} requests/s, burst ${limit.burst}${limit.custom ? "" : " (the server's default)"}\n`);
-    return;
+  const request = limitRequest(flags);
+  const view = Object.keys(request).length === 0 ? await client.workspaceLimit(name) : await client.setWorkspaceLimit(name, request);
+  if (Object.keys(request).length > 0) status(green(`✓ Workspace "${name}" updated`));
+  const own = (custom: boolean) => (custom ? "" : " (the server's default)");
+  process.stdout.write(
+    `${view.workspace}: ${view.rate} requests/s, burst ${view.burst}${own(view.custom)}\n` +
+      `  per client address (public endpoints): ${view.client.rate} requests/s, burst ${view.client.burst}${own(view.clientCustom)}\n` +
+      `  containers: ${view.containers === null ? `${view.serverContainers} (the server's cap)` : `${view.containers} (the server's cap: ${view.serverContainers})`}\n`,
+  );
+}
+
+/** The flags given, as a limit request; `default` for a value returns it to the server's default. */
+export function limitRequest(flags: WorkspaceLimitFlags): WorkspaceLimitRequest {
+  const request: WorkspaceLimitRequest = {};
+  const value = (flag: string, text: string | undefined, integer: boolean): number | null | undefined => {
+    if (text === undefined) return undefined;
+    if (text === "default") return null;
+    const parsed = Number(text);
+    const ok = text.trim() !== "" && Number.isFinite(parsed) && (integer ? Number.isInteger(parsed) && parsed >= 0 : parsed > 0);
+    if (!ok) throw new BerthError("invalid_input", `${flag} takes ${integer ? "a whole number" : "a number > 0"} or "default", not "${text}"`);
+    return parsed;
+  };
+  const fields: [keyof WorkspaceLimitRequest, string, string | undefined, boolean][] = [
+    ["rate", "--rate", flags.rate, false],
+    ["burst", "--burst", flags.burst, true],
+    ["clientRate", "--client-rate", flags.clientRate, false],
+    ["clientBurst", "--client-burst", flags.clientBurst, true],
+    ["containers", "--containers", flags.containers, true],
+  ];
+  for (const [field, flag, text, integer] of fields) {
+    const parsed = value(flag, text, integer);
+    if (parsed !== undefined) request[field] = parsed;
   }
-  const rate = Number(flags.rate);
-  const burst = Number(flags.burst ?? rate * 5);
-  if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new BerthError("invalid_input", "--rate must be > 0 and --burst an integer ≥ 1");
-  await client.setWorkspaceLimit(name, { rate, burst });
-  status(green(`✓ Workspace "${name}": ${rate} requests/s, burst ${burst}`));
+  return request;
 }

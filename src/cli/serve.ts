@@ -19,7 +19,7 @@ import { onStopSignals } from "./commands.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
 import { formatError, formatLog, green, red, status } from "./output.js";
 import { ship } from "./ship.js";
-import { readConfig, tokenFor } from "./credentials.js";
+import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
 
 export interface ServeFlags {
@@ -39,12 +39,16 @@ type Occasion = "reload" | "reconnect";
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
   const entry = resolve(file);
   let embedded: RunningServer | undefined;
+  let removeSession: (() => void) | undefined;
   let baseUrl = serverUrl(flags.server) ?? readConfig().server;
   if (!baseUrl) {
     embedded = await startEmbedded(flags);
     baseUrl = embedded.url;
+    // Other berth commands of this user find the token here; a web page cannot.
+    removeSession = saveSession(embedded.port, embedded.url, embedded.sessionToken!, flags.home);
+    process.once("exit", () => removeSession?.());
   }
-  const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? undefined : tokenFor(baseUrl, flags.token));
+  const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? embedded.sessionToken : tokenFor(baseUrl, flags.token));
   await client.health();
   const checker = flags.typecheck === false ? undefined : new TypeChecker(entry);
 
@@ -61,6 +65,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       logsAbort.abort();
       if (embedded) {
         await embedded.shutdown(grace);
+        removeSession?.();
       } else if (appName) {
         // The server drains the app's containers; the CLI waits for that no longer than the grace.
         await Promise.race([client.stopApp(appName, true).catch(() => {}), new Promise((resolve) => setTimeout(resolve, grace))]);
@@ -70,6 +75,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       status("Stopping now...");
       if (embedded) await embedded.close();
       else if (appName) await client.stopApp(appName, true).catch(() => {});
+      removeSession?.();
     },
   });
 

@@ -1,9 +1,10 @@
 /**
- * `berth server`'s security flags turned into server options, and the
- * one-time announcement of a fresh server's admin token.
+ * `berth server`'s security and capacity flags turned into server options,
+ * and the one-time announcement of a fresh server's admin token.
  */
 import type { ServerOptions } from "../server/start.js";
 import { BerthError } from "../errors/codes.js";
+import { numberFlag } from "./config.js";
 import { saveToken } from "./credentials.js";
 import { green, status } from "./output.js";
 
@@ -20,6 +21,20 @@ export interface ServerFlags {
   rateLimit?: string;
   burst?: string;
   maxBody?: string;
+  /** Requests/s one client address may send to one workspace's public endpoints. */
+  clientRateLimit?: string;
+  clientBurst?: string;
+  /** Failed authentications per second per client address (burst 10×). */
+  failedAuthLimit?: string;
+  /** Live containers on the whole server. */
+  maxContainers?: string;
+  /** Seconds a request waits for a container at the cap. */
+  capacityWait?: string;
+  /** Seconds a request body has to arrive once it holds a container. */
+  bodyTimeout?: string;
+  /** Bytes per second a body must average past `--body-timeout`. */
+  bodyMinRate?: string;
+  publicMetrics?: boolean;
   secretKeyFile?: string;
   /** The server log's least severe level (`info` by default). */
   logLevel?: string;
@@ -48,11 +63,41 @@ export function securityOptions(flags: ServerFlags): Partial<ServerOptions> {
     if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new BerthError("invalid_input", "--rate-limit must be > 0 and --burst an integer ≥ 1");
     options.rateLimit = { rate, burst };
   }
-  if (flags.maxBody !== undefined) options.limits = { maxBodyBytes: parseSize(flags.maxBody) };
+  if (flags.clientRateLimit !== undefined || flags.clientBurst !== undefined) {
+    if (flags.clientRateLimit === undefined) throw new BerthError("invalid_input", "--client-burst needs --client-rate-limit");
+    options.clientRateLimit = rateFlags("--client-rate-limit", flags.clientRateLimit, "--client-burst", flags.clientBurst);
+  }
+  if (flags.failedAuthLimit !== undefined) {
+    const rate = numberFlag("--failed-auth-limit", flags.failedAuthLimit, { positive: true });
+    options.failedAuthLimit = { rate, burst: Math.max(1, Math.ceil(rate * 10)) };
+  }
+  if (flags.maxContainers !== undefined) {
+    const max = numberFlag("--max-containers", flags.maxContainers, { integer: true });
+    if (max < 1) throw new BerthError("invalid_input", "--max-containers takes a whole number ≥ 1");
+    options.maxContainers = max;
+  }
+  if (flags.capacityWait !== undefined) options.capacityWaitMs = numberFlag("--capacity-wait", flags.capacityWait, { positive: true }) * 1000;
+  if (flags.publicMetrics) options.publicMetrics = true;
+  const limits: NonNullable<ServerOptions["limits"]> = {};
+  if (flags.maxBody !== undefined) limits.maxBodyBytes = parseSize(flags.maxBody);
+  if (flags.bodyTimeout !== undefined) limits.bodyTimeoutMs = numberFlag("--body-timeout", flags.bodyTimeout, { positive: true }) * 1000;
+  if (flags.bodyMinRate !== undefined) {
+    limits.bodyMinBytesPerSecond = parseSize(flags.bodyMinRate);
+    if (!(limits.bodyMinBytesPerSecond > 0)) throw new BerthError("invalid_input", "--body-min-rate must be more than 0 bytes");
+  }
+  if (Object.keys(limits).length > 0) options.limits = limits;
   if (flags.secretKeyFile !== undefined || process.env.BERTH_SECRET_KEY_FILE) {
     options.secretKeyFile = flags.secretKeyFile ?? process.env.BERTH_SECRET_KEY_FILE;
   }
   return options;
+}
+
+/** `--rate N [--burst M]` style pairs: a rate > 0 and a whole burst ≥ 1, 5 s worth by default. */
+function rateFlags(rateFlag: string, rateText: string, burstFlag: string, burstText: string | undefined): { rate: number; burst: number } {
+  const rate = Number(rateText);
+  const burst = burstText === undefined ? Math.max(1, Math.ceil(rate * 5)) : Number(burstText);
+  if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new BerthError("invalid_input", `${rateFlag} must be > 0 and ${burstFlag} an integer ≥ 1`);
+  return { rate, burst };
 }
 
 /** Prints the admin token a fresh server created, once, and saves it for the local CLI. */

@@ -7,6 +7,14 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { BerthError } from "../errors/codes.js";
+import { nameProblem, type NameKind } from "../sdk/names.js";
+
+/** A string held to the name grammar of sdk/names.ts; the issue names the field. */
+const name = (kind: NameKind) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = nameProblem(kind, value);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  });
 
 const imageStep = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("npm"), packages: z.array(z.string().min(1).max(214)).max(100) }),
@@ -15,14 +23,14 @@ const imageStep = z.discriminatedUnion("kind", [
 ]);
 
 const secretSpec = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("name"), name: z.string().min(1).max(128), requiredKeys: z.array(z.string()) }),
+  z.object({ kind: z.literal("name"), name: name("secret"), requiredKeys: z.array(z.string()) }),
   z.object({ kind: z.literal("inline"), values: z.record(z.string(), z.string()) }),
 ]);
 
 const positiveSeconds = z.number().positive().max(86_400);
 
 export const functionManifestSchema = z.object({
-  name: z.string().min(1).max(200),
+  name: name("function"),
   kind: z.enum(["endpoint", "fetch", "node", "server"]),
   label: z.string().min(1).max(63).optional(),
   method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]).optional(),
@@ -50,7 +58,7 @@ export const functionManifestSchema = z.object({
 });
 
 export const appManifestSchema = z.object({
-  name: z.string().min(1).max(100),
+  name: name("app"),
   functions: z.array(functionManifestSchema).max(100),
 });
 
@@ -58,7 +66,7 @@ export const appManifestSchema = z.object({
 const deployId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "deployId: 8 to 64 letters, digits, - or _");
 
 export const deployRequestSchema = z.object({
-  workspace: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, "workspace: lowercase letters, digits and -").optional(),
+  workspace: name("workspace").optional(),
   ephemeral: z.boolean().default(false),
   bundleHash: z.string().regex(/^[0-9a-f]{64}$/),
   manifest: appManifestSchema,
@@ -67,13 +75,23 @@ export const deployRequestSchema = z.object({
 
 export const rollbackRequestSchema = z.object({ version: z.number().int().positive().optional(), deployId: deployId.optional() });
 
+/** Largest JSON body of any control API route: a deploy's manifest is a few KiB; 1 MiB leaves room and bounds memory. */
+export const MAX_JSON_BYTES = 1024 * 1024;
+
+/** 413 for a JSON body over the limit; the rest of it is never read, so its connection closes. */
+export function jsonTooLarge(): BerthError {
+  return new BerthError("payload_too_large", `JSON bodies are limited to ${MAX_JSON_BYTES} bytes`, { headers: { connection: "close" } });
+}
+
 /**
- * Reads a JSON request body and validates it: 400 when it is not JSON, 422
- * naming each bad field. With `empty`, a request without a body stands for
- * that value (a rollback without a version).
+ * Reads a JSON request body and validates it: 415 when it is not declared
+ * `application/json` (so a cross-site form or `text/plain` post is never
+ * parsed), 413 past 1 MiB (counted as it arrives), 400 when it is not JSON,
+ * 422 naming each bad field. With `empty`, a request without a body stands
+ * for that value (a rollback without a version).
  */
 export async function parseBody<T>(c: Context, schema: z.ZodType<T>, options: { empty?: unknown } = {}): Promise<T> {
-  const text = await c.req.text();
+  const text = await readJson(c);
   let raw: unknown;
   if (text.trim() === "" && options.empty !== undefined) {
     raw = options.empty;
@@ -90,4 +108,26 @@ export async function parseBody<T>(c: Context, schema: z.ZodType<T>, options: { 
     throw new BerthError("invalid_input", undefined, { details: { issues } });
   }
   return parsed.data;
+}
+
+/** The body as text, bounded: none at all, or JSON of at most MAX_JSON_BYTES. */
+async function readJson(c: Context): Promise<string> {
+  const declared = c.req.header("content-length");
+  const chunked = c.req.header("transfer-encoding") !== undefined;
+  const body = c.req.raw.body;
+  if (body === null || (!chunked && (declared === undefined || declared === "0"))) return "";
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/json\s*(?:;|$)/i.test(type)) throw new BerthError("unsupported_media_type", "control API bodies must be JSON, sent as Content-Type: application/json");
+  if (Number(declared ?? 0) > MAX_JSON_BYTES) throw jsonTooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_JSON_BYTES) throw jsonTooLarge();
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }

@@ -4,18 +4,20 @@
  * one `berth serve` embeds, so both behave the same.
  *
  *   GET  /api/health
- *   PUT  /api/blobs/:sha256            raw bytes (a bundle)
+ *   PUT  /api/blobs/:sha256            raw bytes (a bundle), streamed to disk, hash checked as they arrive
  *   POST /api/apps                     deploy; streams NDJSON progress, then the result
  *   GET  /api/apps                     list
  *   POST /api/apps/:name/stop
  *   POST /api/apps/:name/rollback      {"version"?: n} or no body; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
  *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
- *   GET  /metrics                      Prometheus text exposition
+ *   GET  /metrics                      Prometheus text exposition (a token unless --public-metrics)
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
- * Every route but health needs an API token on a `berth server` and acts on
- * the token's workspace (see security-api.ts). What the routes take and
+ * Every route but health needs an API token (on `berth serve`'s embedded
+ * platform, its session token) and acts on the token's workspace (see
+ * security-api.ts). Bodies are bounded before they are read: JSON ones at
+ * 1 MiB, bundles at `maxBundleBytes`, both answered 413. What the routes take and
  * answer is typed in wire/control-api.ts; errors are the error table's.
  */
 import { Hono, type Context } from "hono";
@@ -35,10 +37,13 @@ import {
   type ProgressLine,
   type RollbackRequest,
 } from "../wire/control-api.js";
-import { deployRequestSchema, parseBody, rollbackRequestSchema } from "./api-schema.js";
-import type { BlobStore } from "./blobs.js";
+import { deployRequestSchema, jsonTooLarge, MAX_JSON_BYTES, parseBody, rollbackRequestSchema } from "./api-schema.js";
+import type { Clock } from "../clock/clock.js";
+import { checkName } from "../sdk/names.js";
+import { tooLarge, type BlobStore } from "./blobs.js";
 import type { LogHub } from "./logs.js";
 import { appKey, type Platform } from "./platform.js";
+import type { Principal } from "./auth.js";
 import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
 /** What the API reads of the metrics: recent latency for `stats`, and the Prometheus text. */
@@ -48,6 +53,11 @@ export interface ApiMetrics {
   readonly contentType: string;
 }
 
+/** Largest bundle accepted by default. */
+export const DEFAULT_MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
+
+const EMPTY: AsyncIterable<Uint8Array> = (async function* () {})();
+
 export interface ApiOptions<U> {
   platform: Platform<U>;
   blobs: BlobStore;
@@ -56,6 +66,12 @@ export interface ApiOptions<U> {
   defaultWorkspace: string;
   /** Largest bundle accepted, in bytes. Default 256 MiB. */
   maxBundleBytes?: number;
+  /** Milliseconds an upload may go without a byte arriving before it is abandoned (408). Default 60 000. */
+  uploadIdleMs?: number;
+  /** Serve `/metrics` without a token (`berth server --public-metrics`). Default false. */
+  publicMetrics?: boolean;
+  /** Times stalled uploads. */
+  clock: Clock;
   security: SecurityApiOptions;
   metrics: ApiMetrics;
   /** Where failures that are the platform's own (500s) are logged. */
@@ -66,6 +82,13 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   const { platform, blobs, logs, logger } = options;
   const api = new Hono<ApiEnv>();
   api.use("/api/*", authenticate(options.security));
+  if (!options.publicMetrics) api.use("/metrics", authenticate(options.security));
+  // A declared body over the JSON limit is refused before anything reads it, on every route but uploads (which
+  // stream to disk under their own limit); parseBody meters chunked bodies as they arrive.
+  api.use("/api/*", async (c, next) => {
+    if (!c.req.path.startsWith("/api/blobs/") && Number(c.req.header("content-length") ?? 0) > MAX_JSON_BYTES) throw jsonTooLarge();
+    await next();
+  });
   /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
   const devOf = (c: Context) => c.req.query("dev") === "1";
 
@@ -80,17 +103,20 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   api.notFound((c) => c.json(errorBody("not_found", `no API route ${c.req.method} ${c.req.path}`), 404));
 
   api.get("/api/health", (c) => {
-    const health: Health = { ok: true, api: API_VERSION, workspace: options.defaultWorkspace, auth: options.security.requireAuth };
+    const health: Health = { ok: true, api: API_VERSION, workspace: options.defaultWorkspace, auth: true };
     return c.json(health);
   });
 
   api.put("/api/blobs/:hash", async (c) => {
-    const limit = options.maxBundleBytes ?? 256 * 1024 * 1024;
-    const declared = Number(c.req.header("content-length") ?? "0");
-    if (declared > limit) throw new BerthError("payload_too_large", `bundles are limited to ${limit} bytes`);
-    const data = new Uint8Array(await c.req.arrayBuffer());
-    if (data.byteLength > limit) throw new BerthError("payload_too_large", `bundles are limited to ${limit} bytes`);
-    return c.json({ hash: blobs.put(data, c.req.param("hash")) }, 201);
+    const hash = c.req.param("hash");
+    blobs.path(hash);
+    const maxBytes = options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
+    const declared = c.req.header("content-length");
+    if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+    // The Node request itself when served by node:http: its backpressure holds the client while the disk catches up.
+    const body: AsyncIterable<Uint8Array> = c.env?.incoming ?? c.req.raw.body ?? EMPTY;
+    await blobs.putStream(body, hash, { maxBytes, idleMs: options.uploadIdleMs ?? 60_000, clock: options.clock });
+    return c.json({ hash }, 201);
   });
 
   api.post("/api/apps", async (c) => {
@@ -101,7 +127,7 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.post("/api/apps/:name/rollback", async (c) => {
     const body: RollbackRequest = await parseBody(c, rollbackRequestSchema, { empty: {} });
-    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), c.req.param("name"), body.version, progress, body.deployId));
+    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, progress, body.deployId));
   });
 
   api.get("/api/apps", (c) => {
@@ -110,10 +136,10 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     return c.json(list);
   });
 
-  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), c.req.param("name"), devOf(c)) }));
+  api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), appName(c), devOf(c)) }));
 
   api.get("/api/apps/:name/stats", (c) => {
-    const [workspace, name, dev] = [workspaceFor(c), c.req.param("name"), devOf(c)];
+    const [workspace, name, dev] = [workspaceFor(c), appName(c), devOf(c)];
     const functions = platform
       .stats(workspace, name, dev)
       .map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) }));
@@ -121,10 +147,16 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     return c.json(stats);
   });
 
-  api.get("/metrics", async (c) => c.body(await options.metrics.text(), 200, { "content-type": options.metrics.contentType }));
+  api.get("/metrics", async (c) => {
+    const text = await options.metrics.text();
+    // A member token sees its own workspace's series; an admin token (or --public-metrics) every one.
+    const principal: Principal | undefined = c.get("principal");
+    const visible = principal === undefined || principal.admin ? text : onlyWorkspace(text, principal.workspace);
+    return c.body(visible, 200, { "content-type": options.metrics.contentType });
+  });
 
   api.get("/api/apps/:name/logs", (c) => {
-    const key = appKey(workspaceFor(c), c.req.param("name"), devOf(c));
+    const key = appKey(workspaceFor(c), appName(c), devOf(c));
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
@@ -143,6 +175,25 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   securityRoutes(api, options.security);
 
   return api;
+}
+
+/** The `:name` of an app route, held to the name grammar (422 at `["path", "name"]`). */
+function appName(c: Context): string {
+  return checkName("app", c.req.param("name") ?? "", ["path", "name"]);
+}
+
+/**
+ * The Prometheus text with only `workspace`'s samples: comment lines stay,
+ * and a sample stays when its labels name that workspace. Every berth
+ * series carries the label; series without it (none today) are dropped, so
+ * nothing of another workspace can slip through.
+ */
+export function onlyWorkspace(text: string, workspace: string): string {
+  const label = `workspace="${workspace}"`;
+  return text
+    .split("\n")
+    .filter((line) => line === "" || line.startsWith("#") || line.includes(`{${label}`) || line.includes(`,${label}`))
+    .join("\n");
 }
 
 /** Answers a `BerthError` from the table: its status, its headers, its JSON body. */

@@ -4,33 +4,22 @@
  * only its hash is kept), lists them without secrets, revokes them, and
  * checks presented credentials.
  *
- * Valid tokens are also held in memory by id, so a check of a known token
- * costs one map lookup and one SHA-256; an unknown id costs one indexed
- * SQLite read (a token issued offline with `--home` is found that way).
- * Revoking through this service removes the entry in the same call, so the
- * very next request is refused; a revocation written to the store by
- * another process (`berth token revoke --home`, another gateway) is seen
- * within REVALIDATE_MS, because a cached entry older than that is read
- * again (one read per token per second, not per request).
+ * Valid tokens are held in an in-memory index by id, so a check of a known
+ * token costs one map lookup and one SHA-256, and an unknown id one map
+ * lookup: no store read per request, whatever a client makes up. Tokens
+ * written to the store by another process (`berth token create --home`,
+ * another gateway) are picked up by re-reading the index, at most once per
+ * REVALIDATE_MS. Revoking through this service removes the entry in the
+ * same call, so the very next request is refused; a revocation written to
+ * the store by another process is seen within REVALIDATE_MS, because a
+ * cached entry older than that is read again (one read per token per
+ * second, not per request).
  */
 import { BerthError } from "../errors/codes.js";
+import { checkName } from "../sdk/names.js";
 import { hashSecret, randomId, randomSecret, secretMatches } from "./crypto.js";
 import type { TokenKind, TokenView } from "../wire/control-api.js";
 import type { SecurityStore, TokenRecord } from "./store/security.js";
-
-/** Lowercase letters, digits and single dashes: a workspace is the first part of every URL, before `--`. */
-export const WORKSPACE_PATTERN = /^[a-z0-9](?:-?[a-z0-9])*$/;
-const MAX_WORKSPACE = 30;
-
-export function checkWorkspaceName(name: string): string {
-  if (name.length > MAX_WORKSPACE || !WORKSPACE_PATTERN.test(name)) {
-    throw new BerthError(
-      "invalid_input",
-      `workspace "${name}" is not valid: use 1-${MAX_WORKSPACE} lowercase letters, digits and single dashes, e.g. "team-a"`,
-    );
-  }
-  return name;
-}
 
 /** Who a valid API token speaks for. */
 export interface Principal {
@@ -60,6 +49,8 @@ const MAX_NAME = 100;
 export class TokenService {
   /** Valid tokens by id, with the time (`now()`) each was last read from the store. */
   private readonly valid = new Map<string, { record: TokenRecord; readAt: number }>();
+  /** When the index last read every token from the store; the first unknown id reads it again. */
+  private indexedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: SecurityStore,
@@ -123,13 +114,23 @@ export class TokenService {
   }
 
   /**
-   * A valid token by id: from memory, else from the store, so a token issued
-   * by `berth token create --home` while the server runs works at once.
+   * A valid token by id, from the in-memory index. A known id is read again
+   * from the store once its entry is a second old (a revocation by another
+   * process). An id the index does not hold costs nothing more, unless the
+   * index was last read from the store over a second ago: then it is read
+   * again, so a token issued by `berth token create --home` while the server
+   * runs works within a second, and a flood of made-up keys costs one map
+   * lookup each and the store one read per second.
    */
   private lookup(id: string): TokenRecord | undefined {
     const now = this.now();
     const cached = this.valid.get(id);
-    if (cached !== undefined && now - cached.readAt < REVALIDATE_MS) return cached.record;
+    if (cached === undefined) {
+      if (now - this.indexedAt < REVALIDATE_MS) return undefined;
+      this.reindex(now);
+      return this.valid.get(id)?.record;
+    }
+    if (now - cached.readAt < REVALIDATE_MS) return cached.record;
     const stored = this.store.getToken(id);
     if (stored === undefined || stored.revokedAt !== null) {
       this.valid.delete(id);
@@ -139,8 +140,16 @@ export class TokenService {
     return stored;
   }
 
+  /** Adds the valid tokens the store has and the index lacks (revocations are caught per token, above). */
+  private reindex(now: number): void {
+    this.indexedAt = now;
+    for (const record of this.store.listTokens()) {
+      if (record.revokedAt === null && !this.valid.has(record.id)) this.valid.set(record.id, { record, readAt: now });
+    }
+  }
+
   private insert(id: string, kind: TokenKind, workspace: string, admin: boolean, name: string | undefined, secret: string): TokenRecord {
-    checkWorkspaceName(workspace);
+    checkName("workspace", workspace);
     if (name !== undefined && name.length > MAX_NAME) throw new BerthError("invalid_input", `token names are limited to ${MAX_NAME} characters`);
     const record: TokenRecord = {
       id,

@@ -20,7 +20,8 @@ import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels
 import type { ImageBuilder } from "../image/builder.js";
 import { tempPath } from "../lifetime/run.js";
 import type { Logger } from "../logging/logger.js";
-import type { PoolEvent, PoolOptions } from "../router/pool.js";
+import type { Capacity } from "../router/capacity.js";
+import type { Pool, PoolEvent, PoolOptions } from "../router/pool.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { ContainerEndpoint, RuntimeDriver } from "../runtime/types.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
@@ -55,6 +56,10 @@ export interface PlatformOptions<U> {
   publicPort: () => number;
   /** Inputs allowed to wait per pool. Default 1000. */
   queueLimit?: number;
+  /** The server's and workspaces' caps on live containers; every pool takes its slots here. Absent: only `maxContainers` of each function. */
+  capacity?: Capacity;
+  /** Milliseconds an input waits for a container while its workspace or the server is at its cap; then 503. Default 30 000. */
+  capacityWaitMs?: number;
   /** Milliseconds draining containers get to finish. Default 30 000. */
   drainGraceMs?: number;
   /** Versions per app whose bundle and run folder are kept (for rollbacks); older ones lose them. Default 10. */
@@ -227,6 +232,11 @@ export class Platform<U> {
   /** Live services, routed ones and older versions still draining. */
   services(): Iterable<FunctionService<U>> {
     return this.running;
+  }
+
+  /** Every pool of every live service: where capacity looks for idle containers to retire. */
+  *pools(): Iterable<Pool<U>> {
+    for (const service of this.running) yield* service.allPools();
   }
 
   /** Per function of the app: its current version's pools, then any older versions still draining. */
@@ -412,6 +422,9 @@ export class Platform<U> {
       log: (container, line, stream) =>
         this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
       onEvent: (event) => this.options.onPoolEvent?.(identity, event),
+      capacity: this.options.capacity?.forWorkspace(identity.workspace),
+      workspace: identity.workspace,
+      capacityWaitMs: this.options.capacityWaitMs,
       attach: (endpoint) => this.options.connector.attach(endpoint),
       detach: (upstream) => this.options.connector.detach(upstream),
       clock: this.options.clock,

@@ -12,11 +12,11 @@
 import { createHash } from "node:crypto";
 import { BerthError } from "../errors/codes.js";
 import type { AppManifest, FunctionManifest, SecretSpec } from "../sdk/contract.js";
+import { checkName } from "../sdk/names.js";
 import { open, seal } from "./crypto.js";
 import type { SecretView } from "../wire/control-api.js";
 import type { SecurityStore } from "./store/security.js";
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 /** Hidden secrets made from inline values; `:` cannot appear in a user's secret name. */
 const INLINE_PREFIX = "inline:";
@@ -32,10 +32,7 @@ export class SecretService {
 
   /** Creates the secret, or replaces all its keys if it exists. */
   create(workspace: string, name: string, values: Record<string, string>): SecretView {
-    if (!NAME_PATTERN.test(name)) {
-      throw new BerthError("invalid_input", `secret name "${name}" is not valid: use letters, digits, ".", "_" and "-" (at most 128)`);
-    }
-    return this.put(workspace, name, values);
+    return this.put(workspace, checkName("secret", name, ["name"]), values);
   }
 
   list(workspace: string): SecretView[] {

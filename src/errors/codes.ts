@@ -32,6 +32,7 @@ export const ERRORS = {
     message: "The function's container closed the connection before answering (it may have crashed; see `berth app logs`).",
   },
   queue_full: { status: 503, message: "The function is at capacity and its queue is full; retry later." },
+  at_capacity: { status: 503, message: "The server is at its container limit; retry later." },
   startup_failed: { status: 503, message: "The function's container could not start." },
   stopped: { status: 503, message: "The function is shutting down." },
   unreachable: { status: 503, message: "No berth server answers at this address." },

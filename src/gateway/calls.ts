@@ -13,7 +13,8 @@
  * A response that has started is never cut by the delay. A parked response
  * streams into a small buffer and then holds its upstream by backpressure, so
  * an unclaimed large result pins its container only until it expires
- * (`resultTtlMs` after it became ready). Results are handed out once. The
+ * (`resultTtlMs` after it became ready). Results are handed out once, to a
+ * GET; a HEAD answers the result's status and headers and leaves it there. The
  * delays and expiries run on the injected clock (unit-tested with a fake one
  * in test/calls.test.ts).
  */
@@ -267,14 +268,15 @@ export class Call implements ResponseSink {
     const result = this.result;
     if (!follower || !result) return;
     this.detach();
+    // A HEAD only looks (RFC 9110 §9.3.2: safe): the result stays for the GET that takes it, until it expires.
+    if (follower.res.req?.method === "HEAD") {
+      follower.res.writeHead(result.status, result.headers);
+      follower.res.end();
+      return;
+    }
     this.cancelExpiry?.();
     this.registry.forget(this);
     follower.res.writeHead(result.status, result.headers);
-    if (follower.res.req?.method === "HEAD") {
-      follower.res.end();
-      result.body.destroy();
-      return;
-    }
     pipeline(result.body, follower.res, (error) => {
       if (error) this.abort();
     });

@@ -62,3 +62,33 @@ export function normaliseAddress(address: string | undefined): string {
   if (!address) return "";
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
+
+/**
+ * The key of a client in the per-address limits: an IPv4 address as it is
+ * (an IPv4-mapped IPv6 address as its IPv4 part), an IPv6 address as its
+ * /64 network. One IPv6 subscriber routinely holds a whole /64, so keying
+ * on full addresses would give such a client 2^64 separate budgets.
+ * Allocation-free for IPv4 peers, the common case.
+ */
+export function rateKey(address: string): string {
+  if (!address.includes(":")) return address;
+  if (address.startsWith("::ffff:") && address.includes(".")) return address.slice(7);
+  const zone = address.indexOf("%");
+  const bare = (zone === -1 ? address : address.slice(0, zone)).toLowerCase();
+  const gap = bare.indexOf("::");
+  let groups: string[];
+  if (gap === -1) {
+    groups = bare.split(":");
+  } else {
+    const head = gap === 0 ? [] : bare.slice(0, gap).split(":");
+    const tailText = bare.slice(gap + 2);
+    const tail = tailText === "" ? [] : tailText.split(":");
+    // An embedded IPv4 tail (`::1.2.3.4`) is two groups wide.
+    const tailWidth = tail.length + (tail.at(-1)?.includes(".") ? 1 : 0);
+    groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tailWidth)).fill("0"), ...tail];
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
+}

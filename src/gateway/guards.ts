@@ -1,8 +1,9 @@
 /**
  * The gateway's guards: the steps of the request chain that refuse a
- * request before it may cost a container (proxy auth, the workspace's rate
- * limit, size limits), and the watch over bodies while they stream (size
- * of chunked bodies, stalls). What the parser itself refuses is in
+ * request before it may cost a container (failed auth per address, proxy
+ * auth, the client's share and the workspace's rate limit, size limits),
+ * and the watch over bodies while they stream (size of chunked bodies,
+ * stalls, bodies too slow to hold a container). What the parser itself refuses is in
  * hardening.ts.
  *
  * Every refusal is answered from the error table with `Connection: close`
@@ -13,8 +14,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Cancel, Clock } from "../clock/clock.js";
-import type { ErrorCode } from "../errors/codes.js";
-import type { RateLimiter } from "./rate-limiter.js";
+import { ERRORS, type ErrorCode } from "../errors/codes.js";
+import type { FailedAuthLimiter, RateLimiter } from "./rate-limiter.js";
 import { REFUSAL_LINGER_MS, sendError } from "./respond.js";
 
 export interface GatewayLimits {
@@ -30,6 +31,15 @@ export interface GatewayLimits {
   timeoutCheckIntervalMs: number;
   /** Milliseconds a request body may go without a byte arriving before the request is cut. Default 60 000. */
   bodyIdleTimeoutMs: number;
+  /**
+   * Milliseconds a request body has to finish arriving once it holds a
+   * container slot, extended by one second per `bodyMinBytesPerSecond`
+   * bytes received: a client trickling a byte every few seconds holds a
+   * container at most this long. Default 60 000.
+   */
+  bodyTimeoutMs: number;
+  /** Bytes per second a body must average past `bodyTimeoutMs` to keep its container. Default 16 KiB. */
+  bodyMinBytesPerSecond: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -39,6 +49,8 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   headersTimeoutMs: 10_000,
   timeoutCheckIntervalMs: 1_000,
   bodyIdleTimeoutMs: 60_000,
+  bodyTimeoutMs: 60_000,
+  bodyMinBytesPerSecond: 16 * 1024,
 };
 
 export interface ProxyAuthCheck {
@@ -49,8 +61,12 @@ export interface GuardOptions {
   limits: GatewayLimits;
   /** Checks `Berth-Key`/`Berth-Secret`; without it protected endpoints refuse every request. */
   proxyAuth?: ProxyAuthCheck;
-  /** Per-workspace buckets; without it nothing is rate limited. */
+  /** Per-workspace buckets and per-client shares; without it nothing is rate limited. */
   rateLimiter?: RateLimiter;
+  /** Failed proxy auth per client address; without it failures are not limited. */
+  failedAuth?: FailedAuthLimiter;
+  /** The client address of a request (`--trust-proxy` applied), the key of per-client limits. Default: the peer address. */
+  clientOf?: (req: IncomingMessage) => string;
   /** Refills the rate limiter's buckets and times body stalls. */
   clock: Clock;
 }
@@ -82,29 +98,80 @@ export class Guards {
    * true when the request may go on.
    */
   admit(route: GuardedRoute, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
-    const denial = this.check(route, req);
+    const client = this.options.clientOf ? this.options.clientOf(req) : (req.socket.remoteAddress ?? "");
+    const denial = this.check(route, req, client);
     if (!denial) return true;
-    refuse(req, res, denial, headers, this.options.clock);
+    if (denial.delayMs === undefined) {
+      this.refuse(req, res, denial, headers);
+      return false;
+    }
+    // Held back: the status is known now (metrics read it), the answer comes later unless the client leaves.
+    res.statusCode = ERRORS[denial.code].status;
+    const cancel = this.options.clock.after(denial.delayMs, () => {
+      req.socket.off("close", cancel);
+      this.refuse(req, res, denial, headers);
+    });
+    req.socket.once("close", cancel);
     return false;
   }
 
   /**
-   * The first refusal of the chain's guards, in this order, or null:
-   *   proxy auth (401) ─▶ the workspace's rate limit (429) ─▶ header count,
-   *   framing and declared body size (431, 400, 413)
-   * Auth comes first so that strangers cannot spend a workspace's budget: a
-   * refused request takes no token. A chunked body is metered as it streams
-   * (`watchBody`).
+   * Answers a refusal: when the body has not been read, the connection
+   * closes after the answer (reading an unwanted body to keep the
+   * connection would let a client make us read gigabytes), and is cut if
+   * the client keeps sending.
    */
-  check(route: GuardedRoute, req: RequestHead): Denial | null {
-    return this.authDenial(route, req) ?? this.rateDenial(route) ?? this.limitDenial(req);
+  refuse(req: IncomingMessage, res: ServerResponse, denial: Denial, extraHeaders: Record<string, string>): void {
+    this.refuseThrough(req, res, denial, extraHeaders, (code, message, headers) => sendError(res, code, message, headers));
   }
 
-  private authDenial(route: GuardedRoute, req: RequestHead): Denial | null {
+  /**
+   * `refuse` for a refusal that comes later in the chain (the pool's: queue
+   * full, at capacity), answered through `send` (the call that owns the
+   * response); the same rule closes the connection of an unread body.
+   */
+  refuseThrough(req: IncomingMessage, res: ServerResponse, denial: Denial, extraHeaders: Record<string, string>, send: SendError): void {
+    const headers = { ...extraHeaders, ...denial.headers };
+    const declaresBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
+    const bodyPending = declaresBody && !req.complete;
+    send(denial.code, denial.message, bodyPending ? { ...headers, connection: "close" } : headers);
+    if (bodyPending) closeAfterAnswer(req, res, this.options.clock);
+  }
+
+  /**
+   * The first refusal of the chain's guards, in this order, or null:
+   *   failed auth from this address (429) ─▶ proxy auth (401) ─▶ the
+   *   client's share and the workspace's rate limit (429) ─▶ header count,
+   *   framing and declared body size (431, 400, 413)
+   * (Two Host headers were refused before routing: request-target.ts.)
+   * Auth comes first so that strangers cannot spend a workspace's budget: a
+   * refused request takes no token. An address that failed auth too often
+   * is refused before its credentials are looked at. A request that proved
+   * its credentials takes from the workspace's budget only; one to a public
+   * endpoint first from its client's share (`client`: its address). A
+   * chunked body is metered as it streams (`watchBody`).
+   */
+  check(route: GuardedRoute, req: RequestHead, client = ""): Denial | null {
+    const now = this.options.clock.now();
+    return this.authDenial(route, req, client, now) ?? this.rateDenial(route, client, now) ?? this.limitDenial(req);
+  }
+
+  private authDenial(route: GuardedRoute, req: RequestHead, client: string, now: number): Denial | null {
     if (!route.requiresProxyAuth) return null;
+    const failures = this.options.failedAuth;
+    const allowed = failures?.check(client, now);
+    if (allowed && !allowed.allowed) {
+      return {
+        code: "rate_limited",
+        message: "Too many failed authentications from your address; retry later.",
+        headers: { "retry-after": String(allowed.retryAfterSeconds) },
+        delayMs: FAILED_AUTH_DELAY_MS,
+      };
+    }
     const key = header(req, PROXY_KEY_HEADER);
     const secret = header(req, PROXY_SECRET_HEADER);
     if (this.options.proxyAuth?.checkProxy(route.workspace, key, secret)) return null;
+    failures?.failed(client, now);
     const message =
       key === undefined || secret === undefined
         ? "This endpoint requires proxy auth: send the Berth-Key (wk-...) and Berth-Secret (ws-...) headers of a proxy token (`berth token create --proxy`)."
@@ -112,12 +179,14 @@ export class Guards {
     return { code: "unauthorized", message, headers: { "www-authenticate": 'Berth-Key realm="berth"' } };
   }
 
-  private rateDenial(route: GuardedRoute): Denial | null {
+  private rateDenial(route: GuardedRoute, client: string, now: number): Denial | null {
     const limiter = this.options.rateLimiter;
     if (!limiter) return null;
-    const decision = limiter.take(route.workspace, this.options.clock.now());
+    const decision = limiter.take(route.workspace, now, route.requiresProxyAuth ? undefined : client);
     if (decision.allowed) return null;
-    return { code: "rate_limited", headers: { "retry-after": String(decision.retryAfterSeconds) } };
+    const headers = { "retry-after": String(decision.retryAfterSeconds) };
+    if (decision.client) return { code: "rate_limited", message: "Too many requests from your address to this workspace's endpoints; retry later.", headers };
+    return { code: "rate_limited", headers };
   }
 
   private limitDenial(req: RequestHead): Denial | null {
@@ -125,8 +194,6 @@ export class Guards {
     if (req.rawHeaders.length / 2 > maxHeaderCount) {
       return { code: "headers_too_large", message: `A request may carry at most ${maxHeaderCount} header fields.` };
     }
-    // RFC 9112 §3.2: two Host fields are a 400; the gateway routed on the first, the container could read another.
-    if (countHeader(req.rawHeaders, "host") > 1) return { code: "bad_request", message: "A request must carry exactly one Host header." };
     // llhttp hands such a request over before failing on its body; RFC 9112 §6.3 says 400 and close.
     const codings = req.headers["transfer-encoding"];
     if (codings !== undefined && !FINAL_CHUNKED.test(codings)) return { code: "bad_request", message: "Transfer-Encoding must end with chunked." };
@@ -147,10 +214,13 @@ export class Guards {
   watchBody(req: RequestBody, onStop: () => void): BodyWatch {
     const chunked = req.headers["transfer-encoding"] !== undefined;
     if (!chunked && (req.headers["content-length"] ?? "0") === "0") return NOT_WATCHED;
-    const { maxBodyBytes, bodyIdleTimeoutMs } = this.options.limits;
+    const { maxBodyBytes, bodyIdleTimeoutMs, bodyTimeoutMs, bodyMinBytesPerSecond } = this.options.limits;
     const { clock } = this.options;
     let count = 0;
     let lastData = clock.now();
+    let lastCheck = lastData;
+    /** When the body is due if no byte more arrives; each byte received moves it later (see `bodyMinBytesPerSecond`). */
+    let base = lastData + bodyTimeoutMs;
     let stopped: BodyStop | null = null;
     const stop = (reason: BodyStop) => {
       stopped = reason;
@@ -166,13 +236,20 @@ export class Guards {
     };
     // One timer per request, re-armed only when it fires: no timer work per chunk.
     const check = () => {
-      // Paused means the container reads slowly and we hold the client back: not the client's stall.
-      if (req.isPaused()) lastData = clock.now();
-      const idle = clock.now() - lastData;
+      const now = clock.now();
+      // Paused means the container reads slowly and we hold the client back: not the client's stall, nor its slowness.
+      if (req.isPaused()) {
+        lastData = now;
+        base += now - lastCheck;
+      }
+      lastCheck = now;
+      const idle = now - lastData;
+      const due = base + (count * 1000) / bodyMinBytesPerSecond;
       if (idle >= bodyIdleTimeoutMs) stop("stalled");
-      else cancel = clock.after(bodyIdleTimeoutMs - idle, check);
+      else if (now >= due) stop("too_slow");
+      else cancel = clock.after(Math.min(bodyIdleTimeoutMs - idle, due - now), check);
     };
-    let cancel: Cancel = clock.after(bodyIdleTimeoutMs, check);
+    let cancel: Cancel = clock.after(Math.min(bodyIdleTimeoutMs, bodyTimeoutMs), check);
     const done = () => {
       cancel();
       req.off("data", onData);
@@ -190,9 +267,13 @@ export class Guards {
    * call that owns the response), and closes the connection after it.
    */
   refuseBody(req: IncomingMessage, res: ServerResponse, reason: BodyStop, send: SendError): void {
-    const { maxBodyBytes, bodyIdleTimeoutMs } = this.options.limits;
+    const { maxBodyBytes, bodyIdleTimeoutMs, bodyTimeoutMs, bodyMinBytesPerSecond } = this.options.limits;
     if (reason === "too_large") send("payload_too_large", tooLarge(maxBodyBytes), { connection: "close" });
-    else send("request_timeout", `No part of the request body arrived for ${bodyIdleTimeoutMs / 1000} s.`, { connection: "close" });
+    else if (reason === "stalled") send("request_timeout", `No part of the request body arrived for ${bodyIdleTimeoutMs / 1000} s.`, { connection: "close" });
+    else {
+      const message = `The request body did not arrive in time: it gets ${bodyTimeoutMs / 1000} s, plus 1 s per ${bodyMinBytesPerSecond} bytes received.`;
+      send("request_timeout", message, { connection: "close" });
+    }
     closeAfterAnswer(req, res, this.options.clock);
   }
 }
@@ -207,10 +288,21 @@ export interface Denial {
   code: ErrorCode;
   message?: string;
   headers?: Record<string, string>;
+  /** Milliseconds to hold the answer back (a tarpit for addresses over their failed-auth limit); absent: answer at once. */
+  delayMs?: number;
 }
 
-/** Why `watchBody` stopped a body: over the size limit (413) or stalled (408). */
-export type BodyStop = "too_large" | "stalled";
+/**
+ * Milliseconds the answer to an address over its failed-auth limit is held
+ * back. An HTTP/1.1 client waits for each answer before it sends the next
+ * request on a connection, so a flood of wrong keys slows to one request
+ * per second per connection instead of costing the gateway a refusal at
+ * full speed; what it costs meanwhile is one timer per connection.
+ */
+export const FAILED_AUTH_DELAY_MS = 1_000;
+
+/** Why `watchBody` stopped a body: over the size limit (413), stalled or too slow (408). */
+export type BodyStop = "too_large" | "stalled" | "too_slow";
 
 export interface BodyWatch {
   /** Why the body was stopped (the forward then fails and the caller answers), or null. */
@@ -219,16 +311,6 @@ export interface BodyWatch {
 
 const NOT_WATCHED: BodyWatch = { stopped: () => null };
 
-/** How many times `name` (lowercase) occurs in a raw header list. */
-function countHeader(raw: string[], name: string): number {
-  let count = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const field = raw[i]!;
-    if (field.length === name.length && field.toLowerCase() === name) count++;
-  }
-  return count;
-}
-
 function header(req: RequestHead, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -236,19 +318,6 @@ function header(req: RequestHead, name: string): string | undefined {
 
 function tooLarge(limit: number): string {
   return `Request bodies are limited to ${limit} bytes.`;
-}
-
-/**
- * A refusal: when the body has not been read, the connection closes after
- * the answer (reading an unwanted body to keep the connection would let a
- * client make us read gigabytes), and is cut if the client keeps sending.
- */
-function refuse(req: IncomingMessage, res: ServerResponse, denial: Denial, extraHeaders: Record<string, string>, clock: Clock): void {
-  const headers = { ...extraHeaders, ...denial.headers };
-  const declaresBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
-  const bodyPending = declaresBody && !req.complete;
-  sendError(res, denial.code, denial.message, bodyPending ? { ...headers, connection: "close" } : headers);
-  if (bodyPending) closeAfterAnswer(req, res, clock);
 }
 
 /** Cuts the connection a moment after the answer is sent, in case the client keeps sending a body we will not read. */

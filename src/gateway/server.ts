@@ -8,18 +8,21 @@
  * 400 malformed or smuggling-shaped messages, 431 oversized heads, 408 slow
  * heads; see hardening.ts):
  *
- *   host ─▶ route ─▶ auth ─▶ rate limit ─▶ limits ─▶ result URL? ─▶ params ─▶ queue ─▶ proxy
- *    │        │        │         │            │          │            │         │        │
- *   404      404      401       429          431        the parked   422       503      502 container failed
- *   unknown  unknown  proxy     Retry-After  headers    call's       invalid   full /   504 past `timeout`
- *                     auth                   413 body   answer                 startup  303 to a result URL when no
- *                                            400 two Hosts,                    stopped  answer has started in time
- *                                            bad framing                                413 chunked body over the limit
- *                                                                                       408 body stalled
+ *   one host ─▶ host ─▶ route ─▶ auth ─▶ rate limit ─▶ limits ─▶ result URL? ─▶ params ─▶ queue ─▶ proxy
+ *      │          │        │        │         │            │          │            │         │        │
+ *     400        404      404      429 too   429 the      431        the parked   422       503      502 container failed
+ *     two Hosts, unknown  unknown  many      client's     headers    call's       invalid   full /   504 past `timeout`
+ *     target vs                    failures  share, then  413 body   answer                 startup  303 to a result URL when no
+ *     Host                         401       the          400 bad                           stopped  answer has started in time
+ *                                  proxy     workspace's  framing                           at cap   413 chunked body over the limit
+ *                                  auth      budget                                         (after   408 body stalled, or too slow
+ *                                                                                           a wait)  to hold a container
  *
+ * "One host" runs for every request, the control API's too (request-target.ts).
  * Auth comes before the rate limit so that strangers cannot spend a
  * workspace's budget, and before result URLs and params so that they reach
- * nothing of a protected function. `result URL` answers
+ * nothing of a protected function; an address that keeps failing auth is
+ * refused before its credentials are even looked at. `result URL` answers
  * `/__berth/calls/<id>` from a call that was answered 303 (calls.ts).
  * `params` picks the container pool of a parametrized function (params.ts).
  * WebSocket upgrades take the same steps in upgrade.ts. A denied request
@@ -38,6 +41,7 @@ import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js"
 import type { BodyWatch, Guards } from "./guards.js";
 import { hardenServer, serverOptions } from "./hardening.js";
 import { resolveParams, type ParamsResult } from "./params.js";
+import { hostProblem } from "./request-target.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
 import { sendError } from "./respond.js";
@@ -206,6 +210,8 @@ function admit(guards: Guards, service: FunctionService<Upstream>, req: Incoming
 
 async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
   const arrived = options.clock.now();
+  const ambiguous = hostProblem(req);
+  if (ambiguous !== null) return options.guards.refuse(req, res, { code: "bad_request", message: ambiguous }, {});
   const host = classifyHost(req.headers.host, options.domain);
   if (host.kind === "control") {
     if (expectsContinue) res.writeContinue();
@@ -257,7 +263,8 @@ async function proxyCall(
         // The pool's refusals carry their answer, `Retry-After` included (the WebSocket path answers the same).
         if (!(error instanceof BerthError)) throw error;
         if (error.code === "client_closed") return;
-        return call.fail(error.code, error.message, error.headers);
+        const denial = { code: error.code, message: error.message, headers: error.headers };
+        return options.guards.refuseThrough(req, res, denial, {}, (code, message, headers) => call.fail(code, message, headers));
       } finally {
         call.queueMs += options.clock.now() - queuedAt;
       }

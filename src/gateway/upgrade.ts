@@ -4,9 +4,9 @@
  * `ServerResponse` bound to the upgrade's socket, so every `res`-based step
  * of the HTTP chain can run here unchanged.
  *
- *   host ─▶ route ─▶ auth, rate limit, limits ─▶ handshake ─▶ params ─▶ queue ─▶ relay (websocket.ts)
- *    │        │         │                          │            │         │         │
- *   404      404       401 / 429 / 431, 413        400          422       503       502 / the app's own refusal
+ *   one host ─▶ host ─▶ route ─▶ auth, rate limit, limits ─▶ handshake ─▶ params ─▶ queue ─▶ relay (websocket.ts)
+ *      │          │        │         │                          │            │         │         │
+ *     400        404      404       401 / 429 / 431, 413        400          422       503       502 / the app's own refusal
  *
  * The handshake step also refuses simple endpoints (webEndpoint), which
  * serve no WebSockets, before a container is involved.
@@ -18,6 +18,7 @@ import { classifyHost } from "../hosts/labels.js";
 import type { Logger } from "../logging/logger.js";
 import type { FunctionService } from "../router/service.js";
 import { resolveParams } from "./params.js";
+import { hostProblem } from "./request-target.js";
 import { sendError } from "./respond.js";
 import type { Upstream } from "./upstream.js";
 import { isWebSocketHandshake, relayWebSocket, upgradeResponse } from "./websocket.js";
@@ -56,6 +57,8 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: ServerResponse, socket: Duplex, head: Buffer): Promise<void> {
+  const ambiguous = hostProblem(req);
+  if (ambiguous !== null) return sendError(res, "bad_request", ambiguous);
   const host = classifyHost(req.headers.host, deps.domain);
   const service = host.kind === "function" ? deps.routes.lookup(host.hostLabel) : undefined;
   if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);

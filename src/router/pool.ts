@@ -13,6 +13,7 @@ import type { Logger } from "../logging/logger.js";
 import { isStartupInterrupted, type Container, type ContainerEndpoint, type ContainerSpec, type LogSink, type RuntimeDriver } from "../runtime/types.js";
 import type { PoolStats } from "../wire/control-api.js";
 import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
+import type { IdleContainers, WorkspaceCapacity } from "./capacity.js";
 
 export interface PoolOptions<U> {
   /** Shown in logs: `<app>.<function>` and the parameter set, if any. */
@@ -43,6 +44,12 @@ export interface PoolOptions<U> {
   logger: Logger;
   /** Told of each container's start, failure and crash (metrics count them). */
   onEvent?(event: PoolEvent): void;
+  /** Slots for containers under the server's and the workspace's caps (capacity.ts); without it, only `maxContainers` bounds the pool. */
+  capacity?: WorkspaceCapacity;
+  /** The workspace the pool's containers count against. */
+  workspace?: string;
+  /** Milliseconds an input may wait while the pool cannot start a container for lack of capacity; then 503 `at_capacity`. Default 30 000. */
+  capacityWaitMs?: number;
 }
 
 export type PoolEvent =
@@ -52,12 +59,12 @@ export type PoolEvent =
   | { type: "crashed"; containerId: string; message: string };
 
 /**
- * Why `acquire` gave no slot: `queue_full`, `startup_failed`, `stopped` (all
- * 503, with `Retry-After`: the seconds after which a retry can succeed,
- * the remaining backoff after failed starts, else 1), or `client_closed`
- * when the wait was aborted. HTTP and WebSocket requests answer it as it is.
+ * Why `acquire` gave no slot: `queue_full`, `startup_failed`, `stopped`,
+ * `at_capacity` (all 503, with `Retry-After`: the seconds after which a
+ * retry can succeed, the remaining backoff after failed starts, else 1), or
+ * `client_closed` when the wait was aborted. HTTP and WebSocket requests answer it as it is.
  */
-export function poolRefusal(code: "queue_full" | "startup_failed" | "stopped", message: string, retryAfterSeconds = 1): BerthError {
+export function poolRefusal(code: "queue_full" | "startup_failed" | "stopped" | "at_capacity", message: string, retryAfterSeconds = 1): BerthError {
   return new BerthError(code, message, { headers: { "retry-after": String(retryAfterSeconds) } });
 }
 
@@ -101,6 +108,8 @@ export interface AbortLike {
 }
 
 interface Waiter<U> {
+  /** When it was queued: capacity waits time out from here. */
+  since: number;
   resolve(lease: Lease<U>): void;
   reject(error: BerthError): void;
   signal?: AbortLike;
@@ -122,7 +131,7 @@ const MAX_INTERRUPTED_RETRIES = 3;
 
 let nextContainerNumber = 0;
 
-export class Pool<U> {
+export class Pool<U> implements IdleContainers {
   private readonly members = new Map<string, Member<U>>();
   private readonly queue: Waiter<U>[] = [];
   private stopping = false;
@@ -138,9 +147,18 @@ export class Pool<U> {
   private resolveDrained: (() => void) | undefined;
   /** Milliseconds retiring containers get to run `exit` (their inputs are done by then). */
   private graceMs: number;
+  /** Set while the pool wants a container that no capacity slot is free for. */
+  private blocked = false;
+  private cancelCapacityWait: Cancel | undefined;
+  /** Containers of other pools retired to make room for this one that have not yet given their slot back. */
+  private reclaiming = 0;
 
   constructor(private readonly options: PoolOptions<U>) {
     this.graceMs = options.exitGraceMs ?? 30_000;
+  }
+
+  get workspace(): string {
+    return this.options.workspace ?? "";
   }
 
   /** Starts the `minContainers` right away rather than on the first request. */
@@ -162,7 +180,7 @@ export class Pool<U> {
       return Promise.reject(poolRefusal("startup_failed", this.lastError ?? "the function failed to start", wait));
     }
     return new Promise<Lease<U>>((resolve, reject) => {
-      const waiter: Waiter<U> = { resolve, reject, signal };
+      const waiter: Waiter<U> = { since: now, resolve, reject, signal };
       if (signal) {
         waiter.onAbort = () => {
           this.removeWaiter(waiter);
@@ -236,6 +254,8 @@ export class Pool<U> {
         if (member.inFlight === 0) member.idleSince = this.options.clock.now();
         this.dispatch();
         this.reconcile();
+        // Still idle after this pool's own queue had its turn: another pool waiting for capacity may have it.
+        if (member.inFlight === 0 && member.phase === "ready") this.options.capacity?.offer();
       },
     };
   }
@@ -318,7 +338,10 @@ export class Pool<U> {
     };
     const decision = decide(this.options.scaling, observation, now);
     const backingOff = now < this.backoffUntil;
-    if (!backingOff) for (let i = 0; i < decision.start; i += 1) this.startContainer();
+    this.blocked = false;
+    let started = 0;
+    if (!backingOff) while (started < decision.start && this.startContainer()) started += 1;
+    if (this.blocked) this.reclaimFor(decision.start - started);
     for (const id of decision.retire) {
       const member = this.members.get(id);
       if (!member) continue;
@@ -328,20 +351,43 @@ export class Pool<U> {
     const wakeAt = nextWakeup(this.options.scaling, observation, now);
     // Demand or minContainers still want a start the backoff held back: try again when it ends.
     const backoffWake = backingOff && decision.start > 0 ? this.backoffUntil : null;
-    const next = [wakeAt, backoffWake].filter((t): t is number => t !== null);
+    const next = [wakeAt, backoffWake, this.expireCapacityWaits(now)].filter((t): t is number => t !== null);
     if (next.length > 0) this.cancelWakeup = this.options.clock.after(Math.max(0, Math.min(...next) - now), () => this.reconcile());
   }
 
   /** While draining: only the queue may still start containers; idle ones go at once. */
   private reconcileStopping(): void {
-    if (this.queue.length > 0 && this.liveCount() === 0 && this.options.clock.now() >= this.backoffUntil) this.startContainer();
+    this.blocked = false;
+    if (this.queue.length > 0 && this.liveCount() === 0 && this.options.clock.now() >= this.backoffUntil && !this.startContainer()) this.reclaimFor(1);
+    const now = this.options.clock.now();
+    const expiry = this.expireCapacityWaits(now);
+    if (expiry !== null) this.cancelWakeup = this.options.clock.after(Math.max(0, expiry - now), () => this.reconcile());
     for (const member of this.members.values()) {
       if (member.phase === "ready" && member.inFlight === 0 && this.queue.length === 0) this.retire(member, this.graceMs);
     }
     if (this.members.size === 0 && this.queue.length === 0) this.resolveDrained?.();
   }
 
-  private startContainer(): void {
+  /**
+   * Starts a container if a capacity slot is free; false when none is (the
+   * pool then waits for one, and asks for an idle container elsewhere to be
+   * retired to make room).
+   */
+  private startContainer(): boolean {
+    const capacity = this.options.capacity;
+    if (capacity && !capacity.tryReserve()) {
+      this.blocked = true;
+      this.cancelCapacityWait ??= capacity.wait(
+        () => {
+          this.cancelCapacityWait = undefined;
+          // A slot freed, most likely by one of the containers retired for us.
+          this.reclaiming = Math.max(0, this.reclaiming - 1);
+          this.reconcile();
+        },
+        () => this.reconcile(),
+      );
+      return false;
+    }
     nextContainerNumber += 1;
     const id = `c${nextContainerNumber.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
     const member: Member<U> = {
@@ -361,6 +407,70 @@ export class Pool<U> {
       (container) => this.onReady(member, container),
       (error: unknown) => this.onStartFailed(member, error),
     );
+    return true;
+  }
+
+  /**
+   * Asks capacity to retire idle containers of other pools for the
+   * `missing` containers this pool could not start, counting those already
+   * retired for it and still exiting, so that a pool reconciled many times
+   * while it waits does not empty the server of idle containers.
+   */
+  private reclaimFor(missing: number): void {
+    const capacity = this.options.capacity;
+    while (capacity && this.reclaiming < missing && capacity.reclaim()) this.reclaiming += 1;
+  }
+
+  /**
+   * While the pool is blocked on capacity: fails the inputs that have
+   * waited `capacityWaitMs` (503 `at_capacity`) and returns when the next
+   * one will have, or null when nothing is waiting on capacity.
+   */
+  private expireCapacityWaits(now: number): number | null {
+    if (!this.blocked) {
+      this.cancelCapacityWait?.();
+      this.cancelCapacityWait = undefined;
+      this.reclaiming = 0;
+      return null;
+    }
+    const waitMs = this.options.capacityWaitMs ?? 30_000;
+    while (this.queue.length > 0 && now - this.queue[0]!.since >= waitMs) {
+      const waiter = this.queue.shift()!;
+      if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+      waiter.reject(
+        poolRefusal("at_capacity", `the server is at its container limit and no container could start within ${waitMs / 1000} s; retry later`, 5),
+      );
+    }
+    return this.queue.length > 0 ? this.queue[0]!.since + waitMs : null;
+  }
+
+  /** The longest-idle ready container beyond `minContainers` with nothing in flight (capacity may take it), or null. */
+  oldestSpareIdleSince(): number | null {
+    return this.spareIdle()?.idleSince ?? null;
+  }
+
+  retireSpare(): void {
+    const member = this.spareIdle();
+    if (!member) return;
+    this.options.log(member.id, "retired early: another function needs its slot (the server or workspace is at its container limit)", "system");
+    this.retire(member, this.graceMs);
+  }
+
+  private spareIdle(): (Member<U> & { idleSince: number }) | undefined {
+    if (this.liveCount() <= this.options.scaling.minContainers) return undefined;
+    let oldest: (Member<U> & { idleSince: number }) | undefined;
+    for (const member of this.members.values()) {
+      if (member.phase !== "ready" || member.inFlight > 0 || member.idleSince === null) continue;
+      if (!oldest || member.idleSince < oldest.idleSince) oldest = member as Member<U> & { idleSince: number };
+    }
+    return oldest;
+  }
+
+  /** Removes a member that is gone (exited, or never started) and gives its capacity slot back. */
+  private forget(member: Member<U>): boolean {
+    if (!this.members.delete(member.id)) return false;
+    this.options.capacity?.release();
+    return true;
   }
 
   private onReady(member: Member<U>, container: Container): void {
@@ -384,7 +494,7 @@ export class Pool<U> {
    * runtime failing, logged for the operator and shown as a generic cause.
    */
   private onStartFailed(member: Member<U>, error: unknown): void {
-    this.members.delete(member.id);
+    this.forget(member);
     this.startFailures += 1;
     if (isStartupInterrupted(error) && this.consecutiveInterruptions < MAX_INTERRUPTED_RETRIES) {
       // Killed from outside: nothing the function did, so its waiting inputs keep waiting for a replacement, started now.
@@ -415,8 +525,7 @@ export class Pool<U> {
   }
 
   private onExit(member: Member<U>, code: number | null, signal: string | null): void {
-    if (!this.members.has(member.id)) return;
-    this.members.delete(member.id);
+    if (!this.forget(member)) return;
     if (member.upstream) this.options.detach(member.upstream);
     if (member.phase !== "draining") {
       this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`}); its in-flight requests got 502, and it is replaced as demand needs`;
@@ -438,7 +547,7 @@ export class Pool<U> {
     if (member.upstream) this.options.detach(member.upstream);
     member.upstream = undefined;
     void member.container?.stop(graceMs).then(() => {
-      this.members.delete(member.id);
+      this.forget(member);
       this.reconcile();
     });
   }

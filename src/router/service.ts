@@ -85,6 +85,11 @@ export class FunctionService<U> {
     }
   }
 
+  /** Every pool of the service (one per active parameter set). */
+  allPools(): Iterable<Pool<U>> {
+    return this.pools.values();
+  }
+
   stats(): PoolStatsView[] {
     return [...this.pools].map(([params, pool]) => ({ params, ...pool.stats() }));
   }

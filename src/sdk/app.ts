@@ -19,6 +19,7 @@ import {
 } from "./contract.js";
 import { createEndpointFetch, type EndpointHandler, type EndpointOptions, type ErasedEndpointHandler } from "./endpoint.js";
 import { Image } from "./image.js";
+import { checkName } from "./names.js";
 import type { Secret } from "./secret.js";
 import { toJsonSchema, validate } from "./schema.js";
 
@@ -132,6 +133,7 @@ export class App {
     private readonly options: AppOptions = {},
   ) {
     if (typeof name !== "string" || !name.trim()) throw new Error("App needs a name: new App(\"my-app\")");
+    checkName("app", name, ["app"]);
   }
 
   /** Declares a function; finish it with one of the web verbs. */
@@ -250,6 +252,7 @@ export class FunctionBuilder<S, P> {
       [BERTH_FUNCTION]: true,
       appName,
       describe(name: string): FunctionManifest {
+        checkName("function", name, ["function"]);
         definedName = name;
         return {
           name,

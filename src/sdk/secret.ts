@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { messageOf, systemCode } from "../errors/codes.js";
 import type { SecretSpec } from "./contract.js";
+import { checkName } from "./names.js";
 
 export class Secret {
   private constructor(private readonly spec: SecretSpec | (() => SecretSpec)) {}
@@ -16,6 +17,7 @@ export class Secret {
    * @example Secret.fromName("my-web-auth-token", { requiredKeys: ["AUTH_TOKEN"] })
    */
   static fromName(name: string, options: { requiredKeys?: string[] } = {}): Secret {
+    checkName("secret", name, ["secret"]);
     return new Secret({ kind: "name", name, requiredKeys: [...(options.requiredKeys ?? [])] });
   }
 

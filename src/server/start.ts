@@ -8,6 +8,8 @@
  * component its child of one logger and the one clock.
  * `berth server` runs it for good; `berth serve` embeds a throwaway one.
  */
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { readdirSync } from "node:fs";
@@ -16,13 +18,14 @@ import { systemClock } from "../clock/clock.js";
 import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
+import type { LiveLimits } from "../control/security-api.js";
 import { LogHub } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
 import { CallRegistry } from "../gateway/calls.js";
-import { TrustedProxies } from "../gateway/client-ip.js";
+import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
-import { RateLimiter } from "../gateway/rate-limiter.js";
+import { DEFAULT_FAILED_AUTH_LIMIT, FailedAuthLimiter, RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
 import { ImageBuilder } from "../image/builder.js";
@@ -31,6 +34,7 @@ import { RunScope } from "../lifetime/scope.js";
 import { sweepDeadRuns } from "../lifetime/sweep.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { Metrics } from "../metrics/metrics.js";
+import { Capacity, type IdleContainers } from "../router/capacity.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
 import { prepareHome } from "./home.js";
@@ -53,14 +57,31 @@ export interface ServerOptions {
   onLog?: (entry: LogEntry) => void;
   /** Generic agents kept warm by the process runtime. */
   warmAgents?: number;
-  /** Demand an API token on the control API (`berth server`). Default false (the embedded platform). */
+  /**
+   * Run as `berth server`: the control API takes API tokens only, and a
+   * fresh state directory gets a bootstrap admin token. Default false (the
+   * embedded platform of `berth serve`): the control API takes API tokens
+   * and this process's session token (`sessionToken`, random unless given).
+   */
   requireAuth?: boolean;
+  /** The embedded platform's session token (an admin token held only in memory). Default: 32 random bytes, base64url. */
+  sessionToken?: string;
+  /** Serve `/metrics` without a token (`berth server --public-metrics`). Default false. */
+  publicMetrics?: boolean;
   /** Addresses and CIDR ranges of proxies whose X-Forwarded-* headers are believed. Default none. */
   trustProxy?: string[];
   /** Body and header limits of the gateway; see GatewayLimits for the defaults. */
   limits?: Partial<GatewayLimits>;
   /** Rate limit of workspaces without their own. Default 200/s, burst 1000; null turns rate limiting off (benchmarks). */
   rateLimit?: RateLimit | null;
+  /** One client address's limit on a workspace's public endpoints, for workspaces without their own. Default: a quarter of the workspace's limit. */
+  clientRateLimit?: RateLimit;
+  /** Failed authentications allowed per client address (proxy auth and API tokens). Default 10/s, burst 100; null: not limited. */
+  failedAuthLimit?: RateLimit | null;
+  /** Live containers allowed on the whole server (workspaces may have lower caps of their own). Default 64. */
+  maxContainers?: number;
+  /** Milliseconds a request waits for a container while the server or its workspace is at its cap, then 503 `at_capacity`. Default 30 000. */
+  capacityWaitMs?: number;
   /** The secrets key file, kept apart from the database. Default `<home>/secrets.key`. */
   secretKeyFile?: string;
   /** Requests allowed to wait per function pool before 503 queue_full. Default 1000. */
@@ -85,6 +106,8 @@ export interface RunningServer {
   tokens: TokenService;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
+  /** The embedded platform's session token (without `requireAuth`): what its own CLI sends. */
+  sessionToken?: string;
   /** Requests the gateway is answering now. */
   readonly requestsInFlight: number;
   /**
@@ -122,14 +145,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
   const { tokens, secrets } = security;
-  const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
+  const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT, { clientLimit: options.clientRateLimit });
   const limitRates = options.rateLimit !== null;
-  for (const limit of security.store.listLimits()) rateLimiter.setLimit(limit.workspace, limit);
+  const failedAuth = options.failedAuthLimit === null ? undefined : new FailedAuthLimiter(options.failedAuthLimit ?? DEFAULT_FAILED_AUTH_LIMIT);
+  // Reads the platform's pools only when a slot is missing, so the platform can be created after it.
+  const capacity: Capacity = new Capacity({ maxContainers: options.maxContainers, pools: (): Iterable<IdleContainers> => platform.pools() });
+  const limits = liveLimits(rateLimiter, capacity);
+  for (const limit of security.store.listLimits()) limits.set(limit);
   const requireAuth = options.requireAuth ?? false;
   const bootstrapToken =
     requireAuth && !tokens.hasApiTokens()
       ? tokens.createApiToken({ workspace: options.workspace, admin: true, name: "bootstrap admin" }).token
       : undefined;
+  const sessionToken = requireAuth ? undefined : (options.sessionToken ?? randomBytes(32).toString("base64url"));
+  const trustedProxies = new TrustedProxies(options.trustProxy);
+  const clientOf = clientKeyOf(trustedProxies);
   let port = options.port;
   // Scraped later, so the platform it reads from can be created after it.
   const metrics = new Metrics({ services: () => platform.services() });
@@ -143,6 +173,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     domain,
     publicPort: () => port,
     queueLimit: options.queueLimit,
+    capacity,
+    capacityWaitMs: options.capacityWaitMs,
     drainGraceMs: options.exitGraceMs,
     keepVersions: options.keepVersions,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
@@ -159,17 +191,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logs,
     metrics,
     defaultWorkspace: options.workspace,
-    security: { tokens, secrets, store: security.store, rateLimits: rateLimiter, requireAuth, defaultWorkspace: options.workspace },
+    publicMetrics: options.publicMetrics,
+    clock,
+    security: {
+      tokens,
+      secrets,
+      store: security.store,
+      limits,
+      sessionToken,
+      defaultWorkspace: options.workspace,
+      failedAuth,
+      clientOf,
+      clock,
+    },
     logger: logger.child({ component: "control" }),
   });
   const gateway = createGateway({
     domain,
     routes: platform,
-    trustedProxies: new TrustedProxies(options.trustProxy),
+    trustedProxies,
     guards: new Guards({
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       proxyAuth: tokens,
       rateLimiter: limitRates ? rateLimiter : undefined,
+      failedAuth,
+      clientOf,
       clock,
     }),
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
@@ -202,6 +248,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await running.close();
       return cut;
     },
+    sessionToken,
     close() {
       closing ??= (async () => {
         gateway.close();
@@ -226,6 +273,37 @@ function tempRoots(home: string, runRoot: string): string[] {
     runDirs = readdirSync(runRoot).map((name) => join(runRoot, name));
   } catch {}
   return [home, join(home, "images"), join(home, "blobs", "sha256"), runRoot, ...runDirs];
+}
+
+/** The rate limiter and the container capacity as the control API's limit routes change them. */
+function liveLimits(rates: RateLimiter, capacity: Capacity): LiveLimits {
+  return {
+    limitOf: (workspace) => rates.limitOf(workspace),
+    clientLimitOf: (workspace) => rates.clientLimitOf(workspace),
+    containerLimitOf: (workspace) => capacity.workspaceLimit(workspace),
+    maxContainers: capacity.maxContainers,
+    set(limit) {
+      const rate = limit.rate !== undefined && limit.burst !== undefined ? { rate: limit.rate, burst: limit.burst } : undefined;
+      const client = limit.clientRate !== undefined && limit.clientBurst !== undefined ? { rate: limit.clientRate, burst: limit.clientBurst } : undefined;
+      rates.setLimit(limit.workspace, rate, client);
+      capacity.setWorkspaceLimit(limit.workspace, limit.containers ?? null);
+    },
+  };
+}
+
+/**
+ * The key of a request's client in the per-address limits: the peer's
+ * address, or behind a trusted proxy (`--trust-proxy`) the address it
+ * forwarded for; an IPv6 client as its /64 (client-ip.ts).
+ */
+function clientKeyOf(trusted: TrustedProxies): (req: IncomingMessage) => string {
+  return (req) => {
+    const peer = req.socket.remoteAddress ?? "";
+    if (trusted.empty) return rateKey(peer);
+    const normal = normaliseAddress(peer);
+    if (!trusted.has(normal)) return rateKey(peer);
+    return rateKey(clientAddress(normal, req.headersDistinct["x-forwarded-for"]?.join(", "), trusted).clientIp);
+  };
 }
 
 /** The port of a server listening on TCP (`address()` is a string only for a pipe). */

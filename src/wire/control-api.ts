@@ -18,7 +18,7 @@ export interface Health {
   api: number;
   /** The server's default workspace. */
   workspace: string;
-  /** Whether the control API demands an API token (`berth server`), or not (`berth serve`'s embedded platform). */
+  /** Always true: every route but health demands a token (an API token, or on `berth serve`'s embedded platform its session token). */
   auth: boolean;
 }
 
@@ -209,9 +209,33 @@ export interface RateLimit {
   burst: number;
 }
 
-/** `GET /api/workspaces/:name/limit` */
+/** `GET /api/workspaces/:name/limit`: the limits in force, and which are the workspace's own. */
 export interface WorkspaceLimitView extends RateLimit {
   workspace: string;
-  /** False when the workspace has the server's default. */
+  /** False when `rate` and `burst` are the server's default. */
   custom: boolean;
+  /** One client address's limit on the workspace's public endpoints (default: a quarter of `rate` and `burst`). */
+  client: RateLimit;
+  /** False when `client` is the server's default. */
+  clientCustom: boolean;
+  /** The workspace's own cap on live containers, or null when only the server's applies. */
+  containers: number | null;
+  /** The server's cap on live containers, all workspaces together (`--max-containers`). */
+  serverContainers: number;
+}
+
+/**
+ * `PUT /api/workspaces/:name/limit` (admin): each field given replaces the
+ * workspace's own setting, `null` returns it to the server's default, and
+ * one left out keeps what it was. A rate without a burst gets 5 s worth.
+ */
+export interface WorkspaceLimitRequest {
+  /** Requests per second, all clients together. */
+  rate?: number | null;
+  burst?: number | null;
+  /** Requests per second from one client address on public endpoints. */
+  clientRate?: number | null;
+  clientBurst?: number | null;
+  /** Live containers at once (starting, ready and draining). */
+  containers?: number | null;
 }

@@ -36,6 +36,10 @@ export function request(url: string, init: RequestInit = {}): Promise<Response> 
 export interface TestPlatform {
   server: RunningServer;
   client: ApiClient;
+  /** The token the client carries (the bootstrap admin token, or the embedded platform's session token). */
+  token: string;
+  /** `Authorization: Bearer <token>`, for raw requests to the control API. */
+  auth: Record<string, string>;
   home: string;
   /** Bundles and deploys an app file (relative to the repo); returns the deploy result. */
   deploy(file: string, options?: { ephemeral?: boolean; progress?: (line: string) => void; client?: ApiClient }): Promise<DeployResult>;
@@ -51,10 +55,13 @@ export async function startPlatform(t: TestContext, options: Partial<ServerOptio
     await server.close();
     if (!options.home) rmSync(home, { recursive: true, force: true });
   });
-  const client = new ApiClient(server.url, undefined, server.bootstrapToken);
+  const token = server.bootstrapToken ?? server.sessionToken ?? "";
+  const client = new ApiClient(server.url, undefined, token);
   return {
     server,
     client,
+    token,
+    auth: { authorization: `Bearer ${token}` },
     home,
     async deploy(file, { ephemeral = false, progress = () => {}, client: as = client } = {}) {
       const bundle = await bundleApp(resolve(REPO, file));

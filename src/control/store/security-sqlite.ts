@@ -31,7 +31,22 @@ CREATE TABLE IF NOT EXISTS workspace_limits (
   rate REAL NOT NULL,
   burst REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS workspace_quotas (
+  workspace TEXT PRIMARY KEY,
+  client_rate REAL,
+  client_burst REAL,
+  containers INTEGER
+);
 `;
+
+interface LimitRow {
+  workspace: string;
+  rate: number | null;
+  burst: number | null;
+  client_rate: number | null;
+  client_burst: number | null;
+  containers: number | null;
+}
 
 interface TokenRow {
   id: string;
@@ -138,14 +153,39 @@ export class SqliteSecurityStore implements SecurityStore {
 
   setLimit(limit: WorkspaceLimit): void {
     writing(this.path, () =>
-      this.db
-        .prepare("INSERT INTO workspace_limits (workspace, rate, burst) VALUES (?, ?, ?) ON CONFLICT (workspace) DO UPDATE SET rate = excluded.rate, burst = excluded.burst")
-        .run(limit.workspace, limit.rate, limit.burst),
+      this.db.transaction(() => {
+        const { workspace } = limit;
+        this.db.prepare("DELETE FROM workspace_limits WHERE workspace = ?").run(workspace);
+        this.db.prepare("DELETE FROM workspace_quotas WHERE workspace = ?").run(workspace);
+        if (limit.rate !== undefined && limit.burst !== undefined) {
+          this.db.prepare("INSERT INTO workspace_limits (workspace, rate, burst) VALUES (?, ?, ?)").run(workspace, limit.rate, limit.burst);
+        }
+        const client = limit.clientRate !== undefined && limit.clientBurst !== undefined;
+        if (client || limit.containers !== undefined) {
+          this.db
+            .prepare("INSERT INTO workspace_quotas (workspace, client_rate, client_burst, containers) VALUES (?, ?, ?, ?)")
+            .run(workspace, client ? limit.clientRate : null, client ? limit.clientBurst : null, limit.containers ?? null);
+        }
+      })(),
     );
   }
 
   listLimits(): WorkspaceLimit[] {
-    return this.db.prepare("SELECT workspace, rate, burst FROM workspace_limits ORDER BY workspace").all() as WorkspaceLimit[];
+    const rows = this.db
+      .prepare(
+        `SELECT w.workspace, l.rate, l.burst, q.client_rate, q.client_burst, q.containers
+         FROM (SELECT workspace FROM workspace_limits UNION SELECT workspace FROM workspace_quotas) w
+         LEFT JOIN workspace_limits l ON l.workspace = w.workspace
+         LEFT JOIN workspace_quotas q ON q.workspace = w.workspace
+         ORDER BY w.workspace`,
+      )
+      .all() as LimitRow[];
+    return rows.map((row) => ({
+      workspace: row.workspace,
+      ...(row.rate !== null && row.burst !== null ? { rate: row.rate, burst: row.burst } : {}),
+      ...(row.client_rate !== null && row.client_burst !== null ? { clientRate: row.client_rate, clientBurst: row.client_burst } : {}),
+      ...(row.containers !== null ? { containers: row.containers } : {}),
+    }));
   }
 
   close(): void {

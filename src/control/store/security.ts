@@ -37,12 +37,22 @@ export interface SecretRecord {
   updatedAt: number;
 }
 
+/**
+ * A workspace's own limits; a field left out means the server's default
+ * applies (its `--rate-limit`, `--client-rate-limit`, `--max-containers`).
+ */
 export interface WorkspaceLimit {
   workspace: string;
-  /** Requests per second. */
-  rate: number;
+  /** Requests per second, all clients together; given with `burst`. */
+  rate?: number;
   /** Requests at once from a full bucket. */
-  burst: number;
+  burst?: number;
+  /** Requests per second from one client address on the workspace's public endpoints; given with `clientBurst`. */
+  clientRate?: number;
+  /** Requests at once from one client address's full bucket. */
+  clientBurst?: number;
+  /** Live containers (starting, ready and draining) the workspace may have at once. */
+  containers?: number;
 }
 
 export interface SecurityStore {
@@ -57,6 +67,7 @@ export interface SecurityStore {
   getSecret(workspace: string, name: string): SecretRecord | undefined;
   listSecrets(workspace: string): SecretRecord[];
   deleteSecret(workspace: string, name: string): boolean;
+  /** Replaces the workspace's limits with `limit` (a record with no limit left removes it). */
   setLimit(limit: WorkspaceLimit): void;
   listLimits(): WorkspaceLimit[];
   close(): void;
