@@ -73,9 +73,9 @@ async function cuttingProxy(t: TestContext, port: number, after: "pass" | "refus
 test("the connection breaks after the server took the deploy: the CLI asks again by its id and reports the one version", async (t) => {
   const platform = await startPlatform(t);
   const proxy = await cuttingProxy(t, platform.server.port, "pass");
-  const deploy = berth(t, ["deploy", tempApp(t, "flaky.ts", APP), "--server", proxy.url, "--no-typecheck"]);
+  const deploy = berth(t, ["deploy", tempApp(t, "flaky.ts", APP), "--server", proxy.url, "--no-typecheck"], { BERTH_TOKEN: platform.token });
   const code = await deploy.exited;
-  assert.equal(proxy.cuts(), 1, "the proxy cut the deploy's connection");
+  assert.equal(proxy.cuts(), 1, `the proxy cut the deploy's connection: ${deploy.output()}`);
   assert.equal(code, 0, deploy.output());
   assert.match(deploy.output(), /connection .* broke/i);
   assert.match(deploy.output(), /Deployed app "flaky" \(version 1\)/);
@@ -89,8 +89,9 @@ test("the connection breaks after the server took the deploy: the CLI asks again
 test("the connection breaks and the server cannot be reached again: the outcome is unknown, and the CLI says so", async (t) => {
   const platform = await startPlatform(t);
   const proxy = await cuttingProxy(t, platform.server.port, "refuse");
-  const deploy = berth(t, ["deploy", tempApp(t, "flaky.ts", APP), "--server", proxy.url, "--no-typecheck"]);
+  const deploy = berth(t, ["deploy", tempApp(t, "flaky.ts", APP), "--server", proxy.url, "--no-typecheck"], { BERTH_TOKEN: platform.token });
   const code = await deploy.exited;
+  assert.equal(proxy.cuts(), 1, `the proxy cut the deploy's connection: ${deploy.output()}`);
   assert.equal(code, 1, deploy.output());
   assert.match(deploy.output(), /outcome .*unknown/i);
   assert.match(deploy.output(), /berth app list/);

@@ -50,7 +50,10 @@ export const block = app.function({ timeout: 600 }).webEndpoint(() => {
 test("kill -9 of a container: the server it spawned dies with it, and a fixed-port webServer starts again", async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy(tempApp(t, "orphans.ts", fixedPortApp(randomPort()))), "fixed");
-  const first = (await (await request(url)).json()) as { pid: number; ppid: number };
+  const response = await request(url);
+  const body = await response.text();
+  assert.equal(response.status, 200, body);
+  const first = JSON.parse(body) as { pid: number; ppid: number };
   killAfter(t, () => [first.pid]);
   process.kill(first.ppid, "SIGKILL");
   await waitForLog(platform, "orphans", /exited unexpectedly \(SIGKILL\)/);

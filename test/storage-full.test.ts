@@ -76,7 +76,7 @@ test("a full disk: uploads and deploys answer 507 storage_full naming what could
     assert.match(error.message, /could not write the bundle .*blobs\/sha256\/[0-9a-f]{64}.*no space left/);
     return true;
   });
-  const raw = await request(`${platform.server.url}/api/blobs/${bundle.hash}`, { method: "PUT", body: bundle.code });
+  const raw = await request(`${platform.server.url}/api/blobs/${bundle.hash}`, { method: "PUT", body: bundle.code, headers: platform.auth });
   assert.equal(raw.status, 507);
   assert.equal(((await raw.json()) as { error: { code: string } }).error.code, "storage_full");
   assert.deepEqual(
@@ -86,7 +86,7 @@ test("a full disk: uploads and deploys answer 507 storage_full naming what could
   );
 
   // The CLI says the same, in one line.
-  const cli = berth(t, ["deploy", tempApp(t, "late.ts", app("late")), "--server", platform.server.url, "--no-typecheck"]);
+  const cli = berth(t, ["deploy", tempApp(t, "late.ts", app("late")), "--server", platform.server.url, "--no-typecheck"], { BERTH_TOKEN: platform.token });
   assert.equal(await cli.exited, 1);
   assert.match(cli.output(), /berth: the server's disk is full: could not write the bundle/);
   assert.doesNotMatch(cli.output(), /Internal Server Error|berth: ENOSPC/);

@@ -204,13 +204,16 @@ export class ApiClient {
 /** Pauses between the tries of a deploy whose connection broke: ~7.5 s in all, enough for a server restart. */
 const RETRY_PAUSES_MS = [500, 1000, 2000, 4000];
 
-/** Failures to connect at all: the request never left, so the server did nothing. */
-const CONNECT_FAILURES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "UND_ERR_CONNECT_TIMEOUT"]);
+/**
+ * Failures of a connection that was made, after which the server may have
+ * received the request and acted on it. Anything else (a refused or
+ * unresolvable connection, a refused certificate, a port fetch will not
+ * use) ends before the request leaves.
+ */
+const LOST_AFTER_CONNECT = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE", "ECONNABORTED", "UND_ERR_CLOSED", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
 function neverSent(error: unknown): boolean {
-  const code = causeOf(error);
-  // A TLS handshake that failed (a certificate refused) ends before the request is sent too.
-  return CONNECT_FAILURES.has(code) || /CERT|TLS|SSL/.test(code);
+  return !LOST_AFTER_CONNECT.has(causeOf(error));
 }
 
 function lostConnection(baseUrl: string, error: unknown): BerthError {
