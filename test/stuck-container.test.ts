@@ -66,6 +66,7 @@ test("a blocked event loop past its timeout: 504, then the container is killed a
   await stuck.body?.cancel();
   // Three healthy requests right behind it: each would wait out the 5 s timeout on the stuck container (2 s grace + 1 s for an answer, then a cold start).
   const behind = await Promise.all([okFrom(url), okFrom(url), okFrom(url)]);
+  t.diagnostic(`the three requests behind the stuck call: ${JSON.stringify(behind.map(({ status, ms }) => ({ status, ms })))}`);
   assert.deepEqual(behind.map((r) => r.status), [200, 200, 200], JSON.stringify(behind));
   for (const r of behind) assert.notEqual(r.pid, first.pid, "answered by a new container");
   for (const r of behind) assert.ok(r.ms < 4500, `answered in ${r.ms} ms, before a timeout could have passed`);
