@@ -87,6 +87,7 @@ function cluster(maxContainers: number, capacityWaitMs = 30_000) {
       driver,
       containerSpec: (id) => ({ id, functionName: name, bundlePath: "/fake/app.mjs", cwd: "/fake", env: {}, params: {}, startupTimeoutMs: 60_000 }),
       log: (containerId, line) => lines.push(`${name} ${containerId}: ${line}`),
+      output: () => ({ write: () => {}, end: () => {} }),
       attach: (endpoint) => ({ containerId: "socketPath" in endpoint ? endpoint.socketPath : "", closed: false }),
       detach: (upstream) => (upstream.closed = true),
       clock,

@@ -38,13 +38,14 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The platform's components.
   runtime: ["agent", "paths", "errors", "lifetime"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
+  logs: ["agent", "wire", "clock", "logging"], // app logs: container output and access lines, bounded, in their stores
   metrics: ["router", "wire"],
   image: ["sdk", "errors", "lifetime"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
-  control: ["router", "runtime", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "lifetime"],
+  control: ["router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "lifetime"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "router", "runtime", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "lifetime"],
+  server: ["control", "gateway", "router", "runtime", "logs", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "lifetime"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   cli: ["server", "bundler", "wire", "sdk", "errors", "logging"],
 };

@@ -16,8 +16,9 @@ function randomPort(): number {
 }
 
 async function logLines(platform: TestPlatform, app: string): Promise<string[]> {
-  const response = await request(`${platform.server.url}/api/apps/${app}/logs`, { headers: platform.auth });
-  return (await response.text()).trim().split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { line: string }).line);
+  const lines: string[] = [];
+  await platform.client.logs(app, {}, (entry) => lines.push(entry.line));
+  return lines;
 }
 
 async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {

@@ -9,7 +9,9 @@ import { pathToFileURL } from "node:url";
 import { isFunctionDefinition, type StartedFunction } from "../sdk/contract.js";
 import type { AgentMessage, DriverMessage, LoadMessage, ProbeMessage } from "./protocol.js";
 import { claimPort, releasePort, waitForPort, watchPort } from "./port.js";
+import { labelOutput } from "./request-output.js";
 import { serveHandler, type Serving } from "./serve.js";
+import { mapStackTraces } from "./stack-traces.js";
 
 let started: StartedFunction | undefined;
 let serving: Serving | undefined;
@@ -27,6 +29,7 @@ async function load(message: LoadMessage): Promise<void> {
   // Tells the SDK it runs in a container (e.g. `Secret.fromDotenv` then needs no file).
   Object.assign(process.env, message.env, { BERTH_CONTAINER: "1" });
   process.chdir(message.cwd);
+  mapStackTraces(message.bundlePath, message.cwd);
   const module = (await import(pathToFileURL(message.bundlePath).href)) as Record<string, unknown>;
   const definition = module[message.functionName];
   if (!isFunctionDefinition(definition)) {
@@ -86,6 +89,9 @@ function exitWithChildren(code: number): never {
   } catch {}
   process.exit(code);
 }
+
+labelOutput(process.stdout);
+labelOutput(process.stderr);
 
 process.on("message", (message: DriverMessage) => {
   if (message.type === "load") {

@@ -60,3 +60,21 @@ export type AgentMessage =
   | { type: "ready"; endpoint: ContainerEndpoint }
   | { type: "failed"; message: string }
   | ProbeReply;
+
+/** The request header by which the gateway tells the container each request's id (the same value as on the response). */
+export const REQUEST_ID_HEADER = "berth-request-id";
+
+/**
+ * What a request id may look like; anything else in the header is ignored.
+ * The gateway's are `<8 hex>-<base 36 counter>`.
+ */
+export const REQUEST_ID_PATTERN = /^[0-9a-z-]{1,64}$/;
+
+/**
+ * How the agent labels a line written while a request is being served: the
+ * line starts with RS, the request id, US (`\x1e<id>\x1f`). The platform
+ * strips the label and keeps the id with the line. Whatever runs in the
+ * container can write one too: it only ever labels that app's own lines.
+ */
+export const REQUEST_LABEL_START = "\x1e";
+export const REQUEST_LABEL_END = "\x1f";

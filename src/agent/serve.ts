@@ -8,6 +8,7 @@ import { createServer, type RequestListener, type Server } from "node:http";
 import type { ContainerHandler } from "../sdk/contract.js";
 import { fetchListener } from "./fetch-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
+import { withRequestId } from "./request-output.js";
 
 export interface Serving {
   endpoint: ContainerEndpoint;
@@ -26,7 +27,7 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
     return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {}, running: () => 0 };
   }
   let running = 0;
-  const listener: RequestListener =
+  const counted: RequestListener =
     handler.type === "fetch"
       ? fetchListener(async (request) => {
           running += 1;
@@ -41,6 +42,7 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
           res.once("close", () => (running -= 1));
           handler.listener(req, res);
         };
+  const listener = withRequestId(counted);
   const server = createServer(listener);
   handler.attach?.(server);
   server.keepAliveTimeout = 60_000;

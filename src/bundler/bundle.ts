@@ -35,7 +35,7 @@ export async function bundleApp(entry: string): Promise<BundleResult> {
   const entryPath = resolve(entry);
   const probe = await esbuildPass(entryPath, [], "stub");
   const manifest = await describe(probe.code);
-  const final = await esbuildPass(entryPath, imagePackages(manifest), "external");
+  const final = await esbuildPass(entryPath, imagePackages(manifest), "external", true);
   return {
     code: final.code,
     hash: createHash("sha256").update(final.code).digest("hex"),
@@ -92,6 +92,7 @@ async function esbuildPass(
   entryPath: string,
   external: string[],
   unresolved: "stub" | "external",
+  sourceMap = false,
 ): Promise<{ code: Uint8Array; inputs: string[] }> {
   try {
     const result = await build({
@@ -102,6 +103,11 @@ async function esbuildPass(
       platform: "node",
       target: "node20",
       metafile: true,
+      // Inline, so the map travels inside the bundle; without the sources' text (only positions are needed), and with
+      // source paths relative to the working directory, as the user names their files. The agent reads it only to
+      // format a stack (agent/stack-traces.ts).
+      sourcemap: sourceMap ? "inline" : false,
+      sourcesContent: false,
       logLevel: "silent",
       alias: { berth: SDK_ENTRY },
       external,

@@ -18,11 +18,14 @@ import type {
   Health,
   IssuedToken,
   LogEntry,
+  LogPage,
   ProgressLine,
   RollbackRequest,
   SecretView,
   TokenRequest,
   TokenView,
+  VersionInfo,
+  VersionList,
   WorkspaceLimitRequest,
   WorkspaceLimitView,
 } from "../wire/control-api.js";
@@ -186,13 +189,31 @@ export class ApiClient {
     return this.json(`/api/apps/${encodeURIComponent(name)}/stats`, "GET", undefined, dev ? { dev: "1" } : {});
   }
 
-  /** Streams log entries until `signal` aborts (with `follow`) or the recent ones are printed. */
-  async logs(name: string, options: { follow?: boolean; dev?: boolean; signal?: AbortSignal }, onEntry: (entry: LogEntry) => void): Promise<void> {
-    const query: Record<string, string> = {};
-    if (options.follow) query.follow = "1";
-    if (options.dev) query.dev = "1";
-    const { signal } = options;
-    const response = await this.call(`/api/apps/${encodeURIComponent(name)}/logs`, { signal }, query);
+  /** Every version of an app, oldest first. */
+  async versions(name: string, dev = false): Promise<VersionInfo[]> {
+    return (await this.json<VersionList>(`/api/apps/${encodeURIComponent(name)}/versions`, "GET", undefined, dev ? { dev: "1" } : {})).versions;
+  }
+
+  /** One page of an app's log (see `LogRequest`); `after` reads on from an earlier page's cursor. */
+  logPage(name: string, request: LogRequest & { after?: string }): Promise<LogPage> {
+    return this.json(`/api/apps/${encodeURIComponent(name)}/logs`, "GET", undefined, logQuery(request));
+  }
+
+  /**
+   * Hands over an app's log entries in order: the newest `tail`, or all
+   * since `since` (page by page), or with neither every entry kept; with
+   * `follow`, then every new one until `signal` aborts.
+   */
+  async logs(name: string, request: LogRequest & { follow?: boolean; signal?: AbortSignal }, onEntry: (entry: LogEntry) => void): Promise<void> {
+    const { follow, signal } = request;
+    if (!follow) {
+      for (let page: LogPage | undefined; !page || page.more; ) {
+        page = await this.logPage(name, { ...request, after: page?.cursor });
+        for (const entry of page.entries) onEntry(entry);
+      }
+      return;
+    }
+    const response = await this.call(`/api/apps/${encodeURIComponent(name)}/logs`, { signal }, { ...logQuery(request), follow: "1" });
     try {
       for await (const entry of ndjson<LogEntry>(response)) onEntry(entry);
     } catch (error) {
@@ -220,6 +241,29 @@ function lostConnection(baseUrl: string, error: unknown): BerthError {
   return new BerthError("connection_lost", `the connection to ${baseUrl} broke before its answer arrived (${causeOf(error)}); the outcome is unknown`, {
     cause: error,
   });
+}
+
+/** Which entries of an app's log to read. */
+export interface LogRequest {
+  /** The app `berth serve` runs, not the deployed one of that name. */
+  dev?: boolean;
+  /** The newest N entries (at most 5000). */
+  tail?: number;
+  /** Entries written at or after this time (milliseconds since the epoch). */
+  since?: number;
+  function?: string;
+  requestId?: string;
+}
+
+function logQuery(request: LogRequest & { after?: string }): Record<string, string> {
+  const query: Record<string, string> = {};
+  if (request.dev) query.dev = "1";
+  if (request.tail !== undefined) query.tail = String(request.tail);
+  if (request.since !== undefined) query.since = String(request.since);
+  if (request.function !== undefined) query.function = request.function;
+  if (request.requestId !== undefined) query.request = request.requestId;
+  if (request.after !== undefined) query.after = request.after;
+  return query;
 }
 
 /** Why a fetch failed, in a word: `ECONNREFUSED`, else the message. */

@@ -2,14 +2,17 @@
 import { resolve } from "node:path";
 import { TypeChecker } from "../bundler/typecheck.js";
 import { startServer } from "../server/start.js";
-import { createLogger } from "../logging/logger.js";
+import { BerthError } from "../errors/codes.js";
+import { createLogger, type Logger } from "../logging/logger.js";
 import { ApiClient } from "./client.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
-import { dim, formatLog, green, status } from "./output.js";
+import { formatLogEntry, parseSince, printable } from "./log-format.js";
+import { dim, green, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
-import { announceBootstrapToken, securityOptions, type ServerFlags } from "./server-flags.js";
+import { announceBootstrapToken, parseSize, securityOptions, type ServerFlags } from "./server-flags.js";
 import { formatStatsTable } from "./stats-table.js";
+import type { LogEntry } from "../wire/control-api.js";
 
 export interface ClientFlags {
   server?: string;
@@ -41,7 +44,9 @@ export async function serverCommand(flags: ServerFlags) {
     queueLimit,
     keepVersions,
     callDelayMs: callDelay === undefined ? undefined : callDelay * 1000,
-    onLog: ({ app, function: fn, container, stream, line }) => containers.info({ app, function: fn, container, stream }, line),
+    onLog: echoAppLog(containers),
+    appLogBytes: flags.appLogSize === undefined ? undefined : appLogBytes(flags.appLogSize),
+    accessLog: flags.accessLog,
     logger,
     ...securityOptions(flags),
   });
@@ -74,6 +79,29 @@ export function onStopSignals(stop: { graceful(): Promise<void>; now(): Promise<
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+}
+
+/**
+ * App log lines in the server's own log: containers' output at `info`,
+ * access lines at `debug` (they can be many). Read by a person on a
+ * terminal, a container's bytes are shown safe (log-format.ts); as JSON
+ * they stay as written.
+ */
+function echoAppLog(logger: Logger): (entry: LogEntry) => void {
+  const safe = process.stdout.isTTY === true ? printable : (text: string) => text;
+  return ({ app, function: fn, container, stream, requestId, line }) => {
+    if (!logger.isLevelEnabled(stream === "access" ? "debug" : "info")) return;
+    const fields = { app, function: fn, container, stream, requestId };
+    if (stream === "access") logger.debug(fields, line);
+    else logger.info(fields, safe(line));
+  };
+}
+
+/** `--app-log-size`: at least 64 KiB, so a few long lines always fit. */
+function appLogBytes(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes < 64 * 1024) throw new BerthError("invalid_input", `--app-log-size must be at least 64KiB, not "${text}"`);
+  return bytes;
 }
 
 export async function deployCommand(file: string, flags: ClientFlags & { typecheck?: boolean }) {
@@ -117,11 +145,47 @@ export async function appStopCommand(name: string, flags: ClientFlags & { dev?: 
   status(green(`✓ Stopped app "${name}"`));
 }
 
-export async function appLogsCommand(name: string, flags: ClientFlags & { follow?: boolean; dev?: boolean }) {
+export interface LogsFlags extends ClientFlags {
+  follow?: boolean;
+  dev?: boolean;
+  since?: string;
+  tail?: string;
+  json?: boolean;
+  function?: string;
+  request?: string;
+}
+
+/** Lines shown without --tail or --since. */
+const DEFAULT_TAIL = 100;
+
+export async function appLogsCommand(name: string, flags: LogsFlags) {
+  const since = flags.since === undefined ? undefined : parseSince(flags.since, Date.now());
+  const tail = flags.tail !== undefined ? numberFlag("--tail", flags.tail, { integer: true }) : since === undefined ? DEFAULT_TAIL : undefined;
   const abort = new AbortController();
   process.on("SIGINT", () => abort.abort());
-  const options = { follow: flags.follow, dev: flags.dev, signal: abort.signal };
-  await clientFor(flags).logs(name, options, (entry) => process.stdout.write(`${formatLog(entry)}\n`));
+  const format = { compact: false, colour: process.stdout.isTTY === true && !process.env.NO_COLOR };
+  const print = flags.json
+    ? (entry: LogEntry) => process.stdout.write(`${JSON.stringify(entry)}\n`)
+    : (entry: LogEntry) => process.stdout.write(`${formatLogEntry(entry, format)}\n`);
+  const request = { dev: flags.dev, follow: flags.follow, since, tail, function: flags.function, requestId: flags.request, signal: abort.signal };
+  await clientFor(flags).logs(name, request, print);
+}
+
+export async function appVersionsCommand(name: string, flags: ClientFlags & { dev?: boolean; json?: boolean }) {
+  const versions = await clientFor(flags).versions(name, flags.dev);
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(versions, null, 2)}\n`);
+    return;
+  }
+  const rows = versions.map((version) => [
+    `${version.current ? "*" : " "} v${version.number}`,
+    new Date(version.createdAt).toLocaleString(),
+    version.bundleHash.slice(0, 12),
+    version.deployedBy ? printable(`${version.deployedBy.name || "(unnamed token)"} (${version.deployedBy.tokenId})`) : "-",
+  ]);
+  const header = ["  VERSION", "DEPLOYED", "BUNDLE", "BY"];
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
+  for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
 }
 
 export async function appStatsCommand(name: string, flags: ClientFlags & { dev?: boolean; json?: boolean; watch?: string | true }) {

@@ -9,6 +9,7 @@ import {
   appRollbackCommand,
   appStatsCommand,
   appStopCommand,
+  appVersionsCommand,
   deployCommand,
   serverCommand,
 } from "./commands.js";
@@ -75,6 +76,8 @@ export async function main(argv: string[]): Promise<void> {
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
     .option("--grace <seconds>", "on SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are cut (default 30)")
     .option("--keep-versions <n>", "versions per app whose bundles are kept for rollbacks (default 10)")
+    .option("--app-log-size <size>", "log kept per app under <home>/logs, oldest lines dropped first, e.g. 64MiB (default 16MiB)")
+    .option("--no-access-log", "no access line per request in the apps' logs")
     .action(serverCommand);
 
   clientOptions(
@@ -101,11 +104,24 @@ export async function main(argv: string[]): Promise<void> {
   clientOptions(
     app
       .command("logs")
-      .description("print an app's recent logs")
+      .description("print an app's log: its containers' output and an access line per request (default: the last 100 lines)")
       .argument("<name>")
-      .option("-f, --follow", "keep following")
+      .option("-f, --follow", "keep printing new lines until Ctrl-C")
+      .option("--since <time>", "lines since a time: 30s, 10m, 2h, 1d ago, or a date and time (2025-06-01T14:00)")
+      .option("--tail <n>", "the last n lines (at most 5000)")
+      .option("--function <name>", "only this function's lines")
+      .option("--request <id>", "only the lines of one request (its berth-request-id)")
+      .option("--json", "one JSON object per line, with every field")
       .option("--dev", dev),
   ).action(appLogsCommand);
+  clientOptions(
+    app
+      .command("versions")
+      .description("list an app's versions: when, bundle hash and who deployed each (* marks the current one)")
+      .argument("<name>")
+      .option("--json", "print JSON")
+      .option("--dev", dev),
+  ).action(appVersionsCommand);
   clientOptions(
     app
       .command("stats")

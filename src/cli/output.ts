@@ -1,6 +1,5 @@
-/** How the CLI prints: status lines to stderr, data to stdout, container logs prefixed by function, errors in a line or two. */
+/** How the CLI prints: status lines to stderr, data to stdout (app logs: log-format.ts), errors in a line or two. */
 import { BerthError, issuesOf } from "../errors/codes.js";
-import type { LogEntry } from "../wire/control-api.js";
 
 const colour = process.stderr.isTTY && !process.env.NO_COLOR;
 const paint = (code: number) => (text: string) => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
@@ -11,11 +10,6 @@ export const cyan = paint(36);
 
 export function status(line: string): void {
   process.stderr.write(`${line}\n`);
-}
-
-export function formatLog(entry: LogEntry): string {
-  const prefix = cyan(`[${entry.function}]`);
-  return entry.stream === "system" ? `${prefix} ${dim(entry.line)}` : `${prefix} ${entry.line}`;
 }
 
 /** An error as the user reads it: the message, then each bad field (`body.name: required`) on its own line. */

@@ -17,7 +17,8 @@ import { createLogger } from "../logging/logger.js";
 import type { LogEntry } from "../wire/control-api.js";
 import { onStopSignals } from "./commands.js";
 import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
-import { formatError, formatLog, green, red, status } from "./output.js";
+import { formatLogEntry } from "./log-format.js";
+import { formatError, green, red, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
@@ -35,6 +36,11 @@ export interface ServeFlags {
 
 /** Why serve deploys again: the code changed, or the server came back without the app. */
 type Occasion = "reload" | "reconnect";
+
+/** Entries one log page may hold (the control API's bound). */
+const MAX_LOG_PAGE = 5000;
+
+const logFormat = { compact: true, colour: process.stdout.isTTY === true && !process.env.NO_COLOR };
 
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
   const entry = resolve(file);
@@ -86,9 +92,12 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
    * serve waits for it, registers the app again and follows on.
    */
   const followLogs = async (name: string) => {
-    const print = (line: LogEntry) => process.stdout.write(`${formatLog(line)}\n`);
+    const print = (entry: LogEntry) => process.stdout.write(`${formatLogEntry(entry, logFormat)}\n`);
+    // Everything the new app has written so far (its log began with this session), then what comes; after a reconnect, only what comes.
+    let tail: number | undefined = MAX_LOG_PAGE;
     while (!logsAbort.signal.aborted && appName === name) {
-      await client.logs(name, { follow: true, dev: true, signal: logsAbort.signal }, print).catch(() => {});
+      await client.logs(name, { follow: true, dev: true, tail, signal: logsAbort.signal }, print).catch(() => {});
+      tail = undefined;
       if (logsAbort.signal.aborted || embedded || appName !== name) return;
       status(red(`✗ Lost the server at ${baseUrl}; waiting for it to come back (the app is not served meanwhile)...`));
       await waitForServer();

@@ -42,6 +42,10 @@ export interface ServerFlags {
   grace?: string;
   /** Versions per app whose bundles and run folders are kept (default 10). */
   keepVersions?: string;
+  /** Bytes of log kept per app, e.g. `16MiB`. */
+  appLogSize?: string;
+  /** False with `--no-access-log`. */
+  accessLog?: boolean;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;

@@ -6,7 +6,9 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
+import { REQUEST_ID_PATTERN } from "../agent/protocol.js";
 import { BerthError } from "../errors/codes.js";
+import { MAX_PAGE_ENTRIES } from "../logs/query.js";
 import { nameProblem, type NameKind } from "../sdk/names.js";
 
 /** A string held to the name grammar of sdk/names.ts; the issue names the field. */
@@ -74,6 +76,29 @@ export const deployRequestSchema = z.object({
 });
 
 export const rollbackRequestSchema = z.object({ version: z.number().int().positive().optional(), deployId: deployId.optional() });
+
+const count = z.string().regex(/^\d{1,9}$/, "a whole number").transform(Number);
+
+/** `GET /api/apps/:name/logs`'s query: see LogQuery (logs/store.ts); `request` is the request id. */
+export const logQuerySchema = z.object({
+  since: z.string().regex(/^\d{1,15}$/, "milliseconds since the epoch").transform(Number).optional(),
+  tail: count.pipe(z.number().max(MAX_PAGE_ENTRIES)).optional(),
+  limit: count.pipe(z.number().min(1).max(MAX_PAGE_ENTRIES)).default(1000),
+  after: z.string().regex(/^\d{1,20}$/, "a cursor from an earlier page").optional(),
+  function: z.string().min(1).max(200).optional(),
+  request: z.string().regex(REQUEST_ID_PATTERN, "a request id (berth-request-id)").optional(),
+  follow: z.enum(["0", "1", "true", "false"]).transform((value) => value === "1" || value === "true").default(false),
+});
+
+/** Validates a route's query parameters: 422 naming each bad one (`["query", "tail"]`). */
+export function parseQuery<T>(c: Context, schema: z.ZodType<T>): T {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => ({ loc: ["query", ...issue.path.map((key) => (typeof key === "symbol" ? String(key) : key))], message: issue.message }));
+    throw new BerthError("invalid_input", undefined, { details: { issues } });
+  }
+  return parsed.data;
+}
 
 /** Largest JSON body of any control API route: a deploy's manifest is a few KiB; 1 MiB leaves room and bounds memory. */
 export const MAX_JSON_BYTES = 1024 * 1024;

@@ -10,7 +10,9 @@
  *   POST /api/apps/:name/stop
  *   POST /api/apps/:name/rollback      {"version"?: n} or no body; streams NDJSON like a deploy
  *   GET  /api/apps/:name/stats
- *   GET  /api/apps/:name/logs?follow=1 NDJSON log entries
+ *   GET  /api/apps/:name/versions
+ *   GET  /api/apps/:name/logs          one page: ?tail=N | ?after=<cursor>, &since=<ms> &function= &request= &limit=
+ *   GET  /api/apps/:name/logs?follow=1 NDJSON entries as they are written (after ?tail=N or from ?since=<ms>)
  *   GET  /metrics                      Prometheus text exposition (a token unless --public-metrics)
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
@@ -34,17 +36,22 @@ import {
   type DeployResult,
   type Health,
   type LatencySummary,
+  type LogEntry,
+  type Deployer,
+  type LogPage,
   type ProgressLine,
   type RollbackRequest,
+  type VersionList,
 } from "../wire/control-api.js";
-import { deployRequestSchema, jsonTooLarge, MAX_JSON_BYTES, parseBody, rollbackRequestSchema } from "./api-schema.js";
+import type { LogHub } from "../logs/hub.js";
+import type { AppLogId, LogQuery } from "../logs/store.js";
+import { deployRequestSchema, jsonTooLarge, logQuerySchema, MAX_JSON_BYTES, parseBody, parseQuery, rollbackRequestSchema } from "./api-schema.js";
 import type { Clock } from "../clock/clock.js";
 import { checkName } from "../sdk/names.js";
 import { tooLarge, type BlobStore } from "./blobs.js";
-import type { LogHub } from "./logs.js";
-import { appKey, type Platform } from "./platform.js";
+import type { Platform } from "./platform.js";
 import type { Principal } from "./auth.js";
-import { authenticate, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
+import { authenticate, SESSION_TOKEN_ID, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
 /** What the API reads of the metrics: recent latency for `stats`, and the Prometheus text. */
 export interface ApiMetrics {
@@ -91,6 +98,11 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   });
   /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
   const devOf = (c: Context) => c.req.query("dev") === "1";
+  /** Who is calling, as versions record it: the token, by id and name. */
+  const deployerOf = (c: Context<ApiEnv>): Deployer => {
+    const { tokenId } = c.get("principal");
+    return { tokenId, name: tokenId === SESSION_TOKEN_ID ? "berth serve" : (options.security.tokens.get(tokenId)?.name ?? "") };
+  };
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return answerError(c, error);
@@ -121,13 +133,13 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.post("/api/apps", async (c) => {
     const body: DeployRequest = await parseBody(c, deployRequestSchema);
-    const request = { ...body, workspace: workspaceFor(c, body.workspace) };
+    const request = { ...body, workspace: workspaceFor(c, body.workspace), deployedBy: deployerOf(c) };
     return progressStream(c, logger, (progress) => platform.deploy(request, progress));
   });
 
   api.post("/api/apps/:name/rollback", async (c) => {
     const body: RollbackRequest = await parseBody(c, rollbackRequestSchema, { empty: {} });
-    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, progress, body.deployId));
+    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, deployerOf(c), progress, body.deployId));
   });
 
   api.get("/api/apps", (c) => {
@@ -155,19 +167,31 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     return c.body(visible, 200, { "content-type": options.metrics.contentType });
   });
 
-  api.get("/api/apps/:name/logs", (c) => {
-    const key = appKey(workspaceFor(c), appName(c), devOf(c));
-    const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
+  api.get("/api/apps/:name/versions", (c) => {
+    const list: VersionList = { versions: platform.versions(workspaceFor(c), appName(c), devOf(c)) };
+    return c.json(list);
+  });
+
+  api.get("/api/apps/:name/logs", async (c) => {
+    const { follow, request, ...rest } = parseQuery(c, logQuerySchema);
+    const id: AppLogId = { workspace: workspaceFor(c), app: appName(c), ephemeral: devOf(c) };
+    if (!platform.has(id.workspace, id.app, id.ephemeral)) {
+      throw new BerthError("not_found", `no ${id.ephemeral ? "served" : "deployed"} app named "${id.app}" in workspace "${id.workspace}"`);
+    }
+    const query: LogQuery = { ...rest, requestId: request };
+    if (!follow) {
+      const page: LogPage = await logs.read(id, query);
+      return c.json(page);
+    }
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
-      for (const entry of logs.recent(key)) await out.write(`${JSON.stringify(entry)}\n`);
-      if (!follow) return;
-      await new Promise<void>((resolve) => {
-        const unsubscribe = logs.subscribe(key, (entry) => void out.write(`${JSON.stringify(entry)}\n`), resolve);
-        out.onAbort(() => {
-          unsubscribe();
-          resolve();
-        });
+      const abort = new AbortController();
+      out.onAbort(() => abort.abort());
+      const send = async (entries: LogEntry[]) => {
+        await out.write(entries.map((entry) => `${JSON.stringify(entry)}\n`).join(""));
+      };
+      await logs.follow(id, query, abort.signal, send).catch((error: unknown) => {
+        if (!abort.signal.aborted) logger.error({ err: error, path: c.req.path }, "following a log failed");
       });
     });
   });

@@ -13,6 +13,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { splitSourceMap } from "../agent/stack-traces.js";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import { storageFull } from "../errors/storage.js";
@@ -20,14 +21,25 @@ import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels
 import type { ImageBuilder } from "../image/builder.js";
 import { tempPath } from "../lifetime/run.js";
 import type { Logger } from "../logging/logger.js";
+import { ContainerOutput } from "../logs/container-output.js";
+import type { LogHub } from "../logs/hub.js";
+import type { AppLogId } from "../logs/store.js";
 import type { Capacity } from "../router/capacity.js";
 import type { Pool, PoolEvent, PoolOptions } from "../router/pool.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { ContainerEndpoint, RuntimeDriver } from "../runtime/types.js";
 import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
-import type { AppSummary, DeployRequest, DeployResult, FunctionStats, FunctionSummary } from "../wire/control-api.js";
+import type {
+  AppSummary,
+  Deployer,
+  DeployRequest,
+  DeployResult,
+  FunctionStats,
+  FunctionSummary,
+  LogEntry,
+  VersionInfo,
+} from "../wire/control-api.js";
 import type { BlobStore } from "./blobs.js";
-import type { LogHub } from "./logs.js";
 import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
 import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
@@ -108,6 +120,7 @@ export class Platform<U> {
     for (const app of this.options.store.listApps()) {
       if (app.ephemeral) {
         this.options.store.deleteApp(app.id);
+        this.options.logs.forget(logIdOf(app));
         continue;
       }
       const version = app.state === "deployed" && app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
@@ -127,8 +140,9 @@ export class Platform<U> {
    * request with an id that is running waits for that run, one with an id
    * that already made a version gets that version, so a client can repeat a
    * deploy whose answer it lost without making a second version.
+   * `deployedBy`: the caller, recorded with the version (`berth app versions`).
    */
-  async deploy(request: DeployRequest & { workspace: string }, progress: (line: string) => void): Promise<DeployResult> {
+  async deploy(request: DeployRequest & { workspace: string; deployedBy: Deployer }, progress: (line: string) => void): Promise<DeployResult> {
     const { workspace, deployId } = request;
     if (deployId === undefined) return this.deployNow(request, progress);
     const key = `${workspace}/${deployId}`;
@@ -149,7 +163,7 @@ export class Platform<U> {
     return result;
   }
 
-  private async deployNow(request: DeployRequest & { workspace: string }, progress: (line: string) => void): Promise<DeployResult> {
+  private async deployNow(request: DeployRequest & { workspace: string; deployedBy: Deployer }, progress: (line: string) => void): Promise<DeployResult> {
     const { workspace } = request;
     if (!this.options.blobs.has(request.bundleHash)) {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
@@ -165,6 +179,7 @@ export class Platform<U> {
       manifest,
       now: this.now(),
       deployId: request.deployId,
+      deployedBy: request.deployedBy,
     });
     this.options.blobs.settle(request.bundleHash);
     await this.activate(app, version, progress);
@@ -182,6 +197,7 @@ export class Platform<U> {
     workspace: string,
     name: string,
     toVersion: number | undefined,
+    deployedBy: Deployer,
     progress: (line: string) => void,
     deployId?: string,
   ): Promise<DeployResult> {
@@ -201,7 +217,25 @@ export class Platform<U> {
       );
     }
     progress(`rolling back to version ${target.number}`);
-    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest, deployId }, progress);
+    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest, deployedBy, deployId }, progress);
+  }
+
+  /** Whether the app exists (a served app exists while `berth serve` runs it). */
+  has(workspace: string, name: string, ephemeral = false): boolean {
+    return this.options.store.getApp(workspace, name, ephemeral) !== undefined;
+  }
+
+  /** Every version of an app, oldest first. */
+  versions(workspace: string, name: string, ephemeral = false): VersionInfo[] {
+    const app = this.options.store.getApp(workspace, name, ephemeral);
+    if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
+    return this.options.store.listVersions(app.id).map((version) => ({
+      number: version.number,
+      createdAt: version.createdAt,
+      bundleHash: version.bundleHash,
+      deployedBy: version.deployedBy,
+      current: app.state === "deployed" && version.id === app.currentVersionId,
+    }));
   }
 
   /** Stops an app: its URLs stop answering at once, its containers drain. */
@@ -212,6 +246,8 @@ export class Platform<U> {
     if (app.ephemeral) this.options.store.deleteApp(app.id);
     else this.options.store.setAppState(app.id, "stopped", this.now());
     await drained;
+    // After the drain, so the containers' last words are in it; a deployed app keeps its log for `berth app logs`.
+    this.options.logs.forget(logIdOf(app));
     // A served app's versions went with it: so do their files, now that its containers are gone.
     if (app.ephemeral) this.prune();
     this.options.logger.info({ workspace, app: name, ephemeral }, "stopped app");
@@ -304,6 +340,7 @@ export class Platform<U> {
   /** Creates the services of a version and points the app's hosts at them. */
   private async activate(app: AppRecord, version: VersionRecord, progress: (line: string) => void): Promise<void> {
     const key = appKey(app.workspace, app.name, app.ephemeral);
+    const logId = logIdOf(app);
     const services: FunctionService<U>[] = [];
     for (const fn of version.manifest.functions) {
       const image = await this.options.images.build(fn.image, progress);
@@ -321,7 +358,7 @@ export class Platform<U> {
         ephemeral: app.ephemeral,
       };
       services.push(
-        new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(key, identity, fn, runDir, env, redact, params, paramsKey)),
+        new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(logId, identity, fn, runDir, env, redact, params, paramsKey)),
       );
     }
     const previous = this.appRoutes.get(key) ?? [];
@@ -387,7 +424,7 @@ export class Platform<U> {
   }
 
   private poolOptions(
-    logKey: string,
+    logId: AppLogId,
     identity: ServiceIdentity,
     fn: FunctionManifest,
     runDir: string,
@@ -397,6 +434,11 @@ export class Platform<U> {
     key: string,
   ): PoolOptions<U> {
     const scaling = fn.scaling;
+    const routeKey = appKey(identity.workspace, identity.appName, identity.ephemeral);
+    // A stopped served app's log is dropped: what its draining containers still say must not bring it back.
+    const write = (entry: LogEntry) => {
+      if (!logId.ephemeral || this.appRoutes.has(routeKey)) this.options.logs.write(logId, entry);
+    };
     return {
       name: key ? `${identity.appName}.${fn.name}[${key}]` : `${identity.appName}.${fn.name}`,
       scaling: {
@@ -419,8 +461,8 @@ export class Platform<U> {
         params,
         startupTimeoutMs: fn.startupTimeout * 1000,
       }),
-      log: (container, line, stream) =>
-        this.options.logs.write(logKey, { time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
+      log: (container, line, stream) => write({ time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
+      output: (container) => new ContainerOutput({ app: identity.appName, function: fn.name, container, redact, now: this.now, write }),
       onEvent: (event) => this.options.onPoolEvent?.(identity, event),
       capacity: this.options.capacity?.forWorkspace(identity.workspace),
       workspace: identity.workspace,
@@ -444,7 +486,10 @@ export class Platform<U> {
         symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
       }
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
-      writeFileSync(partial, this.options.blobs.get(bundleHash));
+      // The source map goes beside the bundle, so importing it does not read the map (the agent reads it for a stack).
+      const { code, map } = splitSourceMap(this.options.blobs.get(bundleHash));
+      if (map) writeFileSync(join(dir, "app.mjs.map"), map);
+      writeFileSync(partial, code);
       renameSync(partial, join(dir, "app.mjs"));
     } catch (error) {
       rmSync(partial, { force: true });
@@ -480,7 +525,12 @@ function checkSameDeployment(deployId: string, known: DeploymentIdentity, reques
   }
 }
 
-/** Names an app in the route and log tables; a served app and a deployed one of the same name are different apps. */
+/** The log of an app. */
+function logIdOf(app: AppRecord): AppLogId {
+  return { workspace: app.workspace, app: app.name, ephemeral: app.ephemeral };
+}
+
+/** Names an app in the route table; a served app and a deployed one of the same name are different apps. */
 export function appKey(workspace: string, name: string, ephemeral: boolean): string {
   return `${workspace}/${name}${ephemeral ? "/dev" : ""}`;
 }

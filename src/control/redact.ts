@@ -13,18 +13,46 @@ import { isStartupInterrupted, startupFailure, startupInterrupted, type RuntimeD
 const MIN_LENGTH = 6;
 const MASK = "[redacted]";
 
-export type Redact = (line: string) => string;
+/**
+ * Masks secrets in a line. `safeCut` serves lines too long to hold whole
+ * (they arrive in pieces of 16 KiB): how much of `text`, the start of a line
+ * whose rest is still to come, can be masked and let go now. What is held
+ * back (at most the longest secret's length, short of straddling matches)
+ * goes before the next piece, so a secret printed across a boundary is
+ * still masked whole.
+ */
+export interface Redact {
+  (line: string): string;
+  safeCut(text: string): number;
+}
 
 export function redactor(values: Iterable<string>): Redact {
   // Logs arrive line by line, so a multi-line value (a PEM key) is masked line by line.
   const pieces = [...values].flatMap((value) => value.split(/\r?\n/));
   // Longest first, so a value that contains another is masked whole.
   const secrets = [...new Set(pieces)].filter((value) => value.length >= MIN_LENGTH).sort((a, b) => b.length - a.length);
-  if (secrets.length === 0) return (line) => line;
-  return (line) => {
+  const longest = secrets[0]?.length ?? 0;
+  const redact = (line: string): string => {
     for (const secret of secrets) if (line.includes(secret)) line = line.split(secret).join(MASK);
     return line;
   };
+  const safeCut = (text: string): number => {
+    // The last longest-1 characters may begin a secret that the next piece completes.
+    let cut = Math.max(0, text.length - Math.max(0, longest - 1));
+    // A whole occurrence across the cut moves it back to the occurrence's start; each move is backwards, so this ends.
+    for (let moved = true; moved && cut > 0; ) {
+      moved = false;
+      for (const secret of secrets) {
+        const at = text.indexOf(secret, Math.max(0, cut - secret.length + 1));
+        if (at !== -1 && at < cut) {
+          cut = at;
+          moved = true;
+        }
+      }
+    }
+    return cut;
+  };
+  return Object.assign(redact, { safeCut });
 }
 
 /**

@@ -82,13 +82,16 @@ export interface SecurityApiOptions {
   failedAuthDelayMs?: number;
 }
 
+/** The principal of `berth serve`'s embedded platform, which its session token stands for. */
+export const SESSION_TOKEN_ID = "session";
+
 /**
  * Resolves the caller: a valid API token or the session token, else 401.
  * Each 401 counts against the client's address; an address over its limit
  * of failures gets 429 before its token is looked at.
  */
 export function authenticate(options: SecurityApiOptions): MiddlewareHandler<ApiEnv> {
-  const session: Principal = { tokenId: "session", workspace: options.defaultWorkspace, admin: true };
+  const session: Principal = { tokenId: SESSION_TOKEN_ID, workspace: options.defaultWorkspace, admin: true };
   const sessionSecret = options.sessionToken === undefined ? undefined : Buffer.from(options.sessionToken);
   const clock = options.clock ?? systemClock;
   const now = () => clock.now();

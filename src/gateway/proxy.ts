@@ -21,8 +21,12 @@ const HOP_BY_HOP = new Set([
   "expect",
 ]);
 
-/** The proxy-auth credentials stop at the gateway: they belong to the workspace, not to the function. */
-const CREDENTIALS = new Set(["berth-key", "berth-secret"]);
+/**
+ * The proxy-auth credentials stop at the gateway: they belong to the
+ * workspace, not to the function. A client's own `berth-request-id` goes
+ * too: the gateway sets the request's real one.
+ */
+const GATEWAY_ONLY = new Set(["berth-key", "berth-secret", "berth-request-id"]);
 
 /** Forwarding headers a client could forge; replaced unless the peer is a trusted proxy. */
 const FORWARDING = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"]);
@@ -39,7 +43,7 @@ export function requestHeaders(req: IncomingMessage, forwarding: ForwardingInfo,
   const headers: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || CREDENTIALS.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || GATEWAY_ONLY.has(name)) continue;
     if (FORWARDING.has(name) && !trustForwarding) continue;
     if (name === "x-forwarded-for") continue;
     headers.push(raw[i]!, raw[i + 1]!);

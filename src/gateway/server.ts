@@ -36,6 +36,7 @@ import { BerthError, ERRORS } from "../errors/codes.js";
 import { classifyHost } from "../hosts/labels.js";
 import type { Logger } from "../logging/logger.js";
 import type { FunctionService, ServiceIdentity } from "../router/service.js";
+import type { AccessLog } from "./access-log.js";
 import { CallRegistry, type Call } from "./calls.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
 import type { BodyWatch, Guards } from "./guards.js";
@@ -65,6 +66,8 @@ export interface GatewayOptions {
   calls: CallRegistry;
   /** Told of every proxied request's outcome (metrics). */
   observer?: RequestObserver;
+  /** Gets an access line's values per proxied request (the app's log). */
+  access?: AccessLog;
   /** Times requests (metrics) and bounds each call by the function's timeout. */
   clock: Clock;
   /** Where the gateway's own failures go (a request it could not handle: 500). */
@@ -94,6 +97,7 @@ export interface RequestObserver {
   requestRefused(identity: ServiceIdentity, status: number): void;
 }
 
+/** On every response, and on the request the container gets (so its output during the request carries the id). */
 export const REQUEST_ID_HEADER = "berth-request-id";
 
 /** Tries per request when containers turn out to be unreachable before answering. */
@@ -121,6 +125,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       domain: options.domain,
       routes: options.routes,
       headersFor: (req) => upstreamHeaders(options, req),
+      access: options.access,
+      clock: options.clock,
       requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
       admit: (service, req, res, idHeaders) => admit(options.guards, service, req, res, idHeaders),
       plain: listener(false),
@@ -230,12 +236,26 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   if (expectsContinue) res.writeContinue();
 
   const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
+  const served: Served = { container: "", coldStartMs: 0 };
   try {
-    await proxyCall(options, service, selected, call, req, res, requestId);
+    await proxyCall(options, service, selected, call, req, res, requestId, served);
   } finally {
     call.settle();
     // 499 (nginx's "client closed request"): the client left before any answer.
-    options.observer?.requestDone(service.identity, call.status || ERRORS.client_closed.status, options.clock.now() - arrived, call.queueMs);
+    const status = call.status || ERRORS.client_closed.status;
+    const ended = options.clock.now();
+    options.observer?.requestDone(service.identity, status, ended - arrived, call.queueMs);
+    options.access?.record({
+      identity: service.identity,
+      requestId,
+      method: req.method ?? "",
+      url: req.url ?? "",
+      status,
+      durationMs: ended - arrived,
+      coldStartMs: served.coldStartMs,
+      container: served.container,
+      endedAt: ended,
+    });
   }
 }
 
@@ -247,8 +267,10 @@ async function proxyCall(
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
+  served: Served,
 ): Promise<void> {
   const headers = upstreamHeaders(options, req);
+  headers.push(REQUEST_ID_HEADER, requestId);
   let timedOut = false;
   let cancelTimeout: Cancel | undefined;
   let body: BodyWatch | undefined;
@@ -268,6 +290,8 @@ async function proxyCall(
       } finally {
         call.queueMs += options.clock.now() - queuedAt;
       }
+      served.container = lease.containerId;
+      served.coldStartMs += lease.coldStartMs;
       // `timeout` bounds the call from its first slot, not its time in the queue.
       cancelTimeout ??= options.clock.after(service.timeoutMs, () => {
         timedOut = true;
@@ -298,3 +322,9 @@ async function proxyCall(
 }
 
 const NO_TRUSTED_PROXIES = new TrustedProxies();
+
+/** Which container served a request, and how much of its wait was that container's start (for its access line). */
+interface Served {
+  container: string;
+  coldStartMs: number;
+}

@@ -15,11 +15,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { BerthError } from "../errors/codes.js";
 import { classifyHost } from "../hosts/labels.js";
+import type { Clock } from "../clock/clock.js";
 import type { Logger } from "../logging/logger.js";
 import type { FunctionService } from "../router/service.js";
 import { resolveParams } from "./params.js";
 import { hostProblem } from "./request-target.js";
 import { sendError } from "./respond.js";
+import type { AccessLog } from "./access-log.js";
 import type { Upstream } from "./upstream.js";
 import { isWebSocketHandshake, relayWebSocket, upgradeResponse } from "./websocket.js";
 
@@ -28,6 +30,10 @@ export interface UpgradeDeps {
   routes: { lookup(hostLabel: string): FunctionService<Upstream> | undefined };
   /** The request headers the container receives (forwarding headers applied). */
   headersFor(req: IncomingMessage): string[];
+  /** Gets an access line's values per connection, as it ends. */
+  access?: AccessLog;
+  /** Times connections for their access lines. */
+  clock: Clock;
   /** The response header that carries the request id, and a fresh id. */
   requestId(): [string, string];
   /** The HTTP chain's guards (guards.ts); false when they answered a refusal. */
@@ -74,6 +80,7 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
   const selected = resolveParams(service.manifest, req.url);
   if (!selected.ok) return sendError(res, "invalid_input", "Invalid parameters.", idHeaders, { issues: selected.issues });
 
+  const arrived = deps.clock.now();
   const controller = new AbortController();
   const onGone = () => controller.abort();
   socket.once("close", onGone);
@@ -90,11 +97,25 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
   }
   relayWebSocket(req, socket, head, {
     endpoint: lease.upstream.endpoint,
-    headers: deps.headersFor(req),
+    headers: [...deps.headersFor(req), ...idHeader],
     idleMs: service.timeoutMs,
     drain: service.drainSignal,
     responseHeaders: [idHeader],
     upstreamFailed: () => sendError(res, "upstream_failed", "The function's container failed to accept the WebSocket connection.", idHeaders),
-    done: () => lease.release(),
+    done: (status) => {
+      lease.release();
+      const ended = deps.clock.now();
+      deps.access?.record({
+        identity: service.identity,
+        requestId: idHeader[1],
+        method: req.method ?? "GET",
+        url: req.url ?? "",
+        status,
+        durationMs: ended - arrived,
+        coldStartMs: lease.coldStartMs,
+        container: lease.containerId,
+        endedAt: ended,
+      });
+    },
   });
 }

@@ -48,8 +48,13 @@ export interface RelayOptions {
   responseHeaders: [string, string][];
   /** Answers the client when the container cannot be reached (the gateway's 502). */
   upstreamFailed(): void;
-  /** Called exactly once, when both sides are closed (or the upgrade failed). */
-  done(): void;
+  /**
+   * Called exactly once, when both sides are closed (or the upgrade failed),
+   * with what the client got: 101 for a connection that opened, the app's
+   * status when it refused, 502 when the container failed, 499 when the
+   * client left during the handshake.
+   */
+  done(status: number): void;
 }
 
 /**
@@ -82,12 +87,14 @@ export function upgradeResponse(req: IncomingMessage, socket: Duplex): ServerRes
 
 export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, options: RelayOptions): void {
   let finished = false;
+  let phase: "connecting" | "refused" | "failed" | "open" = "connecting";
+  let refusedWith = 0;
+  let clientLeft = false;
   const finish = () => {
     if (finished) return;
     finished = true;
-    options.done();
+    options.done(phase === "open" ? 101 : phase === "refused" ? refusedWith : clientLeft ? 499 : 502);
   };
-  let phase: "connecting" | "refused" | "failed" | "open" = "connecting";
   const upstream = new WebSocket(upstreamUrl(options.endpoint, req.url ?? "/"), headerList(req.headers["sec-websocket-protocol"]), {
     headers: upstreamHeaders(options.headers),
     perMessageDeflate: false,
@@ -96,11 +103,15 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
     handshakeTimeout: Math.min(options.idleMs, 30_000),
   });
   // A client that leaves during the upstream handshake: the terminate below ends in the "error" handler.
-  const onClientGone = () => upstream.terminate();
+  const onClientGone = () => {
+    clientLeft = true;
+    upstream.terminate();
+  };
   socket.once("close", onClientGone);
 
   upstream.once("unexpected-response", (_request, response) => {
     phase = "refused";
+    refusedWith = response.statusCode ?? 502;
     socket.off("close", onClientGone);
     relayRefusal(response, socket, options.responseHeaders);
     response.once("close", () => {
@@ -119,6 +130,7 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
     socket.off("close", onClientGone);
     if (!socket.readable || !socket.writable) {
       phase = "failed";
+      clientLeft = true;
       upstream.terminate();
       socket.destroy();
       return finish();

@@ -32,8 +32,10 @@ export interface PoolOptions<U> {
   driver: RuntimeDriver;
   /** Builds the spec of a new container. */
   containerSpec(id: string): ContainerSpec;
-  /** Receives container output and the pool's own events. */
-  log(containerId: string, line: string, stream: "stdout" | "stderr" | "system"): void;
+  /** Receives the pool's own events about a container (ready, crashed, scaled down). */
+  log(containerId: string, line: string, stream: "system"): void;
+  /** Where a new container's own output goes. */
+  output(containerId: string): LogSink;
   /** Opens the gateway's connection to a ready container. */
   attach(endpoint: ContainerEndpoint): U;
   /** Closes it when the container leaves the pool. */
@@ -82,6 +84,12 @@ export type ReleaseOutcome = "done" | "unreachable" | "abandoned";
 export interface Lease<U> {
   readonly containerId: string;
   readonly upstream: U;
+  /**
+   * Milliseconds of this input's wait that it spent on its container's
+   * start: the overlap of its time in the queue with the container's start
+   * (start request → ready). 0 when it got a container that was already running.
+   */
+  readonly coldStartMs: number;
   /** Gives the slot back; call exactly once. */
   release(outcome?: ReleaseOutcome): void;
 }
@@ -92,6 +100,8 @@ interface Member<U> {
   inFlight: number;
   idleSince: number | null;
   startedAt: number;
+  /** When it became ready; 0 before. */
+  readyAt: number;
   container?: Container;
   upstream?: U;
   /** A probe after an abandoned input is under way: no new inputs until it says the container is fine. */
@@ -108,7 +118,7 @@ export interface AbortLike {
 }
 
 interface Waiter<U> {
-  /** When it was queued: capacity waits time out from here. */
+  /** When it was queued: capacity waits time out from here, and its cold start share is counted from here. */
   since: number;
   resolve(lease: Lease<U>): void;
   reject(error: BerthError): void;
@@ -233,13 +243,14 @@ export class Pool<U> implements IdleContainers {
     return best;
   }
 
-  private lease(member: Member<U> & { upstream: U }): Lease<U> {
+  private lease(member: Member<U> & { upstream: U }, coldStartMs = 0): Lease<U> {
     member.inFlight += 1;
     member.idleSince = null;
     let released = false;
     return {
       containerId: member.id,
       upstream: member.upstream,
+      coldStartMs,
       release: (outcome = "done") => {
         if (released) return;
         released = true;
@@ -306,7 +317,9 @@ export class Pool<U> implements IdleContainers {
       const waiter = this.queue.shift();
       if (!waiter) return;
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
-      waiter.resolve(this.lease(member));
+      // Dispatched only once the container is ready, so the wait covered its start from max(queued, started) to ready.
+      const coldStartMs = Math.max(0, member.readyAt - Math.max(waiter.since, member.startedAt));
+      waiter.resolve(this.lease(member, coldStartMs));
     }
   }
 
@@ -396,14 +409,14 @@ export class Pool<U> implements IdleContainers {
       inFlight: 0,
       idleSince: null,
       startedAt: this.options.clock.now(),
+      readyAt: 0,
       probing: false,
       probeAgain: false,
     };
     this.members.set(id, member);
     this.coldStarts += 1;
     this.options.onEvent?.({ type: "starting", containerId: id });
-    const log: LogSink = (line, stream) => this.options.log(id, line, stream);
-    this.options.driver.start(this.options.containerSpec(id), log).then(
+    this.options.driver.start(this.options.containerSpec(id), this.options.output(id)).then(
       (container) => this.onReady(member, container),
       (error: unknown) => this.onStartFailed(member, error),
     );
@@ -478,6 +491,7 @@ export class Pool<U> implements IdleContainers {
     member.upstream = this.options.attach(container.endpoint);
     member.phase = "ready";
     member.idleSince = this.options.clock.now();
+    member.readyAt = member.idleSince;
     this.consecutiveFailures = 0;
     this.consecutiveInterruptions = 0;
     const startMs = Math.round(this.options.clock.now() - member.startedAt);

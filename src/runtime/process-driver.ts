@@ -18,7 +18,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { AGENT_MAIN } from "../paths.js";
 import type { AgentMessage, DriverMessage, LoadMessage } from "../agent/protocol.js";
 import { diesWithParent, killGroup, killMarked, waitGone } from "../lifetime/processes.js";
@@ -215,8 +214,9 @@ export class ProcessDriver implements RuntimeDriver {
       }),
     };
     agent.idle.catch(() => {});
-    for (const [stream, source] of [["stdout", child.stdout], ["stderr", child.stderr]] as const) {
-      createInterface({ input: source!, crlfDelay: Infinity }).on("line", (line) => agent.log?.(line, stream));
+    for (const [stream, source] of [["stdout", child.stdout!], ["stderr", child.stderr!]] as const) {
+      source.on("data", (chunk: Buffer) => agent.log?.write(chunk, stream));
+      source.on("end", () => agent.log?.end(stream));
     }
     // A spare that dies is only dropped: refilling here could spin if agents die at birth; the next start refills.
     void agent.exited.then(() => {

@@ -47,8 +47,16 @@ export interface ContainerSpec {
 
 export type LogStream = "stdout" | "stderr";
 
-/** Receives each line a container writes, as it writes it. */
-export type LogSink = (line: string, stream: LogStream) => void;
+/**
+ * Receives a container's output as raw bytes, as they arrive: the platform
+ * cuts them into bounded lines, so a driver never buffers a line itself
+ * (a container may write one without end).
+ */
+export interface LogSink {
+  write(chunk: Buffer, stream: LogStream): void;
+  /** The stream closed (the container is gone): a last line without a newline is complete. */
+  end(stream: LogStream): void;
+}
 
 export interface ContainerExit {
   code: number | null;

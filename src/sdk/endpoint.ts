@@ -160,7 +160,7 @@ export function createEndpointFetch(
       clientIp: clientIpOf(request),
       state: scope.state,
     });
-    return toResponse(result, name);
+    return toResponse(result);
   }
 
   return async function endpointFetch(request: Request): Promise<Response> {
@@ -187,7 +187,8 @@ export function createEndpointFetch(
         response = methodNotAllowed(requestMethod, allow);
       }
     } catch (error) {
-      console.error(`[${name}] request failed:`, error);
+      // The platform tags each log line with the function and the request: the message needs neither.
+      console.error("request failed:", error);
       response = errorResponse("internal_error");
     }
     // `Response.error()` (status 0) cannot be rebuilt, so it is left as it is.
@@ -305,7 +306,7 @@ function isResponseLike(value: object): value is ResponseLike {
   );
 }
 
-function toResponse(value: unknown, name: string): Response {
+function toResponse(value: unknown): Response {
   if (value instanceof Response) return value;
   if (value === undefined || value === null) return new PlainResponse("null", { headers: JSON_HEADERS });
   if (typeof value === "object") {
@@ -319,7 +320,7 @@ function toResponse(value: unknown, name: string): Response {
       return new Response(value.body, { status: value.status, statusText: value.statusText, headers: value.headers });
     }
     if (Symbol.asyncIterator in value) {
-      return new Response(iterableStream(value as AsyncIterable<unknown>, name), { headers: BYTES_HEADERS });
+      return new Response(iterableStream(value as AsyncIterable<unknown>), { headers: BYTES_HEADERS });
     }
   }
   const json = JSON.stringify(value);
@@ -327,7 +328,7 @@ function toResponse(value: unknown, name: string): Response {
   return new PlainResponse(json, { headers: JSON_HEADERS });
 }
 
-function iterableStream(iterable: AsyncIterable<unknown>, name: string): ReadableStream<Uint8Array> {
+function iterableStream(iterable: AsyncIterable<unknown>): ReadableStream<Uint8Array> {
   const iterator = iterable[Symbol.asyncIterator]();
   const encoder = new TextEncoder();
   return new ReadableStream<Uint8Array>({
@@ -340,7 +341,7 @@ function iterableStream(iterable: AsyncIterable<unknown>, name: string): Readabl
         else throw new TypeError(`a streamed chunk must be a string or a Uint8Array, got ${value === null ? "null" : typeof value}`);
       } catch (error) {
         // The status line is already sent: all we can do is cut the stream and log why.
-        console.error(`[${name}] response stream failed:`, error);
+        console.error("response stream failed:", error);
         controller.error(error);
         await closeIterator(iterator);
       }

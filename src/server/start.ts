@@ -19,7 +19,6 @@ import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
 import type { LiveLimits } from "../control/security-api.js";
-import { LogHub } from "../control/logs.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
 import { CallRegistry } from "../gateway/calls.js";
@@ -33,6 +32,10 @@ import { tempPath } from "../lifetime/run.js";
 import { RunScope } from "../lifetime/scope.js";
 import { sweepDeadRuns } from "../lifetime/sweep.js";
 import { createLogger, type Logger } from "../logging/logger.js";
+import { AccessLog } from "../logs/access.js";
+import { FileLogStore } from "../logs/file-store.js";
+import { LogHub } from "../logs/hub.js";
+import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
@@ -53,8 +56,12 @@ export interface ServerOptions {
   workspace: string;
   /** Keep state in memory only (the embedded platform of `berth serve`). */
   ephemeralState?: boolean;
-  /** Receives every container log line (the server prints them). */
+  /** Receives every app log line as it is written: containers' output and events, and access lines (the server prints them). */
   onLog?: (entry: LogEntry) => void;
+  /** Bytes of log kept per deployed app (under `<home>/logs`), oldest lines dropped first. Default 16 MiB. */
+  appLogBytes?: number;
+  /** Write an access line per proxied request into the app's log. Default true. */
+  accessLog?: boolean;
   /** Generic agents kept warm by the process runtime. */
   warmAgents?: number;
   /**
@@ -126,13 +133,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   prepareHome(options.home);
   const logger = options.logger ?? createLogger({ level: "warn" });
   const clock = systemClock;
+  const serverLogger = logger.child({ component: "server" });
   // `berth serve`'s platform keeps its bundles and run folders apart, in a folder that goes with it, however it ends.
   const throwaway = options.ephemeralState ? tempPath(join(options.home, "serve")) : undefined;
   const stateDir = throwaway ?? options.home;
   const runRoot = join(stateDir, "run");
   const swept = await sweepDeadRuns(tempRoots(options.home, join(options.home, "run")));
   if (swept.processes.length + swept.paths.length > 0) {
-    logger.child({ component: "server" }).info({ processes: swept.processes, paths: swept.paths }, "swept what a dead run left behind");
+    serverLogger.info({ processes: swept.processes, paths: swept.paths }, "swept what a dead run left behind");
   }
   // What this platform starts and keeps outside the home: ended and removed with it, however it ends.
   const scope = new RunScope(throwaway ? [throwaway] : []);
@@ -140,7 +148,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const blobs = new BlobStore(join(stateDir, "blobs"));
   const images = new ImageBuilder(join(options.home, "images"), () => scope.env("build"));
   const driver = new ProcessDriver({ warmAgents: options.warmAgents, scope });
-  const logs = new LogHub(options.onLog);
+  // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
+  const ephemeralLogs = new MemoryLogStore(options.appLogBytes);
+  const logs = new LogHub({
+    persistent: options.ephemeralState ? ephemeralLogs : new FileLogStore(join(options.home, "logs"), { maxBytes: options.appLogBytes, logger: serverLogger }),
+    ephemeral: ephemeralLogs,
+    clock,
+    echo: options.onLog,
+  });
+  const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
   const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
@@ -221,6 +237,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
     calls,
     observer: metrics,
+    access,
     clock,
     logger: logger.child({ component: "gateway" }),
   });
@@ -230,7 +247,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   port = listeningPort(gateway.address());
   await platform.restore();
-  logger.child({ component: "server" }).info({ port, home: options.home, workspace: options.workspace }, "listening");
+  serverLogger.info({ port, home: options.home, workspace: options.workspace }, "listening");
 
   let closing: Promise<void> | undefined;
   const running: RunningServer = {
@@ -256,6 +273,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         calls.close();
         await platform.close();
         await driver.close();
+        access?.flush();
+        logs.flush();
         await scope.close();
         store.close();
         security.close();

@@ -142,15 +142,79 @@ export interface AppStats {
   functions: FunctionStats[];
 }
 
-/** One line of `GET /api/apps/:name/logs` (NDJSON): container output or a platform event about a container. */
+/**
+ * Where a log line came from: `stdout`/`stderr`, the container's own output;
+ * `system`, the platform about a container (ready, crashed, scaled down);
+ * `access`, one line per proxied request, written by the gateway.
+ */
+export type LogStream = "stdout" | "stderr" | "system" | "access";
+
+/** The request an access line describes. */
+export interface AccessInfo {
+  method: string;
+  /** The path, and the query string's parameter names with their values left out (`/items?page=…&token=…`). */
+  path: string;
+  /** What the client got; 499 when it left before any answer. */
+  status: number;
+  /** Milliseconds from arrival to the end of the response. */
+  durationMs: number;
+  /** Milliseconds of the wait spent on the start of the container that served it; 0 when it was already running. */
+  coldStartMs: number;
+}
+
+/** One line of an app's log, as `GET /api/apps/:name/logs` returns it and `berth app logs --json` prints it. */
 export interface LogEntry {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch, when the platform received the line. */
   time: number;
   app: string;
   function: string;
+  /** The container that wrote it (or served the request, for access lines); empty when none did. */
   container: string;
-  stream: "stdout" | "stderr" | "system";
+  stream: LogStream;
+  /** The `berth-request-id` of the request during which the line was written; absent outside requests. */
+  requestId?: string;
   line: string;
+  /** The line was longer than the line cap (16 KiB) and goes on in the next entry of the same container and stream. */
+  continued?: true;
+  /** Access lines only. */
+  access?: AccessInfo;
+}
+
+/**
+ * `GET /api/apps/:name/logs` without `follow`: one bounded page. `cursor`
+ * is an opaque position: pass it as `after` to read on from where the page
+ * ended (and `more` says whether entries already wait there).
+ */
+export interface LogPage {
+  entries: LogEntry[];
+  cursor: string;
+  more: boolean;
+}
+
+/** Who made a version: the API token that deployed it (`local` for `berth serve`'s embedded platform). */
+export interface Deployer {
+  tokenId: string;
+  /** The token's name when it was used (may be empty). */
+  name: string;
+}
+
+/** One version of an app. */
+export interface VersionInfo {
+  /** 1, 2, 3 ... per app. */
+  number: number;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** SHA-256 of the bundle. */
+  bundleHash: string;
+  /** Null for versions recorded before deployers were. */
+  deployedBy: Deployer | null;
+  /** The version serving traffic (false for every version of a stopped app). */
+  current: boolean;
+}
+
+/** `GET /api/apps/:name/versions`, oldest first. */
+export interface VersionList {
+  versions: VersionInfo[];
 }
 
 /** `api`: the control API (`berth deploy`, ...). `proxy`: `Berth-Key`/`Berth-Secret` for protected endpoints. */

@@ -7,7 +7,7 @@ import type Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import type { AppManifest } from "../../sdk/contract.js";
 import { openDatabase, writing } from "./sqlite-files.js";
-import type { AppRecord, AppState, StateStore, VersionRecord } from "./types.js";
+import type { AppRecord, AppState, Deployer, StateStore, VersionRecord } from "./types.js";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS apps (
@@ -28,12 +28,18 @@ CREATE TABLE IF NOT EXISTS versions (
   bundle_hash TEXT NOT NULL,
   manifest TEXT NOT NULL,
   created_at INTEGER NOT NULL,
+  deployed_by_token TEXT,
+  deployed_by_name TEXT,
   UNIQUE (app_id, number)
 );
 `;
 
-/** Columns added after the first release, for databases created before them. */
-const ADDED_COLUMNS: { table: string; column: string; definition: string }[] = [{ table: "versions", column: "deploy_id", definition: "TEXT" }];
+/** Columns added after the first release, for databases made before them. */
+const ADDED_COLUMNS = [
+  ["versions", "deployed_by_token", "TEXT"],
+  ["versions", "deployed_by_name", "TEXT"],
+  ["versions", "deploy_id", "TEXT"],
+] as const;
 
 interface AppRow {
   id: string;
@@ -53,6 +59,8 @@ interface VersionRow {
   bundle_hash: string;
   manifest: string;
   created_at: number;
+  deployed_by_token: string | null;
+  deployed_by_name: string | null;
   deploy_id: string | null;
 }
 
@@ -77,6 +85,7 @@ function toVersion(row: VersionRow): VersionRecord {
     bundleHash: row.bundle_hash,
     manifest: JSON.parse(row.manifest) as AppManifest,
     createdAt: row.created_at,
+    deployedBy: row.deployed_by_token === null ? null : { tokenId: row.deployed_by_token, name: row.deployed_by_name ?? "" },
     deployId: row.deploy_id,
   };
 }
@@ -90,9 +99,9 @@ export class SqliteStore implements StateStore {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     this.db.exec(SCHEMA);
-    for (const { table, column, definition } of ADDED_COLUMNS) {
+    for (const [table, column, type] of ADDED_COLUMNS) {
       const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
-      if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+      if (!columns.some((existing) => existing.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
     }
     this.db.exec("CREATE INDEX IF NOT EXISTS versions_deploy_id ON versions (deploy_id)");
   }
@@ -104,6 +113,7 @@ export class SqliteStore implements StateStore {
     bundleHash: string;
     manifest: AppManifest;
     now: number;
+    deployedBy: Deployer;
     deployId?: string;
   }): { app: AppRecord; version: VersionRecord } {
     return writing(this.path, () => this.db.transaction(() => {
@@ -120,8 +130,20 @@ export class SqliteStore implements StateStore {
       const previous = this.db.prepare("SELECT MAX(number) AS n FROM versions WHERE app_id = ?").get(app.id) as { n: number | null };
       const versionId = randomUUID();
       this.db
-        .prepare("INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deploy_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .run(versionId, app.id, (previous.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now, input.deployId ?? null);
+        .prepare(
+          "INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deployed_by_token, deployed_by_name, deploy_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .run(
+          versionId,
+          app.id,
+          (previous.n ?? 0) + 1,
+          input.bundleHash,
+          JSON.stringify(input.manifest),
+          input.now,
+          input.deployedBy.tokenId,
+          input.deployedBy.name,
+          input.deployId ?? null,
+        );
       this.db
         .prepare("UPDATE apps SET current_version_id = ?, state = 'deployed', updated_at = ? WHERE id = ?")
         .run(versionId, input.now, app.id);

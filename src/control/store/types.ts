@@ -5,9 +5,9 @@
  * transactional units and return plain records.
  */
 import type { AppManifest } from "../../sdk/contract.js";
-import type { AppState } from "../../wire/control-api.js";
+import type { AppState, Deployer } from "../../wire/control-api.js";
 
-export type { AppState };
+export type { AppState, Deployer };
 
 export interface AppRecord {
   id: string;
@@ -31,6 +31,8 @@ export interface VersionRecord {
   bundleHash: string;
   manifest: AppManifest;
   createdAt: number;
+  /** Who deployed it; null for versions recorded before this was. */
+  deployedBy: Deployer | null;
   /** The client's id for the deploy that made this version, if it sent one. */
   deployId: string | null;
 }
@@ -44,6 +46,7 @@ export interface StateStore {
     bundleHash: string;
     manifest: AppManifest;
     now: number;
+    deployedBy: Deployer;
     deployId?: string;
   }): { app: AppRecord; version: VersionRecord };
   /** The version a deploy id made in a workspace, with its app. */
