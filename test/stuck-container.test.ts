@@ -87,7 +87,7 @@ test("three containers, one stuck: it draws no more traffic and is replaced", as
   for (let i = 0; i < 9; i += 1) {
     const answer = await okFrom(url);
     assert.equal(answer.status, 200);
-    assert.ok(answer.ms < 2000, `request ${i} took ${answer.ms} ms`);
+    assert.ok(answer.ms < 4500, `request ${i} took ${answer.ms} ms, less than the 5 s a request sent to the stuck container would wait`);
   }
   await waitFor(
     "a fourth container to replace the stuck one",
