@@ -77,6 +77,7 @@ test("the connection breaks after the server took the deploy: the CLI asks again
   const code = await deploy.exited;
   assert.equal(proxy.cuts(), 1, `the proxy cut the deploy's connection: ${deploy.output()}`);
   assert.equal(code, 0, deploy.output());
+  t.diagnostic(`berth deploy said:\n${deploy.output()}`);
   assert.match(deploy.output(), /connection .* broke/i);
   assert.match(deploy.output(), /Deployed app "flaky" \(version 1\)/);
   assert.doesNotMatch(deploy.output(), /no berth server reachable/);
@@ -93,6 +94,7 @@ test("the connection breaks and the server cannot be reached again: the outcome 
   const code = await deploy.exited;
   assert.equal(proxy.cuts(), 1, `the proxy cut the deploy's connection: ${deploy.output()}`);
   assert.equal(code, 1, deploy.output());
+  t.diagnostic(`berth deploy said:\n${deploy.output()}`);
   assert.match(deploy.output(), /outcome .*unknown/i);
   assert.match(deploy.output(), /berth app list/);
   assert.doesNotMatch(deploy.output(), /no berth server reachable|start one/);

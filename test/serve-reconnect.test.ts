@@ -57,5 +57,6 @@ for (const how of ["SIGKILL", "SIGTERM"] as const) {
     await serve.waitFor(/served 2/, 10_000);
     serve.child.kill("SIGINT");
     assert.equal(await serve.exited, 0, serve.output());
+    t.diagnostic(`berth serve said:\n${serve.output()}`);
   });
 }

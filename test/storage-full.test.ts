@@ -88,6 +88,7 @@ test("a full disk: uploads and deploys answer 507 storage_full naming what could
   // The CLI says the same, in one line.
   const cli = berth(t, ["deploy", tempApp(t, "late.ts", app("late")), "--server", platform.server.url, "--no-typecheck"], { BERTH_TOKEN: platform.token });
   assert.equal(await cli.exited, 1);
+  t.diagnostic(`berth deploy said:\n${cli.output()}`);
   assert.match(cli.output(), /berth: the server's disk is full: could not write the bundle/);
   assert.doesNotMatch(cli.output(), /Internal Server Error|berth: ENOSPC/);
 
@@ -111,6 +112,7 @@ test("a read-only or unusable home: berth server stops at start, naming the path
   assert.equal(remounted.status, 0, remounted.stderr);
   const server = berth(t, ["server", "--port", "0", "--home", join(readOnly, "berth")]);
   assert.equal(await server.exited, 1);
+  t.diagnostic(`berth server said: ${server.output()}`);
   assert.match(server.output(), new RegExp(`berth: cannot use ${join(readOnly, "berth")} as the state directory: read-only file system \\(EROFS\\)`));
 
   const notADirectory = berth(t, ["server", "--port", "0", "--home", "/etc/hostname/berth"]);

@@ -143,9 +143,14 @@ export class ApiClient {
         // Before any lost connection, an unreachable server never got the request: that is the honest answer.
         const unknown = error instanceof BerthError && (error.code === "connection_lost" || (lost !== undefined && error.code === "unreachable"));
         if (!unknown) throw error;
+        const first = lost === undefined;
         lost ??= error;
         if (pauseMs === undefined) break;
-        onProgress(`the connection to ${this.baseUrl} broke before the ${what}'s outcome arrived (${causeOf(error.cause)}); asking again by its id ${deployId}...`);
+        onProgress(
+          first
+            ? `the connection to ${this.baseUrl} broke before the ${what}'s outcome arrived (${causeOf(error.cause)}); asking again by its id ${deployId}...`
+            : `no answer from ${this.baseUrl} yet (${causeOf(error.cause)}); asking again in ${pauseMs / 1000} s...`,
+        );
         await new Promise((resolve) => setTimeout(resolve, pauseMs));
       }
     }
