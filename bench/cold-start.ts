@@ -1,51 +1,72 @@
 /**
  * Cold-start latency of the hello endpoint: every measured request finds no
  * container running (the function retires containers 50 ms after use), so
- * each one pays for a container start. Compared in the same run with a
- * fresh `node` process serving the same answer (spawn → first response),
- * and with the platform's warm agents turned off.
+ * each one pays for a container start. In one run, side by side: the
+ * `process` and `sandbox` runtimes (their samples interleaved, alternating
+ * which goes first, so load that comes and goes hits both alike), a fresh
+ * `node` process serving the same answer (spawn → first response), and each
+ * runtime with its warm spares turned off.
  *
- *   npx tsx bench/cold-start.ts [samples=30]
+ *   npx tsx bench/cold-start.ts [--samples 24] [--long]
  */
 import { spawn } from "node:child_process";
+import { loadavg } from "node:os";
 import { request } from "undici";
+import type { RuntimeName } from "../src/server/runtime.js";
 import { BASELINE_SERVER } from "./support/baseline.js";
-import { percentile } from "./support/load.js";
-import { benchPlatform } from "./support/run.js";
+import { benchFlags } from "./support/options.js";
+import { percentile } from "./support/rounds.js";
+import { benchPlatform, type BenchPlatform } from "./support/run.js";
 import { printTable } from "./support/table.js";
 
-const samples = Number(process.argv[2] ?? 30);
+const { samples } = benchFlags({ samples: 24 });
 
-async function coldStarts(warmAgents: number): Promise<number[]> {
-  const platform = await benchPlatform(warmAgents);
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < samples + 1; i += 1) {
-      await waitForNoContainers(platform.server.platform);
-      const t0 = performance.now();
-      const { statusCode, body } = await request(`http://127.0.0.1:${platform.server.port}/`, { headers: { host: platform.hosts.cold! } });
-      await body.text();
-      if (statusCode !== 200) throw new Error(`cold request answered ${statusCode}`);
-      // The first sample also pays for the one-off import of the run directory; it is not a typical cold start.
-      if (i > 0) times.push(performance.now() - t0);
-    }
-  } finally {
-    await platform.close();
-  }
-  return times.sort((a, b) => a - b);
+/** One cold start: waits until the platform has no container, then times a request. */
+async function coldStart(platform: BenchPlatform): Promise<number> {
+  await waitForNoContainers(platform);
+  const t0 = performance.now();
+  const { statusCode, body } = await request(`http://127.0.0.1:${platform.server.port}/`, { headers: { host: platform.hosts.cold! } });
+  await body.text();
+  if (statusCode !== 200) throw new Error(`cold request answered ${statusCode}`);
+  return performance.now() - t0;
 }
 
-async function waitForNoContainers(platform: { stats(workspace: string, name: string): { pools: { starting: number; ready: number; draining: number }[] }[] }) {
-  for (let i = 0; i < 200; i += 1) {
-    const pools = platform.stats("bench", "bench").flatMap((fn) => fn.pools);
+async function waitForNoContainers(platform: BenchPlatform) {
+  for (let i = 0; i < 400; i += 1) {
+    const pools = platform.server.platform.stats("bench", "bench").flatMap((fn) => fn.pools);
     if (pools.every((p) => p.starting + p.ready + p.draining === 0)) {
-      // Let the driver refill its warm agents, as it would between real cold starts.
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      // Let the driver refill its warm spares, as it would between real cold starts.
+      await new Promise((resolve) => setTimeout(resolve, 250));
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error("containers were not retired");
+}
+
+/** Cold starts of two platforms, interleaved: ABBA order over the run. */
+async function sideBySide(a: BenchPlatform, b: BenchPlatform): Promise<[number[], number[]]> {
+  const times: [number[], number[]] = [[], []];
+  // The first request of each also pays for the one-off import of its run directory and image: not a typical cold start.
+  await coldStart(a);
+  await coldStart(b);
+  for (let i = 0; i < samples; i += 1) {
+    const order = i % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const);
+    for (const which of order) times[which].push(await coldStart(which === 0 ? a : b));
+  }
+  return [times[0].sort((x, y) => x - y), times[1].sort((x, y) => x - y)];
+}
+
+async function alone(runtime: RuntimeName, warm: number): Promise<number[]> {
+  const platform = await benchPlatform(warm, runtime);
+  try {
+    await coldStart(platform);
+    const times: number[] = [];
+    for (let i = 0; i < samples; i += 1) times.push(await coldStart(platform));
+    return times.sort((x, y) => x - y);
+  } finally {
+    await platform.close();
+  }
 }
 
 async function freshNodeStarts(): Promise<number[]> {
@@ -62,15 +83,34 @@ async function freshNodeStarts(): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
+const load = loadavg()[0]!.toFixed(2);
 const fresh = await freshNodeStarts();
-const warm = await coldStarts(2);
-const noWarm = await coldStarts(0);
+const processPlatform = await benchPlatform(2, "process");
+const sandboxPlatform = await benchPlatform(2, "sandbox");
+let warm: [number[], number[]];
+try {
+  warm = await sideBySide(processPlatform, sandboxPlatform);
+} finally {
+  await processPlatform.close();
+  await sandboxPlatform.close();
+}
+const [processWarm, sandboxWarm] = warm;
+const processCold = await alone("process", 0);
+const sandboxCold = await alone("sandbox", 0);
+const base = percentile(fresh, 50);
+const row = (what: string, times: number[]) => [what, percentile(times, 50), percentile(times, 99), (percentile(times, 50) / base).toFixed(2)];
 printTable(
-  `Cold start of the hello endpoint, ${samples} samples each (same run)`,
-  ["what", "p50 ms", "p99 ms", "ratio (p50)"],
+  `Cold start of the hello endpoint, ${samples} samples each, one run (load average ${load} at the start, ${loadavg()[0]!.toFixed(2)} at the end)`,
+  ["what", "p50 ms", "p99 ms", "p50 / fresh node"],
   [
-    ["fresh node process → first response (baseline)", percentile(fresh, 50), percentile(fresh, 99), "1.00"],
-    ["berth cold start, warm agents (default)", percentile(warm, 50), percentile(warm, 99), (percentile(warm, 50) / percentile(fresh, 50)).toFixed(2)],
-    ["berth cold start, no warm agents", percentile(noWarm, 50), percentile(noWarm, 99), (percentile(noWarm, 50) / percentile(fresh, 50)).toFixed(2)],
+    row("fresh node process → first response (baseline)", fresh),
+    row("berth, process runtime, warm agents (default)", processWarm),
+    row("berth, sandbox runtime, warm sandboxes (default)", sandboxWarm),
+    row("berth, process runtime, no warm agents", processCold),
+    row("berth, sandbox runtime, no warm sandboxes", sandboxCold),
   ],
+);
+console.log(
+  `\nsandbox / process, warm (interleaved samples): p50 ${(percentile(sandboxWarm, 50) / percentile(processWarm, 50)).toFixed(2)}×, ` +
+    `p99 ${(percentile(sandboxWarm, 99) / percentile(processWarm, 99)).toFixed(2)}× (target: at most 1.5×)`,
 );

@@ -9,10 +9,10 @@
 //   curl 'http://local--server-files-dev.localhost:8600/?root=.cache' # another pool
 //   curl 'http://local--server-files-dev.localhost:8600/?root=%2F'    # don't forget to URL-encode!
 import { spawn } from "node:child_process";
-import { App } from "berth";
+import { App, Image } from "berth";
 import { z } from "zod";
 
-const app = new App("server");
+const app = new App("server", { image: Image.debianSlim().aptInstall("python3") });
 
 export const files = app
   .function({ concurrency: { maxInputs: 1000 }, params: z.object({ root: z.string().default(".") }) })

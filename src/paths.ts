@@ -17,6 +17,7 @@ function findPackageRoot(start: string): string {
 export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
 const DIST = join(PACKAGE_ROOT, "dist");
 
-export const AGENT_MAIN = join(DIST, "agent", "main.js");
+/** The agent bundled into one file (scripts/build.js): what every container runs. */
+export const AGENT_BUNDLE = join(DIST, "agent.mjs");
 export const DESCRIBE_MAIN = join(DIST, "bundler", "describe.js");
 export const SDK_ENTRY = join(DIST, "sdk", "index.js");

@@ -20,9 +20,20 @@ Requests/sec:  95194.13
 Transfer/sec:     11.17MB
 `;
 
-test("wrk's report becomes requests, errors, req/s and percentiles in milliseconds", () => {
-  assert.deepEqual(parseWrk(REPORT), { requests: 104647, errors: 7, rps: 95194.13, p50: 0.041, p99: 2.38 });
+test("wrk's report becomes requests, failures, req/s and percentiles in milliseconds", () => {
+  assert.deepEqual(parseWrk(REPORT), {
+    requests: 104647,
+    failures: { "non-2xx/3xx": 4, "socket read": 2, timeout: 1 },
+    rps: 95194.13,
+    p50: 0.041,
+    p99: 2.38,
+  });
   assert.equal(parseWrk(REPORT.replace("2.38ms", "1.50s")).p99, 1500);
+});
+
+test("with the status script's line, failures are counted by status (2xx and 3xx are not failures)", () => {
+  const report = `${REPORT}statuses: {"200":104000,"304":43,"429":600,"502":4}\n`;
+  assert.deepEqual(parseWrk(report).failures, { "429": 600, "502": 4, "socket read": 2, timeout: 1 });
 });
 
 test("a report without totals is an error, not zeros", () => {

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { clientAddress, TrustedProxies } from "../src/gateway/client-ip.js";
-import { request, startPlatform } from "./support/platform.js";
+import { request } from "./support/platform.js";
+import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 
 const FORGED = {
   "x-forwarded-for": "6.6.6.6",
@@ -31,8 +32,8 @@ test("chain rules: untrusted peers are the client; trusted hops are skipped righ
   assert.throws(() => new TrustedProxies(["example.com"]), /not an IP address or CIDR/);
 });
 
-test("the document's client-IP example: the real address, whatever the client claims", async (t) => {
-  const platform = await startPlatform(t);
+test("the document's client-IP example: the real address, whatever the client claims (sandbox runtime)", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t);
   const result = await platform.deploy("examples/client-ip.ts");
   const endpoint = await request(platform.url(result, "getIpAddress"), { headers: FORGED });
   assert.equal(await endpoint.json(), "Your IP address is 127.0.0.1");
@@ -40,8 +41,8 @@ test("the document's client-IP example: the real address, whatever the client cl
   assert.deepEqual(await app.json(), { forwardedFor: "127.0.0.1" });
 });
 
-test("behind a trusted proxy (--trust-proxy), the forwarded client is believed", async (t) => {
-  const platform = await startPlatform(t, { trustProxy: ["127.0.0.1", "::1"] });
+test("behind a trusted proxy (--trust-proxy), the forwarded client is believed (sandbox runtime)", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t, { trustProxy: ["127.0.0.1", "::1"] });
   const result = await platform.deploy("examples/client-ip.ts");
   const url = platform.url(result, "getIpAddress");
   const forwarded = await request(url, { headers: { "x-forwarded-for": "203.0.113.7" } });

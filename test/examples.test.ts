@@ -1,12 +1,14 @@
 /**
  * The source document's simple endpoints, as TypeScript examples, deployed
- * to a real platform and called over real HTTP.
+ * to a real platform on the sandbox runtime (what `berth server` runs) and
+ * called over real HTTP.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { request, startPlatform } from "./support/platform.js";
+import { request } from "./support/platform.js";
+import { sandboxTest, startSandboxPlatform as startPlatform } from "./support/sandbox.js";
 
-test("hello world returns the JSON string", async (t) => {
+test("hello world returns the JSON string", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const result = await platform.deploy("examples/hello.ts");
   const url = platform.url(result, "f");
@@ -18,7 +20,7 @@ test("hello world returns the JSON string", async (t) => {
   assert.equal(await response.text(), '"Hello world!"');
 });
 
-test("square with a query parameter: valid, missing and non-integer", async (t) => {
+test("square with a query parameter: valid, missing and non-integer", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/square.ts"), "square");
   const ok = await request(`${url}?x=42`);
@@ -36,7 +38,7 @@ test("square with a query parameter: valid, missing and non-integer", async (t) 
   assert.equal(wrongMethod.status, 405);
 });
 
-test("square with a POST body: JSON object, malformed JSON, wrong content type", async (t) => {
+test("square with a POST body: JSON object, malformed JSON, wrong content type", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/square-post.ts"), "square");
   const json = { "content-type": "application/json" };
@@ -53,7 +55,7 @@ test("square with a POST body: JSON object, malformed JSON, wrong content type",
   assert.equal(((await wrongType.json()) as { error: { code: string } }).error.code, "unsupported_media_type");
 });
 
-test("web-demo: typed body with a default returns HTML; bad fields are named; docs are served", async (t) => {
+test("web-demo: typed body with a default returns HTML; bad fields are named; docs are served", sandboxTest(), async (t) => {
   const platform = await startPlatform(t);
   const url = platform.url(await platform.deploy("examples/web-demo.ts"), "f");
   const ok = await request(url, { method: "POST", headers: { "content-type": "application/json" }, body: '{"name": "Erik", "qty": 10}' });

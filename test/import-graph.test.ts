@@ -35,19 +35,22 @@ const ALLOWED: Record<string, readonly string[]> = {
   wire: ["errors", "sdk"], // the control API's JSON types (sdk: the manifest type)
   // Inside the container.
   agent: ["sdk", "errors"],
+  // Sandbox mechanics (bubblewrap, cgroups, slirp4netns, user namespaces), for containers and image builds alike.
+  sandbox: ["errors"],
   // The platform's components.
-  runtime: ["agent", "paths", "errors", "lifetime"],
+  runtime: ["agent", "sandbox", "paths", "errors", "lifetime"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
   logs: ["agent", "wire", "clock", "logging"], // app logs: container output and access lines, bounded, in their stores
   metrics: ["router", "wire"],
-  image: ["sdk", "errors", "lifetime"],
+  image: ["sandbox", "sdk", "errors", "lifetime"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
   control: ["router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "lifetime"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "router", "runtime", "logs", "image", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "lifetime"],
+  server: ["control", "gateway", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "lifetime"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
-  cli: ["server", "bundler", "wire", "sdk", "errors", "logging"],
+  // image: the tar writer that packs addLocalFile/addLocalDir sources.
+  cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging"],
 };
 
 /** npm packages a folder may import, where that must stay narrow: what is bundled into user code or runs in every container. */

@@ -8,10 +8,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { request as rawRequest } from "undici";
 import { loopback, request, startPlatform, tempApp } from "./support/platform.js";
+import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 import { closed, connectWs, nextMessage, roundTrip } from "./support/websocket.js";
 
-test("the flask-app example: Express 5 POST /echo", async (t) => {
-  const platform = await startPlatform(t);
+test("the flask-app example: Express 5 POST /echo (sandbox runtime)", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t);
   const url = platform.url(await platform.deploy("examples/flask-app.ts"), "flaskApp");
   assert.match(url, /^http:\/\/test--flask-app-flask-app\.localhost:\d+\/$/);
   const echo = await request(`${url}echo`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"hello":"world","n":[1,2]}' });
@@ -19,8 +20,8 @@ test("the flask-app example: Express 5 POST /echo", async (t) => {
   assert.deepEqual(await echo.json(), { hello: "world", n: [1, 2] });
 });
 
-test("the fastapi-app example: Hono POST /echo", async (t) => {
-  const platform = await startPlatform(t);
+test("the fastapi-app example: Hono POST /echo (sandbox runtime)", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t);
   const url = platform.url(await platform.deploy("examples/fastapi-app.ts"), "fastapiApp");
   const echo = await request(`${url}echo`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"hello":"world"}' });
   assert.equal(echo.status, 200);

@@ -66,10 +66,10 @@ test("kill -9 of a container: the server it spawned dies with it, and a fixed-po
   assert.notEqual(second.ppid, first.ppid, "a new container");
 });
 
-test("kill -9 of berth server: its containers die with it, a blocked one and what it spawned included; the next server starts clean", async (t) => {
+test("kill -9 of berth server (process runtime): its containers die with it, a blocked one and what it spawned included; the next server starts clean", async (t) => {
   const home = tempHome(t);
   const port = randomPort();
-  const server = berth(t, ["server", "--port", "0"], { BERTH_HOME: home });
+  const server = berth(t, ["server", "--port", "0", "--runtime", "process"], { BERTH_HOME: home });
   const [, serverPort] = await server.waitFor(/listening on http:\/\/localhost:(\d+)/);
   const deploy = berth(t, ["deploy", tempApp(t, "orphans.ts", fixedPortApp(port)), "--server", `http://127.0.0.1:${serverPort}`, "--no-typecheck"], {
     BERTH_HOME: home,
@@ -89,17 +89,17 @@ test("kill -9 of berth server: its containers die with it, a blocked one and wha
   for (const [name, pid] of Object.entries(pids)) await waitFor(`${name} (${pid}) to die with the server`, () => !alive(pid), 5000);
 
   // The next server on the same home restores the app, and the fixed port is free for it.
-  const next = berth(t, ["server", "--port", "0"], { BERTH_HOME: home });
+  const next = berth(t, ["server", "--port", "0", "--runtime", "process"], { BERTH_HOME: home });
   const [, nextPort] = await next.waitFor(/listening on http:\/\/localhost:(\d+)/);
   const restored = await request(url("fixed").replace(`:${serverPort}`, `:${nextPort}`));
   assert.equal(restored.status, 200, await restored.clone().text());
   await restored.body?.cancel();
 });
 
-test("kill -9 of berth server during an image build: the build's commands die with it", async (t) => {
+test("kill -9 of berth server during an image build (process runtime): the build's commands die with it", async (t) => {
   const home = tempHome(t);
   const pidFile = join(home, "build.pid");
-  const server = berth(t, ["server", "--port", "0"], { BERTH_HOME: home });
+  const server = berth(t, ["server", "--port", "0", "--runtime", "process"], { BERTH_HOME: home });
   const [, serverPort] = await server.waitFor(/listening on http:\/\/localhost:(\d+)/);
   const app = tempApp(
     t,

@@ -5,39 +5,34 @@
  * document's `?root=...` file server, `%2F` included.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
 import { request, startPlatform, tempApp } from "./support/platform.js";
+import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 import { connectWs, refusedUpgrade, roundTrip } from "./support/websocket.js";
 
-test("the server-files example: each ?root= gets its own pool of python file servers; %2F is /", async (t) => {
-  const platform = await startPlatform(t);
+test("the server-files example: each ?root= gets its own pool of python file servers; %2F is / (sandbox runtime)", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t);
   const url = platform.url(await platform.deploy("examples/server-files.ts"), "files");
   assert.match(url, /^http:\/\/test--server-files\.localhost:\d+\/$/);
-  const served = mkdtempSync(join(tmpdir(), "berth-root-"));
-  t.after(() => rmSync(served, { recursive: true, force: true }));
-  writeFileSync(join(served, "hello.txt"), "hello from a parameter\n");
 
   const byDefault = await request(url);
   assert.equal(byDefault.status, 200);
-  assert.match(await byDefault.text(), /app\.mjs/, "root defaults to the container's working directory");
+  assert.match(await byDefault.text(), /berth\//, "root defaults to the container's working directory, the image's /");
 
   const slash = await request(`${url}?root=%2F`);
   assert.equal(slash.status, 200);
   assert.match(await slash.text(), /Directory listing for \/\?root=\/[^]*etc\//);
 
-  const file = await request(`${url}hello.txt?root=${encodeURIComponent(served)}`);
+  const file = await request(`${url}hostname?root=${encodeURIComponent("/etc")}`);
   assert.equal(file.status, 200);
-  assert.equal(await file.text(), "hello from a parameter\n");
+  assert.equal(await file.text(), "berth\n");
 
   const explicitDefault = await request(`${url}?root=.`);
   assert.equal(explicitDefault.status, 200);
   await explicitDefault.text();
 
   const pools = platform.server.platform.stats("test", "server")[0]!.pools;
-  assert.deepEqual(pools.map((pool) => pool.params).sort(), [`root="."`, `root="/"`, `root=${JSON.stringify(served)}`].sort());
+  assert.deepEqual(pools.map((pool) => pool.params).sort(), [`root="."`, `root="/"`, `root="/etc"`].sort());
   for (const pool of pools) assert.equal(pool.coldStarts, 1, `one container for ${pool.params}`);
 });
 

@@ -33,7 +33,18 @@ function makePool(overrides: Partial<PoolOptions<FakeUpstream>["scaling"]> = {},
     queueLimit: 100,
     exitGraceMs: 5_000,
     driver,
-    containerSpec: (id) => ({ id, functionName: "fn", bundlePath: "/fake/app.mjs", cwd: "/fake", env: {}, params: {}, startupTimeoutMs: 60_000 }),
+    containerSpec: (id) => ({
+      id,
+      functionName: "fn",
+      bundlePath: "/fake/app.mjs",
+      image: { id: "fake" },
+      cwd: "/fake",
+      env: {},
+      params: {},
+      startupTimeoutMs: 60_000,
+      limits: { memoryMiB: 1024, cpu: null },
+      network: true,
+    }),
     log: (containerId, line, stream) => lines.push(`${stream} ${containerId}: ${line}`),
     output: () => ({ write: () => {}, end: () => {} }),
     attach: (endpoint) => ({ containerId: "socketPath" in endpoint ? endpoint.socketPath : "", closed: false }),
@@ -349,4 +360,29 @@ test("a start killed from outside is retried at once, its waiting inputs kept; o
   await settle();
   assertRefusal(victim.error(), "startup_failed", "1");
   assert.equal(killer.starts.length, 4, "no fifth start during the backoff");
+});
+
+test("a lease carries the part of its wait spent on its container's start (server-timing's cold-start)", { timeout: 10_000 }, async () => {
+  const { pool, clock, driver } = makePool({ maxContainers: 1, maxInputs: 2, targetInputs: 2 });
+  // t=0: the first input finds no container and starts one.
+  const first = watch(pool.acquire());
+  clock.advance(30);
+  // t=30: the second arrives while that container is still starting: it waits for the last 50 ms of the start only.
+  const second = watch(pool.acquire());
+  clock.advance(50);
+  // t=80: ready.
+  driver.nth(0).ready();
+  await settle();
+  assert.equal(first.value().coldStartMs, 80);
+  assert.equal(second.value().coldStartMs, 50);
+  // A warm container: no cold start, whether the slot is free at once or only after a wait behind a busy container.
+  const third = watch(pool.acquire());
+  await settle();
+  assert.equal(third.settled(), "pending", "both slots are taken");
+  clock.advance(200);
+  first.value().release();
+  await settle();
+  assert.equal(third.value().coldStartMs, 0, "waited 200 ms behind a busy container: queue, not cold start");
+  second.value().release();
+  assert.equal((await pool.acquire()).coldStartMs, 0);
 });

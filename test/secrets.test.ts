@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { ApiClient } from "../src/cli/client.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
+import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 
 const TOKEN = "secret-random-token-8f2c1d";
 
@@ -21,8 +22,8 @@ function databaseBytes(home: string): string {
     .join("");
 }
 
-test("the document's bearer-token example: 401 with WWW-Authenticate: Bearer, success with the secret's token", async (t) => {
-  const platform = await startPlatform(t);
+test("the document's bearer-token example: 401 with WWW-Authenticate: Bearer, success with the secret's token (sandbox runtime)", sandboxTest(), async (t) => {
+  const platform = await startSandboxPlatform(t);
   await platform.client.createSecret("my-web-auth-token", { AUTH_TOKEN: TOKEN });
   const url = platform.url(await platform.deploy("examples/bearer-auth.ts"), "f");
 

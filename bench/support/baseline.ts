@@ -1,7 +1,8 @@
 /**
- * The baseline every benchmark compares with: a bare node:http server giving
- * the same answer as the hello endpoint, in its own process. It prints its
- * port once listening.
+ * The fresh-process baseline of bench/cold-start.ts: plain JavaScript run
+ * with `node -e` (no TypeScript loader to slow its start), giving the same
+ * answer as the hello handler (apps/hello-handler.ts). It prints its port
+ * once listening.
  */
 export const BASELINE_SERVER = `
 const http = require("node:http");

@@ -20,7 +20,7 @@ export interface BenchPlatform {
 
 export async function deployBench(file: string, functionName: string): Promise<BenchPlatform> {
   const home = mkdtempSync(join(tmpdir(), "berth-bench-"));
-  const server = await startServer({ home, port: 0, workspace: "bench", warmAgents: 1, ephemeralState: true, onLog: () => {} });
+  const server = await startServer({ home, port: 0, workspace: "bench", warmAgents: 1, ephemeralState: true, rateLimit: null, onLog: () => {} });
   const client = new ApiClient(server.url, undefined, server.sessionToken);
   const bundle = await bundleApp(file);
   await client.uploadBlob(bundle.hash, bundle.code);

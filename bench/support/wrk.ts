@@ -3,13 +3,17 @@
  * installed: written in C, it needs a fraction of the CPU of the node
  * generator in load.ts, which otherwise takes most of one of the machine's
  * two cores away from what is measured. Parses its `--latency` report into
- * load.ts's `LoadResult` shape.
+ * load.ts's `LoadResult` shape, with failures by status from
+ * wrk-statuses.lua (wrk alone only counts "non-2xx or 3xx").
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
+import { join } from "node:path";
 import type { LoadResult } from "./load.js";
+import type { Failures } from "./report.js";
 
 const WRK = "/usr/bin/wrk";
+const STATUS_SCRIPT = join(import.meta.dirname, "wrk-statuses.lua");
 
 export function hasWrk(): boolean {
   try {
@@ -20,8 +24,9 @@ export function hasWrk(): boolean {
   }
 }
 
-export function runWrk(port: number, host: string, connections: number, seconds: number): Promise<LoadResult> {
-  const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "-H", `Host: ${host}`, "--latency", `http://127.0.0.1:${port}/`];
+export function runWrk(port: number, host: string, connections: number, seconds: number, headers: Record<string, string> = {}): Promise<LoadResult> {
+  const extra = Object.entries(headers).flatMap(([name, value]) => ["-H", `${name}: ${value}`]);
+  const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "-H", `Host: ${host}`, ...extra, "-s", STATUS_SCRIPT, "--latency", `http://127.0.0.1:${port}/`];
   return new Promise((resolveResult, reject) => {
     execFile(WRK, args, (error, stdout) => {
       if (error) return reject(error);
@@ -39,10 +44,24 @@ export function parseWrk(report: string): LoadResult {
   const requests = Number(/(\d+) requests in/.exec(report)?.[1]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(report)?.[1]);
   if (!Number.isFinite(requests) || !Number.isFinite(rps)) throw new Error(`unreadable wrk report:\n${report}`);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(report)?.[1] ?? 0);
+  const failures: Failures = {};
+  const statuses = /^statuses: (\{.*\})$/m.exec(report);
+  if (statuses) {
+    for (const [status, count] of Object.entries(JSON.parse(statuses[1]!) as Record<string, number>)) {
+      if (Number(status) >= 400 || Number(status) < 200) failures[status] = count;
+    }
+  } else {
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(report)?.[1] ?? 0);
+    if (non2xx > 0) failures["non-2xx/3xx"] = non2xx;
+  }
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(report);
-  const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
-  return { requests, errors: non2xx + socketErrors, rps, p50: latencyMs(report, "50%"), p99: latencyMs(report, "99%") };
+  if (socket) {
+    ["socket connect", "socket read", "socket write", "timeout"].forEach((kind, i) => {
+      const count = Number(socket[i + 1]);
+      if (count > 0) failures[kind] = count;
+    });
+  }
+  return { requests, failures, rps, p50: latencyMs(report, "50%"), p99: latencyMs(report, "99%") };
 }
 
 function latencyMs(report: string, percentile: string): number {

@@ -1,7 +1,9 @@
 /**
- * Messages between a runtime driver and the agent in a container, over the
- * process IPC channel. Small and closed: the agent is told once what to load
- * and when to stop; it reports readiness or why it could not start.
+ * Messages between a runtime driver and the agent in a container, one JSON
+ * object per line over the container's descriptor 3 (see channel.ts). Small
+ * and closed: the agent is told once what to load and when to stop; it
+ * reports that it is idle (started, generic), ready, or why it could not
+ * start. Everything the agent sends is untrusted by the driver.
  */
 
 /** Where the gateway reaches a ready container. */
@@ -9,20 +11,26 @@ export type ContainerEndpoint = { socketPath: string } | { host: string; port: n
 
 export interface LoadMessage {
   type: "load";
-  /** Absolute path of the user's ES module bundle. */
+  /** Path of the user's ES module bundle, as the container sees it. */
   bundlePath: string;
   /** Export name of the function to serve. */
   functionName: string;
-  /** Working directory of the container (holds the image's node_modules). */
+  /** Working directory of the container. */
   cwd: string;
-  /** Unix socket to listen on (fetch and node functions). */
+  /** Unix socket to listen on, as the container sees it. */
   socketPath: string;
-  /** Environment variables added before the bundle is imported. */
+  /** The container's whole environment: the agent's own is replaced by it before the bundle is imported. */
   env: Record<string, string>;
   /** Parameter set of this container's pool. */
   params: Record<string, unknown>;
   /** Milliseconds a `server` function's port may take to accept connections. */
   startupTimeoutMs: number;
+  /**
+   * The container has a network namespace of its own: a `webServer` port is
+   * nobody else's (no cross-container port lock), and the gateway, outside
+   * that namespace, reaches it through `socketPath`, relayed to the port.
+   */
+  isolatedNetwork: boolean;
 }
 
 export interface StopMessage {
@@ -60,6 +68,25 @@ export type AgentMessage =
   | { type: "ready"; endpoint: ContainerEndpoint }
   | { type: "failed"; message: string }
   | ProbeReply;
+
+/** Checks a message from an agent; anything else is a protocol violation. */
+export function parseAgentMessage(value: unknown): AgentMessage | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const message = value as Record<string, unknown>;
+  if (message.type === "idle") return { type: "idle" };
+  if (message.type === "failed" && typeof message.message === "string") return { type: "failed", message: message.message.slice(0, 4000) };
+  if (message.type === "probe" && Number.isSafeInteger(message.id) && Number.isSafeInteger(message.running) && (message.running as number) >= 0) {
+    return { type: "probe", id: message.id as number, running: message.running as number };
+  }
+  if (message.type === "ready" && typeof message.endpoint === "object" && message.endpoint !== null) {
+    const endpoint = message.endpoint as Record<string, unknown>;
+    if (typeof endpoint.socketPath === "string") return { type: "ready", endpoint: { socketPath: endpoint.socketPath } };
+    if (typeof endpoint.host === "string" && Number.isInteger(endpoint.port)) {
+      return { type: "ready", endpoint: { host: endpoint.host, port: endpoint.port as number } };
+    }
+  }
+  return undefined;
+}
 
 /** The request header by which the gateway tells the container each request's id (the same value as on the response). */
 export const REQUEST_ID_HEADER = "berth-request-id";

@@ -1,10 +1,13 @@
 /**
  * Serves a started function's handler inside the container: an HTTP server
- * on the container's Unix socket for fetch and node handlers; a user's own
- * server (a `port` handler) is reached directly. It counts the calls it runs,
- * so the agent can tell the platform whether a call it gave up on has ended.
+ * on the container's Unix socket for fetch and node handlers. A user's own
+ * server (a `port` handler) is reached directly when the container shares the
+ * host's network, and through the socket, relayed byte for byte to the port,
+ * when it has a network namespace of its own. It counts the calls it runs, so
+ * the agent can tell the platform whether a call it gave up on has ended.
  */
 import { createServer, type RequestListener, type Server } from "node:http";
+import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { ContainerHandler } from "../sdk/contract.js";
 import { fetchListener } from "./fetch-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
@@ -22,9 +25,12 @@ export interface Serving {
   running(): number;
 }
 
-export async function serveHandler(handler: ContainerHandler, socketPath: string): Promise<Serving> {
+export async function serveHandler(handler: ContainerHandler, socketPath: string, isolatedNetwork: boolean): Promise<Serving> {
   if (handler.type === "port") {
-    return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {}, running: () => 0 };
+    if (!isolatedNetwork) return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {}, running: () => 0 };
+    const { server, destroyAll } = relayToPort(handler.port);
+    await listen(server, socketPath);
+    return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs, destroyAll), running: () => 0 };
   }
   let running = 0;
   const counted: RequestListener =
@@ -49,17 +55,43 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
   // The function's timeout, enforced by the gateway, is what bounds a call.
   server.requestTimeout = 0;
   server.headersTimeout = 0;
-  await new Promise<void>((resolve, reject) => {
+  await listen(server, socketPath);
+  return {
+    endpoint: { socketPath },
+    close: (graceMs) => closeServer(server, graceMs, () => server.closeAllConnections()),
+    running: () => running,
+  };
+}
+
+function listen(server: Server | NetServer, socketPath: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(socketPath, () => resolve());
   });
-  return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs), running: () => running };
 }
 
-function closeServer(server: Server, graceMs: number): Promise<void> {
+/** Each connection to the socket becomes a TCP connection to the user's server; HTTP and WebSocket bytes pass untouched. */
+function relayToPort(port: number): { server: NetServer; destroyAll(): void } {
+  const connections = new Set<Socket>();
+  const server = createNetServer((client) => {
+    const upstream = connect({ host: "127.0.0.1", port });
+    connections.add(client);
+    client.pipe(upstream).pipe(client);
+    client.on("error", () => upstream.destroy());
+    upstream.on("error", () => client.destroy());
+    client.on("close", () => {
+      connections.delete(client);
+      upstream.destroy();
+    });
+    upstream.on("close", () => client.destroy());
+  });
+  return { server, destroyAll: () => connections.forEach((client) => client.destroy()) };
+}
+
+function closeServer(server: Server | NetServer, graceMs: number, destroyAll: () => void): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
-      server.closeAllConnections();
+      destroyAll();
       resolve();
     }, graceMs);
     timer.unref();
@@ -67,6 +99,6 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-    server.closeIdleConnections();
+    if ("closeIdleConnections" in server) server.closeIdleConnections();
   });
 }

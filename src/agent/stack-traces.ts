@@ -16,8 +16,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { SourceMap, type SourceMapPayload } from "node:module";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 
 const INLINE_MAP = "//# sourceMappingURL=data:application/json;base64,";
 
@@ -33,8 +32,12 @@ export function splitSourceMap(bundle: Buffer): { code: Buffer; map: Buffer | un
   return { code: bundle.subarray(0, bundle.length - tail.length), map };
 }
 
-/** The berth installation the agent runs from: its frames are the platform's, not the user's. */
-const PLATFORM_ROOT = `${pathToFileURL(resolve(dirname(fileURLToPath(import.meta.url)), "..", "..")).href}/`;
+/**
+ * The agent itself: one bundled file (dist/agent.mjs, mounted at
+ * /berth/agent.mjs in a sandbox), its dependencies included. Its frames are
+ * the platform's, not the user's.
+ */
+const AGENT_FILE = import.meta.url;
 
 /** Formats every stack from now on as described above; call before the bundle is imported. */
 export function mapStackTraces(bundlePath: string, containerDir: string): void {
@@ -58,7 +61,7 @@ export function mapStackTraces(bundlePath: string, containerDir: string): void {
         text = mapped ? text.replace(`${file}:${line}:${column}`, mapped) : text.replace(dirUrl, "");
       } else if (file?.startsWith(dirUrl)) {
         text = text.replace(dirUrl, "");
-      } else if (file?.startsWith(PLATFORM_ROOT)) {
+      } else if (file === AGENT_FILE) {
         continue;
       }
       stack += `\n    at ${text}`;

@@ -16,10 +16,14 @@ import type {
   DeployRequest,
   DeployResult,
   Health,
+  ImageList,
+  ImageView,
   IssuedToken,
   LogEntry,
   LogPage,
   ProgressLine,
+  PruneRequest,
+  PruneResultView,
   RollbackRequest,
   SecretView,
   TokenRequest,
@@ -192,6 +196,22 @@ export class ApiClient {
 
   stats(name: string, dev = false): Promise<AppStats> {
     return this.json(`/api/apps/${encodeURIComponent(name)}/stats`, "GET", undefined, dev ? { dev: "1" } : {});
+  }
+
+  async listImages(): Promise<ImageView[]> {
+    return (await this.json<ImageList>("/api/images", "GET")).images;
+  }
+
+  pruneImages(all: boolean): Promise<PruneResultView> {
+    const request: PruneRequest = { all };
+    return this.json("/api/images/prune", "POST", request);
+  }
+
+  /** The OCI layout of a function's image, as a tar stream, and its tag. */
+  async exportImage(app: string, fn: string, dev = false): Promise<{ ref: string; body: ReadableStream<Uint8Array> }> {
+    const response = await this.call(`/api/apps/${encodeURIComponent(app)}/functions/${encodeURIComponent(fn)}/image`, {}, dev ? { dev: "1" } : {});
+    if (!response.body) throw new BerthError("internal_error", "the server sent no image");
+    return { ref: response.headers.get("berth-image-ref") ?? "", body: response.body };
   }
 
   /** Every version of an app, oldest first. */

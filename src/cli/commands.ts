@@ -10,7 +10,8 @@ import { formatLogEntry, parseSince, printable } from "./log-format.js";
 import { dim, green, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, tokenFor } from "./credentials.js";
-import { announceBootstrapToken, parseSize, securityOptions, type ServerFlags } from "./server-flags.js";
+import { RuntimeUnavailableError } from "../server/runtime.js";
+import { announceBootstrapToken, buildCaFlag, imageCacheFlag, parseSize, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
 import { formatStatsTable } from "./stats-table.js";
 import type { LogEntry } from "../wire/control-api.js";
 
@@ -37,6 +38,9 @@ export async function serverCommand(flags: ServerFlags) {
   const keepVersions = flags.keepVersions === undefined ? undefined : numberFlag("--keep-versions", flags.keepVersions, { integer: true, positive: true });
   const server = await startServer({
     home,
+    runtime: runtimeFlag(flags.runtime, "sandbox"),
+    imageCache: imageCacheFlag(flags.imageCache),
+    buildCaFile: buildCaFlag(flags.buildCaFile),
     port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     host: flags.host,
     domain: flags.domain,
@@ -49,8 +53,13 @@ export async function serverCommand(flags: ServerFlags) {
     accessLog: flags.accessLog,
     logger,
     ...securityOptions(flags),
+  }).catch((error: unknown) => {
+    if (error instanceof RuntimeUnavailableError) {
+      throw new BerthError("invalid_input", `${error.message}; or run \`berth server --runtime process\` (one trusted user, no isolation)`);
+    }
+    throw error;
   });
-  status(green(`✓ berth server listening on ${server.url} (state in ${home})`));
+  status(green(`✓ berth server listening on ${server.url} (state in ${home}; ${server.runtime} runtime)`));
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   onStopSignals({
     graceful: async () => {

@@ -34,7 +34,7 @@ export function readConfig(home?: string): CliConfig {
 /** Writes the file with mode 0600 (through a temporary file, so a crash never leaves half a file). */
 export function writeConfig(config: CliConfig, home?: string): string {
   const path = configPath(home);
-  mkdirSync(join(path, ".."), { recursive: true });
+  mkdirSync(join(path, ".."), { recursive: true, mode: 0o700 });
   const temporary = `${path}.${process.pid}.tmp`;
   try {
     writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });

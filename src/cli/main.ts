@@ -14,6 +14,7 @@ import {
   serverCommand,
 } from "./commands.js";
 import { serveCommand } from "./serve.js";
+import { imageExportCommand, imageListCommand, imagePruneCommand } from "./image-commands.js";
 import {
   loginCommand,
   secretCreateCommand,
@@ -46,6 +47,8 @@ export async function main(argv: string[]): Promise<void> {
     .option("--workspace <name>", "workspace (env BERTH_WORKSPACE)")
     .option("--token <token>", "API token for --server (env BERTH_TOKEN)")
     .option("--home <dir>", "state directory for images and bundles (env BERTH_HOME; default ~/.berth)")
+    .option("--runtime <name>", "sandbox or process (default: sandbox where bubblewrap is installed, else process)")
+    .option("--image-cache <dir>", "where sandbox images are kept (env BERTH_IMAGE_CACHE; default /var/lib/berth/images)")
     .option("--no-typecheck", "skip the TypeScript type check")
     .option("--grace <seconds>", "on Ctrl-C, seconds requests in flight get to finish before the app goes (default 30)")
     .action(serveCommand);
@@ -73,6 +76,9 @@ export async function main(argv: string[]): Promise<void> {
     .option("--body-min-rate <size>", "bytes per second a slow body must keep up past --body-timeout (default 16KiB)")
     .option("--public-metrics", "serve /metrics without a token")
     .option("--secret-key-file <path>", "key that encrypts secrets, kept apart from the database (env BERTH_SECRET_KEY_FILE; default <home>/secrets.key)")
+    .option("--runtime <name>", "sandbox (isolated containers; the default) or process (one trusted user, no isolation)")
+    .option("--image-cache <dir>", "where sandbox images are kept (env BERTH_IMAGE_CACHE; default /var/lib/berth/images)")
+    .option("--build-ca-file <path>", "extra CA certificates for image build steps, behind a TLS-intercepting proxy (env BERTH_BUILD_CA_FILE, else NODE_EXTRA_CA_CERTS)")
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
     .option("--grace <seconds>", "on SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are cut (default 30)")
     .option("--keep-versions <n>", "versions per app whose bundles are kept for rollbacks (default 10)")
@@ -131,6 +137,26 @@ export async function main(argv: string[]): Promise<void> {
       .option("--json", "print JSON")
       .option("-w, --watch [seconds]", "print again every few seconds (default 2) until Ctrl-C"),
   ).action(appStatsCommand);
+
+  const image = program.command("image").description("the server's image cache");
+  clientOptions(image.command("list").description("images, their size, layers and the apps using them (admin)").option("--json", "print JSON")).action(
+    imageListCommand,
+  );
+  clientOptions(
+    image
+      .command("prune")
+      .description("remove images no running app version uses (admin)")
+      .option("--all", "also remove the Debian and Node base layers (rebuilt on the next deploy)"),
+  ).action(imagePruneCommand);
+  clientOptions(
+    image
+      .command("export")
+      .description("write a function's image as an OCI image layout (for registries and Kubernetes)")
+      .argument("<app>")
+      .argument("<function>")
+      .argument("<dir>", "a new or empty directory")
+      .option("--dev", dev),
+  ).action(imageExportCommand);
 
   const token = program.command("token").description("API tokens (control API, deploy) and proxy-auth tokens (protected endpoints)");
   // Token and secret verbs also work on a state directory directly (no server configured or running, or --home).

@@ -22,6 +22,8 @@ import { formatError, green, red, status } from "./output.js";
 import { ship } from "./ship.js";
 import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
+import { sandboxProblem, type RuntimeName } from "../server/runtime.js";
+import { buildCaFlag, imageCacheFlag, runtimeFlag } from "./server-flags.js";
 
 export interface ServeFlags {
   port?: string;
@@ -32,6 +34,8 @@ export interface ServeFlags {
   token?: string;
   /** Seconds requests in flight get to finish after Ctrl-C (default 30). */
   grace?: string;
+  runtime?: string;
+  imageCache?: string;
 }
 
 /** Why serve deploys again: the code changed, or the server came back without the app. */
@@ -176,10 +180,22 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   status("Watching for changes; Ctrl-C to stop.");
 }
 
+/** The sandbox when this machine can run it; otherwise the process runtime, said in one line, so `serve` works on a fresh machine. */
+function serveRuntime(flag: string | undefined): RuntimeName {
+  if (flag !== undefined) return runtimeFlag(flag, "sandbox");
+  const problem = sandboxProblem();
+  if (problem === undefined) return "sandbox";
+  status(`${problem}: serving with the process runtime (no isolation between functions and this machine)`);
+  return "process";
+}
+
 async function startEmbedded(flags: ServeFlags): Promise<RunningServer> {
   const home = berthHome(flags.home);
   const options = {
     home,
+    runtime: serveRuntime(flags.runtime),
+    imageCache: imageCacheFlag(flags.imageCache),
+    buildCaFile: buildCaFlag(undefined),
     port: flags.port ? numberFlag("--port", flags.port, { integer: true }) : DEFAULT_PORT,
     workspace: DEFAULT_WORKSPACE,
     ephemeralState: true,

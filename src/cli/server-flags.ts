@@ -3,6 +3,7 @@
  * and the one-time announcement of a fresh server's admin token.
  */
 import type { ServerOptions } from "../server/start.js";
+import type { RuntimeName } from "../server/runtime.js";
 import { BerthError } from "../errors/codes.js";
 import { numberFlag } from "./config.js";
 import { saveToken } from "./credentials.js";
@@ -46,6 +47,29 @@ export interface ServerFlags {
   appLogSize?: string;
   /** False with `--no-access-log`. */
   accessLog?: boolean;
+  /** `sandbox` (the default) or `process`. */
+  runtime?: string;
+  /** Directory of the sandbox runtime's image store. */
+  imageCache?: string;
+  /** PEM file of extra certificate authorities for image build steps. */
+  buildCaFile?: string;
+}
+
+/** `--runtime`: the name, checked. */
+export function runtimeFlag(value: string | undefined, fallback: RuntimeName): RuntimeName {
+  if (value === undefined) return fallback;
+  if (value !== "sandbox" && value !== "process") throw new BerthError("invalid_input", `--runtime is sandbox or process, not "${value}"`);
+  return value;
+}
+
+/** Where sandbox images live: --image-cache, else BERTH_IMAGE_CACHE, else the server's default. */
+export function imageCacheFlag(value: string | undefined): string | undefined {
+  return value ?? (process.env.BERTH_IMAGE_CACHE || undefined);
+}
+
+/** CA certificates for build steps: --build-ca-file, else BERTH_BUILD_CA_FILE, else the NODE_EXTRA_CA_CERTS node itself is told to trust. */
+export function buildCaFlag(value: string | undefined): string | undefined {
+  return value ?? (process.env.BERTH_BUILD_CA_FILE || process.env.NODE_EXTRA_CA_CERTS || undefined);
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;

@@ -9,6 +9,7 @@ import { BerthError } from "../errors/codes.js";
 import type { DeployResult } from "../wire/control-api.js";
 import type { ApiClient } from "./client.js";
 import { dim, status } from "./output.js";
+import { uploadLocalFiles } from "./local-files.js";
 
 export interface ShipOptions {
   entry: string;
@@ -37,8 +38,9 @@ export async function ship(client: ApiClient, options: ShipOptions): Promise<Shi
   }
   status(dim(`Bundled ${bundle.manifest.functions.length} function(s), ${(bundle.code.byteLength / 1024).toFixed(1)} KiB in ${Date.now() - started} ms`));
   await client.uploadBlob(bundle.hash, bundle.code);
+  const manifest = await uploadLocalFiles(client, bundle.manifest);
   const result = await client.deploy(
-    { bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral: options.ephemeral },
+    { bundleHash: bundle.hash, manifest, ephemeral: options.ephemeral },
     (message) => status(dim(message)),
   );
   return { bundle, result };

@@ -18,10 +18,16 @@ const name = (kind: NameKind) =>
     if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
   });
 
+const absolutePath = z.string().regex(/^\/./, "an absolute path").max(4096);
+
+/** Steps as the server builds them: `local` steps must have been uploaded and turned into `copy` by the CLI. */
 const imageStep = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("npm"), packages: z.array(z.string().min(1).max(214)).max(100) }),
+  z.object({ kind: z.literal("apt"), packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.:=~-]*$/i, "a Debian package name")).min(1).max(200) }),
+  z.object({ kind: z.literal("npm"), packages: z.array(z.string().min(1).max(214).regex(/^[^-]/, "a package, not an option")).min(1).max(100) }),
   z.object({ kind: z.literal("run"), commands: z.array(z.string().max(10_000)).max(100) }),
-  z.object({ kind: z.literal("env"), vars: z.record(z.string(), z.string()) }),
+  z.object({ kind: z.literal("env"), vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name"), z.string()) }),
+  z.object({ kind: z.literal("workdir"), path: z.string().min(1).max(4096) }),
+  z.object({ kind: z.literal("copy"), blob: z.string().regex(/^[0-9a-f]{64}$/), target: absolutePath, directory: z.boolean() }),
 ]);
 
 const secretSpec = z.discriminatedUnion("kind", [
@@ -55,6 +61,13 @@ export const functionManifestSchema = z.object({
     })
     .refine((s) => s.minContainers <= s.maxContainers, "minContainers must not exceed maxContainers")
     .refine((s) => s.targetInputs <= s.maxInputs, "targetInputs must not exceed maxInputs"),
+  resources: z
+    .object({
+      memory: z.number().int().min(128).max(1024 * 1024),
+      cpu: z.number().positive().max(1024).nullable(),
+      network: z.boolean(),
+    })
+    .optional(),
   timeout: positiveSeconds,
   startupTimeout: positiveSeconds,
 });
@@ -76,6 +89,8 @@ export const deployRequestSchema = z.object({
 });
 
 export const rollbackRequestSchema = z.object({ version: z.number().int().positive().optional(), deployId: deployId.optional() });
+
+export const pruneRequestSchema = z.object({ all: z.boolean().optional() });
 
 const count = z.string().regex(/^\d{1,9}$/, "a whole number").transform(Number);
 

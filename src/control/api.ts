@@ -13,6 +13,9 @@
  *   GET  /api/apps/:name/versions
  *   GET  /api/apps/:name/logs          one page: ?tail=N | ?after=<cursor>, &since=<ms> &function= &request= &limit=
  *   GET  /api/apps/:name/logs?follow=1 NDJSON entries as they are written (after ?tail=N or from ?since=<ms>)
+ *   GET  /api/apps/:name/functions/:fn/image   the function's image as an OCI layout, in a tar stream
+ *   GET  /api/images                   the image cache, with the apps using each image (admin)
+ *   POST /api/images/prune             {"all"?: true}: removes images no running version uses (admin)
  *   GET  /metrics                      Prometheus text exposition (a token unless --public-metrics)
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
@@ -22,6 +25,10 @@
  * 1 MiB, bundles at `maxBundleBytes`, both answered 413. What the routes take and
  * answer is typed in wire/control-api.ts; errors are the error table's.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
 import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -35,21 +42,25 @@ import {
   type DeployRequest,
   type DeployResult,
   type Health,
+  type ImageList,
   type LatencySummary,
   type LogEntry,
   type Deployer,
   type LogPage,
   type ProgressLine,
+  type PruneRequest,
+  type PruneResultView,
   type RollbackRequest,
   type VersionList,
 } from "../wire/control-api.js";
 import type { LogHub } from "../logs/hub.js";
 import type { AppLogId, LogQuery } from "../logs/store.js";
-import { deployRequestSchema, jsonTooLarge, logQuerySchema, MAX_JSON_BYTES, parseBody, parseQuery, rollbackRequestSchema } from "./api-schema.js";
+import { deployRequestSchema, jsonTooLarge, logQuerySchema, MAX_JSON_BYTES, parseBody, parseQuery, pruneRequestSchema, rollbackRequestSchema } from "./api-schema.js";
 import type { Clock } from "../clock/clock.js";
 import { checkName } from "../sdk/names.js";
 import { tooLarge, type BlobStore } from "./blobs.js";
 import type { Platform } from "./platform.js";
+import { TarWriter, writeTree } from "../image/tar.js";
 import type { Principal } from "./auth.js";
 import { authenticate, SESSION_TOKEN_ID, requireAdmin, securityRoutes, workspaceFor, type ApiEnv, type SecurityApiOptions } from "./security-api.js";
 
@@ -158,6 +169,37 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     const stats: AppStats = { functions };
     return c.json(stats);
   });
+
+  api.get("/api/images", (c) => {
+    requireAdmin(c, "listing the server's image cache");
+    const list: ImageList = { images: platform.listImages() };
+    return c.json(list);
+  });
+
+  api.post("/api/images/prune", async (c) => {
+    requireAdmin(c, "pruning the server's image cache");
+    const request: PruneRequest = await parseBody(c, pruneRequestSchema, { empty: {} });
+    const result: PruneResultView = platform.pruneImages(request.all === true);
+    return c.json(result);
+  });
+
+  api.get("/api/apps/:name/functions/:fn/image", async (c) => {
+    const out = mkdtempSync(join(tmpdir(), "berth-export-"));
+    try {
+      const { ref } = await platform.exportImage(workspaceFor(c), appName(c), checkName("function", c.req.param("fn") ?? "", ["path", "function"]), devOf(c), out);
+      const body = new PassThrough();
+      const writer = new TarWriter(body);
+      void writeTree(writer, out, { ids: () => [0, 0] })
+        .then(() => writer.finish())
+        .then(() => body.end(), (error: unknown) => body.destroy(error as Error))
+        .finally(() => rmSync(out, { recursive: true, force: true }));
+      return new Response(Readable.toWeb(body) as ReadableStream, { headers: { "content-type": "application/x-tar", "berth-image-ref": ref } });
+    } catch (error) {
+      rmSync(out, { recursive: true, force: true });
+      throw error;
+    }
+  });
+
 
   api.get("/metrics", async (c) => {
     const text = await options.metrics.text();

@@ -1,6 +1,7 @@
 /**
- * The blob store: immutable, content-addressed files (bundles today, image
- * layers later) under `<root>/sha256/<hash>`. Writes go to a temporary file
+ * The blob store: immutable, content-addressed files (bundles, and the
+ * archives of `addLocalFile`/`addLocalDir`) under `<root>/sha256/<hash>`,
+ * readable by the server's user only (0600 in 0700 directories). Writes go to a temporary file
  * and are renamed into place, so a reader never sees half a blob; uploads
  * stream to disk, hashed and counted as they arrive, so an upload costs the
  * server a file, never its size in memory, and one that is too large, cut
@@ -42,7 +43,7 @@ export class BlobStore {
 
   constructor(root: string) {
     this.dir = join(root, "sha256");
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
   static hash(data: Uint8Array | string): string {
@@ -73,7 +74,7 @@ export class BlobStore {
     if (existsSync(target)) return hash;
     const temporary = tempPath(target);
     try {
-      writeFileSync(temporary, data);
+      writeFileSync(temporary, data, { mode: 0o600 });
       renameSync(temporary, target);
     } catch (error) {
       rmSync(temporary, { force: true });
@@ -117,7 +118,7 @@ export class BlobStore {
             yield chunk;
           }
         },
-        createWriteStream(temporary, { flags: "wx" }),
+        createWriteStream(temporary, { flags: "wx", mode: 0o600 }),
         { signal: stalled.signal },
       );
     } catch (error) {

@@ -50,7 +50,7 @@ export function loadOrCreateKey(path: string): Buffer {
     if (key.length !== KEY_BYTES) throw new Error(`the secrets key file ${path} is corrupt: expected ${KEY_BYTES} bytes in base64`);
     return key;
   }
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const key = randomBytes(KEY_BYTES);
   writeFileSync(path, `${key.toString("base64")}\n`, { mode: 0o600, flag: "wx" });
   return key;

@@ -11,14 +11,14 @@
  * but are gone for rollbacks, and an app `serve` ran takes its files along
  * when it stops.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { splitSourceMap } from "../agent/stack-traces.js";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import { storageFull } from "../errors/storage.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
-import type { ImageBuilder } from "../image/builder.js";
+import type { BuiltImage, ImageBuilder, ImageSummary, PruneResult } from "../image/builder.js";
 import { tempPath } from "../lifetime/run.js";
 import type { Logger } from "../logging/logger.js";
 import { ContainerOutput } from "../logs/container-output.js";
@@ -28,7 +28,7 @@ import type { Capacity } from "../router/capacity.js";
 import type { Pool, PoolEvent, PoolOptions } from "../router/pool.js";
 import { FunctionService, type ServiceIdentity } from "../router/service.js";
 import type { ContainerEndpoint, RuntimeDriver } from "../runtime/types.js";
-import type { AppManifest, FunctionManifest } from "../sdk/contract.js";
+import { DEFAULT_RESOURCES, type AppManifest, type FunctionManifest } from "../sdk/contract.js";
 import type {
   AppSummary,
   Deployer,
@@ -40,6 +40,7 @@ import type {
   VersionInfo,
 } from "../wire/control-api.js";
 import type { BlobStore } from "./blobs.js";
+import { copyBlobs } from "./manifest-blobs.js";
 import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
 import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
@@ -50,7 +51,8 @@ import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
  * plane creates pools without knowing the gateway.
  */
 export interface UpstreamConnector<U> {
-  attach(endpoint: ContainerEndpoint): U;
+  /** `log` writes a system line to that container's log (why a response of it was refused, once). */
+  attach(endpoint: ContainerEndpoint, log: (line: string) => void): U;
   detach(upstream: U): void;
 }
 
@@ -62,6 +64,8 @@ export interface PlatformOptions<U> {
   logs: LogHub;
   /** Directory for run directories (bundle + image packages). */
   runRoot: string;
+  /** The agent every container runs (dist/agent.mjs): image exports include it. */
+  agentBundle: string;
   /** Base domain of function hosts. */
   domain: string;
   /** The public port, for the URLs printed to users. */
@@ -100,6 +104,8 @@ export class Platform<U> {
   private readonly appRoutes = new Map<string, string[]>();
   /** Every service with containers, routed or draining: old versions stay here until drained. */
   private readonly running = new Set<FunctionService<U>>();
+  /** The image each service's containers run: what `image prune` must keep. */
+  private readonly serviceImages = new Map<FunctionService<U>, string>();
   private readonly now: () => number;
   /** The bundle each live service runs, kept while it runs (a draining old version included). */
   private readonly serviceBundles = new WeakMap<FunctionService<U>, string>();
@@ -108,7 +114,7 @@ export class Platform<U> {
 
   constructor(private readonly options: PlatformOptions<U>) {
     this.now = options.now ?? Date.now;
-    mkdirSync(options.runRoot, { recursive: true });
+    mkdirSync(options.runRoot, { recursive: true, mode: 0o700 });
   }
 
   lookup(host: string): FunctionService<U> | undefined {
@@ -126,7 +132,7 @@ export class Platform<U> {
       const version = app.state === "deployed" && app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
       if (!version) continue;
       try {
-        await this.activate(app, version, () => {});
+        await this.activate(app, version);
         this.options.logger.info({ workspace: app.workspace, app: app.name, version: version.number }, "restored app");
       } catch (error) {
         this.options.logger.error({ err: error, workspace: app.workspace, app: app.name }, "could not restore app");
@@ -169,6 +175,7 @@ export class Platform<U> {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
     }
     this.checkLabels(workspace, request.manifest, request.ephemeral);
+    this.checkUploads(request.manifest);
     const manifest = this.options.secrets.prepare(workspace, request.manifest);
     await this.buildImages(manifest, progress);
     const { app, version } = this.options.store.recordDeployment({
@@ -182,7 +189,8 @@ export class Platform<U> {
       deployedBy: request.deployedBy,
     });
     this.options.blobs.settle(request.bundleHash);
-    await this.activate(app, version, progress);
+    for (const blob of copyBlobs(manifest)) this.options.blobs.settle(blob);
+    await this.activate(app, version);
     this.prune();
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
     return { app, version: version.number, functions: this.summarise(app, manifest) };
@@ -297,6 +305,47 @@ export class Platform<U> {
     }));
   }
 
+  /** The images this server knows, each with the apps whose containers run it. */
+  listImages(): Array<ImageSummary & { usedBy: string[] }> {
+    const users = new Map<string, Set<string>>();
+    for (const [service, image] of this.serviceImages) {
+      const { workspace, appName, ephemeral } = service.identity;
+      users.set(image, (users.get(image) ?? new Set()).add(`${workspace}/${appName}${ephemeral ? " (serve)" : ""}`));
+    }
+    return this.options.images.list().map((image) => ({ ...image, usedBy: [...(users.get(image.id) ?? [])].sort() }));
+  }
+
+  /** Removes every image no running version uses (and, with `all`, the Debian and Node base layers too). */
+  pruneImages(all: boolean): PruneResult {
+    return this.options.images.prune(new Set(this.serviceImages.values()), all);
+  }
+
+  /**
+   * Writes the OCI image layout of a function of an app's current version:
+   * its image's layers and one more with the bundle and the agent, tagged
+   * `<app>-<function>`.
+   */
+  async exportImage(workspace: string, name: string, functionName: string, ephemeral: boolean, out: string): Promise<{ ref: string }> {
+    const app = this.options.store.getApp(workspace, name, ephemeral);
+    const version = app?.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
+    if (!app || !version) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
+    const fn = version.manifest.functions.find((f) => f.name === functionName);
+    if (!fn) throw new BerthError("not_found", `app "${name}" has no function "${functionName}" (it has ${version.manifest.functions.map((f) => f.name).join(", ")})`);
+    const exporter = this.options.images.exportOci?.bind(this.options.images);
+    if (!exporter) throw new BerthError("invalid_input", "image export needs the sandbox runtime's images; this server runs the process runtime");
+    const image = await this.options.images.build(fn.image, () => {});
+    const ref = functionLabel(name, functionName);
+    await exporter(image.id, out, {
+      ref,
+      appFiles: [
+        { path: "/berth/app/app.mjs", source: this.options.blobs.path(version.bundleHash) },
+        { path: "/berth/agent.mjs", source: this.options.agentBundle },
+      ],
+      labels: { "berth.app": name, "berth.function": functionName, "berth.version": String(version.number) },
+    });
+    return { ref };
+  }
+
   /** Stops serving and drains everything; the caller has cut client connections, so only `exit` hooks remain to wait for. */
   async close(): Promise<void> {
     this.routes.clear();
@@ -322,6 +371,22 @@ export class Platform<U> {
     }
   }
 
+  /** `addLocalFile/Dir` steps name blobs the CLI uploaded before deploying. */
+  private checkUploads(manifest: AppManifest): void {
+    for (const fn of manifest.functions) {
+      for (const step of fn.image.steps) {
+        if (step.kind !== "copy") continue;
+        if (!this.options.blobs.has(step.blob)) {
+          throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) have not been uploaded`);
+        }
+        // Only archives: a copy step naming some other blob (another app's bundle) must not unpack it into an image.
+        if (!isTarArchive(this.options.blobs.path(step.blob))) {
+          throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) are not a tar archive`);
+        }
+      }
+    }
+  }
+
   private hostFor(workspace: string, appName: string, fn: FunctionManifest, ephemeral: boolean): string {
     const label = fn.label !== undefined ? validateLabelOverride(fn.label) : functionLabel(appName, fn.name);
     return hostLabel(workspace, label, ephemeral);
@@ -337,16 +402,25 @@ export class Platform<U> {
     }
   }
 
-  /** Creates the services of a version and points the app's hosts at them. */
-  private async activate(app: AppRecord, version: VersionRecord, progress: (line: string) => void): Promise<void> {
+  /** Creates the services of a version (its images are built by now, or built quietly: a restore) and points the app's hosts at them. */
+  private async activate(app: AppRecord, version: VersionRecord): Promise<void> {
     const key = appKey(app.workspace, app.name, app.ephemeral);
     const logId = logIdOf(app);
     const services: FunctionService<U>[] = [];
     for (const fn of version.manifest.functions) {
-      const image = await this.options.images.build(fn.image, progress);
-      const runDir = this.runDir(version.bundleHash, image.hash, image.dir);
+      const image = await this.options.images.build(fn.image, () => {});
+      const runDir = this.runDir(version.bundleHash, image);
       const secretEnv = this.options.secrets.environment(app.workspace, fn);
-      const env = { ...image.env, ...secretEnv, ...fn.env };
+      // The container's whole environment: the image's, secrets, the function's own, then who it is (which the function cannot override).
+      const env = {
+        ...image.env,
+        ...secretEnv,
+        ...fn.env,
+        BERTH_APP: app.name,
+        BERTH_FUNCTION: fn.name,
+        BERTH_VERSION: String(version.number),
+        BERTH_CONTAINER: "1",
+      };
       const redact = redactor(Object.values(secretEnv));
       const host = this.hostFor(app.workspace, app.name, fn, app.ephemeral);
       const identity = {
@@ -358,8 +432,10 @@ export class Platform<U> {
         ephemeral: app.ephemeral,
       };
       services.push(
-        new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(logId, identity, fn, runDir, env, redact, params, paramsKey)),
+        new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(logId, identity, fn, image, runDir, env, redact, params, paramsKey)),
       );
+      this.serviceImages.set(services.at(-1)!, image.id);
+      this.options.driver.prepare?.({ id: image.id, rootfs: image.rootfs }, resourcesOf(fn).network);
     }
     const previous = this.appRoutes.get(key) ?? [];
     const replaced: FunctionService<U>[] = [];
@@ -382,6 +458,7 @@ export class Platform<U> {
   private async retire(service: FunctionService<U>): Promise<void> {
     await service.drain(this.options.drainGraceMs ?? 30_000);
     this.running.delete(service);
+    this.serviceImages.delete(service);
   }
 
   private get keepVersions(): number {
@@ -396,7 +473,7 @@ export class Platform<U> {
    * `keepVersions` versions per app, however many were deployed.
    */
   private prune(): void {
-    const needed = new Set(this.options.store.bundlesInUse(this.keepVersions));
+    const needed = new Set(this.options.store.blobsInUse(this.keepVersions));
     for (const service of this.running) {
       const bundle = this.serviceBundles.get(service);
       if (bundle) needed.add(bundle);
@@ -427,6 +504,7 @@ export class Platform<U> {
     logId: AppLogId,
     identity: ServiceIdentity,
     fn: FunctionManifest,
+    image: BuiltImage,
     runDir: string,
     env: Record<string, string>,
     redact: Redact,
@@ -456,10 +534,13 @@ export class Platform<U> {
         id,
         functionName: fn.name,
         bundlePath: join(runDir, "app.mjs"),
-        cwd: runDir,
+        image: { id: image.id, rootfs: image.rootfs },
+        cwd: image.workdir ?? runDir,
         env: { ...env, ...(fn.port !== undefined ? { PORT: String(fn.port) } : {}) },
         params,
         startupTimeoutMs: fn.startupTimeout * 1000,
+        limits: { memoryMiB: resourcesOf(fn).memory, cpu: resourcesOf(fn).cpu },
+        network: resourcesOf(fn).network,
       }),
       log: (container, line, stream) => write({ time: this.now(), app: identity.appName, function: fn.name, container, stream, line: redact(line) }),
       output: (container) => new ContainerOutput({ app: identity.appName, function: fn.name, container, redact, now: this.now, write }),
@@ -467,29 +548,32 @@ export class Platform<U> {
       capacity: this.options.capacity?.forWorkspace(identity.workspace),
       workspace: identity.workspace,
       capacityWaitMs: this.options.capacityWaitMs,
-      attach: (endpoint) => this.options.connector.attach(endpoint),
+      attach: (endpoint, log) => this.options.connector.attach(endpoint, log),
       detach: (upstream) => this.options.connector.detach(upstream),
       clock: this.options.clock,
       logger: this.options.poolLogger,
     };
   }
 
-  /** `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs` beside the image's `node_modules`. */
-  private runDir(bundleHash: string, imageHash: string, imageDir: string): string {
-    const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${imageHash.slice(0, 16)}`);
+  /**
+   * `<runRoot>/<bundle>-<image>/`: the bundle as `app.mjs`, beside the
+   * image's `node_modules` for host images (a sandbox gets a copy of the
+   * bundle in its own mount instead).
+   */
+  private runDir(bundleHash: string, image: BuiltImage): string {
+    const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${image.id.slice(0, 16)}`);
     if (existsSync(join(dir, "app.mjs"))) return dir;
-    // Written aside and renamed: a server killed mid-write must not leave a truncated app.mjs that looks complete.
+    // Written aside and renamed, last: a server killed mid-write must not leave a truncated app.mjs that looks complete.
     const partial = tempPath(join(dir, "app.mjs"));
     try {
-      mkdirSync(dir, { recursive: true });
-      if (existsSync(join(imageDir, "node_modules")) && !existsSync(join(dir, "node_modules"))) {
-        symlinkSync(join(imageDir, "node_modules"), join(dir, "node_modules"), "dir");
-      }
-      writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const modules = image.nodeModulesDir && join(image.nodeModulesDir, "node_modules");
+      if (modules && existsSync(modules) && !existsSync(join(dir, "node_modules"))) symlinkSync(modules, join(dir, "node_modules"), "dir");
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }), { mode: 0o600 });
       // The source map goes beside the bundle, so importing it does not read the map (the agent reads it for a stack).
       const { code, map } = splitSourceMap(this.options.blobs.get(bundleHash));
-      if (map) writeFileSync(join(dir, "app.mjs.map"), map);
-      writeFileSync(partial, code);
+      if (map) writeFileSync(join(dir, "app.mjs.map"), map, { mode: 0o600 });
+      writeFileSync(partial, code, { mode: 0o600 });
       renameSync(partial, join(dir, "app.mjs"));
     } catch (error) {
       rmSync(partial, { force: true });
@@ -523,6 +607,22 @@ function checkSameDeployment(deployId: string, known: DeploymentIdentity, reques
   if (known.name !== request.manifest.name || known.ephemeral !== request.ephemeral || known.bundleHash !== request.bundleHash) {
     throw new BerthError("invalid_input", `deploy id ${deployId} was already used for another deployment (app "${known.name}"); use a new id`);
   }
+}
+
+/** Whether a file starts with a POSIX tar header (`ustar` at byte 257). */
+function isTarArchive(path: string): boolean {
+  const header = Buffer.alloc(512);
+  const fd = openSync(path, "r");
+  try {
+    return readSync(fd, header, 0, 512, 0) === 512 && header.toString("latin1", 257, 262) === "ustar";
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A function's limits and network; manifests from before they existed get the defaults. */
+export function resourcesOf(fn: FunctionManifest) {
+  return fn.resources ?? DEFAULT_RESOURCES;
 }
 
 /** The log of an app. */

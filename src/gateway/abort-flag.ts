@@ -4,7 +4,7 @@
  * request has one, and an `AbortController` with its EventTarget plumbing
  * cost the gateway ~2-3% of its CPU per request in a profile of the hello
  * benchmark (createAbortSignal 1.9%, add/removeEventListener 1.2%, under
- * `node --cpu-prof` while `bench/cpu.ts`'s load ran); in isolation an
+ * `node --cpu-prof` while the load of `bench/cpu.ts` (now part of `bench/throughput.ts`) ran); in isolation an
  * AbortController with one listener costs ~3 µs.
  */
 export class AbortFlag {

@@ -23,7 +23,9 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
 import { systemClock, type Cancel, type Clock } from "../clock/clock.js";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
 import { AbortFlag } from "./abort-flag.js";
+import type { CrashScope } from "./crash-guard.js";
 import { sendError } from "./respond.js";
 import type { ResponseSink } from "./upstream.js";
 
@@ -36,6 +38,8 @@ export interface CallOptions {
   resultTtlMs?: number;
   /** Runs the delays and expiries. Default the system clock. */
   clock?: Clock;
+  /** The gateway's log, for a call that failed on an unexpected exception. Default: none. */
+  logger?: Logger;
 }
 
 interface Result {
@@ -54,12 +58,14 @@ export class CallRegistry {
   readonly delayMs: number;
   readonly resultTtlMs: number;
   readonly clock: Clock;
+  readonly logger: Logger;
   private readonly parked = new Map<string, Call>();
 
   constructor(options: CallOptions = {}) {
     this.delayMs = options.delayMs ?? 150_000;
     this.resultTtlMs = options.resultTtlMs ?? 60_000;
     this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger();
   }
 
   /** Starts tracking one proxied request; `extraHeaders` go on every answer (the request id). */
@@ -116,7 +122,7 @@ export class CallRegistry {
  * One proxied request. The proxy writes the response into it as into a
  * `ServerResponse`; where the bytes go is decided when the head arrives.
  */
-export class Call implements ResponseSink {
+export class Call implements ResponseSink, CrashScope {
   /** The result URL's id, drawn only when the call is parked (most calls never are). */
   id = "";
   /** Aborts the upstream work: the client left before a 303, an unclaimed result expired, or a follower left mid-stream. */
@@ -153,7 +159,6 @@ export class Call implements ResponseSink {
 
   writeHead(status: number, headers: string[]): void {
     this.cancelDefer();
-    this.status = status;
     if (!this.parked) {
       this.res.writeHead(status, headers);
       this.sink = this.res;
@@ -162,6 +167,8 @@ export class Call implements ResponseSink {
       this.sink = body;
       this.ready({ status, headers, body });
     }
+    // Only once the head is out: a head that could not be written still leaves room for an error answer.
+    this.status = status;
     for (const listener of this.drainListeners) this.sink.on("drain", listener);
   }
 
@@ -207,7 +214,15 @@ export class Call implements ResponseSink {
   cut(): void {
     this.cancelDefer();
     if (this.result) this.result.body.destroy();
-    else if (!this.parked) this.res.destroy();
+    // An answer already complete (an error just sent) is left to reach the client.
+    else if (!this.parked && !this.res.writableEnded) this.res.destroy();
+  }
+
+  /** An unexpected exception while serving this call (crash-guard.ts): 500, or a cut response; the upstream work stops. */
+  crashed(error: unknown): void {
+    this.registry.logger.error({ err: error, requestId: this.extraHeaders["berth-request-id"] }, "unexpected error in a request; it got 500 or was cut");
+    this.fail("internal_error");
+    this.abort();
   }
 
   /** Stops the delay once the call is over, however it ended. */

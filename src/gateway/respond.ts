@@ -2,6 +2,8 @@
 import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
+import type { Logger } from "../logging/logger.js";
+import type { CrashScope } from "./crash-guard.js";
 
 export function sendError(
   res: ServerResponse,
@@ -37,4 +39,17 @@ export function sendSocketError(socket: Duplex, code: ErrorCode, message: string
   const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
   timer.unref();
   socket.once("close", () => clearTimeout(timer));
+}
+
+/** A request without a call of its own (control plane, upgrade handshakes): an unexpected exception ends it with 500. */
+export class ResponseScope implements CrashScope {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly logger: Logger,
+  ) {}
+
+  crashed(error: unknown): void {
+    this.logger.error({ err: error, method: this.res.req.method, url: this.res.req.url }, "unexpected error in a request; it got 500 or was cut");
+    sendError(this.res, "internal_error");
+  }
 }

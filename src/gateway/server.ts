@@ -18,6 +18,10 @@
  *                                  auth      budget                                         (after   408 body stalled, or too slow
  *                                                                                           a wait)  to hold a container
  *
+ * Every proxied response carries `berth-request-id` and `server-timing`
+ * (`serverTiming` below: the wait for a slot, and the cold start when the
+ * request waited for one).
+ *
  * "One host" runs for every request, the control API's too (request-target.ts).
  * Auth comes before the rate limit so that strangers cannot spend a
  * workspace's budget, and before result URLs and params so that they reach
@@ -39,13 +43,14 @@ import type { FunctionService, ServiceIdentity } from "../router/service.js";
 import type { AccessLog } from "./access-log.js";
 import { CallRegistry, type Call } from "./calls.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
+import { guardSocket } from "./crash-guard.js";
 import type { BodyWatch, Guards } from "./guards.js";
 import { hardenServer, serverOptions } from "./hardening.js";
 import { resolveParams, type ParamsResult } from "./params.js";
 import { hostProblem } from "./request-target.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
-import { sendError } from "./respond.js";
+import { ResponseScope, sendError } from "./respond.js";
 import { createUpgradeHandler } from "./upgrade.js";
 
 export interface RouteLookup {
@@ -99,6 +104,13 @@ export interface RequestObserver {
 
 /** On every response, and on the request the container gets (so its output during the request carries the id). */
 export const REQUEST_ID_HEADER = "berth-request-id";
+export const SERVER_TIMING_HEADER = "server-timing";
+
+/** The gateway's HTTP server. */
+export interface Gateway extends Server {
+  /** Cuts every open WebSocket at once; `close` and `closeAllConnections` do not reach upgraded connections. */
+  closeWebSockets(): void;
+}
 
 /** Tries per request when containers turn out to be unreachable before answering. */
 const MAX_ATTEMPTS = 3;
@@ -119,21 +131,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   hardenServer(server, options.guards.limits);
   // `Expect: 100-continue` is answered only once the guards pass, so a refused upload is never sent.
   server.on("checkContinue", listener(true));
-  server.on(
-    "upgrade",
-    createUpgradeHandler({
-      domain: options.domain,
-      routes: options.routes,
-      headersFor: (req) => upstreamHeaders(options, req),
-      access: options.access,
-      clock: options.clock,
-      requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
-      admit: (service, req, res, idHeaders) => admit(options.guards, service, req, res, idHeaders),
-      plain: listener(false),
-      logger: options.logger,
-    }),
-  );
+  const upgrades = createUpgradeHandler({
+    domain: options.domain,
+    routes: options.routes,
+    headersFor: (req) => upstreamHeaders(options, req),
+    access: options.access,
+    clock: options.clock,
+    requestId: () => [REQUEST_ID_HEADER, nextRequestId()],
+    admit: (service, req, res, idHeaders) => admit(options.guards, service, req, res, idHeaders),
+    plain: listener(false),
+    logger: options.logger,
+  });
+  server.on("upgrade", upgrades.handle);
   return Object.assign(server, {
+    closeWebSockets: upgrades.closeAll,
     finishRequests: (graceMs: number) => inFlight.finish(server, graceMs),
     get requestsInFlight() {
       return inFlight.size;
@@ -220,6 +231,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   if (ambiguous !== null) return options.guards.refuse(req, res, { code: "bad_request", message: ambiguous }, {});
   const host = classifyHost(req.headers.host, options.domain);
   if (host.kind === "control") {
+    guardSocket(req.socket, new ResponseScope(res, options.logger));
     if (expectsContinue) res.writeContinue();
     return options.control(req, res);
   }
@@ -236,6 +248,7 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   if (expectsContinue) res.writeContinue();
 
   const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
+  guardSocket(req.socket, call);
   const served: Served = { container: "", coldStartMs: 0 };
   try {
     await proxyCall(options, service, selected, call, req, res, requestId, served);
@@ -300,7 +313,8 @@ async function proxyCall(
       try {
         // Attached in the same tick as the upstream's reader, so neither misses a chunk.
         body ??= options.guards.watchBody(req, () => call.abort());
-        await lease.upstream.forward(req, call, headers, [REQUEST_ID_HEADER, requestId], call.signal);
+        const extra = [REQUEST_ID_HEADER, requestId, SERVER_TIMING_HEADER, serverTiming(call.queueMs, served.coldStartMs)];
+        await lease.upstream.forward(req, call, headers, extra, call.signal);
         lease.release();
         return;
       } catch (error) {
@@ -311,8 +325,12 @@ async function proxyCall(
         const stopped = body?.stopped();
         if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));
         else if (timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
-        else if (!call.signal.aborted) call.fail("upstream_failed");
-        else call.cut();
+        else if (call.signal.aborted) call.cut();
+        else if (error instanceof UpstreamError) call.fail(error.code, error.message);
+        else {
+          options.logger.error({ err: error, requestId }, "unexpected error in a request; it got 500");
+          call.fail("internal_error");
+        }
         return;
       }
     }
@@ -322,6 +340,18 @@ async function proxyCall(
 }
 
 const NO_TRUSTED_PROXIES = new TrustedProxies();
+
+/**
+ * The `server-timing` of a proxied response (W3C Server Timing): how long
+ * the request waited for a container slot, in milliseconds, split into
+ * `cold-start` (the part spent on the start of the container that served
+ * it, present only then) and `queue` (the rest). The two add up to the wait
+ * that `berth_queue_wait_seconds` counts. E.g. `queue;dur=0.2, cold-start;dur=14.8`.
+ */
+export function serverTiming(waitMs: number, coldStartMs: number): string {
+  const queue = `queue;dur=${Math.max(0, waitMs - coldStartMs).toFixed(1)}`;
+  return coldStartMs > 0 ? `${queue}, cold-start;dur=${coldStartMs.toFixed(1)}` : queue;
+}
 
 /** Which container served a request, and how much of its wait was that container's start (for its access line). */
 interface Served {

@@ -9,7 +9,9 @@
  *     400        404      404       401 / 429 / 431, 413        400          422       503       502 / the app's own refusal
  *
  * The handshake step also refuses simple endpoints (webEndpoint), which
- * serve no WebSockets, before a container is involved.
+ * serve no WebSockets, and malformed `Sec-WebSocket-Protocol` lists, before
+ * a container is involved. Once a lease is taken, every way out gives it
+ * back: the relay's `done`, or the catch below if starting the relay throws.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
@@ -18,12 +20,13 @@ import { classifyHost } from "../hosts/labels.js";
 import type { Clock } from "../clock/clock.js";
 import type { Logger } from "../logging/logger.js";
 import type { FunctionService } from "../router/service.js";
+import { guardSocket } from "./crash-guard.js";
 import { resolveParams } from "./params.js";
 import { hostProblem } from "./request-target.js";
-import { sendError } from "./respond.js";
+import { ResponseScope, sendError } from "./respond.js";
 import type { AccessLog } from "./access-log.js";
 import type { Upstream } from "./upstream.js";
-import { isWebSocketHandshake, relayWebSocket, upgradeResponse } from "./websocket.js";
+import { handshakeProblem, relayWebSocket, upgradeResponse } from "./websocket.js";
 
 export interface UpgradeDeps {
   domain: string;
@@ -43,16 +46,32 @@ export interface UpgradeDeps {
   logger: Logger;
 }
 
-export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return (req, socket, head) => {
-    socket.on("error", () => socket.destroy());
-    const res = upgradeResponse(req, socket);
-    // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
-    if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
-    handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
-      deps.logger.error({ err: error, host: req.headers.host }, "unexpected error in a WebSocket upgrade");
-      sendError(res, "internal_error");
-    });
+export interface UpgradeHandler {
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Cuts every upgraded connection still open (shutdown: a WebSocket peer that ignores its close frame must not hold it up). */
+  closeAll(): void;
+}
+
+export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
+  // Upgraded sockets leave the HTTP server's connection tracking, so `closeAllConnections` does not reach them.
+  const open = new Set<Duplex>();
+  return {
+    handle(req, socket, head) {
+      socket.on("error", () => socket.destroy());
+      open.add(socket);
+      socket.once("close", () => open.delete(socket));
+      const res = upgradeResponse(req, socket);
+      guardSocket(socket, new ResponseScope(res, deps.logger));
+      // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
+      if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
+      handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
+        deps.logger.error({ err: error, host: req.headers.host }, "unexpected error in a WebSocket upgrade");
+        sendError(res, "internal_error");
+      });
+    },
+    closeAll() {
+      for (const socket of open) socket.destroy();
+    },
   };
 }
 
@@ -71,9 +90,8 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
   const idHeader = deps.requestId();
   const idHeaders = { [idHeader[0]]: idHeader[1] };
   if (!deps.admit(service, req, res, idHeaders)) return;
-  if (!isWebSocketHandshake(req)) {
-    return sendError(res, "bad_request", "Only RFC 6455 WebSocket upgrades (GET, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid key) are accepted.", idHeaders);
-  }
+  const problem = handshakeProblem(req);
+  if (problem) return sendError(res, "bad_request", problem, idHeaders);
   if (service.manifest.kind === "endpoint") {
     return sendError(res, "bad_request", "Simple endpoints (webEndpoint) do not accept WebSockets; serve them with fetchApp, nodeApp or webServer.", idHeaders);
   }
@@ -95,27 +113,35 @@ async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: Serve
   } finally {
     socket.off("close", onGone);
   }
-  relayWebSocket(req, socket, head, {
-    endpoint: lease.upstream.endpoint,
-    headers: [...deps.headersFor(req), ...idHeader],
-    idleMs: service.timeoutMs,
-    drain: service.drainSignal,
-    responseHeaders: [idHeader],
-    upstreamFailed: () => sendError(res, "upstream_failed", "The function's container failed to accept the WebSocket connection.", idHeaders),
-    done: (status) => {
-      lease.release();
-      const ended = deps.clock.now();
-      deps.access?.record({
-        identity: service.identity,
-        requestId: idHeader[1],
-        method: req.method ?? "GET",
-        url: req.url ?? "",
-        status,
-        durationMs: ended - arrived,
-        coldStartMs: lease.coldStartMs,
-        container: lease.containerId,
-        endedAt: ended,
-      });
-    },
-  });
+  const release = (status: number) => {
+    lease.release();
+    const ended = deps.clock.now();
+    deps.access?.record({
+      identity: service.identity,
+      requestId: idHeader[1],
+      method: req.method ?? "GET",
+      url: req.url ?? "",
+      status,
+      durationMs: ended - arrived,
+      coldStartMs: lease.coldStartMs,
+      container: lease.containerId,
+      endedAt: ended,
+    });
+  };
+  try {
+    relayWebSocket(req, socket, head, {
+      endpoint: lease.upstream.endpoint,
+      headers: [...deps.headersFor(req), ...idHeader],
+      idleMs: service.timeoutMs,
+      drain: service.drainSignal,
+      responseHeaders: [idHeader],
+      upstreamFailed: () => sendError(res, "upstream_failed", "The function's container failed to accept the WebSocket connection.", idHeaders),
+      done: release,
+      logger: deps.logger,
+    });
+  } catch (error) {
+    // Releasing twice is harmless (the pool ignores it); keeping a slot forever would jam the function.
+    lease.release();
+    throw error;
+  }
 }

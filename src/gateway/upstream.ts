@@ -8,16 +8,23 @@
  * (abort signals, header objects, handler chains); measured in one run
  * (`.scratch`-style A/B of the two proxies, 50 connections), undici's
  * `Pool.stream` cost ~52-74 µs of gateway CPU per request and this ~35 µs;
- * with the per-connection listeners below it is ~33 µs (`npx tsx bench/cpu.ts`).
+ * with the per-connection listeners below it is ~33 µs (then `bench/cpu.ts`, now the CPU columns of `npm run bench -- throughput`).
  *
- * Framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304;
- * otherwise chunked, else Content-Length, else until the connection closes
- * (and then the connection is not reused).
+ * What the container sends back is read by the strict parser in
+ * response-parser.ts: a response it refuses ends its request with 502 (or a
+ * cut response if the head already went out), closes the connection, and is
+ * reported once per container (`report`), never once per request, since an
+ * anonymous client could repeat it forever. An unexpected exception while
+ * handling a container's bytes ends that one request with 500, never the
+ * process (crash-guard.ts).
  */
 import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
 import { BerthError, systemCode } from "../errors/codes.js";
+import type { Logger } from "../logging/logger.js";
 import type { ContainerEndpoint } from "../runtime/types.js";
+import { guardSocket, type CrashScope } from "./crash-guard.js";
+import { ResponseParser, type ResponseError, type ResponseHandler, type ResponseHead } from "./response-parser.js";
 
 /** Sockets idle longer than this are closed by us, before the agent's 60 s keep-alive could race a new request. */
 const IDLE_TIMEOUT_MS = 30_000;
@@ -27,20 +34,29 @@ const IDLE_TIMEOUT_MS = 30_000;
  * thus closed 30-40 s after its last use, still well before the agent's 60 s.
  */
 const SWEEP_INTERVAL_MS = 10_000;
-/** A response head larger than this is a broken upstream, not a response. */
-const MAX_HEAD_BYTES = 64 * 1024;
 
-/** An `upstream_failed` error that also says whether the request may go to another container. */
+/**
+ * Why a forward failed. Its code and message are the client's answer if
+ * nothing was sent yet: `upstream_failed` (502) by default, `internal_error`
+ * (500) for a fault of the gateway's own; `reason` says what happened, for
+ * the logs only.
+ */
 export class UpstreamError extends BerthError {
   override readonly name = "UpstreamError";
   constructor(
-    message: string,
+    readonly reason: string,
     /** The container gave no response and the request can be sent to another one without running twice. */
     readonly retryable = false,
+    code: "upstream_failed" | "internal_error" = "upstream_failed",
+    /** The client's message, when the error table's default does not fit. */
+    clientMessage?: string,
   ) {
-    super("upstream_failed", message);
+    super(code, clientMessage, { cause: reason });
   }
 }
+
+/** The client's answer when a container's response was refused (the reason is in the container's log). */
+const MALFORMED_MESSAGE = "The function's container sent a malformed HTTP response (see `berth app logs`).";
 
 /**
  * Where a response goes: the client's `ServerResponse`, or a call's result
@@ -67,9 +83,20 @@ export class Upstream {
   private readonly idle: Connection[] = [];
   private closed = false;
   private sweeper: NodeJS.Timeout | undefined;
+  /** A malformed response from this container was logged: later ones are answered the same way, silently. */
+  private reported = false;
 
-  /** `endpoint` is also where the WebSocket relay connects (websocket.ts), since upgrades bypass this client. */
-  constructor(readonly endpoint: ContainerEndpoint) {}
+  /**
+   * `endpoint` is also where the WebSocket relay connects (websocket.ts),
+   * since upgrades bypass this client. `logger` is the gateway's log (its
+   * own faults); `report` receives, once, why a response of this container
+   * was refused (the container's log, which its owner reads).
+   */
+  constructor(
+    readonly endpoint: ContainerEndpoint,
+    /** @internal */ readonly logger: Logger,
+    private readonly report: (line: string) => void = () => {},
+  ) {}
 
   /**
    * Sends `req` (with `headers`, a flat name/value list) and streams the
@@ -116,6 +143,15 @@ export class Upstream {
   close(): void {
     this.closed = true;
     this.dropIdle();
+  }
+
+  /** @internal The container broke HTTP/1.1: logged for its first offence only. */
+  refused(error: ResponseError, outcome: string): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.report(
+      `the gateway refused a response of this container: ${error.message}; ${outcome}. Later malformed responses from this container are answered the same way without being logged again.`,
+    );
   }
 
   /** @internal An idle connection closed, failed or sent bytes nobody asked for: it cannot carry a request. */
@@ -166,30 +202,75 @@ export class Upstream {
   }
 }
 
+
 /**
- * One kept-alive socket. Its listeners are attached once, for its lifetime,
- * and hand each event to the exchange it currently carries (or, while idle,
- * drop it), instead of being attached and removed per request. With the idle
- * sweep and `AbortFlag` this took the gateway from 48 to 35 µs of CPU per
- * request (hello endpoint, wrk, 50 connections; `npx tsx bench/cpu.ts`).
+ * One kept-alive socket and its response parser. Its listeners are attached
+ * once, for its lifetime, and hand each event to the exchange it currently
+ * carries (or, while idle, drop the connection), instead of being attached
+ * and removed per request. With the idle sweep and `AbortFlag` this took the
+ * gateway from 48 to 35 µs of CPU per request (hello endpoint, wrk, 50
+ * connections; then `bench/cpu.ts`, now the CPU columns of `npm run bench -- throughput`).
  */
-class Connection {
+class Connection implements ResponseHandler, CrashScope {
   /** The request/response under way, or null while idle. */
   exchange: Exchange | null = null;
   /** `performance.now()` when it was last released. */
   idleSince = 0;
   /** False until the socket connects: a request on a socket that never connected certainly did not reach the container. */
   connected: boolean;
+  readonly parser = new ResponseParser(this);
 
   constructor(
     readonly socket: Socket,
-    owner: Upstream,
+    private readonly owner: Upstream,
   ) {
     this.connected = !socket.connecting;
     if (!this.connected) socket.once("connect", () => (this.connected = true));
-    socket.on("data", (chunk: Buffer) => (this.exchange ? this.exchange.onData(chunk) : owner.drop(this)));
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", (error: Error) => (this.exchange ? this.exchange.onError(error) : owner.drop(this)));
     socket.on("close", () => (this.exchange ? this.exchange.onClose() : owner.drop(this)));
+    guardSocket(socket, this);
+  }
+
+  private onData(chunk: Buffer): void {
+    // Whatever the container sent, and whatever it makes our code do, stays this request's problem.
+    try {
+      if (this.exchange) this.exchange.retryable = false;
+      const error = this.parser.push(chunk);
+      if (!error) return;
+      if (this.exchange) this.exchange.refused(error);
+      else {
+        this.owner.refused(error, "the connection was closed");
+        this.owner.drop(this);
+      }
+    } catch (error) {
+      this.crashed(error);
+    }
+  }
+
+  onHead(head: ResponseHead): void {
+    this.exchange?.onHead(head);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.exchange?.onBody(chunk);
+  }
+
+  onComplete(keepAlive: boolean): void {
+    this.exchange?.onComplete(keepAlive);
+  }
+
+  crashed(error: unknown): void {
+    if (this.exchange) this.exchange.crashed(error);
+    else {
+      this.owner.logger.error({ err: error }, "unexpected error on an idle connection to a container; closed it");
+      this.owner.drop(this);
+    }
+  }
+
+  /** @internal For the exchange: the owner to report refusals to. */
+  get upstream(): Upstream {
+    return this.owner;
   }
 }
 
@@ -210,16 +291,9 @@ class Exchange {
   private resolve!: (connection: Connection | null) => void;
   private reject!: (error: Error) => void;
   private phase = Phase.Head;
-  private head: Buffer | null = null;
-  private framing: "length" | "chunked" | "close" | "none" = "none";
-  private remaining = 0;
-  /** Chunked decoding: bytes of the current chunk still to copy, or -1 while reading a size line. */
-  private chunkLeft = -1;
-  private pending: Buffer | null = null;
   private reusable = true;
   /** Paused for backpressure: listening for the sink's "drain". */
   private waitingDrain = false;
-  private readonly headRequest: boolean;
   private readonly socket: Socket;
 
   constructor(
@@ -236,13 +310,13 @@ class Exchange {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.headRequest = req.method === "HEAD";
     connection.exchange = this;
     if (signal.aborted) {
       this.fail(new UpstreamError("aborted"));
       return;
     }
     signal.addEventListener("abort", this.onAbort);
+    connection.parser.start(req.method === "HEAD");
     this.sendRequest(headers);
   }
 
@@ -264,153 +338,53 @@ class Exchange {
     }
     this.retryable = false;
     socket.write(head);
+    // Body events come from Node's stream machinery (often a nextTick, not a socket callback), where the crash guard
+    // could not tell whose an exception is: it is caught here and stays this request's.
     const onData = (chunk: Buffer) => {
-      // All three parts of a chunk are written whatever `write` returns: `false` only asks us to pause after them.
-      if (chunked) {
-        socket.write(`${chunk.length.toString(16)}\r\n`);
-        socket.write(chunk);
-      }
-      const ok = socket.write(chunked ? "\r\n" : chunk);
-      if (!ok) {
-        req.pause();
-        socket.once("drain", () => req.resume());
+      try {
+        // All three parts of a chunk are written whatever `write` returns: `false` only asks us to pause after them.
+        if (chunked) {
+          socket.write(`${chunk.length.toString(16)}\r\n`);
+          socket.write(chunk);
+        }
+        const ok = socket.write(chunked ? "\r\n" : chunk);
+        if (!ok) {
+          req.pause();
+          socket.once("drain", () => req.resume());
+        }
+      } catch (error) {
+        this.crashed(error);
       }
     };
     req.on("data", onData);
     req.once("end", () => {
       req.off("data", onData);
-      if (chunked) socket.write("0\r\n\r\n");
+      try {
+        if (chunked) socket.write("0\r\n\r\n");
+      } catch (error) {
+        this.crashed(error);
+      }
     });
   }
 
-  onData(chunk: Buffer): void {
-    this.retryable = false;
-    if (this.phase === Phase.Head) this.readHead(chunk);
-    else if (this.phase === Phase.Body) this.readBody(chunk);
-  }
-
-  private readHead(chunk: Buffer): void {
-    const buffer = this.head ? Buffer.concat([this.head, chunk]) : chunk;
-    const end = buffer.indexOf("\r\n\r\n");
-    if (end < 0) {
-      if (buffer.length > MAX_HEAD_BYTES) return this.fail(new UpstreamError("the container sent an oversized response head"));
-      this.head = buffer;
-      return;
-    }
-    this.head = null;
-    const lines = buffer.toString("latin1", 0, end).split("\r\n");
-    const statusLine = lines[0]!;
-    const status = Number(statusLine.slice(9, 12));
-    if (!statusLine.startsWith("HTTP/1.") || !(status >= 100 && status <= 999)) {
-      return this.fail(new UpstreamError(`the container sent an invalid status line: ${JSON.stringify(statusLine.slice(0, 80))}`));
-    }
-    const rest = buffer.subarray(end + 4);
-    if (status < 200) {
-      // 1xx informational responses (100 Continue, 103 Early Hints) precede the real one.
-      if (rest.length > 0) this.readHead(rest);
-      return;
-    }
-    const headers: string[] = [];
-    let length = -1;
-    let chunked = false;
-    for (let i = 1; i < lines.length; i += 1) {
-      const line = lines[i]!;
-      const colon = line.indexOf(":");
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon);
-      const value = line.slice(colon + 1).trim();
-      switch (name.toLowerCase()) {
-        case "content-length":
-          length = Number(value);
-          break;
-        case "transfer-encoding":
-          chunked = value.toLowerCase().includes("chunked");
-          continue;
-        case "connection":
-          if (value.toLowerCase().includes("close")) this.reusable = false;
-          continue;
-        case "keep-alive":
-        case "proxy-connection":
-        case "upgrade":
-        case "trailer":
-          continue;
-      }
-      headers.push(name, value);
-    }
-    if (statusLine.startsWith("HTTP/1.0")) this.reusable = false;
+  onHead(head: ResponseHead): void {
+    const headers = head.headers;
     for (let i = 0; i < this.extraHeaders.length; i += 2) headers.push(this.extraHeaders[i]!, this.extraHeaders[i + 1]!);
-    if (this.headRequest || status === 204 || status === 304) this.framing = "none";
-    else if (chunked) this.framing = "chunked";
-    else if (length >= 0) {
-      this.framing = "length";
-      this.remaining = length;
-    } else {
-      this.framing = "close";
-      this.reusable = false;
-    }
-    this.res.writeHead(status, headers);
     this.phase = Phase.Body;
-    if (this.framing === "none" || (this.framing === "length" && length === 0)) return this.finish();
-    if (rest.length > 0) this.readBody(rest);
+    this.res.writeHead(head.status, headers);
   }
 
-  private readBody(chunk: Buffer): void {
-    if (this.framing === "length") {
-      const take = Math.min(chunk.length, this.remaining);
-      this.write(take === chunk.length ? chunk : chunk.subarray(0, take));
-      this.remaining -= take;
-      if (this.remaining === 0) this.finish();
-    } else if (this.framing === "close") {
-      this.write(chunk);
-    } else {
-      this.readChunked(chunk);
-    }
-  }
-
-  private readChunked(input: Buffer): void {
-    let chunk = this.pending ? Buffer.concat([this.pending, input]) : input;
-    this.pending = null;
-    while (chunk.length > 0 && this.phase === Phase.Body) {
-      if (this.chunkLeft > 0) {
-        const take = Math.min(chunk.length, this.chunkLeft);
-        this.write(chunk.subarray(0, take));
-        this.chunkLeft -= take;
-        chunk = chunk.subarray(take);
-        if (this.chunkLeft === 0) this.chunkLeft = -2;
-        continue;
-      }
-      const eol = chunk.indexOf("\r\n");
-      if (eol < 0) {
-        if (chunk.length > 4096) return this.fail(new UpstreamError("the container sent a malformed chunked body"));
-        this.pending = chunk;
-        return;
-      }
-      if (this.chunkLeft === -2) {
-        // The CRLF after a chunk's data.
-        this.chunkLeft = -1;
-        chunk = chunk.subarray(eol + 2);
-        continue;
-      }
-      if (this.chunkLeft === -3) {
-        // Trailer section: ends with an empty line.
-        chunk = chunk.subarray(eol + 2);
-        if (eol === 0) return this.finish();
-        continue;
-      }
-      const size = parseInt(chunk.toString("latin1", 0, eol).split(";")[0]!, 16);
-      if (!Number.isFinite(size) || size < 0) return this.fail(new UpstreamError("the container sent a malformed chunked body"));
-      chunk = chunk.subarray(eol + 2);
-      this.chunkLeft = size === 0 ? -3 : size;
-    }
-  }
-
-  private write(data: Buffer): void {
-    if (data.length === 0) return;
+  onBody(data: Buffer): void {
     if (this.res.write(data) || this.waitingDrain) return;
     // The drain listener goes on only when needed: most responses fit the sink's buffer.
     this.waitingDrain = true;
     this.socket.pause();
     this.res.on("drain", this.onDrain);
+  }
+
+  onComplete(keepAlive: boolean): void {
+    this.reusable = keepAlive;
+    this.finish();
   }
 
   private readonly onDrain = (): void => {
@@ -431,12 +405,26 @@ class Exchange {
     if (this.phase === Phase.Done) return;
     this.phase = Phase.Done;
     this.detach();
+    this.connection.parser.abandon();
     this.socket.destroy();
     this.reject(error);
   }
 
+  /** The container's response broke HTTP/1.1: 502, or a cut response once the head went out; reported once per container. */
+  refused(error: ResponseError): void {
+    this.connection.upstream.refused(error, this.phase === Phase.Head ? "the client got 502" : "the client's response was cut");
+    this.fail(new UpstreamError(`the container sent a malformed response: ${error.message}`, false, "upstream_failed", MALFORMED_MESSAGE));
+  }
+
+  /** A fault of the gateway's own while handling this exchange: logged with its stack, the client gets 500 (or a cut response). */
+  crashed(error: unknown): void {
+    this.connection.upstream.logger.error({ err: error, url: this.req.url }, "unexpected error while proxying a response; the request got 500 or was cut");
+    this.fail(new UpstreamError(`unexpected error in the gateway: ${String(error)}`, false, "internal_error"));
+  }
+
   onClose(): void {
-    if (this.phase === Phase.Body && this.framing === "close") return this.finish();
+    // A body delimited by the close is complete now (the parser calls onComplete); anything else was cut short.
+    if (this.connection.parser.end()) return;
     this.fail(new UpstreamError("the container closed the connection before the response was complete", this.canResend()));
   }
 

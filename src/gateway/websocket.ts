@@ -9,19 +9,29 @@
  * its own HTTP response.
  *
  * The connection holds one pool lease for its whole life: an open WebSocket
- * is one input against `maxInputs`.
+ * is one input against `maxInputs`. Every way a relay can end, a failed or
+ * refused handshake, a container that never answers it (bounded by the
+ * handshake timeout), a client that leaves, an unexpected exception
+ * (crash-guard.ts), calls `done` exactly once, which gives the lease back.
  */
+import { setMaxListeners } from "node:events";
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
+import type { Logger } from "../logging/logger.js";
 import type { ContainerEndpoint } from "../runtime/types.js";
+import { guardSocket } from "./crash-guard.js";
+import { isFieldName, isFieldValue } from "./response-parser.js";
 
 /** Largest message relayed either way, in bytes (2 MiB); larger closes with 1009. */
 export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024;
 
 /** A side whose peer is slower than this many buffered bytes stops being read until it catches up. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
+
+/** Milliseconds a container gets to answer the upgrade, at most (less when the function's timeout is shorter). */
+const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 const CLOSE_GOING_AWAY = 1001;
 
@@ -55,21 +65,36 @@ export interface RelayOptions {
    * client left during the handshake.
    */
   done(status: number): void;
+  /** The gateway's log, for its own faults. */
+  logger: Logger;
 }
 
 /**
- * Whether the client's handshake is one RFC 6455 accepts; checked before a
- * container is involved so a malformed upgrade never starts one.
+ * What is wrong with the client's handshake for RFC 6455, or null when it
+ * is acceptable; checked before a container is involved, so a malformed
+ * upgrade never takes a slot or starts one.
  */
-export function isWebSocketHandshake(req: IncomingMessage): boolean {
+export function handshakeProblem(req: IncomingMessage): string | null {
   const key = req.headers["sec-websocket-key"];
-  return (
+  const valid =
     req.method === "GET" &&
     req.headers.upgrade?.toLowerCase() === "websocket" &&
     req.headers["sec-websocket-version"] === "13" &&
     typeof key === "string" &&
-    /^[+/0-9A-Za-z]{22}==$/.test(key)
-  );
+    /^[+/0-9A-Za-z]{22}==$/.test(key);
+  if (!valid) return "Only RFC 6455 WebSocket upgrades (GET, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid key) are accepted.";
+  const protocols = req.headers["sec-websocket-protocol"];
+  if (protocols !== undefined && subprotocols(protocols) === null) {
+    return "Sec-WebSocket-Protocol must be a comma-separated list of distinct tokens (RFC 6455 §4.1).";
+  }
+  return null;
+}
+
+/** The subprotocols a client offers, or null when the list is malformed: empty items, non-token characters, duplicates. */
+export function subprotocols(value: string): string[] | null {
+  const items = value.split(",").map((item) => item.trim());
+  if (!items.every(isFieldName) || new Set(items).size !== items.length) return null;
+  return items;
 }
 
 /**
@@ -95,13 +120,32 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
     finished = true;
     options.done(phase === "open" ? 101 : phase === "refused" ? refusedWith : clientLeft ? 499 : 502);
   };
-  const upstream = new WebSocket(upstreamUrl(options.endpoint, req.url ?? "/"), headerList(req.headers["sec-websocket-protocol"]), {
-    headers: upstreamHeaders(options.headers),
-    perMessageDeflate: false,
-    maxPayload: MAX_MESSAGE_BYTES,
-    followRedirects: false,
-    handshakeTimeout: Math.min(options.idleMs, 30_000),
-  });
+  let upstream: WebSocket;
+  try {
+    upstream = new WebSocket(upstreamUrl(options.endpoint, req.url ?? "/"), subprotocols(req.headers["sec-websocket-protocol"] ?? "") ?? [], {
+      headers: upstreamHeaders(options.headers),
+      perMessageDeflate: false,
+      maxPayload: MAX_MESSAGE_BYTES,
+      followRedirects: false,
+      handshakeTimeout: Math.min(options.idleMs, HANDSHAKE_TIMEOUT_MS),
+    });
+  } catch (error) {
+    // Whatever the ws client refuses to even try is the gateway's fault, not the container's; the slot goes back.
+    options.logger.error({ err: error, url: req.url }, "could not open a WebSocket to the container; the client got 502");
+    options.upstreamFailed();
+    return finish();
+  }
+  // From here on an exception in a listener on either socket ends this connection alone, and frees its slot.
+  const scope = {
+    crashed(error: unknown) {
+      options.logger.error({ err: error, url: req.url }, "unexpected error in a WebSocket relay; both sides were cut");
+      upstream.terminate();
+      socket.destroy();
+      finish();
+    },
+  };
+  guardSocket(socket, scope);
+  upstream.once("upgrade", (response: IncomingMessage) => guardSocket(response.socket, scope));
   // A client that leaves during the upstream handshake: the terminate below ends in the "error" handler.
   const onClientGone = () => {
     clientLeft = true;
@@ -113,7 +157,7 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
     phase = "refused";
     refusedWith = response.statusCode ?? 502;
     socket.off("close", onClientGone);
-    relayRefusal(response, socket, options.responseHeaders);
+    relayRefusal(response, socket, options.responseHeaders, options.upstreamFailed);
     response.once("close", () => {
       upstream.terminate();
       finish();
@@ -137,7 +181,18 @@ export function relayWebSocket(req: IncomingMessage, socket: Duplex, head: Buffe
     }
     phase = "open";
     if (upstream.protocol) chosenProtocol.set(req, upstream.protocol);
-    server.handleUpgrade(req, socket, head, (client) => bridge(client, upstream, options, finish));
+    let bridged = false;
+    server.handleUpgrade(req, socket, head, (client) => {
+      bridged = true;
+      bridge(client, upstream, options, finish);
+    });
+    // handleUpgrade answers a handshake it will not complete itself, without calling back: nothing is relayed then.
+    if (!bridged) {
+      phase = "failed";
+      upstream.terminate();
+      socket.destroy();
+      finish();
+    }
   });
 }
 
@@ -162,6 +217,8 @@ function bridge(client: WebSocket, upstream: WebSocket, options: RelayOptions, f
     closeWith(upstream, code, reason);
   };
   const onDrain = () => closeBoth(CLOSE_GOING_AWAY, "the function is being redeployed or stopped");
+  // One listener per open socket of the version: more than Node's default 10 is normal, not a leak.
+  setMaxListeners(0, options.drain);
   options.drain.addEventListener("abort", onDrain, { once: true });
   if (options.drain.aborted) onDrain();
   armIdle(options.idleMs);
@@ -223,14 +280,21 @@ function closeCodeOf(error: Error & { code?: string }): number {
   return 1006;
 }
 
-function relayRefusal(response: IncomingMessage, socket: Duplex, extra: [string, string][]): void {
+/** Passes the app's HTTP answer to the upgrade on to the client, once its head is checked like any container response. */
+function relayRefusal(response: IncomingMessage, socket: Duplex, extra: [string, string][], malformed: () => void): void {
   if (socket.destroyed) return void response.resume();
   const lines = [`HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ""}`];
+  let valid = isFieldValue(response.statusMessage ?? "");
   const raw = response.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     if (name === "connection" || name === "keep-alive" || name === "transfer-encoding") continue;
+    valid &&= isFieldName(raw[i]!) && isFieldValue(raw[i + 1]!);
     lines.push(`${raw[i]}: ${raw[i + 1]}`);
+  }
+  if (!valid) {
+    response.resume();
+    return malformed();
   }
   for (const [name, value] of extra) lines.push(`${name}: ${value}`);
   lines.push("connection: close");
@@ -256,8 +320,4 @@ function upstreamHeaders(flat: string[]): IncomingHttpHeaders {
     headers[name] = previous === undefined ? value : `${previous}${name === "cookie" ? "; " : ", "}${value}`;
   }
   return headers;
-}
-
-function headerList(value: string | undefined): string[] {
-  return value ? value.split(",").map((item) => item.trim()).filter(Boolean) : [];
 }

@@ -10,7 +10,15 @@
 import type { Cancel, Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import type { Logger } from "../logging/logger.js";
-import { isStartupInterrupted, type Container, type ContainerEndpoint, type ContainerSpec, type LogSink, type RuntimeDriver } from "../runtime/types.js";
+import {
+  isStartupInterrupted,
+  type Container,
+  type ContainerEndpoint,
+  type ContainerExit,
+  type ContainerSpec,
+  type LogSink,
+  type RuntimeDriver,
+} from "../runtime/types.js";
 import type { PoolStats } from "../wire/control-api.js";
 import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
 import type { IdleContainers, WorkspaceCapacity } from "./capacity.js";
@@ -36,8 +44,8 @@ export interface PoolOptions<U> {
   log(containerId: string, line: string, stream: "system"): void;
   /** Where a new container's own output goes. */
   output(containerId: string): LogSink;
-  /** Opens the gateway's connection to a ready container. */
-  attach(endpoint: ContainerEndpoint): U;
+  /** Opens the gateway's connection to a ready container; `log` writes a system line to that container's log. */
+  attach(endpoint: ContainerEndpoint, log: (line: string) => void): U;
   /** Closes it when the container leaves the pool. */
   detach(upstream: U): void;
   /** Times containers and runs the autoscaler's wake-ups. */
@@ -488,7 +496,7 @@ export class Pool<U> implements IdleContainers {
 
   private onReady(member: Member<U>, container: Container): void {
     member.container = container;
-    member.upstream = this.options.attach(container.endpoint);
+    member.upstream = this.options.attach(container.endpoint, (line) => this.options.log(member.id, line, "system"));
     member.phase = "ready";
     member.idleSince = this.options.clock.now();
     member.readyAt = member.idleSince;
@@ -497,7 +505,7 @@ export class Pool<U> implements IdleContainers {
     const startMs = Math.round(this.options.clock.now() - member.startedAt);
     this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
     this.options.onEvent?.({ type: "ready", containerId: member.id, startMs });
-    void container.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
+    void container.exited.then((exit) => this.onExit(member, exit));
     this.dispatch();
     this.reconcile();
   }
@@ -538,11 +546,12 @@ export class Pool<U> implements IdleContainers {
     this.reconcile();
   }
 
-  private onExit(member: Member<U>, code: number | null, signal: string | null): void {
+  private onExit(member: Member<U>, exit: ContainerExit): void {
     if (!this.forget(member)) return;
     if (member.upstream) this.options.detach(member.upstream);
     if (member.phase !== "draining") {
-      this.lastError = `container ${member.id} exited unexpectedly (${signal ?? `code ${code}`}); its in-flight requests got 502, and it is replaced as demand needs`;
+      const how = exit.reason ? `was killed: ${exit.reason}` : `exited unexpectedly (${exit.signal ?? `code ${exit.code}`})`;
+      this.lastError = `container ${member.id} ${how}; its in-flight requests got 502, and it is replaced as demand needs`;
       this.options.log(member.id, this.lastError, "system");
       this.options.onEvent?.({ type: "crashed", containerId: member.id, message: this.lastError });
     }

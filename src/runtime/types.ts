@@ -1,8 +1,9 @@
 /**
  * The runtime driver interface: how the platform starts and stops
- * containers. Drivers (`process` today; `sandbox` and `kubernetes` later)
+ * containers. Drivers (`process` and `sandbox` today, `kubernetes` later)
  * know nothing of pools, routing or HTTP; they run one container per call and
- * hand back where to reach it.
+ * hand back where to reach it. test/runtime-conformance.test.ts is what every
+ * driver must do.
  *
  * What every driver must guarantee, whatever isolates its containers (the
  * pools and the tests rely on these, not on how a driver keeps them):
@@ -28,21 +29,45 @@ import { BerthError } from "../errors/codes.js";
 
 export type { ContainerEndpoint };
 
+/** The image a container runs, as built by the platform's image builder. */
+export interface ContainerImage {
+  /** Content id of the image: containers of one image share warm spares. */
+  id: string;
+  /**
+   * Root filesystem (a host directory) for runtimes that isolate one; the
+   * `process` runtime runs on the host's own and ignores it.
+   */
+  rootfs?: string;
+}
+
+/** Resource limits of one container. */
+export interface ContainerLimits {
+  /** Memory in MiB; over it the container is killed ("out of memory"). */
+  memoryMiB: number;
+  /** CPU cores (0.5 = half a core), or null for no cap (fair shares). */
+  cpu: number | null;
+}
+
 export interface ContainerSpec {
   /** Unique id, used in logs and socket names. */
   id: string;
   /** Export name of the function in the bundle. */
   functionName: string;
-  /** Absolute path of the bundle (an ES module). */
+  /** Host path of the bundle (an ES module). Its bare imports resolve from `node_modules` beside it (process) or from the image's `/berth/node_modules` (sandbox). */
   bundlePath: string;
-  /** Working directory: the image's files, with its node_modules beside the bundle. */
+  image: ContainerImage;
+  /** Working directory, as the container sees it. */
   cwd: string;
-  /** Environment variables of the container (image env, function env, secrets). */
+  /** The container's whole environment: exactly these variables, nothing of the server's. */
   env: Record<string, string>;
   /** Parameter set of the pool the container belongs to. */
   params: Record<string, unknown>;
   /** Milliseconds the container may take to become ready before it is killed. */
   startupTimeoutMs: number;
+  /** Enforced by runtimes that isolate containers; the `process` runtime cannot. */
+  limits: ContainerLimits;
+  /** Outbound network (never the host's loopback); false: none at all. Only isolating runtimes can cut it. */
+  network: boolean;
 }
 
 export type LogStream = "stdout" | "stderr";
@@ -61,6 +86,8 @@ export interface LogSink {
 export interface ContainerExit {
   code: number | null;
   signal: string | null;
+  /** Why the runtime ended it, when it knows better than the code: "out of memory (limit 256 MiB)". */
+  reason?: string;
 }
 
 /**
@@ -79,7 +106,7 @@ export type ProbeResult = "ended" | "lingering" | "unresponsive";
 export interface Container {
   readonly id: string;
   readonly endpoint: ContainerEndpoint;
-  /** Resolves when the container has ended, however it ended, and everything it started is gone. */
+  /** Resolves when the container has ended, however it ended, with every process it started, and its socket is removed. */
   readonly exited: Promise<ContainerExit>;
   /** Asks the container to drain and run its exit hook within `graceMs`, then kills it; 0 kills it at once. */
   stop(graceMs: number): Promise<ContainerExit>;
@@ -100,6 +127,8 @@ export interface RuntimeDriver {
    * `startupInterrupted` when it was killed from outside).
    */
   start(spec: ContainerSpec, log: LogSink): Promise<Container>;
+  /** Says an image is about to be used (a deploy): a driver that keeps warm spares per image starts some now. */
+  prepare?(image: ContainerImage, network: boolean): void;
   /** Stops every container the driver started and any warm spares, and removes what they left. */
   close(): Promise<void>;
 }

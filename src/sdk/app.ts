@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from "node:net";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import {
   BERTH_FUNCTION,
+  DEFAULT_RESOURCES,
   type ContainerHandler,
   type FunctionDefinition,
   type FunctionKind,
@@ -60,10 +61,12 @@ export interface FunctionOptions<S = unknown, P = Record<string, unknown>> {
   enter?: (context: { params: P }) => S | Promise<S>;
   /** Runs when the container shuts down (30 s grace period). */
   exit?: (context: { params: P; state: S }) => void | Promise<void>;
-  /** Reserved for runtimes with resource limits: CPU cores. */
+  /** CPU cores each container may use (0.5 = half a core). Default: no cap, a fair share of the machine. Sandbox runtime only. */
   cpu?: number;
-  /** Reserved for runtimes with resource limits: memory in MiB. */
+  /** Memory of each container in MiB (at least 128); over it the container is killed ("out of memory"). Default 1024. Sandbox runtime only. */
   memory?: number;
+  /** Outbound network; `false` cuts it entirely. Containers never reach the host's loopback either way. Default true. Sandbox runtime only. */
+  network?: boolean;
 }
 
 /** Options shared by the whole-app kinds (`fetchApp`, `nodeApp`, `webServer`). */
@@ -247,6 +250,7 @@ export class FunctionBuilder<S, P> {
     const secrets = [...(appOptions.secrets ?? []), ...(options.secrets ?? [])];
     const maxInputs = options.concurrency?.maxInputs ?? DEFAULTS.maxInputs;
     const paramsSchema = paramsJsonSchema(options.params);
+    const resources = resourceSpec(options);
     let definedName = "function";
     return {
       [BERTH_FUNCTION]: true,
@@ -275,6 +279,7 @@ export class FunctionBuilder<S, P> {
             maxInputs,
             targetInputs: options.concurrency?.targetInputs ?? maxInputs,
           },
+          resources,
           timeout: options.timeout ?? DEFAULTS.timeout,
           startupTimeout: extra.startupTimeout ?? options.startupTimeout ?? DEFAULTS.startupTimeout,
         };
@@ -297,6 +302,19 @@ export class FunctionBuilder<S, P> {
       },
     };
   }
+}
+
+/** `cpu`, `memory` and `network`, checked now so a bad value fails at import, not at the first start. */
+function resourceSpec(options: { cpu?: number; memory?: number; network?: boolean }) {
+  const { cpu, memory, network } = options;
+  if (memory !== undefined && !(Number.isInteger(memory) && memory >= 128 && memory <= 1024 * 1024)) {
+    throw new Error(`memory is in MiB: a whole number from 128 up, got ${memory}`);
+  }
+  if (cpu !== undefined && !(typeof cpu === "number" && cpu > 0 && cpu <= 1024)) {
+    throw new Error(`cpu is a number of cores greater than 0 (e.g. 0.5 or 2), got ${cpu}`);
+  }
+  if (network !== undefined && typeof network !== "boolean") throw new Error(`network is true or false, got ${String(network)}`);
+  return { memory: memory ?? DEFAULT_RESOURCES.memory, cpu: cpu ?? DEFAULT_RESOURCES.cpu, network: network ?? DEFAULT_RESOURCES.network };
 }
 
 function freePort(): Promise<number> {

@@ -30,10 +30,19 @@ export interface ImageSpec {
   steps: ImageStep[];
 }
 
+/**
+ * One step of an image, in declaration order. Each becomes a layer, cached by
+ * (parent layer, step). `local` names files on the deploying machine: the
+ * CLI uploads them and turns the step into `copy` before it deploys.
+ */
 export type ImageStep =
+  | { kind: "apt"; packages: string[] }
   | { kind: "npm"; packages: string[] }
   | { kind: "run"; commands: string[] }
-  | { kind: "env"; vars: Record<string, string> };
+  | { kind: "env"; vars: Record<string, string> }
+  | { kind: "workdir"; path: string }
+  | { kind: "local"; source: string; target: string; directory: boolean }
+  | { kind: "copy"; blob: string; target: string; directory: boolean };
 
 /** A secret reference as it travels in the manifest (never its values when named). */
 export type SecretSpec =
@@ -68,11 +77,25 @@ export interface FunctionManifest {
    */
   paramsSchema?: Record<string, unknown>;
   scaling: ScalingSpec;
+  /** What each container may use. Absent in manifests from before it existed: the defaults. */
+  resources?: ResourceSpec;
   /** Seconds a call may run before it gets 504. Default 300. */
   timeout: number;
   /** Seconds a container may take to become ready. Default 60 (server functions: their own). */
   startupTimeout: number;
 }
+
+/** Limits and network of each container of a function (enforced by the sandbox runtime). */
+export interface ResourceSpec {
+  /** MiB of memory; over it the container is killed ("out of memory"). Default 1024. */
+  memory: number;
+  /** CPU cores (0.5 = half a core), or null for no cap (a fair share of the machine). Default null. */
+  cpu: number | null;
+  /** Outbound network (never the host's loopback). Default true. */
+  network: boolean;
+}
+
+export const DEFAULT_RESOURCES: ResourceSpec = { memory: 1024, cpu: null, network: true };
 
 /** Autoscaling options of one function, resolved to numbers. */
 export interface ScalingSpec {

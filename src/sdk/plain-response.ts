@@ -7,7 +7,7 @@
  * This one is made without a body and keeps its text under `PLAIN_BODY`,
  * where the agent (agent/fetch-listener.ts) takes it; anyone else who reads
  * the body gets an ordinary Response's body, built on first use. The agent's
- * CPU per hello request went from 33 to 18 µs (`npx tsx bench/cpu.ts`).
+ * CPU per hello request went from 33 to 18 µs (then `bench/cpu.ts`, now the CPU columns of `npm run bench -- throughput`).
  */
 import { PLAIN_BODY } from "./contract.js";
 

@@ -10,6 +10,7 @@ import { TokenService } from "../control/auth.js";
 import { loadOrCreateKey } from "../control/crypto.js";
 import { SecretService } from "../control/secrets.js";
 import { SqliteSecurityStore } from "../control/store/security-sqlite.js";
+import { prepareHome } from "./home.js";
 
 export interface SecurityServices {
   store: SqliteSecurityStore;
@@ -26,6 +27,7 @@ export function defaultKeyFile(home: string): string {
 
 /** The security services over `<home>/state.db` and the key file (default `defaultKeyFile(home)`). */
 export function openSecurity(home: string, keyFile = defaultKeyFile(home)): SecurityServices {
+  prepareHome(home);
   const store = new SqliteSecurityStore(join(home, "state.db"));
   let secrets: SecretService | undefined;
   return {

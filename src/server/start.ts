@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { readdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
-import { systemClock } from "../clock/clock.js";
+import { systemClock, type Cancel } from "../clock/clock.js";
 import { createControlApi } from "../control/api.js";
 import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
@@ -23,11 +23,11 @@ import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
 import { CallRegistry } from "../gateway/calls.js";
 import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
+import { installCrashGuard } from "../gateway/crash-guard.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js";
 import { DEFAULT_FAILED_AUTH_LIMIT, FailedAuthLimiter, RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
-import { ImageBuilder } from "../image/builder.js";
 import { tempPath } from "../lifetime/run.js";
 import { RunScope } from "../lifetime/scope.js";
 import { sweepDeadRuns } from "../lifetime/sweep.js";
@@ -38,9 +38,10 @@ import { LogHub } from "../logs/hub.js";
 import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
-import { ProcessDriver } from "../runtime/process-driver.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
-import { prepareHome } from "./home.js";
+import { AGENT_BUNDLE } from "../paths.js";
+import { homePermissionWarnings, prepareHome } from "./home.js";
+import { createRuntime, type Runtime, type RuntimeName } from "./runtime.js";
 import { defaultKeyFile, openSecurity } from "./security.js";
 
 export interface ServerOptions {
@@ -62,8 +63,14 @@ export interface ServerOptions {
   appLogBytes?: number;
   /** Write an access line per proxied request into the app's log. Default true. */
   accessLog?: boolean;
-  /** Generic agents kept warm by the process runtime. */
+  /** `sandbox` (isolated containers on layered images) or `process` (child processes, one trusted user). Default `process`; `berth server` defaults to `sandbox`. */
+  runtime?: RuntimeName;
+  /** Generic agents (process runtime) or sandboxes per recently used image (sandbox runtime) kept warm. Default 2. */
   warmAgents?: number;
+  /** Where the sandbox runtime keeps its layered images, shared by every server that names it. Default /var/lib/berth/images. */
+  imageCache?: string;
+  /** A PEM bundle of extra certificate authorities image build steps trust (registries behind a TLS-intercepting proxy). */
+  buildCaFile?: string;
   /**
    * Run as `berth server`: the control API takes API tokens only, and a
    * fresh state directory gets a bootstrap admin token. Default false (the
@@ -97,7 +104,7 @@ export interface ServerOptions {
   callDelayMs?: number;
   /** Milliseconds a finished call's result waits at its result URL. Default 60 000. */
   callResultTtlMs?: number;
-  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. */
+  /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. `close` ends within this plus 5 s. */
   exitGraceMs?: number;
   /** Versions per app whose bundles and run folders are kept for rollbacks. Default 10. */
   keepVersions?: number;
@@ -113,6 +120,10 @@ export interface RunningServer {
   tokens: TokenService;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
+  /** The runtime containers run on. */
+  runtime: RuntimeName;
+  /** Paths of the state directory other users can read, one line each with its fix (also logged as warnings). */
+  warnings: string[];
   /** The embedded platform's session token (without `requireAuth`): what its own CLI sends. */
   sessionToken?: string;
   /** Requests the gateway is answering now. */
@@ -129,9 +140,21 @@ export interface RunningServer {
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 200, burst: 1000 };
 
+const DEFAULT_EXIT_GRACE_MS = 30_000;
+/** Milliseconds an open WebSocket gets to answer its 1001 close frame at shutdown before it is cut. */
+const WEBSOCKET_CLOSE_MS = 1_000;
+/**
+ * `close` ends within the exit grace plus this, whatever is stuck: in-flight
+ * requests are cut at once, WebSockets after WEBSOCKET_CLOSE_MS, `exit`
+ * hooks are killed 2 s after the grace (process-driver.ts), and anything
+ * still holding a container after that is stopped by force.
+ */
+const SHUTDOWN_MARGIN_MS = 5_000;
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   prepareHome(options.home);
   const logger = options.logger ?? createLogger({ level: "warn" });
+  const gatewayLogger = logger.child({ component: "gateway" });
   const clock = systemClock;
   const serverLogger = logger.child({ component: "server" });
   // `berth serve`'s platform keeps its bundles and run folders apart, in a folder that goes with it, however it ends.
@@ -146,8 +169,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const scope = new RunScope(throwaway ? [throwaway] : []);
   const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
   const blobs = new BlobStore(join(stateDir, "blobs"));
-  const images = new ImageBuilder(join(options.home, "images"), () => scope.env("build"));
-  const driver = new ProcessDriver({ warmAgents: options.warmAgents, scope });
+  const runtimeName = options.runtime ?? "process";
+  let runtime: Runtime;
+  try {
+    runtime = createRuntime({
+      runtime: runtimeName,
+      home: options.home,
+      scope,
+      imageCache: options.imageCache,
+      buildCaFile: options.buildCaFile,
+      warm: options.warmAgents,
+      blobPath: (hash) => (/^[0-9a-f]{64}$/.test(hash) && blobs.has(hash) ? blobs.path(hash) : undefined),
+    });
+  } catch (error) {
+    // The runtime cannot run here: nothing of this attempt may stay behind.
+    store.close();
+    await scope.close();
+    throw error;
+  }
+  const { driver, images } = runtime;
   // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
   const ephemeralLogs = new MemoryLogStore(options.appLogBytes);
   const logs = new LogHub({
@@ -186,6 +226,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     driver,
     logs,
     runRoot,
+    agentBundle: AGENT_BUNDLE,
     domain,
     publicPort: () => port,
     queueLimit: options.queueLimit,
@@ -195,12 +236,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     keepVersions: options.keepVersions,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
     secrets,
-    connector: { attach: (endpoint) => new Upstream(endpoint), detach: (upstream) => upstream.close() },
+    connector: { attach: (endpoint, log) => new Upstream(endpoint, gatewayLogger, log), detach: (upstream) => upstream.close() },
     clock,
     logger: logger.child({ component: "control" }),
     poolLogger: logger.child({ component: "router" }),
   });
-  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs, clock });
+  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs, clock, logger: gatewayLogger });
   const api = createControlApi({
     platform,
     blobs,
@@ -239,15 +280,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     observer: metrics,
     access,
     clock,
-    logger: logger.child({ component: "gateway" }),
+    logger: gatewayLogger,
   });
-  await new Promise<void>((resolve, reject) => {
-    gateway.once("error", reject);
-    gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
-  });
+  const uninstallCrashGuard = installCrashGuard(serverLogger);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      gateway.once("error", reject);
+      gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
+    });
+  } catch (error) {
+    // The port is taken (`serve` then tries another): nothing started here may outlive this attempt.
+    uninstallCrashGuard();
+    calls.close();
+    await runtime.close();
+    store.close();
+    security.close();
+    await scope.close();
+    throw error;
+  }
   port = listeningPort(gateway.address());
   await platform.restore();
-  serverLogger.info({ port, home: options.home, workspace: options.workspace }, "listening");
+  serverLogger.info({ port, home: options.home, workspace: options.workspace, runtime: runtimeName }, "listening");
+  const warnings = homePermissionWarnings(options.home, options.secretKeyFile ? [options.secretKeyFile] : []);
+  for (const warning of warnings) serverLogger.warn(warning);
 
   let closing: Promise<void> | undefined;
   const running: RunningServer = {
@@ -256,6 +311,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     platform,
     tokens,
     bootstrapToken,
+    runtime: runtimeName,
+    warnings,
     get requestsInFlight() {
       return gateway.requestsInFlight;
     },
@@ -271,13 +328,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
-        await platform.close();
-        await driver.close();
+        // Draining sends every open WebSocket a 1001 close frame; a peer that has not answered it soon is cut.
+        const drained = platform.close();
+        const cancelCut = clock.after(WEBSOCKET_CLOSE_MS, () => gateway.closeWebSockets());
+        const graceMs = options.exitGraceMs ?? DEFAULT_EXIT_GRACE_MS;
+        let cancelDeadline: Cancel | undefined;
+        const late = await Promise.race([
+          drained.then(() => false),
+          new Promise<boolean>((resolve) => (cancelDeadline = clock.after(graceMs + SHUTDOWN_MARGIN_MS, () => resolve(true)))),
+        ]);
+        cancelDeadline?.();
+        cancelCut();
+        if (late) serverLogger.error({ waitedMs: graceMs + SHUTDOWN_MARGIN_MS }, "shutdown still waiting after the exit grace; stopping every container now");
+        gateway.closeWebSockets();
+        // Stops whatever is left at once: containers of a drain that never ended, warm agents.
+        await runtime.close();
         access?.flush();
         logs.flush();
         await scope.close();
         store.close();
         security.close();
+        uninstallCrashGuard();
       })();
       return closing;
     },

@@ -303,3 +303,37 @@ export interface WorkspaceLimitRequest {
   /** Live containers at once (starting, ready and draining). */
   containers?: number | null;
 }
+
+/** An image of the server's cache (`GET /api/images`). Times are milliseconds since the epoch. */
+export interface ImageView {
+  /** The image's content id (its last layer's key). */
+  id: string;
+  /** Its steps after the Debian and Node base, as declared: `aptInstall python3`. */
+  steps: string[];
+  /** Layers under it, the base included. */
+  layers: number;
+  /** Bytes of all its layers (shared ones included). */
+  sizeBytes: number;
+  createdAt: number;
+  lastUsedAt: number;
+  /** `workspace/app` of each app whose containers run it now. */
+  usedBy: string[];
+}
+
+/** `GET /api/images` (admin) */
+export interface ImageList {
+  images: ImageView[];
+}
+
+/** `POST /api/images/prune` (admin) */
+export interface PruneRequest {
+  /** Also the Debian and Node base layers (minutes to build again). */
+  all?: boolean;
+}
+
+/** What `POST /api/images/prune` removed. */
+export interface PruneResultView {
+  images: string[];
+  layers: string[];
+  bytes: number;
+}

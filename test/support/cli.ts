@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { REPO } from "./platform.js";
+import { TEST_IMAGE_CACHE } from "./sandbox.js";
 
 export interface CliProcess {
   child: ChildProcess;
@@ -29,7 +30,8 @@ export function tempHome(t: TestContext): string {
 export function berth(t: TestContext, args: string[], env: Record<string, string> = {}): CliProcess {
   const child = spawn(process.execPath, [join(REPO, "bin", "berth.js"), ...args], {
     cwd: REPO,
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    // `serve` runs the sandbox where it can: on the test image store, so the Debian base is built once per machine.
+    env: { ...process.env, NO_COLOR: "1", BERTH_IMAGE_CACHE: TEST_IMAGE_CACHE, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -55,7 +57,8 @@ export function berth(t: TestContext, args: string[], env: Record<string, string
     child,
     output: () => text,
     exited,
-    waitFor(pattern, timeoutMs = 30_000) {
+    // Wide: a first `serve` bundles, type-checks and starts a platform, on a machine other work may load.
+    waitFor(pattern, timeoutMs = 90_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const match = text.match(pattern);

@@ -12,6 +12,7 @@ import type { TestContext } from "node:test";
 import { Agent, fetch as undiciFetch, type RequestInit, type Response } from "undici";
 import { bundleApp } from "../../src/bundler/bundle.js";
 import { ApiClient } from "../../src/cli/client.js";
+import { uploadLocalFiles } from "../../src/cli/local-files.js";
 import type { DeployResult } from "../../src/wire/control-api.js";
 import { startServer, type RunningServer, type ServerOptions } from "../../src/server/start.js";
 
@@ -66,7 +67,8 @@ export async function startPlatform(t: TestContext, options: Partial<ServerOptio
     async deploy(file, { ephemeral = false, progress = () => {}, client: as = client } = {}) {
       const bundle = await bundleApp(resolve(REPO, file));
       await as.uploadBlob(bundle.hash, bundle.code);
-      return as.deploy({ bundleHash: bundle.hash, manifest: bundle.manifest, ephemeral }, progress);
+      const manifest = await uploadLocalFiles(as, bundle.manifest);
+      return as.deploy({ bundleHash: bundle.hash, manifest, ephemeral }, progress);
     },
     url(result, functionName) {
       const fn = result.functions.find((f) => f.name === functionName);

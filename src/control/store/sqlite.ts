@@ -6,6 +6,7 @@
 import type Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import type { AppManifest } from "../../sdk/contract.js";
+import { copyBlobs } from "../manifest-blobs.js";
 import { openDatabase, writing } from "./sqlite-files.js";
 import type { AppRecord, AppState, Deployer, StateStore, VersionRecord } from "./types.js";
 
@@ -185,15 +186,21 @@ export class SqliteStore implements StateStore {
     return (this.db.prepare("SELECT * FROM versions WHERE app_id = ? ORDER BY number").all(appId) as VersionRow[]).map(toVersion);
   }
 
-  bundlesInUse(keep: number): string[] {
+  blobsInUse(keep: number): string[] {
     const rows = this.db
       .prepare(
-        `SELECT DISTINCT v.bundle_hash AS hash FROM versions v JOIN apps a ON a.id = v.app_id
+        `SELECT v.bundle_hash AS hash, v.manifest AS manifest FROM versions v JOIN apps a ON a.id = v.app_id
          WHERE v.id = a.current_version_id OR v.number > (SELECT MAX(w.number) FROM versions w WHERE w.app_id = v.app_id) - ?`,
       )
-      .all(keep) as { hash: string }[];
-    return rows.map((row) => row.hash);
+      .all(keep) as { hash: string; manifest: string }[];
+    const blobs = new Set<string>();
+    for (const row of rows) {
+      blobs.add(row.hash);
+      for (const blob of copyBlobs(JSON.parse(row.manifest) as AppManifest)) blobs.add(blob);
+    }
+    return [...blobs];
   }
+
 
   setAppState(appId: string, state: AppState, now: number): void {
     writing(this.path, () => this.db.prepare("UPDATE apps SET state = ?, updated_at = ? WHERE id = ?").run(state, now, appId));

@@ -56,8 +56,11 @@ export interface StateStore {
   listApps(workspace?: string): AppRecord[];
   getVersion(id: string): VersionRecord | undefined;
   listVersions(appId: string): VersionRecord[];
-  /** Bundle hashes still needed: every app's current version and its `keep` newest versions. */
-  bundlesInUse(keep: number): string[];
+  /**
+   * Blobs still needed: the bundles, and the archives of `addLocalFile/Dir`
+   * (copy steps), of every app's current version and its `keep` newest versions.
+   */
+  blobsInUse(keep: number): string[];
   setAppState(appId: string, state: AppState, now: number): void;
   deleteApp(appId: string): void;
   close(): void;
