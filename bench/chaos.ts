@@ -12,6 +12,8 @@
  * soon as they have an answer, on kept-alive connections, to a function
  * that answers after 20 ms (3 to 6 containers of 10 slots). Bounded (about
  * a minute and a half in all), it never fails on numbers: it prints a table.
+ * The server runs the process runtime, whose containers are host processes
+ * the bench can pick and kill by the pid they answer with.
  *
  *   node --import tsx bench/chaos.ts [--clients 16] [--kill-seconds 30] [--redeploys 10] [--berth bin/berth.js]
  *
@@ -62,7 +64,8 @@ interface Server {
 /** Runs `berth server` on `home`; the child is killed if it never comes up. */
 async function startServer(home: string): Promise<Server> {
   // Rate limiting off (a real limit would answer this much load from one client 429); the grace is the default 30 s where supported.
-  const child = spawn(process.execPath, [BERTH, "server", "--port", "0", "--rate-limit", "1000000", "--burst", "1000000"], {
+  // The process runtime: a container reports its host pid there, which (a) kills (a sandbox's agent sees its own namespace's pid).
+  const child = spawn(process.execPath, [BERTH, "server", "--port", "0", "--runtime", "process", "--rate-limit", "1000000", "--burst", "1000000"], {
     env: { ...process.env, BERTH_HOME: home, NO_COLOR: "1", BERTH_LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
