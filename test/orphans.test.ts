@@ -9,12 +9,13 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
+import { sandboxTest } from "./support/sandbox.js";
 import { alive, waitFor, waitForLog } from "./support/wait.js";
 
 /** Kills whatever of `pids` still runs once the test is over, passed or failed, so a regression cannot leave processes behind. */
@@ -117,6 +118,70 @@ export const f = app.function().webEndpoint(() => "built");
   await server.exited;
   await deploy.exited;
   await waitFor(`the build's shell (${shell}) to die with the server`, () => !alive(shell), 5000);
+});
+
+/** Host processes whose command line is exactly `sleep <marker>`, wherever they run (a sandbox's included). */
+function sleepers(marker: string): number[] {
+  return readdirSync("/proc").flatMap((pid) => {
+    if (!/^\d+$/.test(pid)) return [];
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8") === `sleep\0${marker}\0` ? [Number(pid)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** A `sleep` argument no other run shares: 600 s and a random fraction. */
+const sleepMarker = () => `600.${Math.floor(Math.random() * 1e9)}`;
+
+test("kill -9 of berth server (sandbox runtime): a blocked container, what it spawned and an image build die with it; the next server sweeps its folder", sandboxTest(), async (t) => {
+  const home = tempHome(t);
+  const [inContainer, inBuild] = [sleepMarker(), sleepMarker()];
+  const server = berth(t, ["server", "--port", "0", "--runtime", "sandbox"], { BERTH_HOME: home });
+  const [, serverPort] = await server.waitFor(/listening on http:\/\/localhost:(\d+)/);
+  const target = ["--server", `http://127.0.0.1:${serverPort}`, "--no-typecheck"];
+  const blocking = tempApp(
+    t,
+    "blocking.ts",
+    `import { spawn } from "node:child_process";
+import { App } from "berth";
+const app = new App("blocking");
+export const block = app.function({ timeout: 600 }).webEndpoint(() => {
+  spawn("sleep", ["${inContainer}"], { stdio: "ignore" });
+  while (true) Math.random();
+});
+`,
+  );
+  const deploy = berth(t, ["deploy", blocking, ...target], { BERTH_HOME: home });
+  assert.equal(await deploy.exited, 0, deploy.output());
+  const url = deploy.output().match(/block\s+(http:\/\/\S+)/)![1]!;
+  const blocked = request(url).catch((error: Error) => error);
+  await waitFor("the blocked container's child", () => sleepers(inContainer)[0], 30_000);
+  const building = tempApp(
+    t,
+    "building.ts",
+    `import { App, Image } from "berth";
+const app = new App("building", { image: Image.debianSlim().runCommands("sleep ${inBuild}") });
+export const f = app.function().webEndpoint(() => "built");
+`,
+  );
+  const build = berth(t, ["deploy", building, ...target], { BERTH_HOME: home });
+  await waitFor("the build step", () => sleepers(inBuild)[0], 60_000);
+  killAfter(t, () => [...sleepers(inContainer), ...sleepers(inBuild)]);
+  const sandboxRoots = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`berth-sandboxes-${server.child.pid}-`));
+  assert.equal(sandboxRoots().length, 1, "the server's sandbox folder");
+
+  server.child.kill("SIGKILL");
+  await server.exited;
+  await Promise.all([blocked, build.exited]);
+  await waitFor("the blocked container's child to die with the server", () => sleepers(inContainer).length === 0, 10_000);
+  await waitFor("the build step to die with the server", () => sleepers(inBuild).length === 0, 10_000);
+
+  // The next server removes the dead one's sandbox folder as it starts.
+  const next = berth(t, ["server", "--port", "0", "--runtime", "sandbox"], { BERTH_HOME: home });
+  await next.waitFor(/listening on http:\/\/localhost:(\d+)/);
+  assert.deepEqual(sandboxRoots(), [], "no sandbox folder of the dead server is left");
 });
 
 test("a starting server sweeps what a dead run left: its processes, its socket folder, its temp files", async (t) => {
