@@ -60,7 +60,7 @@ export class AgentHandle {
     this.listeners.add((message) => {
       if (message.type === "idle") resolveIdle();
     });
-    void agent.exited.then((exit) => rejectIdle(startupFailure(this.diedMessage("the container's agent exited before it was ready", exit))));
+    void agent.exited.then((exit) => rejectIdle(this.startError("the container's agent exited before it was ready", exit)));
     this.channel = new Channel(
       agent.control,
       {
@@ -117,12 +117,7 @@ export class AgentHandle {
       this.listeners.add(listener);
       void this.exited.then((exit) => {
         cleanup();
-        // Killed by a signal nobody here sent (an operator, the kernel): not the function's failure, so no backoff.
-        if (!this.ending && !this.violation && exit.reason === undefined && killedBySignal(exit)) {
-          reject(startupInterrupted(`container was killed during start-up (${describeSignal(exit)})`));
-        } else {
-          reject(startupFailure(this.diedMessage("container exited during start-up", exit)));
-        }
+        reject(this.startError("container exited during start-up", exit));
       });
       this.send(message);
     }).catch((error: unknown) => {
@@ -190,6 +185,14 @@ export class AgentHandle {
     this.violation = violation;
     this.log?.write(Buffer.from(`\nberth: container killed: it sent ${violation}\n`), "stderr");
     this.kill();
+  }
+
+  /** Why a start failed when its container ended: killed by a signal nobody here sent (an operator, the kernel) is not the function's failure, so no backoff. */
+  private startError(what: string, exit: ContainerExit): Error {
+    if (!this.ending && !this.violation && exit.reason === undefined && killedBySignal(exit)) {
+      return startupInterrupted(`container was killed during start-up (${describeSignal(exit)})`);
+    }
+    return startupFailure(this.diedMessage(what, exit));
   }
 
   private diedMessage(what: string, exit: ContainerExit): string {
