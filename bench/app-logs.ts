@@ -88,7 +88,7 @@ async function sourceMapCost(): Promise<(string | number)[][]> {
   const entry = join(dir, "app.ts");
   writeFileSync(
     entry,
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 import { z } from "zod";
 const app = new App("maps");
 export const f = app.function().webEndpoint({ query: z.object({ x: z.coerce.number() }) }, ({ query }) => query.x);

@@ -34,7 +34,7 @@ const loopback = new Agent({
 });
 
 const source = (name: string) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App(${JSON.stringify(name)});
 export const work = app.function({ maxContainers: ${MAX}, concurrency: { maxInputs: 1 } }).webEndpoint(async () => {
   await new Promise((resolve) => setTimeout(resolve, ${WORK_MS}));

@@ -44,7 +44,7 @@ const BERTH = resolve(values.berth);
 const REPO = resolve(import.meta.dirname, "..");
 
 const source = (generation: number) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("chaos");
 export const work = app.function({ minContainers: 3, maxContainers: 6, concurrency: { maxInputs: 10 } }).webEndpoint(async () => {
   await new Promise((resolve) => setTimeout(resolve, 20));

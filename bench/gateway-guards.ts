@@ -31,7 +31,7 @@ const { seconds, rounds, connections } = benchFlags({ seconds: 2, rounds: 4, con
 const REPO = resolve(import.meta.dirname, "..");
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("guards");
 const many = { concurrency: { maxInputs: 1000 }, minContainers: 1 };
 export const open = app.function(many).webEndpoint(() => "ok");

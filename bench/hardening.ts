@@ -35,7 +35,7 @@ const flag = (name: string, fallback: number) => Number(process.argv.find((a) =>
 const SECONDS = flag("seconds", 5);
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 import { z } from "zod";
 const app = new App("attacked");
 const many = { concurrency: { maxInputs: 1000 }, minContainers: 1 };

@@ -19,9 +19,11 @@ const root = resolve(process.argv[2] ?? join(import.meta.dirname, ".."));
 const berth = join(root, "bin", "berth.js");
 const home = mkdtempSync(join(tmpdir(), "berth-bomb-"));
 const appDir = mkdtempSync(join(root, ".bench-bomb-"));
+// The SDK's import path is the package's name: `berthjs`, or `berth` in checkouts from before it was renamed.
+const sdk = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { name: string }).name;
 writeFileSync(
   join(appDir, "bomb.ts"),
-  `import { App } from "berth";
+  `import { App } from "${sdk}";
 const app = new App("bomb");
 export const bomb = app.function({ timeout: 300 }).webEndpoint(() => {
   const line = "x".repeat(5 * 1024 * 1024);

@@ -6,7 +6,7 @@
 //   curl -H "Authorization: Bearer secret-random-token" \
 //     http://local--auth-example-f-dev.localhost:8600/                       → "success!"
 import { timingSafeEqual } from "node:crypto";
-import { App, Secret } from "berth";
+import { App, Secret } from "berthjs";
 
 const app = new App("auth-example");
 

@@ -3,7 +3,7 @@
 // `berth server --trust-proxy`).
 //   npx berth serve examples/client-ip.ts
 //   curl http://local--client-ip-get-ip-address-dev.localhost:8600/   → "Your IP address is 127.0.0.1"
-import { App } from "berth";
+import { App } from "berthjs";
 
 const app = new App("client-ip");
 

@@ -4,7 +4,7 @@
 //   npx berth serve examples/fastapi-app.ts
 //   curl -X POST -H 'Content-Type: application/json' -d '{"hello": "world"}' \
 //     http://local--fastapi-app-fastapi-app-dev.localhost:8600/echo          → {"hello":"world"}
-import { App } from "berth";
+import { App } from "berthjs";
 import { Hono } from "hono";
 
 const app = new App("fastapi-app");

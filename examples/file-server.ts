@@ -5,7 +5,7 @@
 //   npx berth serve examples/file-server.ts
 //   curl http://local--file-server-my-file-server-dev.localhost:8600/       → a directory listing of /
 import { spawn } from "node:child_process";
-import { App, Image } from "berth";
+import { App, Image } from "berthjs";
 
 const app = new App("file-server", { image: Image.debianSlim().aptInstall("python3") });
 

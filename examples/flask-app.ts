@@ -3,7 +3,7 @@
 //   npx berth serve examples/flask-app.ts
 //   curl -X POST -H 'Content-Type: application/json' -d '{"hello": "world"}' \
 //     http://local--flask-app-flask-app-dev.localhost:8600/echo              → {"hello":"world"}
-import { App } from "berth";
+import { App } from "berthjs";
 import express from "express";
 
 const app = new App("flask-app");

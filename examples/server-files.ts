@@ -9,7 +9,7 @@
 //   curl 'http://local--server-files-dev.localhost:8600/?root=.cache' # another pool
 //   curl 'http://local--server-files-dev.localhost:8600/?root=%2F'    # don't forget to URL-encode!
 import { spawn } from "node:child_process";
-import { App, Image } from "berth";
+import { App, Image } from "berthjs";
 import { z } from "zod";
 
 const app = new App("server", { image: Image.debianSlim().aptInstall("python3") });

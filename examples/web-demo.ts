@@ -2,7 +2,7 @@
 // default, returning HTML. `docs: true` also serves /docs and /openapi.json.
 //   curl -d '{"name": "Erik", "qty": 10}' -H "Content-Type: application/json" \
 //     -X POST http://local--web-demo-f-dev.localhost:8600/         → <html>Hello, Erik!</html>
-import { App, Image } from "berth";
+import { App, Image } from "berthjs";
 import { z } from "zod";
 
 const image = Image.debianSlim();

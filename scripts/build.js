@@ -3,6 +3,9 @@
 // container agent into one self-contained file, dist/agent.mjs: a sandbox
 // mounts that single file (nothing else of berth is inside a container), and
 // one file is also the quickest to load, which every cold start pays for.
+// Then writes the published types (.d.ts of the SDK and the client) with tsc.
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { build } from "esbuild";
 import { readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +14,7 @@ function sources(dir) {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sources(path);
-    return path.endsWith(".ts") && !path.endsWith(".d.ts") ? [path] : [];
+    return (path.endsWith(".ts") || path.endsWith(".tsx")) && !path.endsWith(".d.ts") ? [path] : [];
   });
 }
 
@@ -35,3 +38,5 @@ await build({
   target: "node20",
   logLevel: "warning",
 });
+
+execFileSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"], { stdio: "inherit" });

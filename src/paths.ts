@@ -20,4 +20,11 @@ const DIST = join(PACKAGE_ROOT, "dist");
 /** The agent bundled into one file (scripts/build.js): what every container runs. */
 export const AGENT_BUNDLE = join(DIST, "agent.mjs");
 export const DESCRIBE_MAIN = join(DIST, "bundler", "describe.js");
+export const TYPECHECK_WORKER = join(DIST, "bundler", "typecheck-worker.js");
 export const SDK_ENTRY = join(DIST, "sdk", "index.js");
+export const CLIENT_ENTRY = join(DIST, "client", "index.js");
+
+/** The npm package name, which is also the SDK's import path (`import { App } from "berthjs"`). */
+export const PACKAGE_NAME = "berthjs";
+/** The dashboard's browser script (src/dashboard/client.ts, compiled by the build). */
+export const DASHBOARD_CLIENT = join(DIST, "dashboard", "client.js");

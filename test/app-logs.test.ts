@@ -16,7 +16,7 @@ import { request, startPlatform, tempApp, type TestPlatform } from "./support/pl
 import { closed, connectWs, refusedUpgrade, roundTrip } from "./support/websocket.js";
 import { waitFor } from "./support/wait.js";
 
-const TALK = `import { App } from "berth";
+const TALK = `import { App } from "berthjs";
 const app = new App("talk");
 export const talk = app.function({ concurrency: { maxInputs: 10 } }).webEndpoint(async ({ request }) => {
   const n = new URL(request.url).searchParams.get("n");
@@ -108,7 +108,7 @@ test("a thrown error's stack names the user's .ts file and line, once, without t
   const file = tempApp(
     t,
     "boom.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("boom");
 function deep(depth: number): number {
   if (depth > 2) throw new Error("kaboom");
@@ -146,7 +146,7 @@ test("a WebSocket connection gets one access line when it ends: 101 and its life
     t,
     "ws.ts",
     `import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 import { WebSocketServer } from "ws";
 const app = new App("wslog");
 export const sock = app.function({ concurrency: { maxInputs: 10 } }).webServer({}, ({ port }) => {
@@ -307,7 +307,7 @@ test("a log bomb (40 lines of 5 MB, one 150 MB line without newline) keeps the s
   const file = tempApp(
     t,
     "bomb.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("bomb");
 export const bomb = app.function({ timeout: 300 }).webEndpoint(() => {
   const line = "x".repeat(5 * 1024 * 1024);

@@ -14,7 +14,7 @@ test("two functions with the same label are refused at deploy", async (t) => {
   const file = tempApp(
     t,
     "dup.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("dup");
 export const a = app.function().webEndpoint({ label: "same" }, () => 1);
 export const b = app.function().webEndpoint({ label: "same" }, () => 2);
@@ -28,7 +28,7 @@ test("a label with nothing URL-safe in it is the user's mistake: invalid_input n
   const file = tempApp(
     t,
     "underscores.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("underscores");
 export const f = app.function().webEndpoint({ label: "___" }, () => 1);
 `,
@@ -44,7 +44,7 @@ export const f = app.function().webEndpoint({ label: "___" }, () => 1);
 
 test("rollback: a malformed body is a 400, a bad version a 422; no body rolls back to the previous version", async (t) => {
   const platform = await startPlatform(t);
-  const file = tempApp(t, "rb.ts", `import { App } from "berth";\nconst app = new App("rb");\nexport const f = app.function().webEndpoint(() => 1);\n`);
+  const file = tempApp(t, "rb.ts", `import { App } from "berthjs";\nconst app = new App("rb");\nexport const f = app.function().webEndpoint(() => 1);\n`);
   await platform.deploy(file);
   await platform.deploy(file);
   const rollback = (body?: string) =>
@@ -68,7 +68,7 @@ test("a throwing handler gives a generic 500; the stack goes to the logs only", 
   const file = tempApp(
     t,
     "boom.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("boom");
 export const boom = app.function().webEndpoint(() => { throw new Error("secret internals"); });
 `,
@@ -89,7 +89,7 @@ test("a handler that never returns is bounded by the function timeout: 504", asy
   const file = tempApp(
     t,
     "hang.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("hang");
 export const hang = app.function({ timeout: 1 }).webEndpoint(() => new Promise(() => {}));
 `,
@@ -118,7 +118,7 @@ test("query validation with valibot works like zod", async (t) => {
   const file = tempApp(
     t,
     "vsquare.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 import * as v from "valibot";
 const app = new App("vsquare");
 export const square = app.function().webEndpoint(
@@ -136,7 +136,7 @@ export const square = app.function().webEndpoint(
 
 test("a redeploy makes a new version; every request in flight during it succeeds", async (t) => {
   const platform = await startPlatform(t);
-  const source = (version: string) => `import { App } from "berth";
+  const source = (version: string) => `import { App } from "berthjs";
 const app = new App("rolling");
 export const v = app.function({ concurrency: { maxInputs: 4 } }).webEndpoint(async () => {
   await new Promise((resolve) => setTimeout(resolve, 100));

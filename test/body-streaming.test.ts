@@ -13,7 +13,7 @@ const GiB = 1024 ** 3;
 const CHUNK = 1024 * 1024;
 
 const SINK = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("big");
 export const sink = app.function().nodeApp(() => (req, res) => {
   let bytes = 0;

@@ -14,7 +14,7 @@ import { request, startPlatform, tempApp, type TestPlatform } from "./support/pl
 import { statusOf } from "./support/raw-http.js";
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 import { z } from "zod";
 const app = new App("hungry");
 // Each distinct ?v= is a parameter set with its own pool; each call holds its container for 3 s.

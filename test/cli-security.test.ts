@@ -47,7 +47,7 @@ test("secret and proxy token created with --home are used by berth serve; serve 
     t,
     "served.ts",
     `
-import { App, Secret } from "berth";
+import { App, Secret } from "berthjs";
 const app = new App("served-secrets");
 const secrets = [Secret.fromName("my-web-auth-token", { requiredKeys: ["AUTH_TOKEN"] })];
 export const f = app.function({ secrets }).webEndpoint(({ request }) => {

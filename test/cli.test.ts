@@ -4,13 +4,14 @@
  * binary and real HTTP.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
 import { request, tempApp } from "./support/platform.js";
 
 const app = (answer: string) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("reload-demo");
 export const answer = app.function().webEndpoint(async () => {
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -48,14 +49,70 @@ test("serve: prints -dev URLs, reloads on change without failing a request, keep
   await cli.waitFor(/✗ .*app\.ts:\d+:\d+: error/);
   assert.equal(await text(url!), "two");
 
+  // A type error does not hold the reload back (--typecheck=warn): it is served, and reported when the check ends.
+  let mark = cli.output().length;
   writeFileSync(file, `${app("four")}\nexport const typed: number = "not a number";\n`);
-  await cli.waitFor(/✗ type errors:[\s\S]*TS2322/);
-  assert.equal(await text(url!), "two");
+  await cli.waitFor(/Reloaded \(version 3\)/, 30_000, mark);
+  assert.equal(await text(url!), "four");
+  await cli.waitFor(/⚠ Type errors[^\n]*\n.*app\.ts\(\d+,\d+\): error TS2322/, 120_000, mark);
 
+  mark = cli.output().length;
   writeFileSync(file, app("five"));
-  await cli.waitFor(/Reloaded \(version 3\)/);
+  await cli.waitFor(/Reloaded \(version 4\)/, 30_000, mark);
   assert.equal(await text(url!), "five");
+  await cli.waitFor(/✓ No type errors/, 120_000, mark);
 
+  cli.child.kill("SIGINT");
+  assert.equal(await cli.exited, 0);
+});
+
+test("serve --typecheck=block: a type error keeps the last good version serving", async (t) => {
+  const file = tempApp(t, "app.ts", app("one"));
+  const cli = berth(t, ["serve", file, "--port", "0", "--typecheck=block"], { BERTH_HOME: tempHome(t) });
+  const [, url] = await cli.waitFor(/answer\s+(http:\/\/local--reload-demo-answer-dev\.localhost:\d+\/)/, 120_000);
+  assert.equal(await text(url!), "one");
+  writeFileSync(file, `${app("two")}\nexport const typed: number = "not a number";\n`);
+  await cli.waitFor(/✗ type errors:[\s\S]*TS2322[\s\S]*still serving the last good version/, 120_000);
+  assert.equal(await text(url!), "one");
+  writeFileSync(file, app("three"));
+  await cli.waitFor(/Reloaded \(version 2\)/, 120_000);
+  assert.equal(await text(url!), "three");
+  cli.child.kill("SIGINT");
+  assert.equal(await cli.exited, 0);
+});
+
+test("serve and deploy: a file that is not there fails at once, in one line", async (t) => {
+  for (const verb of ["serve", "deploy"]) {
+    const cli = berth(t, [verb, "nope.ts"], { BERTH_HOME: tempHome(t) });
+    assert.equal(await cli.exited, 1);
+    assert.equal(cli.output(), "berth: nope.ts: no such file (give the app's TypeScript file, e.g. berth serve app.ts)\n");
+  }
+  const bad = berth(t, ["serve", "examples/hello.ts", "--typecheck=sometimes"], { BERTH_HOME: tempHome(t) });
+  assert.equal(await bad.exited, 1);
+  assert.match(bad.output(), /--typecheck takes off, warn or block, not "sometimes"/);
+});
+
+test("serve waits for a missing secret and starts serving once `berth secret create` makes it", async (t) => {
+  const file = tempApp(
+    t,
+    "app.ts",
+    `import { App, Secret } from "berthjs";
+const app = new App("later-secret");
+export const f = app.function({ secrets: [Secret.fromName("made-later", { requiredKeys: ["GREETING"] })] }).webEndpoint(() => process.env.GREETING);
+`,
+  );
+  const home = tempHome(t);
+  const cli = berth(t, ["serve", file, "--port", "0"], { BERTH_HOME: home });
+  await cli.waitFor(/names secret "made-later", which does not exist[\s\S]*waiting for secret "made-later"/, 120_000);
+  const mark = cli.output().length;
+  // A key the function does not require is not enough: it keeps waiting.
+  const partial = berth(t, ["secret", "create", "made-later", "OTHER=x", "--home", home], { BERTH_HOME: home });
+  assert.equal(await partial.exited, 0, partial.output());
+  await cli.waitFor(/lacks required key\(s\) GREETING[\s\S]*waiting for secret "made-later" to have GREETING/, 30_000, mark);
+  const create = berth(t, ["secret", "create", "made-later", "GREETING=hello-from-a-secret", "--home", home], { BERTH_HOME: home });
+  assert.equal(await create.exited, 0, create.output());
+  const [, url] = await cli.waitFor(/f\s+(http:\/\/local--later-secret-f-dev\.localhost:\d+\/)/, 30_000, mark);
+  assert.equal(await text(url!), "hello-from-a-secret");
   cli.child.kill("SIGINT");
   assert.equal(await cli.exited, 0);
 });
@@ -110,4 +167,23 @@ test("server + deploy: URLs survive kill -9 and restart; serve apps on a server 
   const stop = berth(t, ["app", "stop", "hello", "--server", server], { BERTH_HOME: home });
   assert.equal(await stop.exited, 0);
   assert.equal((await request(url!)).status, 404);
+});
+
+test("init: a project from the template; a directory with files or a name that cannot be a URL label is refused", async (t) => {
+  const parent = tempHome(t);
+  const made = berth(t, ["init", join(parent, "shop-api")], { BERTH_HOME: tempHome(t) });
+  assert.equal(await made.exited, 0, made.output());
+  assert.match(made.output(), /✓ Created .*shop-api[\s\S]*npm install\n {2}npx berth serve src\/app\.ts/);
+  const manifest = JSON.parse(readFileSync(join(parent, "shop-api", "package.json"), "utf8")) as { name: string; dependencies: Record<string, string> };
+  assert.equal(manifest.name, "shop-api");
+  assert.equal(manifest.dependencies.berthjs, `^${(JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version}`);
+  assert.match(readFileSync(join(parent, "shop-api", "src", "app.ts"), "utf8"), /new App\("shop-api"\)/);
+  assert.deepEqual(readdirSync(join(parent, "shop-api")).sort(), [".gitignore", "README.md", "package.json", "src", "test", "tsconfig.json"]);
+
+  const again = berth(t, ["init", join(parent, "shop-api")], { BERTH_HOME: tempHome(t) });
+  assert.equal(await again.exited, 1);
+  assert.match(again.output(), /shop-api already exists and is not empty: choose a new directory/);
+  const bad = berth(t, ["init", join(parent, "Shop_API!")], { BERTH_HOME: tempHome(t) });
+  assert.equal(await bad.exited, 1);
+  assert.match(bad.output(), /"Shop_API!" cannot name an app: use letters, digits and "-"/);
 });

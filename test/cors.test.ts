@@ -63,7 +63,7 @@ test("through the gateway: default, off and narrowed CORS", async (t) => {
     t,
     "cors.ts",
     `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("cors");
 export const open = app.function().webEndpoint({ method: "POST" }, () => "ok");
 export const closed = app.function().webEndpoint({ method: "POST", cors: false }, () => "ok");

@@ -16,7 +16,7 @@ import { berth } from "./support/cli.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("flaky");
 export const f = app.function().webEndpoint(() => "deployed");
 `;

@@ -17,7 +17,7 @@ import { request, startPlatform, tempApp } from "./support/platform.js";
 import { waitFor } from "./support/wait.js";
 
 const APP = (answer: string) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("versions");
 export const f = app.function().webEndpoint(() => ${JSON.stringify(answer)});
 `;
@@ -76,7 +76,7 @@ test("a crash loop leaves no sockets behind: each is removed when its container 
       tempApp(
         t,
         "crash.ts",
-        `import { App } from "berth";
+        `import { App } from "berthjs";
 const app = new App("crashing");
 export const f = app.function().webEndpoint(() => { setTimeout(() => process.exit(3), 10); return "bye"; });
 `,

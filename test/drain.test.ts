@@ -12,7 +12,7 @@ import { request, startPlatform, tempApp } from "./support/platform.js";
 import { sleep, stats, waitFor, waitForLog } from "./support/wait.js";
 
 const versioned = (answer: string, ms: number) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("drain");
 export const work = app.function({
   exit: () => console.log("exit ran in ${answer}"),

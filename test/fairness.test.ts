@@ -15,7 +15,7 @@ import { Agent, fetch as undiciFetch, type RequestInit } from "undici";
 import { startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("fair");
 export const open = app.function({ concurrency: { maxInputs: 100 } }).webEndpoint(() => "open");
 export const own = app.function({ concurrency: { maxInputs: 100 } }).webEndpoint({ requiresProxyAuth: true }, () => "own");

@@ -10,7 +10,7 @@ import { request, startPlatform, tempApp } from "./support/platform.js";
 import { closed, connectWs, roundTrip } from "./support/websocket.js";
 
 const HONO_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { createNodeWebSocket } from "@hono/node-ws";
@@ -155,7 +155,7 @@ test("fetchApp factories that throw or return a non-app fail start-up with a cle
   const file = tempApp(
     t,
     "bad.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("badfactory");
 export const throws = app.function().fetchApp(() => { throw new Error("database unreachable"); });
 export const notApp = app.function().fetchApp(() => ({ handler: 1 }) as never);

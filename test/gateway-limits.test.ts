@@ -21,7 +21,7 @@ const LIMITS = {
 };
 
 const COUNTER_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("sink");
 // Counts the body it receives and says which path it saw.
 export const count = app.function({ concurrency: { maxInputs: 10 } }).nodeApp(() => (req, res) => {

@@ -14,7 +14,7 @@ import { request, tempApp } from "./support/platform.js";
 import { waitFor } from "./support/wait.js";
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("graceful");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -18,7 +18,7 @@ const REFUSED = /the gateway refused a response of this container/;
 /** A Python redirect app, as people write them: Location straight from the query string. */
 const PYTHON_REDIRECT = `
 import { spawn } from "node:child_process";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("pyredirect");
 const PY = \`
 import http.server, urllib.parse, os
@@ -44,7 +44,7 @@ export const login = app.function({ maxContainers: 1 }).webServer({}, () => {
  */
 const RAW_SERVER = `
 import { createServer } from "node:net";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("rawhttp");
 const ok = (...fields: string[]) => ["HTTP/1.1 200 OK", ...fields, "", ""].join("\\r\\n");
 const SCENARIOS: Record<string, { bytes: string; close?: boolean }> = {

@@ -36,7 +36,7 @@ test("each step is a layer built once: progress with timings, then nothing rebui
   const source = (name: string) => `import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import isNumber from "is-number";
-import { App, Image } from "berth";
+import { App, Image } from "berthjs";
 
 const image = Image.debianSlim()
   .aptInstall("jq")
@@ -101,7 +101,7 @@ export const look = app.function().webEndpoint(() => ({
 
 test("a failing step fails the deploy with build_failed naming the step, its command and its output; the app keeps its version", sandboxTest(), async (t) => {
   const platform = await startSandboxPlatform(t);
-  const app = (steps: string) => `import { App, Image } from "berth";
+  const app = (steps: string) => `import { App, Image } from "berthjs";
 const app = new App("failing", { image: Image.debianSlim()${steps} });
 export const f = app.function().webEndpoint(() => "ok");
 `;
@@ -161,7 +161,7 @@ test("berth image export writes an OCI layout that umoci unpacks; image list sho
       t,
       "exported.ts",
       `import isNumber from "is-number";
-import { App, Image } from "berth";
+import { App, Image } from "berthjs";
 const app = new App("exported", { image: Image.debianSlim().npmInstall("is-number@7.0.0").runCommands("echo ${marker} > /marker").env({ FLAVOUR: "oci" }) });
 export const check = app.function().webEndpoint(() => isNumber(1));
 `,
@@ -169,7 +169,7 @@ export const check = app.function().webEndpoint(() => isNumber(1));
   );
   assert.equal((await request(platform.url(result, "check"))).status, 200);
   await platform.deploy(
-    tempApp(t, "other.ts", `import { App, Image } from "berth";
+    tempApp(t, "other.ts", `import { App, Image } from "berthjs";
 const app = new App("short-lived", { image: Image.debianSlim().runCommands("echo ${marker} other > /other") });
 export const f = app.function().webEndpoint(() => "ok");
 `),

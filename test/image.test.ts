@@ -11,7 +11,7 @@ import { bundleApp } from "../src/bundler/bundle.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
 
 // is-number is not a dependency of this repository: it can only come from the image.
-const source = (appName: string) => `import { App, Image } from "berth";
+const source = (appName: string) => `import { App, Image } from "berthjs";
 import isNumber from "is-number";
 const app = new App(${JSON.stringify(appName)}, { image: Image.debianSlim().npmInstall("is-number@7.0.0") });
 export const check = app.function().webEndpoint(({ query }) => ({ isNumber: isNumber((query as { x?: string }).x) }));

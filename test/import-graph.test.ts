@@ -30,6 +30,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   lifetime: ["errors"], // run marks, pdeathsig, the janitor and the sweep: nothing the platform starts outlives it
   // The SDK is bundled into user code: the error table is all it may carry along.
   sdk: ["errors"],
+  // The typed client runs in browsers too: the error table and the SDK's types (and one header name) only.
+  client: ["sdk", "errors"],
   logging: ["errors"], // pino, one logger per component
   hosts: ["errors"], // URL labels and Host classification, for control and gateway alike
   wire: ["errors", "sdk"], // the control API's JSON types (sdk: the manifest type)
@@ -41,16 +43,18 @@ const ALLOWED: Record<string, readonly string[]> = {
   runtime: ["agent", "sandbox", "paths", "errors", "lifetime"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
   logs: ["agent", "wire", "clock", "logging"], // app logs: container output and access lines, bounded, in their stores
-  metrics: ["router", "wire"],
+  metrics: ["router", "wire", "clock"],
   image: ["sandbox", "sdk", "errors", "lifetime"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
   control: ["router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "lifetime"],
+  // Web pages on the bare host: reads the platform and metrics through interfaces it declares, acts through the control API (handed in).
+  dashboard: ["metrics", "wire", "sdk", "errors", "clock", "logging", "paths"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "lifetime"],
+  server: ["control", "gateway", "dashboard", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "lifetime"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   // image: the tar writer that packs addLocalFile/addLocalDir sources.
-  cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging"],
+  cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging", "paths"],
 };
 
 /** npm packages a folder may import, where that must stay narrow: what is bundled into user code or runs in every container. */
@@ -58,6 +62,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   errors: [],
   clock: [],
   sdk: ["@standard-schema/spec"],
+  client: [],
   agent: ["@hono/node-server"],
   wire: [],
 };
@@ -75,14 +80,14 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return path.endsWith(".ts") ? [path] : [];
+    return path.endsWith(".ts") || path.endsWith(".tsx") ? [path] : [];
   });
 }
 
 /** `gateway/server.ts` → `gateway`; `paths.ts` → `paths`. */
 function unitOf(path: string): string {
   const [first, second] = relative(SRC, path).split("/");
-  return second === undefined ? (first ?? "").replace(/\.[jt]s$/, "") : (first ?? "");
+  return second === undefined ? (first ?? "").replace(/\.[jt]sx?$/, "") : (first ?? "");
 }
 
 function readImports(): { internal: Import[]; packages: Import[] } {

@@ -17,7 +17,7 @@ import { alive, containers, logs, stats, waitFor, waitForLog } from "./support/w
 
 const LIFECYCLE_APP = (pidFile: string) => `
 import { writeFileSync } from "node:fs";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("lifecycle");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -50,7 +50,7 @@ export const stubborn = app.function({
 `;
 
 const BROKEN_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("broken");
 const enter = () => {
   throw new Error("database unreachable: connection refused");
@@ -146,7 +146,7 @@ test("an exception in enter is a start-up failure: 503 with its message, in the 
 
 const SHUTDOWN_APP = (marker: string) => `
 import { writeFileSync } from "node:fs";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("shutdown");
 export const f = app.function({
   exit: () => writeFileSync(${JSON.stringify(marker)}, "exit ran at shutdown"),
@@ -165,7 +165,7 @@ test("server shutdown runs the exit hooks of running containers", async (t) => {
 
 const CLOSING_SERVER_APP = (port: number) => `
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("closing");
 export const srv = app.function({ maxContainers: 1 }).webServer({ port: ${port} }, () => {
   const server = createServer((req, res) => {

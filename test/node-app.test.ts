@@ -30,7 +30,7 @@ test("the fastapi-app example: Hono POST /echo (sandbox runtime)", sandboxTest()
 
 const EXPRESS_APP = `
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 import express from "express";
 import { WebSocketServer } from "ws";
 

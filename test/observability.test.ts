@@ -19,7 +19,7 @@ import { stats, waitFor } from "./support/wait.js";
 const run = promisify(execFile);
 
 const OBSERVED_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("observed");
 export const hello = app.function({ scaledownWindow: 30 }).webEndpoint(async ({ query }) => {
   await new Promise((resolve) => setTimeout(resolve, Number(query.ms ?? 0)));

@@ -35,7 +35,7 @@ const randomPort = () => 20_000 + Math.floor(Math.random() * 20_000);
 /** A webServer on a fixed port whose server is a child process answering with its pid and its parent's (the container's agent). */
 const fixedPortApp = (port: number) => `
 import { spawn } from "node:child_process";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("orphans");
 const server = \`require("node:http").createServer((req, res) => res.end(JSON.stringify({ pid: process.pid, ppid: process.ppid }))).listen(${port}, "0.0.0.0")\`;
 export const fixed = app.function().webServer({ port: ${port}, startupTimeout: 10 }, () => {
@@ -105,7 +105,7 @@ test("kill -9 of berth server during an image build (process runtime): the build
   const app = tempApp(
     t,
     "building.ts",
-    `import { App, Image } from "berth";
+    `import { App, Image } from "berthjs";
 const app = new App("building", { image: Image.debianSlim().runCommands("echo $$ > ${pidFile}; sleep 600") });
 export const f = app.function().webEndpoint(() => "built");
 `,
@@ -145,7 +145,7 @@ test("kill -9 of berth server (sandbox runtime): a blocked container, what it sp
     t,
     "blocking.ts",
     `import { spawn } from "node:child_process";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("blocking");
 export const block = app.function({ timeout: 600 }).webEndpoint(() => {
   spawn("sleep", ["${inContainer}"], { stdio: "ignore" });
@@ -161,7 +161,7 @@ export const block = app.function({ timeout: 600 }).webEndpoint(() => {
   const building = tempApp(
     t,
     "building.ts",
-    `import { App, Image } from "berth";
+    `import { App, Image } from "berthjs";
 const app = new App("building", { image: Image.debianSlim().runCommands("sleep ${inBuild}") });
 export const f = app.function().webEndpoint(() => "built");
 `,

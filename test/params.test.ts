@@ -37,7 +37,7 @@ test("the server-files example: each ?root= gets its own pool of python file ser
 });
 
 const PARAMS_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 import { z } from "zod";
 
 const app = new App("paramsapp");
@@ -136,7 +136,7 @@ test("params select the pool of WebSocket connections too, and invalid ones are 
     t,
     "ws-params.ts",
     `import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 import { WebSocketServer } from "ws";
 import { z } from "zod";
 const app = new App("wsparams");

@@ -13,7 +13,7 @@ import { request, startPlatform, tempApp, type TestPlatform } from "./support/pl
 /** Every web function kind, protected; `port` is the webServer's (free on this machine). */
 const protectedApp = (port: number) => `
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("guarded");
 const echo = (request: Request) =>
   Response.json({ key: request.headers.get("berth-key"), secret: request.headers.get("berth-secret") });

@@ -10,7 +10,7 @@ import { test } from "node:test";
 import { request as rawRequest } from "undici";
 import { loopback, request, startPlatform, tempApp } from "./support/platform.js";
 
-const APP = `import { App } from "berth";
+const APP = `import { App } from "berthjs";
 import { createHash } from "node:crypto";
 const app = new App("proxy");
 const sockets = new Set();

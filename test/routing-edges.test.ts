@@ -18,7 +18,7 @@ import { request, startPlatform, tempApp } from "./support/platform.js";
 import { exchange, statusOf } from "./support/raw-http.js";
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("edges");
 export const where = app.function().nodeApp(() => (req, res) => res.end(JSON.stringify({ url: req.url, host: req.headers.host })));
 export const slow = app.function().webEndpoint(async () => {
@@ -59,11 +59,11 @@ test("names: the SDK refuses them at import; the API answers 422 naming the fiel
   assert.throws(() => new App("bad\nname"), /app name "bad\\nname" is not valid/);
   assert.throws(() => new App("../etc"), /is not valid/);
   assert.throws(() => Secret.fromName("a/b"), /secret name "a\/b" is not valid/);
-  const dollar = tempApp(t, "dollar.ts", `import { App } from "berth";\nconst app = new App("fine");\nexport const $f = app.function().webEndpoint(() => 1);\n`);
+  const dollar = tempApp(t, "dollar.ts", `import { App } from "berthjs";\nconst app = new App("fine");\nexport const $f = app.function().webEndpoint(() => 1);\n`);
   await assert.rejects(bundleApp(dollar), /export \$f: function name "\$f" is not valid/);
 
   const platform = await startPlatform(t);
-  const bundle = await bundleApp(tempApp(t, "ok.ts", `import { App } from "berth";\nconst app = new App("ok");\nexport const f = app.function().webEndpoint(() => 1);\n`));
+  const bundle = await bundleApp(tempApp(t, "ok.ts", `import { App } from "berthjs";\nconst app = new App("ok");\nexport const f = app.function().webEndpoint(() => 1);\n`));
   await platform.client.uploadBlob(bundle.hash, bundle.code);
   const deploy = (mutate: (manifest: Record<string, unknown> & { functions: Record<string, unknown>[] }) => void) => {
     const manifest = structuredClone(bundle.manifest) as unknown as Record<string, unknown> & { functions: Record<string, unknown>[] };

@@ -19,7 +19,7 @@ import { stats, waitFor, waitForLog } from "./support/wait.js";
 const source = `import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 
 const app = new App("contract");
 
@@ -135,7 +135,8 @@ test("cpu: 0.25 caps a busy container at a quarter of a core", sandboxTest(), as
   // And the kernel says so: the container's group has the quota and was throttled.
   const groups = containerCpuGroups().filter((group) => group.quota === "25000");
   assert.equal(groups.length, 1, JSON.stringify(containerCpuGroups()));
-  assert.ok(groups[0]!.throttled > 0, "the container was throttled");
+  // A container that never reached its quota (a machine busy with other work) had nothing to throttle.
+  assert.ok(groups[0]!.throttled > 0 || cpuSeconds < 0.4, `the container ran ${cpuSeconds} s of CPU and was never throttled`);
 });
 
 /** The CPU cgroups of this process's containers: their quota per 100 ms period, and how often they were throttled. */

@@ -51,7 +51,7 @@ async function outsideServer(t: TestContext): Promise<string> {
 
 const source = `import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
-import { App } from "berth";
+import { App } from "berthjs";
 
 const app = new App("net");
 

@@ -22,7 +22,7 @@ import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 import { sleep, waitFor } from "./support/wait.js";
 
 /** The victim, in workspace "beta": a secret in its environment, proxy auth in front of it. */
-const victimSource = `import { App, Secret } from "berth";
+const victimSource = `import { App, Secret } from "berthjs";
 const app = new App("victim");
 export const vault = app
   .function({ secrets: [Secret.fromName("vault-key")] })
@@ -34,7 +34,7 @@ export const bystander = app.function({ concurrency: { maxInputs: 100 } }).webEn
 const attackerSource = `import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { App } from "berth";
+import { App } from "berthjs";
 
 const app = new App("attacker");
 
@@ -223,7 +223,7 @@ test("a runCommands step sees neither the server's state directory nor its envir
   t.after(() => delete process.env.BERTH_TEST_CANARY);
   const { platform, alpha } = await setUp(t);
   const home = platform.home;
-  const source = `import { App, Image } from "berth";
+  const source = `import { App, Image } from "berthjs";
 const image = Image.debianSlim().runCommands(
   "ls -la ${home} 2>&1 || true",
   "cat ${home}/config.json ${home}/secrets.key 2>&1 || true",
@@ -248,7 +248,7 @@ test("a memory bomb, a fork bomb and a /tmp filler each hit their limit while an
   const bystander = platform.url(await platform.deploy(tempApp(t, "victim.ts", victimSource), { client: beta }), "bystander");
   const bombs = `import { spawn, spawnSync } from "node:child_process";
 import { openSync, writeSync } from "node:fs";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("bombs");
 export const memory = app.function({ memory: 256 }).webEndpoint(() => {
   const hoard = [];

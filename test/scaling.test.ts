@@ -15,7 +15,7 @@ import { containers, sleep, waitFor } from "./support/wait.js";
 const OVERLAP_SECONDS = process.env.BERTH_LONG_TESTS ? 20 : 5;
 
 const SCALING_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("scaling");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let active = 0;
@@ -63,7 +63,7 @@ export const shared = app.function({ concurrency: { maxInputs: 3 }, maxContainer
 `;
 
 const QUEUE_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("queue");
 export const narrow = app.function({ maxContainers: 1 }).webEndpoint(async () => {
   await new Promise((resolve) => setTimeout(resolve, 2000));

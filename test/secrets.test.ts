@@ -5,8 +5,10 @@
  * responses.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import { dirname, join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { ApiClient } from "../src/cli/client.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
@@ -50,32 +52,39 @@ test("a missing secret or required key fails the deploy with a clear error, nami
   assert.deepEqual(await platform.client.listApps(), [], "nothing was deployed");
 });
 
-/** Keeps a copy of the body of every control API response the client reads during the test. */
-function recordApiResponses(t: TestContext): string[] {
+/**
+ * A control API client that goes through a recording proxy in front of the
+ * platform: every response body the client reads is kept, as it crossed the wire.
+ */
+async function recordingClient(t: TestContext, target: string, token: string | undefined): Promise<{ client: ApiClient; bodies: string[] }> {
   const bodies: string[] = [];
-  const original = globalThis.fetch;
-  globalThis.fetch = async (...args: Parameters<typeof fetch>) => {
-    const response = await original(...args);
-    bodies.push(await response.clone().text());
-    return response;
-  };
-  t.after(() => {
-    globalThis.fetch = original;
+  const proxy = createServer((incoming, outgoing) => {
+    const forward = httpRequest(new URL(incoming.url ?? "/", target), { method: incoming.method, headers: incoming.headers }, (answer) => {
+      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+      const chunks: Buffer[] = [];
+      answer.on("data", (chunk: Buffer) => (chunks.push(chunk), outgoing.write(chunk)));
+      answer.on("end", () => (bodies.push(Buffer.concat(chunks).toString("utf8")), outgoing.end()));
+    });
+    forward.on("error", () => outgoing.destroy());
+    incoming.pipe(forward);
   });
-  return bodies;
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => (proxy.closeAllConnections(), proxy.close(() => resolve()))));
+  const { port } = proxy.address() as AddressInfo;
+  return { client: new ApiClient(`http://127.0.0.1:${port}`, undefined, token), bodies };
 }
 
 test("secrets reach only the functions that name them; fromDict and fromDotenv work; values are sealed at rest and redacted from logs", async (t) => {
-  const apiResponses = recordApiResponses(t);
   const echoed: string[] = [];
   const platform = await startPlatform(t, { onLog: (entry) => echoed.push(JSON.stringify(entry)) });
-  await platform.client.createSecret("named", { NAMED_VALUE: "named-value-0c9e77" });
+  const { client, bodies: apiResponses } = await recordingClient(t, platform.server.url, platform.server.sessionToken);
+  await client.createSecret("named", { NAMED_VALUE: "named-value-0c9e77" });
   const dir = tempApp(t, ".env", "DOTENV_VALUE='dotenv-value-51ab3f'\n# a comment\nexport OTHER=x\n");
   const app = tempApp(
     t,
     "secrets.ts",
     `
-import { App, Secret } from "berth";
+import { App, Secret } from "berthjs";
 const app = new App("secrets");
 const show = () => {
   const values = { named: process.env.NAMED_VALUE ?? null, dict: process.env.DICT_VALUE ?? null, dotenv: process.env.DOTENV_VALUE ?? null };
@@ -88,7 +97,7 @@ export const withSecrets = app
 export const without = app.function().webEndpoint(show);
 `,
   );
-  const result = await platform.deploy(app);
+  const result = await platform.deploy(app, { client });
   const withSecrets = await request(platform.url(result, "withSecrets"));
   assert.deepEqual(await withSecrets.json(), { named: "named-value-0c9e77", dict: "dict-value-7d41e0", dotenv: "dotenv-value-51ab3f" });
   const without = await request(platform.url(result, "without"));
@@ -100,15 +109,15 @@ export const without = app.function().webEndpoint(show);
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline && !lines.some((line) => line.includes("[redacted]"))) {
     lines.length = 0;
-    await platform.client.logs("secrets", {}, (entry) => lines.push(JSON.stringify(entry)));
+    await client.logs("secrets", {}, (entry) => lines.push(JSON.stringify(entry)));
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   assert.ok(lines.some((line) => line.includes("env is") && line.includes("[redacted]")), lines.join("\n"));
 
   // Every API response of this run (recorded as the client read them), every log line the server echoed.
-  await platform.client.listApps();
-  await platform.client.stats("secrets");
-  await platform.client.listTokens();
+  await client.listApps();
+  await client.stats("secrets");
+  await client.listTokens();
   assert.ok(apiResponses.length >= 6, `recorded ${apiResponses.length} API responses`);
   assert.ok(echoed.some((line) => line.includes("[redacted]")));
   for (const value of values) {
@@ -117,7 +126,7 @@ export const without = app.function().webEndpoint(show);
     assert.ok(!databaseBytes(platform.home).includes(value), `the database holds ${value} in plain text`);
   }
   assert.deepEqual(
-    (await platform.client.listSecrets()).map(({ name, keys }) => ({ name, keys })),
+    (await client.listSecrets()).map(({ name, keys }) => ({ name, keys })),
     [{ name: "named", keys: ["NAMED_VALUE"] }],
     "list shows names and keys; inline secrets stay hidden",
   );
@@ -151,7 +160,7 @@ test("a start-up failure that mentions a secret is redacted in the 503, stats an
     t,
     "leaky.ts",
     `
-import { App, Secret } from "berth";
+import { App, Secret } from "berthjs";
 const app = new App("leaky");
 export const f = app
   .function({ secrets: [Secret.fromName("leaky")], enter: () => { throw new Error("cannot use " + process.env.LEAK); } })
@@ -167,4 +176,23 @@ export const f = app
   await platform.client.logs("leaky", {}, (entry) => lines.push(entry.line));
   const everything = [body, JSON.stringify(await platform.client.stats("leaky")), ...lines].join("\n");
   assert.ok(!everything.includes("leaked-value-99d0c1"), everything);
+});
+
+test("Secret.fromDotenv: a relative path starts at the app file's directory, not the working directory", async (t) => {
+  const platform = await startPlatform(t);
+  const envFile = tempApp(t, ".env.local", "FROM_DOTENV=found-beside-the-app\n");
+  const app = join(dirname(envFile), "app.ts");
+  writeFileSync(
+    app,
+    `import { App, Secret } from "berthjs";
+const app = new App("dotenv-path");
+export const f = app.function({ secrets: [Secret.fromDotenv(".env.local")] }).webEndpoint(() => process.env.FROM_DOTENV ?? null);
+`,
+  );
+  assert.notEqual(process.cwd(), dirname(app));
+  const result = await platform.deploy(app);
+  assert.equal(await (await request(platform.url(result, "f"))).json(), "found-beside-the-app");
+
+  writeFileSync(app, readFileSync(app, "utf8").replace('".env.local"', '"missing.env"'));
+  await assert.rejects(platform.deploy(app), new RegExp(`Secret\\.fromDotenv: cannot read ${join(dirname(app), "missing.env").replace(/[.]/g, "\\.")} \\(ENOENT\\)`));
 });

@@ -12,7 +12,7 @@ import { request, tempApp } from "./support/platform.js";
 import { waitFor } from "./support/wait.js";
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("reconnecting");
 export const f = app.function().webEndpoint(({ query }) => {
   console.log("served " + query.n);

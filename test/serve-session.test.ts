@@ -14,7 +14,7 @@ import { test } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
 import { request, tempApp } from "./support/platform.js";
 
-const APP = `import { App } from "berth";\nconst app = new App("victim");\nexport const f = app.function().webEndpoint(() => "still here");\n`;
+const APP = `import { App } from "berthjs";\nconst app = new App("victim");\nexport const f = app.function().webEndpoint(() => "still here");\n`;
 
 /** What a malicious page would post: a manifest whose image build runs a command on the user's machine. */
 const EVIL = JSON.stringify({

@@ -11,7 +11,7 @@ import { request, startPlatform, tempApp } from "./support/platform.js";
 import { logs } from "./support/wait.js";
 
 const APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("timing");
 export const hello = app.function().webEndpoint(() => "hi");
 export const busy = app.function({ maxContainers: 1, concurrency: { maxInputs: 1 } }).webEndpoint(async () => {

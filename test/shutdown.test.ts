@@ -10,13 +10,13 @@ import { connect, type Socket } from "node:net";
 import { test, type TestContext } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
-import { alive, waitFor } from "./support/wait.js";
+import { alive, processesMentioning, waitFor } from "./support/wait.js";
 import { closed, connectWs, roundTrip } from "./support/websocket.js";
 
 /** `hungExit`: the hang function's exit hook never returns either. */
 const stuckApp = (hungExit: boolean) => `
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 import { WebSocketServer } from "ws";
 const app = new App("stuck");
 export const hang = app.function({
@@ -77,13 +77,15 @@ test("close() ends within the exit grace + 5 s with a hung request, a deaf WebSo
 test("berth server exits within seconds of SIGTERM with a hung request and a deaf WebSocket peer", async (t) => {
   const home = tempHome(t);
   // --grace 1: the hung request gets a second to finish (graceful-shutdown.test.ts covers requests that do finish).
-  // The process runtime: the pid the container reports is a host pid there (a sandbox's is its own namespace's).
-  const server = berth(t, ["server", "--port", "0", "--grace", "1", "--runtime", "process"], { BERTH_HOME: home });
+  const server = berth(t, ["server", "--port", "0", "--grace", "1"], { BERTH_HOME: home });
   const [, port] = await server.waitFor(/listening on http:\/\/localhost:(\d+)/);
   const deploy = berth(t, ["deploy", tempApp(t, "stuck.ts", stuckApp(false)), "--server", `http://127.0.0.1:${port}`, "--no-typecheck"], { BERTH_HOME: home });
   assert.equal(await deploy.exited, 0, deploy.output());
   const url = (fn: string) => deploy.output().match(new RegExp(`${fn}\\s+(http://\\S+)`))![1]!;
-  const pid = Number(await (await request(url("ws"))).text());
+  assert.equal((await request(url("ws"))).status, 200);
+  // The process runtime's agents name the home; sandboxes their directory, named after the server's pid.
+  const containerProcesses = () => processesMentioning(home, `berth-sandboxes-${server.child.pid}-`);
+  assert.ok(containerProcesses().length > 0, "the container's processes are found");
 
   const hung = request(url("hang")).then(
     (response) => response.text(),
@@ -102,5 +104,5 @@ test("berth server exits within seconds of SIGTERM with a hung request and a dea
   assert.match(server.output(), /Shutting down/);
   assert.ok((await hung) instanceof Error, "the hung request was cut");
   await deaf.gone;
-  await waitFor("the containers to be gone", () => !alive(pid));
+  await waitFor("the containers to be gone", () => containerProcesses().length === 0);
 });

@@ -11,7 +11,7 @@ import { request, startPlatform, tempApp } from "./support/platform.js";
 import { containers, waitForLog } from "./support/wait.js";
 
 const SLOW_START_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("slowstart");
 export const f = app.function({
   enter: async () => {

@@ -19,7 +19,7 @@ import { berth } from "./support/cli.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
 
 const app = (name: string) => `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App(${JSON.stringify(name)});
 export const f = app.function().webEndpoint(() => ${JSON.stringify(name)});
 `;

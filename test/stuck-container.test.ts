@@ -12,7 +12,7 @@ import { request, startPlatform, tempApp } from "./support/platform.js";
 import { alive, containers, waitFor, waitForLog } from "./support/wait.js";
 
 const STUCK_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("stuck");
 
 // The issue's repro: ?ok=1 answers at once, anything else spins forever.

@@ -14,7 +14,7 @@ import { request, startPlatform, tempApp } from "./support/platform.js";
 import { alive, waitFor, waitForLog } from "./support/wait.js";
 
 const TIMEOUT_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("timeouts");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -41,7 +41,7 @@ export const node = app.function({ timeout: 1 }).nodeApp(() => (req, res) => {
 `;
 
 const CALLS_APP = `
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("calls");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let calls = 0;
@@ -82,7 +82,7 @@ export const failing = app.function({ timeout: 2 }).webEndpoint(async () => {
 
 const STARTUP_APP = (pidFile: string) => `
 import { writeFileSync } from "node:fs";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("startup");
 export const stuck = app.function({
   startupTimeout: 1,

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { test } from "node:test";
 import { request, startPlatform, tempApp } from "./support/platform.js";
 
-const source = (answer: string) => `import { App } from "berth";
+const source = (answer: string) => `import { App } from "berthjs";
 const app = new App("versioned");
 export const v = app.function().webEndpoint(() => ${JSON.stringify(answer)});
 `;

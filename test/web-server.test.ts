@@ -50,7 +50,7 @@ test("a Node server on a hard-coded port gets PORT; another picks a free port pe
     t,
     "node-server.ts",
     `import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("nodeserver");
 const serve = (port: number) =>
   createServer((req, res) => res.end(JSON.stringify({ env: process.env.PORT, port, url: req.url }))).listen(port, "0.0.0.0");
@@ -74,7 +74,7 @@ test("a server that never binds fails start-up with the bind 0.0.0.0 / startupTi
   const file = tempApp(
     t,
     "never.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("neverbinds");
 export const never = app.function().webServer({ port: ${randomPort()}, startupTimeout: 1 }, () => {});
 `,
@@ -97,7 +97,7 @@ test("two replicas with one hard-coded port: the second fails clearly in logs an
     t,
     "replicas.ts",
     `import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("replicas");
 export const slow = app.function().webServer({ port: ${port} }, () => {
   createServer((_req, res) => setTimeout(() => res.end("ok"), 1500)).listen(${port}, "0.0.0.0");
@@ -124,7 +124,7 @@ test("a server that exits after starting is detected, reported, and replaced", a
     t,
     "exits.ts",
     `import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 const app = new App("exits");
 export const quitter = app.function().webServer({ port: ${port} }, () => {
   const server = createServer((req, res) => {

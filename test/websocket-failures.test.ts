@@ -17,7 +17,7 @@ import { connectWs, roundTrip } from "./support/websocket.js";
 const APP = `
 import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
-import { App } from "berth";
+import { App } from "berthjs";
 import { WebSocketServer } from "ws";
 
 const app = new App("wsfail");

@@ -16,7 +16,7 @@ const MIB = 1024 * 1024;
 
 const WS_APP = `
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 import { WebSocketServer } from "ws";
 
 const app = new App("wsraw");
@@ -221,7 +221,7 @@ test("a pool that cannot give a container answers an upgrade exactly as it answe
   const file = tempApp(
     t,
     "broken.ts",
-    `import { App } from "berth";
+    `import { App } from "berthjs";
 const app = new App("wsbroken");
 export const f = app.function().fetchApp(() => { throw new Error("no database"); });
 `,

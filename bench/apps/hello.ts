@@ -4,7 +4,7 @@
 // container (maxInputs 256). `cold` retires its container 50 ms after its
 // last input, so that the cold-start benchmark can make every request a
 // cold one.
-import { App } from "berth";
+import { App } from "berthjs";
 import { hello as handler } from "./hello-handler.js";
 
 const app = new App("bench");

@@ -1,5 +1,5 @@
 // bench/hono.ts deploys this: the shared Hono app as a berth fetchApp.
-import { App } from "berth";
+import { App } from "berthjs";
 import { createHonoApp } from "./hono-routes.js";
 
 const app = new App("bench-hono");

@@ -1,7 +1,7 @@
 // bench/websocket.ts deploys this: a raw `ws` echo server behind webServer.
 // GET / answers the port it listens on, so the benchmark can also connect to it directly.
 import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 import { WebSocketServer } from "ws";
 
 const app = new App("bench-ws");

@@ -10,7 +10,8 @@
  */
 import { Socket } from "node:net";
 import { pathToFileURL } from "node:url";
-import { isFunctionDefinition, type StartedFunction } from "../sdk/contract.js";
+import type { StartedFunction } from "../sdk/container.js";
+import { isFunctionDefinition } from "../sdk/contract.js";
 import { Channel } from "./channel.js";
 import type { AgentMessage, DriverMessage, LoadMessage, ProbeMessage } from "./protocol.js";
 import { claimPort, releasePort, waitForPort, watchPort } from "./port.js";

@@ -8,7 +8,7 @@
  */
 import { createServer, type RequestListener, type Server } from "node:http";
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import type { ContainerHandler } from "../sdk/contract.js";
+import type { ContainerHandler } from "../sdk/container.js";
 import { fetchListener } from "./fetch-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
 import { withRequestId } from "./request-output.js";

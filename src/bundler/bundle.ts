@@ -3,16 +3,17 @@
  * manifest. Two passes: a probe bundle is imported (in a child process) to
  * learn the functions and their images; the final bundle then leaves the
  * images' npm packages external, to be resolved from the image at run time.
- * The SDK (`berth`) is always bundled in, at the platform's own version.
+ * The SDK (`berthjs`, and `berthjs/client` if the app calls other
+ * functions) is always bundled in, at the platform's own version.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { build, type BuildFailure, type Message, type Plugin } from "esbuild";
 import { BerthError } from "../errors/codes.js";
-import { DESCRIBE_MAIN, SDK_ENTRY } from "../paths.js";
+import { CLIENT_ENTRY, DESCRIBE_MAIN, PACKAGE_NAME, SDK_ENTRY } from "../paths.js";
 import type { AppManifest } from "../sdk/contract.js";
 import type { DescribeResult } from "./describe.js";
 
@@ -34,7 +35,7 @@ function codeProblem(message: string): BerthError {
 export async function bundleApp(entry: string): Promise<BundleResult> {
   const entryPath = resolve(entry);
   const probe = await esbuildPass(entryPath, [], "stub");
-  const manifest = await describe(probe.code);
+  const manifest = await describe(probe.code, dirname(entryPath));
   const final = await esbuildPass(entryPath, imagePackages(manifest), "external", true);
   return {
     code: final.code,
@@ -58,6 +59,15 @@ function imagePackages(manifest: AppManifest): string[] {
   return [...names].flatMap((name) => [name, `${name}/*`]);
 }
 
+/** The app's `berthjs` and `berthjs/client` imports are this platform's own copy, whatever the app has installed. */
+const ownPackage: Plugin = {
+  name: "berth-own-package",
+  setup(pluginBuild) {
+    const entries: Record<string, string> = { [PACKAGE_NAME]: SDK_ENTRY, [`${PACKAGE_NAME}/client`]: CLIENT_ENTRY };
+    pluginBuild.onResolve({ filter: new RegExp(`^${PACKAGE_NAME}(/client)?$`) }, (args) => ({ path: entries[args.path]! }));
+  },
+};
+
 /**
  * Bare imports that cannot be resolved here may exist only in the image.
  * In the final bundle they stay external (resolved in the container); in the
@@ -69,7 +79,7 @@ function unresolvedImports(mode: "stub" | "external"): Plugin {
     name: "berth-unresolved",
     setup(pluginBuild) {
       pluginBuild.onResolve({ filter: /^[^./]/ }, async (args) => {
-        if (args.pluginData?.berthProbe || args.path === "berth" || args.path.startsWith("node:")) return undefined;
+        if (args.pluginData?.berthProbe || args.path.startsWith("node:")) return undefined;
         const result = await pluginBuild.resolve(args.path, {
           kind: args.kind,
           resolveDir: args.resolveDir,
@@ -109,9 +119,8 @@ async function esbuildPass(
       sourcemap: sourceMap ? "inline" : false,
       sourcesContent: false,
       logLevel: "silent",
-      alias: { berth: SDK_ENTRY },
       external,
-      plugins: [unresolvedImports(unresolved)],
+      plugins: [ownPackage, unresolvedImports(unresolved)],
       // CommonJS packages bundled into ESM still call require() for Node built-ins.
       banner: { js: 'import { createRequire as __berthCreateRequire } from "node:module"; const require = __berthCreateRequire(import.meta.url);' },
     });
@@ -132,13 +141,13 @@ function formatMessage(message: Message): string {
   return `${where}error: ${message.text}${line}`;
 }
 
-async function describe(code: Uint8Array): Promise<AppManifest> {
+async function describe(code: Uint8Array, appDir: string): Promise<AppManifest> {
   const dir = mkdtempSync(join(tmpdir(), "berth-probe-"));
   const file = join(dir, "probe.mjs");
   try {
     writeFileSync(file, code);
     const stdout = await new Promise<string>((resolveOutput, reject) => {
-      execFile(process.execPath, [DESCRIBE_MAIN, file], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => {
+      execFile(process.execPath, [DESCRIBE_MAIN, file, appDir], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => {
         if (error && !out) reject(codeProblem(`importing the app failed: ${err.trim() || error.message}`));
         else resolveOutput(out);
       });

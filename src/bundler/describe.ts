@@ -6,11 +6,12 @@
  */
 import { pathToFileURL } from "node:url";
 import { messageOf, systemCode } from "../errors/codes.js";
-import { isFunctionDefinition, type AppManifest, type FunctionManifest } from "../sdk/contract.js";
+import { isFunctionDefinition, type AppManifest, type DescribeContext, type FunctionManifest } from "../sdk/contract.js";
 
 export type DescribeResult = { ok: true; manifest: AppManifest } | { ok: false; error: string };
 
-export async function describeModule(path: string): Promise<DescribeResult> {
+/** `context.appDir`: the app file's directory, where relative `Secret.fromDotenv` paths start. */
+export async function describeModule(path: string, context: DescribeContext): Promise<DescribeResult> {
   let module: Record<string, unknown>;
   try {
     module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
@@ -31,7 +32,7 @@ export async function describeModule(path: string): Promise<DescribeResult> {
   for (const [name, value] of Object.entries(module)) {
     if (!isFunctionDefinition(value)) continue;
     try {
-      functions.push(value.describe(name));
+      functions.push(value.describe(name, context));
     } catch (error) {
       // A name outside the grammar (an export named `$handler`): said in one line, like any definition error.
       return { ok: false, error: `export ${name}: ${messageOf(error)}` };
@@ -52,8 +53,8 @@ export async function describeModule(path: string): Promise<DescribeResult> {
   return { ok: true, manifest: { name: [...appNames][0]!, functions } };
 }
 
-const target = process.argv[2];
-if (target && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const result = await describeModule(target);
+const [target, appDir] = process.argv.slice(2);
+if (target && appDir && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const result = await describeModule(target, { appDir });
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }

@@ -8,7 +8,8 @@
  * so they are asked again after a lost connection without running twice.
  */
 import { randomUUID } from "node:crypto";
-import { BerthError } from "../errors/codes.js";
+import { BerthError, messageOf, systemCode } from "../errors/codes.js";
+import { httpRequest, type HttpAnswer, type HttpInit } from "./http.js";
 import type {
   AppList,
   AppStats,
@@ -49,12 +50,12 @@ export class ApiClient {
     return url.toString();
   }
 
-  private async call(path: string, init: RequestInit = {}, query: Record<string, string> = {}): Promise<Response> {
-    let response: Response;
+  private async call(path: string, init: HttpInit = {}, query: Record<string, string> = {}): Promise<HttpAnswer> {
+    let response: HttpAnswer;
     try {
-      const headers = new Headers(init.headers);
-      if (this.token) headers.set("authorization", `Bearer ${this.token}`);
-      response = await fetch(this.url(path, query), { ...init, headers });
+      const headers = { ...init.headers };
+      if (this.token) headers.authorization = `Bearer ${this.token}`;
+      response = await httpRequest(this.url(path, query), { ...init, headers });
     } catch (error) {
       if (neverSent(error)) {
         throw new BerthError(
@@ -67,12 +68,12 @@ export class ApiClient {
     }
     if (response.ok) return response;
     const body: unknown = response.headers.get("content-type")?.includes("application/json") ? await response.json().catch(() => undefined) : undefined;
-    if (body === undefined) await response.body?.cancel();
+    if (body === undefined) response.cancel();
     throw BerthError.fromResponse(response.status, body);
   }
 
   private async json<T>(path: string, method: string, body?: unknown, query: Record<string, string> = {}): Promise<T> {
-    const init: RequestInit = body === undefined ? { method } : { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+    const init: HttpInit = body === undefined ? { method } : { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
     // The wire types are the contract: the server builds its answers as T.
     return (await (await this.call(path, init, query)).json()) as T;
   }
@@ -115,7 +116,7 @@ export class ApiClient {
 
 
   async uploadBlob(hash: string, data: Uint8Array): Promise<void> {
-    await this.call(`/api/blobs/${hash}`, { method: "PUT", body: new Uint8Array(data), headers: { "content-type": "application/octet-stream" } });
+    await this.call(`/api/blobs/${hash}`, { method: "PUT", body: data, headers: { "content-type": "application/octet-stream" } });
   }
 
   /** Deploys once, whatever happens to the connection (see `once`); a `deployId` is made up unless given. */
@@ -208,9 +209,8 @@ export class ApiClient {
   }
 
   /** The OCI layout of a function's image, as a tar stream, and its tag. */
-  async exportImage(app: string, fn: string, dev = false): Promise<{ ref: string; body: ReadableStream<Uint8Array> }> {
+  async exportImage(app: string, fn: string, dev = false): Promise<{ ref: string; body: AsyncIterable<Uint8Array> }> {
     const response = await this.call(`/api/apps/${encodeURIComponent(app)}/functions/${encodeURIComponent(fn)}/image`, {}, dev ? { dev: "1" } : {});
-    if (!response.body) throw new BerthError("internal_error", "the server sent no image");
     return { ref: response.headers.get("berth-image-ref") ?? "", body: response.body };
   }
 
@@ -252,11 +252,12 @@ const RETRY_PAUSES_MS = [500, 1000, 2000, 4000];
 
 /**
  * Failures of a connection that was made, after which the server may have
- * received the request and acted on it. Anything else (a refused or
- * unresolvable connection, a refused certificate, a port fetch will not
- * use) ends before the request leaves.
+ * received the request and acted on it (`node:http` says "socket hang up",
+ * ECONNRESET, for a connection closed before or while its answer arrived).
+ * Anything else (a refused or unresolvable connection, a refused
+ * certificate) ends before the request leaves.
  */
-const LOST_AFTER_CONNECT = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE", "ECONNABORTED", "UND_ERR_CLOSED", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+const LOST_AFTER_CONNECT = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
 
 function neverSent(error: unknown): boolean {
   return !LOST_AFTER_CONNECT.has(causeOf(error));
@@ -291,16 +292,13 @@ function logQuery(request: LogRequest & { after?: string }): Record<string, stri
   return query;
 }
 
-/** Why a fetch failed, in a word: `ECONNREFUSED`, else the message. */
+/** Why a request failed, in a word: `ECONNREFUSED`, else the message. */
 function causeOf(error: unknown): string {
-  const cause = error instanceof Error ? error.cause : undefined;
-  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") return cause.code;
-  return error instanceof Error ? error.message : String(error);
+  return systemCode(error) ?? messageOf(error);
 }
 
 /** The lines of an NDJSON answer, each as the wire type `T` the route streams. */
-async function* ndjson<T>(response: Response): AsyncGenerator<T> {
-  if (!response.body) return;
+async function* ndjson<T>(response: HttpAnswer): AsyncGenerator<T> {
   const decoder = new TextDecoder();
   let buffered = "";
   for await (const chunk of response.body) {

@@ -1,18 +1,18 @@
-/** `berth server`, `berth deploy` and `berth app ...`: thin wrappers over the control API. */
-import { resolve } from "node:path";
-import { TypeChecker } from "../bundler/typecheck.js";
-import { startServer } from "../server/start.js";
+/**
+ * `berth server`, `berth deploy` and `berth app ...`: thin wrappers over the
+ * control API. The server, the bundler and the type checker are imported by
+ * the commands that use them, so `app list` and friends start fast.
+ */
 import { BerthError } from "../errors/codes.js";
-import { createLogger, type Logger } from "../logging/logger.js";
+import type { Logger } from "../logging/logger.js";
 import { ApiClient } from "./client.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, numberFlag, serverUrl, workspace } from "./config.js";
 import { formatLogEntry, parseSince, printable } from "./log-format.js";
-import { dim, green, status } from "./output.js";
-import { ship } from "./ship.js";
+import { dim, green, status, yellow } from "./output.js";
 import { readConfig, tokenFor } from "./credentials.js";
-import { RuntimeUnavailableError } from "../server/runtime.js";
-import { announceBootstrapToken, buildCaFlag, imageCacheFlag, parseSize, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
+import { announceBootstrapToken, buildCaFlag, imageCacheFlag, parseSize, publicOptions, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
 import { formatStatsTable } from "./stats-table.js";
+import { onStopSignals } from "./stop-signals.js";
 import type { LogEntry } from "../wire/control-api.js";
 
 export interface ClientFlags {
@@ -28,6 +28,12 @@ export function clientFor(flags: ClientFlags): ApiClient {
 }
 
 export async function serverCommand(flags: ServerFlags) {
+  const [{ startServer }, { RuntimeUnavailableError }, { createLogger }, { logLevel }] = await Promise.all([
+    import("../server/start.js"),
+    import("../server/runtime.js"),
+    import("../logging/logger.js"),
+    import("./log-level.js"),
+  ]);
   const home = berthHome(flags.home);
   const logger = createLogger({ level: logLevel(flags.logLevel, "info") });
   // In a server, container output is part of the server's log: JSON with its app and function when collected.
@@ -53,6 +59,7 @@ export async function serverCommand(flags: ServerFlags) {
     accessLog: flags.accessLog,
     logger,
     ...securityOptions(flags),
+    ...publicOptions(flags),
   }).catch((error: unknown) => {
     if (error instanceof RuntimeUnavailableError) {
       throw new BerthError("invalid_input", `${error.message}; or run \`berth server --runtime process\` (one trusted user, no isolation)`);
@@ -60,6 +67,7 @@ export async function serverCommand(flags: ServerFlags) {
     throw error;
   });
   status(green(`✓ berth server listening on ${server.url} (state in ${home}; ${server.runtime} runtime)`));
+  status(`  Dashboard: ${server.dashboardUrl} (sign in with an API token)`);
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   onStopSignals({
     graceful: async () => {
@@ -73,21 +81,6 @@ export async function serverCommand(flags: ServerFlags) {
       await server.close();
     },
   });
-}
-
-/**
- * SIGTERM and SIGINT: the first stops gracefully, a second one stops at
- * once (the graceful stop then ends too, as everything it waits for is cut).
- */
-export function onStopSignals(stop: { graceful(): Promise<void>; now(): Promise<void> }): void {
-  let signals = 0;
-  const onSignal = () => {
-    signals += 1;
-    const step = signals === 1 ? stop.graceful() : stop.now();
-    void step.then(() => process.exit(0));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
 }
 
 /**
@@ -113,17 +106,22 @@ function appLogBytes(text: string): number {
   return bytes;
 }
 
-export async function deployCommand(file: string, flags: ClientFlags & { typecheck?: boolean }) {
+export async function deployCommand(file: string, flags: ClientFlags & { typecheck?: string | boolean }) {
+  const [{ appFile, ship, typecheckMode }, { BackgroundTypeCheck }] = await Promise.all([import("./ship.js"), import("../bundler/background-check.js")]);
+  const entry = appFile(file);
+  const typecheck = typecheckMode(flags.typecheck, "block");
   const client = clientFor(flags);
   await client.health();
-  const entry = resolve(file);
-  const { result } = await ship(client, {
-    entry,
-    ephemeral: false,
-    checker: flags.typecheck === false ? undefined : new TypeChecker(entry),
-  });
-  status(green(`✓ Deployed app "${result.app.name}" (version ${result.version})`));
-  for (const fn of result.functions) process.stdout.write(`${fn.name.padEnd(16)} ${fn.url}\n`);
+  const checker = typecheck === "off" ? undefined : new BackgroundTypeCheck(entry);
+  try {
+    const { result, types } = await ship(client, { entry, ephemeral: false, typecheck, checker });
+    status(green(`✓ Deployed app "${result.app.name}" (version ${result.version})`));
+    for (const fn of result.functions) process.stdout.write(`${fn.name.padEnd(16)} ${fn.url}\n`);
+    const report = typecheck === "warn" ? await types : undefined;
+    if (report?.errors) status(yellow(`⚠ Deployed with type errors:\n${report.errors.trimEnd()}`));
+  } finally {
+    await checker?.close();
+  }
 }
 
 export async function appListCommand(flags: ClientFlags & { json?: boolean }) {

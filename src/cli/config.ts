@@ -2,7 +2,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors/codes.js";
-import { parseLogLevel, type LogLevel } from "../logging/logger.js";
 import { checkName } from "../sdk/names.js";
 
 export const DEFAULT_PORT = 8600;
@@ -39,10 +38,4 @@ export function numberFlag(flag: string, value: string, rules: { integer?: boole
   const wanted = rules.integer ? `a whole number ≥ ${rules.positive ? 1 : 0}` : rules.positive ? "a number of seconds > 0" : "a number of seconds ≥ 0";
   if (!ok) throw new BerthError("invalid_input", `${flag} takes ${wanted}, not "${value}"`);
   return parsed;
-}
-
-/** The server log's level: `--log-level`, else `BERTH_LOG_LEVEL`, else `fallback`. */
-export function logLevel(flag: string | undefined, fallback: LogLevel): LogLevel {
-  const value = flag ?? (process.env.BERTH_LOG_LEVEL || undefined);
-  return value === undefined ? fallback : parseLogLevel(value);
 }

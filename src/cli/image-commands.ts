@@ -67,14 +67,14 @@ export async function imageExportCommand(app: string, fn: string, dir: string, f
 }
 
 /** Unpacks the server's tar stream with the system's tar (GNU or bsdtar). */
-function extract(body: ReadableStream<Uint8Array>, dir: string): Promise<void> {
+function extract(body: AsyncIterable<Uint8Array>, dir: string): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const tar = spawn("tar", ["-x", "-f", "-", "-C", dir], { stdio: ["pipe", "ignore", "pipe"] });
     let stderr = "";
     tar.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     tar.once("error", (error) => reject(new BerthError("internal_error", `could not run tar to unpack the image: ${error.message}`)));
     tar.once("exit", (code) => (code === 0 ? resolvePromise() : reject(new BerthError("internal_error", `tar failed to unpack the image: ${stderr.trim()}`))));
-    const source = Readable.fromWeb(body as never);
+    const source = Readable.from(body);
     source.once("error", (error) => {
       tar.kill();
       reject(new BerthError("internal_error", `the export was cut off: ${error.message}`));

@@ -1,35 +1,32 @@
 /**
  * The `berth` command line. Thin: every verb talks to the control API
  * (see client.ts); `serve` and `server` also start a platform in-process.
+ * Each verb's module is imported only when that verb runs, so `--help`,
+ * `--version` and `app list` never load TypeScript, esbuild or the server.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command } from "commander";
-import {
-  appListCommand,
-  appLogsCommand,
-  appRollbackCommand,
-  appStatsCommand,
-  appStopCommand,
-  appVersionsCommand,
-  deployCommand,
-  serverCommand,
-} from "./commands.js";
-import { serveCommand } from "./serve.js";
-import { imageExportCommand, imageListCommand, imagePruneCommand } from "./image-commands.js";
-import {
-  loginCommand,
-  secretCreateCommand,
-  secretDeleteCommand,
-  secretListCommand,
-  tokenCreateCommand,
-  tokenListCommand,
-  tokenRevokeCommand,
-  workspaceLimitCommand,
-} from "./security-commands.js";
+import { PACKAGE_ROOT } from "../paths.js";
+
+/** An action whose module is imported when the command runs. */
+function lazy<M, A extends unknown[]>(load: () => Promise<M>, pick: (module: M) => (...args: A) => Promise<void>) {
+  return async (...args: A) => pick(await load())(...args);
+}
+const commands = () => import("./commands.js");
+const security = () => import("./security-commands.js");
+const images = () => import("./image-commands.js");
+
+function version(): string {
+  const manifest: unknown = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
+  return typeof manifest === "object" && manifest !== null && "version" in manifest ? String(manifest.version) : "unknown";
+}
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name("berth")
     .description("Self-hosted serverless web endpoints for TypeScript")
+    .version(version(), "-v, --version", "print berth's version")
     .showHelpAfterError();
 
   const clientOptions = (command: Command) =>
@@ -37,6 +34,12 @@ export async function main(argv: string[]): Promise<void> {
       .option("--server <url>", "berth server to talk to (env BERTH_SERVER; default http://localhost:8600)")
       .option("--workspace <name>", "workspace (env BERTH_WORKSPACE; default: the token's)")
       .option("--token <token>", "API token (env BERTH_TOKEN; default: the one `berth login` saved)");
+
+  program
+    .command("init")
+    .description("create a project: an app, its test, a strict tsconfig, a package.json")
+    .argument("<dir>", "the new project's directory; its name names the app")
+    .action(lazy(() => import("./init.js"), (m) => m.initCommand));
 
   program
     .command("serve")
@@ -49,9 +52,10 @@ export async function main(argv: string[]): Promise<void> {
     .option("--home <dir>", "state directory for images and bundles (env BERTH_HOME; default ~/.berth)")
     .option("--runtime <name>", "sandbox or process (default: sandbox where bubblewrap is installed, else process)")
     .option("--image-cache <dir>", "where sandbox images are kept (env BERTH_IMAGE_CACHE; default /var/lib/berth/images)")
-    .option("--no-typecheck", "skip the TypeScript type check")
+    .option("--typecheck <mode>", "off, warn (serve at once, report type errors when the check ends) or block (serve only code that type-checks)", "warn")
+    .option("--no-typecheck", "same as --typecheck=off")
     .option("--grace <seconds>", "on Ctrl-C, seconds requests in flight get to finish before the app goes (default 30)")
-    .action(serveCommand);
+    .action(lazy(() => import("./serve.js"), (m) => m.serveCommand));
 
   program
     .command("server")
@@ -60,6 +64,9 @@ export async function main(argv: string[]): Promise<void> {
     .option("--host <address>", "address to bind (default 127.0.0.1)")
     .option("--home <dir>", "state directory (env BERTH_HOME; default ~/.berth)")
     .option("--domain <domain>", "base domain of endpoint URLs (default localhost)")
+    .option("--public-url <url>", "where clients reach this server, e.g. https://fns.example.com behind a proxy: URLs become https://<ws>--<label>.fns.example.com/")
+    .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key)")
+    .option("--tls-key <file>", "the certificate's private key (PEM)")
     .option("--workspace <name>", "default workspace (default local)")
     .option("--queue-limit <n>", "requests allowed to wait per function before 503 (default 1000)")
     .option("--call-delay <seconds>", "seconds without a response before a call is answered 303 to its result URL (default 150)")
@@ -84,18 +91,19 @@ export async function main(argv: string[]): Promise<void> {
     .option("--keep-versions <n>", "versions per app whose bundles are kept for rollbacks (default 10)")
     .option("--app-log-size <size>", "log kept per app under <home>/logs, oldest lines dropped first, e.g. 64MiB (default 16MiB)")
     .option("--no-access-log", "no access line per request in the apps' logs")
-    .action(serverCommand);
+    .action(lazy(commands, (m) => m.serverCommand));
 
   clientOptions(
     program
       .command("deploy")
       .description("deploy an app to a berth server; its URLs persist across restarts")
       .argument("<file>", "the app's TypeScript file")
-      .option("--no-typecheck", "skip the TypeScript type check"),
-  ).action(deployCommand);
+      .option("--typecheck <mode>", "block (refuse to deploy code with type errors), warn (deploy, then report them) or off", "block")
+      .option("--no-typecheck", "same as --typecheck=off"),
+  ).action(lazy(commands, (m) => m.deployCommand));
 
   const app = program.command("app").description("manage deployed apps");
-  clientOptions(app.command("list").description("list apps and their URLs").option("--json", "print JSON")).action(appListCommand);
+  clientOptions(app.command("list").description("list apps and their URLs").option("--json", "print JSON")).action(lazy(commands, (m) => m.appListCommand));
   const dev = "the app `berth serve` runs, not the deployed app of that name";
   clientOptions(
     app
@@ -103,9 +111,9 @@ export async function main(argv: string[]): Promise<void> {
       .description("redeploy an earlier version as a new version (default: the one before the current)")
       .argument("<name>")
       .option("--version <n>", "the version to go back to"),
-  ).action(appRollbackCommand);
+  ).action(lazy(commands, (m) => m.appRollbackCommand));
   clientOptions(app.command("stop").description("stop an app; its containers drain").argument("<name>").option("--dev", dev)).action(
-    appStopCommand,
+    lazy(commands, (m) => m.appStopCommand),
   );
   clientOptions(
     app
@@ -119,7 +127,7 @@ export async function main(argv: string[]): Promise<void> {
       .option("--request <id>", "only the lines of one request (its berth-request-id)")
       .option("--json", "one JSON object per line, with every field")
       .option("--dev", dev),
-  ).action(appLogsCommand);
+  ).action(lazy(commands, (m) => m.appLogsCommand));
   clientOptions(
     app
       .command("versions")
@@ -127,7 +135,7 @@ export async function main(argv: string[]): Promise<void> {
       .argument("<name>")
       .option("--json", "print JSON")
       .option("--dev", dev),
-  ).action(appVersionsCommand);
+  ).action(lazy(commands, (m) => m.appVersionsCommand));
   clientOptions(
     app
       .command("stats")
@@ -136,18 +144,18 @@ export async function main(argv: string[]): Promise<void> {
       .option("--dev", dev)
       .option("--json", "print JSON")
       .option("-w, --watch [seconds]", "print again every few seconds (default 2) until Ctrl-C"),
-  ).action(appStatsCommand);
+  ).action(lazy(commands, (m) => m.appStatsCommand));
 
   const image = program.command("image").description("the server's image cache");
   clientOptions(image.command("list").description("images, their size, layers and the apps using them (admin)").option("--json", "print JSON")).action(
-    imageListCommand,
+    lazy(images, (m) => m.imageListCommand),
   );
   clientOptions(
     image
       .command("prune")
       .description("remove images no running app version uses (admin)")
       .option("--all", "also remove the Debian and Node base layers (rebuilt on the next deploy)"),
-  ).action(imagePruneCommand);
+  ).action(lazy(images, (m) => m.imagePruneCommand));
   clientOptions(
     image
       .command("export")
@@ -156,7 +164,7 @@ export async function main(argv: string[]): Promise<void> {
       .argument("<function>")
       .argument("<dir>", "a new or empty directory")
       .option("--dev", dev),
-  ).action(imageExportCommand);
+  ).action(lazy(images, (m) => m.imageExportCommand));
 
   const token = program.command("token").description("API tokens (control API, deploy) and proxy-auth tokens (protected endpoints)");
   // Token and secret verbs also work on a state directory directly (no server configured or running, or --home).
@@ -170,15 +178,15 @@ export async function main(argv: string[]): Promise<void> {
       .option("--admin", "an admin API token: acts on every workspace (needs an admin token)")
       .option("--name <text>", "a note shown by `token list`")
       .option("--json", "print JSON"),
-  ).action(tokenCreateCommand);
+  ).action(lazy(security, (m) => m.tokenCreateCommand));
   localOptions(
     token.command("list").description("list tokens (never their secrets)").option("--all", "every workspace (admin)").option("--json", "print JSON"),
-  ).action(tokenListCommand);
-  localOptions(token.command("revoke").description("revoke a token at once").argument("<id>", "bt_... or wk-...")).action(tokenRevokeCommand);
+  ).action(lazy(security, (m) => m.tokenListCommand));
+  localOptions(token.command("revoke").description("revoke a token at once").argument("<id>", "bt_... or wk-...")).action(lazy(security, (m) => m.tokenRevokeCommand));
 
   clientOptions(
     program.command("login").description("check a token against a server and save both for later commands (mode 0600)"),
-  ).action(loginCommand);
+  ).action(lazy(security, (m) => m.loginCommand));
 
   const secret = program.command("secret").description("secrets: environment variables injected into the functions that name them");
   localOptions(
@@ -188,11 +196,11 @@ export async function main(argv: string[]): Promise<void> {
       .argument("<name>")
       .argument("[pairs...]", "KEY=VALUE pairs")
       .option("--from-dotenv <file>", "read KEY=VALUE lines from a .env file (- for standard input)"),
-  ).action(secretCreateCommand);
+  ).action(lazy(security, (m) => m.secretCreateCommand));
   localOptions(secret.command("list").description("secret names and key names (never values)").option("--json", "print JSON")).action(
-    secretListCommand,
+    lazy(security, (m) => m.secretListCommand),
   );
-  localOptions(secret.command("delete").description("delete a secret").argument("<name>")).action(secretDeleteCommand);
+  localOptions(secret.command("delete").description("delete a secret").argument("<name>")).action(lazy(security, (m) => m.secretDeleteCommand));
 
   const workspace = program.command("workspace").description("workspace settings");
   clientOptions(
@@ -205,7 +213,7 @@ export async function main(argv: string[]): Promise<void> {
       .option("--client-rate <n>", "requests per second from one client address to public endpoints")
       .option("--client-burst <n>", "requests at once from one client address (default 5 s worth)")
       .option("--containers <n>", "live containers the workspace may have at once"),
-  ).action(workspaceLimitCommand);
+  ).action(lazy(security, (m) => m.workspaceLimitCommand));
 
   await program.parseAsync(argv);
 }

@@ -5,6 +5,7 @@ const colour = process.stderr.isTTY && !process.env.NO_COLOR;
 const paint = (code: number) => (text: string) => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
 export const green = paint(32);
 export const red = paint(31);
+export const yellow = paint(33);
 export const dim = paint(2);
 export const cyan = paint(36);
 

@@ -1,36 +1,40 @@
 /**
  * `berth serve app.ts`: runs an app ephemerally with `-dev` URLs, streams its
- * logs, and redeploys on every change to a file it imports. A change that
- * does not bundle or type-check is reported and the last good version keeps
- * serving. With `--server`, a restart of that server is survived: serve
- * registers the app again when the server is back. Ctrl-C lets requests in
- * flight finish, then stops the app and, if it started one, the embedded
- * platform.
+ * logs, and redeploys on every change to a file it imports. URLs are printed
+ * as soon as the bundle is built; the type check runs beside it and reports
+ * when done (`--typecheck=warn`, the default), or holds the deploy back
+ * (`block`). A change that does not bundle is reported and the last good
+ * version keeps serving; a deploy refused for a missing secret is retried
+ * when the workspace's secrets change. With `--server`, a restart of that
+ * server is survived: serve registers the app again when the server is
+ * back. Ctrl-C lets requests in flight finish, then stops the app and, if it
+ * started one, the embedded platform.
  */
 import { watch, type FSWatcher } from "chokidar";
-import { resolve } from "node:path";
-import { TypeChecker } from "../bundler/typecheck.js";
+import { BackgroundTypeCheck, type TypeReport } from "../bundler/background-check.js";
 import { startServer, type RunningServer } from "../server/start.js";
 import { BerthError, systemCode } from "../errors/codes.js";
 import { ApiClient } from "./client.js";
 import { createLogger } from "../logging/logger.js";
 import type { LogEntry } from "../wire/control-api.js";
-import { onStopSignals } from "./commands.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, logLevel, numberFlag, serverUrl, workspace } from "./config.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, numberFlag, serverUrl, workspace } from "./config.js";
+import { logLevel } from "./log-level.js";
 import { formatLogEntry } from "./log-format.js";
-import { formatError, green, red, status } from "./output.js";
-import { ship } from "./ship.js";
+import { dim, formatError, green, red, status, yellow } from "./output.js";
+import { appFile, ship, typecheckMode } from "./ship.js";
 import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
 import { sandboxProblem, type RuntimeName } from "../server/runtime.js";
 import { buildCaFlag, imageCacheFlag, runtimeFlag } from "./server-flags.js";
+import { onStopSignals } from "./stop-signals.js";
 
 export interface ServeFlags {
   port?: string;
   server?: string;
   workspace?: string;
   home?: string;
-  typecheck?: boolean;
+  /** `off`, `warn` or `block`; `false` from `--no-typecheck`. */
+  typecheck?: string | boolean;
   token?: string;
   /** Seconds requests in flight get to finish after Ctrl-C (default 30). */
   grace?: string;
@@ -38,7 +42,10 @@ export interface ServeFlags {
   imageCache?: string;
 }
 
-/** Why serve deploys again: the code changed, or the server came back without the app. */
+/** How often a session waiting for a missing secret asks for the workspace's secrets, in milliseconds. */
+const SECRET_POLL_MS = 1000;
+
+/** Why serve deploys again: the code changed, a missing secret arrived, or the server came back without the app. */
 type Occasion = "reload" | "reconnect";
 
 /** Entries one log page may hold (the control API's bound). */
@@ -47,7 +54,10 @@ const MAX_LOG_PAGE = 5000;
 const logFormat = { compact: true, colour: process.stdout.isTTY === true && !process.env.NO_COLOR };
 
 export async function serveCommand(file: string, flags: ServeFlags): Promise<void> {
-  const entry = resolve(file);
+  const entry = appFile(file);
+  const typecheck = typecheckMode(flags.typecheck, "warn");
+  // Loads TypeScript in its worker while the platform starts and the app bundles.
+  const checker = typecheck === "off" ? undefined : new BackgroundTypeCheck(entry);
   let embedded: RunningServer | undefined;
   let removeSession: (() => void) | undefined;
   let baseUrl = serverUrl(flags.server) ?? readConfig().server;
@@ -60,19 +70,26 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   }
   const client = new ApiClient(baseUrl, workspace(flags.workspace), embedded ? embedded.sessionToken : tokenFor(baseUrl, flags.token));
   await client.health();
-  const checker = flags.typecheck === false ? undefined : new TypeChecker(entry);
+  status(embedded ? `Dashboard: ${embedded.dashboardUrl}` : `Dashboard: ${baseUrl}/ (sign in with an API token)`);
 
   let appName: string | undefined;
   let watcher: FSWatcher | undefined;
   const logsAbort = new AbortController();
+  let shuttingDown = false;
 
   const grace = graceMs(flags.grace);
+  const stopWatching = async () => {
+    shuttingDown = true;
+    await watcher?.close();
+    clearInterval(secretPoll);
+    await checker?.close();
+    logsAbort.abort();
+  };
   onStopSignals({
     // Requests in flight finish (up to --grace), then the app and its containers go.
     graceful: async () => {
       status(`Stopping: requests in flight get up to ${grace / 1000} s to finish (Ctrl-C again to stop now)...`);
-      await watcher?.close();
-      logsAbort.abort();
+      await stopWatching();
       if (embedded) {
         await embedded.shutdown(grace);
         removeSession?.();
@@ -83,6 +100,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     },
     now: async () => {
       status("Stopping now...");
+      await stopWatching();
       if (embedded) await embedded.close();
       else if (appName) await client.stopApp(appName, true).catch(() => {});
       removeSession?.();
@@ -118,9 +136,42 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     }
   };
 
+  // Only the newest deploy's type report is printed: an older one describes code that is no longer served.
+  let generation = 0;
+  const report = (types: Promise<TypeReport>, of: number) => {
+    types.then(
+      ({ errors, ms }) => {
+        if (of !== generation || shuttingDown) return;
+        if (!errors) status(dim(`✓ No type errors (${(ms / 1000).toFixed(1)} s)`));
+        else status(yellow(`⚠ Type errors (served anyway; --typecheck=block holds a deploy back until they are fixed):\n${errors.trimEnd()}`));
+      },
+      (error: unknown) => status(yellow(`⚠ The type check failed: ${formatError(error)}`)),
+    );
+  };
+
+  // A deploy refused for a missing secret (or missing keys of one) is retried once the workspace has them.
+  let secretPoll: NodeJS.Timeout | undefined;
+  const waitForSecret = (name: string, keys: string[]) => {
+    clearInterval(secretPoll);
+    status(dim(`  (waiting for secret "${name}"${keys.length > 0 ? ` to have ${keys.join(", ")}` : ""}: serving starts once it does)`));
+    secretPoll = setInterval(() => {
+      client.listSecrets().then(
+        (secrets) => {
+          const secret = secrets.find((candidate) => candidate.name === name);
+          if (!secret || !keys.every((key) => secret.keys.includes(key))) return;
+          clearInterval(secretPoll);
+          void reload();
+        },
+        () => {},
+      );
+    }, SECRET_POLL_MS);
+  };
+
   const deployOnce = async (occasion: Occasion): Promise<boolean> => {
+    const of = ++generation;
     try {
-      const { bundle, result } = await ship(client, { entry, ephemeral: true, checker });
+      const { bundle, result, types } = await ship(client, { entry, ephemeral: true, typecheck, checker });
+      clearInterval(secretPoll);
       const first = appName === undefined;
       if (appName !== undefined && appName !== result.app.name) await client.stopApp(appName, true).catch(() => {});
       if (appName !== result.app.name) {
@@ -133,6 +184,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       else if (occasion === "reconnect") status(green(`✓ The server at ${baseUrl} is back: registered app "${name}" again (version ${version}); following its logs`));
       else status(green(`✓ Reloaded (version ${version})`));
       for (const fn of result.functions) status(`  ${fn.name.padEnd(16)} ${fn.url}`);
+      if (types && typecheck === "warn") report(types, of);
       watcher?.add(bundle.inputs);
       if (!watcher) watcher = startWatching(bundle.inputs);
       return true;
@@ -141,6 +193,8 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       if (error instanceof BerthError) {
         status(red(`✗ ${formatError(error)}`));
         if (appName) status("  (still serving the last good version)");
+        const { secret, missingKeys } = error.details;
+        if (typeof secret === "string") waitForSecret(secret, Array.isArray(missingKeys) ? missingKeys.map(String) : []);
         return false;
       }
       throw error;

@@ -2,9 +2,10 @@
  * `berth server`'s security and capacity flags turned into server options,
  * and the one-time announcement of a fresh server's admin token.
  */
+import { readFileSync } from "node:fs";
 import type { ServerOptions } from "../server/start.js";
 import type { RuntimeName } from "../server/runtime.js";
-import { BerthError } from "../errors/codes.js";
+import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { numberFlag } from "./config.js";
 import { saveToken } from "./credentials.js";
 import { green, status } from "./output.js";
@@ -43,6 +44,11 @@ export interface ServerFlags {
   grace?: string;
   /** Versions per app whose bundles and run folders are kept (default 10). */
   keepVersions?: string;
+  /** The base clients reach the gateway at, e.g. `https://fns.example.com`. */
+  publicUrl?: string;
+  /** Paths of a PEM certificate (chain) and its key: the gateway then serves HTTPS itself. */
+  tlsCert?: string;
+  tlsKey?: string;
   /** Bytes of log kept per app, e.g. `16MiB`. */
   appLogSize?: string;
   /** False with `--no-access-log`. */
@@ -126,6 +132,28 @@ function rateFlags(rateFlag: string, rateText: string, burstFlag: string, burstT
   const burst = burstText === undefined ? Math.max(1, Math.ceil(rate * 5)) : Number(burstText);
   if (!(rate > 0) || !Number.isInteger(burst) || burst < 1) throw new BerthError("invalid_input", `${rateFlag} must be > 0 and ${burstFlag} an integer ≥ 1`);
   return { rate, burst };
+}
+
+/** `--public-url`, `--tls-cert` and `--tls-key` as server options; the certificate files are read here, so a wrong path fails before anything starts. */
+export function publicOptions(flags: ServerFlags): Pick<ServerOptions, "publicUrl" | "tls"> {
+  const options: Pick<ServerOptions, "publicUrl" | "tls"> = {};
+  if (flags.publicUrl !== undefined) options.publicUrl = flags.publicUrl;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    throw new BerthError("invalid_input", "--tls-cert and --tls-key go together: give the certificate and its private key (PEM files)");
+  }
+  if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) options.tls = { cert: readPem("--tls-cert", flags.tlsCert), key: readPem("--tls-key", flags.tlsKey) };
+  return options;
+}
+
+function readPem(flag: string, path: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (error) {
+    throw new BerthError("invalid_input", `${flag} ${path}: cannot read it (${systemCode(error) ?? messageOf(error)})`);
+  }
+  if (!pem.includes("-----BEGIN ")) throw new BerthError("invalid_input", `${flag} ${path} is not a PEM file (no -----BEGIN line)`);
+  return pem;
 }
 
 /** Prints the admin token a fresh server created, once, and saves it for the local CLI. */

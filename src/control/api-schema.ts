@@ -102,6 +102,8 @@ export const logQuerySchema = z.object({
   after: z.string().regex(/^\d{1,20}$/, "a cursor from an earlier page").optional(),
   function: z.string().min(1).max(200).optional(),
   request: z.string().regex(REQUEST_ID_PATTERN, "a request id (berth-request-id)").optional(),
+  container: z.string().regex(/^[0-9a-z]{1,32}$/, "a container id").optional(),
+  stream: z.enum(["stdout", "stderr", "system", "access"]).optional(),
   follow: z.enum(["0", "1", "true", "false"]).transform((value) => value === "1" || value === "true").default(false),
 });
 

@@ -64,12 +64,10 @@ export interface PlatformOptions<U> {
   logs: LogHub;
   /** Directory for run directories (bundle + image packages). */
   runRoot: string;
+  /** The URL users reach a function host at (`http://local--hello-f.localhost:8600/`), for the URLs printed to them. */
+  functionUrl: (hostLabel: string) => string;
   /** The agent every container runs (dist/agent.mjs): image exports include it. */
   agentBundle: string;
-  /** Base domain of function hosts. */
-  domain: string;
-  /** The public port, for the URLs printed to users. */
-  publicPort: () => number;
   /** Inputs allowed to wait per pool. Default 1000. */
   queueLimit?: number;
   /** The server's and workspaces' caps on live containers; every pool takes its slots here. Absent: only `maxContainers` of each function. */
@@ -238,6 +236,7 @@ export class Platform<U> {
     const app = this.options.store.getApp(workspace, name, ephemeral);
     if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     return this.options.store.listVersions(app.id).map((version) => ({
+      id: version.id,
       number: version.number,
       createdAt: version.createdAt,
       bundleHash: version.bundleHash,
@@ -583,11 +582,10 @@ export class Platform<U> {
   }
 
   private summarise(app: AppRecord, manifest: AppManifest): FunctionSummary[] {
-    const port = this.options.publicPort();
     return manifest.functions.map((fn) => ({
       name: fn.name,
       kind: fn.kind,
-      url: `http://${this.hostFor(app.workspace, app.name, fn, app.ephemeral)}.${this.options.domain}${port === 80 ? "" : `:${port}`}/`,
+      url: this.options.functionUrl(this.hostFor(app.workspace, app.name, fn, app.ephemeral)),
     }));
   }
 }

@@ -86,6 +86,7 @@ export class SecretService {
       throw new BerthError(
         "invalid_input",
         `function ${fn.name} names secret "${spec.name}", which does not exist in workspace "${workspace}": create it with \`berth secret create ${spec.name} KEY=VALUE\``,
+        { details: { secret: spec.name } },
       );
     }
     const missing = spec.requiredKeys.filter((key) => !record.keys.includes(key));
@@ -93,6 +94,7 @@ export class SecretService {
       throw new BerthError(
         "invalid_input",
         `secret "${spec.name}" (used by ${fn.name}) lacks required key(s) ${missing.join(", ")}; it has ${record.keys.join(", ") || "no keys"}`,
+        { details: { secret: spec.name, missingKeys: missing } },
       );
     }
     return JSON.parse(open(this.key, record.sealed, context(workspace, spec.name))) as Record<string, string>;

@@ -33,6 +33,7 @@
  * never reaches the queue, so it never starts a container.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { randomBytes } from "node:crypto";
 import { Server as NetServer } from "node:net";
 import type { Cancel, Clock } from "../clock/clock.js";
@@ -60,6 +61,8 @@ export interface RouteLookup {
 export interface GatewayOptions {
   /** Base domain of function hosts. Default "localhost". */
   domain: string;
+  /** Serve HTTPS with this certificate and key (PEM); `X-Forwarded-Proto` is then `https`. Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   routes: RouteLookup;
   /** Serves the bare host: control API, dashboard, metrics. */
   control: RequestListener;
@@ -79,8 +82,21 @@ export interface GatewayOptions {
   logger: Logger;
 }
 
-/** The gateway's HTTP server. */
-export interface Gateway extends Server {
+export interface RequestObserver {
+  /** `totalMs` from arrival to the end of the response; `queueMs` waiting for a container slot. */
+  requestDone(identity: ServiceIdentity, status: number, totalMs: number, queueMs: number): void;
+  /** The guards answered `status` (401, 429, 431, 413, 400) before the queue. */
+  requestRefused(identity: ServiceIdentity, status: number): void;
+}
+
+/** On every response, and on the request the container gets (so its output during the request carries the id). */
+export const REQUEST_ID_HEADER = "berth-request-id";
+export const SERVER_TIMING_HEADER = "server-timing";
+
+/** The gateway's HTTP server (HTTPS with `tls`). */
+export type Gateway = (Server | TlsServer) & {
+  /** Cuts every open WebSocket at once; `close` and `closeAllConnections` do not reach upgraded connections. */
+  closeWebSockets(): void;
   /**
    * The first step of a graceful shutdown: stops accepting connections,
    * lets every request in flight finish (each answer then carries
@@ -93,24 +109,7 @@ export interface Gateway extends Server {
   finishRequests(graceMs: number): Promise<number>;
   /** Requests in flight now (proxied, control API, result URLs). */
   readonly requestsInFlight: number;
-}
-
-export interface RequestObserver {
-  /** `totalMs` from arrival to the end of the response; `queueMs` waiting for a container slot. */
-  requestDone(identity: ServiceIdentity, status: number, totalMs: number, queueMs: number): void;
-  /** The guards answered `status` (401, 429, 431, 413, 400) before the queue. */
-  requestRefused(identity: ServiceIdentity, status: number): void;
-}
-
-/** On every response, and on the request the container gets (so its output during the request carries the id). */
-export const REQUEST_ID_HEADER = "berth-request-id";
-export const SERVER_TIMING_HEADER = "server-timing";
-
-/** The gateway's HTTP server. */
-export interface Gateway extends Server {
-  /** Cuts every open WebSocket at once; `close` and `closeAllConnections` do not reach upgraded connections. */
-  closeWebSockets(): void;
-}
+};
 
 /** Tries per request when containers turn out to be unreachable before answering. */
 const MAX_ATTEMPTS = 3;
@@ -127,7 +126,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       sendError(res, "internal_error");
     });
   };
-  const server = createServer({ keepAliveTimeout: 65_000, ...serverOptions(options.guards.limits) }, listener(false));
+  const settings = { keepAliveTimeout: 65_000, ...serverOptions(options.guards.limits) };
+  const server = options.tls ? createTlsServer({ ...settings, ...options.tls }, listener(false)) : createServer(settings, listener(false));
   hardenServer(server, options.guards.limits);
   // `Expect: 100-continue` is answered only once the guards pass, so a refused upload is never sent.
   server.on("checkContinue", listener(true));
@@ -217,7 +217,7 @@ function upstreamHeaders(options: GatewayOptions, req: IncomingMessage): string[
   // `headersDistinct` is built on first use: only a trusted peer's X-Forwarded-For is worth that.
   const forwardedFor = trusted.has(peer) ? req.headersDistinct["x-forwarded-for"]?.join(", ") : undefined;
   const client = clientAddress(peer, forwardedFor, trusted);
-  return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: "http", host: req.headers.host ?? "" }, client.trustedPeer);
+  return requestHeaders(req, { forwardedFor: client.forwardedFor, proto: options.tls ? "https" : "http", host: req.headers.host ?? "" }, client.trustedPeer);
 }
 
 /** auth → rate limit → limits (guards.ts): true when the request may go on, else the refusal is answered. */

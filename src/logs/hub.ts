@@ -42,8 +42,8 @@ export interface LogHubOptions {
   echo?: (entry: LogEntry) => void;
 }
 
-/** What a follower asks for: the filters, and where to begin (`tail` newest entries, else from `since`, else only what comes next). */
-export type FollowQuery = Omit<LogQuery, "limit" | "after">;
+/** What a follower asks for: the filters, and where to begin (after the cursor `after`, else the `tail` newest entries, else from `since`, else only what comes next). */
+export type FollowQuery = Omit<LogQuery, "limit">;
 
 export class LogHub {
   private readonly pending = new Map<string, Pending>();
@@ -92,10 +92,12 @@ export class LogHub {
       wake?.();
     });
     try {
-      const first = query.tail !== undefined || query.since === undefined ? await this.read(id, { ...query, tail: query.tail ?? 0, limit: FOLLOW_PAGE }) : undefined;
+      const fromTail = query.after === undefined && (query.tail !== undefined || query.since === undefined);
+      const first = fromTail ? await this.read(id, { ...query, tail: query.tail ?? 0, limit: FOLLOW_PAGE }) : undefined;
       if (first && first.entries.length > 0) await send(first.entries);
-      let cursor = first?.cursor;
-      const filters = { since: query.since, function: query.function, requestId: query.requestId, limit: FOLLOW_PAGE };
+      let cursor = query.after ?? first?.cursor;
+      const { since, function: fn, requestId, container, stream } = query;
+      const filters = { since, function: fn, requestId, container, stream, limit: FOLLOW_PAGE };
       while (!signal.aborted) {
         changed = false;
         const page = await this.read(id, { ...filters, after: cursor });

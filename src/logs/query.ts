@@ -81,6 +81,8 @@ function readTail(source: LineSource, query: LogQuery, tail: number): LogPage {
 function match(json: string, query: LogQuery): LogEntry | undefined {
   if (query.requestId !== undefined && !json.includes(query.requestId)) return undefined;
   if (query.function !== undefined && !json.includes(query.function)) return undefined;
+  if (query.container !== undefined && !json.includes(query.container)) return undefined;
+  if (query.stream !== undefined && !json.includes(query.stream)) return undefined;
   if (query.since !== undefined && timeOf(json) < query.since) return undefined;
   let entry: LogEntry;
   try {
@@ -91,6 +93,8 @@ function match(json: string, query: LogQuery): LogEntry | undefined {
   }
   if (query.function !== undefined && entry.function !== query.function) return undefined;
   if (query.requestId !== undefined && entry.requestId !== query.requestId) return undefined;
+  if (query.container !== undefined && entry.container !== query.container) return undefined;
+  if (query.stream !== undefined && entry.stream !== query.stream) return undefined;
   return entry;
 }
 

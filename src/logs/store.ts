@@ -8,7 +8,7 @@
  * cursors are opaque strings, so `berth app logs` through any node shows
  * every node's lines.
  */
-import type { LogEntry, LogPage } from "../wire/control-api.js";
+import type { LogEntry, LogPage, LogStream } from "../wire/control-api.js";
 
 /** One app's log. A deployed app and the app `berth serve` runs under the same name have separate logs. */
 export interface AppLogId {
@@ -23,6 +23,9 @@ export interface LogQuery {
   since?: number;
   function?: string;
   requestId?: string;
+  /** The container that wrote the entries (or served the request, for access lines). */
+  container?: string;
+  stream?: LogStream;
   /** Read on after this cursor (from an earlier page); absent: from the oldest entry kept. */
   after?: string;
   /** The newest `tail` matching entries, instead of reading forward; the page's cursor is then the end of the log. */

@@ -1,15 +1,19 @@
 /**
  * Per-function metrics: Prometheus counters, histograms and gauges (served at
  * `/metrics` on the bare host) and the recent-latency window behind the p50 and
- * p99 of `berth app stats`. It only receives events (a request finished, a
- * container started, failed or crashed) and reads pool stats when scraped;
- * it never touches a request or a container. Each platform owns its own
- * registry, so several platforms in one process (tests) do not mix.
+ * p99 of `berth app stats`, and the last hour of each function for the
+ * dashboard's charts (history.ts). It only receives events (a request
+ * finished, a container started, failed or crashed) and reads pool stats
+ * when scraped or when a history bucket closes; it never touches a request
+ * or a container. Each platform owns its own registry, so several platforms
+ * in one process (tests) do not mix.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Cancel, Clock } from "../clock/clock.js";
 import type { PoolEvent } from "../router/pool.js";
 import type { ServiceIdentity } from "../router/service.js";
 import type { LatencySummary, PoolStats } from "../wire/control-api.js";
+import { BUCKET_MS, History, type FunctionHistory } from "./history.js";
 import { LatencyWindow } from "./latency.js";
 
 /** What the gauges read when scraped: every service still running, including versions that are draining. */
@@ -25,6 +29,14 @@ interface RequestSeries {
   duration: { observe(value: number): void };
   queueWait: { observe(value: number): void };
   window: LatencyWindow;
+  history: FunctionHistory;
+}
+
+export interface MetricsOptions {
+  /** Closes a history bucket every 10 s (BUCKET_MS); without it, only `rotateHistory` does. */
+  clock?: Clock;
+  /** Milliseconds since the epoch, for the history's time axis and container failures. Default `Date.now`. */
+  wallNow?: () => number;
 }
 
 /** Seconds: from a hello-world hit (~1 ms) to the longest default timeout (300 s). */
@@ -45,8 +57,24 @@ export class Metrics {
   private readonly refusals: Counter<Labels | "status">;
   private readonly windows = new Map<string, LatencyWindow>();
   private readonly series = new WeakMap<ServiceIdentity, RequestSeries>();
+  private readonly history: History;
+  private readonly wallNow: () => number;
+  private cancelRotation: Cancel | undefined;
 
-  constructor(source: ServiceSource) {
+  constructor(
+    private readonly source: ServiceSource,
+    options: MetricsOptions = {},
+  ) {
+    this.wallNow = options.wallNow ?? Date.now;
+    this.history = new History(this.wallNow);
+    const { clock } = options;
+    if (clock) {
+      const rotate = () => {
+        this.rotateHistory();
+        this.cancelRotation = clock.after(BUCKET_MS, rotate);
+      };
+      this.cancelRotation = clock.after(BUCKET_MS, rotate);
+    }
     const registers = [this.registry];
     this.requests = new Counter({
       name: "berth_requests_total",
@@ -154,6 +182,7 @@ export class Metrics {
     series.duration.observe(totalMs / 1000);
     series.queueWait.observe(queueMs / 1000);
     series.window.add(totalMs);
+    series.history.request(status, totalMs, queueMs);
   }
 
   /**
@@ -173,6 +202,7 @@ export class Metrics {
         duration: this.duration.labels(labels),
         queueWait: this.queueWait.labels(labels),
         window,
+        history: this.history.of(key),
       };
       this.series.set(identity, series);
     }
@@ -182,9 +212,43 @@ export class Metrics {
   poolEvent(identity: ServiceIdentity, event: PoolEvent): void {
     const labels = labelsOf(identity);
     if (event.type === "starting") this.coldStarts.inc(labels);
-    else if (event.type === "ready") this.startDuration.observe(labels, event.startMs / 1000);
-    else if (event.type === "start_failed") this.startFailures.inc(labels);
-    else if (event.type === "crashed") this.crashes.inc(labels);
+    else if (event.type === "ready") {
+      this.startDuration.observe(labels, event.startMs / 1000);
+      this.historyOf(identity).containerReady(event.startMs);
+    } else if (event.type === "start_failed") {
+      this.startFailures.inc(labels);
+      this.historyOf(identity).startFailed(this.wallNow(), event.message);
+    } else if (event.type === "crashed") {
+      this.crashes.inc(labels);
+      this.historyOf(identity).crashed(this.wallNow(), event.message);
+    }
+  }
+
+  /** The last hour of a function (all its versions), or undefined when it has recorded nothing since the server started. */
+  functionHistory(workspace: string, app: string, dev: boolean, fn: string): FunctionHistory | undefined {
+    return this.history.get(windowKey(workspace, app, dev, fn));
+  }
+
+  /** Closes the history's open bucket of every function, with the containers each has now (run every 10 s by the clock). */
+  rotateHistory(): void {
+    const live = new Map<string, number>();
+    for (const service of this.source.services()) {
+      const { workspace, appName, ephemeral, functionName } = service.identity;
+      const key = windowKey(workspace, appName, ephemeral, functionName);
+      let containers = live.get(key) ?? 0;
+      for (const pool of service.stats()) containers += pool.starting + pool.ready + pool.draining;
+      live.set(key, containers);
+    }
+    this.history.rotate(live);
+  }
+
+  /** Stops closing history buckets. */
+  close(): void {
+    this.cancelRotation?.();
+  }
+
+  private historyOf(identity: ServiceIdentity): FunctionHistory {
+    return this.history.of(windowKey(identity.workspace, identity.appName, identity.ephemeral, identity.functionName));
   }
 
   /** p50/p99 in ms over the function's recent requests (all versions). */

@@ -19,7 +19,7 @@ import {
   type LogSink,
   type RuntimeDriver,
 } from "../runtime/types.js";
-import type { PoolStats } from "../wire/control-api.js";
+import type { ContainerView, PoolStats } from "../wire/control-api.js";
 import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
 import type { IdleContainers, WorkspaceCapacity } from "./capacity.js";
 
@@ -239,6 +239,19 @@ export class Pool<U> implements IdleContainers {
     }
     if (this.lastError) stats.lastError = this.lastError;
     return stats;
+  }
+
+  /** Each container now, oldest first (the dashboard's list; the hot path never calls it). */
+  containers(): ContainerView[] {
+    const now = this.options.clock.now();
+    return [...this.members.values()].map((member) => ({
+      id: member.id,
+      state: member.phase === "ready" && member.inFlight > 0 ? "busy" : member.phase,
+      inFlight: member.inFlight,
+      maxInputs: this.options.scaling.maxInputs,
+      ageMs: Math.round(now - member.startedAt),
+      idleMs: member.phase === "ready" && member.idleSince !== null && member.inFlight === 0 ? Math.round(now - member.idleSince) : null,
+    }));
   }
 
   /** The least-loaded ready container below `maxInputs` (the first of equals, so the oldest). */

@@ -5,7 +5,7 @@
  * together is all it does; the routing of each input happens in `Pool`.
  */
 import type { FunctionManifest } from "../sdk/contract.js";
-import type { PoolStatsView } from "../wire/control-api.js";
+import type { ContainerView, PoolStatsView } from "../wire/control-api.js";
 import { Pool, poolRefusal, type PoolOptions } from "./pool.js";
 
 /**
@@ -92,5 +92,10 @@ export class FunctionService<U> {
 
   stats(): PoolStatsView[] {
     return [...this.pools].map(([params, pool]) => ({ params, ...pool.stats() }));
+  }
+
+  /** Every container of every pool, with its pool's parameter set. */
+  containers(): (ContainerView & { params: string })[] {
+    return [...this.pools].flatMap(([params, pool]) => pool.containers().map((container) => ({ ...container, params })));
   }
 }

@@ -4,21 +4,28 @@
  * `FunctionDefinition` (see contract.ts) that the user exports; the export
  * name becomes the function's name.
  */
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { ContainerHandler, ServerHook, StartContext, StartedFunction } from "./container.js";
 import {
   BERTH_FUNCTION,
   DEFAULT_RESOURCES,
-  type ContainerHandler,
+  type DescribeContext,
   type FunctionDefinition,
   type FunctionKind,
   type FunctionManifest,
-  type ServerHook,
-  type StartContext,
-  type StartedFunction,
+  type WebApp,
+  type WebEndpoint,
 } from "./contract.js";
-import { createEndpointFetch, type EndpointHandler, type EndpointOptions, type ErasedEndpointHandler } from "./endpoint.js";
+import {
+  createEndpointFetch,
+  type EndpointHandler,
+  type EndpointOptions,
+  type ErasedEndpointHandler,
+  type HttpMethod,
+  type RawQuery,
+} from "./endpoint.js";
+import type { HttpServerLike, IncomingMessageLike, ServerResponseLike } from "./node-like.js";
 import { Image } from "./image.js";
 import { checkName } from "./names.js";
 import type { Secret } from "./secret.js";
@@ -100,10 +107,15 @@ export interface FetchApp {
    * const { injectWebSocket, upgradeWebSocket } = createNodeWebSocket({ app: hono });
    * return { fetch: hono.fetch, injectWebSocket };
    */
-  injectWebSocket?(server: Server): void;
+  injectWebSocket?(server: HttpServerLike): void;
 }
 
-export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
+/**
+ * A Node `(req, res)` listener: an Express app, Koa's `callback()`, or your
+ * own function. Declared as a method's type so that listeners typed with
+ * Node's own `IncomingMessage` and `ServerResponse` (or Express's) fit.
+ */
+export type NodeListener = { listener(req: IncomingMessageLike, res: ServerResponseLike): void }["listener"];
 
 /**
  * What a `nodeApp` factory may return: a `(req, res)` listener (Express,
@@ -111,7 +123,7 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
  * and `upgrade` listeners serve, so a `ws` server attached to it works), or a
  * Fastify instance (made ready, then served through its server).
  */
-export type NodeApp = NodeListener | Server | { server: Server; ready(): PromiseLike<unknown> };
+export type NodeApp = NodeListener | HttpServerLike | { server: HttpServerLike; ready(): PromiseLike<unknown> };
 
 const DEFAULTS = {
   timeout: 300,
@@ -154,18 +166,24 @@ export class FunctionBuilder<S, P> {
 
   /**
    * A simple endpoint: query and JSON body validated by Standard Schemas, return value JSON-encoded.
+   * The result carries its types for the typed client (`endpoint<typeof fn>(url)` from `berthjs/client`).
    *
    * @example app.function().webEndpoint({ query: z.object({ x: z.coerce.number() }) }, ({ query }) => ({ square: query.x ** 2 }))
    */
-  webEndpoint<Q = Record<string, string | string[]>, B = unknown>(
-    handler: EndpointHandler<Q, B, S, P>,
-  ): FunctionDefinition;
-  webEndpoint<Q = Record<string, string | string[]>, B = unknown>(
-    options: EndpointOptions<Q, B>,
-    handler: EndpointHandler<Q, B, S, P>,
-  ): FunctionDefinition;
+  webEndpoint<R>(handler: EndpointHandler<RawQuery, unknown, S, P, R>): WebEndpoint<{
+    method: "GET";
+    queryInput: unknown;
+    query: RawQuery;
+    body: unknown;
+    returns: R;
+    params: P;
+  }>;
+  webEndpoint<Q = RawQuery, B = unknown, R = unknown, QI = unknown, BI = unknown, M extends HttpMethod = "GET">(
+    options: EndpointOptions<Q, B, QI, BI> & { method?: M },
+    handler: EndpointHandler<Q, B, S, P, R>,
+  ): WebEndpoint<{ method: M; queryInput: QI; query: Q; body: BI; returns: R; params: P }>;
   // The overloads above check the user's types; from here on they are erased.
-  webEndpoint(a: EndpointOptions<unknown, unknown> | ErasedEndpointHandler | undefined, b?: ErasedEndpointHandler): FunctionDefinition {
+  webEndpoint(a: EndpointOptions<unknown, unknown> | ErasedEndpointHandler | undefined, b?: ErasedEndpointHandler): WebEndpoint {
     const [web, handler] = typeof a === "function" ? [{}, a] : [a ?? {}, b];
     if (typeof handler !== "function") throw new Error("webEndpoint needs a handler function");
     // Built once here so that definition errors (a GET with a body schema) surface at import time.
@@ -181,16 +199,17 @@ export class FunctionBuilder<S, P> {
    *
    * @example app.function({ concurrency: { maxInputs: 1000 } }).fetchApp(() => honoApp)
    */
-  fetchApp(factory: (context: { params: P; state: S }) => FetchApp | Promise<FetchApp>): FunctionDefinition;
-  fetchApp(options: WebAppOptions, factory: (context: { params: P; state: S }) => FetchApp | Promise<FetchApp>): FunctionDefinition;
-  fetchApp(a: unknown, b?: unknown): FunctionDefinition {
+  fetchApp(factory: (context: { params: P; state: S }) => FetchApp | Promise<FetchApp>): WebApp<P>;
+  fetchApp(options: WebAppOptions, factory: (context: { params: P; state: S }) => FetchApp | Promise<FetchApp>): WebApp<P>;
+  fetchApp(a: unknown, b?: unknown): WebApp<P> {
     const [web, factory] = splitOptions<(context: { params: P; state: S }) => FetchApp | Promise<FetchApp>>(a, b, "fetchApp");
     return this.define("fetch", web, {}, async (name, scope) => {
       const app = await factory(scope as { params: P; state: S });
       if (!app || typeof (app as FetchApp).fetch !== "function") {
         throw new Error(`fetchApp factory of ${name} must return an object with a fetch(request) method, got ${describeValue(app)}`);
       }
-      const attach: ServerHook | undefined = app.injectWebSocket ? (server) => app.injectWebSocket!(server) : undefined;
+      const inject = app.injectWebSocket?.bind(app);
+      const attach: ServerHook | undefined = inject ? (server) => inject(server) : undefined;
       return { type: "fetch", fetch: (request: Request) => app.fetch(request), ...(attach ? { attach } : {}) };
     });
   }
@@ -200,9 +219,9 @@ export class FunctionBuilder<S, P> {
    *
    * @example app.function().nodeApp(() => expressApp)
    */
-  nodeApp(factory: (context: { params: P; state: S }) => NodeApp | Promise<NodeApp>): FunctionDefinition;
-  nodeApp(options: WebAppOptions, factory: (context: { params: P; state: S }) => NodeApp | Promise<NodeApp>): FunctionDefinition;
-  nodeApp(a: unknown, b?: unknown): FunctionDefinition {
+  nodeApp(factory: (context: { params: P; state: S }) => NodeApp | Promise<NodeApp>): WebApp<P>;
+  nodeApp(options: WebAppOptions, factory: (context: { params: P; state: S }) => NodeApp | Promise<NodeApp>): WebApp<P>;
+  nodeApp(a: unknown, b?: unknown): WebApp<P> {
     const [web, factory] = splitOptions<(context: { params: P; state: S }) => NodeApp | Promise<NodeApp>>(a, b, "nodeApp");
     return this.define("node", web, {}, async (name, scope) => {
       const app = await factory(scope as { params: P; state: S });
@@ -224,7 +243,7 @@ export class FunctionBuilder<S, P> {
    * @example app.function().webServer({ port: 8000 }, () => { spawn("python3", ["-m", "http.server", "8000"]) })
    * @example app.function().webServer({}, ({ port }) => { spawn("python3", ["-m", "http.server", String(port)]) })
    */
-  webServer(options: WebServerOptions, start: (context: { params: P; state: S; port: number }) => unknown): FunctionDefinition {
+  webServer(options: WebServerOptions, start: (context: { params: P; state: S; port: number }) => unknown): WebApp<P> {
     const fixed = options?.port;
     if (!options || (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1 || fixed > 65535))) {
       throw new Error("webServer needs options, with port (if given) an integer from 1 to 65535");
@@ -242,7 +261,7 @@ export class FunctionBuilder<S, P> {
   private define(
     kind: FunctionKind,
     web: { label?: string; requiresProxyAuth?: boolean },
-    extra: { method?: string; docs?: boolean; port?: number; startupTimeout?: number },
+    extra: { method?: string; docs?: boolean; port?: number | undefined; startupTimeout?: number | undefined },
     build: (name: string, scope: { params: Record<string, unknown>; state: unknown }) => Promise<ContainerHandler> | ContainerHandler,
   ): FunctionDefinition {
     const { appName, appOptions, options } = this;
@@ -255,7 +274,7 @@ export class FunctionBuilder<S, P> {
     return {
       [BERTH_FUNCTION]: true,
       appName,
-      describe(name: string): FunctionManifest {
+      describe(name: string, context?: DescribeContext): FunctionManifest {
         checkName("function", name, ["function"]);
         definedName = name;
         return {
@@ -267,7 +286,7 @@ export class FunctionBuilder<S, P> {
           ...(extra.port !== undefined ? { port: extra.port } : {}),
           requiresProxyAuth: web.requiresProxyAuth ?? false,
           image: image.toSpec(),
-          secrets: secrets.map((secret) => secret.toSpec()),
+          secrets: secrets.map((secret) => secret.toSpec(context)),
           env: { ...appOptions.env, ...options.env },
           params: paramsSchema ? Object.keys(paramsSchema.properties as object).sort() : [],
           ...(paramsSchema ? { paramsSchema } : {}),
@@ -354,16 +373,16 @@ function paramsJsonSchema(schema: StandardSchemaV1 | undefined): Record<string, 
   return json;
 }
 
-function isNodeServer(value: unknown): value is Server {
+function isNodeServer(value: unknown): value is HttpServerLike {
   return typeof value === "object" && value !== null && "listen" in value && typeof value.listen === "function" && "emit" in value && typeof value.emit === "function";
 }
 
-function isFastifyLike(value: unknown): value is { server: Server; ready(): PromiseLike<unknown> } {
+function isFastifyLike(value: unknown): value is { server: HttpServerLike; ready(): PromiseLike<unknown> } {
   return typeof value === "object" && value !== null && "ready" in value && typeof value.ready === "function" && "server" in value && isNodeServer(value.server);
 }
 
 /** Serves a user's own (not listening) server by re-emitting the container server's events on it. */
-function nodeServerHandler(server: Server): ContainerHandler {
+function nodeServerHandler(server: HttpServerLike): ContainerHandler {
   return {
     type: "node",
     listener: (req, res) => server.emit("request", req, res),

@@ -8,7 +8,8 @@
  * only through the types below. Nothing here imports platform code but the
  * error table, a leaf.
  */
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { StartContext, StartedFunction } from "./container.js";
+import type { HttpMethod } from "./endpoint.js";
 
 export const BERTH_FUNCTION: unique symbol = Symbol.for("berth.function") as never;
 
@@ -18,6 +19,13 @@ export const BERTH_FUNCTION: unique symbol = Symbol.for("berth.function") as nev
  * without reading the body stream the response would otherwise need.
  */
 export const PLAIN_BODY: unique symbol = Symbol.for("berth.plainBody") as never;
+
+/**
+ * Marks a simple endpoint's plain return value, JSON-encoded, so that the
+ * typed client (`berthjs/client`) parses it and hands back a `Response` the
+ * handler built itself untouched, whatever its content type.
+ */
+export const RETURN_HEADER = "berth-return";
 
 /** How a function answers HTTP: the closed set of web function kinds. */
 export type FunctionKind = "endpoint" | "fetch" | "node" | "server";
@@ -118,39 +126,63 @@ export interface AppManifest {
   functions: FunctionManifest[];
 }
 
-/** What the agent receives when it asks a function to start inside a container. */
-export interface StartContext {
-  /** Validated parameter values of this container's pool (empty when the function has none). */
-  params: Record<string, unknown>;
+/** What the platform tells a function while it reads the app's manifest. */
+export interface DescribeContext {
+  /** Absolute directory of the app file given to `serve` or `deploy`: relative `Secret.fromDotenv` paths start here. */
+  appDir: string;
 }
-
-/** What a started function hands the agent to serve. */
-export type ContainerHandler =
-  | { type: "fetch"; fetch(request: Request): Promise<Response> | Response; attach?: ServerHook }
-  | { type: "node"; listener(req: IncomingMessage, res: ServerResponse): void; attach?: ServerHook }
-  | { type: "port"; port: number };
 
 /**
- * Called once with the container's HTTP server before it listens, so an app
- * can take its `upgrade` events (WebSockets: @hono/node-ws's
- * `injectWebSocket`, a `ws` server attached to the user's own `http.Server`).
+ * The runtime face of an exported berth function. Its members but the
+ * marker are the platform's business (internal: left out of the published
+ * types).
  */
-export type ServerHook = (server: Server) => void;
-
-export interface StartedFunction {
-  handler: ContainerHandler;
-  /** Runs the function's `exit` hook; the agent bounds it by the grace period. */
-  stop(): Promise<void>;
+export interface FunctionDefinition {
+  /** Marks berth functions among a module's exports (and keeps this type from matching any object). */
+  readonly [BERTH_FUNCTION]: true;
+  /**
+   * The manifest without the name, which only the export knows.
+   * @internal
+   */
+  describe(name: string, context?: DescribeContext): FunctionManifest;
+  /**
+   * Runs `enter` and builds the handler for one container.
+   * @internal
+   */
+  start(context: StartContext): Promise<StartedFunction>;
+  /** @internal */
+  readonly appName: string;
 }
 
-/** The runtime face of an exported berth function. */
-export interface FunctionDefinition {
-  readonly [BERTH_FUNCTION]: true;
-  /** The manifest without the name, which only the export knows. */
-  describe(name: string): FunctionManifest;
-  /** Runs `enter` and builds the handler for one container. */
-  start(context: StartContext): Promise<StartedFunction>;
-  readonly appName: string;
+/**
+ * What a typed client (`berthjs/client`) reads off an exported simple
+ * endpoint's type. Only the type checker sees it: nothing at run time.
+ */
+export interface EndpointTypes {
+  /** The one method the endpoint accepts. */
+  method: HttpMethod;
+  /** The query schema's input type (what a caller may send), `unknown` without a schema. */
+  queryInput: unknown;
+  /** The query schema's output type (what the handler receives). */
+  query: unknown;
+  /** The body schema's input type, `unknown` without a schema (any JSON). */
+  body: unknown;
+  /** What the handler returns (before awaiting). */
+  returns: unknown;
+  /** The function's `params` (its output type), `{}` without a params schema. */
+  params: unknown;
+}
+
+/** An exported simple endpoint: a `FunctionDefinition` that carries its types for `berthjs/client`. */
+export interface WebEndpoint<T extends EndpointTypes = EndpointTypes> extends FunctionDefinition {
+  /** Phantom: never set; only `endpoint<typeof fn>()` reads it. */
+  readonly "~endpoint"?: T;
+}
+
+/** An exported whole app (`fetchApp`, `nodeApp`, `webServer`): any method, any path. */
+export interface WebApp<P = unknown> extends FunctionDefinition {
+  /** Phantom: never set; only `endpoint<typeof fn>()` reads it. */
+  readonly "~app"?: { params: P };
 }
 
 /** One reason a request's input was refused; the 422 body lists them. */

@@ -7,7 +7,7 @@
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
-import type { FieldIssue } from "./contract.js";
+import { RETURN_HEADER, type FieldIssue } from "./contract.js";
 import { buildOpenApiDocument, renderDocsPage } from "./openapi.js";
 import { corsPolicy, type CorsOption } from "./cors.js";
 import { PlainResponse } from "./plain-response.js";
@@ -17,16 +17,24 @@ export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export const HTTP_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-export interface EndpointOptions<Q = Record<string, string | string[]>, B = unknown> {
+/** The handler's `query` when the endpoint has no query schema: a repeated key gives an array. */
+export type RawQuery = Record<string, string | string[]>;
+
+/**
+ * Options of `webEndpoint`. `Q` and `B` are what the schemas produce (the
+ * handler's `query` and `body`), `QI` and `BI` what they accept (what a typed
+ * client may send).
+ */
+export interface EndpointOptions<Q = RawQuery, B = unknown, QI = unknown, BI = unknown> {
   /** HTTP method accepted. Default "GET". */
   method?: HttpMethod;
   /**
    * Standard Schema for the query string. Values are strings (a repeated key
    * gives an array of strings), so use coercing schemas like `z.coerce.number()`.
    */
-  query?: StandardSchemaV1<unknown, Q>;
+  query?: StandardSchemaV1<QI, Q>;
   /** Standard Schema for a JSON body. Without one, any JSON value is accepted for non-GET methods. */
-  body?: StandardSchemaV1<unknown, B>;
+  body?: StandardSchemaV1<BI, B>;
   /** Serve `/docs` and `/openapi.json`. Default false. */
   docs?: boolean;
   /** URL label override. */
@@ -54,7 +62,8 @@ export interface EndpointContext<Q, B, S = unknown, P = Record<string, unknown>>
   state: S;
 }
 
-export type EndpointHandler<Q, B, S, P> = (ctx: EndpointContext<Q, B, S, P>) => unknown;
+/** A simple endpoint's handler; `R` is what it returns (see the README's table of return values). */
+export type EndpointHandler<Q, B, S, P, R = unknown> = (ctx: EndpointContext<Q, B, S, P>) => R;
 
 /**
  * A handler once `webEndpoint`'s overloads have checked its types: what runs
@@ -65,6 +74,7 @@ export type EndpointHandler<Q, B, S, P> = (ctx: EndpointContext<Q, B, S, P>) => 
 export type ErasedEndpointHandler = { handle(ctx: EndpointContext<unknown, unknown, unknown, unknown>): unknown }["handle"];
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
+const VALUE_HEADERS = { "content-type": "application/json", [RETURN_HEADER]: "json" } as const;
 const BYTES_HEADERS = { "content-type": "application/octet-stream" } as const;
 const DOCS_PATH = "/docs";
 const OPENAPI_PATH = "/openapi.json";
@@ -308,7 +318,7 @@ function isResponseLike(value: object): value is ResponseLike {
 
 function toResponse(value: unknown): Response {
   if (value instanceof Response) return value;
-  if (value === undefined || value === null) return new PlainResponse("null", { headers: JSON_HEADERS });
+  if (value === undefined || value === null) return new PlainResponse("null", { headers: VALUE_HEADERS });
   if (typeof value === "object") {
     if (value instanceof ReadableStream) return new Response(value, { headers: BYTES_HEADERS });
     // Bytes as JSON would be an object of numbered keys: nobody wants that.
@@ -325,7 +335,7 @@ function toResponse(value: unknown): Response {
   }
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
-  return new PlainResponse(json, { headers: JSON_HEADERS });
+  return new PlainResponse(json, { headers: VALUE_HEADERS });
 }
 
 function iterableStream(iterable: AsyncIterable<unknown>): ReadableStream<Uint8Array> {

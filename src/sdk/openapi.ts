@@ -13,8 +13,8 @@ export interface OpenApiInput {
   /** The function's name: document title and operationId. */
   name: string;
   method: HttpMethod;
-  query?: StandardSchemaV1;
-  body?: StandardSchemaV1;
+  query?: StandardSchemaV1 | undefined;
+  body?: StandardSchemaV1 | undefined;
 }
 
 const SCHEMA_REF = "#/components/schemas/";

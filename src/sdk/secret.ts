@@ -4,12 +4,13 @@
  * resolved (and decrypted) by the platform; the SDK never sees their values.
  */
 import { readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
 import { messageOf, systemCode } from "../errors/codes.js";
-import type { SecretSpec } from "./contract.js";
+import type { DescribeContext, SecretSpec } from "./contract.js";
 import { checkName } from "./names.js";
 
 export class Secret {
-  private constructor(private readonly spec: SecretSpec | (() => SecretSpec)) {}
+  private constructor(private readonly spec: SecretSpec | ((context: DescribeContext | undefined) => SecretSpec)) {}
 
   /**
    * A secret stored on the platform (`berth secret create NAME K=V`).
@@ -27,29 +28,31 @@ export class Secret {
   }
 
   /**
-   * Values read from a `.env` file (relative to the working directory) when
-   * the app is deployed; they are sealed by the platform like named secrets.
-   * Inside a container the file is not needed: its values arrive as
-   * environment variables.
+   * Values read from a `.env` file when the app is deployed; they are sealed
+   * by the platform like named secrets. A relative path starts at the
+   * directory of the app file given to `berth serve` or `berth deploy`,
+   * wherever those run from. Inside a container the file is not needed: its
+   * values arrive as environment variables.
    *
    * @example Secret.fromDotenv(".env.production")
    */
   static fromDotenv(path = ".env"): Secret {
-    return new Secret(() => {
+    return new Secret((context) => {
       if (process.env.BERTH_CONTAINER === "1") return { kind: "inline", values: {} };
+      const file = isAbsolute(path) || !context ? path : join(context.appDir, path);
       let text: string;
       try {
-        text = readFileSync(path, "utf8");
+        text = readFileSync(file, "utf8");
       } catch (error) {
-        throw new Error(`Secret.fromDotenv: cannot read ${path} (${systemCode(error) ?? messageOf(error)})`);
+        throw new Error(`Secret.fromDotenv: cannot read ${file} (${systemCode(error) ?? messageOf(error)})`);
       }
       return { kind: "inline", values: parseDotenv(text) };
     });
   }
 
   /** @internal */
-  toSpec(): SecretSpec {
-    return typeof this.spec === "function" ? this.spec() : structuredClone(this.spec);
+  toSpec(context?: DescribeContext): SecretSpec {
+    return typeof this.spec === "function" ? this.spec(context) : structuredClone(this.spec);
   }
 }
 

@@ -21,6 +21,7 @@ import type { TokenService } from "../control/auth.js";
 import type { LiveLimits } from "../control/security-api.js";
 import { Platform } from "../control/platform.js";
 import { SqliteStore } from "../control/store/sqlite.js";
+import { createDashboard } from "../dashboard/dashboard.js";
 import { CallRegistry } from "../gateway/calls.js";
 import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
 import { installCrashGuard } from "../gateway/crash-guard.js";
@@ -37,6 +38,8 @@ import { FileLogStore } from "../logs/file-store.js";
 import { LogHub } from "../logs/hub.js";
 import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
+import { functionUrl, parsePublicUrl } from "../hosts/public-url.js";
+import { BerthError } from "../errors/codes.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
 import { AGENT_BUNDLE } from "../paths.js";
@@ -51,8 +54,17 @@ export interface ServerOptions {
   port: number;
   /** Address to bind. Default 127.0.0.1. */
   host?: string;
-  /** Base domain of function hosts. Default "localhost". */
+  /** Base domain of function hosts. Default "localhost" (or `publicUrl`'s host). */
   domain?: string;
+  /**
+   * Where clients reach the gateway, e.g. `https://fns.example.com` behind a
+   * proxy that terminates TLS: function URLs become
+   * `https://<workspace>--<label>.fns.example.com/`, and its host is the
+   * domain routed. Default: this server's own scheme, domain and port.
+   */
+  publicUrl?: string;
+  /** Serve HTTPS (and WebSockets over TLS) directly with this certificate and key (PEM). Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Workspace of requests that name none. */
   workspace: string;
   /** Keep state in memory only (the embedded platform of `berth serve`). */
@@ -114,7 +126,7 @@ export interface ServerOptions {
 
 export interface RunningServer {
   port: number;
-  /** `http://localhost:<port>`, the control API's base URL. */
+  /** `http://localhost:<port>` (`https://` with `tls`), the control API's base URL. */
   url: string;
   platform: Platform<Upstream>;
   tokens: TokenService;
@@ -126,6 +138,8 @@ export interface RunningServer {
   warnings: string[];
   /** The embedded platform's session token (without `requireAuth`): what its own CLI sends. */
   sessionToken?: string;
+  /** The dashboard's address; on the embedded platform it carries the key that opens it without signing in. */
+  dashboardUrl: string;
   /** Requests the gateway is answering now. */
   readonly requestsInFlight: number;
   /**
@@ -152,6 +166,13 @@ const WEBSOCKET_CLOSE_MS = 1_000;
 const SHUTDOWN_MARGIN_MS = 5_000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  // Checked before anything starts: a bad option must not leave a runtime's warm agents behind.
+  const publicBase = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
+  if (publicBase && options.domain !== undefined && options.domain !== publicBase.domain) {
+    throw new BerthError("invalid_input", `--domain ${options.domain} and --public-url ${options.publicUrl} disagree: give --public-url alone`);
+  }
+  const domain = publicBase?.domain ?? options.domain ?? "localhost";
+  const scheme = options.tls ? "https" : "http";
   prepareHome(options.home);
   const logger = options.logger ?? createLogger({ level: "warn" });
   const gatewayLogger = logger.child({ component: "gateway" });
@@ -197,7 +218,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     echo: options.onLog,
   });
   const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
-  const domain = options.domain ?? "localhost";
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
   const { tokens, secrets } = security;
@@ -214,11 +234,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ? tokens.createApiToken({ workspace: options.workspace, admin: true, name: "bootstrap admin" }).token
       : undefined;
   const sessionToken = requireAuth ? undefined : (options.sessionToken ?? randomBytes(32).toString("base64url"));
+  // What the printed dashboard link carries instead of the session token itself (a URL ends up in browser history).
+  const dashboardKey = requireAuth ? undefined : randomBytes(32).toString("base64url");
   const trustedProxies = new TrustedProxies(options.trustProxy);
   const clientOf = clientKeyOf(trustedProxies);
   let port = options.port;
   // Scraped later, so the platform it reads from can be created after it.
-  const metrics = new Metrics({ services: () => platform.services() });
+  const metrics = new Metrics({ services: () => platform.services() }, { clock });
   const platform = new Platform<Upstream>({
     store,
     blobs,
@@ -226,9 +248,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     driver,
     logs,
     runRoot,
+    functionUrl: (hostLabel) => functionUrl(publicBase ?? { scheme, domain, port }, hostLabel),
     agentBundle: AGENT_BUNDLE,
-    domain,
-    publicPort: () => port,
     queueLimit: options.queueLimit,
     capacity,
     capacityWaitMs: options.capacityWaitMs,
@@ -263,8 +284,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     logger: logger.child({ component: "control" }),
   });
+  const dashboard = createDashboard({
+    platform,
+    metrics,
+    tokens,
+    control: (request, env) => api.fetch(request, env),
+    local: sessionToken && dashboardKey ? { key: dashboardKey, credential: sessionToken, workspace: options.workspace } : undefined,
+    clock,
+    logger: logger.child({ component: "dashboard" }),
+  });
+  // The bare host: the control API and /metrics, and the dashboard on every other path.
+  const bareHost = (request: Request, env: unknown) => {
+    const path = new URL(request.url).pathname;
+    return path.startsWith("/api/") || path === "/metrics" ? api.fetch(request, env as never) : dashboard.fetch(request, env as never);
+  };
   const gateway = createGateway({
     domain,
+    tls: options.tls,
     routes: platform,
     trustedProxies,
     guards: new Guards({
@@ -275,7 +311,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clientOf,
       clock,
     }),
-    control: getRequestListener(api.fetch, { overrideGlobalObjects: false }),
+    control: getRequestListener(bareHost, { overrideGlobalObjects: false }),
     calls,
     observer: metrics,
     access,
@@ -307,7 +343,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let closing: Promise<void> | undefined;
   const running: RunningServer = {
     port,
-    url: `http://localhost:${port}`,
+    url: `${scheme}://localhost:${port}`,
     platform,
     tokens,
     bootstrapToken,
@@ -323,11 +359,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return cut;
     },
     sessionToken,
+    dashboardUrl: `http://localhost:${port}/${dashboardKey ? `?key=${dashboardKey}` : ""}`,
     close() {
       closing ??= (async () => {
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
+        metrics.close();
         // Draining sends every open WebSocket a 1001 close frame; a peer that has not answered it soon is cut.
         const drained = platform.close();
         const cancelCut = clock.after(WEBSOCKET_CLOSE_MS, () => gateway.closeWebSockets());

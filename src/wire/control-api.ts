@@ -117,6 +117,22 @@ export interface PoolStatsView extends PoolStats {
   params: string;
 }
 
+/**
+ * One container of a pool, as the dashboard lists it. `busy` is a ready
+ * container serving at least one input; `ready` is one with none.
+ */
+export interface ContainerView {
+  id: string;
+  state: "starting" | "ready" | "busy" | "draining";
+  inFlight: number;
+  /** Inputs it takes at once (the function's `maxInputs`). */
+  maxInputs: number;
+  /** Milliseconds since it was asked to start. */
+  ageMs: number;
+  /** Milliseconds since its last input finished; null while busy or starting. */
+  idleMs: number | null;
+}
+
 /** Recent request latency of a function (the last 1024 requests). */
 export interface LatencySummary {
   /** Requests in the window. */
@@ -200,6 +216,8 @@ export interface Deployer {
 
 /** One version of an app. */
 export interface VersionInfo {
+  /** The version's id (`FunctionStats.versionId` names it). */
+  id: string;
   /** 1, 2, 3 ... per app. */
   number: number;
   /** Milliseconds since the epoch. */

@@ -15,8 +15,8 @@ export interface CliProcess {
   child: ChildProcess;
   /** Everything written to stdout and stderr so far. */
   output(): string;
-  /** Resolves with the first match of `pattern` in the output (already written or to come). */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the first match of `pattern` in the output (already written or to come), from character `from` on. */
+  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpMatchArray>;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
 }
@@ -28,10 +28,15 @@ export function tempHome(t: TestContext): string {
 }
 
 export function berth(t: TestContext, args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [join(REPO, "bin", "berth.js"), ...args], {
-    cwd: REPO,
+  return spawnCli(t, process.execPath, [join(REPO, "bin", "berth.js"), ...args], { cwd: REPO, env });
+}
+
+/** Any command (`npx berth ...` in another project, too), with the same output collection and cleanup as `berth`. */
+export function spawnCli(t: TestContext, command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): CliProcess {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
     // `serve` runs the sandbox where it can: on the test image store, so the Debian base is built once per machine.
-    env: { ...process.env, NO_COLOR: "1", BERTH_IMAGE_CACHE: TEST_IMAGE_CACHE, ...env },
+    env: { ...process.env, NO_COLOR: "1", BERTH_IMAGE_CACHE: TEST_IMAGE_CACHE, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -58,10 +63,10 @@ export function berth(t: TestContext, args: string[], env: Record<string, string
     output: () => text,
     exited,
     // Wide: a first `serve` bundles, type-checks and starts a platform, on a machine other work may load.
-    waitFor(pattern, timeoutMs = 90_000) {
+    waitFor(pattern, timeoutMs = 90_000, from = 0) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          const match = text.match(pattern);
+          const match = text.slice(from).match(pattern);
           if (match) {
             cleanup();
             resolve(match);

@@ -51,7 +51,7 @@ const file = join(appDir, "fault.ts");
 writeFileSync(
   file,
   `import { createServer } from "node:http";
-import { App } from "berth";
+import { App } from "berthjs";
 import { WebSocketServer } from "ws";
 const app = new App("fault");
 export const echo = app.function({ maxContainers: 1 }).nodeApp(() => (req, res) => {

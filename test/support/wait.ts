@@ -3,6 +3,7 @@
  * over the real control API. Every wait has a deadline, so a broken platform
  * fails the test instead of hanging it.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import type { FunctionStats, LogEntry } from "../../src/wire/control-api.js";
 import type { TestPlatform } from "./platform.js";
 
@@ -14,6 +15,26 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Processes whose command line mentions one of `marks` (a server's home,
+ * its sandboxes' directory): a container's host pids, whichever runtime
+ * started it (inside a sandbox, `process.pid` is the pid in its own
+ * namespace, not the host's).
+ */
+export function processesMentioning(...marks: string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (marks.some((mark) => cmdline.includes(mark))) pids.push(Number(entry));
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return pids;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

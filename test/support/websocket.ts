@@ -9,10 +9,10 @@ import { WebSocket, type ClientOptions, type RawData } from "ws";
 
 const WAIT_MS = 15_000;
 
-/** Opens a WebSocket to an `http://...localhost:port/` function URL (path and query kept); terminated after the test. */
+/** Opens a WebSocket to an `http(s)://...localhost:port/` function URL (path and query kept; `wss:` for `https:`); terminated after the test. */
 export function connectWs(t: TestContext, url: string, options: ClientOptions = {}, protocols: string[] = []): Promise<WebSocket> {
   const target = new URL(url);
-  target.protocol = "ws:";
+  target.protocol = target.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(target, protocols, {
     ...options,
     lookup: loopbackLookup as never,
