@@ -170,7 +170,7 @@ try {
     [`function page (charts), ${PAGES} open`, "/w/bench/apps/bench/functions/hello", PAGES],
     ["none open", null, 0],
   ];
-  const load = node("bench/support/paced-load.ts", [`http://127.0.0.1:${new URL(url).port}`, host, String(RATE), String(SECONDS * phases.length + 15)]);
+  const load = node("bench/support/paced-load.ts", [`http://127.0.0.1:${new URL(url).port}`, host, String(RATE)]);
   const loadResult = firstLine(load);
   await new Promise((r) => setTimeout(r, 2000));
   const measured: number[] = [];
@@ -182,6 +182,7 @@ try {
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     measured.push((cpuMs(pid) - before) / ((performance.now() - t0) / 1000));
   }
+  load.stdin!.end();
   await Promise.all(viewers.map((viewer) => viewer.goto("about:blank")));
   const sent = JSON.parse(await loadResult) as { sent: number; ok: number; errors: number; rate: number };
   const rows = phases.map(([name, path, count], i) => {

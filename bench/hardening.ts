@@ -184,7 +184,7 @@ function chunkedUpload(port: number, token: string, total: number): Promise<{ st
 async function flood(): Promise<void> {
   const p = await platform({ rateLimit: { rate: 1e6, burst: 1e6 } });
   try {
-    const proxy = p.server.tokens.createProxyToken({ workspace: "bench" });
+    const proxy = await p.server.tokens.createProxyToken({ workspace: "bench" });
     const port = p.server.port;
     const host = p.hosts.guarded!;
     await wrk(port, host, proxy.key, proxy.secret, 1);

@@ -4,10 +4,15 @@
 // mounts that single file (nothing else of berth is inside a container), and
 // one file is also the quickest to load, which every cold start pays for.
 // Then writes the published types (.d.ts of the SDK and the client) with tsc.
+//
+// Everything is written to dist.next/ and swapped in at the end: processes
+// that start while a build runs (a server, a test, an `npm install` that
+// links this checkout and runs its `prepare`) find the previous dist/
+// whole, never a half-written one.
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { build } from "esbuild";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 function sources(dir) {
@@ -18,10 +23,12 @@ function sources(dir) {
   });
 }
 
-rmSync("dist", { recursive: true, force: true });
+const NEXT = "dist.next";
+const OLD = "dist.old";
+rmSync(NEXT, { recursive: true, force: true });
 await build({
   entryPoints: sources("src"),
-  outdir: "dist",
+  outdir: NEXT,
   outbase: "src",
   format: "esm",
   platform: "node",
@@ -31,7 +38,7 @@ await build({
 });
 await build({
   entryPoints: ["src/agent/main.ts"],
-  outfile: "dist/agent.mjs",
+  outfile: join(NEXT, "agent.mjs"),
   bundle: true,
   format: "esm",
   platform: "node",
@@ -39,4 +46,13 @@ await build({
   logLevel: "warning",
 });
 
-execFileSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"], { stdio: "inherit" });
+execFileSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", NEXT], { stdio: "inherit" });
+
+rmSync(OLD, { recursive: true, force: true });
+try {
+  renameSync("dist", OLD);
+} catch (error) {
+  if (error.code !== "ENOENT") throw error;
+}
+renameSync(NEXT, "dist");
+rmSync(OLD, { recursive: true, force: true });

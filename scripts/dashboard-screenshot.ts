@@ -1,7 +1,7 @@
 // Regenerates docs/dashboard.png, the README's picture of the dashboard: a
 // real platform, a small shop app under a few minutes of varied traffic
-// (some 4xx and 5xx, a burst that scales it out), then Chromium's screenshot
-// of its function page.
+// (some 4xx and 5xx, a burst that scales it out, one container crash half
+// way), then Chromium's screenshot of its function page.
 //   npx tsx scripts/dashboard-screenshot.ts [minutes=6]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -26,6 +26,7 @@ export const search = app.function({ concurrency: { maxInputs: 4 }, scaledownWin
   await new Promise((r) => setTimeout(r, 5 + Math.random() * (q === "slow" ? 400 : 40)));
   if (q === "missing") return new Response("no such item", { status: 404 });
   if (q === "boom") throw new Error("the index is not reachable");
+  if (q === "crash") setTimeout(() => process.exit(3), 10);
   console.log("search", q);
   return { results: q.length };
 });
@@ -46,7 +47,12 @@ try {
       http.get({ host: "127.0.0.1", port: server.port, path: `/?q=${q}`, headers: { host }, agent }, (res) => res.resume().on("end", done)).on("error", () => done());
     });
   const end = Date.now() + minutes * 60_000;
+  let crashed = false;
   while (Date.now() < end) {
+    if (!crashed && end - Date.now() < (minutes * 60_000) / 2) {
+      crashed = true;
+      void hit("crash");
+    }
     const phase = ((end - Date.now()) / 60_000) % 3;
     const rate = phase < 1 ? 15 : phase < 2 ? 60 : 30;
     for (let i = 0; i < rate / 5; i += 1) {

@@ -112,7 +112,7 @@ test("a call that answers within the delay is never parked", { timeout: 10_000 }
 test("303 handoff: no answer within the delay → 303 to a result URL, where the call's own answer is handed out once", { timeout: 10_000 }, async (t) => {
   const h = await harness(t);
   const { call, location, answer } = await parked(h);
-  assert.match(location, /^\/__berth\/calls\/[0-9a-f]{32}$/);
+  assert.match(location, /^\/__berth\/calls\/[a-z0-9-]+\.[0-9a-f]{32}$/);
   assert.equal(answer.headers["berth-request-id"], "r0");
   assert.deepEqual(JSON.parse(answer.body), {
     call: location.slice("/__berth/calls/".length),

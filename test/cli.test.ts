@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { test } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
-import { request, tempApp } from "./support/platform.js";
+import { REPO, request, tempApp } from "./support/platform.js";
 
 const app = (answer: string) => `
 import { App } from "berthjs";
@@ -169,14 +169,29 @@ test("server + deploy: URLs survive kill -9 and restart; serve apps on a server 
   assert.equal((await request(url!)).status, 404);
 });
 
-test("init: a project from the template; a directory with files or a name that cannot be a URL label is refused", async (t) => {
+test("a state directory that cannot be made fails in one line, for server and serve alike", async (t) => {
+  for (const args of [["server", "--port", "0"], ["serve", "examples/hello.ts", "--port", "0", "--typecheck", "off"]]) {
+    const run = berth(t, [...args, "--runtime", "process", "--home", "/proc/no-such-process/berth"]);
+    assert.equal(await run.exited, 1, run.output());
+    assert.equal(run.output().trim().split("\n").at(-1), "berth: ENOENT: no such file or directory, mkdir '/proc/no-such-process'");
+  }
+});
+
+test("init: a project from the template; a directory with files, a name that cannot be a URL label or a directory that cannot be made is refused", async (t) => {
   const parent = tempHome(t);
   const made = berth(t, ["init", join(parent, "shop-api")], { BERTH_HOME: tempHome(t) });
   assert.equal(await made.exited, 0, made.output());
   assert.match(made.output(), /✓ Created .*shop-api[\s\S]*npm install\n {2}npx berth serve src\/app\.ts/);
-  const manifest = JSON.parse(readFileSync(join(parent, "shop-api", "package.json"), "utf8")) as { name: string; dependencies: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(join(parent, "shop-api", "package.json"), "utf8")) as {
+    name: string;
+    dependencies: Record<string, string>;
+    allowScripts: Record<string, boolean>;
+  };
   assert.equal(manifest.name, "shop-api");
-  assert.equal(manifest.dependencies.berthjs, `^${(JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version}`);
+  // From a checkout (this repository) the project links the checkout and approves its build; test/package.test.ts covers an installed berth.
+  assert.equal(manifest.dependencies.berthjs, `file:${relative(join(parent, "shop-api"), REPO)}`);
+  assert.equal(manifest.allowScripts[manifest.dependencies.berthjs], true);
+  assert.match(made.output(), /berthjs comes from this checkout \(file:/);
   assert.match(readFileSync(join(parent, "shop-api", "src", "app.ts"), "utf8"), /new App\("shop-api"\)/);
   assert.deepEqual(readdirSync(join(parent, "shop-api")).sort(), [".gitignore", "README.md", "package.json", "src", "test", "tsconfig.json"]);
 
@@ -186,4 +201,11 @@ test("init: a project from the template; a directory with files or a name that c
   const bad = berth(t, ["init", join(parent, "Shop_API!")], { BERTH_HOME: tempHome(t) });
   assert.equal(await bad.exited, 1);
   assert.match(bad.output(), /"Shop_API!" cannot name an app: use letters, digits and "-"/);
+  const empty = berth(t, ["init", ""], { BERTH_HOME: tempHome(t) });
+  assert.equal(await empty.exited, 1);
+  assert.match(empty.output(), /name the new project's directory/);
+  // Node's own recursive mkdir retries forever here; init must fail, in one line.
+  const impossible = berth(t, ["init", "/proc/no-such-process/my-app"], { BERTH_HOME: tempHome(t) });
+  assert.equal(await impossible.exited, 1);
+  assert.equal(impossible.output(), "berth: cannot create /proc/no-such-process/my-app: ENOENT: no such file or directory, mkdir '/proc/no-such-process'\n");
 });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Hono, type Context } from "hono";
-import { crossSiteProblem, sessionCookie } from "../src/dashboard/guard.js";
+import { crossSiteProblem, isSecure, sessionCookie } from "../src/dashboard/guard.js";
 import { changes } from "../src/dashboard/live.js";
 import { containersText, duration, ms, percent } from "../src/dashboard/model.js";
 import { csrfMatches, Sessions } from "../src/dashboard/sessions.js";
@@ -90,7 +90,7 @@ test("the cross-site check: Sec-Fetch-Site same-origin and an Origin of this hos
 });
 
 test("the session cookie is read strictly: its own name, once; on HTTPS only the __Host- one", async () => {
-  const read = (cookie: string, url = "http://localhost/") => withRequest(url, { cookie }, sessionCookie);
+  const read = (cookie: string, url = "http://localhost/") => withRequest(url, { cookie }, (c) => sessionCookie(c, isSecure(c, undefined)));
   assert.equal(await read("berth_session=abc"), "abc");
   assert.equal(await read("other=1; berth_session=abc; more=2"), "abc");
   assert.equal(await read("berth_session=abc; berth_session=evil"), undefined, "two of them: ambiguous");
@@ -98,6 +98,16 @@ test("the session cookie is read strictly: its own name, once; on HTTPS only the
   assert.equal(await read(""), undefined);
   assert.equal(await read("berth_session=abc", "https://localhost/"), undefined);
   assert.equal(await read("__Host-berth_session=abc", "https://localhost/"), "abc");
+});
+
+test("HTTPS is this server's own TLS, or the public host a TLS-ending proxy serves (and no other host)", async () => {
+  const secure = (url: string, host: string, httpsHost?: string) => withRequest(url, { host }, (c) => isSecure(c, httpsHost));
+  assert.equal(await secure("https://localhost:8600/", "localhost:8600"), true);
+  assert.equal(await secure("http://localhost:8600/", "localhost:8600"), false);
+  assert.equal(await secure("http://fns.example.com/", "fns.example.com", "fns.example.com"), true);
+  assert.equal(await secure("http://fns.example.com/", "FNS.example.com", "fns.example.com"), true);
+  assert.equal(await secure("http://localhost:8600/", "localhost:8600", "fns.example.com"), false, "plain HTTP on loopback stays plain");
+  assert.equal(await secure("http://fns.example.com:8443/", "fns.example.com:8443", "fns.example.com"), false, "another port is another origin");
 });
 
 test("the live feed sends only the values that changed", () => {

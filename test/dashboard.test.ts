@@ -8,6 +8,7 @@
  * Chromium.)
  */
 import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
 import { test } from "node:test";
 import type { Response } from "undici";
 import { ApiClient } from "../src/cli/client.js";
@@ -125,6 +126,24 @@ test("sign-in: a bad token is refused, a good one gets an HttpOnly SameSite=Stri
   // `next` leads back only to this dashboard.
   const away = await new Browser(platform.server.url).post("/login?next=//evil.example/x", { token: platform.token });
   assert.equal(away.headers.get("location"), "/");
+});
+
+test("behind a proxy that ends TLS (--public-url https://…), sessions on the public host get the Secure __Host- cookie; loopback keeps the plain one", async (t) => {
+  const port = await freePort();
+  const publicBase = `https://fns.test:${port}`;
+  const platform = await startPlatform(t, { requireAuth: true, port, publicUrl: publicBase });
+  assert.equal(platform.server.dashboardUrl, `${publicBase}/`);
+  // What the proxy forwards: plain HTTP, the browser's Host (fns.test:<port>) and Origin (https://fns.test:<port>).
+  const proxied = new Browser(`http://fns.test:${port}`);
+  const signedIn = await proxied.post("/login", { token: platform.token }, { origin: publicBase });
+  assert.match(signedIn.headers.get("set-cookie") ?? "", /^__Host-berth_session=[\w-]{40,}; Path=\/; HttpOnly; SameSite=Strict; Secure$/);
+  assert.equal((await proxied.get("/w/test/")).status, 200);
+  // A cookie without the prefix (which any function host could set for the whole domain) opens nothing there.
+  const local = new Browser(platform.server.url);
+  const plain = await local.signIn(platform.token);
+  assert.match(plain.headers.get("set-cookie") ?? "", /^berth_session=[\w-]{40,}; Path=\/; HttpOnly; SameSite=Strict$/);
+  assert.equal((await local.get("/w/test/")).status, 200);
+  assert.equal((await proxied.get("/w/test/", { cookie: local.cookie! })).status, 303);
 });
 
 test("every state-changing request needs this origin and the session's CSRF token", async (t) => {
@@ -290,6 +309,7 @@ export const eat = app.function({ memory: 256 }).webEndpoint(({ query }) => ({ b
   assert.match(page, /<tr data-failure="crash">.*crashed.*was killed: out of memory \(limit 256 MiB\)/s);
   assert.match(page, /data-k="hog\|\|eat\|crashes"[^>]*>1</);
   assert.match(page, /data-k="hog\|\|eat\|failures"[^>]*>0</, "a crash is not a start failure");
+  assert.equal(page.match(/was killed: out of memory/g)?.length, 1, "said once, in the recent failures");
 });
 
 test("berth serve's dashboard opens from its printed link without signing in; a wrong key gets the sign-in page", async (t) => {
@@ -313,6 +333,17 @@ test("berth serve's dashboard opens from its printed link without signing in; a 
   assert.equal((await browser.post("/w/test/apps/hello/stop?dev=1", {})).status, 403);
   assert.equal((await platform.client.listApps()).find((a) => a.name === "hello")?.state, "deployed");
 });
+
+/** A loopback port free a moment ago, for a server whose public URL must name its port. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+    probe.on("error", reject);
+  });
+}
 
 interface SseEvent {
   event: string;

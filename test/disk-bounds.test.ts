@@ -48,7 +48,7 @@ test("100 deploys: bundles and run folders of the last 10 versions are kept, $BE
   for (let n = 1; n <= 100; n += 1) {
     // A distinct bundle per version, as a real edit makes: the same code with a comment that differs.
     const code = Buffer.concat([bundle.code, Buffer.from(`\n// version ${n}\n`)]);
-    const hash = (await import("../src/control/blobs.js")).BlobStore.hash(code);
+    const hash = (await import("../src/control/store/file-blobs.js")).sha256(code);
     await platform.client.uploadBlob(hash, code);
     const result = await platform.client.deploy({ bundleHash: hash, manifest: bundle.manifest, ephemeral: false }, () => {});
     assert.equal(result.version, n);

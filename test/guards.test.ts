@@ -11,8 +11,11 @@ import { once } from "node:events";
 import { connect, type AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { test, type TestContext } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { TokenService } from "../src/control/auth.js";
-import { SqliteSecurityStore } from "../src/control/store/security-sqlite.js";
+import { SqliteStore } from "../src/control/store/sqlite.js";
 import { DEFAULT_LIMITS, Guards, type GatewayLimits, type GuardedRoute, type RequestBody } from "../src/gateway/guards.js";
 import { FailedAuthLimiter, RateLimiter, type RateLimit } from "../src/gateway/rate-limiter.js";
 import { FakeClock } from "./support/fake-clock.js";
@@ -20,21 +23,25 @@ import { FakeClock } from "./support/fake-clock.js";
 const PROTECTED: GuardedRoute = { workspace: "team", requiresProxyAuth: true };
 const OPEN: GuardedRoute = { workspace: "team", requiresProxyAuth: false };
 
-function makeGuards(
+async function makeGuards(
   t: TestContext,
   options: { rate?: number; burst?: number; client?: RateLimit; failedAuth?: RateLimit; limits?: Partial<GatewayLimits> } = {},
 ) {
   const clock = new FakeClock();
-  const store = new SqliteSecurityStore(":memory:");
-  t.after(() => store.close());
-  const tokens = new TokenService(store);
-  const proxy = tokens.createProxyToken({ workspace: "team" });
+  const blobs = mkdtempSync(join(tmpdir(), "berth-guards-"));
+  const store = new SqliteStore(":memory:", blobs);
+  t.after(async () => {
+    await store.close();
+    rmSync(blobs, { recursive: true, force: true });
+  });
+  const tokens = await TokenService.open(store.security);
+  const proxy = await tokens.createProxyToken({ workspace: "team" });
   // Unless a test is about the client's share, one client may take the whole budget.
   const rateLimiter = new RateLimiter({ rate: options.rate ?? 10, burst: options.burst ?? 2 }, { clientLimit: options.client ?? { rate: 1e6, burst: 1e6 } });
   const failedAuth = options.failedAuth ? new FailedAuthLimiter(options.failedAuth) : undefined;
   const guards = new Guards({ limits: { ...DEFAULT_LIMITS, ...options.limits }, proxyAuth: tokens, rateLimiter, failedAuth, clock });
   const credentials = { "berth-key": proxy.key, "berth-secret": proxy.secret };
-  return { clock, guards, credentials, other: tokens.createProxyToken({ workspace: "elsewhere" }) };
+  return { clock, guards, credentials, other: await tokens.createProxyToken({ workspace: "elsewhere" }) };
 }
 
 /** A request head as the checks read it. */
@@ -42,8 +49,8 @@ function head(headers: Record<string, string> = {}, raw: string[] = []): { heade
   return { headers, rawHeaders: [...Object.entries(headers).flat(), ...raw] };
 }
 
-test("order: auth before the rate limit, so a refused stranger spends none of the workspace's budget", { timeout: 10_000 }, (t) => {
-  const { guards, credentials } = makeGuards(t, { burst: 1 });
+test("order: auth before the rate limit, so a refused stranger spends none of the workspace's budget", { timeout: 10_000 }, async (t) => {
+  const { guards, credentials } = await makeGuards(t, { burst: 1 });
   assert.equal(guards.check(PROTECTED, head())?.code, "unauthorized");
   assert.equal(guards.check(PROTECTED, head({ "berth-key": credentials["berth-key"], "berth-secret": "ws-wrong" }))?.code, "unauthorized");
   // The one token of the bucket is still there for the workspace's own client...
@@ -52,14 +59,14 @@ test("order: auth before the rate limit, so a refused stranger spends none of th
   assert.equal(guards.check(PROTECTED, head(credentials))?.code, "rate_limited");
 });
 
-test("order: the rate limit before size limits, and every check of an allowed request passes", { timeout: 10_000 }, (t) => {
-  const { guards, credentials } = makeGuards(t, { burst: 1, limits: { maxBodyBytes: 10 } });
+test("order: the rate limit before size limits, and every check of an allowed request passes", { timeout: 10_000 }, async (t) => {
+  const { guards, credentials } = await makeGuards(t, { burst: 1, limits: { maxBodyBytes: 10 } });
   assert.equal(guards.check(PROTECTED, head({ ...credentials, "content-length": "11" }))?.code, "payload_too_large");
   assert.equal(guards.check(PROTECTED, head({ ...credentials, "content-length": "11" }))?.code, "rate_limited");
 });
 
-test("each refusal: proxy auth, a token of another workspace, rate limit with Retry-After, then refilled on the clock", { timeout: 10_000 }, (t) => {
-  const { clock, guards, credentials, other } = makeGuards(t, { rate: 0.5, burst: 1 });
+test("each refusal: proxy auth, a token of another workspace, rate limit with Retry-After, then refilled on the clock", { timeout: 10_000 }, async (t) => {
+  const { clock, guards, credentials, other } = await makeGuards(t, { rate: 0.5, burst: 1 });
   const missing = guards.check(PROTECTED, head());
   assert.equal(missing?.code, "unauthorized");
   assert.match(missing?.message ?? "", /requires proxy auth/);
@@ -75,8 +82,8 @@ test("each refusal: proxy auth, a token of another workspace, rate limit with Re
   assert.equal(guards.check(OPEN, head()), null);
 });
 
-test("a client's share: one address flooding a public endpoint is refused before it empties the workspace's budget", { timeout: 10_000 }, (t) => {
-  const { clock, guards, credentials } = makeGuards(t, { rate: 4, burst: 8, client: { rate: 1, burst: 2 } });
+test("a client's share: one address flooding a public endpoint is refused before it empties the workspace's budget", { timeout: 10_000 }, async (t) => {
+  const { clock, guards, credentials } = await makeGuards(t, { rate: 4, burst: 8, client: { rate: 1, burst: 2 } });
   assert.equal(guards.check(OPEN, head(), "6.6.6.6"), null);
   assert.equal(guards.check(OPEN, head(), "6.6.6.6"), null);
   const flood = guards.check(OPEN, head(), "6.6.6.6");
@@ -95,8 +102,8 @@ test("a client's share: one address flooding a public endpoint is refused before
   assert.equal(guards.check(OPEN, head(), "6.6.6.6"), null, "1/s: the flooder's next token");
 });
 
-test("failed auth per address: past its burst an address gets 429 without its credentials being checked; others are unaffected", { timeout: 10_000 }, (t) => {
-  const { clock, guards, credentials } = makeGuards(t, { failedAuth: { rate: 1, burst: 3 } });
+test("failed auth per address: past its burst an address gets 429 without its credentials being checked; others are unaffected", { timeout: 10_000 }, async (t) => {
+  const { clock, guards, credentials } = await makeGuards(t, { failedAuth: { rate: 1, burst: 3 } });
   const wrong = head({ "berth-key": "wk-0000000000000000", "berth-secret": "ws-wrong" });
   for (let i = 0; i < 3; i++) assert.equal(guards.check(PROTECTED, wrong, "6.6.6.6")?.code, "unauthorized");
   const blocked = guards.check(PROTECTED, wrong, "6.6.6.6");
@@ -111,8 +118,8 @@ test("failed auth per address: past its burst an address gets 429 without its cr
   assert.equal(guards.check(PROTECTED, head(credentials), "6.6.6.6"), null);
 });
 
-test("each refusal: header count, a transfer coding that does not end in chunked, a declared body over the limit", { timeout: 10_000 }, (t) => {
-  const { guards } = makeGuards(t, { burst: 100, limits: { maxHeaderCount: 3, maxBodyBytes: 1_000 } });
+test("each refusal: header count, a transfer coding that does not end in chunked, a declared body over the limit", { timeout: 10_000 }, async (t) => {
+  const { guards } = await makeGuards(t, { burst: 100, limits: { maxHeaderCount: 3, maxBodyBytes: 1_000 } });
   assert.equal(guards.check(OPEN, head({ a: "1", b: "2", c: "3", d: "4" }))?.code, "headers_too_large");
   assert.equal(guards.check(OPEN, head({ "transfer-encoding": "chunked, gzip" }))?.code, "bad_request");
   assert.equal(guards.check(OPEN, head({ "transfer-encoding": "gzip, chunked" })), null);
@@ -147,7 +154,7 @@ function get(port: number, headers: Record<string, string>): Promise<{ status: n
 }
 
 test("a refusal as the client receives it: the table's status and JSON, the guard's headers and the request id", { timeout: 10_000 }, async (t) => {
-  const { guards, credentials } = makeGuards(t, { burst: 1 });
+  const { guards, credentials } = await makeGuards(t, { burst: 1 });
   const port = await admitting(t, guards, PROTECTED);
   const refused = await get(port, {});
   assert.equal(refused.status, 401);
@@ -161,7 +168,7 @@ test("a refusal as the client receives it: the table's status and JSON, the guar
 });
 
 test("a refused request whose body was not read is answered with Connection: close and its connection cut", { timeout: 10_000 }, async (t) => {
-  const { guards, clock } = makeGuards(t, { burst: 10, limits: { maxBodyBytes: 100 } });
+  const { guards, clock } = await makeGuards(t, { burst: 10, limits: { maxBodyBytes: 100 } });
   const port = await admitting(t, guards, OPEN);
   const socket = connect(port, "127.0.0.1");
   t.after(() => socket.destroy());
@@ -183,8 +190,8 @@ function body(headers: IncomingHttpHeaders): PassThrough & RequestBody {
   return Object.assign(new PassThrough(), { headers });
 }
 
-test("watchBody: a chunked body is stopped once it passes the limit", { timeout: 10_000 }, (t) => {
-  const { guards } = makeGuards(t, { limits: { maxBodyBytes: 10 } });
+test("watchBody: a chunked body is stopped once it passes the limit", { timeout: 10_000 }, async (t) => {
+  const { guards } = await makeGuards(t, { limits: { maxBodyBytes: 10 } });
   const req = body({ "transfer-encoding": "chunked" });
   let stops = 0;
   const watch = guards.watchBody(req, () => (stops += 1));
@@ -197,8 +204,8 @@ test("watchBody: a chunked body is stopped once it passes the limit", { timeout:
   assert.equal(req.isPaused(), true, "no more reading");
 });
 
-test("watchBody: a body with no byte for bodyIdleTimeoutMs is stopped as stalled; each byte restarts the wait", { timeout: 10_000 }, (t) => {
-  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 60_000, bodyTimeoutMs: 600_000 } });
+test("watchBody: a body with no byte for bodyIdleTimeoutMs is stopped as stalled; each byte restarts the wait", { timeout: 10_000 }, async (t) => {
+  const { guards, clock } = await makeGuards(t, { limits: { bodyIdleTimeoutMs: 60_000, bodyTimeoutMs: 600_000 } });
   const req = body({ "content-length": "100" });
   const watch = guards.watchBody(req, () => {});
   clock.advance(59_000);
@@ -209,8 +216,8 @@ test("watchBody: a body with no byte for bodyIdleTimeoutMs is stopped as stalled
   assert.equal(watch.stopped(), "stalled");
 });
 
-test("watchBody: a trickling body holds its container for the body timeout, plus 1 s per min-rate bytes, not longer", { timeout: 10_000 }, (t) => {
-  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 10_000, bodyTimeoutMs: 60_000, bodyMinBytesPerSecond: 1_000 } });
+test("watchBody: a trickling body holds its container for the body timeout, plus 1 s per min-rate bytes, not longer", { timeout: 10_000 }, async (t) => {
+  const { guards, clock } = await makeGuards(t, { limits: { bodyIdleTimeoutMs: 10_000, bodyTimeoutMs: 60_000, bodyMinBytesPerSecond: 1_000 } });
   const req = body({ "content-length": "1000000" });
   let stops = 0;
   const watch = guards.watchBody(req, () => (stops += 1));
@@ -229,7 +236,7 @@ test("watchBody: a trickling body holds its container for the body timeout, plus
 });
 
 test("watchBody: a fast body earns time as it arrives; a finished one is never cut", { timeout: 10_000 }, async (t) => {
-  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 10_000, bodyTimeoutMs: 1_000, bodyMinBytesPerSecond: 1_000 } });
+  const { guards, clock } = await makeGuards(t, { limits: { bodyIdleTimeoutMs: 10_000, bodyTimeoutMs: 1_000, bodyMinBytesPerSecond: 1_000 } });
   const req = body({ "content-length": "5001" });
   const watch = guards.watchBody(req, () => {});
   req.write(Buffer.alloc(5_000));
@@ -244,7 +251,7 @@ test("watchBody: a fast body earns time as it arrives; a finished one is never c
 });
 
 test("watchBody: a body held back because the container reads slowly is not a stall; a finished body leaves no timer", { timeout: 10_000 }, async (t) => {
-  const { guards, clock } = makeGuards(t, { limits: { bodyIdleTimeoutMs: 1_000 } });
+  const { guards, clock } = await makeGuards(t, { limits: { bodyIdleTimeoutMs: 1_000 } });
   const req = body({ "content-length": "3" });
   const watch = guards.watchBody(req, () => {});
   req.write(Buffer.alloc(1));

@@ -130,14 +130,16 @@ test("Metrics feeds the history from request and pool events, and the clock clos
   metrics.poolEvent(identity, { type: "ready", containerId: "c1", startMs: 25 });
   metrics.poolEvent(identity, { type: "start_failed", containerId: "c2", message: "enter threw" });
   metrics.poolEvent(identity, { type: "crashed", containerId: "c1", message: "container c1 exited unexpectedly (code 3)" });
+  metrics.poolEvent(identity, { type: "unreachable", containerId: "c3", message: "container c3 was unreachable" });
   const history = metrics.functionHistory("w", "a", false, "f");
   assert.ok(history);
   assert.equal(history.requests, 2);
   assert.deepEqual(history.failures, [
     { time: wall, kind: "start", message: "enter threw" },
     { time: wall, kind: "crash", message: "container c1 exited unexpectedly (code 3)" },
+    { time: wall, kind: "unreachable", message: "container c3 was unreachable" },
   ]);
-  assert.equal(history.crashes, 1);
+  assert.equal(history.crashes, 2);
   assert.equal(metrics.functionHistory("w", "a", true, "f"), undefined, "the served app of that name is another function");
   wall += BUCKET_MS;
   clock.advance(BUCKET_MS);

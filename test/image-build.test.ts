@@ -10,16 +10,15 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import { bundleApp } from "../src/bundler/bundle.js";
-import { passThrough } from "../src/image/store.js";
 import { findExecutable } from "../src/sandbox/tools.js";
 import { berth } from "./support/cli.js";
 import { request, tempApp } from "./support/platform.js";
-import { sandboxTest, startSandboxPlatform, TEST_IMAGE_CACHE } from "./support/sandbox.js";
+import { privateImageCache, sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 
 test("each step is a layer built once: progress with timings, then nothing rebuilt; the container finds what the steps made", sandboxTest(), async (t) => {
   const platform = await startSandboxPlatform(t);
@@ -128,28 +127,6 @@ export const f = app.function().webEndpoint(() => "ok");
     /the files for \/stolen\.js \(blob [0-9a-f]{12}\) are not a tar archive/,
   );
 });
-
-/**
- * An image store of this test's own (pruning the shared one would take
- * images from other test files), seeded with the shared one's Debian and
- * Node layers (their diffs, hard-linked: no debootstrap, no copy).
- */
-function privateImageCache(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), "berth-images-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  passThrough(dir);
-  passThrough(join(dir, "layers"));
-  const shared = join(TEST_IMAGE_CACHE, "layers");
-  for (const key of readdirSync(shared)) {
-    const meta = join(shared, key, "meta.json");
-    if (!existsSync(meta) || !/"kind": "(debootstrap|node)"/.test(readFileSync(meta, "utf8"))) continue;
-    passThrough(join(dir, "layers", key));
-    writeFileSync(join(dir, "layers", key, "meta.json"), readFileSync(meta));
-    const copy = spawnSync("cp", ["-a", "-l", join(shared, key, "diff"), join(dir, "layers", key, "diff")]);
-    assert.equal(copy.status, 0, String(copy.stderr));
-  }
-  return dir;
-}
 
 test("berth image export writes an OCI layout that umoci unpacks; image list shows usage; prune removes what nothing runs", sandboxTest(), async (t) => {
   const platform = await startSandboxPlatform(t, { requireAuth: true, imageCache: privateImageCache(t) });

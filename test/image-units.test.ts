@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
+import { debootstrapProgress } from "../src/image/base.js";
 import { layerKey, planStep, type ImageConfig } from "../src/image/steps.js";
 import { TarWriter, writeTree } from "../src/image/tar.js";
 import { Image } from "../src/sdk/image.js";
@@ -105,4 +106,31 @@ test("tar: the system's tar reads back names past 100 bytes, big ids, hard and s
   assert.equal(extracted.status, 0, String(extracted.stderr));
   assert.equal(readFileSync(join(into, "a".repeat(60), "b".repeat(60), "long-name.txt"), "utf8"), "deep");
   assert.deepEqual(readFileSync(join(into, "big.bin")), Buffer.alloc(70_000, 7));
+});
+
+test("debootstrap's output is cut to its phases and a count every 25 packages; warnings and errors pass whole", () => {
+  const printed: string[] = [];
+  const progress = debootstrapProgress((line) => printed.push(line));
+  const packages = Array.from({ length: 30 }, (_, i) => `pkg${i}`);
+  progress("I: Retrieving InRelease ");
+  for (const name of packages) {
+    progress(`I: Retrieving ${name} 1.0-1`);
+    progress(`I: Validating ${name} 1.0-1`);
+  }
+  progress("W: Cannot check Release signature; keyring file not available");
+  for (const name of packages) progress(`I: Extracting ${name}...`);
+  progress("I: Installing core packages...");
+  progress("I: Unpacking the base system...");
+  progress("E: Couldn't download packages: tzdata");
+  assert.deepEqual(printed, [
+    "I: Retrieving InRelease ",
+    "I: Retrieving packages...",
+    "I: Retrieving packages: 25",
+    "W: Cannot check Release signature; keyring file not available",
+    "I: Extracting packages...",
+    "I: Extracting packages: 25",
+    "I: Installing core packages...",
+    "I: Unpacking the base system...",
+    "E: Couldn't download packages: tzdata",
+  ]);
 });

@@ -28,6 +28,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   clock: [], // the injected clock
   paths: [], // src/paths.ts: where the compiled entry points are
   lifetime: ["errors"], // run marks, pdeathsig, the janitor and the sweep: nothing the platform starts outlives it
+  files: [], // directories made without Node's recursive mkdir (which spins forever under /proc)
   // The SDK is bundled into user code: the error table is all it may carry along.
   sdk: ["errors"],
   // The typed client runs in browsers too: the error table and the SDK's types (and one header name) only.
@@ -44,17 +45,19 @@ const ALLOWED: Record<string, readonly string[]> = {
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
   logs: ["agent", "wire", "clock", "logging"], // app logs: container output and access lines, bounded, in their stores
   metrics: ["router", "wire", "clock"],
-  image: ["sandbox", "sdk", "errors", "lifetime"],
+  image: ["sandbox", "sdk", "errors", "files", "lifetime"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
-  control: ["router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "lifetime"],
+  // Nodes sharing one database: heartbeats, the live set, shares of containers.
+  cluster: ["wire", "errors", "clock", "logging"],
+  control: ["cluster", "router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "files", "lifetime"],
   // Web pages on the bare host: reads the platform and metrics through interfaces it declares, acts through the control API (handed in).
   dashboard: ["metrics", "wire", "sdk", "errors", "clock", "logging", "paths"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "dashboard", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "lifetime"],
+  server: ["control", "gateway", "dashboard", "cluster", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "files", "lifetime"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   // image: the tar writer that packs addLocalFile/addLocalDir sources.
-  cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging", "paths"],
+  cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging", "paths", "files"],
 };
 
 /** npm packages a folder may import, where that must stay narrow: what is bundled into user code or runs in every container. */

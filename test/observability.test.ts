@@ -21,7 +21,7 @@ const run = promisify(execFile);
 const OBSERVED_APP = `
 import { App } from "berthjs";
 const app = new App("observed");
-export const hello = app.function({ scaledownWindow: 30 }).webEndpoint(async ({ query }) => {
+export const hello = app.function({ scaledownWindow: 600 }).webEndpoint(async ({ query }) => {
   await new Promise((resolve) => setTimeout(resolve, Number(query.ms ?? 0)));
   return "hi";
 });

@@ -7,6 +7,11 @@
  * deployed URL. The published types are compiled there too, in a project
  * without @types/node. `npm install`'s output must not warn about engines.
  *
+ * A second test is the README's first commands, from a checkout of the
+ * repository (berthjs is not on the registry yet): `npx berth init` in the
+ * checkout, `npm install` in the project (which links the checkout), its
+ * test, `npx berth serve` and a request.
+ *
  * The npm registry is reachable (CI and here), and npm's cache already holds
  * what the repository installed, so installs prefer it. better-sqlite3
  * normally downloads a prebuilt binary from GitHub, which this machine
@@ -189,5 +194,43 @@ test("npm pack → a fresh project: berth init, npm install, its test, serve and
   await interrupt(server);
 
   phases.total = performance.now() - started;
+  t.diagnostic(Object.entries(phases).map(([phase, ms]) => `${phase}: ${(ms / 1000).toFixed(1)} s`).join("; "));
+});
+
+test("from a checkout, as the README starts: berth init, npm install (the checkout linked), its test, serve and a request", { timeout: 600_000 }, async (t: TestContext) => {
+  const phases: Record<string, number> = {};
+  const work = realpathSync(mkdtempSync(join(tmpdir(), "berth-checkout-")));
+  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const env = {
+    BERTH_HOME: join(work, "home"),
+    NO_COLOR: "1",
+    npm_config_audit: "false",
+    npm_config_fund: "false",
+    npm_config_update_notifier: "false",
+    npm_config_prefer_offline: "true",
+  };
+  const app = join(work, "my-app");
+  const init = run(NPX, ["berth", "init", app], REPO, env);
+  assert.match(init.output, /berthjs comes from this checkout/);
+  const manifest = JSON.parse(readFileSync(join(app, "package.json"), "utf8")) as { dependencies: Record<string, string>; allowScripts: Record<string, boolean> };
+  const spec = manifest.dependencies.berthjs!;
+  assert.match(spec, /^file:/);
+  assert.equal(manifest.allowScripts[spec], true, "the checkout's build is approved, so npm 11 does not warn about it");
+
+  // Scripts off for this install only: the checkout's `prepare` would rebuild dist/ under the other test files running from it.
+  const install = run(NPM, ["install", "--ignore-scripts"], app, env);
+  phases["npm install"] = install.ms;
+  assertNoEngineWarnings(install, "my-app from a checkout");
+  assert.equal(realpathSync(join(app, "node_modules", "berthjs")), realpathSync(REPO), "berthjs is the checkout, linked");
+  const tested = run(NPM, ["test"], app, env);
+  phases["npm test"] = tested.ms;
+  assert.match(tested.output, /# pass 3/);
+
+  const serveStarted = performance.now();
+  const serve = spawnCli(t, NPX, ["berth", "serve", "src/app.ts", "--port", "0", "--typecheck", "off"], { cwd: app, env });
+  const [squareUrl] = await serve.waitFor(/http:\/\/local--my-app-square-dev\.localhost:\d+\//, 180_000);
+  assert.deepEqual(await get(`${squareUrl}?x=42`), { status: 200, body: '{"square":1764}' });
+  phases["serve → first 200"] = performance.now() - serveStarted;
+  await interrupt(serve);
   t.diagnostic(Object.entries(phases).map(([phase, ms]) => `${phase}: ${(ms / 1000).toFixed(1)} s`).join("; "));
 });

@@ -187,8 +187,8 @@ test("a container that crashes while busy: the crash is logged and counted, and 
   assert.equal(pool.stats().ready, 1);
 });
 
-test("a container found unreachable is taken out of service at once", { timeout: 10_000 }, async () => {
-  const { pool, driver } = makePool({ maxContainers: 2 });
+test("a container found unreachable is taken out of service at once, and said so to the pool's listener", { timeout: 10_000 }, async () => {
+  const { pool, driver, events } = makePool({ maxContainers: 2 });
   const lease = watch(pool.acquire());
   const container = driver.nth(0).ready();
   await settle();
@@ -196,6 +196,10 @@ test("a container found unreachable is taken out of service at once", { timeout:
   await settle();
   assert.equal(container.stoppedWithGraceMs, 5_000, "stopped with the pool's exit grace period");
   assert.match(pool.stats().lastError ?? "", /unreachable/);
+  assert.deepEqual(
+    events.filter((event) => event.type === "unreachable"),
+    [{ type: "unreachable", containerId: container.id, message: pool.stats().lastError }],
+  );
 });
 
 test("start-up failure: waiting inputs get startup_failed with the cause; new ones are refused until the backoff ends, then a start is retried", { timeout: 10_000 }, async () => {

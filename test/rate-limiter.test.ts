@@ -185,3 +185,40 @@ test("rate keys: IPv4 as it is, IPv4-mapped as IPv4, IPv6 by its /64", () => {
   assert.equal(rateKey("fe80::1%eth0"), "fe80:0:0:0::/64");
   assert.equal(rateKey("64:ff9b::192.0.2.7"), "64:ff9b:0:0::/64");
 });
+
+test("setShare: among 3 nodes each enforces a third of the burst and the rate; the limit shown stays the workspace's", () => {
+  const limiter = new RateLimiter({ rate: 30, burst: 90 });
+  limiter.setShare(1 / 3);
+  let allowed = 0;
+  for (let i = 0; i < 100; i += 1) if (limiter.take("ws", 0).allowed) allowed += 1;
+  assert.equal(allowed, 30, "a third of the burst of 90");
+  // 10/s here: one token every 100 ms.
+  assert.equal(limiter.take("ws", 99).allowed, false);
+  assert.equal(limiter.take("ws", 100).allowed, true);
+  assert.deepEqual(limiter.limitOf("ws"), { rate: 30, burst: 90 });
+});
+
+test("setShare on live buckets: a node leaving raises the others' share for what comes next, with no free burst", () => {
+  const limiter = new RateLimiter({ rate: 30, burst: 90 });
+  limiter.setShare(1 / 3);
+  while (limiter.take("ws", 0).allowed);
+  limiter.setShare(1 / 2);
+  assert.equal(limiter.take("ws", 0).allowed, false, "the empty bucket stays empty");
+  // 15/s now: 1 s refills 15 tokens.
+  let allowed = 0;
+  for (let i = 0; i < 100; i += 1) if (limiter.take("ws", 1000).allowed) allowed += 1;
+  assert.equal(allowed, 15);
+  limiter.setShare(1);
+  assert.throws(() => limiter.setShare(0), RangeError);
+  assert.throws(() => limiter.setShare(1.5), RangeError);
+});
+
+test("setShare never leaves a burst below one request", () => {
+  const limiter = new RateLimiter({ rate: 1, burst: 2 });
+  limiter.setShare(1 / 5);
+  assert.equal(limiter.take("ws", 0).allowed, true);
+  assert.equal(limiter.take("ws", 0).allowed, false);
+  // 0.2/s: the next token after 5 s.
+  assert.equal(limiter.take("ws", 4999).allowed, false);
+  assert.equal(limiter.take("ws", 5000).allowed, true);
+});

@@ -13,9 +13,19 @@ import { request, tempApp } from "./support/platform.js";
 import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 import { sleep } from "./support/wait.js";
 
+/**
+ * Runs `ip`. A veth end just created can be briefly missing on a busy
+ * machine ("Cannot find device", seen once in CI): that is retried for up
+ * to 2 s; any other failure throws at once.
+ */
 function ip(...args: string[]): void {
-  const result = spawnSync("ip", args, { encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`ip ${args.join(" ")}: ${result.stderr || result.error?.message}`);
+  for (let attempt = 0; ; attempt += 1) {
+    const result = spawnSync("ip", args, { encoding: "utf8" });
+    if (result.status === 0) return;
+    const why = result.stderr || result.error?.message || "";
+    if (!why.includes("Cannot find device") || attempt >= 20) throw new Error(`ip ${args.join(" ")}: ${why}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
 }
 
 /**

@@ -124,7 +124,7 @@ test("long calls: 303 to a result URL that returns the same call's response", as
   const first = await request(`${url}?ms=2500&tag=long`);
   assert.equal(first.status, 303);
   const location = first.headers.get("location")!;
-  assert.match(location, /^\/__berth\/calls\/[0-9a-f]{32}$/);
+  assert.match(location, /^\/__berth\/calls\/[a-z0-9-]+\.[0-9a-f]{32}$/);
   assert.ok(first.headers.get("berth-request-id"));
   await first.body?.cancel();
 

@@ -1,23 +1,26 @@
 /**
  * An open-loop HTTP load generator: `rate` requests per second at a steady
- * pace (a batch every 10 ms), whatever the answers' latency, for `seconds`.
- * Run in its own process. Prints one JSON line: requests sent, answered
- * 200, errors, and the rate achieved.
+ * pace (a batch every 10 ms), whatever the answers' latency, until its
+ * stdin ends (the caller decides when, so slow steps of its own on a
+ * loaded machine never outlast the load). Run in its own process. Prints
+ * one JSON line: requests sent, answered 200, errors, and the rate
+ * achieved.
  *
- *   node --import tsx bench/support/paced-load.ts <origin> <host> <rate> <seconds>
+ *   node --import tsx bench/support/paced-load.ts <origin> <host> <rate>
  */
 import { Pool } from "undici";
 
-const [origin, host, rateText, secondsText] = process.argv.slice(2);
+const [origin, host, rateText] = process.argv.slice(2);
 const rate = Number(rateText);
-const seconds = Number(secondsText);
 const TICK_MS = 10;
 const pool = new Pool(origin!, { connections: 32, pipelining: 1 });
 let sent = 0;
 let ok = 0;
 let errors = 0;
 const started = performance.now();
-const end = started + seconds * 1000;
+let stopped = false;
+let seconds = 0;
+process.stdin.on("end", () => (stopped = true)).resume();
 
 const fire = () => {
   sent += 1;
@@ -34,7 +37,8 @@ const fire = () => {
 await new Promise<void>((resolve) => {
   const timer = setInterval(() => {
     const now = performance.now();
-    if (now >= end) {
+    if (stopped) {
+      seconds = (now - started) / 1000;
       clearInterval(timer);
       resolve();
       return;

@@ -21,6 +21,7 @@ import type {
   ImageView,
   IssuedToken,
   LogEntry,
+  NodeList,
   LogPage,
   ProgressLine,
   PruneRequest,
@@ -184,6 +185,10 @@ export class ApiClient {
       throw lostConnection(this.baseUrl, error);
     }
     throw lostConnection(this.baseUrl, new Error("the answer ended without a result"));
+  }
+
+  listNodes(): Promise<NodeList> {
+    return this.json("/api/nodes", "GET");
   }
 
   async listApps(): Promise<AppSummary[]> {

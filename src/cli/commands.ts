@@ -10,8 +10,8 @@ import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, numberFlag, server
 import { formatLogEntry, parseSince, printable } from "./log-format.js";
 import { dim, green, status, yellow } from "./output.js";
 import { readConfig, tokenFor } from "./credentials.js";
-import { announceBootstrapToken, buildCaFlag, imageCacheFlag, parseSize, publicOptions, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
-import { formatStatsTable } from "./stats-table.js";
+import { announceBootstrapToken, buildCaFlag, imageCacheFlag, nodeOptions, parseSize, publicOptions, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
+import { formatNodeTable, formatStatsTable } from "./stats-table.js";
 import { onStopSignals } from "./stop-signals.js";
 import type { LogEntry } from "../wire/control-api.js";
 
@@ -59,6 +59,7 @@ export async function serverCommand(flags: ServerFlags) {
     accessLog: flags.accessLog,
     logger,
     ...securityOptions(flags),
+    ...nodeOptions(flags),
     ...publicOptions(flags),
   }).catch((error: unknown) => {
     if (error instanceof RuntimeUnavailableError) {
@@ -66,7 +67,8 @@ export async function serverCommand(flags: ServerFlags) {
     }
     throw error;
   });
-  status(green(`✓ berth server listening on ${server.url} (state in ${home}; ${server.runtime} runtime)`));
+  const where = server.store.engine === "postgres" ? `state in ${server.store.location}, node ${server.membership.id}` : `state in ${home}`;
+  status(green(`✓ berth server listening on ${server.url} (${where}; ${server.runtime} runtime)`));
   status(`  Dashboard: ${server.dashboardUrl} (sign in with an API token)`);
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
   onStopSignals({
@@ -122,6 +124,15 @@ export async function deployCommand(file: string, flags: ClientFlags & { typeche
   } finally {
     await checker?.close();
   }
+}
+
+export async function nodeListCommand(flags: ClientFlags & { json?: boolean }) {
+  const list = await clientFor(flags).listNodes();
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(formatNodeTable(list));
 }
 
 export async function appListCommand(flags: ClientFlags & { json?: boolean }) {
@@ -199,7 +210,7 @@ export async function appStatsCommand(name: string, flags: ClientFlags & { dev?:
   const client = clientFor(flags);
   const render = async () => {
     const stats = await client.stats(name, flags.dev);
-    return flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions);
+    return flags.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats.functions, stats.unreachable);
   };
   if (!flags.watch) {
     process.stdout.write(await render());

@@ -4,8 +4,9 @@
  * session files of running `berth serve` processes. A token comes from
  * `--token`, then `BERTH_TOKEN`, then a session file, then the config file.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { makeDirectory } from "../files/make-directory.js";
 import { berthHome } from "./config.js";
 import { BerthError, messageOf } from "../errors/codes.js";
 import { isStorageFull, writeFailureReason } from "../errors/storage.js";
@@ -34,7 +35,7 @@ export function readConfig(home?: string): CliConfig {
 /** Writes the file with mode 0600 (through a temporary file, so a crash never leaves half a file). */
 export function writeConfig(config: CliConfig, home?: string): string {
   const path = configPath(home);
-  mkdirSync(join(path, ".."), { recursive: true, mode: 0o700 });
+  makeDirectory(join(path, ".."), 0o700);
   const temporary = `${path}.${process.pid}.tmp`;
   try {
     writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
@@ -84,7 +85,7 @@ interface SessionFile {
 /** Writes the session file of a `berth serve` on `port`; returns a function that removes it. */
 export function saveSession(port: number, url: string, token: string, home?: string): () => void {
   const path = sessionPath(port, home);
-  mkdirSync(join(path, ".."), { recursive: true, mode: 0o700 });
+  makeDirectory(join(path, ".."), 0o700);
   const temporary = `${path}.${process.pid}.tmp`;
   const session: SessionFile = { url, token, pid: process.pid };
   writeFileSync(temporary, `${JSON.stringify(session)}\n`, { mode: 0o600 });

@@ -4,10 +4,11 @@
  * (skopeo, crane) and Kubernetes take.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { BerthError } from "../errors/codes.js";
+import { makeDirectory } from "../files/make-directory.js";
 import type { ImageView } from "../wire/control-api.js";
 import { clientFor, type ClientFlags } from "./commands.js";
 import { green, status } from "./output.js";
@@ -55,7 +56,7 @@ export async function imageExportCommand(app: string, fn: string, dir: string, f
   const target = resolve(dir);
   if (existsSync(target) && readdirSync(target).length > 0) throw new BerthError("invalid_input", `${target} is not empty: export into a new or empty directory`);
   const { ref, body } = await clientFor(flags).exportImage(app, fn, flags.dev);
-  mkdirSync(target, { recursive: true });
+  makeDirectory(target);
   await extract(body, target);
   const index = JSON.parse(readFileSync(join(target, "index.json"), "utf8")) as { manifests: { digest: string }[] };
   const manifest = JSON.parse(readFileSync(join(target, "blobs", "sha256", index.manifests[0]!.digest.slice(7)), "utf8")) as {

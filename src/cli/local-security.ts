@@ -8,7 +8,7 @@
  * server/security.ts; this only answers as the API client would.
  */
 import { BerthError } from "../errors/codes.js";
-import { defaultKeyFile, openSecurity, type SecurityServices } from "../server/security.js";
+import { defaultKeyFile, withStateDirectory, type SecurityServices } from "../server/security.js";
 import type { IssuedToken, SecretView, TokenRequest, TokenView } from "../wire/control-api.js";
 import type { ApiClient } from "./client.js";
 
@@ -23,7 +23,7 @@ export class LocalSecurity implements SecurityClient {
   ) {}
 
   async createToken(request: TokenRequest): Promise<IssuedToken> {
-    return this.with(({ tokens }) => {
+    return this.with(async ({ tokens }) => {
       const workspace = request.workspace ?? this.workspace;
       return request.kind === "proxy"
         ? tokens.createProxyToken({ workspace, name: request.name })
@@ -36,8 +36,8 @@ export class LocalSecurity implements SecurityClient {
   }
 
   async revokeToken(id: string): Promise<void> {
-    this.with(({ tokens }) => {
-      if (!tokens.revoke(id)) throw new BerthError("not_found", `no valid token with id "${id}"`);
+    return this.with(async ({ tokens }) => {
+      if (!(await tokens.revoke(id))) throw new BerthError("not_found", `no valid token with id "${id}"`);
     });
   }
 
@@ -50,18 +50,13 @@ export class LocalSecurity implements SecurityClient {
   }
 
   async deleteSecret(name: string): Promise<void> {
-    this.with(({ secrets }) => {
-      if (!secrets.delete(this.workspace, name)) throw new BerthError("not_found", `no secret named "${name}" in workspace "${this.workspace}"`);
+    return this.with(async ({ secrets }) => {
+      if (!(await secrets.delete(this.workspace, name))) throw new BerthError("not_found", `no secret named "${name}" in workspace "${this.workspace}"`);
     });
   }
 
-  private with<T>(use: (services: SecurityServices) => T): T {
-    const services = openSecurity(this.home, secretKeyFile(this.home));
-    try {
-      return use(services);
-    } finally {
-      services.close();
-    }
+  private with<T>(use: (services: SecurityServices) => Promise<T>): Promise<T> {
+    return withStateDirectory(this.home, secretKeyFile(this.home), use);
   }
 }
 

@@ -48,7 +48,9 @@ export function formatLogEntry(entry: LogEntry, format: LogFormat): string {
   const time = format.compact
     ? clock
     : `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${clock}.${String(date.getMilliseconds()).padStart(3, "0")}`;
-  const source = format.compact ? printable(entry.function) : `${printable(entry.function)}[${entry.container || "-"}]`;
+  // With several nodes, which one ran the container.
+  const node = entry.node === undefined ? "" : `@${printable(entry.node)}`;
+  const source = format.compact ? `${printable(entry.function)}${node}` : `${printable(entry.function)}[${entry.container || "-"}]${node}`;
   const request = entry.requestId ? ` ${paint(2, entry.requestId)}` : "";
   let line = printable(entry.line);
   if (entry.stream === "system") line = paint(2, line);

@@ -91,6 +91,9 @@ export async function main(argv: string[]): Promise<void> {
     .option("--keep-versions <n>", "versions per app whose bundles are kept for rollbacks (default 10)")
     .option("--app-log-size <size>", "log kept per app under <home>/logs, oldest lines dropped first, e.g. 64MiB (default 16MiB)")
     .option("--no-access-log", "no access line per request in the apps' logs")
+    .option("--database <url>", "keep the state in PostgreSQL, shared with every node that names it (env BERTH_DATABASE_URL; default SQLite in --home)")
+    .option("--node-id <id>", "this node's name among the nodes (env BERTH_NODE_ID; default: made on first start, kept in --home)")
+    .option("--advertise-url <url>", "where the other nodes reach this one (env BERTH_ADVERTISE_URL; default http://<host>:<port>)")
     .action(lazy(commands, (m) => m.serverCommand));
 
   clientOptions(
@@ -145,6 +148,11 @@ export async function main(argv: string[]): Promise<void> {
       .option("--json", "print JSON")
       .option("-w, --watch [seconds]", "print again every few seconds (default 2) until Ctrl-C"),
   ).action(lazy(commands, (m) => m.appStatsCommand));
+
+  const node = program.command("node").description("the nodes sharing one database");
+  clientOptions(node.command("list").description("every node with its state and load (admin token)").option("--json", "print JSON")).action(
+    lazy(commands, (m) => m.nodeListCommand),
+  );
 
   const image = program.command("image").description("the server's image cache");
   clientOptions(image.command("list").description("images, their size, layers and the apps using them (admin)").option("--json", "print JSON")).action(

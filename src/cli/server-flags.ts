@@ -53,6 +53,10 @@ export interface ServerFlags {
   appLogSize?: string;
   /** False with `--no-access-log`. */
   accessLog?: boolean;
+  /** `postgres://…`: state shared with every node that names the same database. */
+  database?: string;
+  nodeId?: string;
+  advertiseUrl?: string;
   /** `sandbox` (the default) or `process`. */
   runtime?: string;
   /** Directory of the sandbox runtime's image store. */
@@ -123,6 +127,18 @@ export function securityOptions(flags: ServerFlags): Partial<ServerOptions> {
   if (flags.secretKeyFile !== undefined || process.env.BERTH_SECRET_KEY_FILE) {
     options.secretKeyFile = flags.secretKeyFile ?? process.env.BERTH_SECRET_KEY_FILE;
   }
+  return options;
+}
+
+/** `--database`, `--node-id`, `--advertise-url`, each with its environment variable. */
+export function nodeOptions(flags: ServerFlags): Partial<ServerOptions> {
+  const options: Partial<ServerOptions> = {};
+  const database = flags.database ?? (process.env.BERTH_DATABASE_URL || undefined);
+  if (database !== undefined) options.database = database;
+  const nodeId = flags.nodeId ?? (process.env.BERTH_NODE_ID || undefined);
+  if (nodeId !== undefined) options.nodeId = nodeId;
+  const advertiseUrl = flags.advertiseUrl ?? (process.env.BERTH_ADVERTISE_URL || undefined);
+  if (advertiseUrl !== undefined) options.advertiseUrl = advertiseUrl;
   return options;
 }
 

@@ -99,7 +99,8 @@ export const logQuerySchema = z.object({
   since: z.string().regex(/^\d{1,15}$/, "milliseconds since the epoch").transform(Number).optional(),
   tail: count.pipe(z.number().max(MAX_PAGE_ENTRIES)).optional(),
   limit: count.pipe(z.number().min(1).max(MAX_PAGE_ENTRIES)).default(1000),
-  after: z.string().regex(/^\d{1,20}$/, "a cursor from an earlier page").optional(),
+  // A node's own cursor, or one naming several nodes' (`m.` and base64url JSON; control/api.ts).
+  after: z.string().regex(/^(?:\d{1,20}|m\.[A-Za-z0-9_-]{1,8000})$/, "a cursor from an earlier page").optional(),
   function: z.string().min(1).max(200).optional(),
   request: z.string().regex(REQUEST_ID_PATTERN, "a request id (berth-request-id)").optional(),
   container: z.string().regex(/^[0-9a-z]{1,32}$/, "a container id").optional(),

@@ -9,13 +9,15 @@
  *   GET  /api/apps                     list
  *   POST /api/apps/:name/stop
  *   POST /api/apps/:name/rollback      {"version"?: n} or no body; streams NDJSON like a deploy
- *   GET  /api/apps/:name/stats
+ *   GET  /api/apps/:name/stats         every node's pools (?local=1: this node's)
  *   GET  /api/apps/:name/versions
- *   GET  /api/apps/:name/logs          one page: ?tail=N | ?after=<cursor>, &since=<ms> &function= &request= &limit=
- *   GET  /api/apps/:name/logs?follow=1 NDJSON entries as they are written (after ?tail=N or from ?since=<ms>)
+ *   GET  /api/apps/:name/logs          one page of every node's log: ?tail=N | ?after=<cursor>, &since=<ms> &function= &request= &limit=
+ *                                      (?local=1: this node's)
+ *   GET  /api/apps/:name/logs?follow=1 NDJSON entries of every node as they are written (after ?tail=N or from ?since=<ms>)
+ *   GET  /api/nodes                    the nodes sharing the database (admin)
  *   GET  /api/apps/:name/functions/:fn/image   the function's image as an OCI layout, in a tar stream
- *   GET  /api/images                   the image cache, with the apps using each image (admin)
- *   POST /api/images/prune             {"all"?: true}: removes images no running version uses (admin)
+ *   GET  /api/images                   this node's image cache, with the apps using each image (admin)
+ *   POST /api/images/prune             {"all"?: true}: removes images no running version on this node uses (admin)
  *   GET  /metrics                      Prometheus text exposition (a token unless --public-metrics)
  *   ...  tokens, secrets, workspace limits: see security-api.ts
  *
@@ -41,10 +43,12 @@ import {
   type AppStats,
   type DeployRequest,
   type DeployResult,
+  type FunctionStats,
   type Health,
   type ImageList,
   type LatencySummary,
   type LogEntry,
+  type NodeList,
   type Deployer,
   type LogPage,
   type ProgressLine,
@@ -58,7 +62,9 @@ import type { AppLogId, LogQuery } from "../logs/store.js";
 import { deployRequestSchema, jsonTooLarge, logQuerySchema, MAX_JSON_BYTES, parseBody, parseQuery, pruneRequestSchema, rollbackRequestSchema } from "./api-schema.js";
 import type { Clock } from "../clock/clock.js";
 import { checkName } from "../sdk/names.js";
-import { tooLarge, type BlobStore } from "./blobs.js";
+import { checkHash, tooLarge } from "./store/file-blobs.js";
+import { askPeer, ndjsonLines, peerFailure, peerUrl, type Peer, type Peers } from "./peers.js";
+import type { BlobStore } from "./store/types.js";
 import type { Platform } from "./platform.js";
 import { TarWriter, writeTree } from "../image/tar.js";
 import type { Principal } from "./auth.js";
@@ -80,6 +86,10 @@ export interface ApiOptions<U> {
   platform: Platform<U>;
   blobs: BlobStore;
   logs: LogHub;
+  /** The other nodes, asked for their part of stats and logs. */
+  peers: Peers;
+  /** The storage engine's name, for `GET /api/nodes`. */
+  engine: string;
   /** Workspace used when a request names none. */
   defaultWorkspace: string;
   /** Largest bundle accepted, in bytes. Default 256 MiB. */
@@ -97,7 +107,7 @@ export interface ApiOptions<U> {
 }
 
 export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
-  const { platform, blobs, logs, logger } = options;
+  const { platform, blobs, logs, logger, peers } = options;
   const api = new Hono<ApiEnv>();
   api.use("/api/*", authenticate(options.security));
   if (!options.publicMetrics) api.use("/metrics", authenticate(options.security));
@@ -109,10 +119,12 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   });
   /** `?dev=1` names the app `serve` runs rather than the deployed one of the same name. */
   const devOf = (c: Context) => c.req.query("dev") === "1";
+  /** `?local=1`: this node's part only (how nodes ask each other). */
+  const localOf = (c: Context) => c.req.query("local") === "1";
   /** Who is calling, as versions record it: the token, by id and name. */
-  const deployerOf = (c: Context<ApiEnv>): Deployer => {
+  const deployerOf = async (c: Context<ApiEnv>): Promise<Deployer> => {
     const { tokenId } = c.get("principal");
-    return { tokenId, name: tokenId === SESSION_TOKEN_ID ? "berth serve" : (options.security.tokens.get(tokenId)?.name ?? "") };
+    return { tokenId, name: tokenId === SESSION_TOKEN_ID ? "berth serve" : ((await options.security.tokens.get(tokenId))?.name ?? "") };
   };
 
   api.onError((error, c) => {
@@ -131,8 +143,7 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   });
 
   api.put("/api/blobs/:hash", async (c) => {
-    const hash = c.req.param("hash");
-    blobs.path(hash);
+    const hash = checkHash(c.req.param("hash"));
     const maxBytes = options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
     const declared = c.req.header("content-length");
     if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
@@ -144,29 +155,44 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.post("/api/apps", async (c) => {
     const body: DeployRequest = await parseBody(c, deployRequestSchema);
-    const request = { ...body, workspace: workspaceFor(c, body.workspace), deployedBy: deployerOf(c) };
+    const request = { ...body, workspace: workspaceFor(c, body.workspace), deployedBy: await deployerOf(c) };
     return progressStream(c, logger, (progress) => platform.deploy(request, progress));
   });
 
   api.post("/api/apps/:name/rollback", async (c) => {
     const body: RollbackRequest = await parseBody(c, rollbackRequestSchema, { empty: {} });
-    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, deployerOf(c), progress, body.deployId));
+    const deployedBy = await deployerOf(c);
+    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, deployedBy, progress, body.deployId));
   });
 
-  api.get("/api/apps", (c) => {
+  api.get("/api/apps", async (c) => {
     if (c.req.query("all")) requireAdmin(c, "listing every workspace's apps");
-    const list: AppList = { apps: platform.listApps(c.req.query("all") ? undefined : workspaceFor(c)) };
+    const list: AppList = { apps: await platform.listApps(c.req.query("all") ? undefined : workspaceFor(c)) };
     return c.json(list);
   });
 
   api.post("/api/apps/:name/stop", async (c) => c.json({ app: await platform.stop(workspaceFor(c), appName(c), devOf(c)) }));
 
-  api.get("/api/apps/:name/stats", (c) => {
-    const [workspace, name, dev] = [workspaceFor(c), appName(c), devOf(c)];
-    const functions = platform
-      .stats(workspace, name, dev)
-      .map((fn) => ({ ...fn, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) }));
-    const stats: AppStats = { functions };
+  api.get("/api/apps/:name/stats", async (c) => {
+    const [workspace, name, dev, local] = [workspaceFor(c), appName(c), devOf(c), localOf(c)];
+    const pools = local ? platform.stats(workspace, name, dev) : await platform.appStats(workspace, name, dev);
+    const stats: AppStats = {
+      functions: pools.map((fn) => ({ ...fn, node: peers.self, latencyMs: options.metrics.latency(workspace, name, dev, fn.function) })),
+    };
+    if (local) return c.json(stats);
+    const query = { workspace, ...(dev ? { dev: "1" } : {}) };
+    const answers = await Promise.allSettled(
+      peers.others().map(async (peer) => {
+        const response = await askPeer(peerUrl(peer, c.req.path, query), c.req.header("authorization"));
+        // Another berth node answering the same route: its body is this route's wire type.
+        return (await response.json()) as AppStats;
+      }),
+    );
+    answers.forEach((answer, i) => {
+      if (answer.status === "fulfilled") stats.functions.push(...answer.value.functions);
+      else (stats.unreachable ??= []).push({ node: peers.others()[i]?.id ?? "?", error: peerFailure(answer.reason) });
+    });
+    stats.functions.sort(byFunctionThenNode);
     return c.json(stats);
   });
 
@@ -209,21 +235,64 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
     return c.body(visible, 200, { "content-type": options.metrics.contentType });
   });
 
-  api.get("/api/apps/:name/versions", (c) => {
-    const list: VersionList = { versions: platform.versions(workspaceFor(c), appName(c), devOf(c)) };
+  api.get("/api/apps/:name/versions", async (c) => {
+    const list: VersionList = { versions: await platform.versions(workspaceFor(c), appName(c), devOf(c)) };
     return c.json(list);
   });
 
   api.get("/api/apps/:name/logs", async (c) => {
-    const { follow, request, ...rest } = parseQuery(c, logQuerySchema);
+    const { follow, request, after, ...rest } = parseQuery(c, logQuerySchema);
     const id: AppLogId = { workspace: workspaceFor(c), app: appName(c), ephemeral: devOf(c) };
-    if (!platform.has(id.workspace, id.app, id.ephemeral)) {
+    if (!(await platform.has(id.workspace, id.app, id.ephemeral))) {
       throw new BerthError("not_found", `no ${id.ephemeral ? "served" : "deployed"} app named "${id.app}" in workspace "${id.workspace}"`);
     }
-    const query: LogQuery = { ...rest, requestId: request };
+    const local = localOf(c);
+    const others = local ? [] : peers.others();
+    // One node: its own cursors, as they are. Several: a cursor names every node's position (nodeCursors).
+    const cursors = local || others.length === 0 ? { [peers.self]: after } : readCursors(after, peers.self);
+    const query: LogQuery = { ...rest, requestId: request, after: cursors[peers.self] };
+    // Entries say which node they come from when there is more than one.
+    const mine = local || others.length > 0 ? (entry: LogEntry): LogEntry => ({ ...entry, node: peers.self }) : (entry: LogEntry) => entry;
+    const authorization = c.req.header("authorization");
+    /** The same question to another node, about its own log only. */
+    const askOf = (peer: Peer, extra: Record<string, string>) => {
+      const params: Record<string, string> = { ...c.req.query(), workspace: id.workspace, ...extra };
+      delete params.after;
+      const position = cursors[peer.id];
+      if (position !== undefined) params.after = position;
+      return peerUrl(peer, c.req.path, params);
+    };
+    const failed = (peer: Peer, error: unknown): LogEntry => ({
+      time: Date.now(),
+      node: peer.id,
+      app: id.app,
+      function: "",
+      container: "",
+      stream: "system",
+      line: `node ${peer.id} did not answer: ${peerFailure(error)}`,
+    });
     if (!follow) {
       const page: LogPage = await logs.read(id, query);
-      return c.json(page);
+      if (others.length === 0) return c.json(local ? { ...page, entries: page.entries.map(mine) } : page);
+      const entries = page.entries.map(mine);
+      const next: Record<string, string | undefined> = { ...cursors, [peers.self]: page.cursor };
+      let more = page.more;
+      await Promise.all(
+        others.map(async (peer) => {
+          try {
+            // Another berth node answering the same route with ?local=1: its body is this route's wire type.
+            const theirs = (await (await askPeer(askOf(peer, {}), authorization)).json()) as LogPage;
+            entries.push(...theirs.entries);
+            next[peer.id] = theirs.cursor;
+            more ||= theirs.more;
+          } catch (error) {
+            // Its position stays where it was: the next page asks it again.
+            entries.push(failed(peer, error));
+          }
+        }),
+      );
+      const merged: LogPage = { entries: entries.sort((a, b) => a.time - b.time), cursor: writeCursors(next), more };
+      return c.json(merged);
     }
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (out) => {
@@ -232,15 +301,61 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
       const send = async (entries: LogEntry[]) => {
         await out.write(entries.map((entry) => `${JSON.stringify(entry)}\n`).join(""));
       };
-      await logs.follow(id, query, abort.signal, send).catch((error: unknown) => {
-        if (!abort.signal.aborted) logger.error({ err: error, path: c.req.path }, "following a log failed");
+      // Every node's entries as they come: each node's tail first, then its new lines; nodes interleave as they write.
+      const fromPeers = others.map(async (peer) => {
+        try {
+          const response = await askPeer(askOf(peer, { follow: "1" }), authorization, abort.signal, false);
+          for await (const entry of ndjsonLines<LogEntry>(response)) await send([entry]);
+        } catch (error) {
+          if (!abort.signal.aborted) await send([failed(peer, error)]);
+        }
       });
+      await Promise.all([
+        logs.follow(id, query, abort.signal, (entries) => send(entries.map(mine))).catch((error: unknown) => {
+          if (!abort.signal.aborted) logger.error({ err: error, path: c.req.path }, "following a log failed");
+        }),
+        ...fromPeers,
+      ]);
     });
+  });
+
+  api.get("/api/nodes", async (c) => {
+    requireAdmin(c, "listing the platform's nodes");
+    const list: NodeList = { engine: options.engine, nodes: await peers.list() };
+    return c.json(list);
   });
 
   securityRoutes(api, options.security);
 
   return api;
+}
+
+/**
+ * The cursor of a page read from several nodes: `m.` and the base64url of
+ * `{ node: its cursor }`, so the next page asks each node from where its
+ * own log was left. A plain cursor (from a time there was one node) is
+ * this node's.
+ */
+function writeCursors(cursors: Record<string, string | undefined>): string {
+  return `m.${Buffer.from(JSON.stringify(cursors)).toString("base64url")}`;
+}
+
+function readCursors(cursor: string | undefined, self: string): Record<string, string | undefined> {
+  if (cursor === undefined) return {};
+  if (!cursor.startsWith("m.")) return { [self]: cursor };
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor.slice(2), "base64url").toString("utf8"));
+    if (typeof parsed === "object" && parsed !== null && Object.values(parsed).every((value) => typeof value === "string" && /^\d{1,20}$/.test(value))) {
+      return parsed as Record<string, string>;
+    }
+  } catch {
+    // Not ours: answered below.
+  }
+  throw new BerthError("invalid_input", undefined, { details: { issues: [{ loc: ["query", "after"], message: "a cursor from an earlier page" }] } });
+}
+
+function byFunctionThenNode(a: FunctionStats, b: FunctionStats): number {
+  return Number(a.draining) - Number(b.draining) || a.function.localeCompare(b.function) || a.node.localeCompare(b.node);
 }
 
 /** The `:name` of an app route, held to the name grammar (422 at `["path", "name"]`). */

@@ -8,9 +8,10 @@
  * would protect, and verifying stays cheap enough for the gateway's hot path
  * (about 1 µs per proxy-auth check).
  */
-import { createCipheriv, createDecipheriv, hash, randomBytes, timingSafeEqual } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createCipheriv, createDecipheriv, createHmac, hash, randomBytes, timingSafeEqual } from "node:crypto";
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { makeDirectory } from "../files/make-directory.js";
 
 /** `prefix` + `hexBytes` random bytes in lowercase hex: ids people can read and paste. */
 export function randomId(prefix: string, hexBytes = 8): string {
@@ -50,10 +51,19 @@ export function loadOrCreateKey(path: string): Buffer {
     if (key.length !== KEY_BYTES) throw new Error(`the secrets key file ${path} is corrupt: expected ${KEY_BYTES} bytes in base64`);
     return key;
   }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  makeDirectory(dirname(path), 0o700);
   const key = randomBytes(KEY_BYTES);
   writeFileSync(path, `${key.toString("base64")}\n`, { mode: 0o600, flag: "wx" });
   return key;
+}
+
+/**
+ * A fingerprint of the secrets key that reveals nothing of it (an HMAC of
+ * a fixed text): stored in the database, it lets a node tell whether its
+ * key is the one the platform's secrets are sealed with.
+ */
+export function keyFingerprint(key: Buffer): string {
+  return createHmac("sha256", key).update("berth secrets key check v1").digest("base64url");
 }
 
 /**

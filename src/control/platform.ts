@@ -10,6 +10,17 @@
  * still running, draining included); older versions stay in the history
  * but are gone for rollbacks, and an app `serve` ran takes its files along
  * when it stops.
+ *
+ * The store is the truth and every node converges on it: `converge` reads
+ * an app and makes this node serve its current version (or nothing, once
+ * it is stopped or removed). A deploy, stop or rollback here records the
+ * change and converges at once; other nodes converge when the change
+ * reaches them (`refresh`) or at the periodic `resync`. Converging one app
+ * runs one step at a time, so a change heard twice (this node's own
+ * notification) is a no-op rather than a second activation.
+ *
+ * With several nodes, each runs its share of a function's `minContainers`
+ * and `maxContainers` (`Placement`), re-spread when nodes come and go.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -37,13 +48,12 @@ import type {
   FunctionStats,
   FunctionSummary,
   LogEntry,
+  NodeLoad,
   VersionInfo,
 } from "../wire/control-api.js";
-import type { BlobStore } from "./blobs.js";
-import { copyBlobs } from "./manifest-blobs.js";
 import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
-import type { AppRecord, StateStore, VersionRecord } from "./store/types.js";
+import type { AppRecord, Store, VersionRecord } from "./store/types.js";
 
 /**
  * How the gateway reaches a ready container: `U` is its connection object
@@ -56,9 +66,22 @@ export interface UpstreamConnector<U> {
   detach(upstream: U): void;
 }
 
+/**
+ * How many of a function's containers this node runs: its share of
+ * `total` among the live nodes. `salt` (the function's host) varies which
+ * nodes take the remainder, so one-container functions do not all land on
+ * the same node. One node: all of them.
+ */
+export interface Placement {
+  share(total: number, salt: string): number;
+}
+
+const ALONE: Placement = { share: (total) => total };
+
 export interface PlatformOptions<U> {
-  store: StateStore;
-  blobs: BlobStore;
+  store: Store;
+  /** Default: this node runs everything. */
+  placement?: Placement;
   images: ImageBuilder;
   driver: RuntimeDriver;
   logs: LogHub;
@@ -94,7 +117,29 @@ export interface PlatformOptions<U> {
 }
 
 /** Per function of an app, as `berth app stats` shows it before latency is added. */
-export type FunctionPools = Omit<FunctionStats, "latencyMs">;
+export type FunctionPools = Omit<FunctionStats, "latencyMs" | "node">;
+
+/** Which app a route table entry belongs to. */
+interface AppTarget {
+  workspace: string;
+  name: string;
+  ephemeral: boolean;
+}
+
+/** What `converge` left running of an app: its id and the version this node serves. */
+interface Active {
+  target: AppTarget;
+  appId: string;
+  versionId: string;
+}
+
+/** Resolves when the services a step took out of service have drained. */
+interface Converged {
+  drained: Promise<void>;
+}
+
+const NOTHING_TO_DRAIN: Converged = { drained: Promise.resolve() };
+const quiet = () => {};
 
 export class Platform<U> {
   private readonly routes = new Map<string, FunctionService<U>>();
@@ -102,6 +147,12 @@ export class Platform<U> {
   private readonly appRoutes = new Map<string, string[]>();
   /** Every service with containers, routed or draining: old versions stay here until drained. */
   private readonly running = new Set<FunctionService<U>>();
+  /** What this node serves, by app key. */
+  private readonly active = new Map<string, Active>();
+  /** App ids seen, to their key: a change names an app by id, and a removed app cannot be read any more. */
+  private readonly targets = new Map<string, AppTarget>();
+  /** The last step of each app's convergence: steps of one app run one after another. */
+  private readonly steps = new Map<string, Promise<unknown>>();
   /** The image each service's containers run: what `image prune` must keep. */
   private readonly serviceImages = new Map<FunctionService<U>, string>();
   private readonly now: () => number;
@@ -109,34 +160,44 @@ export class Platform<U> {
   private readonly serviceBundles = new WeakMap<FunctionService<U>, string>();
   /** Deploys with a client id that are running now, by `<workspace>/<id>`. */
   private readonly deploying = new Map<string, DeploymentIdentity & { result: Promise<DeployResult> }>();
+  private readonly placement: Placement;
+  private closed = false;
 
   constructor(private readonly options: PlatformOptions<U>) {
     this.now = options.now ?? Date.now;
+    this.placement = options.placement ?? ALONE;
     mkdirSync(options.runRoot, { recursive: true, mode: 0o700 });
+  }
+
+  private get store(): Store {
+    return this.options.store;
   }
 
   lookup(host: string): FunctionService<U> | undefined {
     return this.routes.get(host);
   }
 
-  /** Brings back every deployed app after a restart; ephemeral leftovers of a crashed `serve` are removed. */
-  async restore(): Promise<void> {
-    for (const app of this.options.store.listApps()) {
-      if (app.ephemeral) {
-        this.options.store.deleteApp(app.id);
+  /**
+   * Brings back every app after a start. Ephemeral leftovers of a crashed
+   * `serve` are removed, but only by a node that is `alone`: with others
+   * running, they may be another node's live sessions.
+   */
+  async restore(alone = true): Promise<void> {
+    for (const app of await this.store.apps.listApps()) {
+      if (app.ephemeral && alone) {
+        await this.store.apps.deleteApp(app.id);
         this.options.logs.forget(logIdOf(app));
         continue;
       }
-      const version = app.state === "deployed" && app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
-      if (!version) continue;
+      if (app.state !== "deployed" || !app.currentVersionId) continue;
       try {
-        await this.activate(app, version);
-        this.options.logger.info({ workspace: app.workspace, app: app.name, version: version.number }, "restored app");
+        await this.converge(targetOf(app));
+        this.options.logger.info({ workspace: app.workspace, app: app.name, ephemeral: app.ephemeral }, "restored app");
       } catch (error) {
         this.options.logger.error({ err: error, workspace: app.workspace, app: app.name }, "could not restore app");
       }
     }
-    this.prune();
+    await this.prune();
   }
 
   /**
@@ -156,7 +217,7 @@ export class Platform<U> {
       progress(`deploy ${deployId} is already under way; waiting for it`);
       return running.result;
     }
-    const done = this.options.store.findDeployment(workspace, deployId);
+    const done = await this.store.apps.findDeployment(workspace, deployId);
     if (done) {
       checkSameDeployment(deployId, { name: done.app.name, ephemeral: done.app.ephemeral, bundleHash: done.version.bundleHash }, request);
       progress(`deploy ${deployId} was already done: version ${done.version.number}`);
@@ -169,14 +230,14 @@ export class Platform<U> {
 
   private async deployNow(request: DeployRequest & { workspace: string; deployedBy: Deployer }, progress: (line: string) => void): Promise<DeployResult> {
     const { workspace } = request;
-    if (!this.options.blobs.has(request.bundleHash)) {
+    if (!(await this.store.blobs.has(request.bundleHash))) {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
     }
     this.checkLabels(workspace, request.manifest, request.ephemeral);
-    this.checkUploads(request.manifest);
-    const manifest = this.options.secrets.prepare(workspace, request.manifest);
+    await this.checkUploads(request.manifest);
+    const manifest = await this.options.secrets.prepare(workspace, request.manifest);
     await this.buildImages(manifest, progress);
-    const { app, version } = this.options.store.recordDeployment({
+    const { app, version } = await this.store.apps.recordDeployment({
       workspace,
       name: manifest.name,
       ephemeral: request.ephemeral,
@@ -186,10 +247,12 @@ export class Platform<U> {
       deployId: request.deployId,
       deployedBy: request.deployedBy,
     });
-    this.options.blobs.settle(request.bundleHash);
-    for (const blob of copyBlobs(manifest)) this.options.blobs.settle(blob);
-    await this.activate(app, version);
-    this.prune();
+    // The same id recorded meanwhile by another node (or process) returns that version: it must be the same bundle.
+    if (request.deployId !== undefined) {
+      checkSameDeployment(request.deployId, { name: app.name, ephemeral: app.ephemeral, bundleHash: version.bundleHash }, request);
+    }
+    await this.converge(targetOf(app));
+    await this.prune();
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
@@ -207,15 +270,15 @@ export class Platform<U> {
     progress: (line: string) => void,
     deployId?: string,
   ): Promise<DeployResult> {
-    const app = this.options.store.getApp(workspace, name);
+    const app = await this.store.apps.getApp(workspace, name);
     if (!app?.currentVersionId) throw new BerthError("not_found", `no deployed app named "${name}" in workspace "${workspace}"`);
-    const versions = this.options.store.listVersions(app.id);
+    const versions = await this.store.apps.listVersions(app.id);
     const current = versions.find((v) => v.id === app.currentVersionId)?.number ?? Number.POSITIVE_INFINITY;
     const target = toVersion === undefined ? versions.filter((v) => v.number < current).at(-1) : versions.find((v) => v.number === toVersion);
     if (!target) {
       throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current}` : `app "${name}" has no version ${toVersion}`);
     }
-    if (!this.options.blobs.has(target.bundleHash)) {
+    if (!(await this.store.blobs.has(target.bundleHash))) {
       throw new BerthError(
         "not_found",
         `version ${target.number} of app "${name}" is gone: the server keeps the bundles of the last ${this.keepVersions} versions of each app ` +
@@ -227,15 +290,15 @@ export class Platform<U> {
   }
 
   /** Whether the app exists (a served app exists while `berth serve` runs it). */
-  has(workspace: string, name: string, ephemeral = false): boolean {
-    return this.options.store.getApp(workspace, name, ephemeral) !== undefined;
+  async has(workspace: string, name: string, ephemeral = false): Promise<boolean> {
+    return (await this.store.apps.getApp(workspace, name, ephemeral)) !== undefined;
   }
 
   /** Every version of an app, oldest first. */
-  versions(workspace: string, name: string, ephemeral = false): VersionInfo[] {
-    const app = this.options.store.getApp(workspace, name, ephemeral);
+  async versions(workspace: string, name: string, ephemeral = false): Promise<VersionInfo[]> {
+    const app = await this.store.apps.getApp(workspace, name, ephemeral);
     if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
-    return this.options.store.listVersions(app.id).map((version) => ({
+    return (await this.store.apps.listVersions(app.id)).map((version) => ({
       id: version.id,
       number: version.number,
       createdAt: version.createdAt,
@@ -245,31 +308,66 @@ export class Platform<U> {
     }));
   }
 
-  /** Stops an app: its URLs stop answering at once, its containers drain. */
+  /** Stops an app: its URLs stop answering on every node, its containers drain. */
   async stop(workspace: string, name: string, ephemeral = false): Promise<AppRecord> {
-    const app = this.options.store.getApp(workspace, name, ephemeral);
+    const app = await this.store.apps.getApp(workspace, name, ephemeral);
     if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
-    const drained = this.unroute(app);
-    if (app.ephemeral) this.options.store.deleteApp(app.id);
-    else this.options.store.setAppState(app.id, "stopped", this.now());
+    if (app.ephemeral) await this.store.apps.deleteApp(app.id);
+    else await this.store.apps.setAppState(app.id, "stopped", this.now());
+    const { drained } = await this.converge(targetOf(app));
     await drained;
-    // After the drain, so the containers' last words are in it; a deployed app keeps its log for `berth app logs`.
-    this.options.logs.forget(logIdOf(app));
     // A served app's versions went with it: so do their files, now that its containers are gone.
-    if (app.ephemeral) this.prune();
+    if (app.ephemeral) await this.prune();
     this.options.logger.info({ workspace, app: name, ephemeral }, "stopped app");
     return { ...app, state: "stopped" };
   }
 
-  listApps(workspace?: string): AppSummary[] {
-    return this.options.store.listApps(workspace).map((app) => {
-      const version = app.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
-      return {
-        ...app,
-        version: version?.number ?? null,
-        functions: version && app.state === "deployed" ? this.summarise(app, version.manifest) : [],
-      };
-    });
+  /** Converges on one app that changed elsewhere (its change arrived from the store). */
+  async refresh(appId: string): Promise<void> {
+    const app = await this.store.apps.getAppById(appId);
+    const target = app ? targetOf(app) : this.targets.get(appId);
+    if (target) await this.converge(target);
+  }
+
+  /**
+   * Converges on every app: the backstop for changes this node did not hear
+   * of (a lost notification, a database outage). Apps already served at
+   * their current version cost nothing but the list.
+   */
+  async resync(): Promise<void> {
+    const seen = new Set<string>();
+    const steps: Promise<unknown>[] = [];
+    for (const app of await this.store.apps.listApps()) {
+      const key = appKey(app.workspace, app.name, app.ephemeral);
+      seen.add(key);
+      const wanted = app.state === "deployed" ? app.currentVersionId : null;
+      if ((this.active.get(key)?.versionId ?? null) !== wanted) steps.push(this.converge(targetOf(app)));
+    }
+    for (const [key, active] of this.active) if (!seen.has(key)) steps.push(this.converge(active.target));
+    const failures = (await Promise.allSettled(steps)).filter((result) => result.status === "rejected");
+    for (const failure of failures) this.options.logger.error({ err: failure.reason }, "could not bring an app up to date");
+  }
+
+  /** Gives every routed service its share of containers again (the live nodes changed). */
+  respread(): void {
+    for (const service of this.routes.values()) {
+      service.resize(this.bounds(service.manifest, service.identity.hostLabel));
+      service.warmUp();
+    }
+  }
+
+  async listApps(workspace?: string): Promise<AppSummary[]> {
+    const apps = await this.store.apps.listApps(workspace);
+    return Promise.all(
+      apps.map(async (app) => {
+        const version = app.currentVersionId ? await this.store.apps.getVersion(app.currentVersionId) : undefined;
+        return {
+          ...app,
+          version: version?.number ?? null,
+          functions: version && app.state === "deployed" ? this.summarise(app, version.manifest) : [],
+        };
+      }),
+    );
   }
 
   /** Live services, routed ones and older versions still draining. */
@@ -282,11 +380,29 @@ export class Platform<U> {
     for (const service of this.running) yield* service.allPools();
   }
 
-  /** Per function of the app: its current version's pools, then any older versions still draining. */
-  stats(workspace: string, name: string, ephemeral = false): FunctionPools[] {
-    if (!this.options.store.getApp(workspace, name, ephemeral)) {
+  /** What this node is doing, for its heartbeat. */
+  load(): NodeLoad {
+    const load: NodeLoad = { apps: this.active.size, containers: 0, inFlight: 0, queued: 0 };
+    for (const service of this.running) {
+      for (const pool of service.stats()) {
+        load.containers += pool.starting + pool.ready;
+        load.inFlight += pool.inFlight;
+        load.queued += pool.queued;
+      }
+    }
+    return load;
+  }
+
+  /** `stats`, after checking in the store that the app exists (`not_found` otherwise). */
+  async appStats(workspace: string, name: string, ephemeral = false): Promise<FunctionPools[]> {
+    if (!(await this.store.apps.getApp(workspace, name, ephemeral))) {
       throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     }
+    return this.stats(workspace, name, ephemeral);
+  }
+
+  /** This node's pools of an app, per function: its current version's pools, then any older versions still draining. */
+  stats(workspace: string, name: string, ephemeral = false): FunctionPools[] {
     const current = new Set<FunctionService<U>>();
     for (const host of this.appRoutes.get(appKey(workspace, name, ephemeral)) ?? []) {
       const service = this.routes.get(host);
@@ -325,19 +441,20 @@ export class Platform<U> {
    * `<app>-<function>`.
    */
   async exportImage(workspace: string, name: string, functionName: string, ephemeral: boolean, out: string): Promise<{ ref: string }> {
-    const app = this.options.store.getApp(workspace, name, ephemeral);
-    const version = app?.currentVersionId ? this.options.store.getVersion(app.currentVersionId) : undefined;
+    const app = await this.store.apps.getApp(workspace, name, ephemeral);
+    const version = app?.currentVersionId ? await this.store.apps.getVersion(app.currentVersionId) : undefined;
     if (!app || !version) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
     const fn = version.manifest.functions.find((f) => f.name === functionName);
     if (!fn) throw new BerthError("not_found", `app "${name}" has no function "${functionName}" (it has ${version.manifest.functions.map((f) => f.name).join(", ")})`);
     const exporter = this.options.images.exportOci?.bind(this.options.images);
     if (!exporter) throw new BerthError("invalid_input", "image export needs the sandbox runtime's images; this server runs the process runtime");
-    const image = await this.options.images.build(fn.image, () => {});
+    await this.fetchUploads(version.manifest);
+    const image = await this.options.images.build(fn.image, quiet);
     const ref = functionLabel(name, functionName);
     await exporter(image.id, out, {
       ref,
       appFiles: [
-        { path: "/berth/app/app.mjs", source: this.options.blobs.path(version.bundleHash) },
+        { path: "/berth/app/app.mjs", source: await this.store.blobs.file(version.bundleHash) },
         { path: "/berth/agent.mjs", source: this.options.agentBundle },
       ],
       labels: { "berth.app": name, "berth.function": functionName, "berth.version": String(version.number) },
@@ -347,8 +464,51 @@ export class Platform<U> {
 
   /** Stops serving and drains everything; the caller has cut client connections, so only `exit` hooks remain to wait for. */
   async close(): Promise<void> {
+    this.closed = true;
     this.routes.clear();
     await Promise.all([...this.running].map((service) => service.drain(this.options.drainGraceMs ?? 30_000)));
+  }
+
+  /** Runs `step` for one app after that app's previous steps. */
+  private converge(target: AppTarget): Promise<Converged> {
+    const key = appKey(target.workspace, target.name, target.ephemeral);
+    const previous = this.steps.get(key) ?? Promise.resolve();
+    const step = previous.catch(quiet).then(() => this.convergeNow(key, target));
+    this.steps.set(key, step);
+    void step.catch(quiet).then(() => {
+      if (this.steps.get(key) === step) this.steps.delete(key);
+    });
+    return step;
+  }
+
+  /** Makes this node serve what the store says of one app now. */
+  private async convergeNow(key: string, target: AppTarget): Promise<Converged> {
+    if (this.closed) return NOTHING_TO_DRAIN;
+    const app = await this.store.apps.getApp(target.workspace, target.name, target.ephemeral);
+    if (app) this.targets.set(app.id, target);
+    const wanted = app?.state === "deployed" ? app.currentVersionId : null;
+    const active = this.active.get(key);
+    if (!app || !wanted) {
+      if (!active) return NOTHING_TO_DRAIN;
+      this.active.delete(key);
+      this.targets.delete(active.appId);
+      // After the drain, so the containers' last words are in it; a deployed app keeps its log for `berth app logs`.
+      return { drained: this.unroute(key).then(() => this.options.logs.forget(logIdOf(target))) };
+    }
+    if (active?.versionId === wanted) return NOTHING_TO_DRAIN;
+    const version = await this.store.apps.getVersion(wanted);
+    if (!version) throw new Error(`app ${key} names version ${wanted}, which is not in the store`);
+    await this.activate(app, version);
+    this.active.set(key, { target, appId: app.id, versionId: version.id });
+    return NOTHING_TO_DRAIN;
+  }
+
+  /** This node's share of a function's container bounds; at least one container, so every node can serve it. */
+  private bounds(fn: FunctionManifest, host: string) {
+    return {
+      minContainers: this.placement.share(fn.scaling.minContainers, host),
+      maxContainers: Math.max(1, this.placement.share(fn.scaling.maxContainers, host)),
+    };
   }
 
   private checkLabels(workspace: string, manifest: AppManifest, ephemeral: boolean): void {
@@ -371,18 +531,29 @@ export class Platform<U> {
   }
 
   /** `addLocalFile/Dir` steps name blobs the CLI uploaded before deploying. */
-  private checkUploads(manifest: AppManifest): void {
+  private async checkUploads(manifest: AppManifest): Promise<void> {
     for (const fn of manifest.functions) {
       for (const step of fn.image.steps) {
         if (step.kind !== "copy") continue;
-        if (!this.options.blobs.has(step.blob)) {
+        if (!(await this.store.blobs.has(step.blob))) {
           throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) have not been uploaded`);
         }
         // Only archives: a copy step naming some other blob (another app's bundle) must not unpack it into an image.
-        if (!isTarArchive(this.options.blobs.path(step.blob))) {
+        if (!isTarArchive(await this.store.blobs.file(step.blob))) {
           throw new BerthError("invalid_input", `the files for ${step.target} (blob ${step.blob.slice(0, 12)}) are not a tar archive`);
         }
       }
+    }
+  }
+
+  /**
+   * Makes the blobs of a manifest's copy steps files on this node, where
+   * the image builder reads them (`BlobStore.localPath`): a node other than
+   * the one that took the upload fetches them from the store.
+   */
+  private async fetchUploads(manifest: AppManifest): Promise<void> {
+    for (const fn of manifest.functions) {
+      for (const step of fn.image.steps) if (step.kind === "copy") await this.store.blobs.file(step.blob);
     }
   }
 
@@ -401,15 +572,20 @@ export class Platform<U> {
     }
   }
 
-  /** Creates the services of a version (its images are built by now, or built quietly: a restore) and points the app's hosts at them. */
+  /**
+   * Creates the services of a version and points the app's hosts at them.
+   * Its images are built by now (a deploy through this node) or built
+   * quietly here (a restore, or a version deployed through another node).
+   */
   private async activate(app: AppRecord, version: VersionRecord): Promise<void> {
     const key = appKey(app.workspace, app.name, app.ephemeral);
+    await this.fetchUploads(version.manifest);
     const logId = logIdOf(app);
     const services: FunctionService<U>[] = [];
     for (const fn of version.manifest.functions) {
-      const image = await this.options.images.build(fn.image, () => {});
-      const runDir = this.runDir(version.bundleHash, image);
-      const secretEnv = this.options.secrets.environment(app.workspace, fn);
+      const image = await this.options.images.build(fn.image, quiet);
+      const runDir = await this.runDir(version.bundleHash, image);
+      const secretEnv = await this.options.secrets.environment(app.workspace, fn);
       // The container's whole environment: the image's, secrets, the function's own, then who it is (which the function cannot override).
       const env = {
         ...image.env,
@@ -430,12 +606,16 @@ export class Platform<U> {
         hostLabel: host,
         ephemeral: app.ephemeral,
       };
-      services.push(
-        new FunctionService(identity, fn, (params, paramsKey) => this.poolOptions(logId, identity, fn, image, runDir, env, redact, params, paramsKey)),
+      const service = new FunctionService(identity, fn, (params, paramsKey) =>
+        this.poolOptions(logId, identity, fn, image, runDir, env, redact, params, paramsKey),
       );
-      this.serviceImages.set(services.at(-1)!, image.id);
+      service.resize(this.bounds(fn, host));
+      services.push(service);
+      this.serviceImages.set(service, image.id);
       this.options.driver.prepare?.({ id: image.id, rootfs: image.rootfs }, resourcesOf(fn).network);
     }
+    // Closed while the images were built: nothing may start containers any more.
+    if (this.closed) return;
     const previous = this.appRoutes.get(key) ?? [];
     const replaced: FunctionService<U>[] = [];
     for (const host of previous) {
@@ -466,29 +646,37 @@ export class Platform<U> {
 
   /**
    * Deletes the bundles and run folders that no version within the last
-   * `keepVersions` of its app, no current version and no running service
-   * needs. A bundle uploaded for a deploy that has not recorded its version
-   * yet is spared. Run after every deploy and stop, so the disk holds about
-   * `keepVersions` versions per app, however many were deployed.
+   * `keepVersions` of its app, no current version and no service running
+   * on this node needs. A blob stored in the last `UPLOAD_GRACE_MS` and
+   * after the newest version naming it was recorded is spared: a deploy (on
+   * any node sharing the store) uploaded it and has not recorded its
+   * version yet. Run after every deploy and stop, so
+   * the disk holds about `keepVersions` versions per app, however many were
+   * deployed. A failure is logged, not thrown: the deploy or stop it
+   * follows has succeeded.
    */
-  private prune(): void {
-    const needed = new Set(this.options.store.blobsInUse(this.keepVersions));
-    for (const service of this.running) {
-      const bundle = this.serviceBundles.get(service);
-      if (bundle) needed.add(bundle);
-    }
-    for (const hash of this.options.blobs.list()) {
-      if (!needed.has(hash) && !this.options.blobs.pending(hash)) this.options.blobs.delete(hash);
-    }
-    const neededPrefixes = new Set([...needed].map((hash) => hash.slice(0, 16)));
-    for (const name of readdirSync(this.options.runRoot)) {
-      const bundle = RUN_DIR.exec(name)?.[1];
-      if (bundle !== undefined && !neededPrefixes.has(bundle)) rmSync(join(this.options.runRoot, name), { recursive: true, force: true });
+  private async prune(): Promise<void> {
+    try {
+      const needed = new Set(await this.store.apps.blobsInUse(this.keepVersions));
+      for (const service of this.running) {
+        const bundle = this.serviceBundles.get(service);
+        if (bundle) needed.add(bundle);
+      }
+      const named = await this.store.apps.blobsNamed();
+      const now = Date.now();
+      // Spared besides what is needed: a blob stored lately and not since recorded by a version, i.e. uploaded for a deploy still under way.
+      await this.store.blobs.prune((hash, storedAt) => needed.has(hash) || (now - storedAt < UPLOAD_GRACE_MS && storedAt > (named.get(hash) ?? Number.NEGATIVE_INFINITY)));
+      const neededPrefixes = new Set([...needed].map((hash) => hash.slice(0, 16)));
+      for (const name of readdirSync(this.options.runRoot)) {
+        const bundle = RUN_DIR.exec(name)?.[1];
+        if (bundle !== undefined && !neededPrefixes.has(bundle)) rmSync(join(this.options.runRoot, name), { recursive: true, force: true });
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "could not prune old versions' files");
     }
   }
 
-  private unroute(app: AppRecord): Promise<void> {
-    const key = appKey(app.workspace, app.name, app.ephemeral);
+  private unroute(key: string): Promise<void> {
     const hosts = this.appRoutes.get(key) ?? [];
     this.appRoutes.delete(key);
     const drains = hosts.map((host) => {
@@ -559,7 +747,7 @@ export class Platform<U> {
    * image's `node_modules` for host images (a sandbox gets a copy of the
    * bundle in its own mount instead).
    */
-  private runDir(bundleHash: string, image: BuiltImage): string {
+  private async runDir(bundleHash: string, image: BuiltImage): Promise<string> {
     const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${image.id.slice(0, 16)}`);
     if (existsSync(join(dir, "app.mjs"))) return dir;
     // Written aside and renamed, last: a server killed mid-write must not leave a truncated app.mjs that looks complete.
@@ -570,7 +758,7 @@ export class Platform<U> {
       if (modules && existsSync(modules) && !existsSync(join(dir, "node_modules"))) symlinkSync(modules, join(dir, "node_modules"), "dir");
       writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }), { mode: 0o600 });
       // The source map goes beside the bundle, so importing it does not read the map (the agent reads it for a stack).
-      const { code, map } = splitSourceMap(this.options.blobs.get(bundleHash));
+      const { code, map } = splitSourceMap(await this.store.blobs.get(bundleHash));
       if (map) writeFileSync(join(dir, "app.mjs.map"), map, { mode: 0o600 });
       writeFileSync(partial, code, { mode: 0o600 });
       renameSync(partial, join(dir, "app.mjs"));
@@ -590,6 +778,9 @@ export class Platform<U> {
   }
 }
 
+/** Milliseconds a stored blob no version names is kept: the time a deploy may take from its upload to recording its version. */
+const UPLOAD_GRACE_MS = 10 * 60_000;
+
 /** A run folder's name: the first 16 hex digits of its bundle's hash, then of its image's. */
 const RUN_DIR = /^([0-9a-f]{16})-[0-9a-f]{16}$/;
 
@@ -605,6 +796,10 @@ function checkSameDeployment(deployId: string, known: DeploymentIdentity, reques
   if (known.name !== request.manifest.name || known.ephemeral !== request.ephemeral || known.bundleHash !== request.bundleHash) {
     throw new BerthError("invalid_input", `deploy id ${deployId} was already used for another deployment (app "${known.name}"); use a new id`);
   }
+}
+
+function targetOf(app: AppRecord): AppTarget {
+  return { workspace: app.workspace, name: app.name, ephemeral: app.ephemeral };
 }
 
 /** Whether a file starts with a POSIX tar header (`ustar` at byte 257). */
@@ -624,7 +819,7 @@ export function resourcesOf(fn: FunctionManifest) {
 }
 
 /** The log of an app. */
-function logIdOf(app: AppRecord): AppLogId {
+function logIdOf(app: AppRecord | AppTarget): AppLogId {
   return { workspace: app.workspace, app: app.name, ephemeral: app.ephemeral };
 }
 

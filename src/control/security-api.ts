@@ -28,7 +28,7 @@ import { parseBody as parse } from "./api-schema.js";
 import { checkName } from "../sdk/names.js";
 import type { Principal, TokenService } from "./auth.js";
 import type { SecretService } from "./secrets.js";
-import type { SecurityStore, WorkspaceLimit } from "./store/security.js";
+import type { SecurityStore, WorkspaceLimit } from "./store/types.js";
 
 /** `incoming`: the Node request, when served by node:http (uploads stream from it; the client address is read from it). */
 export type ApiEnv = { Bindings: { incoming?: IncomingMessage }; Variables: { principal: Principal } };
@@ -111,7 +111,7 @@ export function authenticate(options: SecurityApiOptions): MiddlewareHandler<Api
     const header = c.req.header("authorization");
     // RFC 9110 §11.1: the scheme is case-insensitive.
     const token = header !== undefined && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
-    const principal = sessionSecret !== undefined && token !== undefined && sameSecret(token, sessionSecret) ? session : options.tokens.authenticate(token);
+    const principal = sessionSecret !== undefined && token !== undefined && sameSecret(token, sessionSecret) ? session : await options.tokens.authenticate(token);
     if (!principal) {
       options.failedAuth?.failed(client, now());
       c.header("www-authenticate", 'Bearer realm="berth"');
@@ -184,65 +184,65 @@ export function securityRoutes(api: Hono<ApiEnv>, options: SecurityApiOptions): 
     if (body.admin) requireAdmin(c, "creating an admin token");
     const issued: IssuedToken =
       body.kind === "proxy"
-        ? tokens.createProxyToken({ workspace, name: body.name })
-        : tokens.createApiToken({ workspace, name: body.name, admin: body.admin });
+        ? await tokens.createProxyToken({ workspace, name: body.name })
+        : await tokens.createApiToken({ workspace, name: body.name, admin: body.admin });
     return c.json({ token: issued }, 201);
   });
 
-  api.get("/api/tokens", (c) => {
+  api.get("/api/tokens", async (c) => {
     const all = Boolean(c.req.query("all"));
     if (all) requireAdmin(c, "listing every workspace's tokens");
-    const list: TokenView[] = tokens.list(all ? undefined : workspaceFor(c));
+    const list: TokenView[] = await tokens.list(all ? undefined : workspaceFor(c));
     return c.json({ tokens: list });
   });
 
-  api.delete("/api/tokens/:id", (c) => {
+  api.delete("/api/tokens/:id", async (c) => {
     const id = c.req.param("id");
-    const token = tokens.get(id);
+    const token = await tokens.get(id);
     const principal = c.get("principal");
     // Another workspace's token is "not found" like an unknown one: a 403 would tell a member which ids exist.
     const visible = token !== undefined && (principal.admin || token.workspace === principal.workspace);
     if (!visible || token.revokedAt !== null) throw new BerthError("not_found", `no valid token with id "${id}"`);
-    tokens.revoke(id);
+    await tokens.revoke(id);
     return c.json({ revoked: id });
   });
 
   api.put("/api/secrets/:name", async (c) => {
     const body = await parse(c, secretRequest);
-    const secret: SecretView = secrets.create(workspaceFor(c), checkName("secret", c.req.param("name"), ["path", "name"]), body.values);
+    const secret: SecretView = await secrets.create(workspaceFor(c), checkName("secret", c.req.param("name"), ["path", "name"]), body.values);
     return c.json({ secret }, 201);
   });
 
-  api.get("/api/secrets", (c) => {
-    const list: SecretView[] = secrets.list(workspaceFor(c));
+  api.get("/api/secrets", async (c) => {
+    const list: SecretView[] = await secrets.list(workspaceFor(c));
     return c.json({ secrets: list });
   });
 
-  api.delete("/api/secrets/:name", (c) => {
+  api.delete("/api/secrets/:name", async (c) => {
     const name = c.req.param("name");
     const workspace = workspaceFor(c);
-    if (!secrets.delete(workspace, name)) throw new BerthError("not_found", `no secret named "${name}" in workspace "${workspace}"`);
+    if (!(await secrets.delete(workspace, name))) throw new BerthError("not_found", `no secret named "${name}" in workspace "${workspace}"`);
     return c.json({ deleted: name });
   });
 
-  api.get("/api/workspaces/:name/limit", (c) => {
+  api.get("/api/workspaces/:name/limit", async (c) => {
     const workspace = workspaceFor(c, c.req.param("name"), ["path", "name"]);
-    return c.json(limitView(options, workspace));
+    return c.json(await limitView(options, workspace));
   });
 
   api.put("/api/workspaces/:name/limit", async (c) => {
     requireAdmin(c, "changing a workspace's limits");
     const workspace = checkName("workspace", c.req.param("name"), ["path", "name"]);
     const request: WorkspaceLimitRequest = await parse(c, limitRequest);
-    const limit = mergeLimit(storedLimit(options, workspace), request);
-    options.store.setLimit(limit);
+    const limit = mergeLimit(await storedLimit(options, workspace), request);
+    await options.store.setLimit(limit);
     options.limits.set(limit);
-    return c.json(limitView(options, workspace));
+    return c.json(await limitView(options, workspace));
   });
 }
 
-function storedLimit(options: SecurityApiOptions, workspace: string): WorkspaceLimit {
-  return options.store.listLimits().find((limit) => limit.workspace === workspace) ?? { workspace };
+async function storedLimit(options: SecurityApiOptions, workspace: string): Promise<WorkspaceLimit> {
+  return (await options.store.listLimits()).find((limit) => limit.workspace === workspace) ?? { workspace };
 }
 
 /** `request` over `current`: given fields replace, `null` clears, absent ones stay; a rate alone gets a burst of 5 s worth. */
@@ -271,8 +271,8 @@ export function mergeLimit(current: WorkspaceLimit, request: WorkspaceLimitReque
   };
 }
 
-function limitView(options: SecurityApiOptions, workspace: string): WorkspaceLimitView {
-  const own = storedLimit(options, workspace);
+async function limitView(options: SecurityApiOptions, workspace: string): Promise<WorkspaceLimitView> {
+  const own = await storedLimit(options, workspace);
   return {
     workspace,
     ...options.limits.limitOf(workspace),

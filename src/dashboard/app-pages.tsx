@@ -5,7 +5,7 @@
  * can send again when the page's shape changes (`regionsOf`).
  */
 import type { FC } from "hono/jsx";
-import { BUCKET_MS } from "../metrics/history.js";
+import { BUCKET_MS, type ContainerFailure } from "../metrics/history.js";
 import { appPath, Badge, base, functionPath, jsonBlock, Layout, Live, PostForm, Time, type PageContext } from "./layout.js";
 import { logsPath } from "./logs-page.js";
 import { functionKey, type AppModel, type AppRow, type AppsModel, type FunctionModel, type FunctionRow } from "./model.js";
@@ -303,6 +303,8 @@ const FunctionCards: FC<{ model: FunctionModel }> = ({ model }) => {
   );
 };
 
+const FAILURE_KINDS: Record<ContainerFailure["kind"], string> = { start: "start failed", crash: "crashed", unreachable: "unreachable" };
+
 const ContainersBlock: FC<{ model: FunctionModel }> = ({ model }) => {
   const key = functionKey(model.app.name, model.app.ephemeral, model.row.name);
   const rows = model.services.flatMap((service) =>
@@ -367,7 +369,7 @@ const ContainersBlock: FC<{ model: FunctionModel }> = ({ model }) => {
                   <td>
                     <Time ms={f.time} />
                   </td>
-                  <td>{f.kind === "start" ? "start failed" : "crashed"}</td>
+                  <td>{FAILURE_KINDS[f.kind]}</td>
                   <td class="err">{f.message}</td>
                 </tr>
               ))}

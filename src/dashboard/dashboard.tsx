@@ -27,7 +27,7 @@ import { LoginPage } from "./admin-pages.js";
 import { assets } from "./assets.js";
 import { ControlClient } from "./control.js";
 import { page, type DashboardEnv } from "./http.js";
-import { clearSessionCookie, crossSiteProblem, securityHeaders, sessionCookie, setSessionCookie } from "./guard.js";
+import { clearSessionCookie, crossSiteProblem, isSecure, securityHeaders, sessionCookie, setSessionCookie } from "./guard.js";
 import { csrfMatches, sameString, Sessions, type Session, type SessionLimits } from "./sessions.js";
 import type { ControlApi, MetricsView, PlatformView, TokenCheck } from "./sources.js";
 import { workspaceRoutes } from "./workspace-routes.js";
@@ -50,6 +50,12 @@ export interface DashboardOptions {
   sessions?: SessionLimits;
   /** Milliseconds between two updates of a live page. Default 1 000. */
   tickMs?: number;
+  /**
+   * The host (`name[:port]`, lowercase, as browsers send it in `Host`) that
+   * browsers reach over HTTPS through a proxy ending TLS: `--public-url
+   * https://…`'s. Sessions on it get the `Secure`, `__Host-` cookie.
+   */
+  httpsHost?: string;
 }
 
 /** Largest form the dashboard reads (a secret's values are the biggest). */
@@ -62,6 +68,7 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
 
   app.use("*", async (c, next) => {
     securityHeaders(c);
+    c.set("secure", isSecure(c, options.httpsHost));
     await next();
   });
   app.use("*", bodyLimit({ maxSize: MAX_FORM_BYTES, onError: (c) => c.text("The form is too large.", 413) }));
@@ -98,11 +105,11 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
       const message = error instanceof BerthError && error.code === "rate_limited" ? error.message : "That token is not valid (unknown, malformed or revoked).";
       return page(c, <LoginPage local={local !== undefined} error={message} />, error instanceof BerthError && error.code === "rate_limited" ? 429 : 401);
     }
-    const principal = options.tokens.authenticate(token);
+    const principal = options.tokens.principalOf(token);
     if (!principal) return page(c, <LoginPage local={local !== undefined} error="That token is not valid." />, 401);
-    const old = sessionCookie(c);
+    const old = sessionCookie(c, c.get("secure"));
     if (old) sessions.delete(old);
-    setSessionCookie(c, sessions.create(token, principal).id);
+    setSessionCookie(c, c.get("secure"), sessions.create(token, principal).id);
     return c.redirect(safeNext(c.req.query("next")), 303);
   });
 
@@ -121,7 +128,7 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
     }
     const key = c.req.query("key");
     if (local && key !== undefined && c.req.method === "GET" && sameString(key, local.key)) {
-      setSessionCookie(c, sessions.create(local.credential, { tokenId: "local", workspace: local.workspace, admin: true }).id);
+      setSessionCookie(c, c.get("secure"), sessions.create(local.credential, { tokenId: "local", workspace: local.workspace, admin: true }).id);
       return c.redirect(c.req.path, 303);
     }
     if (c.req.method !== "GET" || c.req.path.endsWith("/events")) return c.text("Sign in first.", 401);
@@ -131,7 +138,7 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
 
   app.post("/logout", (c) => {
     sessions.delete(c.get("session").id);
-    clearSessionCookie(c);
+    clearSessionCookie(c, c.get("secure"));
     return c.redirect("/login", 303);
   });
 
@@ -149,10 +156,10 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
    * revoked token signs its sessions out at once.
    */
   function liveSession(c: Context<DashboardEnv>): Session | undefined {
-    const session = sessions.get(sessionCookie(c));
+    const session = sessions.get(sessionCookie(c, c.get("secure")));
     if (!session) return undefined;
     if (session.principal.tokenId === "local") return session;
-    const principal = options.tokens.authenticate(session.credential);
+    const principal = options.tokens.principalOf(session.credential);
     if (!principal) {
       sessions.delete(session.id);
       return undefined;

@@ -47,9 +47,15 @@ export function securityHeaders(c: Context): void {
   c.header("cross-origin-resource-policy", "same-origin");
 }
 
-/** Whether the browser reached us over TLS (then the cookie is `Secure` and `__Host-`). */
-export function isSecure(c: Context): boolean {
-  return new URL(c.req.url).protocol === "https:";
+/**
+ * Whether the browser reached us over TLS (then the cookie is `Secure` and
+ * `__Host-`): this server speaks TLS itself, or the request is for
+ * `httpsHost`, the public host a proxy that ends TLS serves
+ * (`--public-url https://…`; that proxy passes `Host` on unchanged).
+ */
+export function isSecure(c: Context, httpsHost: string | undefined): boolean {
+  if (new URL(c.req.url).protocol === "https:") return true;
+  return httpsHost !== undefined && c.req.header("host")?.toLowerCase() === httpsHost;
 }
 
 /**
@@ -57,8 +63,8 @@ export function isSecure(c: Context): boolean {
  * name sent twice (one set by a function host for the whole domain, say)
  * is ambiguous and counts as none.
  */
-export function sessionCookie(c: Context): string | undefined {
-  const name = isSecure(c) ? SECURE_COOKIE : COOKIE;
+export function sessionCookie(c: Context, secure: boolean): string | undefined {
+  const name = secure ? SECURE_COOKIE : COOKIE;
   let found: string | undefined;
   for (const header of c.req.raw.headers.get("cookie")?.split(";") ?? []) {
     const eq = header.indexOf("=");
@@ -70,13 +76,11 @@ export function sessionCookie(c: Context): string | undefined {
 }
 
 /** `Set-Cookie` for a new session: HttpOnly, SameSite=Strict, the whole dashboard; Secure on HTTPS. No Max-Age: it ends with the browser, or earlier on the server. */
-export function setSessionCookie(c: Context, id: string): void {
-  const secure = isSecure(c);
+export function setSessionCookie(c: Context, secure: boolean, id: string): void {
   c.header("set-cookie", `${secure ? SECURE_COOKIE : COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`);
 }
 
-export function clearSessionCookie(c: Context): void {
-  const secure = isSecure(c);
+export function clearSessionCookie(c: Context, secure: boolean): void {
   c.header("set-cookie", `${secure ? SECURE_COOKIE : COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? "; Secure" : ""}`);
 }
 

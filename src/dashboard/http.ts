@@ -7,15 +7,16 @@ import { gzipSync } from "node:zlib";
 import type { Context } from "hono";
 import type { Session } from "./sessions.js";
 
-export type DashboardEnv = { Bindings: { incoming?: IncomingMessage }; Variables: { session: Session } };
+/** `secure`: the browser reached this request over TLS (guard.ts's isSecure). */
+export type DashboardEnv = { Bindings: { incoming?: IncomingMessage }; Variables: { session: Session; secure: boolean } };
 
 /** Pages smaller than this (bytes) are sent as they are: gzip would save little. */
 const GZIP_FROM = 1024;
 
 /**
  * Answers a page: HTML, never cached (it carries workspace data), gzipped
- * for a browser that takes it (the apps page of 50 apps is ~50 KB, ~6 KB
- * gzipped; compressing it takes well under a millisecond).
+ * for a browser that takes it (the apps page of 50 apps of four functions
+ * each is ~120 KB, ~7 KB gzipped: bench/dashboard.ts).
  */
 export function page(c: Context, body: unknown, status: 200 | 401 | 403 | 404 | 429 = 200): Response {
   const html = Buffer.from(`<!DOCTYPE html>${String(body)}`);

@@ -27,7 +27,7 @@ import type { LiveModel } from "./model.js";
 /** What one open page needs from the feed. */
 export interface Feed<M extends LiveModel> {
   /** The model now, or undefined when the page's subject is gone. */
-  compute(): M | undefined;
+  compute(): Promise<M | undefined>;
   /** The page's regions as HTML, for a changed shape. */
   regions(model: M): Record<string, string>;
   /** Chart buckets that began after `after` (ms since the epoch), for pages with charts. */
@@ -89,7 +89,7 @@ export function liveStream<M extends LiveModel>(c: Context, feed: Feed<M>, optio
           await send("signed-out", {});
           return;
         }
-        const model = feed.compute();
+        const model = await feed.compute();
         if (!model) {
           await send("gone", {});
           return;

@@ -32,7 +32,7 @@ export interface FunctionRow extends FunctionSummary {
   recent: { requests: number; errors: number };
   /** Requests since the server started. */
   total: number;
-  /** Ready containers that exited unasked since the server started (out-of-memory kills included). */
+  /** Ready containers that exited unasked (out-of-memory kills included) or were found unreachable, since the server started. */
   crashes: number;
 }
 
@@ -151,11 +151,11 @@ function rowValues(values: Record<string, string>, key: string, row: FunctionRow
   values[`${key}|lasterror`] = row.live.lastError ?? "";
 }
 
-export function appsModel(sources: ModelSources, workspace: string): AppsModel {
+/** The apps page of `workspace`, from its apps as the store lists them (`PlatformView.listApps`) and this node's live services. */
+export function appsModel(sources: ModelSources, workspace: string, listed: AppSummary[]): AppsModel {
   const index = liveIndex(sources.platform.services(), workspace);
   const values: Record<string, string> = {};
-  const apps = sources.platform
-    .listApps(workspace)
+  const apps = [...listed]
     .sort((a, b) => a.name.localeCompare(b.name) || Number(a.ephemeral) - Number(b.ephemeral))
     .map((app) => {
       const rows = app.functions.map((fn) => functionRow(sources, workspace, app, fn, index));
@@ -166,10 +166,8 @@ export function appsModel(sources: ModelSources, workspace: string): AppsModel {
   return { workspace, apps, shape, values };
 }
 
-/** The app's model, or undefined when the workspace has no such app. `versions` come from the control plane's record. */
-export function appModel(sources: ModelSources, workspace: string, name: string, dev: boolean, versions: VersionRow[]): AppModel | undefined {
-  const app = sources.platform.listApps(workspace).find((a) => a.name === name && a.ephemeral === dev);
-  if (!app) return undefined;
+/** The app's model. `app` and its `versions` come from the control plane's record. */
+export function appModel(sources: ModelSources, workspace: string, app: AppSummary, versions: VersionRow[]): AppModel {
   const index = liveIndex(sources.platform.services(), workspace);
   const values: Record<string, string> = {};
   const rows = app.functions.map((fn) => functionRow(sources, workspace, app, fn, index));
@@ -178,11 +176,11 @@ export function appModel(sources: ModelSources, workspace: string, name: string,
   return { app: { ...app, rows }, versions, shape, values };
 }
 
-/** One function's model, or undefined when the app (or the function in its current version) does not exist. */
-export function functionModel(sources: ModelSources, workspace: string, name: string, dev: boolean, fnName: string, versions: VersionRow[]): FunctionModel | undefined {
-  const app = sources.platform.listApps(workspace).find((a) => a.name === name && a.ephemeral === dev);
-  const fn = app?.functions.find((f) => f.name === fnName);
-  if (!app || !fn) return undefined;
+/** One function's model, or undefined when the app's current version has no such function. `app` and its `versions` come from the control plane's record. */
+export function functionModel(sources: ModelSources, workspace: string, app: AppSummary, fnName: string, versions: VersionRow[]): FunctionModel | undefined {
+  const { name, ephemeral: dev } = app;
+  const fn = app.functions.find((f) => f.name === fnName);
+  if (!fn) return undefined;
   const mine: LiveService[] = [];
   for (const service of sources.platform.services()) {
     const { identity } = service;
@@ -216,6 +214,8 @@ export function functionModel(sources: ModelSources, workspace: string, name: st
     .sort((a, b) => Number(a.draining) - Number(b.draining));
   const history = sources.metrics.functionHistory(workspace, name, dev, fnName);
   const failures = history?.failures ?? [];
+  // The pool's last error is shown on its own only when the recent failures do not already end with it (an unreachable container).
+  if (failures.at(-1)?.message === row.live.lastError) values[`${key}|lasterror`] = "";
   const shape = JSON.stringify([
     app.version,
     services.map((s) => [s.versionId, s.draining, s.containers.map((c) => c.id)]),

@@ -26,14 +26,14 @@ export interface LiveService {
 }
 
 export interface PlatformView {
-  /** Apps of a workspace (every workspace without one), as `GET /api/apps` lists them. */
-  listApps(workspace?: string): AppSummary[];
+  /** Apps of a workspace (every workspace without one), as `GET /api/apps` lists them: read from the state store. */
+  listApps(workspace?: string): Promise<AppSummary[]>;
   /** Every running service, draining versions included. */
   services(): Iterable<LiveService>;
   /** The service routed at a host label: the current version of a function. */
   lookup(hostLabel: string): LiveService | undefined;
-  /** An app's versions, oldest first, as `GET /api/apps/:name/versions` lists them. */
-  versions(workspace: string, name: string, dev: boolean): VersionInfo[];
+  /** An app's versions, oldest first, as `GET /api/apps/:name/versions` lists them: read from the state store. */
+  versions(workspace: string, name: string, dev: boolean): Promise<VersionInfo[]>;
 }
 
 export interface MetricsView {
@@ -41,9 +41,13 @@ export interface MetricsView {
   functionHistory(workspace: string, app: string, dev: boolean, fn: string): FunctionHistory | undefined;
 }
 
-/** Who an API token speaks for, or undefined (unknown, revoked, malformed). */
+/**
+ * Who an API token speaks for, or undefined (unknown, revoked, malformed),
+ * from memory: a session's token is checked on every request, and only
+ * after the control API has accepted it at sign-in.
+ */
 export interface TokenCheck {
-  authenticate(token: string | undefined): { tokenId: string; workspace: string; admin: boolean } | undefined;
+  principalOf(token: string | undefined): { tokenId: string; workspace: string; admin: boolean } | undefined;
 }
 
 /** The control API, called in-process (`env.incoming` lets it see the browser's address for its failed-auth limit). */

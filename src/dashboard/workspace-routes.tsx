@@ -65,7 +65,7 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
     const now = options.clock.now();
     if (session.workspaces && now - session.workspaces.at < WORKSPACES_MS) return session.workspaces.names;
     const known = new Set([session.principal.workspace]);
-    for (const app of options.platform.listApps()) known.add(app.workspace);
+    for (const app of await options.platform.listApps()) known.add(app.workspace);
     const all = await control(c).json<{ tokens: TokenView[] }>("GET", "/api/tokens?all=1").catch(() => ({ tokens: [] }));
     for (const token of all.tokens) known.add(token.workspace);
     session.workspaces = { names: [...known], at: now };
@@ -98,8 +98,8 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
   });
 
   /** The app's versions as the control plane records them, with who deployed each (the token's name, else its id). */
-  const versionsOf = (app: AppSummary): VersionRow[] =>
-    options.platform.versions(app.workspace, app.name, app.ephemeral).map((v) => ({
+  const versionsOf = async (app: AppSummary): Promise<VersionRow[]> =>
+    (await options.platform.versions(app.workspace, app.name, app.ephemeral)).map((v) => ({
       id: v.id,
       number: v.number,
       createdAt: v.createdAt,
@@ -107,23 +107,24 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
       current: v.current,
     }));
 
-  const findApp = (c: Context<DashboardEnv>) => options.platform.listApps(workspace(c)).find((a) => a.name === c.req.param("app") && a.ephemeral === dev(c));
+  const findApp = async (c: Context<DashboardEnv>) =>
+    (await options.platform.listApps(workspace(c))).find((a) => a.name === c.req.param("app") && a.ephemeral === dev(c));
 
   routes.get("/", async (c) => {
-    const model = appsModel(options, workspace(c));
+    const model = appsModel(options, workspace(c), await options.platform.listApps(workspace(c)));
     return page(c, <AppsPage ctx={await contextOf(c)} model={model} shape={shapeHash(model.shape)} />);
   });
 
   routes.get("/apps/:app", async (c) => {
-    const app = findApp(c);
-    const model = app && appModel(options, workspace(c), app.name, app.ephemeral, versionsOf(app));
+    const app = await findApp(c);
+    const model = app && appModel(options, workspace(c), app, await versionsOf(app));
     if (!model) return notFound(c, `No ${dev(c) ? "served" : "deployed"} app named "${c.req.param("app")}" in workspace ${workspace(c)}.`);
     return page(c, <AppPage ctx={await contextOf(c)} model={model} shape={shapeHash(model.shape)} />);
   });
 
   routes.get("/apps/:app/functions/:fn", async (c) => {
-    const app = findApp(c);
-    const model = app && functionModel(options, workspace(c), app.name, app.ephemeral, c.req.param("fn"), versionsOf(app));
+    const app = await findApp(c);
+    const model = app && functionModel(options, workspace(c), app, c.req.param("fn"), await versionsOf(app));
     if (!model) return notFound(c, `No function "${c.req.param("fn")}" in app "${c.req.param("app")}".`);
     return page(c, <FunctionPage ctx={await contextOf(c)} model={model} shape={shapeHash(model.shape)} />);
   });
@@ -169,7 +170,7 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
       .join("");
 
   routes.get("/apps/:app/logs", async (c) => {
-    const app = findApp(c);
+    const app = await findApp(c);
     if (!app) return notFound(c, `No ${dev(c) ? "served" : "deployed"} app named "${c.req.param("app")}" in workspace ${workspace(c)}.`);
     const filters = logFilters(c);
     const ctx = await contextOf(c);
@@ -206,23 +207,27 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
     const ctx: PageContext = { workspace: ws, principal: c.get("session").principal, csrf: c.get("session").csrf, workspaces: [], local: options.local };
     const appName = c.req.query("app") ?? "";
     const isDev = dev(c);
-    const current = () => options.platform.listApps(ws).find((a) => a.name === appName && a.ephemeral === isDev);
+    const current = async () => (await options.platform.listApps(ws)).find((a) => a.name === appName && a.ephemeral === isDev);
     const feed = { clock: options.clock, logger: options.logger, tickMs: options.tickMs, signedIn: () => options.signedIn(c) };
     switch (c.req.query("view")) {
       case "apps":
-        return liveStream(c, { compute: () => appsModel(options, ws), regions: (model) => regionsOf(ctx, { view: "apps", model }) }, feed);
+        return liveStream(
+          c,
+          { compute: async () => appsModel(options, ws, await options.platform.listApps(ws)), regions: (model) => regionsOf(ctx, { view: "apps", model }) },
+          feed,
+        );
       case "app": {
-        const compute = () => {
-          const app = current();
-          return app && appModel(options, ws, app.name, app.ephemeral, versionsOf(app));
+        const compute = async () => {
+          const app = await current();
+          return app && appModel(options, ws, app, await versionsOf(app));
         };
         return liveStream(c, { compute, regions: (model) => regionsOf(ctx, { view: "app", model }) }, feed);
       }
       case "function": {
         const fn = c.req.query("fn") ?? "";
-        const compute = () => {
-          const app = current();
-          return app && functionModel(options, ws, app.name, app.ephemeral, fn, versionsOf(app));
+        const compute = async () => {
+          const app = await current();
+          return app && functionModel(options, ws, app, fn, await versionsOf(app));
         };
         const points = (_model: unknown, after: number) => options.metrics.functionHistory(ws, appName, isDev, fn)?.series(after);
         return liveStream<FunctionModel>(c, { compute, regions: (model) => regionsOf(ctx, { view: "function", model }), points }, feed);

@@ -37,7 +37,12 @@ export const ERRORS = {
   stopped: { status: 503, message: "The function is shutting down." },
   unreachable: { status: 503, message: "No berth server answers at this address." },
   connection_lost: { status: 503, message: "The connection to the berth server broke before its answer arrived; the outcome is unknown." },
+  database_unavailable: {
+    status: 503,
+    message: "The state database is unreachable: running apps keep serving, but changes are refused until it is back.",
+  },
   timeout: { status: 504, message: "The function did not finish within its timeout." },
+  incompatible_state: { status: 500, message: "This server cannot use this state database." },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

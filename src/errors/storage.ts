@@ -7,13 +7,17 @@
  */
 import { BerthError, systemCode } from "./codes.js";
 
-/** Codes of a write that found no room: the disk, the user's quota, SQLite's view of either. */
-const FULL = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+/**
+ * Codes of a write that found no room: the disk, the user's quota, SQLite's
+ * view of either, PostgreSQL's disk_full (SQLSTATE 53100, on the pg error's `code`).
+ */
+const FULL = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL", "53100"]);
 
 const REASONS: Record<string, string> = {
   ENOSPC: "no space left on device",
   EDQUOT: "disk quota exceeded",
   SQLITE_FULL: "no space left on device",
+  "53100": "the database server's disk is full",
   EROFS: "read-only file system",
   SQLITE_READONLY: "read-only database",
   EACCES: "permission denied",

@@ -17,12 +17,19 @@
  * GET; a HEAD answers the result's status and headers and leaves it there. The
  * delays and expiries run on the injected clock (unit-tested with a fake one
  * in test/calls.test.ts).
+ *
+ * With several nodes, the call id names the node that runs the call
+ * (`<node>.<32 hex>`): a result URL that reaches another node (through the
+ * load balancer) is forwarded to that one, with the client's headers and
+ * the answer streamed through unchanged. A forwarded request is never
+ * forwarded again.
  */
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
 import { systemClock, type Cancel, type Clock } from "../clock/clock.js";
-import { ERRORS, errorBody, type ErrorCode } from "../errors/codes.js";
+import { ERRORS, errorBody, systemCode, type ErrorCode } from "../errors/codes.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { AbortFlag } from "./abort-flag.js";
 import type { CrashScope } from "./crash-guard.js";
@@ -30,6 +37,16 @@ import { sendError } from "./respond.js";
 import type { ResponseSink } from "./upstream.js";
 
 export const CALLS_PATH = "/__berth/calls/";
+/** Set on a result URL request one node forwards to another; such a request is answered where it lands. */
+export const FORWARDED_HEADER = "berth-forwarded-by";
+
+/** The nodes that may own a call: this one, and where to reach the others. */
+export interface CallNodes {
+  /** This node's id, the first part of the ids of the calls it parks. */
+  readonly id: string;
+  /** The base URL of another node (`http://10.0.0.5:8600`), or undefined if unknown. */
+  urlOf(id: string): string | undefined;
+}
 
 export interface CallOptions {
   /** Milliseconds a call may go without starting its response before the client gets a 303. Default 150 000. */
@@ -38,6 +55,8 @@ export interface CallOptions {
   resultTtlMs?: number;
   /** Runs the delays and expiries. Default the system clock. */
   clock?: Clock;
+  /** Which node this is, and how to reach the others. Default: a node alone, named "local". */
+  nodes?: CallNodes;
   /** The gateway's log, for a call that failed on an unexpected exception. Default: none. */
   logger?: Logger;
 }
@@ -58,6 +77,7 @@ export class CallRegistry {
   readonly delayMs: number;
   readonly resultTtlMs: number;
   readonly clock: Clock;
+  readonly nodes: CallNodes;
   readonly logger: Logger;
   private readonly parked = new Map<string, Call>();
 
@@ -65,6 +85,7 @@ export class CallRegistry {
     this.delayMs = options.delayMs ?? 150_000;
     this.resultTtlMs = options.resultTtlMs ?? 60_000;
     this.clock = options.clock ?? systemClock;
+    this.nodes = options.nodes ?? { id: "local", urlOf: () => undefined };
     this.logger = options.logger ?? silentLogger();
   }
 
@@ -87,6 +108,10 @@ export class CallRegistry {
     if (req.method !== "GET" && req.method !== "HEAD") {
       return sendError(res, "method_not_allowed", "Result URLs answer GET only.", { ...extraHeaders, allow: "GET" });
     }
+    const owner = id.slice(0, Math.max(0, id.lastIndexOf(".")));
+    if (!call && owner !== "" && owner !== this.nodes.id && req.headers[FORWARDED_HEADER] === undefined) {
+      return this.forward(owner, req, res, extraHeaders);
+    }
     if (!call || call.hostLabel !== hostLabel) {
       return sendError(
         res,
@@ -96,6 +121,36 @@ export class CallRegistry {
       );
     }
     call.attach(res, extraHeaders);
+  }
+
+  /**
+   * Streams a result URL request to the node that runs the call, and its
+   * answer back. The owner's own gateway checks the request again (auth,
+   * host, the call's function).
+   */
+  private forward(owner: string, req: IncomingMessage, res: ServerResponse, extraHeaders: Record<string, string>): void {
+    const base = this.nodes.urlOf(owner);
+    if (base === undefined) {
+      return sendError(res, "not_found", `No pending call here: it ran on node ${owner}, which this platform does not know (any more).`, extraHeaders);
+    }
+    const target = new URL(req.url ?? "/", base);
+    // A node serving TLS (--tls) advertises an https:// URL; its certificate must be one this node trusts.
+    const upstream = (target.protocol === "https:" ? httpsRequest : httpRequest)(target, {
+      method: req.method,
+      headers: { ...req.headers, [FORWARDED_HEADER]: this.nodes.id },
+    });
+    upstream.on("response", (answer) => {
+      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.rawHeaders));
+      pipeline(answer, res, () => {});
+    });
+    upstream.on("error", (error) => {
+      if (res.headersSent) return void res.destroy();
+      sendError(res, "upstream_failed", `Node ${owner}, which runs this call, did not answer (${systemCode(error) ?? error.message}).`, extraHeaders);
+    });
+    res.once("close", () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    upstream.end();
   }
 
   /** Abandons every parked call (the platform is shutting down). */
@@ -263,7 +318,7 @@ export class Call implements ResponseSink, CrashScope {
       return;
     }
     this.parked = true;
-    this.id = randomBytes(16).toString("hex");
+    this.id = `${this.registry.nodes.id}.${randomBytes(16).toString("hex")}`;
     this.registry.park(this);
     redirect(this.res, this.id, "The call has not answered yet.", this.extraHeaders);
   }
@@ -297,6 +352,17 @@ export class Call implements ResponseSink, CrashScope {
     });
   }
 }
+
+/** A raw header list without the hop-by-hop fields, which describe the connection to the other node, not this one. */
+function endToEnd(raw: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
+  }
+  return kept;
+}
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"]);
 
 function redirect(res: ServerResponse, id: string, why: string, extraHeaders: Record<string, string>): void {
   const location = `${CALLS_PATH}${id}`;

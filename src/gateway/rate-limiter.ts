@@ -243,6 +243,8 @@ export class RateLimiter {
   readonly #clientBudget: KeyBudget;
   #sweepAtTime = Number.NEGATIVE_INFINITY;
   #sweepAtSize = MIN_SWEEP_SIZE;
+  /** This node's part of every limit: 1 alone, 1/n among n live nodes (`setShare`). */
+  #share = 1;
 
   /**
    * `defaultLimit`: of workspaces without their own (200/s, burst 1000).
@@ -272,11 +274,35 @@ export class RateLimiter {
     // refilled at the new rate: at most one idle gap priced differently, on a
     // change an operator makes by hand.
     const state = this.#workspaces.get(key);
-    state?.bucket.setLimit(this.limitOf(key));
-    state?.clients.relimit(this.clientLimitOf(key));
+    state?.bucket.setLimit(this.#scaled(this.limitOf(key)));
+    state?.clients.relimit(this.#scaled(this.clientLimitOf(key)));
   }
 
-  /** The limit that applies to `key`: its own, or the default. */
+  /**
+   * Enforces `share` (0 < share ≤ 1) of every limit from now on, the
+   * workspaces' and their clients': with n nodes behind a load balancer each
+   * enforces 1/n, so the platform as a whole admits the workspace's limit
+   * when the load balancer spreads a workspace's requests evenly (README,
+   * "Several nodes"). At 200/s and burst 1000 over 3 nodes, each node's
+   * bucket is 66.7/s with a burst of 333.3; a burst never drops below one
+   * request.
+   */
+  setShare(share: number): void {
+    if (!(share > 0 && share <= 1)) throw new RangeError(`a rate limit share is in (0, 1], got ${share}`);
+    if (share === this.#share) return;
+    this.#share = share;
+    for (const [key, state] of this.#workspaces) {
+      state.bucket.setLimit(this.#scaled(this.limitOf(key)));
+      state.clients.relimit(this.#scaled(this.clientLimitOf(key)));
+    }
+  }
+
+  #scaled(limit: RateLimit): RateLimit {
+    if (this.#share === 1) return limit;
+    return { rate: limit.rate * this.#share, burst: Math.max(1, limit.burst * this.#share) };
+  }
+
+  /** The limit that applies to `key` platform-wide: its own, or the default. */
   limitOf(key: string): RateLimit {
     return this.#limits.get(key) ?? this.#defaultLimit;
   }
@@ -300,7 +326,10 @@ export class RateLimiter {
     let state = this.#workspaces.get(key);
     if (state === undefined) {
       if (this.#workspaces.size >= this.#sweepAtSize) this.#sweep(now);
-      state = { bucket: new TokenBucket(this.limitOf(key), now), clients: new BucketMap(() => this.clientLimitOf(key), this.#clientBudget) };
+      state = {
+        bucket: new TokenBucket(this.#scaled(this.limitOf(key)), now),
+        clients: new BucketMap(() => this.#scaled(this.clientLimitOf(key)), this.#clientBudget),
+      };
       this.#workspaces.set(key, state);
     }
     if (client !== undefined) {

@@ -40,7 +40,12 @@ export function parsePublicUrl(text: string): PublicBase {
 }
 
 export function functionUrl(base: PublicBase, hostLabel: string): string {
+  return `${base.scheme}://${hostLabel}.${publicHost(base)}/`;
+}
+
+/** The bare host clients reach (the control API and the dashboard), as a browser sends it in `Host`: `fns.example.com`, `fns.example.com:8443`. */
+export function publicHost(base: PublicBase): string {
   const defaultPort = base.scheme === "https" ? 443 : 80;
   const port = base.port === undefined || base.port === defaultPort ? "" : `:${base.port}`;
-  return `${base.scheme}://${hostLabel}.${base.domain}${port}/`;
+  return `${base.domain.toLowerCase()}${port}`;
 }

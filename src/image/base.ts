@@ -40,6 +40,34 @@ export const BASE_CONFIG: ImageConfig = {
 
 export type Progress = (line: string) => void;
 
+/** Lines of one debootstrap phase (retrieving, extracting, unpacking ...) between two counts of it. */
+const PHASE_COUNT_EVERY = 25;
+
+/**
+ * debootstrap's output, cut down for a terminal: it prints two or three
+ * lines per package (about 300 for minbase). Each phase ("Retrieving",
+ * "Extracting", "Unpacking" ...) is shown once as it begins and then as a
+ * count every PHASE_COUNT_EVERY packages; everything else (warnings,
+ * errors, the phases without a package) passes whole.
+ */
+export function debootstrapProgress(print: Progress): Progress {
+  let phase: string | undefined;
+  let count = 0;
+  return (line) => {
+    // One package per line: "Retrieving adduser 3.134", "Extracting adduser...". Phases ("Unpacking the base system...") have more words.
+    const verb = /^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) [^ .]\S*?(?:\.\.\.| \S+)$/.exec(line)?.[1];
+    if (!verb) return print(line);
+    if (verb === "Validating") return;
+    if (verb !== phase) {
+      phase = verb;
+      count = 0;
+      print(`I: ${verb} packages...`);
+    }
+    count += 1;
+    if (count % PHASE_COUNT_EVERY === 0) print(`I: ${verb} packages: ${count}`);
+  };
+}
+
 /** Builds the Debian layer unless the store has it; returns its key, and whether it was built now. */
 export async function ensureDebianLayer(store: ImageStore, progress: Progress): Promise<{ key: string; built: boolean }> {
   const step = debianStep();
@@ -53,7 +81,7 @@ export async function ensureDebianLayer(store: ImageStore, progress: Progress): 
     const work = store.tmpDir("debian");
     try {
       const target = join(work, "diff");
-      await run(debootstrap, ["--variant=minbase", DEBIAN_SUITE, target, step.mirror], (line) => progress(`    ${line}`));
+      await run(debootstrap, ["--variant=minbase", DEBIAN_SUITE, target, step.mirror], debootstrapProgress((line) => progress(`    ${line}`)));
       tidyDebian(target);
       shiftOwnership(target);
       store.commit(

@@ -31,6 +31,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { systemCode } from "../errors/codes.js";
+import { makeDirectory } from "../files/make-directory.js";
 import type { ImageSpec } from "../sdk/contract.js";
 import { SANDBOX_GROUP } from "../sandbox/ids.js";
 import { withFileLock } from "./lock.js";
@@ -249,7 +250,7 @@ function isAlive(pid: number): boolean {
 
 /** A directory root owns that the sandbox group may pass through but not list (0710). */
 export function passThrough(dir: string): void {
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   chownSync(dir, 0, SANDBOX_GROUP);
   chmodSync(dir, 0o710);
 }

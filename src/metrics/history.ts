@@ -45,10 +45,14 @@ export type HistoryField = keyof typeof FIELD;
 /** The charts' data: `time` (ms since the epoch, each bucket's start) and one array per field, oldest first. */
 export type HistorySeries = { time: number[] } & Record<HistoryField, (number | null)[]>;
 
-/** A container that failed to start, or crashed once ready (an out-of-memory kill included): when (ms since the epoch) and why. */
+/**
+ * A container that failed to start, crashed once ready (an out-of-memory
+ * kill included), or was found unreachable under a request: when (ms since
+ * the epoch) and why.
+ */
 export interface ContainerFailure {
   time: number;
-  kind: "start" | "crash";
+  kind: "start" | "crash" | "unreachable";
   message: string;
 }
 
@@ -78,7 +82,7 @@ export class FunctionHistory {
   requests = 0;
   /** Of which 5xx. */
   errors = 0;
-  /** Ready containers that exited unasked since the server started. */
+  /** Ready containers that exited unasked, or were found unreachable, since the server started. */
   crashes = 0;
   readonly failures: ContainerFailure[] = [];
 
@@ -107,9 +111,9 @@ export class FunctionHistory {
     this.remember({ time, kind: "start", message });
   }
 
-  crashed(time: number, message: string): void {
+  crashed(time: number, message: string, kind: "crash" | "unreachable" = "crash"): void {
     this.crashes += 1;
-    this.remember({ time, kind: "crash", message });
+    this.remember({ time, kind, message });
   }
 
   private remember(failure: ContainerFailure): void {

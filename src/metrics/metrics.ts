@@ -221,7 +221,7 @@ export class Metrics {
     } else if (event.type === "crashed") {
       this.crashes.inc(labels);
       this.historyOf(identity).crashed(this.wallNow(), event.message);
-    }
+    } else if (event.type === "unreachable") this.historyOf(identity).crashed(this.wallNow(), event.message, "unreachable");
   }
 
   /** The last hour of a function (all its versions), or undefined when it has recorded nothing since the server started. */

@@ -62,11 +62,16 @@ export interface PoolOptions<U> {
   capacityWaitMs?: number;
 }
 
+/** A pool's lower and upper bound on live containers. */
+export type ContainerBounds = Pick<AutoscalerSpec, "minContainers" | "maxContainers">;
+
 export type PoolEvent =
   | { type: "starting"; containerId: string }
   | { type: "ready"; containerId: string; /** ms from the start request to ready */ startMs: number }
   | { type: "start_failed"; containerId: string; message: string }
-  | { type: "crashed"; containerId: string; message: string };
+  | { type: "crashed"; containerId: string; message: string }
+  /** A ready container whose connection broke under a request: taken out of service (it may have died; its exit is then not reported again). */
+  | { type: "unreachable"; containerId: string; message: string };
 
 /**
  * Why `acquire` gave no slot: `queue_full`, `startup_failed`, `stopped`,
@@ -184,6 +189,19 @@ export class Pool<U> implements IdleContainers {
     this.reconcile();
   }
 
+  /**
+   * Changes the pool's container bounds (this node's share of a function's
+   * `minContainers` and `maxContainers` when several nodes serve it): the
+   * autoscaler starts what a higher minimum needs at once; containers above
+   * a lower bound are retired as they fall idle, never cut mid-request.
+   */
+  resize(bounds: ContainerBounds): void {
+    const { scaling } = this.options;
+    if (scaling.minContainers === bounds.minContainers && scaling.maxContainers === bounds.maxContainers) return;
+    this.options.scaling = { ...scaling, ...bounds };
+    if (!this.stopping) this.reconcile();
+  }
+
   /** Waits for a slot on a ready container. Rejects with a `BerthError` (see `poolRefusal`) when it cannot get one. */
   acquire(signal?: AbortLike): Promise<Lease<U>> {
     if (this.stopping) return Promise.reject(poolRefusal("stopped", "this version of the function is shutting down"));
@@ -279,6 +297,7 @@ export class Pool<U> implements IdleContainers {
         if (outcome === "unreachable" && member.phase === "ready") {
           this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
           this.options.log(member.id, this.lastError, "system");
+          this.options.onEvent?.({ type: "unreachable", containerId: member.id, message: this.lastError });
           this.retire(member, this.graceMs);
         } else if (outcome === "abandoned" && member.phase === "ready") {
           this.probe(member);

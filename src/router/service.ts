@@ -6,7 +6,7 @@
  */
 import type { FunctionManifest } from "../sdk/contract.js";
 import type { ContainerView, PoolStatsView } from "../wire/control-api.js";
-import { Pool, poolRefusal, type PoolOptions } from "./pool.js";
+import { Pool, poolRefusal, type ContainerBounds, type PoolOptions } from "./pool.js";
 
 /**
  * Parameter sets with containers or queued inputs that one function may have
@@ -29,12 +29,22 @@ export interface ServiceIdentity {
 export class FunctionService<U> {
   private readonly pools = new Map<string, Pool<U>>();
   private readonly draining = new AbortController();
+  /** Every pool's container bounds: the function's own, or this node's share of them (`resize`). */
+  private bounds: ContainerBounds;
 
   constructor(
     readonly identity: ServiceIdentity,
     readonly manifest: FunctionManifest,
     private readonly makePool: (params: Record<string, unknown>, key: string) => PoolOptions<U>,
-  ) {}
+  ) {
+    this.bounds = { minContainers: manifest.scaling.minContainers, maxContainers: manifest.scaling.maxContainers };
+  }
+
+  /** Sets the container bounds of every pool, present and future; `warmUp` then starts a new minimum's containers. */
+  resize(bounds: ContainerBounds): void {
+    this.bounds = bounds;
+    for (const pool of this.pools.values()) pool.resize(bounds);
+  }
 
   /** Milliseconds a call may run. */
   get timeoutMs(): number {
@@ -53,7 +63,8 @@ export class FunctionService<U> {
       if (this.pools.size >= MAX_ACTIVE_PARAM_SETS) {
         throw poolRefusal("queue_full", `${MAX_ACTIVE_PARAM_SETS} parameter sets of this function are already active; retry later`);
       }
-      pool = new Pool(this.makePool(params, key));
+      const options = this.makePool(params, key);
+      pool = new Pool({ ...options, scaling: { ...options.scaling, ...this.bounds } });
       this.pools.set(key, pool);
     }
     return pool;
@@ -61,7 +72,7 @@ export class FunctionService<U> {
 
   /** Starts `minContainers` of the default pool; a parametrized function's pools exist only once a request names their set. */
   warmUp(): void {
-    if (this.manifest.scaling.minContainers > 0 && this.manifest.params.length === 0) this.pool().warmUp();
+    if (this.bounds.minContainers > 0 && this.manifest.params.length === 0) this.pool().warmUp();
   }
 
   /**

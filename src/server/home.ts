@@ -11,49 +11,34 @@
  * that other users of the machine can read or enter, since file-system
  * access to it is admin access to the server.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { BerthError, systemCode } from "../errors/codes.js";
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BerthError } from "../errors/codes.js";
 import { isStorageFull, writeFailureReason } from "../errors/storage.js";
+import { makeDirectory } from "../files/make-directory.js";
 import { tempPath } from "../lifetime/run.js";
 
 /**
- * Creates the state directory (0700) and an empty database file (0600) if
- * missing: SQLite creates its -wal and -shm files with the database's mode.
- * What already exists is left as it is, and warned about. Throws a
+ * Creates the state directory (0700) and, unless the state is elsewhere
+ * (`sqlite: false`, a node on PostgreSQL), an empty database file (0600)
+ * if missing: SQLite creates its -wal and -shm files with the database's
+ * mode. What already exists is left as it is, and warned about. Throws a
  * `BerthError` naming the path and the reason when the folder cannot be used
  * (`storage_full` for a full disk).
  */
-export function prepareHome(home: string): void {
+export function prepareHome(home: string, { sqlite = true }: { sqlite?: boolean } = {}): void {
   try {
-    if (!existsSync(home)) mkdirSync(home, { recursive: true, mode: 0o700 });
+    if (!existsSync(home)) makeDirectory(home, 0o700);
     // Creating a file proves the folder is writable (a read-only mount, another owner, a full disk).
     const probe = tempPath(join(home, ".write-test"));
     writeFileSync(probe, "");
     rmSync(probe, { force: true });
     const database = join(home, "state.db");
-    if (!existsSync(database)) writeFileSync(database, "", { mode: 0o600 });
+    if (sqlite && !existsSync(database)) writeFileSync(database, "", { mode: 0o600 });
   } catch (error) {
-    const cause = systemCode(error) === "ENOENT" ? (firstMissingFailure(home) ?? error) : error;
-    throw new BerthError(isStorageFull(cause) ? "storage_full" : "invalid_input", `cannot use ${home} as the state directory: ${writeFailureReason(cause)}`, {
-      cause,
+    throw new BerthError(isStorageFull(error) ? "storage_full" : "invalid_input", `cannot use ${home} as the state directory: ${writeFailureReason(error)}`, {
+      cause: error,
     });
-  }
-}
-
-/**
- * A recursive `mkdir` reports some failures (a read-only parent) as ENOENT;
- * creating the first missing folder alone gives the real reason.
- */
-function firstMissingFailure(home: string): unknown {
-  let missing = home;
-  while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
-  try {
-    mkdirSync(missing);
-    rmSync(missing, { recursive: true, force: true });
-    return undefined;
-  } catch (error) {
-    return error;
   }
 }
 

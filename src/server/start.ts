@@ -1,12 +1,20 @@
 /**
  * The composition root: the only module that knows every component. It
- * builds the state store, blob store, image builder, runtime driver,
+ * builds the state store (with its blobs), the runtime (driver and image
+ * builder),
  * metrics, control plane and gateway, and hands each the others' parts it
  * needs through the small interfaces declared where they are used: the
  * control plane gets the gateway's upstream connector and live rate
  * limiter, the gateway gets the control plane's routes and API, every
  * component its child of one logger and the one clock.
  * `berth server` runs it for good; `berth serve` embeds a throwaway one.
+ *
+ * Every server is a node: it registers in the store with heartbeats
+ * (cluster/membership.ts), and when several share one PostgreSQL database
+ * they split minContainers, maxContainers and rate limits among the live
+ * nodes, keep their memory in step through the store's change feed
+ * (control/sync.ts), forward result URLs to the node that runs the call,
+ * and answer `app stats` and `app logs` for all of them.
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -15,12 +23,14 @@ import { join } from "node:path";
 import { readdirSync } from "node:fs";
 import { getRequestListener } from "@hono/node-server";
 import { systemClock, type Cancel } from "../clock/clock.js";
+import { Membership } from "../cluster/membership.js";
 import { createControlApi } from "../control/api.js";
-import { BlobStore } from "../control/blobs.js";
 import type { TokenService } from "../control/auth.js";
 import type { LiveLimits } from "../control/security-api.js";
 import { Platform } from "../control/platform.js";
-import { SqliteStore } from "../control/store/sqlite.js";
+import { openStore } from "../control/store/open.js";
+import type { Store } from "../control/store/types.js";
+import { reloadLimits, StateSync } from "../control/sync.js";
 import { createDashboard } from "../dashboard/dashboard.js";
 import { CallRegistry } from "../gateway/calls.js";
 import { clientAddress, normaliseAddress, rateKey, TrustedProxies } from "../gateway/client-ip.js";
@@ -38,18 +48,31 @@ import { FileLogStore } from "../logs/file-store.js";
 import { LogHub } from "../logs/hub.js";
 import { MemoryLogStore } from "../logs/memory-store.js";
 import { Metrics } from "../metrics/metrics.js";
-import { functionUrl, parsePublicUrl } from "../hosts/public-url.js";
+import { functionUrl, parsePublicUrl, publicHost, type PublicBase } from "../hosts/public-url.js";
 import { BerthError } from "../errors/codes.js";
 import { Capacity, type IdleContainers } from "../router/capacity.js";
 import type { LogEntry, RateLimit } from "../wire/control-api.js";
 import { AGENT_BUNDLE } from "../paths.js";
 import { homePermissionWarnings, prepareHome } from "./home.js";
+import { advertiseUrlFor, nodeIdFor } from "./node-identity.js";
 import { createRuntime, type Runtime, type RuntimeName } from "./runtime.js";
 import { defaultKeyFile, openSecurity } from "./security.js";
 
 export interface ServerOptions {
-  /** State directory: database, blobs, images. */
+  /** State directory: database (without `database`), blobs, images, this node's id. */
   home: string;
+  /** A `postgres://` URL: the state lives there, shared with every node that names it. Default: SQLite in `home`. */
+  database?: string;
+  /** This node's id among the nodes (`[a-z0-9-]`). Default: the one saved in `home`, made on first start. */
+  nodeId?: string;
+  /** Where the other nodes reach this one. Default `http://<host>:<port>`. */
+  advertiseUrl?: string;
+  /** Milliseconds between heartbeats. Default 1000. */
+  heartbeatMs?: number;
+  /** Milliseconds without a heartbeat after which a node is taken for dead. Default 5000. */
+  nodeTimeoutMs?: number;
+  /** Milliseconds between full re-reads of the state (the backstop for lost change notifications). Default 10 000. */
+  resyncMs?: number;
   /** Port to listen on; 0 picks a free one. */
   port: number;
   /** Address to bind. Default 127.0.0.1. */
@@ -130,6 +153,8 @@ export interface RunningServer {
   url: string;
   platform: Platform<Upstream>;
   tokens: TokenService;
+  store: Store;
+  membership: Membership;
   /** An admin API token, created when `requireAuth` found no API token at all (a fresh server). Shown once. */
   bootstrapToken?: string;
   /** The runtime containers run on. */
@@ -173,43 +198,65 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const domain = publicBase?.domain ?? options.domain ?? "localhost";
   const scheme = options.tls ? "https" : "http";
-  prepareHome(options.home);
+  // With PostgreSQL the state directory still holds this node's id, the secrets key, logs and a cache of blobs, but no database.
+  prepareHome(options.home, { sqlite: !options.database });
   const logger = options.logger ?? createLogger({ level: "warn" });
-  const gatewayLogger = logger.child({ component: "gateway" });
-  const clock = systemClock;
   const serverLogger = logger.child({ component: "server" });
   // `berth serve`'s platform keeps its bundles and run folders apart, in a folder that goes with it, however it ends.
   const throwaway = options.ephemeralState ? tempPath(join(options.home, "serve")) : undefined;
-  const stateDir = throwaway ?? options.home;
-  const runRoot = join(stateDir, "run");
   const swept = await sweepDeadRuns(tempRoots(options.home, join(options.home, "run")));
   if (swept.processes.length + swept.paths.length > 0) {
     serverLogger.info({ processes: swept.processes, paths: swept.paths }, "swept what a dead run left behind");
   }
   // What this platform starts and keeps outside the home: ended and removed with it, however it ends.
   const scope = new RunScope(throwaway ? [throwaway] : []);
-  const store = new SqliteStore(options.ephemeralState ? ":memory:" : join(options.home, "state.db"));
-  const blobs = new BlobStore(join(stateDir, "blobs"));
-  const runtimeName = options.runtime ?? "process";
-  let runtime: Runtime;
+  let started = false;
   try {
-    runtime = createRuntime({
-      runtime: runtimeName,
+    const store = await openStore({
       home: options.home,
-      scope,
-      imageCache: options.imageCache,
-      buildCaFile: options.buildCaFile,
-      warm: options.warmAgents,
-      blobPath: (hash) => (/^[0-9a-f]{64}$/.test(hash) && blobs.has(hash) ? blobs.path(hash) : undefined),
+      database: options.database,
+      ephemeralApps: options.ephemeralState,
+      blobDir: throwaway && join(throwaway, "blobs"),
+      logger: logger.child({ component: "store" }),
     });
-  } catch (error) {
-    // The runtime cannot run here: nothing of this attempt may stay behind.
-    store.close();
-    await scope.close();
-    throw error;
+    try {
+      const server = await assemble(options, store, logger, { publicBase, domain, scheme }, { scope, stateDir: throwaway ?? options.home });
+      started = true;
+      return server;
+    } finally {
+      if (!started) await store.close();
+    }
+  } finally {
+    if (!started) await scope.close();
   }
-  const { driver, images } = runtime;
+}
+
+/** Where function URLs point, worked out from the options before anything starts. */
+interface PublicAddress {
+  publicBase: PublicBase | undefined;
+  domain: string;
+  scheme: "http" | "https";
+}
+
+/** What this run keeps apart from the home: its processes and throwaway folder (`scope`), and where run folders go (`<stateDir>/run`). */
+interface RunPlace {
+  scope: RunScope;
+  stateDir: string;
+}
+
+async function assemble(
+  options: ServerOptions,
+  store: Store,
+  logger: Logger,
+  { publicBase, domain, scheme }: PublicAddress,
+  { scope, stateDir }: RunPlace,
+): Promise<RunningServer> {
+  const clock = systemClock;
+  const serverLogger = logger.child({ component: "server" });
+  const gatewayLogger = logger.child({ component: "gateway" });
+  const runRoot = join(stateDir, "run");
   // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
+  // Each node keeps the logs of the containers it runs; `berth app logs` through any node asks the others (control/api.ts).
   const ephemeralLogs = new MemoryLogStore(options.appLogBytes);
   const logs = new LogHub({
     persistent: options.ephemeralState ? ephemeralLogs : new FileLogStore(join(options.home, "logs"), { maxBytes: options.appLogBytes, logger: serverLogger }),
@@ -219,31 +266,50 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
-  const security = openSecurity(options.home, options.secretKeyFile ?? defaultKeyFile(options.home));
-  const { tokens, secrets } = security;
+  const { tokens, secrets } = await openSecurity(store.security, options.secretKeyFile ?? defaultKeyFile(options.home));
+  const nodeId = nodeIdFor(options.home, options.nodeId);
+  // Joins once the gateway listens (its URL needs the port); until then it counts this node alone.
+  const membership: Membership = new Membership({
+    registry: store.nodes,
+    id: nodeId,
+    load: () => platform.load(),
+    heartbeatMs: options.heartbeatMs,
+    timeoutMs: options.nodeTimeoutMs,
+    clock,
+    logger: logger.child({ component: "cluster" }),
+  });
   const rateLimiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT, { clientLimit: options.clientRateLimit });
   const limitRates = options.rateLimit !== null;
   const failedAuth = options.failedAuthLimit === null ? undefined : new FailedAuthLimiter(options.failedAuthLimit ?? DEFAULT_FAILED_AUTH_LIMIT);
   // Reads the platform's pools only when a slot is missing, so the platform can be created after it.
   const capacity: Capacity = new Capacity({ maxContainers: options.maxContainers, pools: (): Iterable<IdleContainers> => platform.pools() });
-  const limits = liveLimits(rateLimiter, capacity);
-  for (const limit of security.store.listLimits()) limits.set(limit);
+  const limits = liveLimits(rateLimiter, capacity, (total, workspace) => membership.share(total, workspace));
+  await reloadLimits(store.security, limits);
   const requireAuth = options.requireAuth ?? false;
-  const bootstrapToken =
-    requireAuth && !tokens.hasApiTokens()
-      ? tokens.createApiToken({ workspace: options.workspace, admin: true, name: "bootstrap admin" }).token
-      : undefined;
+  const bootstrapToken = requireAuth && !tokens.hasApiTokens() ? await tokens.bootstrapAdminToken(options.workspace) : undefined;
   const sessionToken = requireAuth ? undefined : (options.sessionToken ?? randomBytes(32).toString("base64url"));
   // What the printed dashboard link carries instead of the session token itself (a URL ends up in browser history).
   const dashboardKey = requireAuth ? undefined : randomBytes(32).toString("base64url");
   const trustedProxies = new TrustedProxies(options.trustProxy);
   const clientOf = clientKeyOf(trustedProxies);
+  const runtimeName = options.runtime ?? "process";
+  const runtime: Runtime = createRuntime({
+    runtime: runtimeName,
+    home: options.home,
+    scope,
+    imageCache: options.imageCache,
+    buildCaFile: options.buildCaFile,
+    warm: options.warmAgents,
+    // Only blobs on this node's disk: the platform fetches those of a version's copy steps from the store before building it.
+    blobPath: (hash) => (/^[0-9a-f]{64}$/.test(hash) ? store.blobs.localPath(hash) : undefined),
+  });
+  const { driver, images } = runtime;
   let port = options.port;
   // Scraped later, so the platform it reads from can be created after it.
   const metrics = new Metrics({ services: () => platform.services() }, { clock });
-  const platform = new Platform<Upstream>({
+  const platform: Platform<Upstream> = new Platform<Upstream>({
     store,
-    blobs,
+    placement: membership,
     images,
     driver,
     logs,
@@ -262,19 +328,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger: logger.child({ component: "control" }),
     poolLogger: logger.child({ component: "router" }),
   });
-  const calls = new CallRegistry({ delayMs: options.callDelayMs, resultTtlMs: options.callResultTtlMs, clock, logger: gatewayLogger });
+  const calls = new CallRegistry({
+    delayMs: options.callDelayMs,
+    resultTtlMs: options.callResultTtlMs,
+    clock,
+    nodes: { id: nodeId, urlOf: (id) => membership.urlOf(id) },
+    logger: gatewayLogger,
+  });
   const api = createControlApi({
     platform,
-    blobs,
+    blobs: store.blobs,
     logs,
     metrics,
+    peers: { self: nodeId, others: () => membership.others(), list: () => membership.list() },
+    engine: store.engine,
     defaultWorkspace: options.workspace,
     publicMetrics: options.publicMetrics,
     clock,
     security: {
       tokens,
       secrets,
-      store: security.store,
+      store: store.security,
       limits,
       sessionToken,
       defaultWorkspace: options.workspace,
@@ -292,6 +366,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     local: sessionToken && dashboardKey ? { key: dashboardKey, credential: sessionToken, workspace: options.workspace } : undefined,
     clock,
     logger: logger.child({ component: "dashboard" }),
+    httpsHost: publicBase?.scheme === "https" ? publicHost(publicBase) : undefined,
   });
   // The bare host: the control API and /metrics, and the dashboard on every other path.
   const bareHost = (request: Request, env: unknown) => {
@@ -319,24 +394,53 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger: gatewayLogger,
   });
   const uninstallCrashGuard = installCrashGuard(serverLogger);
+  // Nothing started here may outlive a failed start (`serve` tries another port when this one is taken); startServer closes the store.
+  const abandon = async () => {
+    gateway.close();
+    uninstallCrashGuard();
+    calls.close();
+    await runtime.close();
+  };
   try {
     await new Promise<void>((resolve, reject) => {
       gateway.once("error", reject);
       gateway.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
     });
   } catch (error) {
-    // The port is taken (`serve` then tries another): nothing started here may outlive this attempt.
-    uninstallCrashGuard();
-    calls.close();
-    await runtime.close();
-    store.close();
-    security.close();
-    await scope.close();
+    await abandon();
     throw error;
   }
   port = listeningPort(gateway.address());
-  await platform.restore();
-  serverLogger.info({ port, home: options.home, workspace: options.workspace, runtime: runtimeName }, "listening");
+  const nodes = membership;
+  const sync = new StateSync({
+    store,
+    platform,
+    tokens,
+    limits,
+    nodes,
+    resyncMs: options.resyncMs,
+    clock,
+    logger: logger.child({ component: "sync" }),
+  });
+  try {
+    await nodes.join(advertiseUrlFor(options.host ?? "127.0.0.1", port, options.advertiseUrl, scheme));
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
+  const spread = () => {
+    rateLimiter.setShare(1 / nodes.live().length);
+    limits.respread();
+    platform.respread();
+  };
+  nodes.onChange(spread);
+  spread();
+  sync.start();
+  await platform.restore(nodes.live().length === 1);
+  serverLogger.info(
+    { port, home: options.home, workspace: options.workspace, node: nodeId, store: store.engine, nodes: nodes.live(), runtime: runtimeName },
+    "listening",
+  );
   const warnings = homePermissionWarnings(options.home, options.secretKeyFile ? [options.secretKeyFile] : []);
   for (const warning of warnings) serverLogger.warn(warning);
 
@@ -346,6 +450,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: `${scheme}://localhost:${port}`,
     platform,
     tokens,
+    store,
+    membership: nodes,
     bootstrapToken,
     runtime: runtimeName,
     warnings,
@@ -359,9 +465,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return cut;
     },
     sessionToken,
-    dashboardUrl: `http://localhost:${port}/${dashboardKey ? `?key=${dashboardKey}` : ""}`,
+    dashboardUrl: `${publicBase ? `${publicBase.scheme}://${publicHost(publicBase)}` : `${scheme}://localhost:${port}`}/${dashboardKey ? `?key=${dashboardKey}` : ""}`,
     close() {
       closing ??= (async () => {
+        sync.close();
+        await nodes.leave();
         gateway.close();
         gateway.closeAllConnections();
         calls.close();
@@ -381,11 +489,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         gateway.closeWebSockets();
         // Stops whatever is left at once: containers of a drain that never ended, warm agents.
         await runtime.close();
+        await sync.settled();
         access?.flush();
         logs.flush();
+        await store.close();
         await scope.close();
-        store.close();
-        security.close();
         uninstallCrashGuard();
       })();
       return closing;
@@ -400,21 +508,40 @@ function tempRoots(home: string, runRoot: string): string[] {
   try {
     runDirs = readdirSync(runRoot).map((name) => join(runRoot, name));
   } catch {}
-  return [home, join(home, "images"), join(home, "blobs", "sha256"), runRoot, ...runDirs];
+  return [home, join(home, "images"), join(home, "blobs", "sha256"), join(home, "uploads"), runRoot, ...runDirs];
 }
 
-/** The rate limiter and the container capacity as the control API's limit routes change them. */
-function liveLimits(rates: RateLimiter, capacity: Capacity): LiveLimits {
+/**
+ * The rate limiter and the container capacity as the control API's limit
+ * routes change them. A workspace's container cap is the platform's: this
+ * node enforces its share among the live nodes (`share`, the same split as
+ * minContainers), at least one container so that every node can serve the
+ * workspace, unless the cap is 0. `respread` applies the shares again when
+ * the live nodes change. The server-wide `--max-containers` is this
+ * machine's own and is not shared.
+ */
+function liveLimits(rates: RateLimiter, capacity: Capacity, share: (total: number, workspace: string) => number): LiveLimits & { respread(): void } {
+  const caps = new Map<string, number>();
+  const apply = (workspace: string, containers: number) => capacity.setWorkspaceLimit(workspace, containers === 0 ? 0 : Math.max(1, share(containers, workspace)));
   return {
     limitOf: (workspace) => rates.limitOf(workspace),
     clientLimitOf: (workspace) => rates.clientLimitOf(workspace),
-    containerLimitOf: (workspace) => capacity.workspaceLimit(workspace),
+    containerLimitOf: (workspace) => caps.get(workspace) ?? null,
     maxContainers: capacity.maxContainers,
     set(limit) {
       const rate = limit.rate !== undefined && limit.burst !== undefined ? { rate: limit.rate, burst: limit.burst } : undefined;
       const client = limit.clientRate !== undefined && limit.clientBurst !== undefined ? { rate: limit.clientRate, burst: limit.clientBurst } : undefined;
       rates.setLimit(limit.workspace, rate, client);
-      capacity.setWorkspaceLimit(limit.workspace, limit.containers ?? null);
+      if (limit.containers === undefined) {
+        caps.delete(limit.workspace);
+        capacity.setWorkspaceLimit(limit.workspace, null);
+      } else {
+        caps.set(limit.workspace, limit.containers);
+        apply(limit.workspace, limit.containers);
+      }
+    },
+    respread() {
+      for (const [workspace, containers] of caps) apply(workspace, containers);
     },
   };
 }

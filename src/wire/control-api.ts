@@ -142,8 +142,10 @@ export interface LatencySummary {
   p99: number | null;
 }
 
-/** One function version of an app: its current version, or an older one still draining. */
+/** One function version of an app on one node: its current version, or an older one still draining. */
 export interface FunctionStats {
+  /** The node whose pools these are. */
+  node: string;
   function: string;
   /** The host label `<workspace>--<label>[-dev]`. */
   host: string;
@@ -153,9 +155,11 @@ export interface FunctionStats {
   latencyMs: LatencySummary;
 }
 
-/** `GET /api/apps/:name/stats` */
+/** `GET /api/apps/:name/stats`: every live node's pools (`?local=1`: the answering node's only). */
 export interface AppStats {
   functions: FunctionStats[];
+  /** Live nodes that could not be asked, with why: their pools are missing from `functions`. */
+  unreachable?: { node: string; error: string }[];
 }
 
 /**
@@ -182,6 +186,8 @@ export interface AccessInfo {
 export interface LogEntry {
   /** Milliseconds since the epoch, when the platform received the line. */
   time: number;
+  /** The node that ran the container; set on entries from a platform of several nodes. */
+  node?: string;
   app: string;
   function: string;
   /** The container that wrote it (or served the request, for access lines); empty when none did. */
@@ -320,6 +326,41 @@ export interface WorkspaceLimitRequest {
   clientBurst?: number | null;
   /** Live containers at once (starting, ready and draining). */
   containers?: number | null;
+}
+
+/** What a node is doing, as its last heartbeat reported it. */
+export interface NodeLoad {
+  /** Apps it serves. */
+  apps: number;
+  /** Containers starting or ready. */
+  containers: number;
+  /** Inputs being served now. */
+  inFlight: number;
+  /** Inputs waiting for a container. */
+  queued: number;
+}
+
+/** One `berth server` sharing the platform's database. */
+export interface NodeView {
+  id: string;
+  /** Where the other nodes reach it. */
+  url: string;
+  /** The node that answered this request. */
+  self: boolean;
+  /** Heard from within the node timeout; a node that is not live serves nothing and holds no share. */
+  live: boolean;
+  /** Milliseconds since the epoch when its process started. */
+  startedAt: number;
+  /** Milliseconds since its last heartbeat. */
+  lastSeenMs: number;
+  load: NodeLoad;
+}
+
+/** `GET /api/nodes` */
+export interface NodeList {
+  /** `sqlite` or `postgres`. */
+  engine: string;
+  nodes: NodeView[];
 }
 
 /** An image of the server's cache (`GET /api/images`). Times are milliseconds since the epoch. */

@@ -33,7 +33,13 @@ export function tempHome(t: TestContext): string {
   const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
   t.after(async () => {
     await endCommands(t);
-    rmSync(home, { recursive: true, force: true });
+    // What a command outside this test's reach still writes goes when the test file's process exits.
+    const remove = () => rmSync(home, { recursive: true, force: true, maxRetries: 3 });
+    try {
+      remove();
+    } catch {
+      process.once("exit", remove);
+    }
   });
   return home;
 }

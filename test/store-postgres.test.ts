@@ -1,0 +1,48 @@
+/**
+ * The storage conformance suite on the PostgreSQL engine, against a real
+ * server started for this file (test/support/postgres.ts): a fresh
+ * database per test.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
+import pg from "pg";
+import { PostgresStore } from "../src/control/store/postgres.js";
+import { launchPostgres, type TestPostgres } from "./support/postgres.js";
+import { storeSuite } from "./support/store-suite.js";
+
+let server: TestPostgres;
+let databases = 0;
+before(async () => {
+  server = await launchPostgres();
+});
+const cacheRoot = mkdtempSync(join(tmpdir(), "berth-blob-caches-"));
+after(() => {
+  rmSync(cacheRoot, { recursive: true, force: true });
+  return server.close();
+});
+
+async function sql(url: string, text: string, values: unknown[] = []): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text, values);
+  } finally {
+    await client.end();
+  }
+}
+
+storeSuite({
+  name: "postgres",
+  async fresh() {
+    databases += 1;
+    const url = await server.createDatabase(`suite_${databases}`);
+    return {
+      // Each connection is a node of its own, with its own cache of blobs as files.
+      open: () => PostgresStore.open({ url, blobCacheDir: mkdtempSync(join(cacheRoot, "node-")) }),
+      corruptBlob: (hash) => sql(url, "UPDATE blob_chunks SET data = 'tampered' WHERE hash = $1 AND seq = 0", [hash]),
+      recordSchemaVersion: (version) => sql(url, "INSERT INTO berth_schema (version, name, applied_at) VALUES ($1, 'from the future', 0)", [version]),
+    };
+  },
+});
