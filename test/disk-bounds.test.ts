@@ -107,8 +107,9 @@ test("berth serve leaves nothing behind: reloads and Ctrl-C keep no bundle or ru
   }
   serve.child.kill("SIGINT");
   assert.equal(await serve.exited, 0, serve.output());
-  // What stays is what serve shares with a server on the same home: the image cache, and tokens and secrets (state.db, secrets.key).
-  const shared = /^(images|state\.db(-wal|-shm)?|secrets\.key|config\.json)$/;
+  // What stays is what serve shares with a server on the same home: the image cache, tokens and secrets (state.db, secrets.key),
+  // and the home's node id (node-id).
+  const shared = /^(images|state\.db(-wal|-shm)?|secrets\.key|config\.json|node-id)$/;
   const left = readdirSync(home).filter((name) => !shared.test(name));
   const leftovers = left.flatMap((name) => (statSync(join(home, name)).isDirectory() ? listAll(join(home, name)).map((f) => `${name}/${f}`) : [name]));
   assert.deepEqual(leftovers, [], "no bundle, run folder or socket of the served app");

@@ -51,6 +51,7 @@ import type {
   NodeLoad,
   VersionInfo,
 } from "../wire/control-api.js";
+import { copyBlobs } from "./manifest-blobs.js";
 import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
 import type { AppRecord, Store, VersionRecord } from "./store/types.js";
@@ -312,12 +313,14 @@ export class Platform<U> {
   async stop(workspace: string, name: string, ephemeral = false): Promise<AppRecord> {
     const app = await this.store.apps.getApp(workspace, name, ephemeral);
     if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
+    // A served app's versions go with it: their blobs are noted first, so pruning knows they were named until now.
+    const retired = app.ephemeral ? await this.blobsOf(app) : undefined;
     if (app.ephemeral) await this.store.apps.deleteApp(app.id);
     else await this.store.apps.setAppState(app.id, "stopped", this.now());
     const { drained } = await this.converge(targetOf(app));
     await drained;
     // A served app's versions went with it: so do their files, now that its containers are gone.
-    if (app.ephemeral) await this.prune();
+    if (retired) await this.prune(retired);
     this.options.logger.info({ workspace, app: name, ephemeral }, "stopped app");
     return { ...app, state: "stopped" };
   }
@@ -655,7 +658,7 @@ export class Platform<U> {
    * deployed. A failure is logged, not thrown: the deploy or stop it
    * follows has succeeded.
    */
-  private async prune(): Promise<void> {
+  private async prune(retired: ReadonlyMap<string, number> = new Map()): Promise<void> {
     try {
       const needed = new Set(await this.store.apps.blobsInUse(this.keepVersions));
       for (const service of this.running) {
@@ -663,6 +666,7 @@ export class Platform<U> {
         if (bundle) needed.add(bundle);
       }
       const named = await this.store.apps.blobsNamed();
+      for (const [hash, at] of retired) named.set(hash, Math.max(at, named.get(hash) ?? at));
       const now = Date.now();
       // Spared besides what is needed: a blob stored lately and not since recorded by a version, i.e. uploaded for a deploy still under way.
       await this.store.blobs.prune((hash, storedAt) => needed.has(hash) || (now - storedAt < UPLOAD_GRACE_MS && storedAt > (named.get(hash) ?? Number.NEGATIVE_INFINITY)));
@@ -674,6 +678,16 @@ export class Platform<U> {
     } catch (error) {
       this.options.logger.warn({ err: error }, "could not prune old versions' files");
     }
+  }
+
+  /** The blobs an app's versions name, each with now: what `prune` may delete once the app is gone. */
+  private async blobsOf(app: AppRecord): Promise<Map<string, number>> {
+    const now = Date.now();
+    const blobs = new Map<string, number>();
+    for (const version of await this.store.apps.listVersions(app.id)) {
+      for (const hash of [version.bundleHash, ...copyBlobs(version.manifest)]) blobs.set(hash, now);
+    }
+    return blobs;
   }
 
   private unroute(key: string): Promise<void> {
