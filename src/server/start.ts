@@ -21,6 +21,7 @@ import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { readdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { getRequestListener } from "@hono/node-server";
 import { systemClock, type Cancel } from "../clock/clock.js";
 import { Membership } from "../cluster/membership.js";
@@ -39,7 +40,7 @@ import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js
 import { DEFAULT_FAILED_AUTH_LIMIT, FailedAuthLimiter, RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
-import { tempPath } from "../lifetime/run.js";
+import { currentRun, isRunAlive, tempPath } from "../lifetime/run.js";
 import { RunScope } from "../lifetime/scope.js";
 import { sweepDeadRuns } from "../lifetime/sweep.js";
 import { createLogger, type Logger } from "../logging/logger.js";
@@ -272,6 +273,12 @@ async function assemble(
   const membership: Membership = new Membership({
     registry: store.nodes,
     id: nodeId,
+    // The run (lifetime/run.ts) on this machine: a server restarted after `kill -9` takes its id back at once.
+    instance: `${currentRun}@${hostname()}`,
+    instanceGone: (instance) => {
+      const at = instance.lastIndexOf("@");
+      return at > 0 && instance.slice(at + 1) === hostname() && !isRunAlive(instance.slice(0, at));
+    },
     load: () => platform.load(),
     heartbeatMs: options.heartbeatMs,
     timeoutMs: options.nodeTimeoutMs,
