@@ -7,7 +7,7 @@
  * deployed URL. The published types are compiled there too, in a project
  * without @types/node. `npm install`'s output must not warn about engines.
  *
- * A second test is the README's first commands, from a checkout of the
+ * A second test is the README's path to your own project, from a checkout of the
  * repository (berthjs is not on the registry yet): `npx berth init` in the
  * checkout, `npm install` in the project (which links the checkout), its
  * test, `npx berth serve` and a request.
@@ -197,7 +197,7 @@ test("npm pack → a fresh project: berth init, npm install, its test, serve and
   t.diagnostic(Object.entries(phases).map(([phase, ms]) => `${phase}: ${(ms / 1000).toFixed(1)} s`).join("; "));
 });
 
-test("from a checkout, as the README starts: berth init, npm install (the checkout linked), its test, serve and a request", { timeout: 600_000 }, async (t: TestContext) => {
+test("from a checkout, as the README says for your own project: berth init, npm install (the checkout linked), its test, serve and a request", { timeout: 600_000 }, async (t: TestContext) => {
   const phases: Record<string, number> = {};
   const work = realpathSync(mkdtempSync(join(tmpdir(), "berth-checkout-")));
   t.after(() => rmSync(work, { recursive: true, force: true }));

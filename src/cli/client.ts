@@ -10,6 +10,7 @@
 import { randomUUID } from "node:crypto";
 import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { httpRequest, type HttpAnswer, type HttpInit } from "./http.js";
+import { ndjsonLines } from "../wire/ndjson.js";
 import type {
   AppList,
   AppStats,
@@ -175,7 +176,7 @@ export class ApiClient {
       body: JSON.stringify(body),
     });
     try {
-      for await (const line of ndjson<ProgressLine>(response)) {
+      for await (const line of ndjsonLines<ProgressLine>(response.body)) {
         if (line.type === "progress") onProgress(line.message);
         else if (line.type === "error") throw BerthError.fromResponse(500, line);
         else return { app: line.app, version: line.version, functions: line.functions };
@@ -245,7 +246,7 @@ export class ApiClient {
     }
     const response = await this.call(`/api/apps/${encodeURIComponent(name)}/logs`, { signal }, { ...logQuery(request), follow: "1" });
     try {
-      for await (const entry of ndjson<LogEntry>(response)) onEntry(entry);
+      for await (const entry of ndjsonLines<LogEntry>(response.body)) onEntry(entry);
     } catch (error) {
       if (!signal?.aborted) throw error;
     }
@@ -302,18 +303,3 @@ function causeOf(error: unknown): string {
   return systemCode(error) ?? messageOf(error);
 }
 
-/** The lines of an NDJSON answer, each as the wire type `T` the route streams. */
-async function* ndjson<T>(response: HttpAnswer): AsyncGenerator<T> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of response.body) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      // The wire type is the contract of the route: the server writes each line as a T.
-      if (line) yield JSON.parse(line) as T;
-    }
-  }
-}

@@ -63,7 +63,8 @@ import { deployRequestSchema, jsonTooLarge, logQuerySchema, MAX_JSON_BYTES, pars
 import type { Clock } from "../clock/clock.js";
 import { checkName } from "../sdk/names.js";
 import { checkHash, tooLarge } from "./store/file-blobs.js";
-import { askPeer, ndjsonLines, peerFailure, peerUrl, type Peer, type Peers } from "./peers.js";
+import { ndjsonLines } from "../wire/ndjson.js";
+import { askPeer, peerFailure, peerUrl, type Peer, type Peers } from "./peers.js";
 import type { BlobStore } from "./store/types.js";
 import type { Platform } from "./platform.js";
 import { TarWriter, writeTree } from "../image/tar.js";
@@ -305,7 +306,7 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
       const fromPeers = others.map(async (peer) => {
         try {
           const response = await askPeer(askOf(peer, { follow: "1" }), authorization, abort.signal, false);
-          for await (const entry of ndjsonLines<LogEntry>(response)) await send([entry]);
+          for await (const entry of ndjsonLines<LogEntry>(response.body)) await send([entry]);
         } catch (error) {
           if (!abort.signal.aborted) await send([failed(peer, error)]);
         }

@@ -66,19 +66,3 @@ export function peerFailure(error: unknown): string {
   return `${messageOf(error)}${cause}`;
 }
 
-/** The lines of an NDJSON answer as they arrive, each parsed as `T`. */
-export async function* ndjsonLines<T>(response: Response): AsyncGenerator<T> {
-  if (!response.body) return;
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of response.body) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      // A peer is another berth node answering the same route: its lines are the route's wire type.
-      if (line) yield JSON.parse(line) as T;
-    }
-  }
-}

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { readdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { getRequestListener } from "@hono/node-server";
-import { systemClock, type Cancel } from "../clock/clock.js";
+import { systemClock, type Cancel, type Clock } from "../clock/clock.js";
 import { Membership } from "../cluster/membership.js";
 import { createControlApi } from "../control/api.js";
 import type { TokenService } from "../control/auth.js";
@@ -190,6 +190,12 @@ const WEBSOCKET_CLOSE_MS = 1_000;
  * still holding a container after that is stopped by force.
  */
 const SHUTDOWN_MARGIN_MS = 5_000;
+/**
+ * Milliseconds shutdown then waits for reads of the state store under way
+ * (a change being applied), and again for the store to close: a read stuck
+ * on something the runtime's close cut must not hold the process.
+ */
+const STORE_CLOSE_MS = 1_000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   // Checked before anything starts: a bad option must not leave a runtime's warm agents behind.
@@ -496,10 +502,11 @@ async function assemble(
         gateway.closeWebSockets();
         // Stops whatever is left at once: containers of a drain that never ended, warm agents.
         await runtime.close();
-        await sync.settled();
+        if (!(await within(sync.settled(), STORE_CLOSE_MS, clock))) serverLogger.warn("reads of the state store still under way at shutdown; closing it under them");
         access?.flush();
         logs.flush();
-        await store.close();
+        const storeClosed = store.close().catch((error: unknown) => serverLogger.warn({ err: error }, "closing the state store failed"));
+        if (!(await within(storeClosed, STORE_CLOSE_MS, clock))) serverLogger.warn("the state store did not close in time; leaving it");
         await scope.close();
         uninstallCrashGuard();
       })();
@@ -566,6 +573,17 @@ function clientKeyOf(trusted: TrustedProxies): (req: IncomingMessage) => string 
     if (!trusted.has(normal)) return rateKey(peer);
     return rateKey(clientAddress(normal, req.headersDistinct["x-forwarded-for"]?.join(", "), trusted).clientIp);
   };
+}
+
+/** Whether `work` (which never rejects) settles within `ms`. */
+async function within(work: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {
+  let cancel: Cancel | undefined;
+  const done = await Promise.race([
+    work.then(() => true),
+    new Promise<boolean>((resolve) => (cancel = clock.after(ms, () => resolve(false)))),
+  ]);
+  cancel?.();
+  return done;
 }
 
 /** The port of a server listening on TCP (`address()` is a string only for a pipe). */
