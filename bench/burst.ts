@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { Agent, request } from "undici";
 import { bundleApp } from "../src/bundler/bundle.js";
 import { ApiClient } from "../src/cli/client.js";
-import { startServer } from "../src/server/start.js";
+import { startServer } from "./support/compiled.js";
 import { benchFlags } from "./support/options.js";
 import { failureText, loadAverage, ratioText, type Failures } from "./support/report.js";
 import { printTable } from "./support/table.js";

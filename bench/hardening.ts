@@ -26,7 +26,8 @@ import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { bundleApp } from "../src/bundler/bundle.js";
 import { ApiClient } from "../src/cli/client.js";
-import { startServer, type RunningServer, type ServerOptions } from "../src/server/start.js";
+import type { RunningServer, ServerOptions } from "../src/server/start.js";
+import { startServer } from "./support/compiled.js";
 import { printTable } from "./support/table.js";
 
 const REPO = resolve(import.meta.dirname, "..");

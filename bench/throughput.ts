@@ -1,10 +1,11 @@
 /**
- * Warm throughput of one handler (apps/hello-handler.ts) four ways, in one run:
+ * Warm throughput of one handler (apps/hello-handler.ts) five ways, in one run:
  *
  *   bare          a bare node:http server running it: the baseline
  *   gateway→node  through berth's gateway to the `node` function (nodeApp) running it
  *   gateway→hello through the gateway to the `hello` simple endpoint (same answer, through the SDK)
  *   undici proxy  node:http + undici `Pool.request`, body buffered (support/undici-proxy.ts), in front of the bare server: a reference
+ *   minimal proxy the least a node:http proxy can do (support/minimal-proxy.ts), in front of the bare server on a Unix socket: the floor
  *
  * Closed loop (wrk -t1, 50 connections), rounds in alternating order,
  * medians. Also the CPU each process spent per request, read from /proc:
@@ -14,7 +15,9 @@
  *
  *   npx tsx bench/throughput.ts [--seconds 2] [--rounds 4] [--connections 50] [--long]
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { benchFlags } from "./support/options.js";
 import { addFailures, failureText, loadAverage, ratioText, withheldNote, type Failures } from "./support/report.js";
 import { alternate, median } from "./support/rounds.js";
@@ -24,13 +27,14 @@ import type { LoadResult } from "./support/load.js";
 
 const { seconds, rounds, connections } = benchFlags({ seconds: 2, rounds: 4, connections: 50 });
 
-const SIDES = ["bare", "gateway→node", "gateway→hello", "undici proxy"] as const;
+const SIDES = ["bare", "gateway→node", "gateway→hello", "undici proxy", "minimal proxy"] as const;
 type Side = (typeof SIDES)[number];
 const LABELS: Record<Side, string> = {
   bare: "bare node:http (the handler)",
   "gateway→node": "berth gateway → nodeApp (the same handler)",
   "gateway→hello": "berth gateway → webEndpoint hello (same answer)",
   "undici proxy": "undici proxy (buffering) → bare node:http",
+  "minimal proxy": "minimal node:http proxy → bare node:http (Unix socket)",
 };
 
 interface Measured {
@@ -58,6 +62,9 @@ function childrenOf(parent: number): number[] {
 const loadBefore = loadAverage();
 const bare = await startBare();
 const proxy = await startHelper("undici-proxy.ts", [String(bare.port)]);
+const socketDir = mkdtempSync(join(tmpdir(), "berth-bench-"));
+const bareBehind = await startHelper("bare-server.ts", [join(socketDir, "bare.sock")]);
+const minimal = await startHelper("minimal-proxy.ts", [join(socketDir, "bare.sock")]);
 const platform = await benchPlatform();
 try {
   const gatewayPort = platform.server.port;
@@ -66,22 +73,24 @@ try {
     "gateway→node": [gatewayPort, platform.hosts.node!],
     "gateway→hello": [gatewayPort, platform.hosts.hello!],
     "undici proxy": [proxy.port, "localhost"],
+    "minimal proxy": [minimal.port, "localhost"],
   };
   // Warm-up: the first requests start the containers; every side gets JIT time.
   for (const side of SIDES) await runLoad(...target[side], connections, 1);
-  const helpers = new Set([bare.child.pid, proxy.child.pid]);
+  const helpers = new Set([bare.child.pid, proxy.child.pid, bareBehind.child.pid, minimal.child.pid]);
   const agents = childrenOf(process.pid).filter((pid) => !helpers.has(pid));
 
   const results = await alternate(SIDES, rounds, async (side): Promise<Measured> => {
-    const proxyPid = side === "undici proxy" ? proxy.child.pid! : process.pid;
+    const proxyPid = side === "undici proxy" ? proxy.child.pid! : side === "minimal proxy" ? minimal.child.pid! : process.pid;
+    const serverPid = side === "minimal proxy" ? bareBehind.child.pid! : bare.child.pid!;
     const proxyBefore = cpuMicros(proxyPid);
-    const bareBefore = cpuMicros(bare.child.pid!);
+    const bareBefore = cpuMicros(serverPid);
     const agentsBefore = agents.map(cpuMicros);
     const load = await runLoad(...target[side], connections, seconds);
     const proxyUs = side === "bare" ? NaN : (cpuMicros(proxyPid) - proxyBefore) / load.requests;
     // The agent that served is the busiest one (the others are the other functions' containers and warm spares).
     const agentUs = Math.max(...agents.map((pid, i) => cpuMicros(pid) - agentsBefore[i]!)) / load.requests;
-    const serverUs = side.startsWith("gateway") ? agentUs : (cpuMicros(bare.child.pid!) - bareBefore) / load.requests;
+    const serverUs = side.startsWith("gateway") ? agentUs : (cpuMicros(serverPid) - bareBefore) / load.requests;
     return { load, proxyUs, serverUs };
   });
 
@@ -113,7 +122,7 @@ try {
     ];
   });
   printTable(
-    `Warm throughput, one handler four ways: ${connections} connections, ${rounds} rounds of ${seconds} s in alternating order, medians (${LOAD_GENERATOR}; load average ${loadBefore} before, ${loadAverage()} after)`,
+    `Warm throughput, one handler five ways: ${connections} connections, ${rounds} rounds of ${seconds} s in alternating order, medians (${LOAD_GENERATOR}; load average ${loadBefore} before, ${loadAverage()} after)`,
     ["path", "req/s", "p50 ms", "p99 ms", "ratio", "proxy CPU µs/req", "server CPU µs/req", "failed", "req/s per round"],
     rows,
   );
@@ -123,5 +132,8 @@ try {
 } finally {
   bare.stop();
   proxy.stop();
+  minimal.stop();
+  bareBehind.stop();
   await platform.close();
+  rmSync(socketDir, { recursive: true, force: true });
 }

@@ -12,6 +12,7 @@
 // both sides, alternate the order of the sides from round to round, report
 // medians of rounds, and print failed requests by status instead of a ratio
 // when any failed (hardening.ts measures attacks, limits on, by its own rules). A bench never fails on timing; this exits non-zero only when one crashed.
+// dist/ is rebuilt first: the benches start the compiled platform, as `berth server` runs it (bench/support/compiled.ts).
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -32,6 +33,12 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const chosen = names.length > 0 ? all.filter((file) => names.some((name) => `${basename(name, ".ts")}.ts` === file)) : all;
+
+const build = spawnSync(process.execPath, [join("scripts", "build.js")], { cwd: root, stdio: "inherit" });
+if (build.status !== 0) {
+  console.error("npm run bench: the build failed");
+  process.exit(1);
+}
 
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const started = performance.now();

@@ -27,7 +27,7 @@ function linesOf(written: Buffer[]): [string, string | null][] {
   return pieces.map((piece) => [piece.text, piece.requestId ?? null]);
 }
 
-const requestWith = (id: string) => ({ headers: { "berth-request-id": id } }) as unknown as IncomingMessage;
+const requestWith = (id: string) => ({ rawHeaders: ["Host", "x", "berth-request-id", id] }) as unknown as IncomingMessage;
 
 test("lines begun inside a request carry its id, in strings and bytes, across writes and timers; others none", async () => {
   const { stream, written } = fakeStream();
@@ -91,4 +91,20 @@ test("a string in another encoding is labelled as the bytes it stands for", () =
     (stream.write as (chunk: string, encoding: BufferEncoding) => boolean)(Buffer.from("hex line\n").toString("hex"), "hex");
   })(requestWith("r-9"), {} as ServerResponse);
   assert.deepEqual(linesOf(written), [["hex line", "r-9"]]);
+});
+
+test("the id header is found in any case; repeated, it labels nothing", () => {
+  const { stream, written } = fakeStream();
+  const listener = withRequestId((req) => {
+    stream.write(`${(req as unknown as { label: string }).label}\n`);
+  });
+  const request = (label: string, rawHeaders: string[]) => ({ label, rawHeaders }) as unknown as IncomingMessage;
+  listener(request("mixed case", ["Host", "x", "Berth-Request-Id", "m-1"]), {} as ServerResponse);
+  listener(request("repeated", ["berth-request-id", "a-1", "Host", "x", "berth-request-id", "a-2"]), {} as ServerResponse);
+  listener(request("none", ["Host", "x"]), {} as ServerResponse);
+  assert.deepEqual(linesOf(written), [
+    ["mixed case", "m-1"],
+    ["repeated", null],
+    ["none", null],
+  ]);
 });

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundleApp } from "../../src/bundler/bundle.js";
 import { ApiClient } from "../../src/cli/client.js";
-import { startServer, type RunningServer } from "../../src/server/start.js";
+import type { RunningServer } from "../../src/server/start.js";
+import { startServer } from "./compiled.js";
 
 export interface BenchPlatform {
   server: RunningServer;

@@ -11,7 +11,8 @@ import { join, resolve } from "node:path";
 import { bundleApp } from "../../src/bundler/bundle.js";
 import { ApiClient } from "../../src/cli/client.js";
 import type { RuntimeName } from "../../src/server/runtime.js";
-import { startServer, type RunningServer } from "../../src/server/start.js";
+import type { RunningServer } from "../../src/server/start.js";
+import { startServer } from "./compiled.js";
 import type { LoadResult } from "./load.js";
 import { hasWrk, runWrk } from "./wrk.js";
 

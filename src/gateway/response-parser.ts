@@ -159,6 +159,7 @@ export class ResponseParser {
   /**
    * Reads bytes from the container. Returns null, or the violation that
    * ended the parse (the handler then hears nothing more of this connection).
+   * `chunk` need only be valid during the call: what is kept is copied.
    */
   push(chunk: Buffer): ResponseError | null {
     let offset = 0;
@@ -166,7 +167,7 @@ export class ResponseParser {
       const lf = chunk.indexOf(LF);
       if (lf < 0) {
         if (this.partialBytes + chunk.length > this.lineLimit()) return this.fail(this.tooLarge());
-        this.partial.push(chunk);
+        this.partial.push(Buffer.from(chunk));
         this.partialBytes += chunk.length;
         return null;
       }
@@ -299,7 +300,7 @@ export class ResponseParser {
     if (lf < 0) {
       const rest = chunk.length - offset;
       if (rest > this.lineLimit()) return this.failed(this.tooLarge());
-      this.partial = [offset === 0 ? chunk : chunk.subarray(offset)];
+      this.partial = [Buffer.from(offset === 0 ? chunk : chunk.subarray(offset))];
       this.partialBytes = rest;
       return NEED_MORE;
     }

@@ -167,10 +167,7 @@ export class Upstream {
   }
 
   private open(): Connection {
-    const socket =
-      "socketPath" in this.endpoint ? connect(this.endpoint.socketPath) : connect({ host: this.endpoint.host, port: this.endpoint.port });
-    socket.setNoDelay(true);
-    return new Connection(socket, this);
+    return new Connection(this.endpoint, this);
   }
 
   private release(connection: Connection | null): void {
@@ -219,19 +216,31 @@ class Connection implements ResponseHandler, CrashScope {
   /** False until the socket connects: a request on a socket that never connected certainly did not reach the container. */
   connected: boolean;
   readonly parser = new ResponseParser(this);
+  readonly socket: Socket;
 
   constructor(
-    readonly socket: Socket,
+    endpoint: ContainerEndpoint,
     private readonly owner: Upstream,
   ) {
+    const onread = {
+      buffer: READ_BUFFER,
+      callback: (bytes: number, buffer: Buffer) => {
+        this.onData(buffer.subarray(0, bytes));
+        // Reading goes on; backpressure pauses the socket itself (Exchange.onBody).
+        return true;
+      },
+    };
+    const socket = "socketPath" in endpoint ? connect({ path: endpoint.socketPath, onread }) : connect({ host: endpoint.host, port: endpoint.port, onread });
+    socket.setNoDelay(true);
+    this.socket = socket;
     this.connected = !socket.connecting;
     if (!this.connected) socket.once("connect", () => (this.connected = true));
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", (error: Error) => (this.exchange ? this.exchange.onError(error) : owner.drop(this)));
     socket.on("close", () => (this.exchange ? this.exchange.onClose() : owner.drop(this)));
     guardSocket(socket, this);
   }
 
+  /** Bytes the container sent, in `READ_BUFFER`: valid only during this call. */
   private onData(chunk: Buffer): void {
     // Whatever the container sent, and whatever it makes our code do, stays this request's problem.
     try {
@@ -273,6 +282,14 @@ class Connection implements ResponseHandler, CrashScope {
     return this.owner;
   }
 }
+
+/**
+ * Where every container connection of this process reads into (Node's
+ * `onread` option): the response parser copies what it keeps, so one
+ * buffer serves them all, and a read allocates nothing and skips the
+ * Readable stream machinery ('data' events, the next tick's read-ahead).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 const enum Phase {
   Head,
@@ -375,7 +392,8 @@ class Exchange {
   }
 
   onBody(data: Buffer): void {
-    if (this.res.write(data) || this.waitingDrain) return;
+    // A copy: `data` is in the shared read buffer, which the next read of any connection overwrites.
+    if (this.res.write(Buffer.from(data)) || this.waitingDrain) return;
     // The drain listener goes on only when needed: most responses fit the sink's buffer.
     this.waitingDrain = true;
     this.socket.pause();
