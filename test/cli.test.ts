@@ -173,7 +173,7 @@ test("a state directory that cannot be made fails in one line, for server and se
   for (const args of [["server", "--port", "0"], ["serve", "examples/hello.ts", "--port", "0", "--typecheck", "off"]]) {
     const run = berth(t, [...args, "--runtime", "process", "--home", "/proc/no-such-process/berth"]);
     assert.equal(await run.exited, 1, run.output());
-    assert.equal(run.output().trim().split("\n").at(-1), "berth: ENOENT: no such file or directory, mkdir '/proc/no-such-process'");
+    assert.equal(run.output().trim().split("\n").at(-1), "berth: cannot use /proc/no-such-process/berth as the state directory: no such file or directory (ENOENT)");
   }
 });
 

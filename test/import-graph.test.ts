@@ -27,6 +27,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   errors: [], // the error table and BerthError
   clock: [], // the injected clock
   paths: [], // src/paths.ts: where the compiled entry points are
+  lifetime: ["errors"], // run marks, pdeathsig, the janitor and the sweep: nothing the platform starts outlives it
   files: [], // directories made without Node's recursive mkdir (which spins forever under /proc)
   // The SDK is bundled into user code: the error table is all it may carry along.
   sdk: ["errors"],
@@ -40,20 +41,20 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Sandbox mechanics (bubblewrap, cgroups, slirp4netns, user namespaces), for containers and image builds alike.
   sandbox: ["errors"],
   // The platform's components.
-  runtime: ["agent", "sandbox", "paths", "errors"],
+  runtime: ["agent", "sandbox", "paths", "errors", "lifetime"],
   router: ["runtime", "sdk", "wire", "errors", "clock", "logging"],
   logs: ["agent", "wire", "clock", "logging"], // app logs: container output and access lines, bounded, in their stores
   metrics: ["router", "wire", "clock"],
-  image: ["sandbox", "sdk", "errors", "files"],
+  image: ["sandbox", "sdk", "errors", "files", "lifetime"],
   bundler: ["sdk", "paths", "errors"],
   gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
   // Nodes sharing one database: heartbeats, the live set, shares of containers.
   cluster: ["wire", "errors", "clock", "logging"],
-  control: ["cluster", "router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "files"],
+  control: ["cluster", "router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "files", "lifetime"],
   // Web pages on the bare host: reads the platform and metrics through interfaces it declares, acts through the control API (handed in).
   dashboard: ["metrics", "wire", "sdk", "errors", "clock", "logging", "paths"],
   // The composition root: the only folder that knows every component.
-  server: ["control", "gateway", "dashboard", "cluster", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "files"],
+  server: ["control", "gateway", "dashboard", "cluster", "router", "runtime", "logs", "image", "sandbox", "metrics", "hosts", "wire", "errors", "clock", "logging", "paths", "files", "lifetime"],
   // The CLI talks to the control API (wire), and starts the composition root for `serve` and `server`.
   // image: the tar writer that packs addLocalFile/addLocalDir sources.
   cli: ["server", "bundler", "image", "wire", "sdk", "errors", "logging", "paths", "files"],

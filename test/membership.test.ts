@@ -115,6 +115,28 @@ test("an id that another live node holds at another URL is refused; the same URL
   assert.throws(() => new Membership({ registry, id: "Not Valid", load: () => ({ apps: 0, containers: 0, inFlight: 0, queued: 0 }), clock, logger }), /node id/);
 });
 
+test("an id whose recorded instance is known to have ended (a server killed on this machine) is taken back at once", async () => {
+  const registry = new MemoryRegistry();
+  const clock = new FakeClock();
+  registry.other("b", 200, "http://elsewhere");
+  const asked: string[] = [];
+  const join = (gone: boolean) =>
+    new Membership({
+      registry,
+      id: "b",
+      load: () => ({ apps: 0, containers: 0, inFlight: 0, queued: 0 }),
+      instance: "mine",
+      instanceGone: (instance) => (asked.push(instance), gone),
+      clock,
+      logger,
+    }).join("http://b");
+  await assert.rejects(join(false), /already live/, "an instance still running keeps its id");
+  await join(true);
+  assert.deepEqual(asked, ["x", "x"]);
+  assert.equal(registry.rows.get("b")?.instance, "mine");
+  assert.equal(registry.rows.get("b")?.url, "http://b");
+});
+
 test("leaving removes the node's row and stops its heartbeats", async () => {
   const registry = new MemoryRegistry();
   const clock = new FakeClock();

@@ -10,7 +10,7 @@ import { test } from "node:test";
 import { BerthError } from "../src/errors/codes.js";
 import { silentLogger } from "../src/logging/logger.js";
 import { Pool, type Lease, type PoolEvent, type PoolOptions } from "../src/router/pool.js";
-import { startupFailure } from "../src/runtime/types.js";
+import { startupFailure, startupInterrupted } from "../src/runtime/types.js";
 import { FakeClock } from "./support/fake-clock.js";
 import { FakeDriver, settle, watch, type FakeUpstream } from "./support/fake-runtime.js";
 
@@ -178,7 +178,7 @@ test("a container that crashes while busy: the crash is logged and counted, and 
   assert.ok(events.some((event) => event.type === "crashed" && event.containerId === crashed.id));
   assert.ok(lines.some((line) => line.startsWith(`system ${crashed.id}: container ${crashed.id} exited unexpectedly`)), lines.join("\n"));
   // The input that was on it ends (the gateway answers 502) and gives its slot back: a no-op on a gone container.
-  lease.release(true);
+  lease.release("unreachable");
 
   assert.equal(driver.starts.length, 2, "the queued input asked for a replacement");
   const replacement = driver.nth(1).ready();
@@ -192,7 +192,7 @@ test("a container found unreachable is taken out of service at once, and said so
   const lease = watch(pool.acquire());
   const container = driver.nth(0).ready();
   await settle();
-  lease.value().release(true);
+  lease.value().release("unreachable");
   await settle();
   assert.equal(container.stoppedWithGraceMs, 5_000, "stopped with the pool's exit grace period");
   assert.match(pool.stats().lastError ?? "", /unreachable/);
@@ -281,6 +281,89 @@ test("an aborted wait leaves the queue and rejects with client_closed", { timeou
   abort.abort();
   await assert.rejects(waiting, (error: unknown) => error instanceof BerthError && error.code === "client_closed");
   assert.equal(pool.stats().queued, 0);
+});
+
+test("an abandoned input: the container takes nothing new while its probe runs, and serves again once it answers `ended`", { timeout: 10_000 }, async () => {
+  const { pool, driver } = makePool({ maxContainers: 1, maxInputs: 2, targetInputs: 2 });
+  const first = watch(pool.acquire());
+  const container = driver.nth(0).ready();
+  await settle();
+  const other = await pool.acquire();
+  first.value().release("abandoned");
+  assert.equal(container.probes.length, 1);
+  assert.deepEqual([container.probes[0]!.inFlight, container.probes[0]!.graceMs], [1, 2_000], "the probe carries what is still in flight");
+  const waiting = watch(pool.acquire());
+  await settle();
+  assert.equal(waiting.settled(), "pending", "a slot is free, but the container is under suspicion");
+  container.probes[0]!.answer("ended");
+  await settle();
+  assert.equal(waiting.value().containerId, container.id);
+  assert.equal(container.stoppedWithGraceMs, undefined);
+  other.release();
+});
+
+test("an abandoned input on a container that does not answer: killed at once, a replacement serves the waiting inputs", { timeout: 10_000 }, async () => {
+  const { pool, driver, lines } = makePool({ maxContainers: 1 });
+  const first = watch(pool.acquire());
+  const stuck = driver.nth(0).ready();
+  await settle();
+  first.value().release("abandoned");
+  const waiting = watch(pool.acquire());
+  await settle();
+  assert.equal(driver.starts.length, 1, "no replacement before the verdict");
+  stuck.probes[0]!.answer("unresponsive");
+  await settle();
+  assert.equal(stuck.stoppedWithGraceMs, 0, "killed, not drained");
+  assert.match(pool.stats().lastError ?? "", /event loop is blocked/);
+  assert.ok(lines.some((line) => line.includes("did not answer within 2 s")), lines.join("\n"));
+  assert.equal(driver.starts.length, 2, "maxContainers 1: the replacement starts as the stuck one goes");
+  const replacement = driver.nth(1).ready();
+  await settle();
+  assert.equal(waiting.value().containerId, replacement.id);
+});
+
+test("an abandoned input still running after the grace: the container finishes its other inputs with the exit grace and is replaced", { timeout: 10_000 }, async () => {
+  const { pool, driver } = makePool({ maxContainers: 2 }, { abandonGraceMs: 500 });
+  const first = watch(pool.acquire());
+  const lingering = driver.nth(0).ready();
+  await settle();
+  first.value().release("abandoned");
+  assert.equal(lingering.probes[0]!.graceMs, 500);
+  lingering.probes[0]!.answer("lingering");
+  await settle();
+  assert.equal(lingering.stoppedWithGraceMs, 5_000);
+  assert.match(pool.stats().lastError ?? "", /did not end a timed-out call within 0.5 s/);
+  const next = watch(pool.acquire());
+  driver.nth(1).ready();
+  await settle();
+  assert.notEqual(next.value().containerId, lingering.id);
+});
+
+test("a start killed from outside is retried at once, its waiting inputs kept; only repeated kills back off", { timeout: 10_000 }, async () => {
+  const { pool, driver, lines } = makePool();
+  const waiting = watch(pool.acquire());
+  driver.nth(0).fail(startupInterrupted("container was killed during start-up (SIGKILL)"));
+  await settle();
+  assert.equal(waiting.settled(), "pending", "the input waits for the replacement");
+  assert.equal(driver.starts.length, 2, "the replacement is started at once");
+  assert.equal(pool.stats().backoffMs, 0);
+  assert.ok(lines.some((line) => line.includes("starting a replacement at once")), lines.join("\n"));
+  const replacement = driver.nth(1).ready();
+  await settle();
+  assert.equal(waiting.value().containerId, replacement.id);
+
+  // Every start killed, again and again: after three retries at once, the fourth kill backs off like a failure.
+  const { pool: doomed, driver: killer } = makePool();
+  const victim = watch(doomed.acquire());
+  for (let n = 0; n < 3; n += 1) {
+    killer.nth(n).fail(startupInterrupted("container was killed during start-up (SIGKILL)"));
+    await settle();
+    assert.equal(killer.starts.length, n + 2);
+  }
+  killer.nth(3).fail(startupInterrupted("container was killed during start-up (SIGKILL)"));
+  await settle();
+  assertRefusal(victim.error(), "startup_failed", "1");
+  assert.equal(killer.starts.length, 4, "no fifth start during the backoff");
 });
 
 test("a lease carries the part of its wait spent on its container's start (server-timing's cold-start)", { timeout: 10_000 }, async () => {

@@ -5,7 +5,10 @@
  * readiness, the Unix socket endpoint, logs line by line, stop with grace
  * and the exit hook, a kill at the startup timeout with everything the
  * container started, exits however they happen, and an environment that is
- * exactly the spec's.
+ * exactly the spec's. And the faults every driver handles alike: a kill from
+ * outside takes all the container started, a start killed from outside is
+ * not the function's failure, and the agent answers probes from its event
+ * loop (blocked, lingering or free).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,9 +19,11 @@ import { Client } from "undici";
 import { bundleApp } from "../src/bundler/bundle.js";
 import { ImageStore } from "../src/image/store.js";
 import { LayeredImageBuilder } from "../src/image/layered-builder.js";
+import { RUN_ENV } from "../src/lifetime/run.js";
+import { RunScope } from "../src/lifetime/scope.js";
 import { ProcessDriver } from "../src/runtime/process-driver.js";
 import { SandboxDriver } from "../src/runtime/sandbox-driver.js";
-import type { Container, ContainerImage, ContainerSpec, LogSink, LogStream, RuntimeDriver } from "../src/runtime/types.js";
+import { isStartupInterrupted, type Container, type ContainerImage, type ContainerSpec, type LogSink, type LogStream, type RuntimeDriver } from "../src/runtime/types.js";
 import { CgroupTree, detectCgroups } from "../src/sandbox/cgroups.js";
 import { sandboxSupport } from "../src/sandbox/tools.js";
 import { REPO } from "./support/platform.js";
@@ -29,11 +34,16 @@ interface Subject {
   driver: RuntimeDriver;
   image: ContainerImage;
   cwd: string;
+  /** Variables the driver adds to the spec's environment: the process runtime's `BERTH_RUN` mark, which its cleanup finds processes by. */
+  marks: string[];
   close(): Promise<void>;
 }
 
 const subjects: Record<string, () => Promise<Subject>> = {
-  process: async () => ({ driver: new ProcessDriver({ warmAgents: 1 }), image: { id: "host" }, cwd: tmpdir(), close: async () => {} }),
+  process: async () => {
+    const scope = new RunScope();
+    return { driver: new ProcessDriver({ warmAgents: 1, scope }), image: { id: "host" }, cwd: tmpdir(), marks: [RUN_ENV], close: () => scope.close() };
+  },
   sandbox: async () => {
     const support = sandboxSupport();
     const detected = detectCgroups();
@@ -46,6 +56,7 @@ const subjects: Record<string, () => Promise<Subject>> = {
       driver,
       image: { id: built.id, rootfs: built.rootfs },
       cwd: "/",
+      marks: [],
       close: () => cgroups.close(),
     };
   },
@@ -60,6 +71,26 @@ before(async () => {
   writeFileSync(bundlePath, bundle.code);
 });
 after(() => rmSync(work, { recursive: true, force: true }));
+
+/** The parent of a host process, as this (the host's) pid namespace sees it: field 4 of `/proc/<pid>/stat`. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** A marker no other test run shares: the argument of the `sleep` a fixture starts. */
+const newMarker = () => `${1000 + Math.floor(Math.random() * 100_000)}.${process.pid}`;
+
+/** Sends a request the test gives up on (as the gateway does at a call's timeout): the connection closes after `ms`. */
+async function abandon(container: Container, path: string, ms: number): Promise<void> {
+  assert.ok("socketPath" in container.endpoint);
+  const client = new Client("http://container", { socketPath: container.endpoint.socketPath });
+  try {
+    await client.request({ path, method: "GET", signal: AbortSignal.timeout(ms) }).catch(() => {});
+  } finally {
+    await client.destroy();
+  }
+}
 
 /** Host processes whose command line is exactly `sleep <marker>`: what a container left behind. */
 function sleepers(marker: string): number[] {
@@ -140,8 +171,13 @@ for (const [name, makeSubject] of Object.entries(subjects)) {
     test("the environment is exactly the spec's, in the agent and in the processes it starts", async () => {
       const container = await subject.driver.start(spec("inspect"), log);
       const seen = JSON.parse((await get(container)).body) as { env: Record<string, string>; childEnv: string[]; cwd: string };
-      assert.deepEqual(seen.env, { PATH: "/usr/local/bin:/usr/bin:/bin", ONLY_THIS: "yes" });
-      assert.deepEqual(seen.childEnv, ["ONLY_THIS=yes", "PATH=/usr/local/bin:/usr/bin:/bin"]);
+      const marked = (name: string) => subject.marks.includes(name);
+      assert.deepEqual(Object.keys(seen.env).filter(marked).sort(), [...subject.marks].sort(), "the driver's marks, and only those, are added");
+      assert.deepEqual(Object.fromEntries(Object.entries(seen.env).filter(([name]) => !marked(name))), { PATH: "/usr/local/bin:/usr/bin:/bin", ONLY_THIS: "yes" });
+      assert.deepEqual(
+        seen.childEnv.filter((line) => !marked(line.split("=")[0]!)),
+        ["ONLY_THIS=yes", "PATH=/usr/local/bin:/usr/bin:/bin"],
+      );
       assert.equal(seen.cwd, subject.cwd);
       await container.stop(5000);
     });
@@ -166,7 +202,7 @@ for (const [name, makeSubject] of Object.entries(subjects)) {
     });
 
     test("a container not ready by its startup timeout is killed with every process it started", async () => {
-      const marker = `${1000 + Math.floor(Math.random() * 100_000)}.${process.pid}`;
+      const marker = newMarker();
       const started = subject.driver.start(spec("neverReady", { startupTimeoutMs: 1500, params: { marker } }), log);
       await waitFor("the container's child process", () => sleepers(marker).length > 0 || undefined, 10_000);
       await assert.rejects(started, /did not become ready within 1\.5 s \(startupTimeout\)/);
@@ -181,6 +217,55 @@ for (const [name, makeSubject] of Object.entries(subjects)) {
       const killed = await subject.driver.start(spec("chatty"), log);
       const exit = await killed.stop(0);
       assert.ok(exit.signal === "SIGKILL" || (exit.code !== null && exit.code !== 0), JSON.stringify(exit));
+    });
+    test("a container killed from outside (kill -9 of its agent, as the OOM killer does) takes every process it started along", async () => {
+      const marker = newMarker();
+      const container = await subject.driver.start(spec("withChild", { params: { marker } }), log);
+      await waitFor("the container's child process", () => sleepers(marker)[0], 10_000);
+      const [sleeper] = sleepers(marker);
+      process.kill(parentOf(sleeper!), "SIGKILL");
+      const exit = await container.exited;
+      assert.ok(exit.signal === "SIGKILL" || exit.code === 128 + 9, JSON.stringify(exit));
+      assert.deepEqual(sleepers(marker), [], "exited resolves only once everything the container started is gone");
+    });
+
+    test("a start killed from outside is told apart from the function's failure (startupInterrupted: retried at once, no backoff)", async () => {
+      const marker = newMarker();
+      const started = subject.driver.start(spec("neverReady", { params: { marker } }), log);
+      await waitFor("the container's child process", () => sleepers(marker)[0], 10_000);
+      process.kill(parentOf(sleepers(marker)[0]!), "SIGKILL");
+      const error = await started.then(
+        () => assert.fail("the start should fail"),
+        (reason: unknown) => reason,
+      );
+      assert.ok(isStartupInterrupted(error), String(error));
+      assert.match(String(error), /killed during start-up/);
+      await waitFor("no process of the container left", () => sleepers(marker).length === 0 || undefined, 10_000);
+
+      // A failure of the function's own is not: it backs off.
+      const crashing = subject.driver.start(spec("neverReady", { startupTimeoutMs: 500, params: { marker: newMarker() } }), log);
+      const failure = await crashing.then(
+        () => assert.fail("the start should fail"),
+        (reason: unknown) => reason,
+      );
+      assert.ok(!isStartupInterrupted(failure), String(failure));
+    });
+
+    test("probe: an idle container answers `ended`, a blocked event loop `unresponsive`, a call that ignores its abort `lingering`", async () => {
+      const spinning = await subject.driver.start(spec("spin"), log);
+      assert.equal(await spinning.probe(0, 500), "ended");
+      assert.deepEqual(await get(spinning, "/?ok=1"), { status: 200, body: '"ok"' });
+      await abandon(spinning, "/", 300);
+      const started = Date.now();
+      assert.equal(await spinning.probe(0, 500), "unresponsive");
+      assert.ok(Date.now() - started < 5000, "the verdict comes within the grace and its margin");
+      await spinning.stop(0);
+
+      const lingering = await subject.driver.start(spec("linger"), log);
+      await abandon(lingering, "/", 200);
+      assert.equal(await lingering.probe(0, 300), "lingering", "the abandoned call runs on past the grace");
+      assert.equal(await lingering.probe(0, 5000), "ended", "and ends on its own within 3 s");
+      await lingering.stop(0);
     });
   });
 }

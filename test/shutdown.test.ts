@@ -76,7 +76,8 @@ test("close() ends within the exit grace + 5 s with a hung request, a deaf WebSo
 
 test("berth server exits within seconds of SIGTERM with a hung request and a deaf WebSocket peer", async (t) => {
   const home = tempHome(t);
-  const server = berth(t, ["server", "--port", "0"], { BERTH_HOME: home });
+  // --grace 1: the hung request gets a second to finish (graceful-shutdown.test.ts covers requests that do finish).
+  const server = berth(t, ["server", "--port", "0", "--grace", "1"], { BERTH_HOME: home });
   const [, port] = await server.waitFor(/listening on http:\/\/localhost:(\d+)/);
   const deploy = berth(t, ["deploy", tempApp(t, "stuck.ts", stuckApp(false)), "--server", `http://127.0.0.1:${port}`, "--no-typecheck"], { BERTH_HOME: home });
   assert.equal(await deploy.exited, 0, deploy.output());
@@ -98,7 +99,7 @@ test("berth server exits within seconds of SIGTERM with a hung request and a dea
   server.child.kill("SIGTERM");
   assert.equal(await server.exited, 0);
   const took = performance.now() - started;
-  // No exit hook to wait for: the cut request and the deaf peer (cut after 1 s) are all that could hold it up.
+  // No exit hook to wait for: the hung request (cut after the 1 s grace) and the deaf peer (cut 1 s later) are all that could hold it up.
   assert.ok(took < 10_000, `SIGTERM took ${Math.round(took)} ms`);
   assert.match(server.output(), /Shutting down/);
   assert.ok((await hung) instanceof Error, "the hung request was cut");

@@ -13,7 +13,7 @@ import { pathToFileURL } from "node:url";
 import type { StartedFunction } from "../sdk/container.js";
 import { isFunctionDefinition } from "../sdk/contract.js";
 import { Channel } from "./channel.js";
-import type { AgentMessage, DriverMessage, LoadMessage } from "./protocol.js";
+import type { AgentMessage, DriverMessage, LoadMessage, ProbeMessage } from "./protocol.js";
 import { claimPort, releasePort, waitForPort, watchPort } from "./port.js";
 import { labelOutput } from "./request-output.js";
 import { serveHandler, type Serving } from "./serve.js";
@@ -87,6 +87,16 @@ async function stop(graceMs: number): Promise<void> {
   exit(0);
 }
 
+/** Answers once the calls the platform gave up on have ended, or at the grace: how many calls run then. */
+async function probe(message: ProbeMessage): Promise<void> {
+  const deadline = Date.now() + message.graceMs;
+  const running = () => serving?.running() ?? 0;
+  while (running() > message.inFlight && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await send({ type: "probe", id: message.id, running: running() });
+}
+
 function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   return Promise.race([promise, new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
 }
@@ -122,6 +132,8 @@ function receive(message: DriverMessage): void {
     });
   } else if (message.type === "stop") {
     void stop(message.graceMs);
+  } else if (message.type === "probe") {
+    void probe(message);
   }
 }
 

@@ -39,12 +39,35 @@ export interface StopMessage {
   graceMs: number;
 }
 
-export type DriverMessage = LoadMessage | StopMessage;
+/**
+ * Sent after the platform gave up on a call (its timeout passed): the agent
+ * answers with a `ProbeReply` of the same `id` once it runs at most
+ * `inFlight` calls, or after `graceMs`, whichever is first. An agent whose
+ * event loop is blocked cannot answer at all, which is the point.
+ */
+export interface ProbeMessage {
+  type: "probe";
+  id: number;
+  /** Calls the platform still has in flight on this container. */
+  inFlight: number;
+  /** Milliseconds to wait for abandoned calls to end. */
+  graceMs: number;
+}
+
+export type DriverMessage = LoadMessage | StopMessage | ProbeMessage;
+
+export interface ProbeReply {
+  type: "probe";
+  id: number;
+  /** Calls the agent runs now; more than the probe's `inFlight` means an abandoned call is still running. */
+  running: number;
+}
 
 export type AgentMessage =
   | { type: "idle" }
   | { type: "ready"; endpoint: ContainerEndpoint }
-  | { type: "failed"; message: string };
+  | { type: "failed"; message: string }
+  | ProbeReply;
 
 /** Checks a message from an agent; anything else is a protocol violation. */
 export function parseAgentMessage(value: unknown): AgentMessage | undefined {
@@ -52,6 +75,9 @@ export function parseAgentMessage(value: unknown): AgentMessage | undefined {
   const message = value as Record<string, unknown>;
   if (message.type === "idle") return { type: "idle" };
   if (message.type === "failed" && typeof message.message === "string") return { type: "failed", message: message.message.slice(0, 4000) };
+  if (message.type === "probe" && Number.isSafeInteger(message.id) && Number.isSafeInteger(message.running) && (message.running as number) >= 0) {
+    return { type: "probe", id: message.id as number, running: message.running as number };
+  }
   if (message.type === "ready" && typeof message.endpoint === "object" && message.endpoint !== null) {
     const endpoint = message.endpoint as Record<string, unknown>;
     if (typeof endpoint.socketPath === "string") return { type: "ready", endpoint: { socketPath: endpoint.socketPath } };

@@ -3,9 +3,10 @@
  * on the container's Unix socket for fetch and node handlers. A user's own
  * server (a `port` handler) is reached directly when the container shares the
  * host's network, and through the socket, relayed byte for byte to the port,
- * when it has a network namespace of its own.
+ * when it has a network namespace of its own. It counts the calls it runs, so
+ * the agent can tell the platform whether a call it gave up on has ended.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type RequestListener, type Server } from "node:http";
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { ContainerHandler } from "../sdk/container.js";
 import { fetchListener } from "./fetch-listener.js";
@@ -16,16 +17,38 @@ export interface Serving {
   endpoint: ContainerEndpoint;
   /** Stops accepting, then resolves when in-flight requests are done (or `graceMs` passes). */
   close(graceMs: number): Promise<void>;
+  /**
+   * Calls running now: a fetch handler until its promise settles (it may run
+   * on after its client left, if it ignores `request.signal`), a node
+   * listener until its response closes. Always 0 for a user's own server.
+   */
+  running(): number;
 }
 
 export async function serveHandler(handler: ContainerHandler, socketPath: string, isolatedNetwork: boolean): Promise<Serving> {
   if (handler.type === "port") {
-    if (!isolatedNetwork) return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {} };
+    if (!isolatedNetwork) return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {}, running: () => 0 };
     const { server, destroyAll } = relayToPort(handler.port);
     await listen(server, socketPath);
-    return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs, destroyAll) };
+    return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs, destroyAll), running: () => 0 };
   }
-  const listener = withRequestId(handler.type === "fetch" ? fetchListener((request) => handler.fetch(request)) : handler.listener);
+  let running = 0;
+  const counted: RequestListener =
+    handler.type === "fetch"
+      ? fetchListener(async (request) => {
+          running += 1;
+          try {
+            return await handler.fetch(request);
+          } finally {
+            running -= 1;
+          }
+        })
+      : (req, res) => {
+          running += 1;
+          res.once("close", () => (running -= 1));
+          handler.listener(req, res);
+        };
+  const listener = withRequestId(counted);
   const server = createServer(listener);
   handler.attach?.(server);
   server.keepAliveTimeout = 60_000;
@@ -33,7 +56,11 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
   server.requestTimeout = 0;
   server.headersTimeout = 0;
   await listen(server, socketPath);
-  return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs, () => server.closeAllConnections()) };
+  return {
+    endpoint: { socketPath },
+    close: (graceMs) => closeServer(server, graceMs, () => server.closeAllConnections()),
+    running: () => running,
+  };
 }
 
 function listen(server: Server | NetServer, socketPath: string): Promise<void> {

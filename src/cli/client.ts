@@ -1,9 +1,13 @@
 /**
  * The control API client: the only way the CLI talks to a platform, local
  * or remote. It speaks the wire types of wire/control-api.ts; every failure
- * is a `BerthError` with the server's code (or `unreachable` when no server
- * answers), worded to say what to do.
+ * is a `BerthError` with the server's code, worded to say what to do:
+ * `unreachable` when no server could be connected to (the request never
+ * left), `connection_lost` when a connection broke after the request went
+ * out (the server may have acted on it). Deploys and rollbacks carry an id,
+ * so they are asked again after a lost connection without running twice.
  */
+import { randomUUID } from "node:crypto";
 import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { httpRequest, type HttpAnswer, type HttpInit } from "./http.js";
 import { ndjsonLines } from "../wire/ndjson.js";
@@ -55,11 +59,14 @@ export class ApiClient {
       if (this.token) headers.authorization = `Bearer ${this.token}`;
       response = await httpRequest(this.url(path, query), { ...init, headers });
     } catch (error) {
-      throw new BerthError(
-        "unreachable",
-        `no berth server reachable at ${this.baseUrl} (${causeOf(error)}): start one with \`npx berth server\`, or point --server / BERTH_SERVER at yours`,
-        { cause: error },
-      );
+      if (neverSent(error)) {
+        throw new BerthError(
+          "unreachable",
+          `no berth server reachable at ${this.baseUrl} (${causeOf(error)}): start one with \`npx berth server\`, or point --server / BERTH_SERVER at yours`,
+          { cause: error },
+        );
+      }
+      throw lostConnection(this.baseUrl, error);
     }
     if (response.ok) return response;
     const body: unknown = response.headers.get("content-type")?.includes("application/json") ? await response.json().catch(() => undefined) : undefined;
@@ -114,13 +121,52 @@ export class ApiClient {
     await this.call(`/api/blobs/${hash}`, { method: "PUT", body: data, headers: { "content-type": "application/octet-stream" } });
   }
 
+  /** Deploys once, whatever happens to the connection (see `once`); a `deployId` is made up unless given. */
   deploy(request: DeployRequest, onProgress: (message: string) => void): Promise<DeployResult> {
-    return this.progressCall("/api/apps", request, onProgress);
+    const deployId = request.deployId ?? randomUUID();
+    return this.once("deploy", deployId, () => this.progressCall("/api/apps", { ...request, deployId }, onProgress), onProgress);
   }
 
   rollback(name: string, version: number | undefined, onProgress: (message: string) => void): Promise<DeployResult> {
-    const request: RollbackRequest = version === undefined ? {} : { version };
-    return this.progressCall(`/api/apps/${encodeURIComponent(name)}/rollback`, request, onProgress);
+    const deployId = randomUUID();
+    const request: RollbackRequest = version === undefined ? { deployId } : { version, deployId };
+    return this.once("rollback", deployId, () => this.progressCall(`/api/apps/${encodeURIComponent(name)}/rollback`, request, onProgress), onProgress);
+  }
+
+  /**
+   * Runs a request that carries a deploy id until its outcome is known: when
+   * the connection breaks before the answer (the server may have taken the
+   * deploy), the same request is sent again, which the server answers with
+   * the same version rather than a second one. While the server cannot be
+   * reached the tries go on with growing pauses (~7 s in all); then the
+   * outcome is unknown, and the error says so and how to find out.
+   */
+  private async once(what: string, deployId: string, send: () => Promise<DeployResult>, onProgress: (message: string) => void): Promise<DeployResult> {
+    let lost: BerthError | undefined;
+    for (const pauseMs of [...RETRY_PAUSES_MS, undefined]) {
+      try {
+        return await send();
+      } catch (error) {
+        // Before any lost connection, an unreachable server never got the request: that is the honest answer.
+        const unknown = error instanceof BerthError && (error.code === "connection_lost" || (lost !== undefined && error.code === "unreachable"));
+        if (!unknown) throw error;
+        const first = lost === undefined;
+        lost ??= error;
+        if (pauseMs === undefined) break;
+        onProgress(
+          first
+            ? `the connection to ${this.baseUrl} broke before the ${what}'s outcome arrived (${causeOf(error.cause)}); asking again by its id ${deployId}...`
+            : `no answer from ${this.baseUrl} yet (${causeOf(error.cause)}); asking again in ${pauseMs / 1000} s...`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }
+    throw new BerthError(
+      "connection_lost",
+      `the connection to ${this.baseUrl} broke before the ${what}'s outcome arrived, and the server has not answered since: ` +
+        `the outcome is unknown (the server may have done it). \`berth app list\` shows the version that runs (${what} id ${deployId}); running it again is safe.`,
+      { cause: lost },
+    );
   }
 
   private async progressCall(path: string, body: DeployRequest | RollbackRequest, onProgress: (message: string) => void): Promise<DeployResult> {
@@ -129,12 +175,17 @@ export class ApiClient {
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
     });
-    for await (const line of ndjsonLines<ProgressLine>(response.body)) {
-      if (line.type === "progress") onProgress(line.message);
-      else if (line.type === "error") throw BerthError.fromResponse(500, line);
-      else return { app: line.app, version: line.version, functions: line.functions };
+    try {
+      for await (const line of ndjsonLines<ProgressLine>(response.body)) {
+        if (line.type === "progress") onProgress(line.message);
+        else if (line.type === "error") throw BerthError.fromResponse(500, line);
+        else return { app: line.app, version: line.version, functions: line.functions };
+      }
+    } catch (error) {
+      if (error instanceof BerthError) throw error;
+      throw lostConnection(this.baseUrl, error);
     }
-    throw new BerthError("internal_error", "the server ended the deployment without a result");
+    throw lostConnection(this.baseUrl, new Error("the answer ended without a result"));
   }
 
   listNodes(): Promise<NodeList> {
@@ -200,6 +251,28 @@ export class ApiClient {
       if (!signal?.aborted) throw error;
     }
   }
+}
+
+/** Pauses between the tries of a deploy whose connection broke: ~7.5 s in all, enough for a server restart. */
+const RETRY_PAUSES_MS = [500, 1000, 2000, 4000];
+
+/**
+ * Failures of a connection that was made, after which the server may have
+ * received the request and acted on it (`node:http` says "socket hang up",
+ * ECONNRESET, for a connection closed before or while its answer arrived).
+ * Anything else (a refused or unresolvable connection, a refused
+ * certificate) ends before the request leaves.
+ */
+const LOST_AFTER_CONNECT = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
+
+function neverSent(error: unknown): boolean {
+  return !LOST_AFTER_CONNECT.has(causeOf(error));
+}
+
+function lostConnection(baseUrl: string, error: unknown): BerthError {
+  return new BerthError("connection_lost", `the connection to ${baseUrl} broke before its answer arrived (${causeOf(error)}); the outcome is unknown`, {
+    cause: error,
+  });
 }
 
 /** Which entries of an app's log to read. */

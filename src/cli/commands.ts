@@ -6,12 +6,13 @@
 import { BerthError } from "../errors/codes.js";
 import type { Logger } from "../logging/logger.js";
 import { ApiClient } from "./client.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, numberFlag, serverUrl, workspace } from "./config.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, numberFlag, serverUrl, workspace } from "./config.js";
 import { formatLogEntry, parseSince, printable } from "./log-format.js";
 import { dim, green, status, yellow } from "./output.js";
 import { readConfig, tokenFor } from "./credentials.js";
 import { announceBootstrapToken, buildCaFlag, imageCacheFlag, nodeOptions, parseSize, publicOptions, runtimeFlag, securityOptions, type ServerFlags } from "./server-flags.js";
 import { formatNodeTable, formatStatsTable } from "./stats-table.js";
+import { onStopSignals } from "./stop-signals.js";
 import type { LogEntry } from "../wire/control-api.js";
 
 export interface ClientFlags {
@@ -39,6 +40,8 @@ export async function serverCommand(flags: ServerFlags) {
   const containers = logger.child({ component: "container" });
   const queueLimit = flags.queueLimit === undefined ? undefined : numberFlag("--queue-limit", flags.queueLimit, { integer: true });
   const callDelay = flags.callDelay === undefined ? undefined : numberFlag("--call-delay", flags.callDelay, { positive: true });
+  const grace = graceMs(flags.grace);
+  const keepVersions = flags.keepVersions === undefined ? undefined : numberFlag("--keep-versions", flags.keepVersions, { integer: true, positive: true });
   const server = await startServer({
     home,
     runtime: runtimeFlag(flags.runtime, "sandbox"),
@@ -49,6 +52,7 @@ export async function serverCommand(flags: ServerFlags) {
     domain: flags.domain,
     workspace: flags.workspace ?? DEFAULT_WORKSPACE,
     queueLimit,
+    keepVersions,
     callDelayMs: callDelay === undefined ? undefined : callDelay * 1000,
     onLog: echoAppLog(containers),
     appLogBytes: flags.appLogSize === undefined ? undefined : appLogBytes(flags.appLogSize),
@@ -67,13 +71,18 @@ export async function serverCommand(flags: ServerFlags) {
   status(green(`✓ berth server listening on ${server.url} (${where}; ${server.runtime} runtime)`));
   status(`  Dashboard: ${server.dashboardUrl} (sign in with an API token)`);
   if (server.bootstrapToken) announceBootstrapToken(server.url, server.bootstrapToken, home);
-  const stop = async () => {
-    status("Shutting down: draining containers...");
-    await server.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void stop());
-  process.on("SIGTERM", () => void stop());
+  onStopSignals({
+    graceful: async () => {
+      const inFlight = server.requestsInFlight;
+      status(`Shutting down: no new connections; ${inFlight} request(s) in flight get up to ${grace / 1000} s to finish (signal again to stop now), then containers drain...`);
+      const cut = await server.shutdown(grace);
+      if (cut > 0) status(`${cut} request(s) still in flight after ${grace / 1000} s were cut`);
+    },
+    now: async () => {
+      status("Stopping now: cutting what is in flight...");
+      await server.close();
+    },
+  });
 }
 
 /**

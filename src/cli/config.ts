@@ -6,6 +6,13 @@ import { checkName } from "../sdk/names.js";
 
 export const DEFAULT_PORT = 8600;
 export const DEFAULT_WORKSPACE = "local";
+/** Seconds a stopping server (`berth server`, `berth serve`) gives requests in flight to finish. */
+export const DEFAULT_GRACE_SECONDS = 30;
+
+/** `--grace` in milliseconds. */
+export function graceMs(flag: string | undefined): number {
+  return (flag === undefined ? DEFAULT_GRACE_SECONDS : numberFlag("--grace", flag, {})) * 1000;
+}
 
 export function berthHome(flag?: string): string {
   return flag ?? process.env.BERTH_HOME ?? join(homedir(), ".berth");
@@ -28,6 +35,7 @@ export function workspace(flag?: string): string | undefined {
 export function numberFlag(flag: string, value: string, rules: { integer?: boolean; positive?: boolean }): number {
   const parsed = Number(value);
   const ok = value.trim() !== "" && Number.isFinite(parsed) && parsed >= 0 && (!rules.integer || Number.isInteger(parsed)) && (!rules.positive || parsed > 0);
-  if (!ok) throw new BerthError("invalid_input", `${flag} takes ${rules.integer ? "a whole number ≥ 0" : "a number of seconds > 0"}, not "${value}"`);
+  const wanted = rules.integer ? `a whole number ≥ ${rules.positive ? 1 : 0}` : rules.positive ? "a number of seconds > 0" : "a number of seconds ≥ 0";
+  if (!ok) throw new BerthError("invalid_input", `${flag} takes ${wanted}, not "${value}"`);
   return parsed;
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { makeDirectory } from "../files/make-directory.js";
 import { berthHome } from "./config.js";
 import { BerthError, messageOf } from "../errors/codes.js";
+import { isStorageFull, writeFailureReason } from "../errors/storage.js";
 
 export interface CliConfig {
   /** Server used when neither --server nor BERTH_SERVER says otherwise. */
@@ -36,9 +37,15 @@ export function writeConfig(config: CliConfig, home?: string): string {
   const path = configPath(home);
   makeDirectory(join(path, ".."), 0o700);
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(temporary, 0o600);
-  renameSync(temporary, path);
+  try {
+    writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(temporary, 0o600);
+    renameSync(temporary, path);
+  } catch (error) {
+    // A failed write (a full disk) leaves neither half a file nor its temporary one.
+    rmSync(temporary, { force: true });
+    throw new BerthError(isStorageFull(error) ? "storage_full" : "invalid_input", `cannot write ${path}: ${writeFailureReason(error)}`, { cause: error });
+  }
   return path;
 }
 

@@ -54,6 +54,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--image-cache <dir>", "where sandbox images are kept (env BERTH_IMAGE_CACHE; default /var/lib/berth/images)")
     .option("--typecheck <mode>", "off, warn (serve at once, report type errors when the check ends) or block (serve only code that type-checks)", "warn")
     .option("--no-typecheck", "same as --typecheck=off")
+    .option("--grace <seconds>", "on Ctrl-C, seconds requests in flight get to finish before the app goes (default 30)")
     .action(lazy(() => import("./serve.js"), (m) => m.serveCommand));
 
   program
@@ -86,6 +87,8 @@ export async function main(argv: string[]): Promise<void> {
     .option("--image-cache <dir>", "where sandbox images are kept (env BERTH_IMAGE_CACHE; default /var/lib/berth/images)")
     .option("--build-ca-file <path>", "extra CA certificates for image build steps, behind a TLS-intercepting proxy (env BERTH_BUILD_CA_FILE, else NODE_EXTRA_CA_CERTS)")
     .option("--log-level <level>", "server log: fatal, error, warn, info, debug, trace or silent (env BERTH_LOG_LEVEL; default info)")
+    .option("--grace <seconds>", "on SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are cut (default 30)")
+    .option("--keep-versions <n>", "versions per app whose bundles are kept for rollbacks (default 10)")
     .option("--app-log-size <size>", "log kept per app under <home>/logs, oldest lines dropped first, e.g. 64MiB (default 16MiB)")
     .option("--no-access-log", "no access line per request in the apps' logs")
     .option("--database <url>", "keep the state in PostgreSQL, shared with every node that names it (env BERTH_DATABASE_URL; default SQLite in --home)")

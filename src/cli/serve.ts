@@ -5,7 +5,9 @@
  * when done (`--typecheck=warn`, the default), or holds the deploy back
  * (`block`). A change that does not bundle is reported and the last good
  * version keeps serving; a deploy refused for a missing secret is retried
- * when the workspace's secrets change. Ctrl-C stops the app and, if it
+ * when the workspace's secrets change. With `--server`, a restart of that
+ * server is survived: serve registers the app again when the server is
+ * back. Ctrl-C lets requests in flight finish, then stops the app and, if it
  * started one, the embedded platform.
  */
 import { watch, type FSWatcher } from "chokidar";
@@ -14,7 +16,8 @@ import { startServer, type RunningServer } from "../server/start.js";
 import { BerthError, systemCode } from "../errors/codes.js";
 import { ApiClient } from "./client.js";
 import { createLogger } from "../logging/logger.js";
-import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, numberFlag, serverUrl, workspace } from "./config.js";
+import type { LogEntry } from "../wire/control-api.js";
+import { berthHome, DEFAULT_PORT, DEFAULT_WORKSPACE, graceMs, numberFlag, serverUrl, workspace } from "./config.js";
 import { logLevel } from "./log-level.js";
 import { formatLogEntry } from "./log-format.js";
 import { dim, formatError, green, red, status, yellow } from "./output.js";
@@ -23,6 +26,7 @@ import { readConfig, saveSession, tokenFor } from "./credentials.js";
 import { secretKeyFile } from "./local-security.js";
 import { sandboxProblem, type RuntimeName } from "../server/runtime.js";
 import { buildCaFlag, imageCacheFlag, runtimeFlag } from "./server-flags.js";
+import { onStopSignals } from "./stop-signals.js";
 
 export interface ServeFlags {
   port?: string;
@@ -32,12 +36,17 @@ export interface ServeFlags {
   /** `off`, `warn` or `block`; `false` from `--no-typecheck`. */
   typecheck?: string | boolean;
   token?: string;
+  /** Seconds requests in flight get to finish after Ctrl-C (default 30). */
+  grace?: string;
   runtime?: string;
   imageCache?: string;
 }
 
 /** How often a session waiting for a missing secret asks for the workspace's secrets, in milliseconds. */
 const SECRET_POLL_MS = 1000;
+
+/** Why serve deploys again: the code changed, a missing secret arrived, or the server came back without the app. */
+type Occasion = "reload" | "reconnect";
 
 /** Entries one log page may hold (the control API's bound). */
 const MAX_LOG_PAGE = 5000;
@@ -68,21 +77,64 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
   const logsAbort = new AbortController();
   let shuttingDown = false;
 
-  const shutdown = async (code: number) => {
-    if (shuttingDown) return;
+  const grace = graceMs(flags.grace);
+  const stopWatching = async () => {
     shuttingDown = true;
-    status("Stopping...");
     await watcher?.close();
     clearInterval(secretPoll);
     await checker?.close();
     logsAbort.abort();
-    if (appName) await client.stopApp(appName, true).catch(() => {});
-    await embedded?.close();
-    removeSession?.();
-    process.exit(code);
   };
-  process.on("SIGINT", () => void shutdown(0));
-  process.on("SIGTERM", () => void shutdown(0));
+  onStopSignals({
+    // Requests in flight finish (up to --grace), then the app and its containers go.
+    graceful: async () => {
+      status(`Stopping: requests in flight get up to ${grace / 1000} s to finish (Ctrl-C again to stop now)...`);
+      await stopWatching();
+      if (embedded) {
+        await embedded.shutdown(grace);
+        removeSession?.();
+      } else if (appName) {
+        // The server drains the app's containers; the CLI waits for that no longer than the grace.
+        await Promise.race([client.stopApp(appName, true).catch(() => {}), new Promise((resolve) => setTimeout(resolve, grace))]);
+      }
+    },
+    now: async () => {
+      status("Stopping now...");
+      await stopWatching();
+      if (embedded) await embedded.close();
+      else if (appName) await client.stopApp(appName, true).catch(() => {});
+      removeSession?.();
+    },
+  });
+
+  /**
+   * Follows the app's logs for as long as serve runs. The stream ends when
+   * the server goes away (stopped, restarted, crashed); a server that comes
+   * back has dropped the app (served apps do not outlive a restart), so
+   * serve waits for it, registers the app again and follows on.
+   */
+  const followLogs = async (name: string) => {
+    const print = (entry: LogEntry) => process.stdout.write(`${formatLogEntry(entry, logFormat)}\n`);
+    // Everything the new app has written so far (its log began with this session), then what comes; after a reconnect, only what comes.
+    let tail: number | undefined = MAX_LOG_PAGE;
+    while (!logsAbort.signal.aborted && appName === name) {
+      await client.logs(name, { follow: true, dev: true, tail, signal: logsAbort.signal }, print).catch(() => {});
+      tail = undefined;
+      if (logsAbort.signal.aborted || embedded || appName !== name) return;
+      status(red(`✗ Lost the server at ${baseUrl}; waiting for it to come back (the app is not served meanwhile)...`));
+      await waitForServer();
+      if (logsAbort.signal.aborted) return;
+      await reload("reconnect");
+    }
+  };
+
+  /** Polls the server's health once a second until it answers, or serve stops. */
+  const waitForServer = async () => {
+    while (!logsAbort.signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (await client.health().then(() => true, () => false)) return;
+    }
+  };
 
   // Only the newest deploy's type report is printed: an older one describes code that is no longer served.
   let generation = 0;
@@ -115,7 +167,7 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     }, SECRET_POLL_MS);
   };
 
-  const deployOnce = async (): Promise<boolean> => {
+  const deployOnce = async (occasion: Occasion): Promise<boolean> => {
     const of = ++generation;
     try {
       const { bundle, result, types } = await ship(client, { entry, ephemeral: true, typecheck, checker });
@@ -124,11 +176,13 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       if (appName !== undefined && appName !== result.app.name) await client.stopApp(appName, true).catch(() => {});
       if (appName !== result.app.name) {
         appName = result.app.name;
-        // Everything the new app has written so far (its log began with this session), then what comes.
-        const follow = { follow: true, dev: true, tail: MAX_LOG_PAGE, signal: logsAbort.signal };
-        void client.logs(appName, follow, (entry) => process.stdout.write(`${formatLogEntry(entry, logFormat)}\n`)).catch(() => {});
+        void followLogs(appName);
       }
-      status(first ? green(`✓ Serving app "${result.app.name}" (version ${result.version})`) : green(`✓ Reloaded (version ${result.version})`));
+      const { name } = result.app;
+      const { version } = result;
+      if (first) status(green(`✓ Serving app "${name}" (version ${version})`));
+      else if (occasion === "reconnect") status(green(`✓ The server at ${baseUrl} is back: registered app "${name}" again (version ${version}); following its logs`));
+      else status(green(`✓ Reloaded (version ${version})`));
       for (const fn of result.functions) status(`  ${fn.name.padEnd(16)} ${fn.url}`);
       if (types && typecheck === "warn") report(types, of);
       watcher?.add(bundle.inputs);
@@ -147,20 +201,22 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
     }
   };
 
+  // One deploy at a time: a change (or a reconnect) during a deploy runs once more after it.
   let running = false;
-  let again = false;
+  let again: Occasion | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const reload = async () => {
+  const reload = async (occasion: Occasion = "reload") => {
     if (running) {
-      again = true;
+      again = again === "reconnect" ? again : occasion;
       return;
     }
     running = true;
-    await deployOnce();
+    await deployOnce(occasion);
     running = false;
     if (again) {
-      again = false;
-      void reload();
+      const next = again;
+      again = undefined;
+      void reload(next);
     }
   };
   const startWatching = (inputs: string[]) =>
@@ -169,10 +225,12 @@ export async function serveCommand(file: string, flags: ServeFlags): Promise<voi
       timer = setTimeout(() => void reload(), 50);
     });
 
-  if (!(await deployOnce())) {
+  if (!(await deployOnce("reload"))) {
     // Nothing is served yet, but the file is watched so fixing it starts the app.
     watcher = watch(entry, { ignoreInitial: true }).on("all", () => void reload());
   }
+  // Said once it is true: a change made before the watcher has read the files would go unnoticed.
+  await new Promise<void>((resolve) => (watcher ? watcher.once("ready", () => resolve()) : resolve()));
   status("Watching for changes; Ctrl-C to stop.");
 }
 

@@ -40,6 +40,10 @@ export interface ServerFlags {
   secretKeyFile?: string;
   /** The server log's least severe level (`info` by default). */
   logLevel?: string;
+  /** Seconds requests in flight get to finish after SIGTERM or Ctrl-C (default 30). */
+  grace?: string;
+  /** Versions per app whose bundles and run folders are kept (default 10). */
+  keepVersions?: string;
   /** The base clients reach the gateway at, e.g. `https://fns.example.com`. */
   publicUrl?: string;
   /** Paths of a PEM certificate (chain) and its key: the gateway then serves HTTPS itself. */

@@ -53,6 +53,14 @@ export interface MembershipOptions {
   timeoutMs?: number;
   /** Milliseconds after which a silent node's row is deleted. Default one hour. */
   forgetMs?: number;
+  /** This process's instance, unique per process start. Default: random. */
+  instance?: string;
+  /**
+   * Whether the process of a recorded instance is known to have ended (a
+   * server killed on this machine): its id is free at once, rather than
+   * after `timeoutMs` of silence. Default: never known.
+   */
+  instanceGone?: (instance: string) => boolean;
   clock: Clock;
   logger: Logger;
 }
@@ -67,7 +75,7 @@ export class Membership {
   /** Where the other nodes reach this one; known once the gateway listens (`join`). */
   private url = "";
   /** This process's instance: a restart of the node gets a new one. */
-  readonly instance = randomBytes(6).toString("hex");
+  readonly instance: string;
   private readonly startedAt = Date.now();
   private readonly heartbeatMs: number;
   private readonly timeoutMs: number;
@@ -86,6 +94,7 @@ export class Membership {
       throw new BerthError("invalid_input", `node id "${options.id}" is not valid: use 1-40 lowercase letters, digits and dashes`);
     }
     this.id = options.id;
+    this.instance = options.instance ?? randomBytes(6).toString("hex");
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.liveIds = [this.id];
@@ -99,7 +108,8 @@ export class Membership {
   async join(url: string): Promise<void> {
     this.url = url;
     const existing = (await this.options.registry.listNodes()).find((node) => node.id === this.id);
-    if (existing && existing.url !== this.url && existing.ageMs < this.timeoutMs) {
+    const gone = existing !== undefined && (this.options.instanceGone?.(existing.instance) ?? false);
+    if (existing && existing.url !== this.url && existing.ageMs < this.timeoutMs && !gone) {
       throw new BerthError(
         "incompatible_state",
         `node id "${this.id}" is already live at ${existing.url} (heard from ${existing.ageMs} ms ago): give each node its own state directory (--home) or --node-id`,

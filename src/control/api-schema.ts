@@ -77,14 +77,18 @@ export const appManifestSchema = z.object({
   functions: z.array(functionManifestSchema).max(100),
 });
 
+/** A client-made deploy id: a UUID, or anything of the same alphabet and a sane length. */
+const deployId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "deployId: 8 to 64 letters, digits, - or _");
+
 export const deployRequestSchema = z.object({
   workspace: name("workspace").optional(),
   ephemeral: z.boolean().default(false),
   bundleHash: z.string().regex(/^[0-9a-f]{64}$/),
   manifest: appManifestSchema,
+  deployId: deployId.optional(),
 });
 
-export const rollbackRequestSchema = z.object({ version: z.number().int().positive().optional() });
+export const rollbackRequestSchema = z.object({ version: z.number().int().positive().optional(), deployId: deployId.optional() });
 
 export const pruneRequestSchema = z.object({ all: z.boolean().optional() });
 

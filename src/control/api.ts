@@ -35,6 +35,7 @@ import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BerthError, errorBody } from "../errors/codes.js";
+import { storageFull } from "../errors/storage.js";
 import type { Logger } from "../logging/logger.js";
 import {
   API_VERSION,
@@ -129,6 +130,9 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
 
   api.onError((error, c) => {
     if (error instanceof BerthError) return answerError(c, error);
+    // A write of ours that no call site named: still a 507 rather than a 500.
+    const full = storageFull(error, "what this request needed", "the state directory");
+    if (full instanceof BerthError) return answerError(c, full);
     logger.error({ err: error, method: c.req.method, path: c.req.path }, "unexpected error in the control API");
     return c.json(errorBody("internal_error"), 500);
   });
@@ -159,7 +163,7 @@ export function createControlApi<U>(options: ApiOptions<U>): Hono<ApiEnv> {
   api.post("/api/apps/:name/rollback", async (c) => {
     const body: RollbackRequest = await parseBody(c, rollbackRequestSchema, { empty: {} });
     const deployedBy = await deployerOf(c);
-    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, deployedBy, progress));
+    return progressStream(c, logger, (progress) => platform.rollback(workspaceFor(c), appName(c), body.version, deployedBy, progress, body.deployId));
   });
 
   api.get("/api/apps", async (c) => {
@@ -394,7 +398,8 @@ function progressStream(c: Context, logger: Logger, run: (progress: (message: st
     try {
       const result = await run((message) => void send({ type: "progress", message }));
       await send({ type: "result", ...result });
-    } catch (error) {
+    } catch (thrown) {
+      const error = storageFull(thrown, "what this deployment needed", "the state directory");
       if (!(error instanceof BerthError)) logger.error({ err: error, path: c.req.path }, "unexpected error in a deployment");
       const body = error instanceof BerthError ? error.toJSON() : errorBody("internal_error");
       await send({ type: "error", ...body });

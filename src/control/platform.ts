@@ -5,6 +5,12 @@
  * always answered by exactly one version; the services it replaced drain
  * (their in-flight and queued inputs finish) in the background.
  *
+ * Disk: each version needs its bundle (a blob) and a run folder. Only the
+ * newest `keepVersions` versions of each app keep them (and any version
+ * still running, draining included); older versions stay in the history
+ * but are gone for rollbacks, and an app `serve` ran takes its files along
+ * when it stops.
+ *
  * The store is the truth and every node converges on it: `converge` reads
  * an app and makes this node serve its current version (or nothing, once
  * it is stopped or removed). A deploy, stop or rollback here records the
@@ -16,13 +22,15 @@
  * With several nodes, each runs its share of a function's `minContainers`
  * and `maxContainers` (`Placement`), re-spread when nodes come and go.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { splitSourceMap } from "../agent/stack-traces.js";
 import type { Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
+import { storageFull } from "../errors/storage.js";
 import { functionLabel, hostLabel, validateLabelOverride } from "../hosts/labels.js";
 import type { BuiltImage, ImageBuilder, ImageSummary, PruneResult } from "../image/builder.js";
+import { tempPath } from "../lifetime/run.js";
 import type { Logger } from "../logging/logger.js";
 import { ContainerOutput } from "../logs/container-output.js";
 import type { LogHub } from "../logs/hub.js";
@@ -43,6 +51,7 @@ import type {
   NodeLoad,
   VersionInfo,
 } from "../wire/control-api.js";
+import { copyBlobs } from "./manifest-blobs.js";
 import { redactingDriver, redactor, type Redact } from "./redact.js";
 import type { SecretService } from "./secrets.js";
 import type { AppRecord, Store, VersionRecord } from "./store/types.js";
@@ -91,6 +100,8 @@ export interface PlatformOptions<U> {
   capacityWaitMs?: number;
   /** Milliseconds draining containers get to finish. Default 30 000. */
   drainGraceMs?: number;
+  /** Versions per app whose bundle and run folder are kept (for rollbacks); older ones lose them. Default 10. */
+  keepVersions?: number;
   /** Seals inline secrets at deploy time and resolves every secret a function names into its environment. */
   secrets: SecretService;
   /** Told of each container's start, failure and crash (metrics). */
@@ -146,6 +157,10 @@ export class Platform<U> {
   /** The image each service's containers run: what `image prune` must keep. */
   private readonly serviceImages = new Map<FunctionService<U>, string>();
   private readonly now: () => number;
+  /** The bundle each live service runs, kept while it runs (a draining old version included). */
+  private readonly serviceBundles = new WeakMap<FunctionService<U>, string>();
+  /** Deploys with a client id that are running now, by `<workspace>/<id>`. */
+  private readonly deploying = new Map<string, DeploymentIdentity & { result: Promise<DeployResult> }>();
   private readonly placement: Placement;
   private closed = false;
 
@@ -183,10 +198,38 @@ export class Platform<U> {
         this.options.logger.error({ err: error, workspace: app.workspace, app: app.name }, "could not restore app");
       }
     }
+    await this.prune();
   }
 
-  /** `deployedBy`: the caller, recorded with the version (`berth app versions`). */
+  /**
+   * Deploys an app. With a `deployId`, at most once per id and workspace: a
+   * request with an id that is running waits for that run, one with an id
+   * that already made a version gets that version, so a client can repeat a
+   * deploy whose answer it lost without making a second version.
+   * `deployedBy`: the caller, recorded with the version (`berth app versions`).
+   */
   async deploy(request: DeployRequest & { workspace: string; deployedBy: Deployer }, progress: (line: string) => void): Promise<DeployResult> {
+    const { workspace, deployId } = request;
+    if (deployId === undefined) return this.deployNow(request, progress);
+    const key = `${workspace}/${deployId}`;
+    const running = this.deploying.get(key);
+    if (running) {
+      checkSameDeployment(deployId, running, request);
+      progress(`deploy ${deployId} is already under way; waiting for it`);
+      return running.result;
+    }
+    const done = await this.store.apps.findDeployment(workspace, deployId);
+    if (done) {
+      checkSameDeployment(deployId, { name: done.app.name, ephemeral: done.app.ephemeral, bundleHash: done.version.bundleHash }, request);
+      progress(`deploy ${deployId} was already done: version ${done.version.number}`);
+      return { app: done.app, version: done.version.number, functions: this.summarise(done.app, done.version.manifest) };
+    }
+    const result = this.deployNow(request, progress).finally(() => this.deploying.delete(key));
+    this.deploying.set(key, { name: request.manifest.name, ephemeral: request.ephemeral, bundleHash: request.bundleHash, result });
+    return result;
+  }
+
+  private async deployNow(request: DeployRequest & { workspace: string; deployedBy: Deployer }, progress: (line: string) => void): Promise<DeployResult> {
     const { workspace } = request;
     if (!(await this.store.blobs.has(request.bundleHash))) {
       throw new BerthError("bad_request", `bundle ${request.bundleHash} has not been uploaded`);
@@ -202,9 +245,15 @@ export class Platform<U> {
       bundleHash: request.bundleHash,
       manifest,
       now: this.now(),
+      deployId: request.deployId,
       deployedBy: request.deployedBy,
     });
+    // The same id recorded meanwhile by another node (or process) returns that version: it must be the same bundle.
+    if (request.deployId !== undefined) {
+      checkSameDeployment(request.deployId, { name: app.name, ephemeral: app.ephemeral, bundleHash: version.bundleHash }, request);
+    }
     await this.converge(targetOf(app));
+    await this.prune();
     this.options.logger.info({ workspace, app: app.name, version: version.number, ephemeral: app.ephemeral }, "deployed app");
     return { app, version: version.number, functions: this.summarise(app, manifest) };
   }
@@ -220,6 +269,7 @@ export class Platform<U> {
     toVersion: number | undefined,
     deployedBy: Deployer,
     progress: (line: string) => void,
+    deployId?: string,
   ): Promise<DeployResult> {
     const app = await this.store.apps.getApp(workspace, name);
     if (!app?.currentVersionId) throw new BerthError("not_found", `no deployed app named "${name}" in workspace "${workspace}"`);
@@ -229,8 +279,15 @@ export class Platform<U> {
     if (!target) {
       throw new BerthError("not_found", toVersion === undefined ? `app "${name}" has no version before ${current}` : `app "${name}" has no version ${toVersion}`);
     }
+    if (!(await this.store.blobs.has(target.bundleHash))) {
+      throw new BerthError(
+        "not_found",
+        `version ${target.number} of app "${name}" is gone: the server keeps the bundles of the last ${this.keepVersions} versions of each app ` +
+          "(berth server --keep-versions); deploy that code again instead",
+      );
+    }
     progress(`rolling back to version ${target.number}`);
-    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest, deployedBy }, progress);
+    return this.deploy({ workspace, ephemeral: false, bundleHash: target.bundleHash, manifest: target.manifest, deployedBy, deployId }, progress);
   }
 
   /** Whether the app exists (a served app exists while `berth serve` runs it). */
@@ -256,10 +313,14 @@ export class Platform<U> {
   async stop(workspace: string, name: string, ephemeral = false): Promise<AppRecord> {
     const app = await this.store.apps.getApp(workspace, name, ephemeral);
     if (!app) throw new BerthError("not_found", `no ${ephemeral ? "served" : "deployed"} app named "${name}" in workspace "${workspace}"`);
+    // A served app's versions go with it: their blobs are noted first, so pruning knows they were named until now.
+    const retired = app.ephemeral ? await this.blobsOf(app) : undefined;
     if (app.ephemeral) await this.store.apps.deleteApp(app.id);
     else await this.store.apps.setAppState(app.id, "stopped", this.now());
     const { drained } = await this.converge(targetOf(app));
     await drained;
+    // A served app's versions went with it: so do their files, now that its containers are gone.
+    if (retired) await this.prune(retired);
     this.options.logger.info({ workspace, app: name, ephemeral }, "stopped app");
     return { ...app, state: "stopped" };
   }
@@ -569,6 +630,7 @@ export class Platform<U> {
     this.appRoutes.set(key, services.map((service) => service.identity.hostLabel));
     for (const service of services) {
       this.running.add(service);
+      this.serviceBundles.set(service, version.bundleHash);
       service.warmUp();
     }
     for (const service of replaced) void this.retire(service);
@@ -579,6 +641,53 @@ export class Platform<U> {
     await service.drain(this.options.drainGraceMs ?? 30_000);
     this.running.delete(service);
     this.serviceImages.delete(service);
+  }
+
+  private get keepVersions(): number {
+    return Math.max(1, this.options.keepVersions ?? 10);
+  }
+
+  /**
+   * Deletes the bundles and run folders that no version within the last
+   * `keepVersions` of its app, no current version and no service running
+   * on this node needs. A blob stored in the last `UPLOAD_GRACE_MS` and
+   * after the newest version naming it was recorded is spared: a deploy (on
+   * any node sharing the store) uploaded it and has not recorded its
+   * version yet. Run after every deploy and stop, so
+   * the disk holds about `keepVersions` versions per app, however many were
+   * deployed. A failure is logged, not thrown: the deploy or stop it
+   * follows has succeeded.
+   */
+  private async prune(retired: ReadonlyMap<string, number> = new Map()): Promise<void> {
+    try {
+      const needed = new Set(await this.store.apps.blobsInUse(this.keepVersions));
+      for (const service of this.running) {
+        const bundle = this.serviceBundles.get(service);
+        if (bundle) needed.add(bundle);
+      }
+      const named = await this.store.apps.blobsNamed();
+      for (const [hash, at] of retired) named.set(hash, Math.max(at, named.get(hash) ?? at));
+      const now = Date.now();
+      // Spared besides what is needed: a blob stored lately and not since recorded by a version, i.e. uploaded for a deploy still under way.
+      await this.store.blobs.prune((hash, storedAt) => needed.has(hash) || (now - storedAt < UPLOAD_GRACE_MS && storedAt > (named.get(hash) ?? Number.NEGATIVE_INFINITY)));
+      const neededPrefixes = new Set([...needed].map((hash) => hash.slice(0, 16)));
+      for (const name of readdirSync(this.options.runRoot)) {
+        const bundle = RUN_DIR.exec(name)?.[1];
+        if (bundle !== undefined && !neededPrefixes.has(bundle)) rmSync(join(this.options.runRoot, name), { recursive: true, force: true });
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "could not prune old versions' files");
+    }
+  }
+
+  /** The blobs an app's versions name, each with now: what `prune` may delete once the app is gone. */
+  private async blobsOf(app: AppRecord): Promise<Map<string, number>> {
+    const now = Date.now();
+    const blobs = new Map<string, number>();
+    for (const version of await this.store.apps.listVersions(app.id)) {
+      for (const hash of [version.bundleHash, ...copyBlobs(version.manifest)]) blobs.set(hash, now);
+    }
+    return blobs;
   }
 
   private unroute(key: string): Promise<void> {
@@ -654,7 +763,10 @@ export class Platform<U> {
    */
   private async runDir(bundleHash: string, image: BuiltImage): Promise<string> {
     const dir = join(this.options.runRoot, `${bundleHash.slice(0, 16)}-${image.id.slice(0, 16)}`);
-    if (!existsSync(join(dir, "app.mjs"))) {
+    if (existsSync(join(dir, "app.mjs"))) return dir;
+    // Written aside and renamed, last: a server killed mid-write must not leave a truncated app.mjs that looks complete.
+    const partial = tempPath(join(dir, "app.mjs"));
+    try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const modules = image.nodeModulesDir && join(image.nodeModulesDir, "node_modules");
       if (modules && existsSync(modules) && !existsSync(join(dir, "node_modules"))) symlinkSync(modules, join(dir, "node_modules"), "dir");
@@ -662,10 +774,11 @@ export class Platform<U> {
       // The source map goes beside the bundle, so importing it does not read the map (the agent reads it for a stack).
       const { code, map } = splitSourceMap(await this.store.blobs.get(bundleHash));
       if (map) writeFileSync(join(dir, "app.mjs.map"), map, { mode: 0o600 });
-      // Written aside and renamed, last: a server killed mid-write must not leave a truncated app.mjs that looks complete.
-      const partial = join(dir, `app.mjs.${process.pid}.tmp`);
       writeFileSync(partial, code, { mode: 0o600 });
       renameSync(partial, join(dir, "app.mjs"));
+    } catch (error) {
+      rmSync(partial, { force: true });
+      throw storageFull(error, "the run folder", dir);
     }
     return dir;
   }
@@ -676,6 +789,26 @@ export class Platform<U> {
       kind: fn.kind,
       url: this.options.functionUrl(this.hostFor(app.workspace, app.name, fn, app.ephemeral)),
     }));
+  }
+}
+
+/** Milliseconds a stored blob no version names is kept: the time a deploy may take from its upload to recording its version. */
+const UPLOAD_GRACE_MS = 10 * 60_000;
+
+/** A run folder's name: the first 16 hex digits of its bundle's hash, then of its image's. */
+const RUN_DIR = /^([0-9a-f]{16})-[0-9a-f]{16}$/;
+
+/** What a deploy id stands for: one bundle as one app. */
+interface DeploymentIdentity {
+  name: string;
+  ephemeral: boolean;
+  bundleHash: string;
+}
+
+/** A deploy id names one deployment: the same id with another app or bundle is a client's mistake, refused rather than guessed at. */
+function checkSameDeployment(deployId: string, known: DeploymentIdentity, request: DeployRequest): void {
+  if (known.name !== request.manifest.name || known.ephemeral !== request.ephemeral || known.bundleHash !== request.bundleHash) {
+    throw new BerthError("invalid_input", `deploy id ${deployId} was already used for another deployment (app "${known.name}"); use a new id`);
   }
 }
 

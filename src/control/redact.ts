@@ -8,7 +8,7 @@
  * "yes" would garble logs while hiding nothing worth guessing.
  */
 import { BerthError } from "../errors/codes.js";
-import { startupFailure, type RuntimeDriver } from "../runtime/types.js";
+import { isStartupInterrupted, startupFailure, startupInterrupted, type RuntimeDriver } from "../runtime/types.js";
 
 const MIN_LENGTH = 6;
 const MASK = "[redacted]";
@@ -64,7 +64,9 @@ export function redactor(values: Iterable<string>): Redact {
 export function redactingDriver(driver: RuntimeDriver, redact: Redact): RuntimeDriver {
   const start: RuntimeDriver["start"] = (spec, log) =>
     driver.start(spec, log).catch((error: unknown) => {
-      if (error instanceof BerthError && error.code === "startup_failed") throw startupFailure(redact(error.message));
+      if (error instanceof BerthError && error.code === "startup_failed") {
+        throw isStartupInterrupted(error) ? startupInterrupted(redact(error.message)) : startupFailure(redact(error.message));
+      }
       throw error;
     });
   return new Proxy(driver, {

@@ -26,6 +26,7 @@ export const ERRORS = {
   headers_too_large: { status: 431, message: "The request headers are too large." },
   client_closed: { status: 499, message: "The client closed the connection before the answer." },
   internal_error: { status: 500, message: "Internal Server Error" },
+  storage_full: { status: 507, message: "The server's disk is full: it could not store what this request needs." },
   upstream_failed: {
     status: 502,
     message: "The function's container closed the connection before answering (it may have crashed; see `berth app logs`).",
@@ -35,6 +36,7 @@ export const ERRORS = {
   startup_failed: { status: 503, message: "The function's container could not start." },
   stopped: { status: 503, message: "The function is shutting down." },
   unreachable: { status: 503, message: "No berth server answers at this address." },
+  connection_lost: { status: 503, message: "The connection to the berth server broke before its answer arrived; the outcome is unknown." },
   database_unavailable: {
     status: 503,
     message: "The state database is unreachable: running apps keep serving, but changes are refused until it is back.",

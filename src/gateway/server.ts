@@ -35,6 +35,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { randomBytes } from "node:crypto";
+import { Server as NetServer } from "node:net";
 import type { Cancel, Clock } from "../clock/clock.js";
 import { BerthError, ERRORS } from "../errors/codes.js";
 import { classifyHost } from "../hosts/labels.js";
@@ -96,6 +97,18 @@ export const SERVER_TIMING_HEADER = "server-timing";
 export type Gateway = (Server | TlsServer) & {
   /** Cuts every open WebSocket at once; `close` and `closeAllConnections` do not reach upgraded connections. */
   closeWebSockets(): void;
+  /**
+   * The first step of a graceful shutdown: stops accepting connections,
+   * lets every request in flight finish (each answer then carries
+   * `Connection: close`, so clients leave their kept-alive connections
+   * instead of having them cut under a request on its way), and resolves
+   * once none is left or `graceMs` has passed, with the number still in
+   * flight then. Requests that arrive meanwhile on open connections are
+   * served. Idle connections are closed at the end.
+   */
+  finishRequests(graceMs: number): Promise<number>;
+  /** Requests in flight now (proxied, control API, result URLs). */
+  readonly requestsInFlight: number;
 };
 
 /** Tries per request when containers turn out to be unreachable before answering. */
@@ -105,7 +118,9 @@ const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
 
 export function createGateway(options: GatewayOptions): Gateway {
+  const inFlight = new InFlight();
   const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    inFlight.add(res);
     handle(options, req, res, expectsContinue).catch((error: unknown) => {
       options.logger.error({ err: error, host: req.headers.host, method: req.method }, "unexpected error handling a request");
       sendError(res, "internal_error");
@@ -128,7 +143,66 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger: options.logger,
   });
   server.on("upgrade", upgrades.handle);
-  return Object.assign(server, { closeWebSockets: upgrades.closeAll });
+  return Object.assign(server, {
+    closeWebSockets: upgrades.closeAll,
+    finishRequests: (graceMs: number) => inFlight.finish(server, graceMs),
+    get requestsInFlight() {
+      return inFlight.size;
+    },
+  });
+}
+
+/**
+ * The responses the gateway is writing, so a shutdown can wait for them.
+ * One shared `close` listener per response, no closure: this is on every
+ * request's path.
+ */
+class InFlight {
+  private readonly responses = new Set<ServerResponse>();
+  private finishing = false;
+  private onEmpty: (() => void) | undefined;
+  /** Called with the response as `this`, so one function serves every response. */
+  private readonly onClose: (this: ServerResponse) => void;
+
+  constructor() {
+    const { responses } = this;
+    const emptied = () => {
+      if (responses.size === 0) this.onEmpty?.();
+    };
+    this.onClose = function () {
+      responses.delete(this);
+      emptied();
+    };
+  }
+
+  get size(): number {
+    return this.responses.size;
+  }
+
+  add(res: ServerResponse): void {
+    this.responses.add(res);
+    res.on("close", this.onClose);
+    if (this.finishing) res.shouldKeepAlive = false;
+  }
+
+  async finish(server: Server, graceMs: number): Promise<number> {
+    this.finishing = true;
+    // Only stop listening: `Server.close` would also cut idle kept-alive connections, on which a client may be sending a request right now.
+    NetServer.prototype.close.call(server);
+    for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
+    if (this.responses.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.onEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.onEmpty = undefined;
+    }
+    server.closeIdleConnections();
+    return this.responses.size;
+  }
 }
 
 function nextRequestId(): string {
@@ -245,7 +319,8 @@ async function proxyCall(
         return;
       } catch (error) {
         const resend = error instanceof UpstreamError && error.retryable && !call.signal.aborted;
-        lease.release(resend);
+        // A timed-out call may still be running in its container (or blocking it): the pool checks before trusting it again.
+        lease.release(resend ? "unreachable" : timedOut ? "abandoned" : "done");
         if (resend && attempt < MAX_ATTEMPTS) continue;
         const stopped = body?.stopped();
         if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));

@@ -9,13 +9,21 @@
  * of their own: the host's PATH and HOME, nothing else of the server's.
  * Images are content-addressed by their spec; a build happens in a temporary
  * directory renamed into place only when complete.
+ *
+ * A build's commands carry the platform's mark and die with it (lifetime/),
+ * and its temporary folder is named after the run, so a server killed
+ * mid-build leaves neither a running `npm install` nor a half-built folder
+ * to the next one (whose sweep removes them).
  */
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors/codes.js";
+import { storageFull } from "../errors/storage.js";
+import { diesWithParent } from "../lifetime/processes.js";
+import { tempPath } from "../lifetime/run.js";
 import type { ImageSpec } from "../sdk/contract.js";
 import type { BuildProgress, BuiltImage, ImageBuilder, ImageSummary, PruneResult } from "./builder.js";
 import { treeSize } from "./store.js";
@@ -37,7 +45,11 @@ export class HostImageBuilder implements ImageBuilder {
   readonly kind = "host";
   private readonly building = new Map<string, Promise<BuiltImage>>();
 
-  constructor(private readonly root: string) {
+  /** `mark`: the environment variable that marks a build's processes as the platform's (`RunScope.env`). */
+  constructor(
+    private readonly root: string,
+    private readonly mark: () => Record<string, string> = () => ({}),
+  ) {
     mkdirSync(root, { recursive: true, mode: 0o700 });
   }
 
@@ -90,21 +102,21 @@ export class HostImageBuilder implements ImageBuilder {
   }
 
   private async buildFresh(spec: ImageSpec, hash: string, dir: string, progress: BuildProgress): Promise<BuiltImage> {
-    const work = `${dir}.${randomBytes(4).toString("hex")}.tmp`;
-    mkdirSync(work, { recursive: true, mode: 0o700 });
-    writeFileSync(join(work, "package.json"), JSON.stringify({ name: "berth-image", private: true, type: "module" }, null, 2));
+    const work = tempPath(dir);
     const env: Record<string, string> = {};
     try {
+      mkdirSync(work, { recursive: true, mode: 0o700 });
+      writeFileSync(join(work, "package.json"), JSON.stringify({ name: "berth-image", private: true, type: "module" }, null, 2));
       progress(`building image ${hash.slice(0, 12)} (${spec.steps.length} step${spec.steps.length === 1 ? "" : "s"}; process runtime: on this machine's system)`);
       for (const [index, step] of spec.steps.entries()) {
         const label = `step ${index + 1}/${spec.steps.length}`;
         if (step.kind === "npm") {
           progress(`${label}: npm install ${step.packages.join(" ")}`);
-          await run("npm", ["install", "--no-audit", "--no-fund", "--omit=dev", "--", ...step.packages], work, { ...hostEnv(), ...env }, progress, label);
+          await run("npm", ["install", "--no-audit", "--no-fund", "--omit=dev", "--", ...step.packages], work, { ...hostEnv(), ...env, ...this.mark() }, progress, label);
         } else if (step.kind === "run") {
           for (const command of step.commands) {
             progress(`${label}: ${command}`);
-            await run("sh", ["-c", command], work, { ...hostEnv(), ...env }, progress, label);
+            await run("sh", ["-c", command], work, { ...hostEnv(), ...env, ...this.mark() }, progress, label);
           }
         } else if (step.kind === "env") {
           Object.assign(env, step.vars);
@@ -123,14 +135,15 @@ export class HostImageBuilder implements ImageBuilder {
       return { id: hash, nodeModulesDir: dir, env: { ...hostEnv(), ...env } };
     } catch (error) {
       rmSync(work, { recursive: true, force: true });
-      throw error;
+      throw storageFull(error, "the image", work);
     }
   }
 }
 
 function run(command: string, args: string[], cwd: string, env: Record<string, string>, progress: BuildProgress, label: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    const tied = diesWithParent(command, args);
+    const child = spawn(tied.command, tied.args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     const tail: string[] = [];
     for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding("utf8");

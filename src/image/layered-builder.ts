@@ -11,6 +11,7 @@
  */
 import { existsSync, rmSync } from "node:fs";
 import { BerthError } from "../errors/codes.js";
+import { storageFull } from "../errors/storage.js";
 import type { CgroupTree } from "../sandbox/cgroups.js";
 import type { SandboxTools } from "../sandbox/tools.js";
 import type { ImageSpec } from "../sdk/contract.js";
@@ -49,7 +50,16 @@ export class LayeredImageBuilder implements ImageBuilder {
     return this.options.store;
   }
 
+  /** A write to the image store that finds the disk full rejects with `storage_full` (507) naming the store. */
   async build(spec: ImageSpec, progress: BuildProgress): Promise<BuiltImage> {
+    try {
+      return await this.buildImage(spec, progress);
+    } catch (error) {
+      throw storageFull(error, "the image", this.options.store.root);
+    }
+  }
+
+  private async buildImage(spec: ImageSpec, progress: BuildProgress): Promise<BuiltImage> {
     const { store } = this.options;
     const started = Date.now();
     let built = 0;

@@ -48,6 +48,8 @@ export type FollowQuery = Omit<LogQuery, "limit">;
 export class LogHub {
   private readonly pending = new Map<string, Pending>();
   private cancelFlush: Cancel | undefined;
+  /** Aborted by `endFollowers`: every follow ends with it. */
+  private readonly ending = new AbortController();
 
   constructor(private readonly options: LogHubOptions) {}
 
@@ -77,10 +79,11 @@ export class LogHub {
 
   /**
    * Sends the app's matching entries page by page as they are written,
-   * until `signal` aborts. `send` resolves when the page has gone out, so a
+   * until `until` aborts (or `endFollowers` is called). `send` resolves when the page has gone out, so a
    * slow reader slows only itself.
    */
-  async follow(id: AppLogId, query: FollowQuery, signal: AbortSignal, send: (entries: LogEntry[]) => Promise<void>): Promise<void> {
+  async follow(id: AppLogId, query: FollowQuery, until: AbortSignal, send: (entries: LogEntry[]) => Promise<void>): Promise<void> {
+    const signal = AbortSignal.any([until, this.ending.signal]);
     const store = this.storeOf(id);
     let changed = false;
     let wake: (() => void) | undefined;
@@ -112,6 +115,11 @@ export class LogHub {
     } finally {
       stopWatching();
     }
+  }
+
+  /** Ends every follow: a server shutting down does not wait for log streams, which never end by themselves. */
+  endFollowers(): void {
+    this.ending.abort();
   }
 
   /** An app stopped: the log of an app `berth serve` ran is dropped (it must leave nothing behind); a deployed app's is stored and kept. */

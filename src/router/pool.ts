@@ -10,7 +10,15 @@
 import type { Cancel, Clock } from "../clock/clock.js";
 import { BerthError } from "../errors/codes.js";
 import type { Logger } from "../logging/logger.js";
-import type { Container, ContainerEndpoint, ContainerExit, ContainerSpec, LogSink, RuntimeDriver } from "../runtime/types.js";
+import {
+  isStartupInterrupted,
+  type Container,
+  type ContainerEndpoint,
+  type ContainerExit,
+  type ContainerSpec,
+  type LogSink,
+  type RuntimeDriver,
+} from "../runtime/types.js";
 import type { ContainerView, PoolStats } from "../wire/control-api.js";
 import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
 import type { IdleContainers, WorkspaceCapacity } from "./capacity.js";
@@ -23,6 +31,12 @@ export interface PoolOptions<U> {
   queueLimit: number;
   /** Milliseconds a retired container gets for its `exit` hook (it has no inputs left by then). Default 30 000. */
   exitGraceMs?: number;
+  /**
+   * Milliseconds a container gets to end a call the gateway gave up on
+   * (`release("abandoned")`) before it is replaced; it takes no new inputs
+   * meanwhile. Default 2 000.
+   */
+  abandonGraceMs?: number;
   driver: RuntimeDriver;
   /** Builds the spec of a new container. */
   containerSpec(id: string): ContainerSpec;
@@ -69,6 +83,17 @@ export function poolRefusal(code: "queue_full" | "startup_failed" | "stopped" | 
   return new BerthError(code, message, { headers: { "retry-after": String(retryAfterSeconds) } });
 }
 
+/**
+ * How an input left its container:
+ * - `done`: answered, or ended by its client;
+ * - `unreachable`: the container could not be reached, so it takes no more
+ *   inputs and is stopped;
+ * - `abandoned`: the gateway gave up on it (its `timeout` passed), so the
+ *   container takes no more inputs until it shows it ended the call, and is
+ *   replaced if it does not (see `probe`).
+ */
+export type ReleaseOutcome = "done" | "unreachable" | "abandoned";
+
 export interface Lease<U> {
   readonly containerId: string;
   readonly upstream: U;
@@ -78,11 +103,8 @@ export interface Lease<U> {
    * (start request → ready). 0 when it got a container that was already running.
    */
   readonly coldStartMs: number;
-  /**
-   * Gives the slot back; call exactly once. `broken`: the container could
-   * not be reached, so it takes no more inputs and is stopped.
-   */
-  release(broken?: boolean): void;
+  /** Gives the slot back; call exactly once. */
+  release(outcome?: ReleaseOutcome): void;
 }
 
 interface Member<U> {
@@ -95,6 +117,10 @@ interface Member<U> {
   readyAt: number;
   container?: Container;
   upstream?: U;
+  /** A probe after an abandoned input is under way: no new inputs until it says the container is fine. */
+  probing: boolean;
+  /** Another input was abandoned while probing: probe again before trusting the container. */
+  probeAgain: boolean;
 }
 
 /** What can cancel a wait for a slot: an `AbortSignal`, or the gateway's lighter `AbortFlag`. */
@@ -113,9 +139,18 @@ interface Waiter<U> {
   onAbort?: () => void;
 }
 
+const DEFAULT_ABANDON_GRACE_MS = 2000;
+
 /** Start-up failures back off: 1 s, 2 s, 4 s ... up to 30 s, so a broken function never spins. */
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * Starts killed from outside in a row that are retried at once. Something
+ * that kills every start (a memory limit the function exceeds as it loads,
+ * killed as the OOM killer does) is the function's problem after all, and
+ * then backs off like any failure.
+ */
+const MAX_INTERRUPTED_RETRIES = 3;
 
 let nextContainerNumber = 0;
 
@@ -127,6 +162,8 @@ export class Pool<U> implements IdleContainers {
   private coldStarts = 0;
   private startFailures = 0;
   private consecutiveFailures = 0;
+  /** Starts in a row killed from outside, retried at once; beyond MAX_INTERRUPTED_RETRIES they count as failures. */
+  private consecutiveInterruptions = 0;
   private backoffUntil = 0;
   private lastError: string | undefined;
   private drained: Promise<void> | undefined;
@@ -239,7 +276,7 @@ export class Pool<U> implements IdleContainers {
   private pickReady(): (Member<U> & { upstream: U }) | undefined {
     let best: (Member<U> & { upstream: U }) | undefined;
     for (const member of this.members.values()) {
-      if (member.phase !== "ready" || member.inFlight >= this.options.scaling.maxInputs || !hasUpstream(member)) continue;
+      if (member.phase !== "ready" || member.probing || member.inFlight >= this.options.scaling.maxInputs || !hasUpstream(member)) continue;
       if (!best || member.inFlight < best.inFlight) best = member;
     }
     return best;
@@ -253,15 +290,17 @@ export class Pool<U> implements IdleContainers {
       containerId: member.id,
       upstream: member.upstream,
       coldStartMs,
-      release: (broken = false) => {
+      release: (outcome = "done") => {
         if (released) return;
         released = true;
         member.inFlight -= 1;
-        if (broken && member.phase === "ready") {
+        if (outcome === "unreachable" && member.phase === "ready") {
           this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
           this.options.log(member.id, this.lastError, "system");
           this.options.onEvent?.({ type: "unreachable", containerId: member.id, message: this.lastError });
           this.retire(member, this.graceMs);
+        } else if (outcome === "abandoned" && member.phase === "ready") {
+          this.probe(member);
         }
         if (member.inFlight === 0) member.idleSince = this.options.clock.now();
         this.dispatch();
@@ -270,6 +309,46 @@ export class Pool<U> implements IdleContainers {
         if (member.inFlight === 0 && member.phase === "ready") this.options.capacity?.offer();
       },
     };
+  }
+
+  /**
+   * After the gateway gave up on an input: the container takes nothing new
+   * until its agent shows, within the grace, that it ended the call. A
+   * container that does not answer at all has a blocked event loop (a
+   * CPU-bound handler past its timeout) and would hold every input sent to
+   * it until that input's timeout too, so it is killed at once (what it still
+   * serves is lost anyway); one that answers but still runs the call (a
+   * handler that ignores `request.signal`) finishes its other inputs and
+   * goes. Either way the autoscaler starts a replacement for the demand.
+   */
+  private probe(member: Member<U>): void {
+    if (!member.container) return;
+    if (member.probing) {
+      member.probeAgain = true;
+      return;
+    }
+    member.probing = true;
+    member.probeAgain = false;
+    const graceMs = this.options.abandonGraceMs ?? DEFAULT_ABANDON_GRACE_MS;
+    void member.container.probe(member.inFlight, graceMs).then((result) => {
+      member.probing = false;
+      // Retired meanwhile (a drain): a blocked container would only sit out its exit grace.
+      if (member.phase === "draining" && result === "unresponsive") void member.container?.stop(0);
+      if (member.phase !== "ready") return;
+      if (result === "ended") {
+        if (member.probeAgain) return this.probe(member);
+      } else if (result === "lingering") {
+        this.lastError = `container ${member.id} did not end a timed-out call within ${graceMs / 1000} s (its handler ignores request.signal); it takes no more requests and is replaced`;
+        this.options.log(member.id, this.lastError, "system");
+        this.retire(member, this.graceMs);
+      } else {
+        this.lastError = `container ${member.id} did not answer within ${graceMs / 1000} s after a call timed out: its event loop is blocked (a CPU-bound handler?); it was killed and is replaced`;
+        this.options.log(member.id, this.lastError, "system");
+        this.retire(member, 0);
+      }
+      this.dispatch();
+      this.reconcile();
+    });
   }
 
   /** Hands free slots to waiting inputs, oldest first. */
@@ -364,7 +443,16 @@ export class Pool<U> implements IdleContainers {
     }
     nextContainerNumber += 1;
     const id = `c${nextContainerNumber.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const member: Member<U> = { id, phase: "starting", inFlight: 0, idleSince: null, startedAt: this.options.clock.now(), readyAt: 0 };
+    const member: Member<U> = {
+      id,
+      phase: "starting",
+      inFlight: 0,
+      idleSince: null,
+      startedAt: this.options.clock.now(),
+      readyAt: 0,
+      probing: false,
+      probeAgain: false,
+    };
     this.members.set(id, member);
     this.coldStarts += 1;
     this.options.onEvent?.({ type: "starting", containerId: id });
@@ -445,6 +533,7 @@ export class Pool<U> implements IdleContainers {
     member.idleSince = this.options.clock.now();
     member.readyAt = member.idleSince;
     this.consecutiveFailures = 0;
+    this.consecutiveInterruptions = 0;
     const startMs = Math.round(this.options.clock.now() - member.startedAt);
     this.options.log(member.id, `container ready (cold start ${startMs} ms)`, "system");
     this.options.onEvent?.({ type: "ready", containerId: member.id, startMs });
@@ -461,6 +550,16 @@ export class Pool<U> implements IdleContainers {
   private onStartFailed(member: Member<U>, error: unknown): void {
     this.forget(member);
     this.startFailures += 1;
+    if (isStartupInterrupted(error) && this.consecutiveInterruptions < MAX_INTERRUPTED_RETRIES) {
+      // Killed from outside: nothing the function did, so its waiting inputs keep waiting for a replacement, started now.
+      this.consecutiveInterruptions += 1;
+      this.lastError = error instanceof BerthError ? error.message : String(error);
+      this.options.log(member.id, `${this.lastError}; starting a replacement at once`, "system");
+      this.options.onEvent?.({ type: "start_failed", containerId: member.id, message: this.lastError });
+      this.reconcile();
+      return;
+    }
+    this.consecutiveInterruptions = 0;
     this.consecutiveFailures += 1;
     let message: string;
     if (error instanceof BerthError && error.code === "startup_failed") {

@@ -13,7 +13,7 @@ import type { ChildProcess } from "node:child_process";
 import type { Duplex } from "node:stream";
 import { Channel } from "../agent/channel.js";
 import { parseAgentMessage, type AgentMessage, type ContainerEndpoint, type DriverMessage, type LoadMessage } from "../agent/protocol.js";
-import { startupFailure, type ContainerExit, type LogSink } from "./types.js";
+import { startupFailure, startupInterrupted, type ContainerExit, type LogSink, type ProbeResult } from "./types.js";
 
 /** Milliseconds past startupTimeout the agent gets to report its own, more specific, start-up error. */
 const AGENT_REPORT_GRACE_MS = 1000;
@@ -23,6 +23,8 @@ const STOP_BACKSTOP_MS = 2000;
 const MAX_AGENT_MESSAGE = 64 * 1024;
 /** Characters of stderr kept for the message of a container that dies before it has a log. */
 const STDERR_TAIL = 2000;
+/** Milliseconds past a probe's grace that an agent's answer may take before its loop counts as blocked. */
+const PROBE_MARGIN_MS = 1000;
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -43,6 +45,9 @@ export class AgentHandle {
   private readonly channel: Channel;
   private readonly listeners = new Set<(message: AgentMessage) => void>();
   private violation: string | undefined;
+  /** The driver itself stopped or killed it: its end is no one else's doing. */
+  private ending = false;
+  private probes = 0;
   /** The end of what the container wrote to stderr: why it died, when it dies before anyone reads its logs. */
   private stderrTail = "";
 
@@ -55,7 +60,7 @@ export class AgentHandle {
     this.listeners.add((message) => {
       if (message.type === "idle") resolveIdle();
     });
-    void agent.exited.then((exit) => rejectIdle(startupFailure(this.diedMessage("the container's agent exited before it was ready", exit))));
+    void agent.exited.then((exit) => rejectIdle(this.startError("the container's agent exited before it was ready", exit)));
     this.channel = new Channel(
       agent.control,
       {
@@ -112,7 +117,7 @@ export class AgentHandle {
       this.listeners.add(listener);
       void this.exited.then((exit) => {
         cleanup();
-        reject(startupFailure(this.diedMessage("container exited during start-up", exit)));
+        reject(this.startError("container exited during start-up", exit));
       });
       this.send(message);
     }).catch((error: unknown) => {
@@ -124,6 +129,7 @@ export class AgentHandle {
   /** Asks the agent to drain and run `exit` within `graceMs`; kills it after that (at once with 0). */
   stop(graceMs: number): Promise<ContainerExit> {
     if (this.alive) {
+      this.ending = true;
       if (graceMs > 0) {
         this.send({ type: "stop", graceMs });
         const timer = setTimeout(() => this.kill(), graceMs + STOP_BACKSTOP_MS);
@@ -137,7 +143,34 @@ export class AgentHandle {
   }
 
   kill(): void {
+    this.ending = true;
     this.agent.kill();
+  }
+
+  /**
+   * After the platform gave up on a call: whether the agent answers, within
+   * `graceMs` and a margin, that it runs at most `inFlight` calls (`ended`),
+   * answers with more (`lingering`), or cannot answer (`unresponsive`: its
+   * event loop is blocked, or it is gone). Never rejects.
+   */
+  probe(inFlight: number, graceMs: number): Promise<ProbeResult> {
+    if (!this.alive) return Promise.resolve("unresponsive");
+    this.probes += 1;
+    const id = this.probes;
+    return new Promise((resolve) => {
+      const finish = (result: ProbeResult) => {
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        resolve(result);
+      };
+      const listener = (message: AgentMessage) => {
+        if (message.type === "probe" && message.id === id) finish(message.running > inFlight ? "lingering" : "ended");
+      };
+      const timer = setTimeout(() => finish("unresponsive"), graceMs + PROBE_MARGIN_MS);
+      this.listeners.add(listener);
+      void this.exited.then(() => finish("unresponsive"));
+      this.send({ type: "probe", id, inFlight, graceMs });
+    });
   }
 
   private send(message: DriverMessage): void {
@@ -154,11 +187,32 @@ export class AgentHandle {
     this.kill();
   }
 
+  /** Why a start failed when its container ended: killed by a signal nobody here sent (an operator, the kernel) is not the function's failure, so no backoff. */
+  private startError(what: string, exit: ContainerExit): Error {
+    if (!this.ending && !this.violation && exit.reason === undefined && killedBySignal(exit)) {
+      return startupInterrupted(`container was killed during start-up (${describeSignal(exit)})`);
+    }
+    return startupFailure(this.diedMessage(what, exit));
+  }
+
   private diedMessage(what: string, exit: ContainerExit): string {
     const lastError = this.stderrTail.trim().split("\n").at(-1)?.trim().slice(0, 500);
     const why = this.violation ? `: it sent ${this.violation}` : lastError && !this.log ? `: ${lastError}` : "";
     return `${what} (${describeExit(exit)})${why}`;
   }
+}
+
+/**
+ * Whether a container ended by a signal: a process driver sees the agent's
+ * own; a sandbox's bwrap reports its command's signal the way a shell does,
+ * as the exit code 128 + the signal number.
+ */
+function killedBySignal(exit: ContainerExit): boolean {
+  return exit.signal !== null || (exit.code !== null && exit.code > 128 && exit.code <= 128 + 64);
+}
+
+function describeSignal(exit: ContainerExit): string {
+  return exit.signal ?? `code ${exit.code}, a signal`;
 }
 
 /** "out of memory (limit 256 MiB)", "SIGKILL", "code 3". */

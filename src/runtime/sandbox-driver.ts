@@ -166,7 +166,13 @@ export class SandboxDriver implements RuntimeDriver {
         isolatedNetwork: true,
       });
       const socketPath = this.seal(sandbox);
-      return { id: spec.id, endpoint: { socketPath }, exited: sandbox.exited, stop: (graceMs) => agent.stop(graceMs) };
+      return {
+        id: spec.id,
+        endpoint: { socketPath },
+        exited: sandbox.exited,
+        stop: (graceMs) => agent.stop(graceMs),
+        probe: (inFlight, graceMs) => agent.probe(inFlight, graceMs),
+      };
     } catch (error) {
       sandbox.kill();
       if (error instanceof BerthError) throw error;

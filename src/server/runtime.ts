@@ -11,6 +11,7 @@ import { HostImageBuilder } from "../image/host-builder.js";
 import type { ImageBuilder } from "../image/builder.js";
 import { LayeredImageBuilder } from "../image/layered-builder.js";
 import { ImageStore } from "../image/store.js";
+import type { RunScope } from "../lifetime/scope.js";
 import { ProcessDriver } from "../runtime/process-driver.js";
 import { SandboxDriver } from "../runtime/sandbox-driver.js";
 import type { RuntimeDriver } from "../runtime/types.js";
@@ -22,6 +23,8 @@ export type RuntimeName = "process" | "sandbox";
 export interface RuntimeOptions {
   runtime: RuntimeName;
   home: string;
+  /** What the platform starts is marked in, and ends with (process containers, host image builds). */
+  scope: RunScope;
   /** Layered image store (sandbox runtime). Default: /var/lib/berth/images. */
   imageCache?: string;
   /** Host path of the uploaded blob with this hash, if any. */
@@ -54,8 +57,9 @@ export class RuntimeUnavailableError extends Error {}
 
 export function createRuntime(options: RuntimeOptions): Runtime {
   if (options.runtime === "process") {
-    const driver = new ProcessDriver({ warmAgents: options.warm });
-    return { driver, images: new HostImageBuilder(join(options.home, "images")), close: () => driver.close() };
+    const driver = new ProcessDriver({ warmAgents: options.warm, scope: options.scope });
+    const images = new HostImageBuilder(join(options.home, "images"), () => options.scope.env("build"));
+    return { driver, images, close: () => driver.close() };
   }
   const support = sandboxSupport();
   if (!support.ok) throw new RuntimeUnavailableError(support.problem);

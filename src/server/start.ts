@@ -20,6 +20,8 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { readdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { getRequestListener } from "@hono/node-server";
 import { systemClock, type Cancel, type Clock } from "../clock/clock.js";
 import { Membership } from "../cluster/membership.js";
@@ -38,6 +40,9 @@ import { DEFAULT_LIMITS, Guards, type GatewayLimits } from "../gateway/guards.js
 import { DEFAULT_FAILED_AUTH_LIMIT, FailedAuthLimiter, RateLimiter } from "../gateway/rate-limiter.js";
 import { createGateway } from "../gateway/server.js";
 import { Upstream } from "../gateway/upstream.js";
+import { currentRun, isRunAlive, tempPath } from "../lifetime/run.js";
+import { RunScope } from "../lifetime/scope.js";
+import { sweepDeadRuns } from "../lifetime/sweep.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { AccessLog } from "../logs/access.js";
 import { FileLogStore } from "../logs/file-store.js";
@@ -51,7 +56,7 @@ import type { LogEntry, RateLimit } from "../wire/control-api.js";
 import { AGENT_BUNDLE } from "../paths.js";
 import { homePermissionWarnings, prepareHome } from "./home.js";
 import { advertiseUrlFor, nodeIdFor } from "./node-identity.js";
-import { createRuntime, type RuntimeName } from "./runtime.js";
+import { createRuntime, type Runtime, type RuntimeName } from "./runtime.js";
 import { defaultKeyFile, openSecurity } from "./security.js";
 
 export interface ServerOptions {
@@ -137,6 +142,8 @@ export interface ServerOptions {
   callResultTtlMs?: number;
   /** Milliseconds a stopping container gets for its `exit` hook (in-flight requests finish first). Default 30 000. `close` ends within this plus 5 s. */
   exitGraceMs?: number;
+  /** Versions per app whose bundles and run folders are kept for rollbacks. Default 10. */
+  keepVersions?: number;
   /** The server's own log (its components log to children of it). Default: warnings and errors to stdout. */
   logger?: Logger;
 }
@@ -159,6 +166,15 @@ export interface RunningServer {
   sessionToken?: string;
   /** The dashboard's address; on the embedded platform it carries the key that opens it without signing in. */
   dashboardUrl: string;
+  /** Requests the gateway is answering now. */
+  readonly requestsInFlight: number;
+  /**
+   * A graceful stop: no new connections; requests and streams in flight
+   * get up to `graceMs` to finish (log streams end at once), then `close`.
+   * Resolves with the number of requests the grace cut.
+   */
+  shutdown(graceMs: number): Promise<number>;
+  /** Stops at once: cuts what is in flight, drains the containers (their `exit` hooks), stops everything. */
   close(): Promise<void>;
 }
 
@@ -192,19 +208,33 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // With PostgreSQL the state directory still holds this node's id, the secrets key, logs and a cache of blobs, but no database.
   prepareHome(options.home, { sqlite: !options.database });
   const logger = options.logger ?? createLogger({ level: "warn" });
-  const store = await openStore({
-    home: options.home,
-    database: options.database,
-    ephemeralApps: options.ephemeralState,
-    logger: logger.child({ component: "store" }),
-  });
+  const serverLogger = logger.child({ component: "server" });
+  // `berth serve`'s platform keeps its bundles and run folders apart, in a folder that goes with it, however it ends.
+  const throwaway = options.ephemeralState ? tempPath(join(options.home, "serve")) : undefined;
+  const swept = await sweepDeadRuns(tempRoots(options.home, join(options.home, "run")));
+  if (swept.processes.length + swept.paths.length > 0) {
+    serverLogger.info({ processes: swept.processes, paths: swept.paths }, "swept what a dead run left behind");
+  }
+  // What this platform starts and keeps outside the home: ended and removed with it, however it ends.
+  const scope = new RunScope(throwaway ? [throwaway] : []);
   let started = false;
   try {
-    const server = await assemble(options, store, logger, { publicBase, domain, scheme });
-    started = true;
-    return server;
+    const store = await openStore({
+      home: options.home,
+      database: options.database,
+      ephemeralApps: options.ephemeralState,
+      blobDir: throwaway && join(throwaway, "blobs"),
+      logger: logger.child({ component: "store" }),
+    });
+    try {
+      const server = await assemble(options, store, logger, { publicBase, domain, scheme }, { scope, stateDir: throwaway ?? options.home });
+      started = true;
+      return server;
+    } finally {
+      if (!started) await store.close();
+    }
   } finally {
-    if (!started) await store.close();
+    if (!started) await scope.close();
   }
 }
 
@@ -215,10 +245,23 @@ interface PublicAddress {
   scheme: "http" | "https";
 }
 
-async function assemble(options: ServerOptions, store: Store, logger: Logger, { publicBase, domain, scheme }: PublicAddress): Promise<RunningServer> {
+/** What this run keeps apart from the home: its processes and throwaway folder (`scope`), and where run folders go (`<stateDir>/run`). */
+interface RunPlace {
+  scope: RunScope;
+  stateDir: string;
+}
+
+async function assemble(
+  options: ServerOptions,
+  store: Store,
+  logger: Logger,
+  { publicBase, domain, scheme }: PublicAddress,
+  { scope, stateDir }: RunPlace,
+): Promise<RunningServer> {
   const clock = systemClock;
   const serverLogger = logger.child({ component: "server" });
   const gatewayLogger = logger.child({ component: "gateway" });
+  const runRoot = join(stateDir, "run");
   // `serve`'s embedded platform keeps even deployed apps' logs in memory: its state is gone when it stops, and so must they be.
   // Each node keeps the logs of the containers it runs; `berth app logs` through any node asks the others (control/api.ts).
   const ephemeralLogs = new MemoryLogStore(options.appLogBytes);
@@ -236,6 +279,12 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger, { 
   const membership: Membership = new Membership({
     registry: store.nodes,
     id: nodeId,
+    // The run (lifetime/run.ts) on this machine: a server restarted after `kill -9` takes its id back at once.
+    instance: `${currentRun}@${hostname()}`,
+    instanceGone: (instance) => {
+      const at = instance.lastIndexOf("@");
+      return at > 0 && instance.slice(at + 1) === hostname() && !isRunAlive(instance.slice(0, at));
+    },
     load: () => platform.load(),
     heartbeatMs: options.heartbeatMs,
     timeoutMs: options.nodeTimeoutMs,
@@ -257,9 +306,10 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger, { 
   const trustedProxies = new TrustedProxies(options.trustProxy);
   const clientOf = clientKeyOf(trustedProxies);
   const runtimeName = options.runtime ?? "process";
-  const runtime = createRuntime({
+  const runtime: Runtime = createRuntime({
     runtime: runtimeName,
     home: options.home,
+    scope,
     imageCache: options.imageCache,
     buildCaFile: options.buildCaFile,
     warm: options.warmAgents,
@@ -276,13 +326,14 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger, { 
     images,
     driver,
     logs,
-    runRoot: join(options.home, "run"),
+    runRoot,
     functionUrl: (hostLabel) => functionUrl(publicBase ?? { scheme, domain, port }, hostLabel),
     agentBundle: AGENT_BUNDLE,
     queueLimit: options.queueLimit,
     capacity,
     capacityWaitMs: options.capacityWaitMs,
     drainGraceMs: options.exitGraceMs,
+    keepVersions: options.keepVersions,
     onPoolEvent: (identity, event) => metrics.poolEvent(identity, event),
     secrets,
     connector: { attach: (endpoint, log) => new Upstream(endpoint, gatewayLogger, log), detach: (upstream) => upstream.close() },
@@ -407,7 +458,7 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger, { 
   for (const warning of warnings) serverLogger.warn(warning);
 
   let closing: Promise<void> | undefined;
-  return {
+  const running: RunningServer = {
     port,
     url: `${scheme}://localhost:${port}`,
     platform,
@@ -417,6 +468,15 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger, { 
     bootstrapToken,
     runtime: runtimeName,
     warnings,
+    get requestsInFlight() {
+      return gateway.requestsInFlight;
+    },
+    async shutdown(graceMs) {
+      logs.endFollowers();
+      const cut = await gateway.finishRequests(graceMs);
+      await running.close();
+      return cut;
+    },
     sessionToken,
     dashboardUrl: `${publicBase ? `${publicBase.scheme}://${publicHost(publicBase)}` : `${scheme}://localhost:${port}`}/${dashboardKey ? `?key=${dashboardKey}` : ""}`,
     close() {
@@ -447,11 +507,22 @@ async function assemble(options: ServerOptions, store: Store, logger: Logger, { 
         logs.flush();
         const storeClosed = store.close().catch((error: unknown) => serverLogger.warn({ err: error }, "closing the state store failed"));
         if (!(await within(storeClosed, STORE_CLOSE_MS, clock))) serverLogger.warn("the state store did not close in time; leaving it");
+        await scope.close();
         uninstallCrashGuard();
       })();
       return closing;
     },
   };
+  return running;
+}
+
+/** Folders where files are written aside and renamed into place: a dead run's unfinished ones are swept from them. */
+function tempRoots(home: string, runRoot: string): string[] {
+  let runDirs: string[] = [];
+  try {
+    runDirs = readdirSync(runRoot).map((name) => join(runRoot, name));
+  } catch {}
+  return [home, join(home, "images"), join(home, "blobs", "sha256"), join(home, "uploads"), runRoot, ...runDirs];
 }
 
 /**

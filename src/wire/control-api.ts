@@ -31,11 +31,19 @@ export interface DeployRequest {
   /** SHA-256 of the bundle, uploaded before with `PUT /api/blobs/:sha256`. */
   bundleHash: string;
   manifest: AppManifest;
+  /**
+   * Made up by the client (a UUID) so that the deploy runs once however often
+   * it is sent: a retry after a broken connection gets the same version,
+   * even while the first request is still running.
+   */
+  deployId?: string;
 }
 
 /** `POST /api/apps/:name/rollback`; without `version`, the version before the current one. */
 export interface RollbackRequest {
   version?: number;
+  /** As `DeployRequest.deployId`: the rollback runs once per id. */
+  deployId?: string;
 }
 
 export type AppState = "deployed" | "stopped";

@@ -21,12 +21,20 @@ export interface CliProcess {
   exited: Promise<number | null>;
 }
 
+/** The commands each test started that may still run, so a home is removed only once none of them writes to it. */
+const started = new WeakMap<TestContext, Set<() => Promise<void>>>();
+
+/** Kills what `t` started and waits for it: `after` hooks run in the order they were added, a home's usually before its server's. */
+async function endCommands(t: TestContext): Promise<void> {
+  await Promise.all([...(started.get(t) ?? [])].map((end) => end()));
+}
+
 export function tempHome(t: TestContext): string {
   const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
-  // After hooks run in the order they were added, so a server started on this home is still running (and
-  // may be writing its logs) when this one runs: what cannot go now goes when the test file's process exits.
-  const remove = () => rmSync(home, { recursive: true, force: true, maxRetries: 3 });
-  t.after(() => {
+  t.after(async () => {
+    await endCommands(t);
+    // What a command outside this test's reach still writes goes when the test file's process exits.
+    const remove = () => rmSync(home, { recursive: true, force: true, maxRetries: 3 });
     try {
       remove();
     } catch {
@@ -59,14 +67,17 @@ export function spawnCli(t: TestContext, command: string, args: string[], option
     });
   }
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  t.after(async () => {
+  const end = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       try {
         process.kill(-child.pid!, "SIGKILL");
       } catch {}
       await exited;
     }
-  });
+  };
+  if (!started.has(t)) started.set(t, new Set());
+  started.get(t)!.add(end);
+  t.after(end);
   return {
     child,
     output: () => text,

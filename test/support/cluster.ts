@@ -16,6 +16,7 @@ import { ApiClient } from "../../src/cli/client.js";
 import type { DeployResult } from "../../src/wire/control-api.js";
 import { REPO } from "./platform.js";
 import { freePort, launchPostgres, type TestPostgres } from "./postgres.js";
+import { waitFor } from "./wait.js";
 
 /** Registers cleanups: a TestContext, or `{ after }` of a describe. */
 export interface Cleanup {
@@ -162,6 +163,19 @@ export async function startCluster(cleanup: Cleanup, options: ClusterOptions): P
   for (let i = 1; i <= options.nodes; i += 1) nodes.push(await startNode({ id: `n${i}` }));
   const token = TOKEN.exec(nodes[0]!.output())?.[0];
   if (!token) throw new Error(`the first node printed no admin token:\n${nodes[0]!.output()}`);
+  // Every node has heard of every other before the test acts: a deploy converged on a node that has not yet seen the
+  // last one to join gives it a larger share of minContainers, whose extra containers then stay until idle.
+  const allStarted = Date.now();
+  await waitFor(
+    "every node to have completed a heartbeat (and read the others) after the last one joined",
+    async () => {
+      const { nodes: views } = await new ApiClient(nodes[0]!.url, undefined, token).listNodes();
+      const now = Date.now();
+      return (views.length === nodes.length && views.every((view) => now - view.lastSeenMs > allStarted + 1000)) || undefined;
+    },
+    30_000,
+    100,
+  );
 
   const balancer = roundRobin(() => nodes.filter((node) => node.alive()).map((node) => node.port));
   await new Promise<void>((done) => balancer.listen(0, "127.0.0.1", () => done()));

@@ -4,7 +4,7 @@
  * watch promises without waiting on them.
  */
 import assert from "node:assert/strict";
-import type { Container, ContainerExit, ContainerSpec, RuntimeDriver } from "../../src/runtime/types.js";
+import type { Container, ContainerExit, ContainerSpec, ProbeResult, RuntimeDriver } from "../../src/runtime/types.js";
 
 /** What the gateway would attach to a ready container: here, a record of it. */
 export interface FakeUpstream {
@@ -12,11 +12,13 @@ export interface FakeUpstream {
   closed: boolean;
 }
 
-/** A container the test controls: `exit` ends it as a crash would; `stop` records the request and ends it. */
+/** A container the test controls: `exit` ends it as a crash would; `stop` records the request and ends it; each probe waits for `answer`. */
 export class FakeContainer implements Container {
   readonly endpoint: { socketPath: string };
   readonly exited: Promise<ContainerExit>;
   stoppedWithGraceMs: number | undefined;
+  /** Probes asked for and not yet answered, with the in-flight count and grace they carried. */
+  readonly probes: { inFlight: number; graceMs: number; answer(result: ProbeResult): void }[] = [];
   private end!: (exit: ContainerExit) => void;
 
   constructor(
@@ -36,6 +38,10 @@ export class FakeContainer implements Container {
     // A container that takes its time to exit (its `exit` hook runs) ends when the test calls `exit`.
     if (!this.slowStop) this.end({ code: 0, signal: null });
     return this.exited;
+  }
+
+  probe(inFlight: number, graceMs: number): Promise<ProbeResult> {
+    return new Promise((answer) => this.probes.push({ inFlight, graceMs, answer }));
   }
 }
 

@@ -105,6 +105,63 @@ export function storeSuite(engine: Engine): void {
     assert.equal(new Set(results.map((r) => r.app.id)).size, 1);
   });
 
+  test(`${engine.name}: a deploy id finds its version; the same id again, from any node at once, makes no second version`, async (t) => {
+    const { store, database } = await open(t);
+    const { store: other } = await open(t, database);
+    const deploy = (s: Store, bundle: string, deployId?: string) =>
+      s.apps.recordDeployment({ workspace: "ws", name: "once", ephemeral: false, bundleHash: bundle.repeat(64), manifest: manifest("once"), now: 5, deployedBy: BY, deployId });
+    const plain = await deploy(store, "a");
+    assert.equal(plain.version.deployId, null);
+    assert.equal(await store.apps.findDeployment("ws", "d-1"), undefined);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => deploy(i % 2 ? store : other, "b", "d-1")));
+    assert.equal(new Set(results.map((r) => r.version.id)).size, 1, "one version for one deploy id");
+    assert.equal(results[0]!.version.number, 2);
+    assert.equal(results[0]!.version.deployId, "d-1");
+    const found = await other.apps.findDeployment("ws", "d-1");
+    assert.equal(found?.version.id, results[0]!.version.id);
+    assert.equal(found?.app.name, "once");
+    assert.equal(await store.apps.findDeployment("other-ws", "d-1"), undefined, "deploy ids are per workspace");
+    assert.equal((await store.apps.listVersions(plain.app.id)).length, 2);
+  });
+
+  test(`${engine.name}: blobs in use are the last versions' (bundles and copy archives); pruning deletes what \`keep\` refuses`, async (t) => {
+    const { store, database } = await open(t);
+    const { store: other } = await open(t, database);
+    const withCopy = (name: string, blob: string): AppManifest =>
+      ({ name, functions: [{ image: { steps: [{ kind: "copy", blob }] } }] }) as unknown as AppManifest;
+    const blobs = await Promise.all(["one", "two", "three", "archive"].map((text) => store.blobs.put(Buffer.from(text))));
+    const [one, two, three, archive] = blobs as [string, string, string, string];
+    for (const [i, bundle] of [one, two, three].entries()) {
+      await store.apps.recordDeployment({ workspace: "ws", name: "kept", ephemeral: false, bundleHash: bundle, manifest: withCopy("kept", i === 0 ? archive : bundle), now: 100 + i, deployedBy: BY });
+    }
+    assert.deepEqual(new Set(await store.apps.blobsInUse(2)), new Set([two, three]));
+    assert.deepEqual(new Set(await store.apps.blobsInUse(3)), new Set([one, two, three, archive]));
+    const named = await other.apps.blobsNamed();
+    assert.equal(named.get(one), 100);
+    assert.equal(named.get(archive), 100);
+    assert.equal(named.get(three), 102);
+    const stored = new Map<string, number>();
+    const removed = await store.blobs.prune((hash, storedAt) => {
+      stored.set(hash, storedAt);
+      return hash !== one && hash !== archive;
+    });
+    assert.equal(removed, 2);
+    assert.ok(Math.abs(stored.get(two)! - Date.now()) < 60_000, "storedAt is when the blob was stored (epoch ms)");
+    assert.equal(await other.blobs.has(one), false);
+    assert.equal(await other.blobs.has(archive), false);
+    assert.equal(await other.blobs.has(two), true);
+    // Stored again: its time is renewed, whichever node stores it.
+    const before = stored.get(two)!;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await other.blobs.put(Buffer.from("two"));
+    let renewed = 0;
+    await store.blobs.prune((hash, storedAt) => {
+      if (hash === two) renewed = storedAt;
+      return true;
+    });
+    assert.ok(renewed > before, `a re-upload renews the stored time (${before} -> ${renewed})`);
+  });
+
   test(`${engine.name}: tokens are stored, listed oldest first, revoked once`, async (t) => {
     const { store } = await open(t);
     await store.security.insertToken(token("bt_1", { createdAt: 2 }));

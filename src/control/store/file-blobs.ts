@@ -7,16 +7,22 @@
  * uploads stream to disk, hashed and counted as they arrive
  * (`receiveUpload`, which the PostgreSQL engine uses too), so an upload
  * costs the server a file, never its size in memory, and one that is too
- * large, cut off or not what its name says leaves nothing behind. Reads
- * check the hash, so a file damaged on disk is never run.
+ * large, cut off, not what its name says or stopped by a full disk (507
+ * `storage_full`) leaves nothing behind. Reads check the hash, so a file
+ * damaged on disk is never run. Temporary names carry the writer's run
+ * (lifetime/run.ts), so what a killed server was writing is removed by the
+ * next start's sweep. A blob's file time is when it was last stored
+ * (a re-upload renews it), for `prune` to spare a deploy's fresh upload.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Cancel } from "../../clock/clock.js";
-import { BerthError, systemCode } from "../../errors/codes.js";
+import { BerthError } from "../../errors/codes.js";
+import { isStorageFull, storageFull } from "../../errors/storage.js";
+import { isRunAlive, tempPath, tempRunOf } from "../../lifetime/run.js";
 import type { BlobStore, UploadLimits } from "./types.js";
 
 export function sha256(data: Uint8Array | string): string {
@@ -50,9 +56,9 @@ export function hashMismatch(expected: string, actual: string): BerthError {
   });
 }
 
-/** `<dir>/<name>.<pid>.<random>.tmp`: the pid tells a later start whose writer is gone. */
+/** `<dir>/<name>.<run>.<random>.tmp`: the run tells a later start whose writer is gone (lifetime/run.ts). */
 export function temporaryFile(dir: string, name: string): string {
-  return join(dir, `${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  return tempPath(join(dir, name));
 }
 
 /**
@@ -96,7 +102,7 @@ export async function receiveUpload(source: AsyncIterable<Uint8Array>, expected:
     if (stalled.signal.aborted) {
       throw new BerthError("request_timeout", `no part of the upload arrived for ${idleMs / 1000} s`, { headers: { connection: "close" } });
     }
-    if (systemCode(error) === "ENOSPC") throw new BerthError("internal_error", undefined, { cause: error });
+    if (isStorageFull(error)) throw storageFull(error, "the bundle", temporary);
     throw new BerthError("client_closed", "the upload ended before its last byte", { cause: error });
   } finally {
     cancel();
@@ -116,20 +122,12 @@ export async function receiveUpload(source: AsyncIterable<Uint8Array>, expected:
  */
 export function removeOrphans(dir: string): void {
   for (const name of readdirSync(dir)) {
-    const pid = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1];
-    if (pid !== undefined && !running(Number(pid))) rmSync(join(dir, name), { force: true });
+    const run = tempRunOf(name);
+    if (run !== undefined && !isRunAlive(run)) rmSync(join(dir, name), { force: true });
   }
 }
 
-function running(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return systemCode(error) === "EPERM";
-  }
-}
+const HASH_NAME = /^[0-9a-f]{64}$/;
 
 export class FileBlobStore implements BlobStore {
   private readonly dir: string;
@@ -152,10 +150,19 @@ export class FileBlobStore implements BlobStore {
     const hash = sha256(data);
     if (expected !== undefined && expected !== hash) throw hashMismatch(expected, hash);
     const target = this.path(hash);
-    if (!existsSync(target)) {
-      const temporary = temporaryFile(this.dir, hash);
+    if (existsSync(target)) {
+      // Stored anew: pruning spares it as it spares a new upload.
+      const now = new Date();
+      await utimes(target, now, now).catch(() => undefined);
+      return hash;
+    }
+    const temporary = temporaryFile(this.dir, hash);
+    try {
       await writeFile(temporary, data, { mode: 0o600 });
       await rename(temporary, target);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw storageFull(error, "the bundle", target);
     }
     return hash;
   }
@@ -164,8 +171,26 @@ export class FileBlobStore implements BlobStore {
     const target = this.path(expected);
     const temporary = temporaryFile(this.dir, expected);
     await receiveUpload(source, expected, limits, temporary);
-    await rename(temporary, target);
+    try {
+      await rename(temporary, target);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw storageFull(error, "the bundle", target);
+    }
     return expected;
+  }
+
+  async prune(keep: (hash: string, storedAt: number) => boolean): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.dir)) {
+      if (!HASH_NAME.test(name)) continue;
+      const path = join(this.dir, name);
+      const info = await stat(path).catch(() => undefined);
+      if (!info || keep(name, info.mtimeMs)) continue;
+      await rm(path, { force: true });
+      removed += 1;
+    }
+    return removed;
   }
 
   async get(hash: string): Promise<Buffer> {

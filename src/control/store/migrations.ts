@@ -102,6 +102,14 @@ CREATE TABLE changes (
   at INTEGER NOT NULL
 );`,
   },
+  {
+    version: 3,
+    name: "deploy ids",
+    // A client's id for a deploy, so that repeating the deploy finds the version it made (platform.ts).
+    sql: `
+ALTER TABLE versions ADD COLUMN deploy_id TEXT;
+CREATE INDEX versions_deploy_id ON versions (deploy_id);`,
+  },
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -193,6 +201,13 @@ CREATE TABLE blob_chunks (
   data BYTEA NOT NULL,
   PRIMARY KEY (hash, seq)
 );`,
+  },
+  {
+    version: 3,
+    name: "deploy ids",
+    sql: `
+ALTER TABLE versions ADD COLUMN deploy_id TEXT;
+CREATE INDEX versions_deploy_id ON versions (deploy_id);`,
   },
 ];
 

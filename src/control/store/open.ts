@@ -20,6 +20,8 @@ export interface OpenStoreOptions {
   database?: string;
   /** Apps and nodes in memory (the embedded platform of `berth serve`). SQLite only. */
   ephemeralApps?: boolean;
+  /** Where the apps in memory keep their blobs (`berth serve`'s throwaway folder); `<home>/blobs` by default. */
+  blobDir?: string;
   logger?: Logger;
 }
 
@@ -42,14 +44,14 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   }
   const disk = SqliteStore.inHome(options.home);
   if (!options.ephemeralApps) return disk;
-  const memory = new SqliteStore(":memory:", join(options.home, "blobs"));
+  const memory = new SqliteStore(":memory:", options.blobDir ?? join(options.home, "blobs"));
   return {
     engine: "sqlite",
     location: `${disk.location} (apps in memory)`,
     apps: memory.apps,
     nodes: memory.nodes,
     security: disk.security,
-    blobs: disk.blobs,
+    blobs: memory.blobs,
     watch(listener) {
       const stops = [memory.watch(listener), disk.watch(listener)];
       return () => stops.forEach((stop) => stop());

@@ -19,8 +19,10 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { BerthError, messageOf, systemCode } from "../../errors/codes.js";
+import { storageFull } from "../../errors/storage.js";
 import type { Logger } from "../../logging/logger.js";
 import type { AppManifest } from "../../sdk/contract.js";
+import { namedBlobs, usedBlobs } from "../manifest-blobs.js";
 import { createReadStream, mkdirSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -246,8 +248,9 @@ class Db {
     private readonly location: string,
   ) {}
 
+  /** A lost server as `database_unavailable`, its full disk (SQLSTATE 53100) as `storage_full`; anything else as it was. */
   unavailable(error: unknown): unknown {
-    if (!isConnectionError(error)) return error;
+    if (!isConnectionError(error)) return storageFull(error, "the state database", this.location);
     return new BerthError(
       "database_unavailable",
       `the state database (${this.location}) is unreachable (${messageOf(error)}): running apps keep serving; deploys and other changes are refused until it is back`,
@@ -311,6 +314,7 @@ interface VersionRow {
   created_at: string;
   deployed_by_token: string | null;
   deployed_by_name: string | null;
+  deploy_id: string | null;
 }
 
 interface TokenRow {
@@ -353,6 +357,7 @@ const toVersion = (row: VersionRow): VersionRecord => ({
   manifest: JSON.parse(row.manifest) as AppManifest,
   createdAt: Number(row.created_at),
   deployedBy: row.deployed_by_token === null ? null : { tokenId: row.deployed_by_token, name: row.deployed_by_name ?? "" },
+  deployId: row.deploy_id,
 });
 
 const toToken = (row: TokenRow): TokenRecord => ({
@@ -393,13 +398,28 @@ class PostgresApps implements AppStore {
           input.ephemeral,
         ])
       ).rows[0]!;
+      if (input.deployId !== undefined) {
+        // Under the app's row lock: the same deploy retried on another node at once finds the first one's version.
+        const done = (await client.query<VersionRow>("SELECT * FROM versions WHERE app_id = $1 AND deploy_id = $2", [app.id, input.deployId])).rows[0];
+        if (done) return { app: toApp(app), version: toVersion(done) };
+      }
       const { rows } = await client.query<{ n: number | null }>("SELECT MAX(number) AS n FROM versions WHERE app_id = $1", [app.id]);
       const versionId = randomUUID();
       const version = (
         await client.query<VersionRow>(
-          `INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deployed_by_token, deployed_by_name)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-          [versionId, app.id, (rows[0]?.n ?? 0) + 1, input.bundleHash, JSON.stringify(input.manifest), input.now, input.deployedBy.tokenId, input.deployedBy.name],
+          `INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deployed_by_token, deployed_by_name, deploy_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+          [
+            versionId,
+            app.id,
+            (rows[0]?.n ?? 0) + 1,
+            input.bundleHash,
+            JSON.stringify(input.manifest),
+            input.now,
+            input.deployedBy.tokenId,
+            input.deployedBy.name,
+            input.deployId ?? null,
+          ],
         )
       ).rows[0]!;
       const updated = (
@@ -412,6 +432,31 @@ class PostgresApps implements AppStore {
       await notify({ topic: "app", id: app.id });
       return { app: toApp(updated), version: toVersion(version) };
     });
+  }
+
+  async findDeployment(workspace: string, deployId: string): Promise<{ app: AppRecord; version: VersionRecord } | undefined> {
+    const { rows } = await this.db.query<VersionRow>(
+      "SELECT versions.* FROM versions JOIN apps ON apps.id = versions.app_id WHERE versions.deploy_id = $1 AND apps.workspace = $2",
+      [deployId, workspace],
+    );
+    const version = rows[0];
+    if (!version) return undefined;
+    const app = (await this.db.query<AppRow>("SELECT * FROM apps WHERE id = $1", [version.app_id])).rows[0];
+    return app && { app: toApp(app), version: toVersion(version) };
+  }
+
+  async blobsInUse(keep: number): Promise<string[]> {
+    const { rows } = await this.db.query<{ hash: string; manifest: string }>(
+      `SELECT v.bundle_hash AS hash, v.manifest AS manifest FROM versions v JOIN apps a ON a.id = v.app_id
+       WHERE v.id = a.current_version_id OR v.number > (SELECT MAX(w.number) FROM versions w WHERE w.app_id = v.app_id) - $1`,
+      [keep],
+    );
+    return usedBlobs(rows);
+  }
+
+  async blobsNamed(): Promise<Map<string, number>> {
+    const { rows } = await this.db.query<{ hash: string; manifest: string; created_at: string }>("SELECT bundle_hash AS hash, manifest, created_at FROM versions");
+    return namedBlobs(rows.map((row) => ({ ...row, created_at: Number(row.created_at) })));
   }
 
   async getApp(workspace: string, name: string, ephemeral = false): Promise<AppRecord | undefined> {
@@ -657,7 +702,11 @@ class PostgresBlobs implements BlobStore {
         size,
         Date.now(),
       ]);
-      if (rowCount !== 1) return;
+      if (rowCount !== 1) {
+        // Stored anew: pruning spares it as it spares a new upload.
+        await client.query("UPDATE blobs SET created_at = $2 WHERE hash = $1", [hash, Date.now()]);
+        return;
+      }
       let seq = 0;
       for await (const chunk of chunks) {
         await client.query("INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, $2, $3)", [hash, seq, Buffer.from(chunk)]);
@@ -696,5 +745,22 @@ class PostgresBlobs implements BlobStore {
 
   localPath(hash: string): string | undefined {
     return this.cache.localPath(hash);
+  }
+
+  /**
+   * Blobs are shared by every node, so when a blob was stored is the
+   * store's own record (`created_at`, renewed by a re-upload on any node),
+   * not this node's memory. A blob stored again after the list was read is
+   * left. This node's cached files of unkept blobs go too.
+   */
+  async prune(keep: (hash: string, storedAt: number) => boolean): Promise<number> {
+    const { rows } = await this.db.query<{ hash: string; created_at: string }>("SELECT hash, created_at FROM blobs");
+    const doomed = rows.filter((row) => !keep(row.hash, Number(row.created_at)));
+    if (doomed.length > 0) {
+      const newest = Math.max(...doomed.map((row) => Number(row.created_at)));
+      await this.db.query("DELETE FROM blobs WHERE hash = ANY($1::text[]) AND created_at <= $2", [doomed.map((row) => row.hash), newest]);
+    }
+    await this.cache.prune(keep);
+    return doomed.length;
   }
 }

@@ -11,13 +11,15 @@
  * commit order (writers are serialised), so nothing is skipped; a gap means
  * old rows were pruned while a reader slept, and it is told to resync.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { AppManifest } from "../../sdk/contract.js";
+import { namedBlobs, usedBlobs } from "../manifest-blobs.js";
 import { FileBlobStore } from "./file-blobs.js";
 import { LIST_LIMITS, toLimit, type LimitRow } from "./limits.js";
 import { pendingMigrations, SQLITE_MIGRATIONS } from "./migrations.js";
+import { openDatabase, writing } from "./sqlite-files.js";
 import type {
   AppRecord,
   AppState,
@@ -61,6 +63,7 @@ interface VersionRow {
   created_at: number;
   deployed_by_token: string | null;
   deployed_by_name: string | null;
+  deploy_id: string | null;
 }
 
 /**
@@ -121,6 +124,7 @@ const toVersion = (row: VersionRow): VersionRecord => ({
   manifest: JSON.parse(row.manifest) as AppManifest,
   createdAt: row.created_at,
   deployedBy: row.deployed_by_token === null ? null : { tokenId: row.deployed_by_token, name: row.deployed_by_name ?? "" },
+  deployId: row.deploy_id,
 });
 
 const toToken = (row: TokenRow): TokenRecord => ({
@@ -160,16 +164,18 @@ export class SqliteStore implements Store {
     readonly location: string,
     blobDir: string,
   ) {
-    this.db = new Database(location);
+    this.db = openDatabase(location);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     this.db.pragma("busy_timeout = 5000");
     this.migrate();
     this.blobs = new FileBlobStore(blobDir);
-    this.apps = new SqliteApps(this.db, (topic, id) => this.changed(topic, id));
-    this.security = new SqliteSecurity(this.db, (topic, id) => this.changed(topic, id));
-    this.nodes = new SqliteNodes(this.db, (topic, id) => this.changed(topic, id));
+    const changed: Notify = (topic, id) => this.changed(topic, id);
+    const write: Write = (body) => writing(location, () => this.db.transaction(body)());
+    this.apps = new SqliteApps(this.db, changed, write);
+    this.security = new SqliteSecurity(this.db, changed, write);
+    this.nodes = new SqliteNodes(this.db, changed, write);
   }
 
   /** `<home>/state.db` with blobs in `<home>/blobs`. */
@@ -245,15 +251,18 @@ export class SqliteStore implements Store {
 }
 
 type Notify = (topic: Change["topic"], id: string) => void;
+/** Runs a write in a transaction; a full disk is thrown as `storage_full` naming the database. */
+type Write = <T>(body: () => T) => T;
 
 class SqliteApps implements AppStore {
   constructor(
     private readonly db: Database.Database,
     private readonly changed: Notify,
+    private readonly write: Write,
   ) {}
 
   async recordDeployment(input: DeploymentInput): Promise<{ app: AppRecord; version: VersionRecord }> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       let app = this.app(input.workspace, input.name, input.ephemeral);
       if (!app) {
         this.db
@@ -263,11 +272,16 @@ class SqliteApps implements AppStore {
           .run(randomUUID(), input.workspace, input.name, input.ephemeral ? 1 : 0, input.now, input.now);
         app = this.app(input.workspace, input.name, input.ephemeral)!;
       }
+      if (input.deployId !== undefined) {
+        // Another process on this file may have recorded the same deploy: it made the version, this one finds it.
+        const done = this.db.prepare("SELECT * FROM versions WHERE app_id = ? AND deploy_id = ?").get(app.id, input.deployId) as VersionRow | undefined;
+        if (done) return { app, version: toVersion(done) };
+      }
       const previous = this.db.prepare("SELECT MAX(number) AS n FROM versions WHERE app_id = ?").get(app.id) as { n: number | null };
       const versionId = randomUUID();
       this.db
         .prepare(
-          "INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deployed_by_token, deployed_by_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+          "INSERT INTO versions (id, app_id, number, bundle_hash, manifest, created_at, deployed_by_token, deployed_by_name, deploy_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .run(
           versionId,
@@ -278,11 +292,12 @@ class SqliteApps implements AppStore {
           input.now,
           input.deployedBy.tokenId,
           input.deployedBy.name,
+          input.deployId ?? null,
         );
       this.db.prepare("UPDATE apps SET current_version_id = ?, state = 'deployed', updated_at = ? WHERE id = ?").run(versionId, input.now, app.id);
       this.changed("app", app.id);
       return { app: this.app(input.workspace, input.name, input.ephemeral)!, version: this.version(versionId)! };
-    })();
+    });
   }
 
   private app(workspace: string, name: string, ephemeral: boolean): AppRecord | undefined {
@@ -295,6 +310,29 @@ class SqliteApps implements AppStore {
   private version(id: string): VersionRecord | undefined {
     const row = this.db.prepare("SELECT * FROM versions WHERE id = ?").get(id) as VersionRow | undefined;
     return row && toVersion(row);
+  }
+
+  async findDeployment(workspace: string, deployId: string): Promise<{ app: AppRecord; version: VersionRecord } | undefined> {
+    const row = this.db
+      .prepare("SELECT versions.* FROM versions JOIN apps ON apps.id = versions.app_id WHERE versions.deploy_id = ? AND apps.workspace = ?")
+      .get(deployId, workspace) as VersionRow | undefined;
+    if (!row) return undefined;
+    const app = this.db.prepare("SELECT * FROM apps WHERE id = ?").get(row.app_id) as AppRow | undefined;
+    return app && { app: toApp(app), version: toVersion(row) };
+  }
+
+  async blobsInUse(keep: number): Promise<string[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT v.bundle_hash AS hash, v.manifest AS manifest FROM versions v JOIN apps a ON a.id = v.app_id
+         WHERE v.id = a.current_version_id OR v.number > (SELECT MAX(w.number) FROM versions w WHERE w.app_id = v.app_id) - ?`,
+      )
+      .all(keep) as { hash: string; manifest: string }[];
+    return usedBlobs(rows);
+  }
+
+  async blobsNamed(): Promise<Map<string, number>> {
+    return namedBlobs(this.db.prepare("SELECT bundle_hash AS hash, manifest, created_at FROM versions").all() as { hash: string; manifest: string; created_at: number }[]);
   }
 
   async getApp(workspace: string, name: string, ephemeral = false): Promise<AppRecord | undefined> {
@@ -324,17 +362,17 @@ class SqliteApps implements AppStore {
   }
 
   async setAppState(appId: string, state: AppState, now: number): Promise<void> {
-    this.db.transaction(() => {
+    this.write(() => {
       this.db.prepare("UPDATE apps SET state = ?, updated_at = ? WHERE id = ?").run(state, now, appId);
       this.changed("app", appId);
-    })();
+    });
   }
 
   async deleteApp(appId: string): Promise<void> {
-    this.db.transaction(() => {
+    this.write(() => {
       this.db.prepare("DELETE FROM apps WHERE id = ?").run(appId);
       this.changed("app", appId);
-    })();
+    });
   }
 }
 
@@ -345,6 +383,7 @@ class SqliteSecurity implements SecurityStore {
   constructor(
     private readonly db: Database.Database,
     private readonly changed: Notify,
+    private readonly write: Write,
   ) {
     this.tokenById = db.prepare("SELECT * FROM tokens WHERE id = ?");
   }
@@ -357,7 +396,7 @@ class SqliteSecurity implements SecurityStore {
   }
 
   async insertToken(token: TokenRecord): Promise<void> {
-    this.db.transaction(() => this.insert(token))();
+    this.write(() => this.insert(token));
   }
 
   async insertFirstApiToken(token: TokenRecord): Promise<boolean> {
@@ -385,15 +424,15 @@ class SqliteSecurity implements SecurityStore {
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const revoked = this.db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(now, id).changes === 1;
       if (revoked) this.changed("token", id);
       return revoked;
-    })();
+    });
   }
 
   async putSecret(secret: SecretRecord): Promise<void> {
-    this.db.transaction(() => {
+    this.write(() => {
       this.db
         .prepare(
           `INSERT INTO secrets (workspace, name, keys, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -401,7 +440,7 @@ class SqliteSecurity implements SecurityStore {
         )
         .run(secret.workspace, secret.name, JSON.stringify(secret.keys), secret.sealed, secret.createdAt, secret.updatedAt);
       this.changed("secret", `${secret.workspace}/${secret.name}`);
-    })();
+    });
   }
 
   async getSecret(workspace: string, name: string): Promise<SecretRecord | undefined> {
@@ -414,15 +453,15 @@ class SqliteSecurity implements SecurityStore {
   }
 
   async deleteSecret(workspace: string, name: string): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const deleted = this.db.prepare("DELETE FROM secrets WHERE workspace = ? AND name = ?").run(workspace, name).changes === 1;
       if (deleted) this.changed("secret", `${workspace}/${name}`);
       return deleted;
-    })();
+    });
   }
 
   async setLimit(limit: WorkspaceLimit): Promise<void> {
-    this.db.transaction(() => {
+    this.write(() => {
       const { workspace } = limit;
       this.db.prepare("DELETE FROM workspace_limits WHERE workspace = ?").run(workspace);
       this.db.prepare("DELETE FROM workspace_quotas WHERE workspace = ?").run(workspace);
@@ -436,7 +475,7 @@ class SqliteSecurity implements SecurityStore {
           .run(workspace, client ? limit.clientRate : null, client ? limit.clientBurst : null, limit.containers ?? null);
       }
       this.changed("limit", workspace);
-    })();
+    });
   }
 
   async listLimits(): Promise<WorkspaceLimit[]> {
@@ -458,6 +497,7 @@ class SqliteNodes implements NodeStore {
   constructor(
     private readonly db: Database.Database,
     private readonly changed: Notify,
+    private readonly write: Write,
   ) {}
 
   async heartbeat(node: Omit<NodeRecord, "ageMs">): Promise<void> {
@@ -483,9 +523,9 @@ class SqliteNodes implements NodeStore {
   }
 
   async removeNode(id: string): Promise<void> {
-    this.db.transaction(() => {
+    this.write(() => {
       if (this.db.prepare("DELETE FROM nodes WHERE id = ?").run(id).changes > 0) this.changed("node", id);
-    })();
+    });
   }
 
   async pruneNodes(olderThanMs: number): Promise<number> {

@@ -47,6 +47,8 @@ export interface VersionRecord {
   createdAt: number;
   /** Who deployed it; null for versions recorded before this was. */
   deployedBy: Deployer | null;
+  /** The client's id for the deploy that made this version, if it sent one. */
+  deployId: string | null;
 }
 
 export interface DeploymentInput {
@@ -59,11 +61,22 @@ export interface DeploymentInput {
   now: number;
   /** The caller, recorded with the version (`berth app versions`). */
   deployedBy: Deployer;
+  /** The client's id for this deploy: a retry with the same id finds this version (`findDeployment`) instead of making another. */
+  deployId?: string;
 }
 
 export interface AppStore {
   /** Creates the app if needed and records a new version that becomes current, atomically. */
   recordDeployment(input: DeploymentInput): Promise<{ app: AppRecord; version: VersionRecord }>;
+  /** The version a deploy id made in a workspace, with its app. */
+  findDeployment(workspace: string, deployId: string): Promise<{ app: AppRecord; version: VersionRecord } | undefined>;
+  /**
+   * Blobs still needed: the bundles, and the archives of `addLocalFile/Dir`
+   * (copy steps), of every app's current version and its `keep` newest versions.
+   */
+  blobsInUse(keep: number): Promise<string[]>;
+  /** Every blob any version names, with when (epoch ms) the newest version naming it was recorded. */
+  blobsNamed(): Promise<Map<string, number>>;
   /** An app is deployed or ephemeral: `serve` of a deployed app's file is a separate app with `-dev` URLs. */
   getApp(workspace: string, name: string, ephemeral?: boolean): Promise<AppRecord | undefined>;
   getAppById(id: string): Promise<AppRecord | undefined>;
@@ -198,6 +211,13 @@ export interface BlobStore {
    * first use. `not_found` when it was never uploaded.
    */
   file(hash: string): Promise<string>;
+  /**
+   * Deletes every stored blob for which `keep(hash, storedAt)` is false;
+   * returns how many. `storedAt` (epoch ms) is when it was last stored,
+   * by any node sharing the store: a re-upload of existing bytes renews
+   * it, so a deploy's upload can be told from the blob's old use.
+   */
+  prune(keep: (hash: string, storedAt: number) => boolean): Promise<number>;
   /** The path of the blob's file on this machine if it has one already (`file` made it, or it was uploaded here), without reading it. */
   localPath(hash: string): string | undefined;
 }
