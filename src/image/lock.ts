@@ -6,6 +6,7 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { systemCode } from "../errors/codes.js";
+import { isAlive } from "../lifetime/processes.js";
 
 const POLL_MS = 200;
 
@@ -47,13 +48,4 @@ function tryAcquire(path: string): boolean {
   // An empty file is a holder between its create and its write: alive.
   if (holder > 0 && !isAlive(holder)) rmSync(path, { force: true });
   return false;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return systemCode(error) === "EPERM";
-  }
 }

@@ -30,12 +30,12 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { systemCode } from "../errors/codes.js";
 import { makeDirectory } from "../files/make-directory.js";
 import type { ImageSpec } from "../sdk/contract.js";
 import { SANDBOX_GROUP } from "../sandbox/ids.js";
 import { withFileLock } from "./lock.js";
 import type { ImageConfig } from "./steps.js";
+import { isAlive } from "../lifetime/processes.js";
 
 export interface LayerMeta {
   key: string;
@@ -236,15 +236,6 @@ export class ImageStore {
       removedLayers.push(key);
     }
     return { images: removedImages, layers: removedLayers, bytes };
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return systemCode(error) === "EPERM";
   }
 }
 

@@ -7,6 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { RUN_ENV } from "./run.js";
+import { systemCode } from "../errors/codes.js";
 
 export interface ProcessInfo {
   pid: number;
@@ -86,6 +87,17 @@ export async function waitGone(pids: number[], timeoutMs: number): Promise<void>
   while (left.length > 0 && Date.now() < deadline) {
     left = left.filter((pid) => running(pid));
     if (left.length > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Whether a process exists (signal 0 only checks; EPERM: it exists, as another user's). */
+export function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return systemCode(error) === "EPERM";
   }
 }
 
