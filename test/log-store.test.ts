@@ -134,6 +134,36 @@ for (const [name, make] of stores) {
   });
 }
 
+test("memory: lines of every length and script survive its ring wrapping around, growing, and a line larger than the bound", async () => {
+  const maxBytes = 100 * 1024;
+  const store = new MemoryLogStore(maxBytes);
+  const scripts = ["plain", "é accentué", "日本語のログ", "emoji 🚢⚓", "quote \" and \\ and \n"];
+  const written: string[] = [];
+  // Lengths that do not divide the ring's size, so lines straddle its end at every offset.
+  for (let n = 0; n < 3000; n += 1) {
+    const line = `${n} ${scripts[n % scripts.length]!} ${"x".repeat((n * 37) % 900)}`;
+    written.push(line);
+    store.append(app, [entry(n, { line })]);
+  }
+  const all: LogEntry[] = [];
+  for (let page = await store.read(app, { limit: 100 }); ; page = await store.read(app, { limit: 100, after: page.cursor })) {
+    all.push(...page.entries);
+    if (!page.more) break;
+  }
+  const bytes = all.reduce((sum, e) => sum + Buffer.byteLength(JSON.stringify(e)) + 1, 0);
+  assert.ok(bytes <= maxBytes && bytes > maxBytes - 2048, `kept ${bytes} bytes`);
+  assert.deepEqual(lines(all), written.slice(-all.length), "the newest lines, whole and in order");
+  const tail = await store.read(app, { limit: 7, tail: 7 });
+  assert.deepEqual(lines(tail.entries), written.slice(-7));
+
+  const huge = "h".repeat(150 * 1024);
+  store.append(app, [entry(3000, { line: huge })]);
+  const alone = await store.read(app, { limit: 10 });
+  assert.deepEqual(lines(alone.entries), [huge], "a line over the bound is kept alone");
+  store.append(app, [entry(3001, { line: "after" })]);
+  assert.deepEqual(lines((await store.read(app, { limit: 10 })).entries), ["after"]);
+});
+
 test("files: the log survives a new store on the same directory; a line torn mid-write is cut off", async (t) => {
   const dir = tempDir(t);
   const before = new FileLogStore(dir, { logger: silentLogger() });
