@@ -29,6 +29,7 @@ import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders,
 import { request as httpsRequest } from "node:https";
 import { PassThrough, Readable, pipeline, type Writable } from "node:stream";
 import { systemClock, type Cancel, type Clock } from "../clock/clock.js";
+import { DeadlineQueue, type Deadline } from "../clock/deadlines.js";
 import { ERRORS, errorBody, systemCode, type ErrorCode } from "../errors/codes.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { AbortFlag } from "./abort-flag.js";
@@ -80,6 +81,10 @@ export class CallRegistry {
   readonly nodes: CallNodes;
   readonly logger: Logger;
   private readonly parked = new Map<string, Call>();
+  /** @internal Each call's deferral: one timer for all of them (deadlines.ts). */
+  readonly deferrals: DeadlineQueue<Call>;
+  /** Function timeouts, one queue per length (a handful of distinct values). */
+  private readonly timeouts = new Map<number, DeadlineQueue<Call>>();
 
   constructor(options: CallOptions = {}) {
     this.delayMs = options.delayMs ?? 150_000;
@@ -87,6 +92,7 @@ export class CallRegistry {
     this.clock = options.clock ?? systemClock;
     this.nodes = options.nodes ?? { id: "local", urlOf: () => undefined };
     this.logger = options.logger ?? silentLogger();
+    this.deferrals = new DeadlineQueue(this.clock, this.delayMs, deferCall);
   }
 
   /** Starts tracking one proxied request; `extraHeaders` go on every answer (the request id). */
@@ -162,6 +168,13 @@ export class CallRegistry {
     this.parked.clear();
   }
 
+  /** @internal The deadline that times a call out `ms` from now. */
+  timeout(call: Call, ms: number): Deadline {
+    let queue = this.timeouts.get(ms);
+    if (!queue) this.timeouts.set(ms, (queue = new DeadlineQueue(this.clock, ms, timeOutCall)));
+    return queue.add(call);
+  }
+
   /** @internal */
   park(call: Call): void {
     this.parked.set(call.id, call);
@@ -173,27 +186,48 @@ export class CallRegistry {
   }
 }
 
+function deferCall(call: Call): void {
+  call.defer();
+}
+
+function timeOutCall(call: Call): void {
+  call.timeOut();
+}
+
+/** Where a call's response finds its call: one `close` listener serves every response (this is on every request's path). */
+const CALL_OF = Symbol("berth.call");
+type CallResponse = ServerResponse & { [CALL_OF]?: Call };
+
+function onResponseClose(this: CallResponse): void {
+  this[CALL_OF]?.responseClosed();
+}
+
 /**
  * One proxied request. The proxy writes the response into it as into a
  * `ServerResponse`; where the bytes go is decided when the head arrives.
+ * It is its own abort flag (`signal`): that aborts the upstream work, when
+ * the client left before a 303, the call timed out, an unclaimed result
+ * expired, or a follower left mid-stream.
  */
-export class Call implements ResponseSink, CrashScope {
+export class Call extends AbortFlag implements ResponseSink, CrashScope {
   /** The result URL's id, drawn only when the call is parked (most calls never are). */
   id = "";
-  /** Aborts the upstream work: the client left before a 303, an unclaimed result expired, or a follower left mid-stream. */
-  readonly signal = new AbortFlag();
   /** Status of the call's answer once known (0 until then), for metrics. */
   status = 0;
   /** Milliseconds the call waited for a container slot, for metrics. */
   queueMs = 0;
+  /** The call ran past the timeout `limit` set, and was aborted for it. */
+  timedOut = false;
   private parked = false;
   private result: Result | undefined;
   private follower: Follower | undefined;
-  private readonly cancelDefer: Cancel;
+  private readonly deferral: Deadline;
+  private timeout: Deadline | undefined;
   private cancelExpiry: Cancel | undefined;
   /** Where the body goes once the head is written: the client, or the parked result's buffer. */
   private sink: Writable | undefined;
-  private readonly drainListeners = new Set<() => void>();
+  /** Made when the proxy first waits for a drain (most responses fit the socket's buffer). */
+  private drainListeners: Set<() => void> | undefined;
 
   constructor(
     private readonly registry: CallRegistry,
@@ -202,18 +236,39 @@ export class Call implements ResponseSink, CrashScope {
     readonly hostLabel: string,
     private readonly extraHeaders: Record<string, string>,
   ) {
-    res.once("close", () => {
-      if (!this.parked && !res.writableFinished) this.abort();
-    });
-    this.cancelDefer = registry.clock.after(registry.delayMs, () => this.defer());
+    super();
+    (res as CallResponse)[CALL_OF] = this;
+    res.on("close", onResponseClose);
+    this.deferral = registry.deferrals.add(this);
   }
 
-  abort(): void {
-    this.signal.abort();
+  /** The abort flag the pool's wait and the upstream's forward watch. */
+  get signal(): AbortFlag {
+    return this;
+  }
+
+  /**
+   * Bounds the call by `ms` from now (the function's timeout, from its
+   * first container slot): then it is aborted and `timedOut` says why. Only
+   * the first call counts; `settle` ends it.
+   */
+  limit(ms: number): void {
+    this.timeout ??= this.registry.timeout(this, ms);
+  }
+
+  /** @internal Its timeout passed. */
+  timeOut(): void {
+    this.timedOut = true;
+    this.abort();
+  }
+
+  /** @internal The client's response closed. */
+  responseClosed(): void {
+    if (!this.parked && !this.res.writableFinished) this.abort();
   }
 
   writeHead(status: number, headers: string[]): void {
-    this.cancelDefer();
+    this.deferral.cancel();
     if (!this.parked) {
       this.res.writeHead(status, headers);
       this.sink = this.res;
@@ -224,7 +279,7 @@ export class Call implements ResponseSink, CrashScope {
     }
     // Only once the head is out: a head that could not be written still leaves room for an error answer.
     this.status = status;
-    for (const listener of this.drainListeners) this.sink.on("drain", listener);
+    if (this.drainListeners) for (const listener of this.drainListeners) this.sink.on("drain", listener);
   }
 
   write(chunk: Buffer): boolean {
@@ -242,18 +297,18 @@ export class Call implements ResponseSink, CrashScope {
   }
 
   on(_event: "drain", listener: () => void): void {
-    this.drainListeners.add(listener);
+    (this.drainListeners ??= new Set()).add(listener);
     this.sink?.on("drain", listener);
   }
 
   off(_event: "drain", listener: () => void): void {
-    this.drainListeners.delete(listener);
+    this.drainListeners?.delete(listener);
     this.sink?.off("drain", listener);
   }
 
   /** The call ended without a response of its own: answer with the error, now or at the result URL. */
   fail(code: ErrorCode, message?: string, headers: Record<string, string> = {}): void {
-    this.cancelDefer();
+    this.deferral.cancel();
     if (this.status !== 0) return this.cut();
     this.status = ERRORS[code].status;
     if (!this.parked) return sendError(this.res, code, message, { ...headers, ...this.extraHeaders });
@@ -267,7 +322,7 @@ export class Call implements ResponseSink, CrashScope {
 
   /** A response under way broke: whoever receives it sees a cut connection, as from any proxy. */
   cut(): void {
-    this.cancelDefer();
+    this.deferral.cancel();
     if (this.result) this.result.body.destroy();
     // An answer already complete (an error just sent) is left to reach the client.
     else if (!this.parked && !this.res.writableEnded) this.res.destroy();
@@ -280,9 +335,10 @@ export class Call implements ResponseSink, CrashScope {
     this.abort();
   }
 
-  /** Stops the delay once the call is over, however it ended. */
+  /** Stops the delay and the timeout once the call is over, however it ended. */
   settle(): void {
-    this.cancelDefer();
+    this.deferral.cancel();
+    this.timeout?.cancel();
   }
 
   /** @internal A follower arrived at the result URL. */
@@ -309,8 +365,9 @@ export class Call implements ResponseSink, CrashScope {
     this.follower = undefined;
   }
 
-  private defer(): void {
-    if (this.res.headersSent || this.signal.aborted) return;
+  /** @internal No response started within the delay: a 303 to the result URL, once the request body is in. */
+  defer(): void {
+    if (this.res.headersSent || this.aborted) return;
     // Answering before the body is read would make Node discard the rest of
     // it, and the call needs it: wait until the client has sent it all.
     if (!this.req.complete) {

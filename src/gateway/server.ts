@@ -36,7 +36,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { randomBytes } from "node:crypto";
 import { Server as NetServer } from "node:net";
-import type { Cancel, Clock } from "../clock/clock.js";
+import type { Clock } from "../clock/clock.js";
 import { BerthError, ERRORS } from "../errors/codes.js";
 import { classifyHost } from "../hosts/labels.js";
 import type { Logger } from "../logging/logger.js";
@@ -284,58 +284,49 @@ async function proxyCall(
 ): Promise<void> {
   const headers = upstreamHeaders(options, req);
   headers.push(REQUEST_ID_HEADER, requestId);
-  let timedOut = false;
-  let cancelTimeout: Cancel | undefined;
   let body: BodyWatch | undefined;
-  try {
-    // A container that died an instant ago may still be picked; a request it never received goes to another.
-    for (let attempt = 1; ; attempt += 1) {
-      const queuedAt = options.clock.now();
-      let lease;
-      try {
-        lease = await service.pool(selected.params, selected.key).acquire(call.signal);
-      } catch (error) {
-        // The pool's refusals carry their answer, `Retry-After` included (the WebSocket path answers the same).
-        if (!(error instanceof BerthError)) throw error;
-        if (error.code === "client_closed") return;
-        const denial = { code: error.code, message: error.message, headers: error.headers };
-        return options.guards.refuseThrough(req, res, denial, {}, (code, message, headers) => call.fail(code, message, headers));
-      } finally {
-        call.queueMs += options.clock.now() - queuedAt;
-      }
-      served.container = lease.containerId;
-      served.coldStartMs += lease.coldStartMs;
-      // `timeout` bounds the call from its first slot, not its time in the queue.
-      cancelTimeout ??= options.clock.after(service.timeoutMs, () => {
-        timedOut = true;
-        call.abort();
-      });
-      try {
-        // Attached in the same tick as the upstream's reader, so neither misses a chunk.
-        body ??= options.guards.watchBody(req, () => call.abort());
-        const extra = [REQUEST_ID_HEADER, requestId, SERVER_TIMING_HEADER, serverTiming(call.queueMs, served.coldStartMs)];
-        await lease.upstream.forward(req, call, headers, extra, call.signal);
-        lease.release();
-        return;
-      } catch (error) {
-        const resend = error instanceof UpstreamError && error.retryable && !call.signal.aborted;
-        // A timed-out call may still be running in its container (or blocking it): the pool checks before trusting it again.
-        lease.release(resend ? "unreachable" : timedOut ? "abandoned" : "done");
-        if (resend && attempt < MAX_ATTEMPTS) continue;
-        const stopped = body?.stopped();
-        if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));
-        else if (timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
-        else if (call.signal.aborted) call.cut();
-        else if (error instanceof UpstreamError) call.fail(error.code, error.message);
-        else {
-          options.logger.error({ err: error, requestId }, "unexpected error in a request; it got 500");
-          call.fail("internal_error");
-        }
-        return;
-      }
+  // A container that died an instant ago may still be picked; a request it never received goes to another.
+  for (let attempt = 1; ; attempt += 1) {
+    const queuedAt = options.clock.now();
+    let lease;
+    try {
+      lease = await service.pool(selected.params, selected.key).acquire(call.signal);
+    } catch (error) {
+      // The pool's refusals carry their answer, `Retry-After` included (the WebSocket path answers the same).
+      if (!(error instanceof BerthError)) throw error;
+      if (error.code === "client_closed") return;
+      const denial = { code: error.code, message: error.message, headers: error.headers };
+      return options.guards.refuseThrough(req, res, denial, {}, (code, message, headers) => call.fail(code, message, headers));
+    } finally {
+      call.queueMs += options.clock.now() - queuedAt;
     }
-  } finally {
-    cancelTimeout?.();
+    served.container = lease.containerId;
+    served.coldStartMs += lease.coldStartMs;
+    // `timeout` bounds the call from its first slot, not its time in the queue; `settle` ends it.
+    call.limit(service.timeoutMs);
+    try {
+      // Attached in the same tick as the upstream's reader, so neither misses a chunk.
+      body ??= options.guards.watchBody(req, () => call.abort());
+      const extra = [REQUEST_ID_HEADER, requestId, SERVER_TIMING_HEADER, serverTiming(call.queueMs, served.coldStartMs)];
+      await lease.upstream.forward(req, call, headers, extra, call.signal);
+      lease.release();
+      return;
+    } catch (error) {
+      const resend = error instanceof UpstreamError && error.retryable && !call.signal.aborted;
+      // A timed-out call may still be running in its container (or blocking it): the pool checks before trusting it again.
+      lease.release(resend ? "unreachable" : call.timedOut ? "abandoned" : "done");
+      if (resend && attempt < MAX_ATTEMPTS) continue;
+      const stopped = body?.stopped();
+      if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));
+      else if (call.timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
+      else if (call.signal.aborted) call.cut();
+      else if (error instanceof UpstreamError) call.fail(error.code, error.message);
+      else {
+        options.logger.error({ err: error, requestId }, "unexpected error in a request; it got 500");
+        call.fail("internal_error");
+      }
+      return;
+    }
   }
 }
 
