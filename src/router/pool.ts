@@ -20,7 +20,7 @@ import {
   type RuntimeDriver,
 } from "../runtime/types.js";
 import type { ContainerView, PoolStats } from "../wire/control-api.js";
-import { decide, nextWakeup, type AutoscalerSpec, type ContainerPhase } from "./autoscaler.js";
+import { decide, nextWakeup, type AutoscalerSpec, type ContainerObservation, type ContainerPhase, type PoolObservation } from "./autoscaler.js";
 import type { IdleContainers, WorkspaceCapacity } from "./capacity.js";
 
 export interface PoolOptions<U> {
@@ -156,6 +156,8 @@ let nextContainerNumber = 0;
 
 export class Pool<U> implements IdleContainers {
   private readonly members = new Map<string, Member<U>>();
+  /** The members as an array, rebuilt only when one joins or leaves: the autoscaler reads it on every release. */
+  private memberList: Member<U>[] = [];
   private readonly queue: Waiter<U>[] = [];
   private stopping = false;
   private cancelWakeup: Cancel | undefined;
@@ -379,17 +381,11 @@ export class Pool<U> implements IdleContainers {
     this.cancelWakeup = undefined;
     const now = this.options.clock.now();
     if (this.stopping) return this.reconcileStopping();
-    const observation = {
-      queued: this.queue.length,
-      containers: [...this.members.values()].map(({ id, phase, inFlight, idleSince, startedAt }) => ({
-        id,
-        phase,
-        inFlight,
-        idleSince,
-        startedAt,
-      })),
-    };
+    // The members themselves are the observation (a release runs this: no copy per request) until something is
+    // started or retired below; `nextWakeup` must then see the pool as `decide` did, so it gets a copy made before.
+    const observation: PoolObservation = { queued: this.queue.length, containers: this.memberList };
     const decision = decide(this.options.scaling, observation, now);
+    if (decision.start > 0 || decision.retire.length > 0) observation.containers = observation.containers.map(observe);
     const backingOff = now < this.backoffUntil;
     this.blocked = false;
     let started = 0;
@@ -404,8 +400,10 @@ export class Pool<U> implements IdleContainers {
     const wakeAt = nextWakeup(this.options.scaling, observation, now);
     // Demand or minContainers still want a start the backoff held back: try again when it ends.
     const backoffWake = backingOff && decision.start > 0 ? this.backoffUntil : null;
-    const next = [wakeAt, backoffWake, this.expireCapacityWaits(now)].filter((t): t is number => t !== null);
-    if (next.length > 0) this.cancelWakeup = this.options.clock.after(Math.max(0, Math.min(...next) - now), () => this.reconcile());
+    const capacityWake = this.expireCapacityWaits(now);
+    if (wakeAt === null && backoffWake === null && capacityWake === null) return;
+    const next = Math.min(wakeAt ?? Infinity, backoffWake ?? Infinity, capacityWake ?? Infinity);
+    this.cancelWakeup = this.options.clock.after(Math.max(0, next - now), () => this.reconcile());
   }
 
   /** While draining: only the queue may still start containers; idle ones go at once. */
@@ -454,6 +452,7 @@ export class Pool<U> implements IdleContainers {
       probeAgain: false,
     };
     this.members.set(id, member);
+    this.memberList = [...this.members.values()];
     this.coldStarts += 1;
     this.options.onEvent?.({ type: "starting", containerId: id });
     this.options.driver.start(this.options.containerSpec(id), this.options.output(id)).then(
@@ -522,6 +521,7 @@ export class Pool<U> implements IdleContainers {
   /** Removes a member that is gone (exited, or never started) and gives its capacity slot back. */
   private forget(member: Member<U>): boolean {
     if (!this.members.delete(member.id)) return false;
+    this.memberList = [...this.members.values()];
     this.options.capacity?.release();
     return true;
   }
@@ -613,6 +613,11 @@ export class Pool<U> implements IdleContainers {
       waiter.reject(error);
     }
   }
+}
+
+/** What the autoscaler sees of a member, copied. */
+function observe({ id, phase, inFlight, idleSince, startedAt }: ContainerObservation): ContainerObservation {
+  return { id, phase, inFlight, idleSince, startedAt };
 }
 
 function hasUpstream<U>(member: Member<U>): member is Member<U> & { upstream: U } {
