@@ -40,7 +40,7 @@ const manualClock: Clock = { now: () => performance.now(), after: () => () => {}
 function accessLineCost(kind: "memory" | "files"): [number, number] {
   const store = kind === "memory" ? new MemoryLogStore(16 * 1024 * 1024) : new FileLogStore(join(dir, "logs"), { logger: silentLogger() });
   const hub = new LogHub({ persistent: store, ephemeral: store, clock: manualClock });
-  const access = new AccessLog({ write: (id, entry) => hub.write(id, entry), clock: manualClock, now: Date.now });
+  const access = new AccessLog({ write: (id, entries) => hub.writeBatch(id, entries), clock: manualClock, now: Date.now });
   const identity = { workspace: "bench", appName: "app", functionName: "fn", ephemeral: false, versionId: "v", hostLabel: "h" };
   let recordNs = 0;
   let laterNs = 0;

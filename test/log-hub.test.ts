@@ -42,6 +42,27 @@ test("a line that reaches the hub whole (a start-up error's message) is cut at 3
   assert.equal(stored!.line, `${"x".repeat(32 * 1024)} [cut: 10000000 characters]`);
 });
 
+test("a batch written whole (access lines) is stored at once, after the app's lines still waiting, and echoed", async () => {
+  const { persistent, echoed, logs } = hub();
+  logs.write(deployed, entry("output"));
+  logs.writeBatch(deployed, [entry("GET / 200 1 ms", { stream: "access" }), entry("GET /b 200 2 ms", { stream: "access" })]);
+  assert.deepEqual(lines((await persistent.read(deployed, { limit: 10 })).entries), ["output", "GET / 200 1 ms", "GET /b 200 2 ms"]);
+  assert.deepEqual(lines(echoed), ["output", "GET / 200 1 ms", "GET /b 200 2 ms"]);
+});
+
+test("access records of several apps go out as one run per app, in order", () => {
+  const clock = new FakeClock(5_000);
+  const runs: [string, string[]][] = [];
+  const access = new AccessLog({ write: (id, entries) => runs.push([id.app, entries.map((e) => e.requestId ?? "")]), clock, now: () => clock.now() });
+  const a = { workspace: "w", appName: "a", functionName: "f", ephemeral: false, versionId: "v", hostLabel: "h" };
+  const b = { ...a, appName: "b" };
+  for (const [identity, requestId] of [[a, "1"], [{ ...a, functionName: "g" }, "2"], [b, "3"], [a, "4"]] as const) {
+    access.record({ identity, requestId, method: "GET", url: "/", status: 200, durationMs: 1, coldStartMs: 0, container: "c", endedAt: clock.now() });
+  }
+  clock.advance(10);
+  assert.deepEqual(runs, [["a", ["1", "2"]], ["b", ["3"]], ["a", ["4"]]]);
+});
+
 test("served apps go to their own store, deployed ones to theirs; forgetting drops a served log, keeps a deployed one", async () => {
   const { persistent, ephemeral, logs } = hub();
   logs.write(deployed, entry("kept"));
@@ -112,11 +133,11 @@ test("access lines: the query's values are left out, the line says method, path,
 test("access records are kept raw and written in batches off the request path, stamped from their monotonic end", () => {
   const clock = new FakeClock(5_000);
   const written: [AppLogId, LogEntry][] = [];
-  const access = new AccessLog({ write: (id, e) => written.push([id, e]), clock, now: () => 1_700_000_000_000 + clock.now() });
+  const access = new AccessLog({ write: (id, entries) => written.push(...entries.map((e): [AppLogId, LogEntry] => [id, e])), clock, now: () => 1_700_000_000_000 + clock.now() });
   const identity = { workspace: "w", appName: "a", functionName: "f", ephemeral: true, versionId: "v", hostLabel: "h" };
   access.record({ identity, requestId: "r-1", method: "GET", url: "/?k=v", status: 200, durationMs: 1.26, coldStartMs: 0, container: "c1", endedAt: 5_000 });
   assert.equal(written.length, 0, "nothing is formatted while the request ends");
-  clock.advance(100);
+  clock.advance(10);
   assert.equal(written.length, 1);
   const [id, line] = written[0]!;
   assert.deepEqual(id, served);
@@ -130,6 +151,6 @@ test("access records are kept raw and written in batches off the request path, s
     requestId: "r-1",
     access: { method: "GET", path: "/?k=…", status: 200, durationMs: 1.3, coldStartMs: 0 },
   });
-  for (let i = 0; i < 1024; i += 1) access.record({ identity, requestId: `r-${i}`, method: "GET", url: "/", status: 200, durationMs: 1, coldStartMs: 0, container: "c1", endedAt: clock.now() });
-  assert.equal(written.length, 1025, "a full batch is written at once, without waiting for the timer");
+  for (let i = 0; i < 256; i += 1) access.record({ identity, requestId: `r-${i}`, method: "GET", url: "/", status: 200, durationMs: 1, coldStartMs: 0, container: "c1", endedAt: clock.now() });
+  assert.equal(written.length, 257, "a full batch is written at once, without waiting for the timer");
 });

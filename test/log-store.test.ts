@@ -164,6 +164,29 @@ test("memory: lines of every length and script survive its ring wrapping around,
   assert.deepEqual(lines((await store.read(app, { limit: 10 })).entries), ["after"]);
 });
 
+test("memory: the index of line ends wraps and grows: long lines, then thousands of short ones, read whole from any cursor", async () => {
+  const store = new MemoryLogStore(200 * 1024);
+  const written: string[] = [];
+  const write = (line: string) => {
+    written.push(line);
+    store.append(app, [entry(written.length, { line })]);
+  };
+  for (let n = 0; n < 500; n += 1) write(`long ${n} ${"y".repeat(1500)}`);
+  for (let n = 0; n < 4000; n += 1) write(`s${n}`);
+  const all: LogEntry[] = [];
+  const cursors: string[] = [];
+  for (let page = await store.read(app, { limit: 333 }); ; page = await store.read(app, { limit: 333, after: page.cursor })) {
+    all.push(...page.entries);
+    cursors.push(page.cursor);
+    if (!page.more) break;
+  }
+  assert.ok(all.length > 2048, `${all.length} lines kept`);
+  assert.deepEqual(lines(all), written.slice(-all.length));
+  const resumed = await store.read(app, { limit: 2, after: cursors[3] });
+  assert.deepEqual(lines(resumed.entries), written.slice(-all.length + 4 * 333, -all.length + 4 * 333 + 2));
+  assert.deepEqual(lines((await store.read(app, { limit: 3, tail: 3 })).entries), written.slice(-3));
+});
+
 test("files: the log survives a new store on the same directory; a line torn mid-write is cut off", async (t) => {
   const dir = tempDir(t);
   const before = new FileLogStore(dir, { logger: silentLogger() });

@@ -55,14 +55,26 @@ export class LogHub {
 
   write(id: AppLogId, entry: LogEntry): void {
     const key = logKey(id);
+    const pending = this.add(key, id, entry);
+    if (pending.bytes >= FLUSH_BYTES) this.flushApp(key);
+    else this.cancelFlush ??= this.options.clock.after(FLUSH_MS, () => this.flush());
+  }
+
+  /** Writes entries that were batched already (access lines): stored at once, after the app's lines still waiting. */
+  writeBatch(id: AppLogId, entries: LogEntry[]): void {
+    const key = logKey(id);
+    for (const entry of entries) this.add(key, id, entry);
+    this.flushApp(key);
+  }
+
+  private add(key: string, id: AppLogId, entry: LogEntry): Pending {
     let pending = this.pending.get(key);
     if (!pending) this.pending.set(key, (pending = { id, entries: [], bytes: 0 }));
     if (entry.line.length > MAX_LINE_CHARS) entry.line = `${entry.line.slice(0, MAX_LINE_CHARS)} [cut: ${entry.line.length} characters]`;
     pending.entries.push(entry);
     pending.bytes += entry.line.length;
     this.options.echo?.(entry);
-    if (pending.bytes >= FLUSH_BYTES) this.flushApp(key);
-    else this.cancelFlush ??= this.options.clock.after(FLUSH_MS, () => this.flush());
+    return pending;
   }
 
   /** Stores every waiting line now. */

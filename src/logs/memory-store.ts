@@ -21,15 +21,22 @@ export const DEFAULT_MEMORY_LOG_BYTES = 4 * 1024 * 1024;
 
 /** Bytes of a log's first buffer; it doubles as the log grows, up to the bound (or the one line that is larger). */
 const INITIAL_BUFFER_BYTES = 64 * 1024;
+/** Line ends a log's first index holds; it doubles as needed. */
+const INITIAL_LINES = 1024;
 const NEWLINE = 0x0a;
 
 class MemoryLog implements LineSource {
-  /** The ring: the byte at position `p` (start <= p < end) is at `(p - origin) % ring.length`. */
+  /** The bytes: the one at position `p` (start <= p < end) is at `(p - origin) % ring.length`. */
   private ring = Buffer.allocUnsafe(0);
   private origin = 0;
-  /** End positions of the kept lines from `head` on; a line begins where the one before it ends (the first at `start`). */
-  private ends: number[] = [];
-  private head = 0;
+  /**
+   * The end positions of the kept lines, oldest first from `first`, in a
+   * ring too: a line begins where the one before it ends (the oldest at
+   * `start`), so dropping the oldest is a step of `first`, never a copy.
+   */
+  private ends = new Float64Array(INITIAL_LINES);
+  private first = 0;
+  private count = 0;
   start = 0;
   end = 0;
 
@@ -37,18 +44,15 @@ class MemoryLog implements LineSource {
   append(json: string, maxBytes: number): void {
     const size = Buffer.byteLength(json) + 1;
     // The oldest go until the new line fits the bound; a line larger than the bound alone is still kept.
-    while (this.head < this.ends.length && this.end + size - this.start > maxBytes) {
-      this.start = this.ends[this.head]!;
-      this.head += 1;
+    while (this.count > 0 && this.end + size - this.start > maxBytes) {
+      this.start = this.ends[this.first]!;
+      this.first = (this.first + 1) % this.ends.length;
+      this.count -= 1;
     }
-    if (this.head === this.ends.length) {
+    if (this.count === 0) {
       this.start = this.end;
       this.origin = this.end;
-      this.ends = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.ends.length) {
-      this.ends = this.ends.slice(this.head);
-      this.head = 0;
+      this.first = 0;
     }
     const needed = this.end + size - this.start;
     if (needed > this.ring.length) this.grow(Math.max(needed, Math.min(maxBytes, Math.max(INITIAL_BUFFER_BYTES, this.ring.length * 2))));
@@ -63,28 +67,35 @@ class MemoryLog implements LineSource {
       bytes.copy(this.ring, 0, first);
     }
     this.end += size;
-    this.ends.push(this.end);
+    if (this.count === this.ends.length) this.growEnds();
+    this.ends[(this.first + this.count) % this.ends.length] = this.end;
+    this.count += 1;
   }
 
   *forward(from: number): Iterable<StoredLine> {
     // The first line that ends after `from`, by binary search over the kept lines.
-    let low = this.head;
-    let high = this.ends.length;
+    let low = 0;
+    let high = this.count;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (this.ends[middle]! <= from) low = middle + 1;
+      if (this.endOf(middle) <= from) low = middle + 1;
       else high = middle;
     }
-    for (let i = low; i < this.ends.length; i += 1) yield this.line(i);
+    for (let i = low; i < this.count; i += 1) yield this.line(i);
   }
 
   *backward(): Iterable<StoredLine> {
-    for (let i = this.ends.length - 1; i >= this.head; i -= 1) yield this.line(i);
+    for (let i = this.count - 1; i >= 0; i -= 1) yield this.line(i);
+  }
+
+  /** The end of the `index`th kept line, oldest 0. */
+  private endOf(index: number): number {
+    return this.ends[(this.first + index) % this.ends.length]!;
   }
 
   private line(index: number): StoredLine {
-    const end = this.ends[index]!;
-    const begin = index === this.head ? this.start : this.ends[index - 1]!;
+    const end = this.endOf(index);
+    const begin = index === 0 ? this.start : this.endOf(index - 1);
     return { json: this.text(begin, end - 1), end };
   }
 
@@ -108,6 +119,14 @@ class MemoryLog implements LineSource {
     }
     this.ring = ring;
     this.origin = this.start;
+  }
+
+  /** Moves the line ends, oldest first, to the front of an index twice as large. */
+  private growEnds(): void {
+    const ends = new Float64Array(this.ends.length * 2);
+    for (let i = 0; i < this.count; i += 1) ends[i] = this.endOf(i);
+    this.ends = ends;
+    this.first = 0;
   }
 }
 

@@ -271,7 +271,7 @@ async function assemble(
     clock,
     echo: options.onLog,
   });
-  const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entry) => logs.write(id, entry), clock, now: Date.now });
+  const access = options.accessLog === false ? undefined : new AccessLog({ write: (id, entries) => logs.writeBatch(id, entries), clock, now: Date.now });
   // On disk even for `berth serve`: secrets created with `berth secret create` must reach its functions.
   const { tokens, secrets } = await openSecurity(store.security, options.secretKeyFile ?? defaultKeyFile(options.home));
   const nodeId = nodeIdFor(options.home, options.nodeId);
