@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { classifyHost, functionLabel, hostLabel, normaliseLabel, validateLabelOverride } from "../src/hosts/labels.js";
+import { HostClassifier, classifyHost, functionLabel, hostLabel, normaliseLabel, validateLabelOverride } from "../src/hosts/labels.js";
 
 test("functionLabel splits camelCase and joins app and function", () => {
   assert.equal(functionLabel("webDemo", "getItem"), "web-demo-get-item");
@@ -100,6 +100,18 @@ test("classifyHost: one label under the domain is a function host", () => {
   assert.deepEqual(classifyHost("alice--api.example.com.:443", "example.com"), { kind: "function", hostLabel: "alice--api" });
   const long = hostLabel("ws", "a".repeat(80), true);
   assert.deepEqual(classifyHost(`${long}.localhost:8600`, "localhost"), { kind: "function", hostLabel: long });
+});
+
+test("HostClassifier answers as classifyHost does, the same host again from memory, and forgets past 1024 hosts", () => {
+  const hosts = new HostClassifier("example.com");
+  for (const host of ["alice--api.example.com", "Example.COM:443", "a.b.example.com", "", undefined, "alice--api.example.com"]) {
+    assert.deepEqual(hosts.classify(host), classifyHost(host, "example.com"), String(host));
+  }
+  const first = hosts.classify("bob--web.example.com");
+  assert.equal(hosts.classify("bob--web.example.com"), first, "remembered");
+  for (let n = 0; n < 1100; n += 1) assert.deepEqual(hosts.classify(`f${n}.example.com`), { kind: "function", hostLabel: `f${n}` });
+  assert.notEqual(hosts.classify("bob--web.example.com"), first, "forgotten once over 1024 hosts");
+  assert.deepEqual(hosts.classify("bob--web.example.com"), first);
 });
 
 test("classifyHost: everything else is unknown", () => {

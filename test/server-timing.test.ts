@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { serverTiming } from "../src/gateway/server.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
 import { logs } from "./support/wait.js";
 
@@ -25,6 +26,16 @@ export const own = app.function().fetchApp(() => ({
 
 const COLD = /^queue;dur=(\d+\.\d), cold-start;dur=(\d+\.\d)$/;
 const WARM = /^queue;dur=(\d+\.\d)$/;
+
+test("serverTiming: milliseconds to a tenth, the cold start split off the wait, no wait as 0.0", () => {
+  assert.equal(serverTiming(0, 0), "queue;dur=0.0");
+  assert.equal(serverTiming(0.039, 0), "queue;dur=0.0");
+  assert.equal(serverTiming(0.04, 0), "queue;dur=0.0");
+  assert.equal(serverTiming(0.06, 0), "queue;dur=0.1");
+  assert.equal(serverTiming(12.34, 0), "queue;dur=12.3");
+  assert.equal(serverTiming(15, 14.8), "queue;dur=0.2, cold-start;dur=14.8");
+  assert.equal(serverTiming(0.01, 0.01), "queue;dur=0.0, cold-start;dur=0.0");
+});
 
 test("server-timing: cold-start on the request that started a container, queue on every proxied response", async (t) => {
   const platform = await startPlatform(t, { rateLimit: null });

@@ -216,6 +216,9 @@ export class Call extends AbortFlag implements ResponseSink, CrashScope {
   status = 0;
   /** Milliseconds the call waited for a container slot, for metrics. */
   queueMs = 0;
+  /** The container that served it ("" while none has), and the part of `queueMs` spent on its start: for its access line. */
+  container = "";
+  coldStartMs = 0;
   /** The call ran past the timeout `limit` set, and was aborted for it. */
   timedOut = false;
   private parked = false;

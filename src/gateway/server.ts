@@ -38,7 +38,7 @@ import { randomBytes } from "node:crypto";
 import { Server as NetServer } from "node:net";
 import type { Clock } from "../clock/clock.js";
 import { BerthError, ERRORS } from "../errors/codes.js";
-import { classifyHost } from "../hosts/labels.js";
+import { HostClassifier } from "../hosts/labels.js";
 import type { Logger } from "../logging/logger.js";
 import type { FunctionService, ServiceIdentity } from "../router/service.js";
 import type { AccessLog } from "./access-log.js";
@@ -119,9 +119,10 @@ let requestCounter = 0;
 
 export function createGateway(options: GatewayOptions): Gateway {
   const inFlight = new InFlight();
+  const hosts = new HostClassifier(options.domain);
   const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     inFlight.add(res);
-    handle(options, req, res, expectsContinue).catch((error: unknown) => {
+    handle(options, hosts, req, res, expectsContinue).catch((error: unknown) => {
       options.logger.error({ err: error, host: req.headers.host, method: req.method }, "unexpected error handling a request");
       sendError(res, "internal_error");
     });
@@ -225,11 +226,11 @@ function admit(guards: Guards, service: FunctionService<Upstream>, req: Incoming
   return guards.admit({ workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth }, req, res, idHeaders);
 }
 
-async function handle(options: GatewayOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+async function handle(options: GatewayOptions, hosts: HostClassifier, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
   const arrived = options.clock.now();
   const ambiguous = hostProblem(req);
   if (ambiguous !== null) return options.guards.refuse(req, res, { code: "bad_request", message: ambiguous }, {});
-  const host = classifyHost(req.headers.host, options.domain);
+  const host = hosts.classify(req.headers.host);
   if (host.kind === "control") {
     guardSocket(req.socket, new ResponseScope(res, options.logger));
     if (expectsContinue) res.writeContinue();
@@ -239,7 +240,8 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
   if (!service) return sendError(res, "unknown_host", `No berth function answers at ${req.headers.host ?? "(no Host header)"}.`);
 
   const requestId = nextRequestId();
-  const idHeader = { [REQUEST_ID_HEADER]: requestId };
+  // A plain literal (a computed key would build the object the slow way, on every request).
+  const idHeader = { "berth-request-id": requestId } satisfies Record<typeof REQUEST_ID_HEADER, string>;
   if (!admit(options.guards, service, req, res, idHeader)) return options.observer?.requestRefused(service.identity, res.statusCode);
   if (CallRegistry.isResultUrl(req.url)) return options.calls.follow(service.identity.hostLabel, req, res, idHeader);
 
@@ -249,9 +251,8 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
 
   const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
   guardSocket(req.socket, call);
-  const served: Served = { container: "", coldStartMs: 0 };
   try {
-    await proxyCall(options, service, selected, call, req, res, requestId, served);
+    await proxyCall(options, service, selected, call, req, res, requestId);
   } finally {
     call.settle();
     // 499 (nginx's "client closed request"): the client left before any answer.
@@ -265,8 +266,8 @@ async function handle(options: GatewayOptions, req: IncomingMessage, res: Server
       url: req.url ?? "",
       status,
       durationMs: ended - arrived,
-      coldStartMs: served.coldStartMs,
-      container: served.container,
+      coldStartMs: call.coldStartMs,
+      container: call.container,
       endedAt: ended,
     });
   }
@@ -280,7 +281,6 @@ async function proxyCall(
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
-  served: Served,
 ): Promise<void> {
   const headers = upstreamHeaders(options, req);
   headers.push(REQUEST_ID_HEADER, requestId);
@@ -300,14 +300,14 @@ async function proxyCall(
     } finally {
       call.queueMs += options.clock.now() - queuedAt;
     }
-    served.container = lease.containerId;
-    served.coldStartMs += lease.coldStartMs;
+    call.container = lease.containerId;
+    call.coldStartMs += lease.coldStartMs;
     // `timeout` bounds the call from its first slot, not its time in the queue; `settle` ends it.
     call.limit(service.timeoutMs);
     try {
       // Attached in the same tick as the upstream's reader, so neither misses a chunk.
       body ??= options.guards.watchBody(req, () => call.abort());
-      const extra = [REQUEST_ID_HEADER, requestId, SERVER_TIMING_HEADER, serverTiming(call.queueMs, served.coldStartMs)];
+      const extra = [REQUEST_ID_HEADER, requestId, SERVER_TIMING_HEADER, serverTiming(call.queueMs, call.coldStartMs)];
       await lease.upstream.forward(req, call, headers, extra, call.signal);
       lease.release();
       return;
@@ -331,6 +331,7 @@ async function proxyCall(
 }
 
 const NO_TRUSTED_PROXIES = new TrustedProxies();
+const NO_WAIT = "queue;dur=0.0";
 
 /**
  * The `server-timing` of a proxied response (W3C Server Timing): how long
@@ -340,12 +341,8 @@ const NO_TRUSTED_PROXIES = new TrustedProxies();
  * that `berth_queue_wait_seconds` counts. E.g. `queue;dur=0.2, cold-start;dur=14.8`.
  */
 export function serverTiming(waitMs: number, coldStartMs: number): string {
+  // The usual answer (a warm container free at once), without formatting numbers.
+  if (coldStartMs === 0 && waitMs < 0.04) return NO_WAIT;
   const queue = `queue;dur=${Math.max(0, waitMs - coldStartMs).toFixed(1)}`;
   return coldStartMs > 0 ? `${queue}, cold-start;dur=${coldStartMs.toFixed(1)}` : queue;
-}
-
-/** Which container served a request, and how much of its wait was that container's start (for its access line). */
-interface Served {
-  container: string;
-  coldStartMs: number;
 }

@@ -105,6 +105,32 @@ export function classifyHost(host: string | undefined, domain: string): HostRout
 }
 
 /** The lowercased host name of a Host header, without port or brackets; null if malformed. */
+/** Distinct Host headers a `HostClassifier` remembers; past it, it forgets them all and starts again (random hosts cost one classification each, as before). */
+const REMEMBERED_HOSTS = 1024;
+
+/**
+ * `classifyHost` for one domain, remembering its answers: a gateway sees
+ * the same few Host headers over and over, and classifying one takes a
+ * lowercased copy, a port check, a label pattern and a new route object
+ * on every request. The routes it returns are shared: read them only.
+ */
+export class HostClassifier {
+  private readonly seen = new Map<string, HostRoute>();
+
+  constructor(private readonly domain: string) {}
+
+  classify(host: string | undefined): HostRoute {
+    if (host === undefined) return UNKNOWN;
+    let route = this.seen.get(host);
+    if (route === undefined) {
+      route = classifyHost(host, this.domain);
+      if (this.seen.size >= REMEMBERED_HOSTS) this.seen.clear();
+      this.seen.set(host, route);
+    }
+    return route;
+  }
+}
+
 function hostName(host: string | undefined): string | null {
   if (host === undefined) return null;
   const value = host.trim().toLowerCase();
