@@ -287,30 +287,25 @@ export class Pool<U> implements IdleContainers {
   private lease(member: Member<U> & { upstream: U }, coldStartMs = 0): Lease<U> {
     member.inFlight += 1;
     member.idleSince = null;
-    let released = false;
-    return {
-      containerId: member.id,
-      upstream: member.upstream,
-      coldStartMs,
-      release: (outcome = "done") => {
-        if (released) return;
-        released = true;
-        member.inFlight -= 1;
-        if (outcome === "unreachable" && member.phase === "ready") {
-          this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
-          this.options.log(member.id, this.lastError, "system");
-          this.options.onEvent?.({ type: "unreachable", containerId: member.id, message: this.lastError });
-          this.retire(member, this.graceMs);
-        } else if (outcome === "abandoned" && member.phase === "ready") {
-          this.probe(member);
-        }
-        if (member.inFlight === 0) member.idleSince = this.options.clock.now();
-        this.dispatch();
-        this.reconcile();
-        // Still idle after this pool's own queue had its turn: another pool waiting for capacity may have it.
-        if (member.inFlight === 0 && member.phase === "ready") this.options.capacity?.offer();
-      },
-    };
+    return new PoolLease(this, member, member.upstream, coldStartMs);
+  }
+
+  /** @internal An input left `member` (PoolLease.release, once per lease). */
+  released(member: Member<U>, outcome: ReleaseOutcome): void {
+    member.inFlight -= 1;
+    if (outcome === "unreachable" && member.phase === "ready") {
+      this.lastError = `container ${member.id} was unreachable; it was taken out of service and is replaced as demand needs`;
+      this.options.log(member.id, this.lastError, "system");
+      this.options.onEvent?.({ type: "unreachable", containerId: member.id, message: this.lastError });
+      this.retire(member, this.graceMs);
+    } else if (outcome === "abandoned" && member.phase === "ready") {
+      this.probe(member);
+    }
+    if (member.inFlight === 0) member.idleSince = this.options.clock.now();
+    this.dispatch();
+    this.reconcile();
+    // Still idle after this pool's own queue had its turn: another pool waiting for capacity may have it.
+    if (member.inFlight === 0 && member.phase === "ready") this.options.capacity?.offer();
   }
 
   /**
@@ -612,6 +607,28 @@ export class Pool<U> implements IdleContainers {
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
       waiter.reject(error);
     }
+  }
+}
+
+/** One input's slot: a class, not an object with a closure, since every request takes one. */
+class PoolLease<U> implements Lease<U> {
+  private released = false;
+
+  constructor(
+    private readonly pool: Pool<U>,
+    private readonly member: Member<U>,
+    readonly upstream: U,
+    readonly coldStartMs: number,
+  ) {}
+
+  get containerId(): string {
+    return this.member.id;
+  }
+
+  release(outcome: ReleaseOutcome = "done"): void {
+    if (this.released) return;
+    this.released = true;
+    this.pool.released(this.member, outcome);
   }
 }
 
