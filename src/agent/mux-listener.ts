@@ -81,7 +81,7 @@ function streamSocket(stream: MuxStream, closed: () => void): Duplex {
     },
   });
   stream.onData = (chunk) => {
-    if (!socket.push(Buffer.from(chunk))) stream.pause();
+    if (!socket.push(chunk)) stream.pause();
   };
   // The gateway closed the connection, or the session ended: as a reset socket, requests under way see it closed.
   stream.onEnd = () => socket.destroy();

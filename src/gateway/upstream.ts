@@ -28,7 +28,7 @@ import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
 import { BerthError, systemCode } from "../errors/codes.js";
 import type { Logger } from "../logging/logger.js";
-import { MuxSession, type MuxStream, type StreamEnd } from "../mux/session.js";
+import { MuxProtocolError, MuxSession, type MuxStream, type StreamEnd } from "../mux/session.js";
 import type { ContainerEndpoint } from "../runtime/types.js";
 import { guardSocket, type CrashScope } from "./crash-guard.js";
 import { ResponseParser, type ResponseError, type ResponseHandler, type ResponseHead } from "./response-parser.js";
@@ -164,6 +164,15 @@ export class Upstream {
     );
   }
 
+  /** The container's agent broke the multiplexed wire (only code in the container can): every request on it failed. */
+  private refusedWire(error: MuxProtocolError): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.report(
+      `the gateway closed its connection to this container, which broke the wire's protocol (${error.message}); requests under way on it got 502. Later faults of this container are answered the same way without being logged again.`,
+    );
+  }
+
   /** @internal An idle connection closed, failed or sent bytes nobody asked for: it cannot carry a request. */
   drop(connection: Connection): void {
     const index = this.idle.indexOf(connection);
@@ -197,7 +206,8 @@ export class Upstream {
     const socket = connect({ path });
     const session = new MuxSession(socket, false);
     session.onEnd = (error) => {
-      if (error && !this.closed && session.connected) this.logger.warn({ err: error }, "the multiplexed connection to a container ended");
+      // A socket error is the container going away (its exit is reported where it is noticed); a broken protocol is its owner's to fix.
+      if (error instanceof MuxProtocolError) this.refusedWire(error);
     };
     guardSocket(socket, {
       crashed: (error) => {

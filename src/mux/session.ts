@@ -225,7 +225,7 @@ export class MuxSession {
  * set once, because the gateway's hot path reads through them per request.
  */
 export class MuxStream {
-  /** Bytes from the peer: a view into the session's read buffer, valid during the call only. Pausing inside it holds this chunk's credit too. */
+  /** Bytes from the peer: a view into a buffer the session does not reuse. Pausing inside it holds this chunk's credit too. */
   onData: (chunk: Buffer) => void = () => {};
   /** The stream ended (see StreamEnd); `error` when the session broke. Called once, never after `close()`. */
   onEnd: (how: StreamEnd, error?: Error) => void = () => {};
