@@ -202,7 +202,7 @@ export class Upstream {
   }
 
   private muxSession(path: string): MuxSession {
-    if (this.session && !this.session.ended) return this.session;
+    if (this.session && !this.session.ended && !this.session.socket.destroyed) return this.session;
     const socket = connect({ path });
     const session = new MuxSession(socket, false);
     session.onEnd = (error) => {

@@ -124,8 +124,15 @@ export class MuxSession {
     header.writeUInt32BE(payload === undefined ? 0 : payload.length, 0);
     header.writeUInt32BE(id, 4);
     header[8] = type;
-    if (!this.socket.write(header)) this.blocked = true;
-    if (payload !== undefined && !this.socket.write(payload)) this.blocked = true;
+    try {
+      if (!this.socket.write(header)) this.blocked = true;
+      if (payload !== undefined && !this.socket.write(payload)) this.blocked = true;
+    } catch (error) {
+      // A header without its payload would make the peer read every later frame wrong: the session cannot go on.
+      // Its streams learn it from the socket's close, after the caller has handled this request's own fault.
+      this.socket.destroy();
+      throw error;
+    }
   }
 
   /** @internal */
