@@ -62,10 +62,9 @@ function streamSocket(stream: MuxStream, closed: () => void): Duplex {
       if (stream.write(chunk)) callback();
       else waiting = callback;
     },
-    // node:http writes a response's head and body together: one frame.
+    // node:http writes a response's head and body together: one frame (strings were made Buffers by `decodeStrings`).
     writev: (chunks, callback) => {
-      const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map(({ chunk }) => (typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer))));
-      if (stream.write(data)) callback();
+      if (stream.write(chunks.map(({ chunk }) => chunk as Buffer))) callback();
       else waiting = callback;
     },
     // The server ended the connection (`Connection: close`) once everything it wrote was sent.

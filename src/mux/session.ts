@@ -111,7 +111,7 @@ export class MuxSession {
   }
 
   /** @internal */
-  send(type: Frame, id: number, payload?: Buffer): void {
+  send(type: Frame, id: number, payload?: Buffer | string | readonly Buffer[], length = payload === undefined ? 0 : byteLength(payload)): void {
     if (this.ended) return;
     if (!this.corked) {
       // Every frame written until then goes out in one writev (see `accepts` in the constructor).
@@ -121,12 +121,18 @@ export class MuxSession {
       else setImmediate(this.uncork);
     }
     const header = Buffer.allocUnsafe(HEADER_BYTES);
-    header.writeUInt32BE(payload === undefined ? 0 : payload.length, 0);
+    header.writeUInt32BE(length, 0);
     header.writeUInt32BE(id, 4);
     header[8] = type;
     try {
+      // A string or a list of pieces is written as it is: the socket's writev gathers them, with no copy here.
       if (!this.socket.write(header)) this.blocked = true;
-      if (payload !== undefined && !this.socket.write(payload)) this.blocked = true;
+      if (payload === undefined) return;
+      if (typeof payload === "string" || Buffer.isBuffer(payload)) {
+        if (!this.socket.write(payload)) this.blocked = true;
+      } else {
+        for (const piece of payload) if (!this.socket.write(piece)) this.blocked = true;
+      }
     } catch (error) {
       // A header without its payload would make the peer read every later frame wrong: the session cannot go on.
       // Its streams learn it from the socket's close, after the caller has handled this request's own fault.
@@ -257,17 +263,21 @@ export class MuxStream {
     return this.session.connected;
   }
 
-  /** Sends bytes on the stream; false when they wait for the peer's credit or the socket (then `onDrain` follows). */
-  write(data: Buffer | string): boolean {
+  /**
+   * Sends bytes on the stream (a string as UTF-8; pieces as one frame when
+   * they fit); false when they wait for the peer's credit or the socket
+   * (then `onDrain` follows).
+   */
+  write(data: Buffer | string | readonly Buffer[]): boolean {
     if (this.destroyed) return false;
-    const bytes = typeof data === "string" ? Buffer.from(data) : data;
-    if (this.queue.length === 0 && bytes.length <= this.sendWindow && bytes.length <= MAX_PAYLOAD) {
-      if (bytes.length === 0) return !this.session.blocked;
-      this.sendWindow -= bytes.length;
-      this.session.send(Frame.Data, this.id, bytes);
+    const length = byteLength(data);
+    if (length === 0) return this.queue.length === 0 && !this.session.blocked;
+    if (this.queue.length === 0 && length <= this.sendWindow && length <= MAX_PAYLOAD) {
+      this.sendWindow -= length;
+      this.session.send(Frame.Data, this.id, data, length);
       if (!this.session.blocked) return true;
-    } else if (bytes.length > 0) {
-      this.queue.push(bytes);
+    } else {
+      this.queue.push(typeof data === "string" ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.concat(data));
       this.flush();
     }
     if (this.queue.length === 0 && !this.session.blocked) return true;
@@ -348,4 +358,12 @@ export class MuxStream {
     this.session.sendCredit(this.id, this.consumed);
     this.consumed = 0;
   }
+}
+
+function byteLength(data: Buffer | string | readonly Buffer[]): number {
+  if (typeof data === "string") return Buffer.byteLength(data);
+  if (Buffer.isBuffer(data)) return data.length;
+  let length = 0;
+  for (const piece of data) length += piece.length;
+  return length;
 }
