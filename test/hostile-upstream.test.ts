@@ -180,3 +180,54 @@ test("a response nobody asked for, sent on an idle kept-alive connection, never 
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /it sent bytes with no request outstanding .*; the connection was closed/);
 });
+
+/**
+ * A `node` function whose code writes garbage onto the agent's multiplexed
+ * socket (src/mux), which it can reach from inside its own process: only
+ * the requests on that container's wire fail (502), the gateway logs it
+ * once to the app, opens a new wire for the next request, and other
+ * functions never notice.
+ */
+const WIRE_BREAKER = `
+import { Socket } from "node:net";
+import { App } from "berthjs";
+const app = new App("wirebreaker");
+export const breaker = app.function({ maxContainers: 1 }).nodeApp(() => (req, res) => {
+  if (req.url === "/break") {
+    const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+    const wires = handles.filter((h): h is Socket & { server?: { address(): unknown } } =>
+      h instanceof Socket && String((h as { server?: { address(): unknown } }).server?.address?.() ?? "").endsWith("mux.sock"));
+    // A frame of an unknown type (9) on stream 1.
+    for (const wire of wires) wire.write(Buffer.from([0, 0, 0, 0, 0, 0, 0, 1, 9]));
+    res.setHeader("x-wires", String(wires.length));
+    return;
+  }
+  res.end("ok");
+});
+export const bystander = app.function({}).webEndpoint(() => "still here");
+`;
+
+test("a function that writes garbage onto its agent's multiplexed socket fails only its own requests", async (t) => {
+  const platform = await startPlatform(t, { rateLimit: null });
+  const name = await platform.deploy(tempApp(t, "wire.ts", WIRE_BREAKER));
+  const breaker = platform.url(name, "breaker");
+  const bystander = platform.url(name, "bystander");
+  assert.equal(await (await request(breaker)).text(), "ok");
+  assert.equal(await (await request(bystander)).json(), "still here");
+
+  const broken = await request(`${breaker}break`);
+  assert.equal(broken.status, 502);
+  assert.equal(((await broken.json()) as { error: { code: string } }).error.code, "upstream_failed");
+
+  // The same container serves the next request over a new wire; the other function never noticed.
+  for (let i = 0; i < 3; i += 1) {
+    assert.equal(await (await request(breaker)).text(), "ok");
+    assert.equal(await (await request(bystander)).json(), "still here");
+  }
+  const lines = await waitFor("the wire fault in the logs", async () => {
+    const found = (await logs(platform, "wirebreaker")).filter((entry) => /broke the wire's protocol/.test(entry.line));
+    return found.length > 0 ? found : undefined;
+  });
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!.line, /unknown|malformed frame/);
+});

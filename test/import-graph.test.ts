@@ -36,8 +36,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   logging: ["errors"], // pino, one logger per component
   hosts: ["errors"], // URL labels and Host classification, for control and gateway alike
   wire: ["errors", "sdk"], // the control API's JSON types (sdk: the manifest type)
+  // The gateway's multiplexed wire to its own agent (frames, streams, flow control): both ends import it.
+  mux: [],
   // Inside the container.
-  agent: ["sdk", "errors"],
+  agent: ["sdk", "errors", "mux"],
   // Sandbox mechanics (bubblewrap, cgroups, slirp4netns, user namespaces), for containers and image builds alike.
   sandbox: ["errors"],
   // The platform's components.
@@ -47,7 +49,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   metrics: ["router", "wire", "clock"],
   image: ["sandbox", "sdk", "errors", "files", "lifetime"],
   bundler: ["sdk", "paths", "errors"],
-  gateway: ["router", "runtime", "hosts", "sdk", "errors", "clock", "logging"],
+  gateway: ["router", "runtime", "mux", "hosts", "sdk", "errors", "clock", "logging"],
   // Nodes sharing one database: heartbeats, the live set, shares of containers.
   cluster: ["wire", "errors", "clock", "logging"],
   control: ["cluster", "router", "runtime", "logs", "agent", "image", "hosts", "sdk", "wire", "errors", "clock", "logging", "files", "lifetime"],
@@ -68,6 +70,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   client: [],
   agent: ["@hono/node-server"],
   wire: [],
+  mux: [],
 };
 
 interface Import {

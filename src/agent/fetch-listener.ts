@@ -25,6 +25,9 @@ export function fetchListener(fetch: (request: Request) => Response | Promise<Re
       // Tells the adapter the answer is already written.
       return RESPONSE_ALREADY_SENT;
     },
-    { overrideGlobalObjects: false },
+    // As on @hono/node-server's own `serve`: the container's global Request and Response become the adapter's
+    // light ones (subclasses in all but name), so a `new Response("text")` is written out as text instead of
+    // through a web ReadableStream (~40% of a Hono app's CPU per request in the agent, measured with --cpu-prof).
+    { overrideGlobalObjects: true },
   );
 }

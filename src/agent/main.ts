@@ -61,7 +61,7 @@ async function load(message: LoadMessage): Promise<void> {
   started = await definition.start({ params: message.params });
   const { handler } = started;
   if (handler.type === "port") await waitForPort(handler.port, deadline, message.startupTimeoutMs);
-  serving = await serveHandler(handler, message.socketPath, message.isolatedNetwork);
+  serving = await serveHandler(handler, message.socketPath, message.muxSocketPath, message.isolatedNetwork);
   await send({ type: "ready", endpoint: serving.endpoint });
   if (handler.type === "port") {
     watchPort(handler.port, () => {

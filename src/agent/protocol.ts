@@ -6,8 +6,13 @@
  * start. Everything the agent sends is untrusted by the driver.
  */
 
-/** Where the gateway reaches a ready container. */
-export type ContainerEndpoint = { socketPath: string } | { host: string; port: number };
+/**
+ * Where the gateway reaches a ready container: its HTTP socket (for
+ * WebSocket upgrades, and every request of a user's own server), and, for
+ * `fetch` and `node` handlers, the multiplexed socket its requests take
+ * (src/mux); or a user's server on the host's network.
+ */
+export type ContainerEndpoint = { socketPath: string; muxSocketPath?: string } | { host: string; port: number };
 
 export interface LoadMessage {
   type: "load";
@@ -19,6 +24,8 @@ export interface LoadMessage {
   cwd: string;
   /** Unix socket to listen on, as the container sees it. */
   socketPath: string;
+  /** Unix socket to listen on for the multiplexed wire (src/mux), as the container sees it; used by `fetch` and `node` handlers. */
+  muxSocketPath: string;
   /** The container's whole environment: the agent's own is replaced by it before the bundle is imported. */
   env: Record<string, string>;
   /** Parameter set of this container's pool. */
@@ -80,7 +87,10 @@ export function parseAgentMessage(value: unknown): AgentMessage | undefined {
   }
   if (message.type === "ready" && typeof message.endpoint === "object" && message.endpoint !== null) {
     const endpoint = message.endpoint as Record<string, unknown>;
-    if (typeof endpoint.socketPath === "string") return { type: "ready", endpoint: { socketPath: endpoint.socketPath } };
+    if (typeof endpoint.socketPath === "string") {
+      const mux = typeof endpoint.muxSocketPath === "string" ? { muxSocketPath: endpoint.muxSocketPath } : {};
+      return { type: "ready", endpoint: { socketPath: endpoint.socketPath, ...mux } };
+    }
     if (typeof endpoint.host === "string" && Number.isInteger(endpoint.port)) {
       return { type: "ready", endpoint: { host: endpoint.host, port: endpoint.port as number } };
     }

@@ -1,6 +1,7 @@
 /**
  * Serves a started function's handler inside the container: an HTTP server
- * on the container's Unix socket for fetch and node handlers. A user's own
+ * for fetch and node handlers, reached on the container's Unix socket and,
+ * for the gateway's requests, on its multiplexed socket (mux-listener.ts). A user's own
  * server (a `port` handler) is reached directly when the container shares the
  * host's network, and through the socket, relayed byte for byte to the port,
  * when it has a network namespace of its own. It counts the calls it runs, so
@@ -10,6 +11,7 @@ import { createServer, type RequestListener, type Server } from "node:http";
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { ContainerHandler } from "../sdk/container.js";
 import { fetchListener } from "./fetch-listener.js";
+import { MuxListener } from "./mux-listener.js";
 import type { ContainerEndpoint } from "./protocol.js";
 import { withRequestId } from "./request-output.js";
 
@@ -25,7 +27,7 @@ export interface Serving {
   running(): number;
 }
 
-export async function serveHandler(handler: ContainerHandler, socketPath: string, isolatedNetwork: boolean): Promise<Serving> {
+export async function serveHandler(handler: ContainerHandler, socketPath: string, muxSocketPath: string, isolatedNetwork: boolean): Promise<Serving> {
   if (handler.type === "port") {
     if (!isolatedNetwork) return { endpoint: { host: "127.0.0.1", port: handler.port }, close: async () => {}, running: () => 0 };
     const { server, destroyAll } = relayToPort(handler.port);
@@ -55,10 +57,12 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
   // The function's timeout, enforced by the gateway, is what bounds a call.
   server.requestTimeout = 0;
   server.headersTimeout = 0;
+  const mux = new MuxListener(server);
   await listen(server, socketPath);
+  await mux.listen(muxSocketPath);
   return {
-    endpoint: { socketPath },
-    close: (graceMs) => closeServer(server, graceMs, () => server.closeAllConnections()),
+    endpoint: { socketPath, muxSocketPath },
+    close: (graceMs) => closeHttp(server, mux, graceMs),
     running: () => running,
   };
 }
@@ -86,6 +90,29 @@ function relayToPort(port: number): { server: NetServer; destroyAll(): void } {
     upstream.on("close", () => client.destroy());
   });
   return { server, destroyAll: () => connections.forEach((client) => client.destroy()) };
+}
+
+/**
+ * Stops accepting, then waits for the requests under way on sockets and on
+ * streams alike: `server.close` waits only for the sockets it accepted
+ * itself, so the streams (connections it was handed) are counted down here,
+ * each closed as soon as it is idle.
+ */
+async function closeHttp(server: Server, mux: MuxListener, graceMs: number): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  mux.stopAccepting();
+  let socketsClosed = false;
+  const sockets = closeServer(server, graceMs, () => server.closeAllConnections()).then(() => (socketsClosed = true));
+  while (mux.openStreams > 0 && Date.now() < deadline) {
+    server.closeIdleConnections();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  if (mux.openStreams > 0) {
+    server.closeAllConnections();
+    mux.destroy();
+  }
+  if (!socketsClosed) await sockets;
+  mux.destroy();
 }
 
 function closeServer(server: Server | NetServer, graceMs: number, destroyAll: () => void): Promise<void> {

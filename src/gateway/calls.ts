@@ -289,8 +289,9 @@ export class Call extends AbortFlag implements ResponseSink, CrashScope {
     return this.headWritten().write(chunk);
   }
 
-  end(): void {
-    this.headWritten().end();
+  end(chunk?: Buffer): void {
+    if (chunk === undefined) this.headWritten().end();
+    else this.headWritten().end(chunk);
   }
 
   /** Where the body goes; the proxy writes the head first, always. */

@@ -10,6 +10,12 @@
  * `Pool.stream` cost ~52-74 µs of gateway CPU per request and this ~35 µs;
  * with the per-connection listeners below it is ~33 µs (then `bench/cpu.ts`, now the CPU columns of `npm run bench -- throughput`).
  *
+ * To the agent of a `fetch` or `node` function it speaks over the agent's
+ * multiplexed socket (src/mux): each kept-alive connection below is then a
+ * stream of that one socket, not a socket of its own, and the requests and
+ * answers of many connections share each write and read. To a user's own
+ * server (`webServer`), and for WebSocket upgrades, it uses plain sockets.
+ *
  * What the container sends back is read by the strict parser in
  * response-parser.ts: a response it refuses ends its request with 502 (or a
  * cut response if the head already went out), closes the connection, and is
@@ -22,6 +28,7 @@ import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
 import { BerthError, systemCode } from "../errors/codes.js";
 import type { Logger } from "../logging/logger.js";
+import { MuxProtocolError, MuxSession, type MuxStream, type StreamEnd } from "../mux/session.js";
 import type { ContainerEndpoint } from "../runtime/types.js";
 import { guardSocket, type CrashScope } from "./crash-guard.js";
 import { ResponseParser, type ResponseError, type ResponseHandler, type ResponseHead } from "./response-parser.js";
@@ -66,7 +73,8 @@ export interface ResponseSink {
   writeHead(status: number, headers: string[]): unknown;
   /** False when the consumer is full: the proxy pauses the container's socket until "drain". */
   write(chunk: Buffer): boolean;
-  end(): unknown;
+  /** Ends the body, with its last chunk when given. */
+  end(chunk?: Buffer): unknown;
   on(event: "drain", listener: () => void): unknown;
   off(event: "drain", listener: () => void): unknown;
 }
@@ -85,6 +93,8 @@ export class Upstream {
   private sweeper: NodeJS.Timeout | undefined;
   /** A malformed response from this container was logged: later ones are answered the same way, silently. */
   private reported = false;
+  /** The agent's multiplexed socket, when it has one: opened on first use, again after it ended. */
+  private session: MuxSession | undefined;
 
   /**
    * `endpoint` is also where the WebSocket relay connects (websocket.ts),
@@ -143,6 +153,7 @@ export class Upstream {
   close(): void {
     this.closed = true;
     this.dropIdle();
+    this.session?.destroy();
   }
 
   /** @internal The container broke HTTP/1.1: logged for its first offence only. */
@@ -154,26 +165,65 @@ export class Upstream {
     );
   }
 
+  /** The container's agent broke the multiplexed wire (only code in the container can): every request on it failed. */
+  private refusedWire(error: MuxProtocolError): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.report(
+      `the gateway closed its connection to this container, which broke the wire's protocol (${error.message}); requests under way on it got 502. Later faults of this container are answered the same way without being logged again.`,
+    );
+  }
+
   /** @internal An idle connection closed, failed or sent bytes nobody asked for: it cannot carry a request. */
   drop(connection: Connection): void {
     const index = this.idle.indexOf(connection);
     if (index >= 0) this.idle.splice(index, 1);
-    connection.socket.destroy();
+    connection.carrier.destroy();
   }
 
   private dropIdle(): void {
-    for (const connection of this.idle.splice(0)) connection.socket.destroy();
+    for (const connection of this.idle.splice(0)) connection.carrier.destroy();
     this.stopSweeping();
   }
 
   private open(): Connection {
-    return new Connection(this.endpoint, this);
+    const { endpoint } = this;
+    if ("muxSocketPath" in endpoint && endpoint.muxSocketPath !== undefined) return Connection.overStream(this.muxSession(endpoint.muxSocketPath).open(), this);
+    const onread = {
+      buffer: READ_BUFFER,
+      callback: (bytes: number, buffer: Buffer) => {
+        connection.onData(buffer.subarray(0, bytes));
+        // Reading goes on; backpressure pauses the socket itself (Exchange.onBody).
+        return true;
+      },
+    };
+    const socket = "socketPath" in endpoint ? connect({ path: endpoint.socketPath, onread }) : connect({ host: endpoint.host, port: endpoint.port, onread });
+    const connection = Connection.overSocket(socket, this);
+    return connection;
+  }
+
+  private muxSession(path: string): MuxSession {
+    if (this.session && !this.session.ended && !this.session.socket.destroyed) return this.session;
+    const socket = connect({ path });
+    const session = new MuxSession(socket, false);
+    session.onEnd = (error) => {
+      // A socket error is the container going away (its exit is reported where it is noticed); a broken protocol is its owner's to fix.
+      if (error instanceof MuxProtocolError) this.refusedWire(error);
+    };
+    guardSocket(socket, {
+      crashed: (error) => {
+        this.logger.error({ err: error }, "unexpected error on the multiplexed connection to a container; closed it");
+        session.destroy();
+      },
+    });
+    this.session = session;
+    return session;
   }
 
   private release(connection: Connection | null): void {
     if (!connection) return;
-    if (this.closed || connection.socket.destroyed) {
-      connection.socket.destroy();
+    if (this.closed || connection.carrier.destroyed) {
+      connection.carrier.destroy();
       return;
     }
     connection.idleSince = performance.now();
@@ -189,7 +239,7 @@ export class Upstream {
     const cutoff = performance.now() - IDLE_TIMEOUT_MS;
     let stale = 0;
     while (stale < this.idle.length && this.idle[stale]!.idleSince <= cutoff) stale += 1;
-    for (const connection of this.idle.splice(0, stale)) connection.socket.destroy();
+    for (const connection of this.idle.splice(0, stale)) connection.carrier.destroy();
     if (this.idle.length === 0) this.stopSweeping();
   }
 
@@ -200,52 +250,78 @@ export class Upstream {
 }
 
 
+/** What one connection's bytes travel over: a socket of its own, or a stream of the agent's multiplexed socket. */
+interface Carrier {
+  write(data: string | Buffer): boolean;
+  pause(): void;
+  resume(): void;
+  destroy(): void;
+  readonly destroyed: boolean;
+}
+
 /**
- * One kept-alive socket and its response parser. Its listeners are attached
- * once, for its lifetime, and hand each event to the exchange it currently
- * carries (or, while idle, drop the connection), instead of being attached
- * and removed per request. With the idle sweep and `AbortFlag` this took the
- * gateway from 48 to 35 µs of CPU per request (hello endpoint, wrk, 50
- * connections; then `bench/cpu.ts`, now the CPU columns of `npm run bench -- throughput`).
+ * One kept-alive connection and its response parser. Its listeners are
+ * attached once, for its lifetime, and hand each event to the exchange it
+ * currently carries (or, while idle, drop the connection), instead of being
+ * attached and removed per request. With the idle sweep and `AbortFlag` this
+ * took the gateway from 48 to 35 µs of CPU per request (hello endpoint, wrk,
+ * 50 connections; then `bench/cpu.ts`, now the CPU columns of `npm run bench -- throughput`).
  */
 class Connection implements ResponseHandler, CrashScope {
   /** The request/response under way, or null while idle. */
   exchange: Exchange | null = null;
   /** `performance.now()` when it was last released. */
   idleSince = 0;
-  /** False until the socket connects: a request on a socket that never connected certainly did not reach the container. */
-  connected: boolean;
   readonly parser = new ResponseParser(this);
-  readonly socket: Socket;
+  /** The chunks `onData` gets are the connection's to keep (a stream's), not views of the shared read buffer (a socket's). */
+  ownsChunks = false;
+  /** Resumes a request body paused for backpressure (one waiter at a time: the exchange's body). */
+  private drainWaiter: (() => void) | undefined;
 
-  constructor(
-    endpoint: ContainerEndpoint,
+  private constructor(
+    readonly carrier: Carrier,
     private readonly owner: Upstream,
-  ) {
-    const onread = {
-      buffer: READ_BUFFER,
-      callback: (bytes: number, buffer: Buffer) => {
-        this.onData(buffer.subarray(0, bytes));
-        // Reading goes on; backpressure pauses the socket itself (Exchange.onBody).
-        return true;
-      },
-    };
-    const socket = "socketPath" in endpoint ? connect({ path: endpoint.socketPath, onread }) : connect({ host: endpoint.host, port: endpoint.port, onread });
+    /** False until the bytes can reach the container: a request on a connection that never connected certainly did not. */
+    private readonly isConnected: () => boolean,
+  ) {}
+
+  static overSocket(socket: Socket, owner: Upstream): Connection {
     socket.setNoDelay(true);
-    this.socket = socket;
-    this.connected = !socket.connecting;
-    if (!this.connected) socket.once("connect", () => (this.connected = true));
-    socket.on("error", (error: Error) => (this.exchange ? this.exchange.onError(error) : owner.drop(this)));
-    socket.on("close", () => (this.exchange ? this.exchange.onClose() : owner.drop(this)));
-    guardSocket(socket, this);
+    let connected = !socket.connecting;
+    if (!connected) socket.once("connect", () => (connected = true));
+    const connection = new Connection(socket, owner, () => connected);
+    socket.on("error", (error: Error) => connection.ended(error));
+    socket.on("close", () => connection.ended(undefined));
+    socket.on("drain", () => connection.drained());
+    guardSocket(socket, connection);
+    return connection;
   }
 
-  /** Bytes the container sent, in `READ_BUFFER`: valid only during this call. */
-  private onData(chunk: Buffer): void {
+  static overStream(stream: MuxStream, owner: Upstream): Connection {
+    const connection = new Connection(stream, owner, () => stream.connected);
+    connection.ownsChunks = true;
+    stream.onData = (chunk) => connection.onData(chunk);
+    stream.onEnd = (how: StreamEnd, error?: Error) => (how === "refused" && connection.exchange ? connection.exchange.onRefused() : connection.ended(error));
+    stream.onDrain = () => connection.drained();
+    return connection;
+  }
+
+  get connected(): boolean {
+    return this.isConnected();
+  }
+
+  /** Calls `listener` once the carrier can take more bytes. */
+  whenDrained(listener: () => void): void {
+    this.drainWaiter = listener;
+  }
+
+  /** Bytes the container sent: valid only during this call (a shared read buffer). */
+  onData(chunk: Buffer): void {
     // Whatever the container sent, and whatever it makes our code do, stays this request's problem.
     try {
       if (this.exchange) this.exchange.retryable = false;
       const error = this.parser.push(chunk);
+      this.exchange?.flushHeld();
       if (!error) return;
       if (this.exchange) this.exchange.refused(error);
       else {
@@ -281,6 +357,18 @@ class Connection implements ResponseHandler, CrashScope {
   get upstream(): Upstream {
     return this.owner;
   }
+
+  private ended(error: Error | undefined): void {
+    if (!this.exchange) return this.owner.drop(this);
+    if (error) this.exchange.onError(error);
+    else this.exchange.onClose();
+  }
+
+  private drained(): void {
+    const waiter = this.drainWaiter;
+    this.drainWaiter = undefined;
+    waiter?.();
+  }
 }
 
 /**
@@ -311,7 +399,13 @@ class Exchange {
   private reusable = true;
   /** Paused for backpressure: listening for the sink's "drain". */
   private waitingDrain = false;
-  private readonly socket: Socket;
+  /**
+   * The last body chunk of the current read, held until the read is handed
+   * on: when the body ends in the same read (most answers), it goes out with
+   * `end(chunk)`, one pass through node:http's output instead of two.
+   */
+  private held: Buffer | undefined;
+  private readonly carrier: Carrier;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -322,7 +416,7 @@ class Exchange {
     private readonly connection: Connection,
     private readonly mayHaveReached: boolean,
   ) {
-    this.socket = connection.socket;
+    this.carrier = connection.carrier;
     this.done = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -338,7 +432,7 @@ class Exchange {
   }
 
   private sendRequest(headers: string[]): void {
-    const { req, socket } = this;
+    const { req, carrier, connection } = this;
     const length = req.headers["content-length"];
     const chunked = req.headers["transfer-encoding"] !== undefined;
     let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
@@ -350,24 +444,24 @@ class Exchange {
     if (chunked) head += "transfer-encoding: chunked\r\n";
     head += "connection: keep-alive\r\n\r\n";
     if (!chunked && (length === undefined || length === "0")) {
-      socket.write(head);
+      carrier.write(head);
       return;
     }
     this.retryable = false;
-    socket.write(head);
+    carrier.write(head);
     // Body events come from Node's stream machinery (often a nextTick, not a socket callback), where the crash guard
     // could not tell whose an exception is: it is caught here and stays this request's.
     const onData = (chunk: Buffer) => {
       try {
         // All three parts of a chunk are written whatever `write` returns: `false` only asks us to pause after them.
         if (chunked) {
-          socket.write(`${chunk.length.toString(16)}\r\n`);
-          socket.write(chunk);
+          carrier.write(`${chunk.length.toString(16)}\r\n`);
+          carrier.write(chunk);
         }
-        const ok = socket.write(chunked ? "\r\n" : chunk);
+        const ok = carrier.write(chunked ? "\r\n" : chunk);
         if (!ok) {
           req.pause();
-          socket.once("drain", () => req.resume());
+          connection.whenDrained(() => req.resume());
         }
       } catch (error) {
         this.crashed(error);
@@ -377,7 +471,7 @@ class Exchange {
     req.once("end", () => {
       req.off("data", onData);
       try {
-        if (chunked) socket.write("0\r\n\r\n");
+        if (chunked) carrier.write("0\r\n\r\n");
       } catch (error) {
         this.crashed(error);
       }
@@ -392,11 +486,24 @@ class Exchange {
   }
 
   onBody(data: Buffer): void {
-    // A copy: `data` is in the shared read buffer, which the next read of any connection overwrites.
-    if (this.res.write(Buffer.from(data)) || this.waitingDrain) return;
+    if (this.held) this.writeBody(this.held);
+    // A copy when `data` is in the shared read buffer, which the next read of any connection overwrites.
+    this.held = this.connection.ownsChunks ? data : Buffer.from(data);
+  }
+
+  /** The connection has handed on a whole read: a chunk held back by `onBody` goes out now, never later. */
+  flushHeld(): void {
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
+    this.writeBody(held);
+  }
+
+  private writeBody(chunk: Buffer): void {
+    if (this.res.write(chunk) || this.waitingDrain) return;
     // The drain listener goes on only when needed: most responses fit the sink's buffer.
     this.waitingDrain = true;
-    this.socket.pause();
+    this.carrier.pause();
     this.res.on("drain", this.onDrain);
   }
 
@@ -408,23 +515,27 @@ class Exchange {
   private readonly onDrain = (): void => {
     this.waitingDrain = false;
     this.res.off("drain", this.onDrain);
-    this.socket.resume();
+    this.carrier.resume();
   };
 
   private finish(): void {
     if (this.phase === Phase.Done) return;
     this.phase = Phase.Done;
     this.detach();
-    this.res.end();
-    this.resolve(this.reusable && this.req.complete ? this.connection : (this.socket.destroy(), null));
+    const held = this.held;
+    this.held = undefined;
+    if (held === undefined) this.res.end();
+    else this.res.end(held);
+    this.resolve(this.reusable && this.req.complete ? this.connection : (this.carrier.destroy(), null));
   }
 
   private fail(error: Error): void {
     if (this.phase === Phase.Done) return;
     this.phase = Phase.Done;
+    this.held = undefined;
     this.detach();
     this.connection.parser.abandon();
-    this.socket.destroy();
+    this.carrier.destroy();
     this.reject(error);
   }
 
@@ -444,6 +555,12 @@ class Exchange {
     // A body delimited by the close is complete now (the parser calls onComplete); anything else was cut short.
     if (this.connection.parser.end()) return;
     this.fail(new UpstreamError("the container closed the connection before the response was complete", this.canResend()));
+  }
+
+  /** The agent had closed this kept-alive stream before the request reached it: nothing of it ran. */
+  onRefused(): void {
+    this.notDelivered = true;
+    this.fail(new UpstreamError("the container had closed the connection before the request arrived", this.canResend()));
   }
 
   onError(error: Error): void {

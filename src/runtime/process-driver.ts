@@ -46,6 +46,7 @@ interface Agent {
   tag: string;
   /** The socket it serves on once loaded, removed when it ends. */
   socketPath?: string;
+  muxSocketPath?: string;
 }
 
 export class ProcessDriver implements RuntimeDriver {
@@ -72,12 +73,14 @@ export class ProcessDriver implements RuntimeDriver {
     try {
       await handle.idle;
       agent.socketPath = join(this.scope.socketDir, `${spec.id}.sock`);
+      agent.muxSocketPath = join(this.scope.socketDir, `${spec.id}.mux.sock`);
       const endpoint = await handle.load({
         type: "load",
         bundlePath: spec.bundlePath,
         functionName: spec.functionName,
         cwd: spec.cwd,
         socketPath: agent.socketPath,
+        muxSocketPath: agent.muxSocketPath,
         // The mark goes on into the container's own environment, so what the user's code starts carries it too.
         env: { ...spec.env, [RUN_ENV]: agent.tag },
         params: spec.params,
@@ -161,5 +164,5 @@ async function reap(pgid: number, agent: Agent): Promise<void> {
     killMarked((tag) => tag === agent.tag),
     REAP_MS,
   );
-  if (agent.socketPath) rmSync(agent.socketPath, { force: true });
+  for (const path of [agent.socketPath, agent.muxSocketPath]) if (path) rmSync(path, { force: true });
 }

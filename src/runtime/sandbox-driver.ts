@@ -23,7 +23,7 @@
 import type { ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { BerthError, messageOf, systemCode } from "../errors/codes.js";
 import { AGENT_BUNDLE } from "../paths.js";
@@ -36,6 +36,7 @@ import { AgentHandle } from "./agent-handle.js";
 import {
   startupFailure,
   type Container,
+  type ContainerEndpoint,
   type ContainerExit,
   type ContainerImage,
   type ContainerSpec,
@@ -73,6 +74,7 @@ const INSIDE = {
   bundle: "/berth/app/app.mjs",
   sockDir: "/berth/sock",
   socket: "/berth/sock/agent.sock",
+  muxSocket: "/berth/sock/mux.sock",
 };
 
 const HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\tberth\n";
@@ -154,21 +156,24 @@ export class SandboxDriver implements RuntimeDriver {
         chownSync(copy, sandbox.uid, SANDBOX_GROUP);
         chmodSync(copy, 0o400);
       }
-      await agent.load({
+      const reported = await agent.load({
         type: "load",
         bundlePath: INSIDE.bundle,
         functionName: spec.functionName,
         cwd: spec.cwd,
         socketPath: INSIDE.socket,
+        muxSocketPath: INSIDE.muxSocket,
         env: spec.env,
         params: spec.params,
         startupTimeoutMs: spec.startupTimeoutMs,
         isolatedNetwork: true,
       });
-      const socketPath = this.seal(sandbox);
+      // The agent's word only says whether it serves the multiplexed socket (its handler's kind); the paths are ours.
+      const muxOffered = "muxSocketPath" in reported && reported.muxSocketPath !== undefined;
+      const endpoint = this.seal(sandbox, muxOffered);
       return {
         id: spec.id,
-        endpoint: { socketPath },
+        endpoint,
         exited: sandbox.exited,
         stop: (graceMs) => agent.stop(graceMs),
         probe: (inFlight, graceMs) => agent.probe(inFlight, graceMs),
@@ -340,16 +345,19 @@ export class SandboxDriver implements RuntimeDriver {
    * Takes the socket directory away from the container and checks the socket
    * is one (not a link to somewhere else on the host) that the container made.
    */
-  private seal(sandbox: Sandbox): string {
+  private seal(sandbox: Sandbox, withMux: boolean): ContainerEndpoint {
     const sockDir = join(sandbox.dir, "sock");
     chownSync(sockDir, 0, SANDBOX_GROUP);
     chmodSync(sockDir, 0o750);
-    const socketPath = join(sockDir, "agent.sock");
-    const stat = lstatSync(socketPath, { throwIfNoEntry: false });
-    if (!stat?.isSocket() || stat.uid !== sandbox.uid) {
-      throw startupFailure("container failed to start: its agent socket is not a socket it created");
+    const socketPath = join(sockDir, basename(INSIDE.socket));
+    const muxSocketPath = join(sockDir, basename(INSIDE.muxSocket));
+    for (const path of withMux ? [socketPath, muxSocketPath] : [socketPath]) {
+      const stat = lstatSync(path, { throwIfNoEntry: false });
+      if (!stat?.isSocket() || stat.uid !== sandbox.uid) {
+        throw startupFailure("container failed to start: its agent socket is not a socket it created");
+      }
     }
-    return socketPath;
+    return withMux ? { socketPath, muxSocketPath } : { socketPath };
   }
 
   /** A container out of memory is killed whole, with its reason (see Cgroup.stopWholeOnOutOfMemory). */
