@@ -1,11 +1,13 @@
 /**
- * Warm throughput of one handler (apps/hello-handler.ts) five ways, in one run:
+ * Warm throughput of one handler (apps/hello-handler.ts) six ways, in one run:
  *
  *   bare          a bare node:http server running it: the baseline
  *   gateway→node  through berth's gateway to the `node` function (nodeApp) running it
  *   gateway→hello through the gateway to the `hello` simple endpoint (same answer, through the SDK)
  *   undici proxy  node:http + undici `Pool.request`, body buffered (support/undici-proxy.ts), in front of the bare server: a reference
- *   minimal proxy the least a node:http proxy can do (support/minimal-proxy.ts), in front of the bare server on a Unix socket: the floor
+ *   minimal proxy the least a node:http proxy can do (support/minimal-proxy.ts), in front of the bare server on a Unix socket
+ *   minimal mux   the same over berth's multiplexed wire (support/minimal-mux-proxy.ts) to the bare server behind a MuxListener:
+ *                 the floor of a gateway on node:http with berth's wire
  *
  * Closed loop (wrk -t1, 50 connections), rounds in alternating order,
  * medians. Also the CPU each process spent per request, read from /proc:
@@ -27,7 +29,7 @@ import type { LoadResult } from "./support/load.js";
 
 const { seconds, rounds, connections } = benchFlags({ seconds: 2, rounds: 4, connections: 50 });
 
-const SIDES = ["bare", "gateway→node", "gateway→hello", "undici proxy", "minimal proxy"] as const;
+const SIDES = ["bare", "gateway→node", "gateway→hello", "undici proxy", "minimal proxy", "minimal mux"] as const;
 type Side = (typeof SIDES)[number];
 const LABELS: Record<Side, string> = {
   bare: "bare node:http (the handler)",
@@ -35,6 +37,7 @@ const LABELS: Record<Side, string> = {
   "gateway→hello": "berth gateway → webEndpoint hello (same answer)",
   "undici proxy": "undici proxy (buffering) → bare node:http",
   "minimal proxy": "minimal node:http proxy → bare node:http (Unix socket)",
+  "minimal mux": "minimal node:http proxy → bare node:http (berth's multiplexed socket)",
 };
 
 interface Measured {
@@ -65,6 +68,8 @@ const proxy = await startHelper("undici-proxy.ts", [String(bare.port)]);
 const socketDir = mkdtempSync(join(tmpdir(), "berth-bench-"));
 const bareBehind = await startHelper("bare-server.ts", [join(socketDir, "bare.sock")]);
 const minimal = await startHelper("minimal-proxy.ts", [join(socketDir, "bare.sock")]);
+const bareMux = await startHelper("bare-server.ts", ["--mux", join(socketDir, "bare.mux.sock")]);
+const minimalMux = await startHelper("minimal-mux-proxy.ts", [join(socketDir, "bare.mux.sock")]);
 const platform = await benchPlatform();
 try {
   const gatewayPort = platform.server.port;
@@ -74,15 +79,16 @@ try {
     "gateway→hello": [gatewayPort, platform.hosts.hello!],
     "undici proxy": [proxy.port, "localhost"],
     "minimal proxy": [minimal.port, "localhost"],
+    "minimal mux": [minimalMux.port, "localhost"],
   };
   // Warm-up: the first requests start the containers; every side gets JIT time.
   for (const side of SIDES) await runLoad(...target[side], connections, 1);
-  const helpers = new Set([bare.child.pid, proxy.child.pid, bareBehind.child.pid, minimal.child.pid]);
+  const helpers = new Set([bare.child.pid, proxy.child.pid, bareBehind.child.pid, minimal.child.pid, bareMux.child.pid, minimalMux.child.pid]);
   const agents = childrenOf(process.pid).filter((pid) => !helpers.has(pid));
 
   const results = await alternate(SIDES, rounds, async (side): Promise<Measured> => {
-    const proxyPid = side === "undici proxy" ? proxy.child.pid! : side === "minimal proxy" ? minimal.child.pid! : process.pid;
-    const serverPid = side === "minimal proxy" ? bareBehind.child.pid! : bare.child.pid!;
+    const proxyPid = side === "undici proxy" ? proxy.child.pid! : side === "minimal proxy" ? minimal.child.pid! : side === "minimal mux" ? minimalMux.child.pid! : process.pid;
+    const serverPid = side === "minimal proxy" ? bareBehind.child.pid! : side === "minimal mux" ? bareMux.child.pid! : bare.child.pid!;
     const proxyBefore = cpuMicros(proxyPid);
     const bareBefore = cpuMicros(serverPid);
     const agentsBefore = agents.map(cpuMicros);
@@ -122,7 +128,7 @@ try {
     ];
   });
   printTable(
-    `Warm throughput, one handler five ways: ${connections} connections, ${rounds} rounds of ${seconds} s in alternating order, medians (${LOAD_GENERATOR}; load average ${loadBefore} before, ${loadAverage()} after)`,
+    `Warm throughput, one handler six ways: ${connections} connections, ${rounds} rounds of ${seconds} s in alternating order, medians (${LOAD_GENERATOR}; load average ${loadBefore} before, ${loadAverage()} after)`,
     ["path", "req/s", "p50 ms", "p99 ms", "ratio", "proxy CPU µs/req", "server CPU µs/req", "failed", "req/s per round"],
     rows,
   );
@@ -134,6 +140,8 @@ try {
   proxy.stop();
   minimal.stop();
   bareBehind.stop();
+  minimalMux.stop();
+  bareMux.stop();
   await platform.close();
   rmSync(socketDir, { recursive: true, force: true });
 }
