@@ -55,8 +55,11 @@ export class AccessLog {
 
   record(record: AccessRecord): void {
     this.records.push(record);
-    if (this.records.length >= FLUSH_RECORDS) this.flush();
-    else this.cancelFlush ??= this.options.clock.after(FLUSH_MS, () => this.flush());
+    if (this.records.length === FLUSH_RECORDS) {
+      // A full batch goes out as soon as the event loop comes round, not in the request that filled it.
+      this.cancelFlush?.();
+      this.cancelFlush = this.options.clock.after(0, () => this.flush());
+    } else this.cancelFlush ??= this.options.clock.after(FLUSH_MS, () => this.flush());
   }
 
   flush(): void {
