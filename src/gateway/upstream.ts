@@ -207,8 +207,12 @@ export class Upstream {
     const socket = connect({ path });
     const session = new MuxSession(socket, false);
     session.onEnd = (error) => {
-      // A socket error is the container going away (its exit is reported where it is noticed); a broken protocol is its owner's to fix.
+      // A socket error is the container going away (its exit is reported where it is noticed); a broken protocol is
+      // its owner's to fix; anything else is a fault of the gateway's own.
       if (error instanceof MuxProtocolError) this.refusedWire(error);
+      else if (error && systemCode(error) === undefined) {
+        this.logger.error({ err: error }, "unexpected error on the multiplexed connection to a container; its requests under way got 502");
+      }
     };
     guardSocket(socket, {
       crashed: (error) => {

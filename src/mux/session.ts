@@ -194,8 +194,10 @@ export class MuxSession {
         this.frame(type, id, payload);
       }
     } catch (error) {
+      // The peer broke the protocol (MuxProtocolError), or a stream's handler failed unexpectedly (anything else):
+      // either way the frames after this one can no longer be trusted to be read right.
       this.socket.destroy();
-      this.end(error instanceof MuxProtocolError ? error : new MuxProtocolError(`the session failed: ${String(error)}`));
+      this.end(error instanceof Error ? error : new Error(String(error)));
       return;
     }
     if (offset < buffer.length && !this.ended) this.partial = Buffer.from(buffer.subarray(offset));
@@ -240,7 +242,7 @@ export class MuxSession {
 export class MuxStream {
   /** Bytes from the peer: a view into a buffer the session does not reuse. Pausing inside it holds this chunk's credit too. */
   onData: (chunk: Buffer) => void = () => {};
-  /** The stream ended (see StreamEnd); `error` when the session broke. Called once, never after `close()`. */
+  /** The stream ended (see StreamEnd); `error` when the session broke. Called once, never after `destroy()`. */
   onEnd: (how: StreamEnd, error?: Error) => void = () => {};
   /** `write` returned false and everything is sent now. */
   onDrain: () => void = () => {};
