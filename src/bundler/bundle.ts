@@ -87,6 +87,11 @@ function unresolvedImports(mode: "stub" | "external"): Plugin {
           pluginData: { berthProbe: true },
         });
         if (result.errors.length === 0) return undefined;
+        // Not an image-only package: the SDK under the name it is not published as, which would otherwise become a
+        // stub and fail at import with "App is not a constructor".
+        if (/^berth(\/|$)/.test(args.path)) {
+          return { errors: [{ text: `There is no package "${args.path}": berth's SDK is "berthjs" (import { App } from "berthjs")` }] };
+        }
         return mode === "external" ? { path: args.path, external: true } : { path: args.path, namespace: "berth-stub" };
       });
       pluginBuild.onLoad({ filter: /.*/, namespace: "berth-stub" }, () => ({
