@@ -39,7 +39,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The gateway's multiplexed wire to its own agent (frames, streams, flow control): both ends import it.
   mux: [],
   // Inside the container.
-  agent: ["sdk", "errors", "mux"],
+  agent: ["sdk", "errors", "mux", "lifetime"], // lifetime: isAlive, for the port lock of a dead agent
   // Sandbox mechanics (bubblewrap, cgroups, slirp4netns, user namespaces), for containers and image builds alike.
   sandbox: ["errors"],
   // The platform's components.

@@ -1,14 +1,18 @@
 // The multiplexed wire (src/mux) over a real Unix socket: both ends are real sessions, or one is a raw
 // socket writing the bytes a hostile container could. Streams stay apart and in order, flow control bounds
 // what a paused reader holds, a stream closed by the agent refuses late requests unprocessed, and a peer
-// that breaks the protocol ends its session (every stream lost) without an exception escaping.
+// that breaks the protocol ends its session (every stream lost) without an exception escaping. The last test puts the
+// gateway's own client (Upstream) in front of a raw agent.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer as createHttpServer } from "node:http";
+import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { MAX_PAYLOAD, MuxSession, WINDOW, type MuxStream, type StreamEnd } from "../src/mux/session.js";
+import { Upstream } from "../src/gateway/upstream.js";
+import { silentLogger } from "../src/logging/logger.js";
+import { MAX_PAYLOAD, MuxProtocolError, MuxSession, WINDOW, type MuxStream, type StreamEnd } from "../src/mux/session.js";
 
 interface Pair {
   gateway: MuxSession;
@@ -42,9 +46,25 @@ async function pair(t: TestContext, onStream: (stream: MuxStream) => void = () =
     t.after(() => session.destroy());
     resolveAgent(session);
   });
+  return { gateway: gatewayTo(t, path), accepted, agent };
+}
+
+/** The gateway's side of a session to `path`, destroyed when the test ends. */
+function gatewayTo(t: TestContext, path: string): MuxSession {
   const gateway = new MuxSession(connect(path), false);
   t.after(() => gateway.destroy());
-  return { gateway, accepted, agent };
+  return gateway;
+}
+
+/** Writes `bytes` one at a time, each after the last was flushed, so the reader gets every split. */
+function drip(socket: Socket, bytes: Buffer): void {
+  let i = 0;
+  const next = () => {
+    if (i >= bytes.length || socket.destroyed) return;
+    socket.write(bytes.subarray(i, i + 1), next);
+    i += 1;
+  };
+  next();
 }
 
 function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
@@ -227,19 +247,11 @@ for (const [name, bytes] of Object.entries(HOSTILE)) {
     const path = await listen(t, (socket) => {
       // Wait for the gateway's first frame, to learn its stream id, then answer with the hostile bytes, written one byte at a time.
       socket.once("data", (chunk: Buffer) => {
-        const attack = bytes(chunk.readUInt32BE(4));
-        let i = 0;
-        const drip = () => {
-          if (i >= attack.length || socket.destroyed) return;
-          socket.write(attack.subarray(i, i + 1), drip);
-          i += 1;
-        };
-        drip();
+        drip(socket, bytes(chunk.readUInt32BE(4)));
       });
       socket.on("error", () => {});
     });
-    const gateway = new MuxSession(connect(path), false);
-    t.after(() => gateway.destroy());
+    const gateway = gatewayTo(t, path);
     let sessionError: Error | undefined;
     gateway.onEnd = (error) => (sessionError = error);
     const stream = gateway.open();
@@ -247,8 +259,7 @@ for (const [name, bytes] of Object.entries(HOSTILE)) {
     stream.write("GET / HTTP/1.1\r\n\r\n");
     await until(() => seen.end !== undefined, "the session's end", 10_000);
     assert.equal(seen.end, "lost");
-    assert.ok(sessionError, "the session ended with an error");
-    assert.equal(sessionError!.name, "Error");
+    assert.ok(sessionError instanceof MuxProtocolError, `the session ended on the peer's protocol error, not ${String(sessionError)}`);
     assert.equal(gateway.ended, true);
   });
 }
@@ -261,8 +272,7 @@ test("a hostile agent's DATA beyond the window of a paused stream ends the sessi
     });
     socket.on("error", () => {});
   });
-  const gateway = new MuxSession(connect(path), false);
-  t.after(() => gateway.destroy());
+  const gateway = gatewayTo(t, path);
   let sessionError: Error | undefined;
   gateway.onEnd = (error) => (sessionError = error);
   const stream = gateway.open();
@@ -286,21 +296,59 @@ test("frames split at every byte reassemble", async (t) => {
     socket.once("data", (chunk: Buffer) => {
       const id = chunk.readUInt32BE(4);
       const reply = Buffer.concat([frame(5, id, 0), Buffer.from("hello"), frame(6, id, 0), Buffer.from(" world"), frame(0, id, 1)]);
-      let i = 0;
-      const drip = () => {
-        if (i >= reply.length) return;
-        socket.write(reply.subarray(i, i + 1), drip);
-        i += 1;
-      };
-      drip();
+      drip(socket, reply);
     });
   });
-  const gateway = new MuxSession(connect(path), false);
-  t.after(() => gateway.destroy());
+  const gateway = gatewayTo(t, path);
   const stream = gateway.open();
   const seen = collect(stream);
   stream.write("hi");
   await until(() => seen.end !== undefined, "the close");
   assert.equal(text(seen.bytes), "hello world");
   assert.equal(seen.end, "closed");
+});
+
+test("the gateway sends a request the agent refused (its stream had closed) again on a new stream, once", async (t) => {
+  // A raw agent: answers stream 1's first request, refuses the next one on stream 1 (as an agent that had just
+  // closed it would), answers anything on another stream.
+  const seen: string[] = [];
+  const path = await listen(t, (socket) => {
+    let pending = Buffer.alloc(0);
+    const answered = new Set<number>();
+    socket.on("data", (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 9 && pending.length >= 9 + pending.readUInt32BE(0)) {
+        const [length, id, type] = [pending.readUInt32BE(0), pending.readUInt32BE(4), pending[8]!];
+        pending = pending.subarray(9 + length);
+        if (type !== 0) continue;
+        if (id === 1 && answered.has(1)) {
+          seen.push("1 refused");
+          socket.write(frame(0, 1, 3));
+          continue;
+        }
+        answered.add(id);
+        seen.push(`${id} served`);
+        const answer = Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\nanswer${id}`);
+        socket.write(Buffer.concat([frame(answer.length, id, 0), answer]));
+      }
+    });
+    socket.on("error", () => {});
+  });
+  const upstream = new Upstream({ socketPath: join(path, "..", "unused.sock"), muxSocketPath: path }, silentLogger());
+  t.after(() => upstream.close());
+  const front = createHttpServer((req, res) => {
+    upstream.forward(req, res, [...req.rawHeaders], [], new AbortController().signal).catch((error: unknown) => {
+      res.writeHead(502);
+      res.end(String(error));
+    });
+  });
+  await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve));
+  t.after(() => front.close());
+  const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}/`;
+
+  assert.equal(await (await fetch(url)).text(), "answer1");
+  const second = await fetch(url);
+  assert.equal(second.status, 200);
+  assert.equal(await second.text(), "answer3");
+  assert.deepEqual(seen, ["1 served", "1 refused", "3 served"]);
 });

@@ -16,7 +16,7 @@ import { test, type TestContext } from "node:test";
 import { berth, tempHome } from "./support/cli.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
 import { sandboxTest } from "./support/sandbox.js";
-import { alive, waitFor, waitForLog } from "./support/wait.js";
+import { alive, processesRunning, waitFor, waitForLog } from "./support/wait.js";
 
 /** Kills whatever of `pids` still runs once the test is over, passed or failed, so a regression cannot leave processes behind. */
 function killAfter(t: TestContext, pids: () => number[]): void {
@@ -120,17 +120,6 @@ export const f = app.function().webEndpoint(() => "built");
   await waitFor(`the build's shell (${shell}) to die with the server`, () => !alive(shell), 5000);
 });
 
-/** Host processes whose command line is exactly `sleep <marker>`, wherever they run (a sandbox's included). */
-function sleepers(marker: string): number[] {
-  return readdirSync("/proc").flatMap((pid) => {
-    if (!/^\d+$/.test(pid)) return [];
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8") === `sleep\0${marker}\0` ? [Number(pid)] : [];
-    } catch {
-      return [];
-    }
-  });
-}
 
 /** A `sleep` argument no other run shares: 600 s and a random fraction. */
 const sleepMarker = () => `600.${Math.floor(Math.random() * 1e9)}`;
@@ -157,7 +146,7 @@ export const block = app.function({ timeout: 600 }).webEndpoint(() => {
   assert.equal(await deploy.exited, 0, deploy.output());
   const url = deploy.output().match(/block\s+(http:\/\/\S+)/)![1]!;
   const blocked = request(url).catch((error: Error) => error);
-  await waitFor("the blocked container's child", () => sleepers(inContainer)[0], 30_000);
+  await waitFor("the blocked container's child", () => processesRunning("sleep", inContainer)[0], 30_000);
   const building = tempApp(
     t,
     "building.ts",
@@ -167,16 +156,16 @@ export const f = app.function().webEndpoint(() => "built");
 `,
   );
   const build = berth(t, ["deploy", building, ...target], { BERTH_HOME: home });
-  await waitFor("the build step", () => sleepers(inBuild)[0], 60_000);
-  killAfter(t, () => [...sleepers(inContainer), ...sleepers(inBuild)]);
+  await waitFor("the build step", () => processesRunning("sleep", inBuild)[0], 60_000);
+  killAfter(t, () => [...processesRunning("sleep", inContainer), ...processesRunning("sleep", inBuild)]);
   const sandboxRoots = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`berth-sandboxes-${server.child.pid}-`));
   assert.equal(sandboxRoots().length, 1, "the server's sandbox folder");
 
   server.child.kill("SIGKILL");
   await server.exited;
   await Promise.all([blocked, build.exited]);
-  await waitFor("the blocked container's child to die with the server", () => sleepers(inContainer).length === 0, 10_000);
-  await waitFor("the build step to die with the server", () => sleepers(inBuild).length === 0, 10_000);
+  await waitFor("the blocked container's child to die with the server", () => processesRunning("sleep", inContainer).length === 0, 10_000);
+  await waitFor("the build step to die with the server", () => processesRunning("sleep", inBuild).length === 0, 10_000);
 
   // The next server removes the dead one's sandbox folder as it starts.
   const next = berth(t, ["server", "--port", "0", "--runtime", "sandbox"], { BERTH_HOME: home });

@@ -11,7 +11,7 @@
  * loop (blocked, lingering or free).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -28,7 +28,7 @@ import { CgroupTree, detectCgroups } from "../src/sandbox/cgroups.js";
 import { sandboxSupport } from "../src/sandbox/tools.js";
 import { REPO } from "./support/platform.js";
 import { sandboxUnavailable, TEST_BUILD_CA, TEST_IMAGE_CACHE } from "./support/sandbox.js";
-import { waitFor } from "./support/wait.js";
+import { processesRunning, waitFor } from "./support/wait.js";
 
 interface Subject {
   driver: RuntimeDriver;
@@ -92,17 +92,6 @@ async function abandon(container: Container, path: string, ms: number): Promise<
   }
 }
 
-/** Host processes whose command line is exactly `sleep <marker>`: what a container left behind. */
-function sleepers(marker: string): number[] {
-  return readdirSync("/proc").flatMap((pid) => {
-    if (!/^\d+$/.test(pid)) return [];
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8") === `sleep\0${marker}\0` ? [Number(pid)] : [];
-    } catch {
-      return [];
-    }
-  });
-}
 
 async function get(container: Container, path = "/"): Promise<{ status: number; body: string }> {
   assert.ok("socketPath" in container.endpoint, "the endpoint is a Unix socket");
@@ -204,9 +193,9 @@ for (const [name, makeSubject] of Object.entries(subjects)) {
     test("a container not ready by its startup timeout is killed with every process it started", async () => {
       const marker = newMarker();
       const started = subject.driver.start(spec("neverReady", { startupTimeoutMs: 1500, params: { marker } }), log);
-      await waitFor("the container's child process", () => sleepers(marker).length > 0 || undefined, 10_000);
+      await waitFor("the container's child process", () => processesRunning("sleep", marker).length > 0 || undefined, 10_000);
       await assert.rejects(started, /did not become ready within 1\.5 s \(startupTimeout\)/);
-      await waitFor("no process of the container left", () => sleepers(marker).length === 0 || undefined, 10_000);
+      await waitFor("no process of the container left", () => processesRunning("sleep", marker).length === 0 || undefined, 10_000);
     });
 
     test("an exit is reported however it happens: a crash with its code, a kill", async () => {
@@ -221,26 +210,26 @@ for (const [name, makeSubject] of Object.entries(subjects)) {
     test("a container killed from outside (kill -9 of its agent, as the OOM killer does) takes every process it started along", async () => {
       const marker = newMarker();
       const container = await subject.driver.start(spec("withChild", { params: { marker } }), log);
-      await waitFor("the container's child process", () => sleepers(marker)[0], 10_000);
-      const [sleeper] = sleepers(marker);
+      await waitFor("the container's child process", () => processesRunning("sleep", marker)[0], 10_000);
+      const [sleeper] = processesRunning("sleep", marker);
       process.kill(parentOf(sleeper!), "SIGKILL");
       const exit = await container.exited;
       assert.ok(exit.signal === "SIGKILL" || exit.code === 128 + 9, JSON.stringify(exit));
-      assert.deepEqual(sleepers(marker), [], "exited resolves only once everything the container started is gone");
+      assert.deepEqual(processesRunning("sleep", marker), [], "exited resolves only once everything the container started is gone");
     });
 
     test("a start killed from outside is told apart from the function's failure (startupInterrupted: retried at once, no backoff)", async () => {
       const marker = newMarker();
       const started = subject.driver.start(spec("neverReady", { params: { marker } }), log);
-      await waitFor("the container's child process", () => sleepers(marker)[0], 10_000);
-      process.kill(parentOf(sleepers(marker)[0]!), "SIGKILL");
+      await waitFor("the container's child process", () => processesRunning("sleep", marker)[0], 10_000);
+      process.kill(parentOf(processesRunning("sleep", marker)[0]!), "SIGKILL");
       const error = await started.then(
         () => assert.fail("the start should fail"),
         (reason: unknown) => reason,
       );
       assert.ok(isStartupInterrupted(error), String(error));
       assert.match(String(error), /killed during start-up/);
-      await waitFor("no process of the container left", () => sleepers(marker).length === 0 || undefined, 10_000);
+      await waitFor("no process of the container left", () => processesRunning("sleep", marker).length === 0 || undefined, 10_000);
 
       // A failure of the function's own is not: it backs off.
       const crashing = subject.driver.start(spec("neverReady", { startupTimeoutMs: 500, params: { marker: newMarker() } }), log);

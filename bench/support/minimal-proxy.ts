@@ -15,6 +15,7 @@
 import { createServer } from "node:http";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import type { ServerResponse } from "node:http";
+import { answerFrom, requestHead } from "./minimal-answer.js";
 
 interface Upstream {
   socket: Socket;
@@ -30,21 +31,7 @@ function open(): Upstream {
   upstream.socket.on("data", (chunk: Buffer) => {
     const res = upstream.res!;
     upstream.res = null;
-    const end = chunk.indexOf("\r\n\r\n");
-    const lines = chunk.toString("latin1", 0, end).split("\r\n");
-    const headers: string[] = [];
-    let length = 0;
-    for (let i = 1; i < lines.length; i++) {
-      const colon = lines[i]!.indexOf(":");
-      const name = lines[i]!.slice(0, colon);
-      const value = lines[i]!.slice(colon + 1).trim();
-      const lower = name.toLowerCase();
-      if (lower === "connection" || lower === "keep-alive") continue;
-      if (lower === "content-length") length = Number(value);
-      headers.push(name, value);
-    }
-    res.writeHead(Number(lines[0]!.slice(9, 12)), headers);
-    res.end(chunk.subarray(end + 4, end + 4 + length));
+    answerFrom(chunk, res);
     idle.push(upstream);
   });
   return upstream;
@@ -53,9 +40,7 @@ function open(): Upstream {
 const server = createServer((req, res) => {
   const upstream = idle.pop() ?? open();
   upstream.res = res;
-  let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) head += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
-  upstream.socket.write(`${head}connection: keep-alive\r\n\r\n`);
+  upstream.socket.write(requestHead(req.method, req.url, req.rawHeaders));
 });
 server.keepAliveTimeout = 60_000;
 server.listen(0, "127.0.0.1", () => console.log((server.address() as AddressInfo).port));

@@ -10,6 +10,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { systemCode } from "../errors/codes.js";
+import { isAlive } from "../lifetime/processes.js";
 
 /** How often a ready server's port is probed; a dead server is reported within this. */
 const WATCH_INTERVAL_MS = 1000;
@@ -51,16 +52,6 @@ export function releasePort(): void {
     if (Number(readFileSync(heldLock, "utf8")) === process.pid) rmSync(heldLock, { force: true });
   } catch {}
   heldLock = undefined;
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return systemCode(error) === "EPERM";
-  }
 }
 
 /**

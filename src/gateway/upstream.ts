@@ -277,8 +277,6 @@ class Connection implements ResponseHandler, CrashScope {
   /** `performance.now()` when it was last released. */
   idleSince = 0;
   readonly parser = new ResponseParser(this);
-  /** The chunks `onData` gets are the connection's to keep (a stream's), not views of the shared read buffer (a socket's). */
-  ownsChunks = false;
   /** Resumes a request body paused for backpressure (one waiter at a time: the exchange's body). */
   private drainWaiter: (() => void) | undefined;
 
@@ -287,13 +285,15 @@ class Connection implements ResponseHandler, CrashScope {
     private readonly owner: Upstream,
     /** False until the bytes can reach the container: a request on a connection that never connected certainly did not. */
     private readonly isConnected: () => boolean,
+    /** The chunks `onData` gets are the connection's to keep (a stream's), not views of the shared read buffer (a socket's). */
+    readonly ownsChunks: boolean,
   ) {}
 
   static overSocket(socket: Socket, owner: Upstream): Connection {
     socket.setNoDelay(true);
     let connected = !socket.connecting;
     if (!connected) socket.once("connect", () => (connected = true));
-    const connection = new Connection(socket, owner, () => connected);
+    const connection = new Connection(socket, owner, () => connected, false);
     socket.on("error", (error: Error) => connection.ended(error));
     socket.on("close", () => connection.ended(undefined));
     socket.on("drain", () => connection.drained());
@@ -302,8 +302,7 @@ class Connection implements ResponseHandler, CrashScope {
   }
 
   static overStream(stream: MuxStream, owner: Upstream): Connection {
-    const connection = new Connection(stream, owner, () => stream.connected);
-    connection.ownsChunks = true;
+    const connection = new Connection(stream, owner, () => stream.connected, true);
     stream.onData = (chunk) => connection.onData(chunk);
     stream.onEnd = (how: StreamEnd, error?: Error) => (how === "refused" && connection.exchange ? connection.exchange.onRefused() : connection.ended(error));
     stream.onDrain = () => connection.drained();

@@ -37,6 +37,19 @@ export function processesMentioning(...marks: string[]): number[] {
   return pids;
 }
 
+/** Host processes whose command line is exactly `argv`, wherever they run (a sandbox's included). */
+export function processesRunning(...argv: string[]): number[] {
+  const wanted = `${argv.join("\0")}\0`;
+  return readdirSync("/proc").flatMap((pid) => {
+    if (!/^\d+$/.test(pid)) return [];
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8") === wanted ? [Number(pid)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls `probe` every `everyMs` until it returns a truthy value; throws `what` after `timeoutMs`. */
