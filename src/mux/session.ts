@@ -72,12 +72,16 @@ export class MuxSession {
    * `accepts`: this is the agent's side, where the gateway opens streams
    * (odd ids, increasing); the gateway's side opens them and accepts none.
    *
-   * Frames are sent together: the gateway's once per turn of the event loop
-   * (`setImmediate`: after every client socket that was ready has been read,
-   * so the requests that arrived together leave together), the agent's at
-   * the end of the current callback and its promise jobs (a chunk of
-   * requests is handled in one callback, so their answers leave together
-   * without waiting for a turn).
+   * The frames written during one callback (and its promise jobs) leave
+   * together, in one writev: on the agent's side a chunk of requests is
+   * handled in one callback, so their answers leave together; on the
+   * gateway's a client's request head, its body and the credits it gives
+   * leave together. Not later: the gateway once held every request of a
+   * turn of the event loop until the turn ended (`setImmediate`), to spare
+   * system calls, but the agent then sat idle until the whole batch came
+   * and answered it in one convoy while the gateway waited in turn; sent at
+   * once, the agent works beside the gateway (+20-40% requests per second
+   * at the same CPU per request, bench/throughput.ts).
    */
   constructor(
     readonly socket: Socket,
@@ -114,11 +118,10 @@ export class MuxSession {
   send(type: Frame, id: number, payload?: Buffer | string | readonly Buffer[], length = payload === undefined ? 0 : byteLength(payload)): void {
     if (this.ended) return;
     if (!this.corked) {
-      // Every frame written until then goes out in one writev (see `accepts` in the constructor).
+      // Every frame written until then goes out in one writev (see the constructor).
       this.corked = true;
       this.socket.cork();
-      if (this.accepts) process.nextTick(this.uncork);
-      else setImmediate(this.uncork);
+      process.nextTick(this.uncork);
     }
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeUInt32BE(length, 0);
