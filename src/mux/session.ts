@@ -1,8 +1,8 @@
 /**
  * The multiplexed wire between the gateway and its own agent: many HTTP/1.1
- * connections ("streams") carried over one Unix socket, so that the bytes of
- * every request ready at once go to the container in one write, and every
- * answer ready at once comes back in one. With a socket per connection each
+ * connections ("streams") carried over one Unix socket, so that the answers
+ * the agent has ready at once come back in one write, and the gateway's
+ * reads and writes serve many requests. With a socket per connection each
  * request cost a write and a read on each side and, on a busy machine, a
  * wake-up of the other process; those syscalls and wake-ups were most of
  * what a proxied request cost above a direct one. The streams still carry
