@@ -1,7 +1,8 @@
 /**
- * The dashboard's pure parts: session lifetimes on a fake clock, the
- * cookie reader and the cross-site check on crafted requests, the live
- * feed's diff, and the parsing of a secret's form.
+ * The dashboard's pure parts: the cookie reader and the cross-site check
+ * on crafted requests, the live feed's diff, and the parsing of a secret's
+ * form. (Sessions have their own suite over real stores:
+ * test/support/session-suite.ts.)
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -9,53 +10,7 @@ import { Hono, type Context } from "hono";
 import { crossSiteProblem, isSecure, sessionCookie } from "../src/dashboard/guard.js";
 import { changes } from "../src/dashboard/live.js";
 import { containersText, duration, ms, percent } from "../src/dashboard/model.js";
-import { csrfMatches, Sessions } from "../src/dashboard/sessions.js";
 import { parseValues } from "../src/dashboard/workspace-routes.js";
-import { FakeClock } from "./support/fake-clock.js";
-
-const principal = { tokenId: "bt_1", workspace: "w", admin: false };
-
-test("a session ends after its idle time, or its maximum age however used", () => {
-  const clock = new FakeClock(0);
-  const sessions = new Sessions(clock, { idleMs: 1_000, maxAgeMs: 5_000 });
-  const idle = sessions.create("token", principal);
-  const busy = sessions.create("token", principal);
-  clock.advance(900);
-  assert.ok(sessions.get(busy.id));
-  clock.advance(200);
-  assert.equal(sessions.get(idle.id), undefined, "idle 1.1 s");
-  assert.ok(sessions.get(busy.id), "used 0.2 s ago");
-  for (let t = 0; t < 3_600; t += 900) {
-    clock.advance(900);
-    assert.ok(sessions.get(busy.id), `used at ${clock.now()}`);
-  }
-  clock.advance(900);
-  assert.equal(sessions.get(busy.id), undefined, "older than 5 s");
-  assert.equal(sessions.size, 0);
-  assert.equal(sessions.get(undefined), undefined);
-  assert.equal(sessions.get("made-up"), undefined);
-});
-
-test("sessions are bounded: the least recently used goes first", () => {
-  const sessions = new Sessions(new FakeClock(0), { max: 3 });
-  const [a, b, c] = [sessions.create("t", principal), sessions.create("t", principal), sessions.create("t", principal)];
-  assert.ok(sessions.get(a.id), "a used last");
-  const d = sessions.create("t", principal);
-  assert.equal(sessions.size, 3);
-  assert.equal(sessions.get(b.id), undefined, "b was the least recently used");
-  assert.ok(sessions.get(a.id) && sessions.get(c.id) && sessions.get(d.id));
-  assert.notEqual(a.id, a.csrf);
-  assert.match(a.id, /^[\w-]{43}$/);
-});
-
-test("the CSRF token must match exactly", () => {
-  const session = new Sessions(new FakeClock(0)).create("t", principal);
-  assert.ok(csrfMatches(session, session.csrf));
-  assert.ok(!csrfMatches(session, undefined));
-  assert.ok(!csrfMatches(session, ""));
-  assert.ok(!csrfMatches(session, session.csrf.slice(1)));
-  assert.ok(!csrfMatches(session, `${session.csrf}x`));
-});
 
 /** Runs `check` on a request with these headers, as the dashboard's handlers see it. */
 async function withRequest<T>(url: string, headers: Record<string, string>, check: (c: Context) => T): Promise<T> {

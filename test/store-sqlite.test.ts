@@ -52,7 +52,7 @@ INSERT INTO workspace_limits VALUES ('local', 7, 35);
   db.close();
   const store = SqliteStore.inHome(home);
   t.after(() => store.close());
-  assert.equal(store.schemaVersion(), 3);
+  assert.equal(store.schemaVersion(), 4);
   assert.equal((await store.apps.getApp("local", "old"))?.currentVersionId, "v1");
   assert.deepEqual(await store.security.listLimits(), [{ workspace: "local", rate: 7, burst: 35 }]);
   await store.nodes.heartbeat({ id: "n", url: "http://n", instance: "i", startedAt: 1, load: { apps: 0, containers: 0, inFlight: 0, queued: 0 } });

@@ -85,3 +85,22 @@ export function open(key: Buffer, sealed: Buffer, context: string): string {
   decipher.setAuthTag(sealed.subarray(NONCE_BYTES, NONCE_BYTES + TAG_BYTES));
   return Buffer.concat([decipher.update(sealed.subarray(NONCE_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8");
 }
+
+/** Seals and opens small secrets under one key, each use of the key under its own context (see `sealer`). */
+export interface Sealer {
+  seal(plaintext: string, context: string): Buffer;
+  /** Throws when `sealed` was not sealed by this key under this context (or was altered). */
+  open(sealed: Buffer, context: string): string;
+}
+
+/**
+ * `seal`/`open` with `key`, every context prefixed by `use` (e.g.
+ * `berth-dashboard-session`), so nothing sealed for one use of the key
+ * opens as another's.
+ */
+export function sealer(key: Buffer, use: string): Sealer {
+  return {
+    seal: (plaintext, context) => seal(key, plaintext, `${use}:${context}`),
+    open: (sealed, context) => open(key, sealed, `${use}:${context}`),
+  };
+}

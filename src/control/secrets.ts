@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { BerthError } from "../errors/codes.js";
 import type { AppManifest, FunctionManifest, SecretSpec } from "../sdk/contract.js";
 import { checkName } from "../sdk/names.js";
-import { keyFingerprint, open, seal } from "./crypto.js";
+import { keyFingerprint, open, seal, sealer, type Sealer } from "./crypto.js";
 import type { SecretView } from "../wire/control-api.js";
 import type { SecurityStore } from "./store/types.js";
 
@@ -29,6 +29,8 @@ const MAX_KEYS = 200;
 const MAX_VALUE_BYTES = 64 * 1024;
 
 const KEY_SETTING = "secrets-key-fingerprint";
+/** What every secret's sealing context starts with. */
+const SECRET_CONTEXT = "berth-secret:";
 
 export class SecretService {
   private constructor(
@@ -51,6 +53,16 @@ export class SecretService {
       );
     }
     return new SecretService(store, key, now);
+  }
+
+  /**
+   * The platform's secrets key for another use (the dashboard's sessions):
+   * every node opens what any node sealed, and `use` keeps it apart from
+   * the secrets' own contexts.
+   */
+  sealer(use: string): Sealer {
+    if (`${use}:`.startsWith(SECRET_CONTEXT)) throw new BerthError("internal_error", `"${use}" is the secrets' own sealing context`);
+    return sealer(this.key, use);
   }
 
   /** Creates the secret, or replaces all its keys if it exists. */
@@ -153,5 +165,5 @@ export class SecretService {
 }
 
 function context(workspace: string, name: string): string {
-  return `berth-secret:${workspace}/${name}`;
+  return `${SECRET_CONTEXT}${workspace}/${name}`;
 }

@@ -17,6 +17,8 @@
  * else. On `berth serve` (`local`), opening the printed link
  * (`/?key=<key>`) starts a session without signing in; the key lives in
  * that process's memory only, like the session token its CLI uses.
+ * Sessions live in the state store (sessions.ts), so any node of a
+ * cluster answers any signed-in browser.
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -29,7 +31,7 @@ import { ControlClient } from "./control.js";
 import { page, type DashboardEnv } from "./http.js";
 import { clearSessionCookie, crossSiteProblem, isSecure, securityHeaders, sessionCookie, setSessionCookie } from "./guard.js";
 import { csrfMatches, sameString, Sessions, type Session, type SessionLimits } from "./sessions.js";
-import type { ControlApi, MetricsView, PlatformView, TokenCheck } from "./sources.js";
+import type { ControlApi, MetricsView, PlatformView, Sealer, SessionRows, TokenCheck } from "./sources.js";
 import { workspaceRoutes } from "./workspace-routes.js";
 
 export interface DashboardOptions {
@@ -44,10 +46,13 @@ export interface DashboardOptions {
    * token the sessions it starts act with (an admin of `workspace`).
    */
   local?: { key: string; credential: string; workspace: string };
-  /** Session ages and the live feeds' ticks. */
+  /** The live feeds' ticks. */
   clock: Clock;
   logger: Logger;
-  sessions?: SessionLimits;
+  /** Where sessions live (the state store every node shares) and the key that seals what they hold. */
+  sessions: { rows: SessionRows; sealer: Sealer; limits?: SessionLimits };
+  /** Milliseconds since the epoch, for session ages (nodes share no monotonic clock). Default Date.now. */
+  now?: () => number;
   /** Milliseconds between two updates of a live page. Default 1 000. */
   tickMs?: number;
   /**
@@ -62,7 +67,7 @@ export interface DashboardOptions {
 const MAX_FORM_BYTES = 64 * 1024;
 
 export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
-  const sessions = new Sessions(options.clock, options.sessions);
+  const sessions = new Sessions({ ...options.sessions, now: options.now });
   const app = new Hono<DashboardEnv>({ strict: false });
   const local = options.local;
 
@@ -73,13 +78,18 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
   });
   app.use("*", bodyLimit({ maxSize: MAX_FORM_BYTES, onError: (c) => c.text("The form is too large.", 413) }));
   app.onError((error, c) => {
+    // The state store unreachable (PostgreSQL down) or full: its own status and message, which say what to do.
+    if (error instanceof BerthError && (error.code === "database_unavailable" || error.code === "storage_full")) {
+      options.logger.warn({ err: error, path: c.req.path }, "the dashboard could not reach the state store");
+      return c.text(error.message, error.status as 503 | 507);
+    }
     options.logger.error({ err: error, path: c.req.path }, "unexpected error in the dashboard");
     return c.text("Something went wrong in the dashboard; the server's log has the details.", 500);
   });
 
-  app.get("/assets/:file", (c) => {
+  app.get("/assets/:file", async (c) => {
     const asset = assets().byUrl.get(c.req.path);
-    if (!asset || (!asset.public && !liveSession(c))) return c.text("Not found.", 404);
+    if (!asset || (!asset.public && !(await liveSession(c)))) return c.text("Not found.", 404);
     const gzip = /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
     c.header("content-type", asset.type);
     c.header("cache-control", "private, max-age=31536000, immutable");
@@ -88,8 +98,8 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
     return c.body(new Uint8Array(gzip ? asset.gzip : asset.body));
   });
 
-  app.get("/login", (c) => {
-    if (liveSession(c)) return c.redirect(safeNext(c.req.query("next")), 303);
+  app.get("/login", async (c) => {
+    if (await liveSession(c)) return c.redirect(safeNext(c.req.query("next")), 303);
     return page(c, <LoginPage local={local !== undefined} />);
   });
 
@@ -108,14 +118,14 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
     const principal = options.tokens.principalOf(token);
     if (!principal) return page(c, <LoginPage local={local !== undefined} error="That token is not valid." />, 401);
     const old = sessionCookie(c, c.get("secure"));
-    if (old) sessions.delete(old);
-    setSessionCookie(c, c.get("secure"), sessions.create(token, principal).id);
+    if (old) await sessions.deleteById(old);
+    setSessionCookie(c, c.get("secure"), (await sessions.create(token, principal)).id);
     return c.redirect(safeNext(c.req.query("next")), 303);
   });
 
   // Everything below needs a session.
   app.use("*", async (c, next) => {
-    const session = liveSession(c);
+    const session = await liveSession(c);
     if (session) {
       c.set("session", session);
       if (c.req.method === "POST") {
@@ -128,7 +138,7 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
     }
     const key = c.req.query("key");
     if (local && key !== undefined && c.req.method === "GET" && sameString(key, local.key)) {
-      setSessionCookie(c, c.get("secure"), sessions.create(local.credential, { tokenId: "local", workspace: local.workspace, admin: true }).id);
+      setSessionCookie(c, c.get("secure"), (await sessions.create(local.credential, { tokenId: "local", workspace: local.workspace, admin: true })).id);
       return c.redirect(c.req.path, 303);
     }
     if (c.req.method !== "GET" || c.req.path.endsWith("/events")) return c.text("Sign in first.", 401);
@@ -136,8 +146,8 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
     return c.redirect(`/login${next_}`, 303);
   });
 
-  app.post("/logout", (c) => {
-    sessions.delete(c.get("session").id);
+  app.post("/logout", async (c) => {
+    await sessions.delete(c.get("session"));
     clearSessionCookie(c, c.get("secure"));
     return c.redirect("/login", 303);
   });
@@ -146,22 +156,37 @@ export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
 
   app.get("/switch", (c) => c.redirect(`/w/${encodeURIComponent(c.req.query("workspace") ?? c.get("session").principal.workspace)}/`, 303));
 
-  app.route("/w/:workspace", workspaceRoutes({ ...options, local: local !== undefined, signedIn: (c) => liveSession(c) !== undefined }));
+  app.route(
+    "/w/:workspace",
+    workspaceRoutes({
+      ...options,
+      local: local !== undefined,
+      signedIn: async (c) => (await liveSession(c)) !== undefined,
+      setFlash: (c, flash) => sessions.setFlash(c.get("session"), flash),
+      takeFlash: (c) => sessions.takeFlash(c.get("session")),
+    }),
+  );
 
   app.notFound((c) => c.text("Not found.", 404));
 
   /**
    * The browser's session, if it has one that is still good: its token is
-   * checked again on every request (one map lookup and one hash), so a
-   * revoked token signs its sessions out at once.
+   * checked again on every request (one map lookup and one hash, against
+   * the tokens this node keeps in memory), so a revoked token signs its
+   * sessions out at once. A `local` session is good only with this
+   * process's own session token.
    */
-  function liveSession(c: Context<DashboardEnv>): Session | undefined {
-    const session = sessions.get(sessionCookie(c, c.get("secure")));
+  async function liveSession(c: Context<DashboardEnv>): Promise<Session | undefined> {
+    const session = await sessions.get(sessionCookie(c, c.get("secure")));
     if (!session) return undefined;
-    if (session.principal.tokenId === "local") return session;
+    if (session.principal.tokenId === "local") {
+      if (local && sameString(session.credential, local.credential)) return session;
+      await sessions.delete(session);
+      return undefined;
+    }
     const principal = options.tokens.principalOf(session.credential);
     if (!principal) {
-      sessions.delete(session.id);
+      await sessions.delete(session);
       return undefined;
     }
     session.principal = principal;

@@ -39,8 +39,8 @@ export interface FeedOptions {
   logger: Logger;
   /** Milliseconds between two computations. Default 1 000. */
   tickMs?: number;
-  /** Whether the session is still valid; checked every tick. */
-  signedIn(): boolean;
+  /** Whether the session is still valid (a read of the state store); checked every tick. */
+  signedIn(): Promise<boolean>;
 }
 
 /** Milliseconds of silence after which a comment line is sent. */
@@ -85,7 +85,7 @@ export function liveStream<M extends LiveModel>(c: Context, feed: Feed<M>, optio
         quietSince = options.clock.now();
       };
       while (!stream.aborted && !stream.closed) {
-        if (!options.signedIn()) {
+        if (!(await options.signedIn())) {
           await send("signed-out", {});
           return;
         }
@@ -153,18 +153,22 @@ export function logStream(c: Context, open: () => Promise<Response>, render: (en
       stream.onAbort(() => void reader.cancel());
       let quietSince = options.clock.now();
       let cancelTick = () => {};
-      const tick = () => {
-        if (!options.signedIn()) {
-          void stream.writeSSE({ event: "signed-out", data: "{}" }).finally(() => reader.cancel());
+      const tick = async () => {
+        const signedIn = await options.signedIn().catch((error: unknown) => {
+          options.logger.warn({ err: error, path: c.req.path }, "a dashboard log tail could not check its session");
+          return false;
+        });
+        if (!signedIn) {
+          await stream.writeSSE({ event: "signed-out", data: "{}" }).finally(() => reader.cancel());
           return;
         }
         if (options.clock.now() - quietSince >= KEEPALIVE_MS) {
           quietSince = options.clock.now();
           void stream.write(": keep-alive\n\n");
         }
-        cancelTick = options.clock.after(tickMs, tick);
+        cancelTick = options.clock.after(tickMs, () => void tick());
       };
-      cancelTick = options.clock.after(tickMs, tick);
+      cancelTick = options.clock.after(tickMs, () => void tick());
       const decoder = new TextDecoder();
       let buffer = "";
       try {

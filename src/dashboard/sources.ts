@@ -52,3 +52,38 @@ export interface TokenCheck {
 
 /** The control API, called in-process (`env.incoming` lets it see the browser's address for its failed-auth limit). */
 export type ControlApi = (request: Request, env: { incoming?: unknown }) => Response | Promise<Response>;
+
+/**
+ * A dashboard session as the shared database holds it (the control
+ * store's `sessions` facet): the id only as its SHA-256, everything
+ * secret sealed.
+ */
+export interface SessionRow {
+  idHash: Buffer;
+  sealed: Buffer;
+  flash: Buffer | null;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  seenAt: number;
+}
+
+/** Where sessions live: the state store every node shares (control/store/types.ts's SessionStore). */
+export interface SessionRows {
+  insertSession(session: SessionRow): Promise<void>;
+  getSession(idHash: Buffer): Promise<SessionRow | undefined>;
+  /** Moves `seenAt` forward, never back. */
+  touchSession(idHash: Buffer, seenAt: number): Promise<void>;
+  setSessionFlash(idHash: Buffer, flash: Buffer | null): Promise<void>;
+  /** Clears the flash if it is still `flash`; true if this call did. */
+  takeSessionFlash(idHash: Buffer, flash: Buffer): Promise<boolean>;
+  deleteSession(idHash: Buffer): Promise<void>;
+  /** Deletes sessions seen before `seenBefore` or created before `createdBefore` (epoch ms), then all but the `keep` most recently seen. */
+  pruneSessions(seenBefore: number, createdBefore: number, keep: number): Promise<number>;
+}
+
+/** The platform's secrets key (AES-256-GCM), for the dashboard's own use (control/crypto.ts's Sealer). */
+export interface Sealer {
+  seal(plaintext: string, context: string): Buffer;
+  /** Throws when `sealed` is not this key's, under this context. */
+  open(sealed: Buffer, context: string): string;
+}

@@ -26,6 +26,8 @@ import type { ControlApi } from "./sources.js";
 
 /** Milliseconds an admin's workspace list is reused. */
 const WORKSPACES_MS = 10_000;
+/** Sessions whose workspace list a node keeps at once; beyond, the stale ones go (or all). */
+const MAX_WORKSPACE_LISTS = 1_000;
 
 export interface WorkspaceRouteOptions extends ModelSources {
   control: ControlApi;
@@ -35,11 +37,17 @@ export interface WorkspaceRouteOptions extends ModelSources {
   logger: Logger;
   tickMs?: number;
   /** Whether the request's session is still good (the live feeds ask every tick). */
-  signedIn(c: Context<DashboardEnv>): boolean;
+  signedIn(c: Context<DashboardEnv>): Promise<boolean>;
+  /** Leaves a one-time message for the session's next page (on whichever node serves it). */
+  setFlash(c: Context<DashboardEnv>, flash: Flash): Promise<void>;
+  /** The session's one-time message, taken. */
+  takeFlash(c: Context<DashboardEnv>): Promise<Flash | undefined>;
 }
 
 export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardEnv> {
   const routes = new Hono<DashboardEnv>({ strict: false });
+  /** An admin's workspace list per session (by its id's hash), and when (monotonic ms) it was read: this node's cache only. */
+  const workspaceLists = new Map<string, { names: string[]; at: number }>();
   const control = (c: Context<DashboardEnv>) => new ControlClient(options.control, c.get("session").credential, c.env?.incoming);
   const workspace = (c: Context<DashboardEnv>) => c.req.param("workspace") ?? "";
   const dev = (c: Context<DashboardEnv>) => c.req.query("dev") === "1";
@@ -48,8 +56,7 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
   /** The page context: who, where, the admin's workspace list, and the one-time message (taken). */
   async function contextOf(c: Context<DashboardEnv>): Promise<PageContext> {
     const session = c.get("session");
-    const flash = session.flash;
-    session.flash = undefined;
+    const flash = await options.takeFlash(c);
     const ws = workspace(c);
     const workspaces = session.principal.admin ? [...new Set([ws, ...(await knownWorkspaces(c))])].sort() : [];
     return { workspace: ws, principal: session.principal, csrf: session.csrf, workspaces, flash, local: options.local };
@@ -62,20 +69,27 @@ export function workspaceRoutes(options: WorkspaceRouteOptions): Hono<DashboardE
    */
   async function knownWorkspaces(c: Context<DashboardEnv>): Promise<string[]> {
     const session = c.get("session");
+    const key = session.idHash.toString("hex");
     const now = options.clock.now();
-    if (session.workspaces && now - session.workspaces.at < WORKSPACES_MS) return session.workspaces.names;
+    const cached = workspaceLists.get(key);
+    if (cached && now - cached.at < WORKSPACES_MS) return cached.names;
     const known = new Set([session.principal.workspace]);
     for (const app of await options.platform.listApps()) known.add(app.workspace);
     const all = await control(c).json<{ tokens: TokenView[] }>("GET", "/api/tokens?all=1").catch(() => ({ tokens: [] }));
     for (const token of all.tokens) known.add(token.workspace);
-    session.workspaces = { names: [...known], at: now };
-    return session.workspaces.names;
+    if (workspaceLists.size >= MAX_WORKSPACE_LISTS) {
+      for (const [other, list] of workspaceLists) if (now - list.at >= WORKSPACES_MS) workspaceLists.delete(other);
+      if (workspaceLists.size >= MAX_WORKSPACE_LISTS) workspaceLists.clear();
+    }
+    const names = [...known];
+    workspaceLists.set(key, { names, at: now });
+    return names;
   }
 
   const notFound = async (c: Context<DashboardEnv>, message: string) => page(c, <ErrorPage ctx={await contextOf(c)} title="Not found" message={message} />, 404);
 
-  const done = (c: Context<DashboardEnv>, to: string, flash: Flash) => {
-    c.get("session").flash = flash;
+  const done = async (c: Context<DashboardEnv>, to: string, flash: Flash) => {
+    await options.setFlash(c, flash);
     return c.redirect(to, 303);
   };
   const failed = (c: Context<DashboardEnv>, to: string, error: unknown) => {

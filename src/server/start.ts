@@ -377,6 +377,8 @@ async function assemble(
     tokens,
     control: (request, env) => api.fetch(request, env),
     local: sessionToken && dashboardKey ? { key: dashboardKey, credential: sessionToken, workspace: options.workspace } : undefined,
+    // In the store every node shares (`berth serve`: in its memory), sealed with the secrets key every node holds.
+    sessions: { rows: store.sessions, sealer: secrets.sealer("berth-dashboard") },
     clock,
     logger: logger.child({ component: "dashboard" }),
     httpsHost: publicBase?.scheme === "https" ? publicHost(publicBase) : undefined,

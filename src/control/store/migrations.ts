@@ -109,6 +109,19 @@ CREATE TABLE changes (
     sql: `
 ALTER TABLE versions ADD COLUMN deploy_id TEXT;
 CREATE INDEX versions_deploy_id ON versions (deploy_id);`,
+  },  {
+    version: 4,
+    name: "dashboard sessions",
+    // Shared by every node, so a browser stays signed in whichever node answers (dashboard/sessions.ts).
+    sql: `
+CREATE TABLE dashboard_sessions (
+  id_hash BLOB PRIMARY KEY,
+  sealed BLOB NOT NULL,
+  flash BLOB,
+  created_at INTEGER NOT NULL,
+  seen_at INTEGER NOT NULL
+);
+CREATE INDEX dashboard_sessions_seen_at ON dashboard_sessions (seen_at);`,
   },
 ];
 
@@ -208,6 +221,18 @@ CREATE TABLE blob_chunks (
     sql: `
 ALTER TABLE versions ADD COLUMN deploy_id TEXT;
 CREATE INDEX versions_deploy_id ON versions (deploy_id);`,
+  },  {
+    version: 4,
+    name: "dashboard sessions",
+    sql: `
+CREATE TABLE dashboard_sessions (
+  id_hash BYTEA PRIMARY KEY,
+  sealed BYTEA NOT NULL,
+  flash BYTEA,
+  created_at BIGINT NOT NULL,
+  seen_at BIGINT NOT NULL
+);
+CREATE INDEX dashboard_sessions_seen_at ON dashboard_sessions (seen_at);`,
   },
 ];
 

@@ -2,9 +2,10 @@
  * Chooses and opens the storage engine: PostgreSQL for a `postgres://`
  * URL (`berth server --database`, `BERTH_DATABASE_URL`), else SQLite in
  * the state directory. `berth serve`'s embedded platform keeps its apps
- * (and its one node) in memory, so two sessions on one state directory
- * never see each other's apps, while tokens and secrets stay on disk where
- * `berth secret create` put them.
+ * (and its one node, and its dashboard sessions, which act with a session
+ * token that dies with the process) in memory, so two sessions on one
+ * state directory never see each other's apps, while tokens and secrets
+ * stay on disk where `berth secret create` put them.
  */
 import { join } from "node:path";
 import { BerthError } from "../../errors/codes.js";
@@ -50,6 +51,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     location: `${disk.location} (apps in memory)`,
     apps: memory.apps,
     nodes: memory.nodes,
+    sessions: memory.sessions,
     security: disk.security,
     blobs: memory.blobs,
     watch(listener) {

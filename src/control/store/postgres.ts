@@ -42,6 +42,8 @@ import type {
   NodeStore,
   SecretRecord,
   SecurityStore,
+  SessionRecord,
+  SessionStore,
   Store,
   TokenRecord,
   UploadLimits,
@@ -105,6 +107,7 @@ export class PostgresStore implements Store {
   readonly apps: AppStore;
   readonly security: SecurityStore;
   readonly nodes: NodeStore;
+  readonly sessions: SessionStore;
   readonly blobs: BlobStore;
   private readonly pool: pg.Pool;
   private readonly listeners = new Set<ChangeListener>();
@@ -134,6 +137,7 @@ export class PostgresStore implements Store {
     this.apps = new PostgresApps(db);
     this.security = new PostgresSecurity(db);
     this.nodes = new PostgresNodes(db);
+    this.sessions = new PostgresSessions(db);
     const staging = options.stagingDir ?? tmpdir();
     mkdirSync(staging, { recursive: true });
     if (options.stagingDir !== undefined) removeOrphans(staging);
@@ -613,6 +617,59 @@ class PostgresSecurity implements SecurityStore {
     await this.db.query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [key, value]);
     const { rows } = await this.db.query<{ value: string }>("SELECT value FROM settings WHERE key = $1", [key]);
     return rows[0]!.value;
+  }
+}
+
+interface SessionRow {
+  id_hash: Buffer;
+  sealed: Buffer;
+  flash: Buffer | null;
+  created_at: string;
+  seen_at: string;
+}
+
+/** Dashboard sessions: single statements, no transactions and no NOTIFY (every node reads the row on each request). */
+class PostgresSessions implements SessionStore {
+  constructor(private readonly db: Db) {}
+
+  async insertSession(session: SessionRecord): Promise<void> {
+    await this.db.query("INSERT INTO dashboard_sessions (id_hash, sealed, flash, created_at, seen_at) VALUES ($1, $2, $3, $4, $5)", [
+      session.idHash,
+      session.sealed,
+      session.flash,
+      session.createdAt,
+      session.seenAt,
+    ]);
+  }
+
+  async getSession(idHash: Buffer): Promise<SessionRecord | undefined> {
+    const row = (await this.db.query<SessionRow>("SELECT * FROM dashboard_sessions WHERE id_hash = $1", [idHash])).rows[0];
+    return row && { idHash: row.id_hash, sealed: row.sealed, flash: row.flash, createdAt: Number(row.created_at), seenAt: Number(row.seen_at) };
+  }
+
+  async touchSession(idHash: Buffer, seenAt: number): Promise<void> {
+    await this.db.query("UPDATE dashboard_sessions SET seen_at = $1 WHERE id_hash = $2 AND seen_at < $1", [seenAt, idHash]);
+  }
+
+  async setSessionFlash(idHash: Buffer, flash: Buffer | null): Promise<void> {
+    await this.db.query("UPDATE dashboard_sessions SET flash = $1 WHERE id_hash = $2", [flash, idHash]);
+  }
+
+  async takeSessionFlash(idHash: Buffer, flash: Buffer): Promise<boolean> {
+    return (await this.db.query("UPDATE dashboard_sessions SET flash = NULL WHERE id_hash = $1 AND flash = $2", [idHash, flash])).rowCount === 1;
+  }
+
+  async deleteSession(idHash: Buffer): Promise<void> {
+    await this.db.query("DELETE FROM dashboard_sessions WHERE id_hash = $1", [idHash]);
+  }
+
+  async pruneSessions(seenBefore: number, createdBefore: number, keep: number): Promise<number> {
+    const expired = await this.db.query("DELETE FROM dashboard_sessions WHERE seen_at < $1 OR created_at < $2", [seenBefore, createdBefore]);
+    const surplus = await this.db.query(
+      "DELETE FROM dashboard_sessions WHERE id_hash IN (SELECT id_hash FROM dashboard_sessions ORDER BY seen_at DESC, created_at DESC OFFSET $1)",
+      [keep],
+    );
+    return (expired.rowCount ?? 0) + (surplus.rowCount ?? 0);
   }
 }
 

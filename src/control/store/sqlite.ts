@@ -32,6 +32,8 @@ import type {
   NodeStore,
   SecretRecord,
   SecurityStore,
+  SessionRecord,
+  SessionStore,
   Store,
   TokenRecord,
   VersionRecord,
@@ -105,6 +107,14 @@ interface NodeRow {
   load: string;
 }
 
+interface SessionRow {
+  id_hash: Buffer;
+  sealed: Buffer;
+  flash: Buffer | null;
+  created_at: number;
+  seen_at: number;
+}
+
 const toApp = (row: AppRow): AppRecord => ({
   id: row.id,
   workspace: row.workspace,
@@ -153,6 +163,7 @@ export class SqliteStore implements Store {
   readonly apps: AppStore;
   readonly security: SecurityStore;
   readonly nodes: NodeStore;
+  readonly sessions: SessionStore;
   readonly blobs: FileBlobStore;
   private readonly db: Database.Database;
   private readonly listeners = new Set<ChangeListener>();
@@ -176,6 +187,7 @@ export class SqliteStore implements Store {
     this.apps = new SqliteApps(this.db, changed, write);
     this.security = new SqliteSecurity(this.db, changed, write);
     this.nodes = new SqliteNodes(this.db, changed, write);
+    this.sessions = new SqliteSessions(this.db, write);
   }
 
   /** `<home>/state.db` with blobs in `<home>/blobs`. */
@@ -530,5 +542,58 @@ class SqliteNodes implements NodeStore {
 
   async pruneNodes(olderThanMs: number): Promise<number> {
     return this.db.prepare("DELETE FROM nodes WHERE heartbeat_at < ?").run(Date.now() - olderThanMs).changes;
+  }
+}
+
+/** Dashboard sessions: read on every dashboard request, so by prepared statements; no other node needs telling of a change. */
+class SqliteSessions implements SessionStore {
+  private readonly byHash: Database.Statement<[Buffer], SessionRow>;
+  private readonly touch: Database.Statement<[number, Buffer, number]>;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly write: Write,
+  ) {
+    this.byHash = db.prepare("SELECT * FROM dashboard_sessions WHERE id_hash = ?");
+    this.touch = db.prepare("UPDATE dashboard_sessions SET seen_at = ? WHERE id_hash = ? AND seen_at < ?");
+  }
+
+  async insertSession(session: SessionRecord): Promise<void> {
+    this.write(() =>
+      this.db
+        .prepare("INSERT INTO dashboard_sessions (id_hash, sealed, flash, created_at, seen_at) VALUES (?, ?, ?, ?, ?)")
+        .run(session.idHash, session.sealed, session.flash, session.createdAt, session.seenAt),
+    );
+  }
+
+  async getSession(idHash: Buffer): Promise<SessionRecord | undefined> {
+    const row = this.byHash.get(idHash);
+    return row && { idHash: row.id_hash, sealed: row.sealed, flash: row.flash, createdAt: row.created_at, seenAt: row.seen_at };
+  }
+
+  async touchSession(idHash: Buffer, seenAt: number): Promise<void> {
+    this.write(() => this.touch.run(seenAt, idHash, seenAt));
+  }
+
+  async setSessionFlash(idHash: Buffer, flash: Buffer | null): Promise<void> {
+    this.write(() => this.db.prepare("UPDATE dashboard_sessions SET flash = ? WHERE id_hash = ?").run(flash, idHash));
+  }
+
+  async takeSessionFlash(idHash: Buffer, flash: Buffer): Promise<boolean> {
+    return this.write(() => this.db.prepare("UPDATE dashboard_sessions SET flash = NULL WHERE id_hash = ? AND flash = ?").run(idHash, flash).changes === 1);
+  }
+
+  async deleteSession(idHash: Buffer): Promise<void> {
+    this.write(() => this.db.prepare("DELETE FROM dashboard_sessions WHERE id_hash = ?").run(idHash));
+  }
+
+  async pruneSessions(seenBefore: number, createdBefore: number, keep: number): Promise<number> {
+    return this.write(() => {
+      const expired = this.db.prepare("DELETE FROM dashboard_sessions WHERE seen_at < ? OR created_at < ?").run(seenBefore, createdBefore).changes;
+      const surplus = this.db
+        .prepare("DELETE FROM dashboard_sessions WHERE id_hash IN (SELECT id_hash FROM dashboard_sessions ORDER BY seen_at DESC, created_at DESC LIMIT -1 OFFSET ?)")
+        .run(keep).changes;
+      return expired + surplus;
+    });
   }
 }

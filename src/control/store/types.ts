@@ -11,9 +11,9 @@
  * nodes must see emits a `Change` (PostgreSQL: NOTIFY; SQLite: a change
  * table that is polled), and the nodes read the changed record again.
  *
- * The store is split in facets (apps, security, nodes, blobs), so that
- * `berth serve` can keep its apps in memory while tokens and secrets stay
- * on disk (open.ts composes them).
+ * The store is split in facets (apps, security, nodes, sessions, blobs),
+ * so that `berth serve` can keep its apps (and its dashboard sessions) in
+ * memory while tokens and secrets stay on disk (open.ts composes them).
  */
 import type { Clock } from "../../clock/clock.js";
 import type { NodeRecord } from "../../cluster/membership.js";
@@ -164,6 +164,44 @@ export interface SecurityStore {
   claimSetting(key: string, value: string): Promise<string>;
 }
 
+/**
+ * A dashboard session as the database holds it (dashboard/sessions.ts
+ * makes and reads them): nothing in it lets a reader of the database act
+ * as the browser, or learn a credential.
+ */
+export interface SessionRecord {
+  /** SHA-256 of the session id the browser's cookie carries; the id itself is never stored. */
+  idHash: Buffer;
+  /** AES-256-GCM (the secrets key) of what the session acts with and as. */
+  sealed: Buffer;
+  /** AES-256-GCM of the one-time message for the session's next page; null when there is none. */
+  flash: Buffer | null;
+  /** Milliseconds since the epoch (wall clock: nodes share no other). */
+  createdAt: number;
+  /** Milliseconds since the epoch; written at most about once a minute (sessions.ts), so it may lag. */
+  seenAt: number;
+}
+
+export interface SessionStore {
+  insertSession(session: SessionRecord): Promise<void>;
+  getSession(idHash: Buffer): Promise<SessionRecord | undefined>;
+  /** Moves the session's `seenAt` forward to `seenAt` (never back: nodes' clocks differ a little). */
+  touchSession(idHash: Buffer, seenAt: number): Promise<void>;
+  setSessionFlash(idHash: Buffer, flash: Buffer | null): Promise<void>;
+  /**
+   * Clears the session's flash if it is still `flash`; true if this call
+   * cleared it. Two pages loaded at once (on two nodes) cannot both take it.
+   */
+  takeSessionFlash(idHash: Buffer, flash: Buffer): Promise<boolean>;
+  deleteSession(idHash: Buffer): Promise<void>;
+  /**
+   * Deletes the sessions seen before `seenBefore` or created before
+   * `createdBefore` (epoch ms), then all but the `keep` most recently seen.
+   * Returns how many went.
+   */
+  pruneSessions(seenBefore: number, createdBefore: number, keep: number): Promise<number>;
+}
+
 export interface NodeStore {
   /** Creates or refreshes the node's row, stamped with the store's clock. */
   heartbeat(node: Omit<NodeRecord, "ageMs">): Promise<void>;
@@ -242,6 +280,7 @@ export interface Store {
   readonly apps: AppStore;
   readonly security: SecurityStore;
   readonly nodes: NodeStore;
+  readonly sessions: SessionStore;
   readonly blobs: BlobStore;
   /** Calls `listener` for every change written by anyone; returns the unsubscribe function. */
   watch(listener: ChangeListener): () => void;
