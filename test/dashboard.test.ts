@@ -8,51 +8,18 @@
  * Chromium.)
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import type { Response } from "undici";
 import { ApiClient } from "../src/cli/client.js";
+import { startServer } from "../src/server/start.js";
+import { Browser } from "./support/form-browser.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
 import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 import { waitFor } from "./support/wait.js";
-
-/** A browser's view of one origin: its cookie, and the headers a same-origin form post carries. */
-class Browser {
-  cookie: string | undefined;
-  constructor(readonly base: string) {}
-
-  async get(path: string, headers: Record<string, string> = {}): Promise<Response> {
-    return this.keep(await request(`${this.base}${path}`, { headers: { ...this.cookies(), ...headers } }));
-  }
-
-  /** A form post from a page of this origin, unless `headers` say otherwise. */
-  async post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
-    const sameOrigin = { origin: this.base, "sec-fetch-site": "same-origin", "content-type": "application/x-www-form-urlencoded" };
-    return this.keep(await request(`${this.base}${path}`, { method: "POST", headers: { ...sameOrigin, ...this.cookies(), ...headers }, body: new URLSearchParams(form).toString() }));
-  }
-
-  async signIn(token: string): Promise<Response> {
-    return this.post("/login", { token });
-  }
-
-  /** The CSRF token of a page (every signed-in page carries it). */
-  async csrf(path: string): Promise<string> {
-    const html = await (await this.get(path)).text();
-    const match = /data-csrf="([^"]+)"/.exec(html);
-    assert.ok(match, `no CSRF token on ${path}: ${html.slice(0, 300)}`);
-    return match[1]!;
-  }
-
-  private cookies(): Record<string, string> {
-    return this.cookie ? { cookie: this.cookie } : {};
-  }
-
-  private keep(response: Response): Response {
-    const set = response.headers.get("set-cookie");
-    if (set) this.cookie = /Max-Age=0/.test(set) ? undefined : set.split(";")[0];
-    return response;
-  }
-}
 
 async function platformWithApp(t: Parameters<typeof startPlatform>[0]): Promise<TestPlatform> {
   const platform = await startPlatform(t, { requireAuth: true });
@@ -126,6 +93,44 @@ test("sign-in: a bad token is refused, a good one gets an HttpOnly SameSite=Stri
   // `next` leads back only to this dashboard.
   const away = await new Browser(platform.server.url).post("/login?next=//evil.example/x", { token: platform.token });
   assert.equal(away.headers.get("location"), "/");
+});
+
+test("a forged, unknown or malformed cookie is the sign-in page, never an error (expiry: test/support/session-suite.ts)", async (t) => {
+  const platform = await platformWithApp(t);
+  const browser = new Browser(platform.server.url);
+  await browser.signIn(platform.token);
+  const real = browser.cookie!.split("=")[1]!;
+  const values = ["", "x", "x".repeat(43), `${real.slice(0, 42)}A`, real.slice(1), `${real}A`, "a".repeat(8000), "%00%ff%fe", "../../state.db", `${real}%00`, "é"];
+  for (const value of values) {
+    const page = await request(`${platform.server.url}/w/test/`, { headers: { cookie: `berth_session=${value}` } });
+    assert.equal(page.status, 303, JSON.stringify(value.slice(0, 40)));
+    assert.match(page.headers.get("location") ?? "", /^\/login/);
+    const post = await request(`${platform.server.url}/w/test/tokens`, { method: "POST", headers: { cookie: `berth_session=${value}`, "content-type": "application/x-www-form-urlencoded" }, body: "kind=api" });
+    assert.equal(post.status, 401, JSON.stringify(value.slice(0, 40)));
+  }
+  assert.equal((await browser.get("/w/test/")).status, 200, "the real session is untouched");
+});
+
+test("a restart keeps the sessions (the state store holds them, sealed); signing out ends them", async (t) => {
+  const home = mkdtempSync(join(tmpdir(), "berth-restart-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const first = await startServer({ home, port: 0, workspace: "test", warmAgents: 1, requireAuth: true });
+  let closed = false;
+  t.after(() => (closed ? undefined : first.close()));
+  const token = first.bootstrapToken!;
+  const browser = new Browser(first.url);
+  await browser.signIn(token);
+  const csrf = await browser.csrf("/w/test/tokens");
+  await first.close();
+  closed = true;
+  const again = await startServer({ home, port: 0, workspace: "test", warmAgents: 1, requireAuth: true });
+  t.after(() => again.close());
+  browser.base = again.url;
+  const page = await browser.get("/w/test/tokens");
+  assert.equal(page.status, 200, "still signed in after the restart");
+  assert.match(await page.text(), new RegExp(`data-csrf="${csrf}"`), "with the same CSRF token");
+  assert.equal((await browser.post("/logout", { _csrf: csrf })).status, 303);
+  assert.equal((await browser.get("/w/test/")).status, 303);
 });
 
 test("behind a proxy that ends TLS (--public-url https://…), sessions on the public host get the Secure __Host- cookie; loopback keeps the plain one", async (t) => {

@@ -1,6 +1,7 @@
 /**
- * The storage conformance suite on the PostgreSQL engine, against a real
- * server started for this file (test/support/postgres.ts): a fresh
+ * The storage conformance suite, and the dashboard's sessions over the
+ * store (test/support/session-suite.ts), on the PostgreSQL engine, against
+ * a real server started for this file (test/support/postgres.ts): a fresh
  * database per test.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,6 +11,7 @@ import { after, before } from "node:test";
 import pg from "pg";
 import { PostgresStore } from "../src/control/store/postgres.js";
 import { launchPostgres, type TestPostgres } from "./support/postgres.js";
+import { sessionSuite } from "./support/session-suite.js";
 import { storeSuite } from "./support/store-suite.js";
 
 let server: TestPostgres;
@@ -23,11 +25,11 @@ after(() => {
   return server.close();
 });
 
-async function sql(url: string, text: string, values: unknown[] = []): Promise<void> {
+async function sql(url: string, text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(text, values);
+    return (await client.query(text, values)).rows as Record<string, unknown>[];
   } finally {
     await client.end();
   }
@@ -41,8 +43,20 @@ storeSuite({
     return {
       // Each connection is a node of its own, with its own cache of blobs as files.
       open: () => PostgresStore.open({ url, blobCacheDir: mkdtempSync(join(cacheRoot, "node-")) }),
-      corruptBlob: (hash) => sql(url, "UPDATE blob_chunks SET data = 'tampered' WHERE hash = $1 AND seq = 0", [hash]),
-      recordSchemaVersion: (version) => sql(url, "INSERT INTO berth_schema (version, name, applied_at) VALUES ($1, 'from the future', 0)", [version]),
+      corruptBlob: async (hash) => void (await sql(url, "UPDATE blob_chunks SET data = 'tampered' WHERE hash = $1 AND seq = 0", [hash])),
+      recordSchemaVersion: async (version) => void (await sql(url, "INSERT INTO berth_schema (version, name, applied_at) VALUES ($1, 'from the future', 0)", [version])),
+    };
+  },
+});
+
+sessionSuite({
+  name: "postgres",
+  async fresh() {
+    databases += 1;
+    const url = await server.createDatabase(`sessions_${databases}`);
+    return {
+      open: () => PostgresStore.open({ url, blobCacheDir: mkdtempSync(join(cacheRoot, "node-")) }),
+      rawRows: () => sql(url, "SELECT * FROM dashboard_sessions"),
     };
   },
 });
