@@ -4,7 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync, chmodSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { hashSecret, loadOrCreateKey, open, randomSecret, seal, secretMatches } from "../src/control/crypto.js";
+import { randomBytes } from "node:crypto";
+import { hashSecret, loadOrCreateKey, open, randomSecret, seal, sealer, secretMatches } from "../src/control/crypto.js";
+import { SecretService } from "../src/control/secrets.js";
+import { SqliteStore } from "../src/control/store/sqlite.js";
 
 test("sealed values open only with the same key and context", () => {
   const dir = mkdtempSync(join(tmpdir(), "berth-crypto-"));
@@ -23,6 +26,23 @@ test("sealed values open only with the same key and context", () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a sealer of the secrets key for another use: what it seals opens only for that use, never as a secret", async (t) => {
+  const key = randomBytes(32);
+  const sessions = sealer(key, "berth-dashboard");
+  const sealed = sessions.seal("bt_credential", "session:ab");
+  assert.equal(sessions.open(sealed, "session:ab"), "bt_credential");
+  assert.throws(() => sessions.open(sealed, "session:cd"));
+  assert.throws(() => sealer(key, "other-use").open(sealed, "session:ab"));
+  assert.throws(() => open(key, sealed, "session:ab"), "the use is part of the context");
+  const home = mkdtempSync(join(tmpdir(), "berth-crypto-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const store = SqliteStore.inHome(home);
+  t.after(() => store.close());
+  const secrets = await SecretService.open(store.security, key, join(home, "key"));
+  assert.equal(secrets.sealer("berth-dashboard").open(sealed, "session:ab"), "bt_credential", "the service hands out the same key");
+  assert.throws(() => secrets.sealer("berth-secret"), /own sealing context/);
 });
 
 test("the key file is created with mode 0600, reused, tightened if loosened, and refused if corrupt", () => {
