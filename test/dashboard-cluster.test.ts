@@ -6,7 +6,7 @@
  * signed in on both, with the same CSRF token; an action's message shown
  * once by whichever node answers the next page; signing out anywhere signs
  * out everywhere; a restart keeps sessions; a revoked token is refused by
- * both nodes.
+ * both nodes; the database down is a 503, not a sign-out.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -91,5 +91,19 @@ describe("the dashboard on two nodes, one database", { timeout: 300_000 }, () =>
       await waitFor(`${browser.base} to refuse the revoked token`, async () => (await browser.get(`/w/${workspace}/`)).status === 303 || undefined, PROPAGATION_MS, 50);
     }
     assert.equal((await admin.get(`/w/${workspace}/`)).status, 200, "the admin's session is untouched");
+  });
+
+  test("while the database is down the dashboard answers 503 with the reason, and the session is back with the database", async () => {
+    const browser = new Browser(a.url);
+    await browser.signIn(cluster.token);
+    cluster.pg.stop();
+    try {
+      const down = await browser.get(`/w/${workspace}/`);
+      assert.equal(down.status, 503);
+      assert.match(await down.text(), /state database .* is unreachable/);
+    } finally {
+      cluster.pg.start();
+    }
+    await waitFor("the session back with the database", async () => (await browser.get(`/w/${workspace}/`)).status === 200 || undefined, 30_000, 100);
   });
 });
