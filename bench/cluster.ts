@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { bundleApp } from "../src/bundler/bundle.js";
 import { ApiClient } from "../src/cli/client.js";
-import { startServer } from "../src/server/start.js";
+import { startServer } from "./support/compiled.js";
 import type { DeployResult } from "../src/wire/control-api.js";
 import { startCluster, type Cluster } from "../test/support/cluster.js";
 import { launchPostgres } from "../test/support/postgres.js";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { bundleApp } from "../../src/bundler/bundle.js";
 import { ApiClient } from "../../src/cli/client.js";
-import { startServer } from "../../src/server/start.js";
+import { startServer } from "./compiled.js";
 
 const apps = Number(process.argv[2] ?? 1);
 const home = mkdtempSync(join(tmpdir(), "berth-bench-"));
