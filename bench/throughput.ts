@@ -1,10 +1,12 @@
 /**
- * Warm throughput of one handler (apps/hello-handler.ts) six ways, in one run:
+ * Warm throughput of one handler (apps/hello-handler.ts) seven ways, in one run:
  *
  *   bare          a bare node:http server running it: the baseline
  *   gateway→node  through berth's gateway to the `node` function (nodeApp) running it
  *   gateway→hello through the gateway to the `hello` simple endpoint (same answer, through the SDK)
  *   undici proxy  node:http + undici `Pool.request`, body buffered (support/undici-proxy.ts), in front of the bare server: a reference
+ *   undici dispatch  node:http + undici `Pool#dispatch` with a raw handler, streaming (support/undici-dispatch-proxy.ts): the
+ *                 leanest use of a general client, the comparison for the gateway's own (src/gateway/upstream.ts)
  *   minimal proxy the least a node:http proxy can do (support/minimal-proxy.ts), in front of the bare server on a Unix socket
  *   minimal mux   the same over berth's multiplexed wire (support/minimal-mux-proxy.ts) to the bare server behind a MuxListener:
  *                 the floor of a gateway on node:http with berth's wire
@@ -29,13 +31,14 @@ import type { LoadResult } from "./support/load.js";
 
 const { seconds, rounds, connections } = benchFlags({ seconds: 2, rounds: 4, connections: 50 });
 
-const SIDES = ["bare", "gateway→node", "gateway→hello", "undici proxy", "minimal proxy", "minimal mux"] as const;
+const SIDES = ["bare", "gateway→node", "gateway→hello", "undici proxy", "undici dispatch", "minimal proxy", "minimal mux"] as const;
 type Side = (typeof SIDES)[number];
 const LABELS: Record<Side, string> = {
   bare: "bare node:http (the handler)",
   "gateway→node": "berth gateway → nodeApp (the same handler)",
   "gateway→hello": "berth gateway → webEndpoint hello (same answer)",
   "undici proxy": "undici proxy (buffering) → bare node:http",
+  "undici dispatch": "undici proxy (dispatch, raw handler, streaming) → bare node:http",
   "minimal proxy": "minimal node:http proxy → bare node:http (Unix socket)",
   "minimal mux": "minimal node:http proxy → bare node:http (berth's multiplexed socket)",
 };
@@ -65,6 +68,7 @@ function childrenOf(parent: number): number[] {
 const loadBefore = loadAverage();
 const bare = await startBare();
 const proxy = await startHelper("undici-proxy.ts", [String(bare.port)]);
+const dispatchProxy = await startHelper("undici-dispatch-proxy.ts", [String(bare.port)]);
 const socketDir = mkdtempSync(join(tmpdir(), "berth-bench-"));
 const bareBehind = await startHelper("bare-server.ts", [join(socketDir, "bare.sock")]);
 const minimal = await startHelper("minimal-proxy.ts", [join(socketDir, "bare.sock")]);
@@ -78,16 +82,17 @@ try {
     "gateway→node": [gatewayPort, platform.hosts.node!],
     "gateway→hello": [gatewayPort, platform.hosts.hello!],
     "undici proxy": [proxy.port, "localhost"],
+    "undici dispatch": [dispatchProxy.port, "localhost"],
     "minimal proxy": [minimal.port, "localhost"],
     "minimal mux": [minimalMux.port, "localhost"],
   };
   // Warm-up: the first requests start the containers; every side gets JIT time.
   for (const side of SIDES) await runLoad(...target[side], connections, 1);
-  const helpers = new Set([bare.child.pid, proxy.child.pid, bareBehind.child.pid, minimal.child.pid, bareMux.child.pid, minimalMux.child.pid]);
+  const helpers = new Set([bare.child.pid, proxy.child.pid, dispatchProxy.child.pid, bareBehind.child.pid, minimal.child.pid, bareMux.child.pid, minimalMux.child.pid]);
   const agents = childrenOf(process.pid).filter((pid) => !helpers.has(pid));
 
   const results = await alternate(SIDES, rounds, async (side): Promise<Measured> => {
-    const proxyPid = side === "undici proxy" ? proxy.child.pid! : side === "minimal proxy" ? minimal.child.pid! : side === "minimal mux" ? minimalMux.child.pid! : process.pid;
+    const proxyPid = side === "undici proxy" ? proxy.child.pid! : side === "undici dispatch" ? dispatchProxy.child.pid! : side === "minimal proxy" ? minimal.child.pid! : side === "minimal mux" ? minimalMux.child.pid! : process.pid;
     const serverPid = side === "minimal proxy" ? bareBehind.child.pid! : side === "minimal mux" ? bareMux.child.pid! : bare.child.pid!;
     const proxyBefore = cpuMicros(proxyPid);
     const bareBefore = cpuMicros(serverPid);
@@ -128,7 +133,7 @@ try {
     ];
   });
   printTable(
-    `Warm throughput, one handler six ways: ${connections} connections, ${rounds} rounds of ${seconds} s in alternating order, medians (${LOAD_GENERATOR}; load average ${loadBefore} before, ${loadAverage()} after)`,
+    `Warm throughput, one handler seven ways: ${connections} connections, ${rounds} rounds of ${seconds} s in alternating order, medians (${LOAD_GENERATOR}; load average ${loadBefore} before, ${loadAverage()} after)`,
     ["path", "req/s", "p50 ms", "p99 ms", "ratio", "proxy CPU µs/req", "server CPU µs/req", "failed", "req/s per round"],
     rows,
   );
@@ -138,6 +143,7 @@ try {
 } finally {
   bare.stop();
   proxy.stop();
+  dispatchProxy.stop();
   minimal.stop();
   bareBehind.stop();
   minimalMux.stop();
