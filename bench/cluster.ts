@@ -127,8 +127,9 @@ async function killUnderLoad(cluster: Cluster, result: DeployResult) {
   };
   const clients = Array.from({ length: 16 }, clientLoop);
   await sleep(3000);
-  await cluster.nodes[1]!.kill();
+  // Before the kill, not after it resolves (once the process is gone): the requests it cuts are answered meanwhile.
   phase = afterKill;
+  await cluster.nodes[1]!.kill();
   await sleep(8000);
   stop = true;
   await Promise.all(clients);
