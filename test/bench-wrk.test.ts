@@ -39,3 +39,8 @@ test("with the status script's line, failures are counted by status (2xx and 3xx
 test("a report without totals is an error, not zeros", () => {
   assert.throws(() => parseWrk("unable to connect to 127.0.0.1:1 Connection refused"), /unreadable wrk report/);
 });
+
+test("a round in which nothing was answered is a failure, so no ratio is printed from it", () => {
+  const silent = REPORT.replace("104647 requests in", "0 requests in").replace("Requests/sec:  95194.13", "Requests/sec:      0.00");
+  assert.deepEqual(parseWrk(silent).failures, { "non-2xx/3xx": 4, "socket read": 2, timeout: 1, "no answer in the round": 1 });
+});

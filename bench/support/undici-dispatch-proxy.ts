@@ -23,16 +23,25 @@ function forwardable(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-/** Streams one response into `res`, pausing undici while the client's socket is full. */
+/** Streams one response into `res`, pausing undici while the client's socket is full, aborting it if the client leaves. */
 class Relay implements Dispatcher.DispatchHandler {
-  constructor(private readonly res: ServerResponse) {}
+  private controller: Dispatcher.DispatchController | undefined;
 
-  /** Its presence is how undici tells this (v7) handler interface from the older one. */
-  onRequestStart(): void {}
+  constructor(private readonly res: ServerResponse) {
+    res.on("drain", () => this.controller?.resume());
+    // A paused request whose client left would hold its pooled connection forever.
+    res.on("close", () => {
+      if (!res.writableFinished) this.controller?.abort(new Error("the client went away"));
+    });
+  }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  /** Its presence is also how undici tells this (v7) handler interface from the older one. */
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.res.writeHead(statusCode, forwardable(headers));
-    this.res.on("drain", () => controller.resume());
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -44,7 +53,7 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, _error: Error): void {
-    if (this.res.headersSent) this.res.destroy();
+    if (this.res.headersSent || this.res.destroyed) this.res.destroy();
     else this.res.writeHead(502).end();
   }
 }

@@ -61,6 +61,8 @@ export function parseWrk(report: string): LoadResult {
       if (count > 0) failures[kind] = count;
     });
   }
+  // A round in which nothing was answered (a hung server: wrk's timeouts may not have fired yet) is a failure, not a rate of 0.
+  if (requests === 0) failures["no answer in the round"] = 1;
   return { requests, failures, rps, p50: latencyMs(report, "50%"), p99: latencyMs(report, "99%") };
 }
 
