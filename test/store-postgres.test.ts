@@ -35,14 +35,19 @@ async function sql(url: string, text: string, values: unknown[] = []): Promise<R
   }
 }
 
+/** A database of its own for one test; each `open` is a node of its own, with its own cache of blobs as files. */
+async function freshDatabase(prefix: string) {
+  databases += 1;
+  const url = await server.createDatabase(`${prefix}_${databases}`);
+  return { url, open: () => PostgresStore.open({ url, blobCacheDir: mkdtempSync(join(cacheRoot, "node-")) }) };
+}
+
 storeSuite({
   name: "postgres",
   async fresh() {
-    databases += 1;
-    const url = await server.createDatabase(`suite_${databases}`);
+    const { url, open } = await freshDatabase("suite");
     return {
-      // Each connection is a node of its own, with its own cache of blobs as files.
-      open: () => PostgresStore.open({ url, blobCacheDir: mkdtempSync(join(cacheRoot, "node-")) }),
+      open,
       corruptBlob: async (hash) => void (await sql(url, "UPDATE blob_chunks SET data = 'tampered' WHERE hash = $1 AND seq = 0", [hash])),
       recordSchemaVersion: async (version) => void (await sql(url, "INSERT INTO berth_schema (version, name, applied_at) VALUES ($1, 'from the future', 0)", [version])),
     };
@@ -52,10 +57,9 @@ storeSuite({
 sessionSuite({
   name: "postgres",
   async fresh() {
-    databases += 1;
-    const url = await server.createDatabase(`sessions_${databases}`);
+    const { url, open } = await freshDatabase("sessions");
     return {
-      open: () => PostgresStore.open({ url, blobCacheDir: mkdtempSync(join(cacheRoot, "node-")) }),
+      open,
       rawRows: () => sql(url, "SELECT * FROM dashboard_sessions"),
     };
   },
