@@ -9,7 +9,6 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -18,6 +17,7 @@ import { ApiClient } from "../src/cli/client.js";
 import { startServer } from "../src/server/start.js";
 import { Browser } from "./support/form-browser.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
+import { freePort } from "./support/ports.js";
 import { sandboxTest, startSandboxPlatform } from "./support/sandbox.js";
 import { waitFor } from "./support/wait.js";
 
@@ -342,15 +342,6 @@ test("berth serve's dashboard opens from its printed link without signing in; a 
 });
 
 /** A loopback port free a moment ago, for a server whose public URL must name its port. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-    probe.on("error", reject);
-  });
-}
 
 interface SseEvent {
   event: string;

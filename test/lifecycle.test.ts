@@ -8,11 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { request, startPlatform, tempApp } from "./support/platform.js";
+import { freePort } from "./support/ports.js";
 import { alive, containers, logs, stats, waitFor, waitForLog } from "./support/wait.js";
 
 const LIFECYCLE_APP = (pidFile: string) => `
@@ -105,7 +104,7 @@ test("a crash mid-request costs only its own request (502) and the container is 
   assert.equal((await slow).status, 200, "the other container's request is unaffected");
 
   const after = await request(url);
-  assert.equal(after.status, 200);
+  assert.equal(after.status, 200, await after.clone().text());
   await after.body?.cancel();
   await waitForLog(platform, "lifecycle", /exited unexpectedly \(code 3\); its in-flight requests got 502/);
   const fragile = (await stats(platform, "lifecycle")).find((f) => f.function === "fragile")!;
@@ -192,17 +191,8 @@ test("a container that refuses connections is taken out of service and the reque
   assert.equal(await (await request(`${url}close`)).text(), "closing");
   // The container's server is gone but the container is not: the request must not see a 502.
   const after = await request(url);
-  assert.equal(after.status, 200);
+  assert.equal(after.status, 200, await after.clone().text());
   assert.notEqual(await after.text(), before);
   await waitForLog(platform, "closing", /was unreachable; it was taken out of service/);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

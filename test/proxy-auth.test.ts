@@ -5,10 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { connect, createServer, type AddressInfo } from "node:net";
+import { connect } from "node:net";
 import { test, type TestContext } from "node:test";
 import type { WorkspaceLimitView } from "../src/wire/control-api.js";
 import { request, startPlatform, tempApp, type TestPlatform } from "./support/platform.js";
+import { freePort } from "./support/ports.js";
 
 /** Every web function kind, protected; `port` is the webServer's (free on this machine). */
 const protectedApp = (port: number) => `
@@ -32,14 +33,6 @@ export const server = app.function().webServer({ port: ${port}, requiresProxyAut
 export const open = app.function().webEndpoint(() => "open");
 `;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function deployGuarded(t: TestContext, platform: TestPlatform) {
   const result = await platform.deploy(tempApp(t, "guarded.ts", protectedApp(await freePort())));

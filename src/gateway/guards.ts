@@ -320,13 +320,27 @@ function tooLarge(limit: number): string {
   return `Request bodies are limited to ${limit} bytes.`;
 }
 
-/** Cuts the connection a moment after the answer is sent, in case the client keeps sending a body we will not read. */
+/**
+ * Closes a refused connection whose client may still be sending a body we
+ * will not read: the answer and a FIN go out, reading stops, and the socket
+ * is destroyed `REFUSAL_LINGER_MS` later (a lingering close, as nginx's
+ * `lingering_close`). node:http would destroy it as soon as the answer is
+ * flushed; with unread bytes in its receive buffer the kernel then sends a
+ * reset, and a client still writing its body sees the reset on its next
+ * write and drops the answer it has not read yet.
+ */
 function closeAfterAnswer(req: IncomingMessage, res: ServerResponse, clock: Clock): void {
-  const close = () => {
-    const cancel = clock.after(REFUSAL_LINGER_MS, () => req.socket.destroy());
-    req.socket.once("close", cancel);
+  const socket = req.socket;
+  const linger = () => {
+    if (socket.destroyed) return;
+    // node:http's `destroySoon` (a `connection: close` answer) queued the destroy for when the FIN is out.
+    socket.removeListener("finish", socket.destroy);
+    socket.pause();
+    const cancel = clock.after(REFUSAL_LINGER_MS, () => socket.destroy());
+    socket.once("close", cancel);
   };
-  if (res.writableFinished) close();
-  else res.once("finish", close);
+  // Not `writableFinished`: it turns true once the bytes are in the kernel, before node:http's `finish` listener queues that destroy; `close` comes after it.
+  if (res.closed) linger();
+  else res.once("close", linger);
 }
 

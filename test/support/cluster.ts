@@ -15,7 +15,8 @@ import { bundleApp } from "../../src/bundler/bundle.js";
 import { ApiClient } from "../../src/cli/client.js";
 import type { DeployResult } from "../../src/wire/control-api.js";
 import { REPO } from "./platform.js";
-import { freePort, launchPostgres, type TestPostgres } from "./postgres.js";
+import { launchPostgres, type TestPostgres } from "./postgres.js";
+import { freePort } from "./ports.js";
 import { waitFor } from "./wait.js";
 
 /** Registers cleanups: a TestContext, or `{ after }` of a describe. */

@@ -10,11 +10,11 @@
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import pg from "pg";
+import { freePort } from "./ports.js";
 
 export interface TestPostgres {
   /** `postgres://berth@127.0.0.1:<port>/postgres` */
@@ -45,17 +45,6 @@ export function postgresBin(): string {
   throw new Error("PostgreSQL is not installed: `apt-get install -y postgresql` (.ci/run does it)");
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts a server for this test (or this `describe`, given its `after`); it is gone after it. */
 export async function startPostgres(t: TestContext | { after(fn: () => unknown): void }): Promise<TestPostgres> {
