@@ -5,14 +5,15 @@
  * which is written here directly instead of being streamed out of a web
  * `ReadableStream`.
  */
-import type { RequestListener, ServerResponse } from "node:http";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import { PLAIN_BODY } from "../sdk/contract.js";
+import { PLAIN_BODY, RAW_HEADERS } from "../sdk/contract.js";
 
 export function fetchListener(fetch: (request: Request) => Response | Promise<Response>): RequestListener {
   return getRequestListener(
     async (request, env) => {
+      (request as { [RAW_HEADERS]?: string[] })[RAW_HEADERS] = (env.incoming as IncomingMessage).rawHeaders;
       const response = await fetch(request);
       const text = (response as { [PLAIN_BODY]?: string })[PLAIN_BODY];
       if (text === undefined) return response;

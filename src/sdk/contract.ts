@@ -21,6 +21,16 @@ export const BERTH_FUNCTION: unique symbol = Symbol.for("berth.function") as nev
 export const PLAIN_BODY: unique symbol = Symbol.for("berth.plainBody") as never;
 
 /**
+ * On a `Request` the agent hands to a fetch handler: the request's header
+ * lines as node:http read them (`IncomingMessage.rawHeaders`, name and value
+ * alternating), so a simple endpoint reads the one or two headers it needs
+ * (`Origin` for CORS, `X-Forwarded-For` for `clientIp`) without building the
+ * request's `Headers` object, which costs the agent more per request than
+ * the rest of a hello endpoint (see requestHeader in endpoint.ts).
+ */
+export const RAW_HEADERS: unique symbol = Symbol.for("berth.rawHeaders") as never;
+
+/**
  * Marks a simple endpoint's plain return value, JSON-encoded, so that the
  * typed client (`berthjs/client`) parses it and hands back a `Response` the
  * handler built itself untouched, whatever its content type.

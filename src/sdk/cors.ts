@@ -4,6 +4,7 @@
  * false` turns that off (browsers then refuse cross-origin calls), and a
  * list of origins narrows it, echoing only those origins back.
  */
+import { requestHeader } from "./request-header.js";
 
 /** The `cors` option of `webEndpoint`. Default `true`: any origin, any requested header. */
 export type CorsOption = boolean | CorsOptions;
@@ -69,19 +70,19 @@ export function corsPolicy(name: string, option: CorsOption | undefined): CorsPo
 
   return {
     preflight(request, allow) {
-      const origin = allowOrigin(request.headers.get("origin"));
-      if (request.headers.get("access-control-request-method") === null || origin === null) {
+      const origin = allowOrigin(requestHeader(request, "origin"));
+      if (requestHeader(request, "access-control-request-method") === null || origin === null) {
         return new Response(null, { status: 204, headers: { allow, ...(allowed !== null ? { vary: "Origin" } : {}) } });
       }
       const headers = new Headers({ "access-control-allow-methods": allow, "access-control-max-age": maxAge });
       common(headers, origin);
-      const requested = request.headers.get("access-control-request-headers");
+      const requested = requestHeader(request, "access-control-request-headers");
       const permitted = allowHeaders ?? requested;
       if (permitted) headers.set("access-control-allow-headers", permitted);
       return new Response(null, { status: 204, headers });
     },
     decorate(request, response) {
-      const origin = allowOrigin(request.headers.get("origin"));
+      const origin = allowOrigin(requestHeader(request, "origin"));
       if (origin === null || response.headers.has("access-control-allow-origin")) return response;
       return withHeaders(response, (headers) => {
         common(headers, origin);

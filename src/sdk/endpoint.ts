@@ -11,6 +11,7 @@ import { RETURN_HEADER, type FieldIssue } from "./contract.js";
 import { buildOpenApiDocument, renderDocsPage } from "./openapi.js";
 import { corsPolicy, type CorsOption } from "./cors.js";
 import { PlainResponse } from "./plain-response.js";
+import { requestHeader } from "./request-header.js";
 import { isStandardSchema, validate } from "./schema.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -247,7 +248,7 @@ function parseQuery(search: string): Record<string, string | string[]> {
 }
 
 function clientIpOf(request: Request): string {
-  const forwarded = request.headers.get("x-forwarded-for");
+  const forwarded = requestHeader(request, "x-forwarded-for");
   if (forwarded === null) return "";
   const comma = forwarded.indexOf(",");
   return (comma === -1 ? forwarded : forwarded.slice(0, comma)).trim();
@@ -265,8 +266,8 @@ type BodyRead =
   | { kind: "malformed"; message: string };
 
 async function readJsonBody(request: Request): Promise<BodyRead> {
-  if (request.body === null || request.headers.get("content-length") === "0") return { kind: "value", value: undefined };
-  const contentType = request.headers.get("content-type");
+  if (request.body === null || requestHeader(request, "content-length") === "0") return { kind: "value", value: undefined };
+  const contentType = requestHeader(request, "content-type");
   // Refuse before reading: the body may be large and is useless to us.
   if (contentType !== null && !isJsonMediaType(contentType)) return { kind: "unsupported", contentType };
   const text = await request.text();
