@@ -12,23 +12,29 @@ import { PLAIN_BODY, RAW_HEADERS } from "../sdk/contract.js";
 
 export function fetchListener(fetch: (request: Request) => Response | Promise<Response>): RequestListener {
   return getRequestListener(
-    async (request, env) => {
+    // Synchronous when `fetch` is (a simple endpoint's usual answer): no promise of ours on the request's way.
+    (request, env) => {
       (request as { [RAW_HEADERS]?: string[] })[RAW_HEADERS] = (env.incoming as IncomingMessage).rawHeaders;
-      const response = await fetch(request);
-      const text = (response as { [PLAIN_BODY]?: string })[PLAIN_BODY];
-      if (text === undefined) return response;
       const outgoing = env.outgoing as ServerResponse;
-      const headers: string[] = [];
-      for (const [name, value] of response.headers) headers.push(name, value);
-      headers.push("content-length", String(Buffer.byteLength(text)));
-      outgoing.writeHead(response.status, headers);
-      outgoing.end(text);
-      // Tells the adapter the answer is already written.
-      return RESPONSE_ALREADY_SENT;
+      const response = fetch(request);
+      return response instanceof Promise ? response.then((answer) => writePlain(answer, outgoing)) : writePlain(response, outgoing);
     },
     // As on @hono/node-server's own `serve`: the container's global Request and Response become the adapter's
     // light ones (subclasses in all but name), so a `new Response("text")` is written out as text instead of
     // through a web ReadableStream (~40% of a Hono app's CPU per request in the agent, measured with --cpu-prof).
     { overrideGlobalObjects: true },
   );
+}
+
+/** Writes a simple endpoint's plain answer itself; any other response goes back to the adapter. */
+function writePlain(response: Response, outgoing: ServerResponse): Response {
+  const text = (response as { [PLAIN_BODY]?: string })[PLAIN_BODY];
+  if (text === undefined) return response;
+  const headers: string[] = [];
+  for (const [name, value] of response.headers) headers.push(name, value);
+  headers.push("content-length", String(Buffer.byteLength(text)));
+  outgoing.writeHead(response.status, headers);
+  outgoing.end(text);
+  // Tells the adapter the answer is already written.
+  return RESPONSE_ALREADY_SENT;
 }

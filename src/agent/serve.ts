@@ -37,13 +37,20 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
   let running = 0;
   const counted: RequestListener =
     handler.type === "fetch"
-      ? fetchListener(async (request) => {
+      ? fetchListener((request) => {
           running += 1;
+          let answer: Response | Promise<Response>;
           try {
-            return await handler.fetch(request);
-          } finally {
+            answer = handler.fetch(request);
+          } catch (error) {
             running -= 1;
+            throw error;
           }
+          if (!(answer instanceof Promise)) {
+            running -= 1;
+            return answer;
+          }
+          return answer.finally(() => (running -= 1));
         })
       : (req, res) => {
           running += 1;
