@@ -229,6 +229,45 @@ describe("methods and CORS", () => {
   });
 });
 
+describe("synchronous answers", () => {
+  // Each promise on a request's way costs the agent's per-request output context its bookkeeping: the usual case has none.
+  it("answers without a promise when there is no schema, no body and the handler returns a value", async (t: TestContext) => {
+    const sync = endpoint({}, () => "hi");
+    const answer = sync(new Request(`${BASE}/`, { headers: { origin: "https://a.example" } }));
+    assert.ok(answer instanceof Response, "a Response, not a promise");
+    assert.equal(await json(answer), "hi");
+    assert.equal(answer.headers.get("access-control-allow-origin"), "*");
+
+    t.mock.method(console, "error", () => {});
+    const thrown = endpoint({}, () => {
+      throw new Error("boom");
+    })(new Request(`${BASE}/`));
+    assert.ok(thrown instanceof Response);
+    assert.equal(thrown.status, 500);
+  });
+
+  it("waits when the handler returns a promise, a schema validates or a body is read, with the same answers", async (t: TestContext) => {
+    const later = endpoint({}, async () => "hi")(new Request(`${BASE}/`));
+    assert.ok(later instanceof Promise);
+    assert.equal(await json(await later), "hi");
+    const validated = endpoint({ query: z.object({ n: z.coerce.number() }) }, ({ query }) => query.n * 2)(new Request(`${BASE}/?n=21`));
+    assert.ok(validated instanceof Promise);
+    assert.equal(await json(await validated), 42);
+    const posted = endpoint({ method: "POST" }, ({ body }) => body)(post("/", "[1]"));
+    assert.ok(posted instanceof Promise);
+    assert.deepEqual(await json(await posted), [1]);
+
+    t.mock.method(console, "error", () => {});
+    const rejected = await endpoint({}, async () => {
+      throw new Error("boom");
+    })(new Request(`${BASE}/`));
+    assert.equal(rejected.status, 500);
+    const head = await endpoint({}, async () => "hi")(new Request(`${BASE}/`, { method: "HEAD" }));
+    assert.equal(head.status, 200);
+    assert.equal(head.body, null);
+  });
+});
+
 describe("request bodies", () => {
   const echo = endpoint({ method: "POST" }, ({ body }) => ({ body: body ?? "none" }));
   const typed = endpoint({ method: "PUT", body: z.object({ a: z.number() }) }, ({ body }) => body);
