@@ -74,8 +74,10 @@ export async function serverCommand(flags: ServerFlags) {
   onStopSignals({
     graceful: async () => {
       const inFlight = server.requestsInFlight;
+      // `shutdown` has closed the port by the time it returns its promise: the message is true when it is read.
+      const shutdown = server.shutdown(grace);
       status(`Shutting down: no new connections; ${inFlight} request(s) in flight get up to ${grace / 1000} s to finish (signal again to stop now), then containers drain...`);
-      const cut = await server.shutdown(grace);
+      const cut = await shutdown;
       if (cut > 0) status(`${cut} request(s) still in flight after ${grace / 1000} s were cut`);
     },
     now: async () => {

@@ -98,8 +98,8 @@ export type Gateway = (Server | TlsServer) & {
   /** Cuts every open WebSocket at once; `close` and `closeAllConnections` do not reach upgraded connections. */
   closeWebSockets(): void;
   /**
-   * The first step of a graceful shutdown: stops accepting connections,
-   * lets every request in flight finish (each answer then carries
+   * The first step of a graceful shutdown: stops accepting connections
+   * (the port is closed before this returns), lets every request in flight finish (each answer then carries
    * `Connection: close`, so clients leave their kept-alive connections
    * instead of having them cut under a request on its way), and resolves
    * once none is left or `graceMs` has passed, with the number still in

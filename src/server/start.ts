@@ -171,7 +171,8 @@ export interface RunningServer {
   /**
    * A graceful stop: no new connections; requests and streams in flight
    * get up to `graceMs` to finish (log streams end at once), then `close`.
-   * Resolves with the number of requests the grace cut.
+   * Resolves with the number of requests the grace cut. The port is closed
+   * before it returns: a connection attempted after the call is refused.
    */
   shutdown(graceMs: number): Promise<number>;
   /** Stops at once: cuts what is in flight, drains the containers (their `exit` hooks), stops everything. */
