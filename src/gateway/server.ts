@@ -99,7 +99,8 @@ export type Gateway = (Server | TlsServer) & {
   closeWebSockets(): void;
   /**
    * The first step of a graceful shutdown: stops accepting connections
-   * (the port is closed before this returns), lets every request in flight finish (each answer then carries
+   * (the port is closed before this returns), lets every request in
+   * flight finish (each answer then carries
    * `Connection: close`, so clients leave their kept-alive connections
    * instead of having them cut under a request on its way), and resolves
    * once none is left or `graceMs` has passed, with the number still in

@@ -25,8 +25,7 @@ export const PLAIN_BODY: unique symbol = Symbol.for("berth.plainBody") as never;
  * lines as node:http read them (`IncomingMessage.rawHeaders`, name and value
  * alternating), so a simple endpoint reads the one or two headers it needs
  * (`Origin` for CORS, `X-Forwarded-For` for `clientIp`) without building the
- * request's `Headers` object, which costs the agent more per request than
- * the rest of a hello endpoint (see requestHeader in endpoint.ts).
+ * request's `Headers` object (request-header.ts).
  */
 export const RAW_HEADERS: unique symbol = Symbol.for("berth.rawHeaders") as never;
 

@@ -2,8 +2,9 @@
  * One header of a request, as `request.headers.get(name)` gives it (lines
  * of the same name joined with ", "), read from the header lines the agent
  * attached to the request (`RAW_HEADERS` in contract.ts) when it did:
- * building a request's `Headers` costs the agent more per request than the
- * rest of a hello endpoint's own work. `name` is lower case.
+ * building a request's undici `Headers` was ~2 µs of the agent's CPU per
+ * hello request (35.7 → 33.9 µs without it, A/B of two platforms). `name`
+ * is lower case.
  */
 import { RAW_HEADERS } from "./contract.js";
 
