@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { test } from "node:test";
 import { request as rawRequest } from "undici";
 import { loopback, request, startPlatform, tempApp } from "./support/platform.js";
@@ -48,6 +49,12 @@ export const raw = app.function({ concurrency: { maxInputs: 8 } }).nodeApp(() =>
     case "/headers":
       res.setHeader("set-cookie", ["a=1; Path=/", "b=2; Path=/"]);
       return res.end(JSON.stringify(req.rawHeaders));
+    case "/bytes": {
+      // A header's bytes as they arrived, and one of the app's own with bytes above 0x7f (a UTF-8 file name).
+      const i = req.rawHeaders.findIndex((name) => name.toLowerCase() === "x-name");
+      res.writeHead(200, { "content-disposition": Buffer.from('attachment; filename="r\u00e9sum\u00e9.pdf"').toString("latin1") });
+      return res.end(Buffer.from(req.rawHeaders[i + 1], "latin1").toString("hex"));
+    }
     case "/sockets":
       return res.end(String(sockets.size));
     case "/hang-stream":
@@ -127,6 +134,23 @@ test("proxy: bodies, streaming, statuses, headers, reuse and failures", async (t
     assert.equal(await head.text(), "");
     const after = await request(`${url}status?code=200`);
     assert.equal(await after.text(), "body");
+  });
+
+  await t.test("header bytes above 0x7f pass unchanged both ways (each byte once, not re-encoded as UTF-8)", async () => {
+    const sent = Buffer.from("caf\u00e9 \u00fc \u20ac");
+    const { hex, disposition } = await new Promise<{ hex: string; disposition: Buffer }>((resolve, reject) => {
+      const target = new URL(`${url}bytes`);
+      // node:http writes header strings as latin1, one byte per character: the bytes of `sent` go out as they are.
+      const req = httpRequest({ host: "127.0.0.1", port: target.port, path: target.pathname, headers: { host: target.host, "x-name": sent.toString("latin1") } }, (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve({ hex: body, disposition: Buffer.from(res.headers["content-disposition"]!, "latin1") }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(hex, sent.toString("hex"), "the container saw the client's bytes");
+    assert.equal(disposition.toString(), 'attachment; filename="r\u00e9sum\u00e9.pdf"', "the client saw the container's bytes");
   });
 
   await t.test("repeated request headers and several Set-Cookie headers pass unchanged", async () => {

@@ -59,6 +59,10 @@ export const hangup = app.function(one).webServer({}, raw((socket) => {
 export const badhead = app.function(one).webServer({}, raw((socket) => {
   socket.end("HTTP/1.1 403 Forbidden\\r\\nX-Reason: no\\x01pe\\r\\nContent-Length: 0\\r\\n\\r\\n");
 }));
+// A refusal whose header carries UTF-8 bytes (above 0x7f, which HTTP allows as obs-text).
+export const utf8refusal = app.function(one).webServer({}, raw((socket) => {
+  socket.end(Buffer.from("HTTP/1.1 403 Forbidden\\r\\nX-Reason: refus\u00e9\\r\\nContent-Length: 0\\r\\n\\r\\n"));
+}));
 `;
 
 async function deploy(t: TestContext): Promise<{ platform: TestPlatform; url: (fn: string) => string }> {
@@ -141,6 +145,14 @@ test("a container that never answers the upgrade: 502 at the handshake timeout, 
   await waitFor("the slot released", () => inFlight(platform, "silent") === 0);
   // maxContainers 1, maxInputs 1: a leaked slot would make this wait forever.
   assert.equal(await plain(url("silent")), "plain ok");
+});
+
+test("an app's refusal of an upgrade reaches the client with its header bytes unchanged", async (t) => {
+  const { url } = await deploy(t);
+  const answer = await rawUpgrade(t, url("utf8refusal"), []);
+  assert.equal(answer.status, 403, answer.text);
+  // `text` is latin1, one character per byte: the two bytes of "é" in UTF-8, not four.
+  assert.match(answer.text, new RegExp(`\r\nX-Reason: ${Buffer.from("refus\u00e9").toString("latin1")}\r\n`));
 });
 
 test("a container that closes mid-handshake, or answers with a malformed head: 502, slot released", async (t) => {

@@ -446,12 +446,15 @@ class Exchange {
     }
     if (chunked) head += "transfer-encoding: chunked\r\n";
     head += "connection: keep-alive\r\n\r\n";
+    // node:http read the client's head as latin1 (one character per byte): written back the same way, a header's
+    // bytes reach the container as the client sent them (UTF-8 would turn each byte above 0x7f into two).
+    const bytes = Buffer.from(head, "latin1");
     if (!chunked && (length === undefined || length === "0")) {
-      carrier.write(head);
+      carrier.write(bytes);
       return;
     }
     this.retryable = false;
-    carrier.write(head);
+    carrier.write(bytes);
     // Body events come from Node's stream machinery (often a nextTick, not a socket callback), where the crash guard
     // could not tell whose an exception is: it is caught here and stays this request's.
     const onData = (chunk: Buffer) => {

@@ -299,7 +299,8 @@ function relayRefusal(response: IncomingMessage, socket: Duplex, extra: [string,
   for (const [name, value] of extra) lines.push(`${name}: ${value}`);
   lines.push("connection: close");
   // Without a length, the body ends with the connection (HTTP/1.1 §6.3), which is how a relayed chunked body must end here.
-  socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+  // Latin1, as node:http read the app's head: its bytes go out as they came.
+  socket.write(`${lines.join("\r\n")}\r\n\r\n`, "latin1");
   response.pipe(socket);
 }
 
