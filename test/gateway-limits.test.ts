@@ -63,11 +63,17 @@ interface RawExchange {
 /**
  * Sends `chunks` (with `gapMs` between them, and then `keepSending` forever
  * if given) and collects the answer until the gateway closes or `waitMs`.
+ * With `deafMs`, reads nothing for that long: a client busy writing its
+ * upload that only then looks for the answer (most do).
  */
-function raw(port: number, chunks: string[], options: { waitMs?: number; gapMs?: number; keepSending?: string } = {}): Promise<RawExchange> {
-  const { waitMs = 3000, gapMs = 0, keepSending } = options;
+function raw(port: number, chunks: string[], options: { waitMs?: number; gapMs?: number; keepSending?: string; deafMs?: number } = {}): Promise<RawExchange> {
+  const { waitMs = 3000, gapMs = 0, keepSending, deafMs = 0 } = options;
   return new Promise((resolve) => {
     const socket = connect(port, "127.0.0.1");
+    if (deafMs > 0) {
+      socket.pause();
+      setTimeout(() => socket.resume(), deafMs);
+    }
     let text = "";
     let done = false;
     const finish = (closed: boolean) => {
@@ -91,32 +97,6 @@ function raw(port: number, chunks: string[], options: { waitMs?: number; gapMs?:
       }
       if (keepSending) pump = setInterval(() => !done && socket.writable && socket.write(keepSending), 1);
     });
-  });
-}
-
-/**
- * Sends a chunked body without end and reads nothing for `deafMs`: a client
- * busy writing its upload that only then looks for the answer (most do).
- */
-function deafUpload(port: number, host: string, deafMs: number): Promise<RawExchange> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    let text = "";
-    const finish = (closed: boolean) => {
-      clearInterval(pump);
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ text, closed });
-    };
-    const timer = setTimeout(() => finish(false), 10_000);
-    socket.pause();
-    socket.write(`POST / HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n\r\n`);
-    const chunk = `4000\r\n${"z".repeat(0x4000)}\r\n`;
-    const pump = setInterval(() => socket.writable && socket.write(chunk), 1);
-    setTimeout(() => socket.resume(), deafMs);
-    socket.on("data", (data) => (text += data.toString("latin1")));
-    socket.on("close", () => finish(true));
-    socket.on("error", () => finish(true));
   });
 }
 
@@ -182,7 +162,11 @@ test("chunked body over the limit: 413 and the connection closes; an endless bod
   assert.ok(endless.closed, "the gateway closed the connection of an endless body");
 
   // A client that still writes its body and reads the answer only later gets it too: the gateway lingers before the reset.
-  const deaf = await deafUpload(port, url.host, 500);
+  const deaf = await raw(port, [`POST / HTTP/1.1\r\nHost: ${url.host}\r\nTransfer-Encoding: chunked\r\n\r\n`], {
+    keepSending: `4000\r\n${"z".repeat(0x4000)}\r\n`,
+    deafMs: 500,
+    waitMs: 10_000,
+  });
   assert.equal(statusOf(deaf), 413, `the answer was lost to the reset: ${JSON.stringify(deaf.text)}`);
   assert.ok(deaf.closed);
 
