@@ -390,3 +390,22 @@ test("a lease carries the part of its wait spent on its container's start (serve
   second.value().release();
   assert.equal((await pool.acquire()).coldStartMs, 0);
 });
+
+test("tryAcquire: a free slot on a ready container at once, else undefined without queueing or starting anything", { timeout: 10_000 }, async () => {
+  const { pool, driver } = makePool({ minContainers: 0, maxContainers: 1, maxInputs: 1, targetInputs: 1 });
+  assert.equal(pool.tryAcquire(), undefined, "no container yet");
+  assert.equal(driver.starts.length, 0, "tryAcquire is not demand: it starts nothing");
+  const waiting = watch(pool.acquire());
+  const container = driver.nth(0).ready();
+  await settle();
+  const first = waiting.value();
+  assert.equal(first.containerId, container.id);
+  assert.equal(pool.tryAcquire(), undefined, "the only slot is taken");
+  first.release();
+  const second = pool.tryAcquire();
+  assert.equal(second?.containerId, container.id, "the released slot, synchronously");
+  second!.release();
+  const draining = pool.drain(1_000);
+  assert.equal(pool.tryAcquire(), undefined, "a draining pool takes no new inputs");
+  await draining;
+});

@@ -154,35 +154,53 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 }
 
+/** Where a response's slot in `InFlight` is kept, on the response itself. */
+const IN_FLIGHT_SLOT = Symbol("berth.inFlightSlot");
+type TrackedResponse = ServerResponse & { [IN_FLIGHT_SLOT]?: number };
+
 /**
  * The responses the gateway is writing, so a shutdown can wait for them.
  * One shared `close` listener per response, no closure: this is on every
- * request's path.
+ * request's path. They are kept in an array of reusable slots, not a `Set`:
+ * a `Set` that every request enters and leaves cost the gateway 5-6 µs of
+ * its main thread and ~10 µs of CPU in all per hello request (its garbage
+ * collection included; A/B in one process, wrk -c50, 5 alternating rounds,
+ * repeated four times), an array slot nothing measurable.
  */
 class InFlight {
-  private readonly responses = new Set<ServerResponse>();
+  private readonly slots: (ServerResponse | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
+  private count = 0;
   private finishing = false;
   private onEmpty: (() => void) | undefined;
   /** Called with the response as `this`, so one function serves every response. */
-  private readonly onClose: (this: ServerResponse) => void;
+  private readonly onClose: (this: TrackedResponse) => void;
 
   constructor() {
-    const { responses } = this;
-    const emptied = () => {
-      if (responses.size === 0) this.onEmpty?.();
+    const { slots, freeSlots } = this;
+    const left = () => {
+      this.count -= 1;
+      if (this.count === 0) this.onEmpty?.();
     };
     this.onClose = function () {
-      responses.delete(this);
-      emptied();
+      const slot = this[IN_FLIGHT_SLOT];
+      if (slot === undefined) return;
+      this[IN_FLIGHT_SLOT] = undefined;
+      slots[slot] = undefined;
+      freeSlots.push(slot);
+      left();
     };
   }
 
   get size(): number {
-    return this.responses.size;
+    return this.count;
   }
 
   add(res: ServerResponse): void {
-    this.responses.add(res);
+    const slot = this.freeSlots.pop() ?? this.slots.length;
+    this.slots[slot] = res;
+    (res as TrackedResponse)[IN_FLIGHT_SLOT] = slot;
+    this.count += 1;
     res.on("close", this.onClose);
     if (this.finishing) res.shouldKeepAlive = false;
   }
@@ -191,8 +209,8 @@ class InFlight {
     this.finishing = true;
     // Only stop listening: `Server.close` would also cut idle kept-alive connections, on which a client may be sending a request right now.
     NetServer.prototype.close.call(server);
-    for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
-    if (this.responses.size > 0) {
+    for (const res of this.slots) if (res !== undefined && !res.headersSent) res.shouldKeepAlive = false;
+    if (this.count > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
         this.onEmpty = () => {
@@ -203,7 +221,7 @@ class InFlight {
       this.onEmpty = undefined;
     }
     server.closeIdleConnections();
-    return this.responses.size;
+    return this.count;
   }
 }
 
@@ -291,7 +309,8 @@ async function proxyCall(
     const queuedAt = options.clock.now();
     let lease;
     try {
-      lease = await service.pool(selected.params, selected.key).acquire(call.signal);
+      const pool = service.pool(selected.params, selected.key);
+      lease = pool.tryAcquire() ?? (await pool.acquire(call.signal));
     } catch (error) {
       // The pool's refusals carry their answer, `Retry-After` included (the WebSocket path answers the same).
       if (!(error instanceof BerthError)) throw error;

@@ -86,6 +86,20 @@ export interface AbortLike {
   removeEventListener(type: "abort", listener: () => void): void;
 }
 
+/** One `forward` call: what to send and where, and how to answer its caller (a try that is sent again keeps it). */
+interface Forward {
+  readonly req: IncomingMessage;
+  readonly res: ResponseSink;
+  readonly headers: string[];
+  readonly extraHeaders: string[];
+  readonly signal: AbortLike;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** How an exchange ends: with the connection to keep alive (null: not reusable), or with `error`. */
+type ExchangeEnd = (exchange: Exchange, connection: Connection | null, error?: Error) => void;
+
 export class Upstream {
   /** Kept-alive connections, oldest release first (`send` takes the newest, so `sweep` finds the stale at the front). */
   private readonly idle: Connection[] = [];
@@ -121,33 +135,25 @@ export class Upstream {
     extraHeaders: string[],
     signal: AbortLike,
   ): Promise<void> {
-    return this.send(req, res, headers, extraHeaders, signal, false);
+    return new Promise((resolve, reject) => this.send({ req, res, headers, extraHeaders, signal, resolve, reject }, false));
   }
 
   /** `mayHaveReached`: an earlier try on this container may have reached its handler. */
-  private send(
-    req: IncomingMessage,
-    res: ResponseSink,
-    headers: string[],
-    extraHeaders: string[],
-    signal: AbortLike,
-    mayHaveReached: boolean,
-  ): Promise<void> {
+  private send(forward: Forward, mayHaveReached: boolean): void {
     const reused = this.idle.pop();
-    const exchange = new Exchange(req, res, headers, extraHeaders, signal, reused ?? this.open(), mayHaveReached);
-    return exchange.done.then(
-      (connection) => this.release(connection),
-      (error: unknown) => {
-        // A connection that broke under us says the container may be dying: its other idle sockets would break the
-        // same way under the next requests, so they go, and the next request learns from a fresh connect.
-        if (!signal.aborted) this.dropIdle();
-        // A kept-alive socket the container closed just as we reused it: safe to retry once when nothing was consumed.
-        if (reused && exchange.retryable && !signal.aborted) {
-          return this.send(req, res, headers, extraHeaders, signal, mayHaveReached || !exchange.notDelivered);
-        }
-        throw error;
-      },
-    );
+    new Exchange(forward, reused ?? this.open(), mayHaveReached, (exchange, connection, error) => {
+      if (error === undefined) {
+        this.release(connection);
+        return forward.resolve();
+      }
+      const { signal } = forward;
+      // A connection that broke under us says the container may be dying: its other idle sockets would break the
+      // same way under the next requests, so they go, and the next request learns from a fresh connect.
+      if (!signal.aborted) this.dropIdle();
+      // A kept-alive socket the container closed just as we reused it: safe to retry once when nothing was consumed.
+      if (reused && exchange.retryable && !signal.aborted) return this.send(forward, mayHaveReached || !exchange.notDelivered);
+      forward.reject(error);
+    });
   }
 
   close(): void {
@@ -390,14 +396,10 @@ const enum Phase {
 
 /** One request/response on one socket. */
 class Exchange {
-  /** Resolves with the connection to keep alive, or null when it cannot be reused. */
-  readonly done: Promise<Connection | null>;
   /** True until a response byte arrives or the request body is read: the request could be sent again. */
   retryable = true;
   /** The socket failed in a way that proves the request was never written to a live container. */
   notDelivered = false;
-  private resolve!: (connection: Connection | null) => void;
-  private reject!: (error: Error) => void;
   private phase = Phase.Head;
   private reusable = true;
   /** Paused for backpressure: listening for the sink's "drain". */
@@ -408,30 +410,32 @@ class Exchange {
    * `end(chunk)`, one pass through node:http's output instead of two.
    */
   private held: Buffer | undefined;
+  private readonly req: IncomingMessage;
+  private readonly res: ResponseSink;
+  private readonly extraHeaders: string[];
+  private readonly signal: AbortLike;
   private readonly carrier: Carrier;
 
+  /** `ended` hears once how it ended (a callback, not a promise: this is every request's path). */
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ResponseSink,
-    headers: string[],
-    private readonly extraHeaders: string[],
-    private readonly signal: AbortLike,
+    forward: Forward,
     private readonly connection: Connection,
     private readonly mayHaveReached: boolean,
+    private readonly ended: ExchangeEnd,
   ) {
+    this.req = forward.req;
+    this.res = forward.res;
+    this.extraHeaders = forward.extraHeaders;
+    this.signal = forward.signal;
     this.carrier = connection.carrier;
-    this.done = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
     connection.exchange = this;
-    if (signal.aborted) {
+    if (this.signal.aborted) {
       this.fail(new UpstreamError("aborted"));
       return;
     }
-    signal.addEventListener("abort", this.onAbort);
-    connection.parser.start(req.method === "HEAD");
-    this.sendRequest(headers);
+    this.signal.addEventListener("abort", this.onAbort);
+    connection.parser.start(this.req.method === "HEAD");
+    this.sendRequest(forward.headers);
   }
 
   private sendRequest(headers: string[]): void {
@@ -532,7 +536,7 @@ class Exchange {
     this.held = undefined;
     if (held === undefined) this.res.end();
     else this.res.end(held);
-    this.resolve(this.reusable && this.req.complete ? this.connection : (this.carrier.destroy(), null));
+    this.ended(this, this.reusable && this.req.complete ? this.connection : (this.carrier.destroy(), null));
   }
 
   private fail(error: Error): void {
@@ -542,7 +546,7 @@ class Exchange {
     this.detach();
     this.connection.parser.abandon();
     this.carrier.destroy();
-    this.reject(error);
+    this.ended(this, null, error);
   }
 
   /** The container's response broke HTTP/1.1: 502, or a cut response once the head went out; reported once per container. */
