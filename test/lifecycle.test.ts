@@ -183,6 +183,51 @@ export const srv = app.function({ maxContainers: 1 }).webServer({ port: ${port} 
 });
 `;
 
+const DROPPING_SERVER_APP = `
+import { createServer } from "node:net";
+import { App } from "berthjs";
+const app = new App("dropping");
+let seen = 0;
+export const srv = app.function({ maxContainers: 1 }).webServer({}, ({ port }) => {
+  createServer((socket) => {
+    let answered = 0;
+    let pending = "";
+    socket.on("data", (chunk) => {
+      pending += chunk.toString("latin1");
+      while (pending.includes("\\r\\n\\r\\n")) {
+        pending = pending.slice(pending.indexOf("\\r\\n\\r\\n") + 4);
+        seen += 1;
+        // The second request on a connection meets it closing unanswered, as at a server's idle timeout.
+        if (answered === 1) return void socket.destroy();
+        answered += 1;
+        const body = String(seen);
+        socket.write("HTTP/1.1 200 OK\\r\\ncontent-length: " + body.length + "\\r\\n\\r\\n" + body);
+      }
+    });
+  }).listen(port, "127.0.0.1");
+});
+`;
+
+test("a kept-alive connection the container closes under a GET, before any answer, is retried once on a fresh one; a POST is not", async (t) => {
+  const platform = await startPlatform(t);
+  const url = platform.url(await platform.deploy(tempApp(t, "dropping.ts", DROPPING_SERVER_APP)), "srv");
+  const first = await request(url);
+  assert.equal(first.status, 200, await first.clone().text());
+  const seenFirst = Number(await first.text());
+  // The gateway reuses the first request's connection, which the server closes on reading this one.
+  const second = await request(url);
+  assert.equal(second.status, 200, await second.clone().text());
+  assert.equal(Number(await second.text()), seenFirst + 2, "the request met the closing connection, then went on a new one");
+  // A POST may have begun when its connection closed: it is not run again (502), even without a body. First a
+  // connection that has answered once (the GET meets one closing, again, and is retried), then the POST on it.
+  assert.equal(Number(await (await request(url)).text()), seenFirst + 4);
+  const post = await request(url, { method: "POST" });
+  assert.equal(post.status, 502, await post.clone().text());
+  const after = await request(url);
+  assert.equal(after.status, 200);
+  assert.equal(Number(await after.text()), seenFirst + 6, "the POST reached the server once");
+});
+
 test("a container that refuses connections is taken out of service and the request goes to a new one", async (t) => {
   const platform = await startPlatform(t);
   const port = await freePort();

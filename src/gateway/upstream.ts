@@ -97,6 +97,9 @@ interface Forward {
   readonly reject: (error: Error) => void;
 }
 
+/** Methods whose request may run twice with the effect of once (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
 /** How an exchange ends: with the connection to keep alive (null: not reusable), or with `error`. */
 type ExchangeEnd = (exchange: Exchange, connection: Connection | null, error?: Error) => void;
 
@@ -142,17 +145,26 @@ export class Upstream {
   private send(forward: Forward, mayHaveReached: boolean): void {
     const reused = this.idle.pop();
     new Exchange(forward, reused ?? this.open(), mayHaveReached, (exchange, connection, error) => {
+      // The caller hears first: whatever fails after this is the connection's problem, never a request left hanging.
       if (error === undefined) {
-        this.release(connection);
-        return forward.resolve();
+        forward.resolve();
+        return this.release(connection);
       }
       const { signal } = forward;
+      // A kept-alive socket the container closed just as we reused it (its idle timeout racing our request): sent once
+      // more on a fresh connection when no answer began and nothing was consumed, and when running it twice does no
+      // harm: it provably never arrived, or its method is idempotent (RFC 9110 §9.2.2, as HTTP clients retry).
+      const resend = reused !== undefined && exchange.retryable && !signal.aborted && (exchange.notDelivered || IDEMPOTENT.has(forward.req.method ?? ""));
+      if (!resend) forward.reject(error);
       // A connection that broke under us says the container may be dying: its other idle sockets would break the
       // same way under the next requests, so they go, and the next request learns from a fresh connect.
       if (!signal.aborted) this.dropIdle();
-      // A kept-alive socket the container closed just as we reused it: safe to retry once when nothing was consumed.
-      if (reused && exchange.retryable && !signal.aborted) return this.send(forward, mayHaveReached || !exchange.notDelivered);
-      forward.reject(error);
+      if (!resend) return;
+      try {
+        this.send(forward, mayHaveReached || !exchange.notDelivered);
+      } catch (resendError) {
+        forward.reject(resendError instanceof Error ? resendError : new Error(String(resendError)));
+      }
     });
   }
 
