@@ -92,7 +92,7 @@ test("uploads are hashed as they arrive: a mismatch is 422 and stores nothing; a
   assert.deepEqual(blobFiles(home), [hash], "the cut upload's temporary file is gone");
 });
 
-test("JSON bodies: over 1 MiB is 413 before parsing (declared or chunked); not declared JSON is 415; the limit leaves room for real requests", { timeout: 60_000 }, async (t) => {
+test("JSON bodies: over 1 MiB is 413 before parsing (declared or chunked, read at once or late); not declared JSON is 415; the limit leaves room for real requests", { timeout: 60_000 }, async (t) => {
   const { port, token } = await startServer(t);
   const url = `http://localhost:${port}/api/tokens`;
   const declared = await exchange(
@@ -111,6 +111,16 @@ test("JSON bodies: over 1 MiB is 413 before parsing (declared or chunked); not d
   assert.equal(statusOf(await chunked.answer), 413);
   await chunked.closed;
   assert.ok(chunked.sent() < 20 * MIB, `stopped early: ${chunked.sent() / MIB} MiB sent`);
+  // A client that keeps writing and reads the answer only later gets it too: the close lingers before the reset.
+  const deaf = chunkedUpload(
+    port,
+    `POST /api/tokens HTTP/1.1\r\nHost: localhost:${port}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    150 * MIB,
+    { deafMs: 500 },
+  );
+  const deafAnswer = await deaf.answer;
+  assert.equal(statusOf(deafAnswer), 413, `the answer was lost to the reset: ${JSON.stringify(deafAnswer.slice(0, 200))}`);
+  await deaf.closed;
 
   const plain = await request(url, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "text/plain" }, body: '{"kind":"api"}' });
   assert.equal(plain.status, 415);

@@ -16,7 +16,7 @@ import type { Readable } from "node:stream";
 import type { Cancel, Clock } from "../clock/clock.js";
 import { ERRORS, type ErrorCode } from "../errors/codes.js";
 import type { FailedAuthLimiter, RateLimiter } from "./rate-limiter.js";
-import { REFUSAL_LINGER_MS, sendError } from "./respond.js";
+import { declaresBody, lingerAfterAnswer, sendError } from "./respond.js";
 
 export interface GatewayLimits {
   /** Largest request body in bytes, declared or chunked. Default 4 GiB. */
@@ -132,10 +132,9 @@ export class Guards {
    */
   refuseThrough(req: IncomingMessage, res: ServerResponse, denial: Denial, extraHeaders: Record<string, string>, send: SendError): void {
     const headers = { ...extraHeaders, ...denial.headers };
-    const declaresBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
-    const bodyPending = declaresBody && !req.complete;
+    const bodyPending = declaresBody(req) && !req.complete;
     send(denial.code, denial.message, bodyPending ? { ...headers, connection: "close" } : headers);
-    if (bodyPending) closeAfterAnswer(req, res, this.options.clock);
+    if (bodyPending) lingerAfterAnswer(req, res, this.options.clock);
   }
 
   /**
@@ -274,7 +273,7 @@ export class Guards {
       const message = `The request body did not arrive in time: it gets ${bodyTimeoutMs / 1000} s, plus 1 s per ${bodyMinBytesPerSecond} bytes received.`;
       send("request_timeout", message, { connection: "close" });
     }
-    closeAfterAnswer(req, res, this.options.clock);
+    lingerAfterAnswer(req, res, this.options.clock);
   }
 }
 
@@ -318,29 +317,5 @@ function header(req: RequestHead, name: string): string | undefined {
 
 function tooLarge(limit: number): string {
   return `Request bodies are limited to ${limit} bytes.`;
-}
-
-/**
- * Closes a refused connection whose client may still be sending a body we
- * will not read: the answer and a FIN go out, reading stops, and the socket
- * is destroyed `REFUSAL_LINGER_MS` later (a lingering close, as nginx's
- * `lingering_close`). node:http would destroy it as soon as the answer is
- * flushed; with unread bytes in its receive buffer the kernel then sends a
- * reset, and a client still writing its body sees the reset on its next
- * write and drops the answer it has not read yet.
- */
-function closeAfterAnswer(req: IncomingMessage, res: ServerResponse, clock: Clock): void {
-  const socket = req.socket;
-  const linger = () => {
-    if (socket.destroyed) return;
-    // node:http's `destroySoon` (a `connection: close` answer) queued the destroy for when the FIN is out.
-    socket.removeListener("finish", socket.destroy);
-    socket.pause();
-    const cancel = clock.after(REFUSAL_LINGER_MS, () => socket.destroy());
-    socket.once("close", cancel);
-  };
-  // Not `writableFinished`: it turns true once the bytes are in the kernel, before node:http's `finish` listener queues that destroy; `close` comes after it.
-  if (res.closed) linger();
-  else res.once("close", linger);
 }
 

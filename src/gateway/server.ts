@@ -51,7 +51,7 @@ import { resolveParams, type ParamsResult } from "./params.js";
 import { hostProblem } from "./request-target.js";
 import { requestHeaders } from "./proxy.js";
 import { UpstreamError, type Upstream } from "./upstream.js";
-import { ResponseScope, sendError } from "./respond.js";
+import { declaresBody, lingerAfterAnswer, ResponseScope, sendError } from "./respond.js";
 import { createUpgradeHandler } from "./upgrade.js";
 
 export interface RouteLookup {
@@ -252,6 +252,8 @@ async function handle(options: GatewayOptions, hosts: HostClassifier, req: Incom
   const host = hosts.classify(req.headers.host);
   if (host.kind === "control") {
     guardSocket(req.socket, new ResponseScope(res, options.logger));
+    // The control API refuses uploads it stops reading (413, 408, 422) with `Connection: close`: that close lingers too.
+    if (declaresBody(req)) lingerAfterAnswer(req, res, options.clock);
     if (expectsContinue) res.writeContinue();
     return options.control(req, res);
   }

@@ -23,7 +23,7 @@ import type { FunctionService } from "../router/service.js";
 import { guardSocket } from "./crash-guard.js";
 import { resolveParams } from "./params.js";
 import { hostProblem } from "./request-target.js";
-import { ResponseScope, sendError } from "./respond.js";
+import { declaresBody, ResponseScope, sendError } from "./respond.js";
 import type { AccessLog } from "./access-log.js";
 import type { Upstream } from "./upstream.js";
 import { handshakeProblem, relayWebSocket, upgradeResponse } from "./websocket.js";
@@ -63,7 +63,8 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       const res = upgradeResponse(req, socket);
       guardSocket(socket, new ResponseScope(res, deps.logger));
       // `Upgrade: h2c` (curl --http2) and the like: answered as the plain HTTP/1.1 request it also is (RFC 9110 §7.8).
-      if (req.headers.upgrade?.toLowerCase() !== "websocket" && !hasBody(req)) return deps.plain(req, res);
+      // Node stops parsing an upgrade request after its head, so only a bodiless one can be served that way.
+      if (req.headers.upgrade?.toLowerCase() !== "websocket" && !declaresBody(req)) return deps.plain(req, res);
       handleUpgrade(deps, req, res, socket, head).catch((error: unknown) => {
         deps.logger.error({ err: error, host: req.headers.host }, "unexpected error in a WebSocket upgrade");
         sendError(res, "internal_error");
@@ -73,12 +74,6 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       for (const socket of open) socket.destroy();
     },
   };
-}
-
-/** Node stops parsing an upgrade request after its head, so only a bodiless one can be served as plain HTTP. */
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers["content-length"];
-  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
 async function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, res: ServerResponse, socket: Duplex, head: Buffer): Promise<void> {

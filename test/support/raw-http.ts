@@ -48,10 +48,16 @@ export interface Upload {
 /**
  * Sends `head`, then a chunked body of `totalBytes` in 64 KiB chunks, each
  * written only when the socket has room (so the client holds no more than
- * the kernel's buffers), until the server answers or closes.
+ * the kernel's buffers), until the server answers or closes. With `deafMs`,
+ * reads nothing for that long: a client busy writing its upload that only
+ * then looks for the answer (most do).
  */
-export function chunkedUpload(port: number, head: string, totalBytes: number): Upload {
+export function chunkedUpload(port: number, head: string, totalBytes: number, { deafMs = 0 } = {}): Upload {
   const socket = connect(port, "127.0.0.1");
+  if (deafMs > 0) {
+    socket.pause();
+    setTimeout(() => socket.resume(), deafMs);
+  }
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const frame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]);
   let sent = 0;
