@@ -57,6 +57,9 @@ export const raw = app.function({ concurrency: { maxInputs: 8 } }).nodeApp(() =>
     }
     case "/sockets":
       return res.end(String(sockets.size));
+    case "/dated":
+      res.setHeader("date", "Tue, 01 Dec 2026 00:00:00 GMT");
+      return res.end("ok");
     case "/hang-stream":
       lastAborted = false;
       res.writeHead(200);
@@ -161,6 +164,16 @@ test("proxy: bodies, streaming, statuses, headers, reuse and failures", async (t
     const values = raw.filter((_, i) => i % 2 === 1 && raw[i - 1]!.toLowerCase() === "x-multi");
     assert.deepEqual(values, ["one", "two"]);
     assert.ok(raw.some((v, i) => i % 2 === 0 && v.toLowerCase() === "x-forwarded-for"));
+  });
+
+  await t.test("every answer has one Date: the gateway's, or the app's own when it set one", async () => {
+    const plain = await rawRequest(`${url}ok`, { dispatcher: loopback });
+    await plain.body.text();
+    assert.equal(typeof plain.headers.date, "string", `Date: ${JSON.stringify(plain.headers.date)}`);
+    assert.ok(Math.abs(Date.parse(plain.headers.date as string) - Date.now()) < 5_000);
+    const dated = await rawRequest(`${url}dated`, { dispatcher: loopback });
+    await dated.body.text();
+    assert.equal(dated.headers.date, "Tue, 01 Dec 2026 00:00:00 GMT");
   });
 
   await t.test("sequential requests reuse one connection to the container", async () => {

@@ -57,10 +57,17 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
           res.once("close", () => (running -= 1));
           handler.listener(req, res);
         };
-  const listener = withRequestId(counted);
-  const server = createServer(listener);
+  const labelled = withRequestId(counted);
+  const server = createServer((req, res) => {
+    // The gateway dates every answer itself (node:http adds a Date to a response without one): a Date from here
+    // would only be one more field for the gateway to parse and check on every request.
+    res.sendDate = false;
+    labelled(req, res);
+  });
   handler.attach?.(server);
-  server.keepAliveTimeout = 60_000;
+  // No idle timeout: the gateway closes the connections it no longer uses (upstream.ts), so none can race a request
+  // here, and answers carry no `Keep-Alive` field for it to read and drop.
+  server.keepAliveTimeout = 0;
   // The function's timeout, enforced by the gateway, is what bounds a call.
   server.requestTimeout = 0;
   server.headersTimeout = 0;

@@ -33,12 +33,16 @@ import type { ContainerEndpoint } from "../runtime/types.js";
 import { guardSocket, type CrashScope } from "./crash-guard.js";
 import { ResponseParser, type ResponseError, type ResponseHandler, type ResponseHead } from "./response-parser.js";
 
-/** Sockets idle longer than this are closed by us, before the agent's 60 s keep-alive could race a new request. */
+/**
+ * Connections idle longer than this are closed by us. Our agent never closes
+ * an idle one itself (agent/serve.ts), so no close can race a request there;
+ * a user's own server that closes sooner is met by the resend in `Upstream.send`.
+ */
 const IDLE_TIMEOUT_MS = 30_000;
 /**
  * One timer per Upstream looks for idle sockets this often, instead of a
  * `setTimeout` armed and disarmed on each socket per request; a socket is
- * thus closed 30-40 s after its last use, still well before the agent's 60 s.
+ * thus closed 30-40 s after its last use.
  */
 const SWEEP_INTERVAL_MS = 10_000;
 
@@ -461,7 +465,8 @@ class Exchange {
       head += `${name}: ${headers[i + 1]}\r\n`;
     }
     if (chunked) head += "transfer-encoding: chunked\r\n";
-    head += "connection: keep-alive\r\n\r\n";
+    // HTTP/1.1 connections persist unless a side says `close`: no field needed for it.
+    head += "\r\n";
     // node:http read the client's head as latin1 (one character per byte): written back the same way, a header's
     // bytes reach the container as the client sent them (UTF-8 would turn each byte above 0x7f into two).
     const bytes = Buffer.from(head, "latin1");
