@@ -35,6 +35,10 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
     return { endpoint: { socketPath }, close: (graceMs) => closeServer(server, graceMs, destroyAll), running: () => 0 };
   }
   let running = 0;
+  // One listener for every response (a response closes once): no closure and no `once` wrapper per request.
+  const responseClosed = () => {
+    running -= 1;
+  };
   const counted: RequestListener =
     handler.type === "fetch"
       ? fetchListener((request) => {
@@ -54,7 +58,7 @@ export async function serveHandler(handler: ContainerHandler, socketPath: string
         })
       : (req, res) => {
           running += 1;
-          res.once("close", () => (running -= 1));
+          res.on("close", responseClosed);
           handler.listener(req, res);
         };
   const labelled = withRequestId(counted);

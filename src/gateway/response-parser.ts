@@ -382,36 +382,36 @@ export class ResponseParser {
       return this.refuse(`the value of its ${text.slice(start, colon)} header has a control character: ${quote(text, start, end)}`);
     }
     if (trailer) return true;
-    const name = text.slice(start, colon);
-    const value = text.slice(valueStart, valueEnd);
+    // Names are compared where they lie in the head, in any case: no string is made for a field that is not kept.
     switch (colon - start) {
       case 14:
-        if (name.toLowerCase() === "content-length") return this.setContentLength(value);
+        if (isNamed(text, start, "content-length")) return this.setContentLength(text.slice(valueStart, valueEnd));
         break;
       case 17:
-        if (name.toLowerCase() === "transfer-encoding") {
+        if (isNamed(text, start, "transfer-encoding")) {
+          const value = text.slice(valueStart, valueEnd);
           this.transferEncoding = this.transferEncoding === null ? value : `${this.transferEncoding}, ${value}`;
           return true;
         }
         break;
       case 10:
-        if (name.toLowerCase() === "connection") {
-          this.readConnection(value);
+        if (isNamed(text, start, "connection")) {
+          this.readConnection(text.slice(valueStart, valueEnd));
           return true;
         }
-        if (name.toLowerCase() === "keep-alive") return true;
+        if (isNamed(text, start, "keep-alive")) return true;
         break;
       case 16:
-        if (name.toLowerCase() === "proxy-connection") return true;
+        if (isNamed(text, start, "proxy-connection")) return true;
         break;
       case 7:
-        if (name.toLowerCase() === "upgrade" || name.toLowerCase() === "trailer") return true;
+        if (isNamed(text, start, "upgrade") || isNamed(text, start, "trailer")) return true;
         break;
       case 2:
-        if (name.toLowerCase() === "te") return true;
+        if (isNamed(text, start, "te")) return true;
         break;
     }
-    this.headers.push(name, value);
+    this.headers.push(text.slice(start, colon), text.slice(valueStart, valueEnd));
     return true;
   }
 
@@ -426,6 +426,8 @@ export class ResponseParser {
   }
 
   private readConnection(value: string): void {
+    // What node:http and most servers send: nothing to split.
+    if (value.length === 10 && isNamed(value, 0, "keep-alive")) return;
     for (const item of value.split(",")) {
       const option = item.trim().toLowerCase();
       if (option === "close") this.keepAlive = false;
@@ -516,6 +518,16 @@ function isSpace(code: number): boolean {
 /** Whether `text` from `start` to `end` holds only field-value characters (visible, space, tab, obs-text). */
 function allText(text: string, start: number, end: number): boolean {
   for (let i = start; i < end; i += 1) if ((CHAR_CLASS[text.charCodeAt(i)]! & VALUE) === 0) return false;
+  return true;
+}
+
+/**
+ * Whether `text` holds `lower` at `start`, in any case (the caller checked
+ * the length). `lower` is lowercase letters and `-` only: setting bit 0x20
+ * then maps no other character of a token or field value onto one of them.
+ */
+function isNamed(text: string, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i += 1) if ((text.charCodeAt(start + i) | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
 }
 
