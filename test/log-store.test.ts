@@ -187,6 +187,40 @@ test("memory: the index of line ends wraps and grows: long lines, then thousands
   assert.deepEqual(lines((await store.read(app, { limit: 3, tail: 3 })).entries), written.slice(-3));
 });
 
+test("memory: access lines are kept as compact records and read back exactly, among JSON lines, across the ring wrapping", async () => {
+  const maxBytes = 64 * 1024;
+  const store = new MemoryLogStore(maxBytes);
+  const paths = ["/", "/items?page=…&token=…", '/q"uote\\back', "/caf\u00e9/日本/🚢", "/ctl\u0001\u001f", `/${"p".repeat(1024)}…`];
+  const access = (n: number): LogEntry => {
+    const path = paths[n % paths.length]!;
+    const info = { method: n % 3 === 0 ? "POST" : "GET", path, status: n % 5 === 0 ? 499 : 200, durationMs: (n % 97) / 10 + 0.1, coldStartMs: n % 7 === 0 ? 14.8 : 0 };
+    return { time: 1_764_000_000_000 + n, app: "a", function: n % 2 === 0 ? "even" : "odd", container: `c${n % 3}`, stream: "access", line: `${info.method} ${path} ${info.status}`, requestId: `ab12-${n.toString(36)}`, access: info };
+  };
+  const written: LogEntry[] = [];
+  for (let n = 0; n < 2000; n += 1) {
+    // Every few requests a line of the container's own output, and entries a record would not keep exactly: stored as JSON.
+    const batch = [access(n)];
+    if (n % 10 === 0) batch.push(entry(n, { line: `out ${n}` }));
+    if (n % 50 === 0) batch.push({ ...access(n), node: "n2" }, { ...access(n), access: { ...access(n).access!, path: "/lone\ud800" }, line: "GET /lone\ud800 200" });
+    written.push(...batch);
+    store.append(app, batch);
+  }
+  const all: LogEntry[] = [];
+  for (let page = await store.read(app, { limit: 250 }); ; page = await store.read(app, { limit: 250, after: page.cursor })) {
+    all.push(...page.entries);
+    if (!page.more) break;
+  }
+  assert.deepEqual(all, written.slice(-all.length), "the newest entries, exactly as written, in order");
+  const asJson = all.reduce((sum, e) => sum + Buffer.byteLength(JSON.stringify(e)) + 1, 0);
+  assert.ok(asJson > 1.2 * maxBytes, `the bound held ${asJson} bytes of JSON: access lines are stored smaller than their JSON`);
+  const last = written.at(-1)!;
+  const byId = await store.read(app, { limit: 10, requestId: last.requestId });
+  assert.deepEqual(byId.entries, all.filter((e) => e.requestId === last.requestId));
+  assert.ok(byId.entries.length >= 1);
+  const tail = await store.read(app, { limit: 5, tail: 5, stream: "access", function: "odd" });
+  assert.deepEqual(tail.entries, all.filter((e) => e.stream === "access" && e.function === "odd").slice(-5));
+});
+
 test("files: the log survives a new store on the same directory; a line torn mid-write is cut off", async (t) => {
   const dir = tempDir(t);
   const before = new FileLogStore(dir, { logger: silentLogger() });

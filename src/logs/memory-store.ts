@@ -4,8 +4,9 @@
  * must leave nothing behind when they stop, even when the process is
  * killed.
  *
- * Each app's lines are UTF-8 bytes in one ring buffer outside the JS heap,
- * with the positions of their ends in a plain number array. An access line
+ * Each app's lines are bytes in one ring buffer outside the JS heap (JSON
+ * as UTF-8, access lines as the compact records of access-record.ts), with
+ * the positions of their ends in a typed array. An access line
  * is stored for every proxied request, and at full load an app's log turns
  * over every second or two: kept as strings, each line lived long enough to
  * be promoted to the old generation, and the major collections that followed
@@ -13,6 +14,7 @@
  * decoded again only when read.
  */
 import type { LogEntry, LogPage } from "../wire/control-api.js";
+import { ACCESS_RECORD, decodeAccessRecord, encodeAccessRecord } from "./access-record.js";
 import { readPage, type LineSource, type StoredLine } from "./query.js";
 import { logKey, type AppLogId, type LogQuery, type LogStore } from "./store.js";
 import { Watchers } from "./watchers.js";
@@ -24,6 +26,8 @@ const INITIAL_BUFFER_BYTES = 64 * 1024;
 /** Line ends a log's first index holds; it doubles as needed. */
 const INITIAL_LINES = 1024;
 const NEWLINE = 0x0a;
+/** Where access records are encoded before they are copied into a log (an access line's path is at most ~1 KiB). */
+const SCRATCH = Buffer.allocUnsafe(16 * 1024);
 
 class MemoryLog implements LineSource {
   /** The bytes: the one at position `p` (start <= p < end) is at `(p - origin) % ring.length`. */
@@ -40,10 +44,26 @@ class MemoryLog implements LineSource {
   start = 0;
   end = 0;
 
-  /** Stores the line and a newline after it (counted in the bound, as in the files of file-store.ts). */
-  append(json: string, maxBytes: number): void {
+  /** Stores a JSON line and a newline after it (counted in the bound, as in the files of file-store.ts). */
+  appendJson(json: string, maxBytes: number): void {
     const size = Buffer.byteLength(json) + 1;
-    // The oldest go until the new line fits the bound; a line larger than the bound alone is still kept.
+    const at = this.reserve(size, maxBytes);
+    if (at + size <= this.ring.length) {
+      this.ring.write(json, at);
+      this.ring[at + size - 1] = NEWLINE;
+    } else this.copyIn(Buffer.from(`${json}\n`), size, at);
+    this.commit(size);
+  }
+
+  /** Stores the first `size` bytes of `source` as one line, as they are (an access record). */
+  appendBytes(source: Buffer, size: number, maxBytes: number): void {
+    this.copyIn(source, size, this.reserve(size, maxBytes));
+    this.commit(size);
+  }
+
+  /** Drops the oldest lines until `size` more bytes fit the bound, grows the ring if they do not fit it; returns where they go. */
+  private reserve(size: number, maxBytes: number): number {
+    // A line larger than the bound alone is still kept.
     while (this.count > 0 && this.end + size - this.start > maxBytes) {
       this.start = this.ends[this.first]!;
       this.first = (this.first + 1) % this.ends.length;
@@ -56,16 +76,17 @@ class MemoryLog implements LineSource {
     }
     const needed = this.end + size - this.start;
     if (needed > this.ring.length) this.grow(Math.max(needed, Math.min(maxBytes, Math.max(INITIAL_BUFFER_BYTES, this.ring.length * 2))));
-    const at = (this.end - this.origin) % this.ring.length;
-    if (at + size <= this.ring.length) {
-      this.ring.write(json, at);
-      this.ring[at + size - 1] = NEWLINE;
-    } else {
-      const bytes = Buffer.from(`${json}\n`);
-      const first = this.ring.length - at;
-      bytes.copy(this.ring, at, 0, first);
-      bytes.copy(this.ring, 0, first);
-    }
+    return (this.end - this.origin) % this.ring.length;
+  }
+
+  /** Copies `size` bytes of `source` into the ring at `at`, wrapping around its end. */
+  private copyIn(source: Buffer, size: number, at: number): void {
+    const first = Math.min(size, this.ring.length - at);
+    source.copy(this.ring, at, 0, first);
+    if (first < size) source.copy(this.ring, 0, first, size);
+  }
+
+  private commit(size: number): void {
     this.end += size;
     if (this.count === this.ends.length) this.growEnds();
     this.ends[(this.first + this.count) % this.ends.length] = this.end;
@@ -96,15 +117,17 @@ class MemoryLog implements LineSource {
   private line(index: number): StoredLine {
     const end = this.endOf(index);
     const begin = index === 0 ? this.start : this.endOf(index - 1);
-    return { json: this.text(begin, end - 1), end };
+    // A JSON line, less its newline, or an access record, made JSON again (with `time` first, as every line).
+    if (this.ring[(begin - this.origin) % this.ring.length] === ACCESS_RECORD) return { json: JSON.stringify(decodeAccessRecord(this.bytes(begin, end))), end };
+    return { json: this.bytes(begin, end - 1).toString("utf8"), end };
   }
 
-  /** The bytes from position `begin` to `end` as text. */
-  private text(begin: number, end: number): string {
+  /** The bytes from position `begin` to `end`: a view of the ring, or a copy when they wrap around its end. */
+  private bytes(begin: number, end: number): Buffer {
     const at = (begin - this.origin) % this.ring.length;
     const size = end - begin;
-    if (at + size <= this.ring.length) return this.ring.toString("utf8", at, at + size);
-    return Buffer.concat([this.ring.subarray(at), this.ring.subarray(0, size - (this.ring.length - at))]).toString("utf8");
+    if (at + size <= this.ring.length) return this.ring.subarray(at, at + size);
+    return Buffer.concat([this.ring.subarray(at), this.ring.subarray(0, size - (this.ring.length - at))]);
   }
 
   /** Moves the kept bytes to the front of a larger ring. */
@@ -134,14 +157,18 @@ export class MemoryLogStore implements LogStore {
   private readonly logs = new Map<string, MemoryLog>();
   private readonly watchers = new Watchers();
 
-  /** `maxBytes`: bytes of log kept per app (as JSON). Default 4 MiB. */
+  /** `maxBytes`: bytes of log kept per app (JSON lines as UTF-8, access lines as records). Default 4 MiB. */
   constructor(private readonly maxBytes = DEFAULT_MEMORY_LOG_BYTES) {}
 
   append(id: AppLogId, entries: readonly LogEntry[]): void {
     const key = logKey(id);
     let log = this.logs.get(key);
     if (!log) this.logs.set(key, (log = new MemoryLog()));
-    for (const entry of entries) log.append(JSON.stringify(entry), this.maxBytes);
+    for (const entry of entries) {
+      const size = encodeAccessRecord(entry, SCRATCH);
+      if (size > 0) log.appendBytes(SCRATCH, size, this.maxBytes);
+      else log.appendJson(JSON.stringify(entry), this.maxBytes);
+    }
     this.watchers.notify(key);
   }
 
