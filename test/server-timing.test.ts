@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { serverTiming } from "../src/gateway/server.js";
+import { serverTiming } from "../src/gateway/proxied-call.js";
 import { request, startPlatform, tempApp } from "./support/platform.js";
 import { logs } from "./support/wait.js";
 

@@ -198,6 +198,10 @@ function timeOutCall(call: Call): void {
 const CALL_OF = Symbol("berth.call");
 type CallResponse = ServerResponse & { [CALL_OF]?: Call };
 
+function destroyResponse(res: ServerResponse): void {
+  res.destroy();
+}
+
 function onResponseClose(this: CallResponse): void {
   this[CALL_OF]?.responseClosed();
 }
@@ -328,8 +332,9 @@ export class Call extends AbortFlag implements ResponseSink, CrashScope {
   cut(): void {
     this.deferral.cancel();
     if (this.result) this.result.body.destroy();
-    // An answer already complete (an error just sent) is left to reach the client.
-    else if (!this.parked && !this.res.writableEnded) this.res.destroy();
+    // An answer already complete (an error just sent) is left to reach the client. Cut on the next tick: what node:http
+    // holds back until then (it corks a chunked response's socket for a tick) still goes out, as a proxy's would.
+    else if (!this.parked && !this.res.writableEnded) process.nextTick(destroyResponse, this.res);
   }
 
   /** An unexpected exception while serving this call (crash-guard.ts): 500, or a cut response; the upstream work stops. */

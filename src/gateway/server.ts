@@ -19,8 +19,9 @@
  *                                                                                           a wait)  to hold a container
  *
  * Every proxied response carries `berth-request-id` and `server-timing`
- * (`serverTiming` below: the wait for a slot, and the cold start when the
- * request waited for one).
+ * (`serverTiming` in proxied-call.ts: the wait for a slot, and the cold
+ * start when the request waited for one). After the checks, a request is a
+ * `ProxiedCall` (proxied-call.ts) until it is answered.
  *
  * "One host" runs for every request, the control API's too (request-target.ts).
  * Auth comes before the rate limit so that strangers cannot spend a
@@ -32,25 +33,26 @@
  * WebSocket upgrades take the same steps in upgrade.ts. A denied request
  * never reaches the queue, so it never starts a container.
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { randomBytes } from "node:crypto";
 import { Server as NetServer } from "node:net";
 import type { Clock } from "../clock/clock.js";
-import { BerthError, ERRORS } from "../errors/codes.js";
+import { ERRORS } from "../errors/codes.js";
 import { HostClassifier } from "../hosts/labels.js";
 import type { Logger } from "../logging/logger.js";
 import type { FunctionService, ServiceIdentity } from "../router/service.js";
 import type { AccessLog } from "./access-log.js";
-import { CallRegistry, type Call } from "./calls.js";
+import { CallRegistry } from "./calls.js";
 import { clientAddress, normaliseAddress, TrustedProxies } from "./client-ip.js";
 import { guardSocket } from "./crash-guard.js";
-import type { BodyWatch, Guards } from "./guards.js";
+import type { Guards } from "./guards.js";
 import { hardenServer, serverOptions } from "./hardening.js";
-import { resolveParams, type ParamsResult } from "./params.js";
+import { resolveParams } from "./params.js";
 import { hostProblem } from "./request-target.js";
 import { requestHeaders } from "./proxy.js";
-import { UpstreamError, type Upstream } from "./upstream.js";
+import { ProxiedCall, REQUEST_ID_HEADER } from "./proxied-call.js";
+import type { Upstream } from "./upstream.js";
 import { declaresBody, lingerAfterAnswer, ResponseScope, sendError } from "./respond.js";
 import { createUpgradeHandler } from "./upgrade.js";
 
@@ -64,8 +66,8 @@ export interface GatewayOptions {
   /** Serve HTTPS with this certificate and key (PEM); `X-Forwarded-Proto` is then `https`. Default: plain HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   routes: RouteLookup;
-  /** Serves the bare host: control API, dashboard, metrics. */
-  control: RequestListener;
+  /** Serves the bare host: control API, dashboard, metrics (a rejected promise is answered 500). */
+  control: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
   /** Proxies whose X-Forwarded-* headers are believed (`--trust-proxy`). Default: none. */
   trustedProxies?: TrustedProxies;
   /** Proxy auth, rate limits and size limits. */
@@ -89,9 +91,6 @@ export interface RequestObserver {
   requestRefused(identity: ServiceIdentity, status: number): void;
 }
 
-/** On every response, and on the request the container gets (so its output during the request carries the id). */
-export const REQUEST_ID_HEADER = "berth-request-id";
-export const SERVER_TIMING_HEADER = "server-timing";
 
 /** The gateway's HTTP server (HTTPS with `tls`). */
 export type Gateway = (Server | TlsServer) & {
@@ -112,9 +111,6 @@ export type Gateway = (Server | TlsServer) & {
   readonly requestsInFlight: number;
 };
 
-/** Tries per request when containers turn out to be unreachable before answering. */
-const MAX_ATTEMPTS = 3;
-
 const idPrefix = randomBytes(4).toString("hex");
 let requestCounter = 0;
 
@@ -123,10 +119,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   const hosts = new HostClassifier(options.domain);
   const listener = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     inFlight.add(res);
-    handle(options, hosts, req, res, expectsContinue).catch((error: unknown) => {
-      options.logger.error({ err: error, host: req.headers.host, method: req.method }, "unexpected error handling a request");
-      sendError(res, "internal_error");
-    });
+    try {
+      // Only the control API answers asynchronously; a proxied request ends through its own callbacks (proxied-call.ts).
+      const answering = handle(options, hosts, req, res, expectsContinue);
+      if (answering instanceof Promise) answering.catch((error: unknown) => unexpected(options.logger, req, res, error));
+    } catch (error) {
+      unexpected(options.logger, req, res, error);
+    }
   };
   const settings = { keepAliveTimeout: 65_000, ...serverOptions(options.guards.limits) };
   const server = options.tls ? createTlsServer({ ...settings, ...options.tls }, listener(false)) : createServer(settings, listener(false));
@@ -245,7 +244,14 @@ function admit(guards: Guards, service: FunctionService<Upstream>, req: Incoming
   return guards.admit({ workspace: service.identity.workspace, requiresProxyAuth: service.manifest.requiresProxyAuth }, req, res, idHeaders);
 }
 
-async function handle(options: GatewayOptions, hosts: HostClassifier, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+/** A fault of the gateway's own while handling a request: logged, and 500 if nothing was sent yet. */
+function unexpected(logger: Logger, req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  logger.error({ err: error, host: req.headers.host, method: req.method }, "unexpected error handling a request");
+  sendError(res, "internal_error");
+}
+
+/** The request path (see the top of this file). A promise only from the control API. */
+function handle(options: GatewayOptions, hosts: HostClassifier, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void | Promise<void> {
   const arrived = options.clock.now();
   const ambiguous = hostProblem(req);
   if (ambiguous !== null) return options.guards.refuse(req, res, { code: "bad_request", message: ambiguous }, {});
@@ -272,9 +278,9 @@ async function handle(options: GatewayOptions, hosts: HostClassifier, req: Incom
 
   const call = options.calls.begin(req, res, service.identity.hostLabel, idHeader);
   guardSocket(req.socket, call);
-  try {
-    await proxyCall(options, service, selected, call, req, res, requestId);
-  } finally {
+  const headers = upstreamHeaders(options, req);
+  headers.push(REQUEST_ID_HEADER, requestId);
+  new ProxiedCall(options, service, selected, call, req, res, requestId, headers, () => {
     call.settle();
     // 499 (nginx's "client closed request"): the client left before any answer.
     const status = call.status || ERRORS.client_closed.status;
@@ -291,80 +297,7 @@ async function handle(options: GatewayOptions, hosts: HostClassifier, req: Incom
       container: call.container,
       endedAt: ended,
     });
-  }
-}
-
-async function proxyCall(
-  options: GatewayOptions,
-  service: FunctionService<Upstream>,
-  selected: Extract<ParamsResult, { ok: true }>,
-  call: Call,
-  req: IncomingMessage,
-  res: ServerResponse,
-  requestId: string,
-): Promise<void> {
-  const headers = upstreamHeaders(options, req);
-  headers.push(REQUEST_ID_HEADER, requestId);
-  let body: BodyWatch | undefined;
-  // A container that died an instant ago may still be picked; a request it never received goes to another.
-  for (let attempt = 1; ; attempt += 1) {
-    const queuedAt = options.clock.now();
-    let lease;
-    try {
-      const pool = service.pool(selected.params, selected.key);
-      lease = pool.tryAcquire() ?? (await pool.acquire(call.signal));
-    } catch (error) {
-      // The pool's refusals carry their answer, `Retry-After` included (the WebSocket path answers the same).
-      if (!(error instanceof BerthError)) throw error;
-      if (error.code === "client_closed") return;
-      const denial = { code: error.code, message: error.message, headers: error.headers };
-      return options.guards.refuseThrough(req, res, denial, {}, (code, message, headers) => call.fail(code, message, headers));
-    } finally {
-      call.queueMs += options.clock.now() - queuedAt;
-    }
-    call.container = lease.containerId;
-    call.coldStartMs += lease.coldStartMs;
-    // `timeout` bounds the call from its first slot, not its time in the queue; `settle` ends it.
-    call.limit(service.timeoutMs);
-    try {
-      // Attached in the same tick as the upstream's reader, so neither misses a chunk.
-      body ??= options.guards.watchBody(req, () => call.abort());
-      const extra = [REQUEST_ID_HEADER, requestId, SERVER_TIMING_HEADER, serverTiming(call.queueMs, call.coldStartMs)];
-      await lease.upstream.forward(req, call, headers, extra, call.signal);
-      lease.release();
-      return;
-    } catch (error) {
-      const resend = error instanceof UpstreamError && error.retryable && !call.signal.aborted;
-      // A timed-out call may still be running in its container (or blocking it): the pool checks before trusting it again.
-      lease.release(resend ? "unreachable" : call.timedOut ? "abandoned" : "done");
-      if (resend && attempt < MAX_ATTEMPTS) continue;
-      const stopped = body?.stopped();
-      if (stopped) options.guards.refuseBody(req, res, stopped, (code, message, extra) => call.fail(code, message, extra));
-      else if (call.timedOut) call.fail("timeout", `The function did not finish within its timeout of ${service.manifest.timeout} s.`);
-      else if (call.signal.aborted) call.cut();
-      else if (error instanceof UpstreamError) call.fail(error.code, error.message);
-      else {
-        options.logger.error({ err: error, requestId }, "unexpected error in a request; it got 500");
-        call.fail("internal_error");
-      }
-      return;
-    }
-  }
+  }).start();
 }
 
 const NO_TRUSTED_PROXIES = new TrustedProxies();
-const NO_WAIT = "queue;dur=0.0";
-
-/**
- * The `server-timing` of a proxied response (W3C Server Timing): how long
- * the request waited for a container slot, in milliseconds, split into
- * `cold-start` (the part spent on the start of the container that served
- * it, present only then) and `queue` (the rest). The two add up to the wait
- * that `berth_queue_wait_seconds` counts. E.g. `queue;dur=0.2, cold-start;dur=14.8`.
- */
-export function serverTiming(waitMs: number, coldStartMs: number): string {
-  // The usual answer (a warm container free at once), without formatting numbers.
-  if (coldStartMs === 0 && waitMs < 0.04) return NO_WAIT;
-  const queue = `queue;dur=${Math.max(0, waitMs - coldStartMs).toFixed(1)}`;
-  return coldStartMs > 0 ? `${queue}, cold-start;dur=${coldStartMs.toFixed(1)}` : queue;
-}

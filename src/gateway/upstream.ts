@@ -90,15 +90,17 @@ export interface AbortLike {
   removeEventListener(type: "abort", listener: () => void): void;
 }
 
-/** One `forward` call: what to send and where, and how to answer its caller (a try that is sent again keeps it). */
+/** How a forward ended: with no error when the response is complete. */
+export type ForwardDone = (error?: Error) => void;
+
+/** One `forward` call: what to send and where, and whom to tell how it ended (a try that is sent again keeps it). */
 interface Forward {
   readonly req: IncomingMessage;
   readonly res: ResponseSink;
   readonly headers: string[];
   readonly extraHeaders: string[];
   readonly signal: AbortLike;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+  readonly done: ForwardDone;
 }
 
 /** Methods whose request may run twice with the effect of once (RFC 9110 §9.2.2). */
@@ -131,18 +133,15 @@ export class Upstream {
 
   /**
    * Sends `req` (with `headers`, a flat name/value list) and streams the
-   * response into `res`, adding `extraHeaders`. Resolves when the response
-   * is complete; rejects if the upstream fails or `signal` aborts. Whether
-   * `res` has started tells the caller if an error status can still be sent.
+   * response into `res`, adding `extraHeaders`. Calls `done` once: with no
+   * error when the response is complete, with one if the upstream fails or
+   * `signal` aborts (a callback, not a promise: this is every request's
+   * path). Throws only when no try could begin (then `done` is not called).
+   * Whether `res` has started tells the caller if an error status can
+   * still be sent.
    */
-  forward(
-    req: IncomingMessage,
-    res: ResponseSink,
-    headers: string[],
-    extraHeaders: string[],
-    signal: AbortLike,
-  ): Promise<void> {
-    return new Promise((resolve, reject) => this.send({ req, res, headers, extraHeaders, signal, resolve, reject }, false));
+  forward(req: IncomingMessage, res: ResponseSink, headers: string[], extraHeaders: string[], signal: AbortLike, done: ForwardDone): void {
+    this.send({ req, res, headers, extraHeaders, signal, done }, false);
   }
 
   /** `mayHaveReached`: an earlier try on this container may have reached its handler. */
@@ -151,7 +150,7 @@ export class Upstream {
     new Exchange(forward, reused ?? this.open(), mayHaveReached, (exchange, connection, error) => {
       // The caller hears first: whatever fails after this is the connection's problem, never a request left hanging.
       if (error === undefined) {
-        forward.resolve();
+        forward.done();
         return this.release(connection);
       }
       const { signal } = forward;
@@ -159,7 +158,7 @@ export class Upstream {
       // more on a fresh connection when no answer began and nothing was consumed, and when running it twice does no
       // harm: it provably never arrived, or its method is idempotent (RFC 9110 §9.2.2, as HTTP clients retry).
       const resend = reused !== undefined && exchange.retryable && !signal.aborted && (exchange.notDelivered || IDEMPOTENT.has(forward.req.method ?? ""));
-      if (!resend) forward.reject(error);
+      if (!resend) forward.done(error);
       // A connection that broke under us says the container may be dying: its other idle sockets would break the
       // same way under the next requests, so they go, and the next request learns from a fresh connect.
       if (!signal.aborted) this.dropIdle();
@@ -167,7 +166,7 @@ export class Upstream {
       try {
         this.send(forward, mayHaveReached || !exchange.notDelivered);
       } catch (resendError) {
-        forward.reject(resendError instanceof Error ? resendError : new Error(String(resendError)));
+        forward.done(resendError instanceof Error ? resendError : new Error(String(resendError)));
       }
     });
   }
@@ -451,7 +450,12 @@ class Exchange {
     }
     this.signal.addEventListener("abort", this.onAbort);
     connection.parser.start(this.req.method === "HEAD");
-    this.sendRequest(forward.headers);
+    // It is registered on its connection now: a fault while sending ends it here, once, never as a throw as well.
+    try {
+      this.sendRequest(forward.headers);
+    } catch (error) {
+      this.crashed(error);
+    }
   }
 
   private sendRequest(headers: string[]): void {
