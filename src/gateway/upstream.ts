@@ -579,6 +579,8 @@ class Exchange {
   /** A fault of the gateway's own while handling this exchange: logged with its stack, the client gets 500 (or a cut response). */
   crashed(error: unknown): void {
     this.connection.upstream.logger.error({ err: error, url: this.req.url }, "unexpected error while proxying a response; the request got 500 or was cut");
+    // A fault of ours is not a kept-alive connection the container closed: `Upstream.send` must not send it again.
+    this.retryable = false;
     this.fail(new UpstreamError(`unexpected error in the gateway: ${String(error)}`, false, "internal_error"));
   }
 

@@ -34,9 +34,10 @@ export function encodeAccessRecord(entry: LogEntry, scratch: Buffer): number {
   if (!Number.isInteger(access.status) || access.status < 0 || access.status > 0xffff) return 0;
   const { app, function: fn, container, line } = entry;
   const { method, path } = access;
-  // UTF-8 takes at most 3 bytes per UTF-16 unit: with room for that, no string is measured before it is written.
-  const longest = app.length + fn.length + container.length + line.length + requestId.length + method.length + path.length;
-  if (FIXED_BYTES + 2 * STRINGS + 3 * longest > scratch.length || 3 * Math.max(line.length, path.length) > MAX_STRING_BYTES) return 0;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: with room for that in `scratch` and in a u16 length, no string is
+  // measured before it is written.
+  const units = app.length + fn.length + container.length + line.length + requestId.length + method.length + path.length;
+  if (3 * units > Math.min(scratch.length - FIXED_BYTES - 2 * STRINGS, MAX_STRING_BYTES)) return 0;
   // The text a request brings (its path, and the line that quotes it) is checked; the rest is the platform's own.
   if (!line.isWellFormed() || !path.isWellFormed()) return 0;
   scratch[0] = ACCESS_RECORD;
