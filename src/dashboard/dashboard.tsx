@@ -28,7 +28,7 @@ import type { Logger } from "../logging/logger.js";
 import { LoginPage } from "./admin-pages.js";
 import { assets } from "./assets.js";
 import { ControlClient } from "./control.js";
-import { page, type DashboardEnv } from "./http.js";
+import { page, renderWithoutAsyncContext, type DashboardEnv } from "./http.js";
 import { clearSessionCookie, crossSiteProblem, isSecure, securityHeaders, sessionCookie, setSessionCookie } from "./guard.js";
 import { csrfMatches, sameString, Sessions, type Session, type SessionLimits } from "./sessions.js";
 import type { ControlApi, MetricsView, PlatformView, Sealer, SessionRows, TokenCheck } from "./sources.js";
@@ -67,6 +67,7 @@ export interface DashboardOptions {
 const MAX_FORM_BYTES = 64 * 1024;
 
 export function createDashboard(options: DashboardOptions): Hono<DashboardEnv> {
+  renderWithoutAsyncContext();
   const sessions = new Sessions({ ...options.sessions, now: options.now });
   const app = new Hono<DashboardEnv>({ strict: false });
   const local = options.local;
