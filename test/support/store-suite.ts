@@ -318,8 +318,11 @@ export function storeSuite(engine: Engine): void {
       { topic: "node", id: "gone" },
       { topic: "app", id: app.id },
     ];
-    await waitFor("every change to arrive", () => heard.length >= expected.length || undefined, 5000, 20);
-    assert.deepEqual(heard, expected);
+    const changes = () => heard.filter((change) => change.topic !== "resync");
+    await waitFor("every change to arrive", () => changes().length >= expected.length || undefined, 5000, 20);
+    assert.deepEqual(changes(), expected);
+    // PostgreSQL's feed asks for a resync once its LISTEN is up, before any change it hears: what was written before could not be heard.
+    if (engine.name === "postgres") assert.deepEqual(heard[0], { topic: "resync", id: "" });
   });
 
   test(`${engine.name}: migrations apply once, and a newer schema is refused with a clear message`, async () => {

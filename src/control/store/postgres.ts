@@ -8,9 +8,12 @@
  * Changes travel by NOTIFY on channel `berth_changes`, sent inside the
  * transaction of the write (PostgreSQL delivers it at commit, so a
  * listener never hears of a change it cannot read yet). Each store keeps
- * one connection LISTENing; when that connection drops it reconnects with
- * backoff and tells its listeners to resync, since notifications sent
- * while it was away are lost.
+ * one connection LISTENing; once it listens (the first time too) it tells
+ * its listeners to resync, since notifications sent before, while it was
+ * connecting or away, are lost: a node that had just started and read its
+ * state missed a token revoked before its LISTEN was up until the periodic
+ * resync (test/dashboard-cluster.test.ts's restarted node, under load).
+ * When that connection drops it reconnects with backoff.
  *
  * When the server is unreachable, every call fails fast (2 s at most to
  * connect) with a `database_unavailable` error (503), never a hang; the
@@ -187,8 +190,8 @@ export class PostgresStore implements Store {
     for (const listener of this.listeners) listener(change);
   }
 
-  /** Opens the LISTEN connection; after a reconnection (`resync`), listeners are told to read everything again. */
-  private async listen(resync: boolean): Promise<void> {
+  /** Opens the LISTEN connection; once it listens, listeners are told to read everything again. `reconnect`: the feed was lost. */
+  private async listen(reconnect: boolean): Promise<void> {
     this.listenTimer = undefined;
     if (this.closed) return;
     const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, application_name: "berth" });
@@ -228,10 +231,8 @@ export class PostgresStore implements Store {
     }
     this.listening = client;
     this.listenRetryMs = LISTEN_RETRY_MIN_MS;
-    if (resync) {
-      this.logger?.info("the PostgreSQL change feed is back; reading the state again");
-      this.emit({ topic: "resync", id: "" });
-    }
+    if (reconnect) this.logger?.info("the PostgreSQL change feed is back; reading the state again");
+    this.emit({ topic: "resync", id: "" });
   }
 
   async close(): Promise<void> {
