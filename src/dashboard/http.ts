@@ -34,7 +34,7 @@ export function page(c: Context, body: unknown, status: 200 | 401 | 403 | 404 | 
  * Node 20 the first `AsyncLocalStorage#run` turns on async_hooks for the whole
  * process for good: from the first page anyone opened, every request the
  * gateway proxies paid an init hook per async resource and promise tracking
- * (2.5-3.5 µs of ~70 in a V8 profile under wrk). The dashboard uses no JSX
+ * (2.7 µs of ~72 in a V8 profile under wrk -c50). The dashboard uses no JSX
  * context, and its components are synchronous, where hono's fallback keeps
  * context working anyway. hono looks for the storage once, on its first
  * render (through `process.getBuiltinModule`), so this first render must come
